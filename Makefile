@@ -1,0 +1,32 @@
+# autodropout: make demo runs the main job, make test runs the tests. Both
+# install what they need (Debian packages, the gotch build) on the first run.
+
+SHELL := /bin/bash
+export PATH := $(PATH):/usr/local/go/bin
+GO ?= go
+BIN := bin/autodropout
+
+.PHONY: setup deps gotch build test demo bench clean
+
+setup: deps gotch
+
+deps:
+	@scripts/install-deps.sh
+
+# Copies gotch into .build/gotch, patched for the libtorch found (LIBTORCH=
+# /path overrides Debian's), and writes go.work; cached.
+gotch:
+	@GOWORK=off $(GO) run ./internal/cmd/gotchsetup
+
+build: setup
+	$(GO) build -o $(BIN) ./cmd/autodropout
+
+test: setup
+	$(GO) vet ./...
+	$(GO) test -timeout 30m ./...
+
+demo: build
+	$(BIN) train --model convnet --data fashion-mnist --epochs 1 --out runs/demo
+
+clean:
+	rm -rf bin .build go.work go.work.sum

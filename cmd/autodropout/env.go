@@ -1,0 +1,21 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"runtime"
+
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/sugarme/gotch"
+)
+
+func runEnv(args []string) error {
+	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	fmt.Printf("cores:            %d\n", runtime.NumCPU())
+	fmt.Printf("libtorch threads: %d\n", libtorch.Threads())
+	fmt.Printf("cuda available:   %v\n", gotch.CudaIfAvailable() != gotch.CPU)
+	return nil
+}

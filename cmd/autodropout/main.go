@@ -1,0 +1,55 @@
+// Command autodropout learns structured dropout patterns for deep networks
+// and trains models with them.
+//
+// Usage:
+//
+//	autodropout train [flags]    train a model on a dataset and report accuracy
+//	autodropout env              print the libtorch build and thread count
+//
+// Run "autodropout COMMAND -h" for a command's flags.
+package main
+
+import (
+	"fmt"
+	"os"
+)
+
+type command struct {
+	name, summary string
+	run           func(args []string) error
+}
+
+var commands = []command{
+	{"train", "train a model on a dataset and report its accuracy", runTrain},
+	{"env", "print the libtorch build and thread count", runEnv},
+}
+
+func main() {
+	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
+		usage()
+		if len(os.Args) < 2 {
+			os.Exit(2)
+		}
+		return
+	}
+	for _, c := range commands {
+		if c.name == os.Args[1] {
+			if err := c.run(os.Args[2:]); err != nil {
+				fmt.Fprintf(os.Stderr, "autodropout %s: %v\n", c.name, err)
+				os.Exit(1)
+			}
+			return
+		}
+	}
+	fmt.Fprintf(os.Stderr, "autodropout: unknown command %q\n\n", os.Args[1])
+	usage()
+	os.Exit(2)
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "autodropout learns structured dropout patterns (Pham & Le, AutoDropout, 2021).\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(os.Stderr, "\nRun 'autodropout COMMAND -h' for a command's flags.")
+}

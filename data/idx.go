@@ -1,0 +1,91 @@
+package data
+
+import (
+	"bufio"
+	"bytes"
+	"compress/gzip"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+)
+
+// IDX is an array read from an IDX file (the format of MNIST and
+// Fashion-MNIST): unsigned bytes with a shape.
+type IDX struct {
+	Shape []int
+	Data  []uint8
+}
+
+// ReadIDX reads an IDX file of unsigned bytes, gzipped (by its magic bytes)
+// or not. Truncated or malformed files get an error that names the file.
+func ReadIDX(path string) (*IDX, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	br := bufio.NewReaderSize(f, 1<<20)
+	var r io.Reader = br
+	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
+		gz, err := gzip.NewReader(br)
+		if err != nil {
+			return nil, fmt.Errorf("read IDX %s: %w", path, err)
+		}
+		defer gz.Close()
+		r = gz
+	}
+	x, err := decodeIDX(r)
+	if err != nil {
+		return nil, fmt.Errorf("read IDX %s: %w", path, err)
+	}
+	return x, nil
+}
+
+// maxIDXElements bounds the allocation a corrupt header can ask for.
+const maxIDXElements = 1 << 32
+
+func decodeIDX(r io.Reader) (*IDX, error) {
+	var magic [4]byte
+	if _, err := io.ReadFull(r, magic[:]); err != nil {
+		return nil, fmt.Errorf("header: %w", unexpected(err))
+	}
+	if magic[0] != 0 || magic[1] != 0 {
+		return nil, fmt.Errorf("bad magic %x: not an IDX file", magic)
+	}
+	if magic[2] != 0x08 {
+		return nil, fmt.Errorf("element type 0x%02x: only unsigned bytes (0x08) are supported", magic[2])
+	}
+	ndim := int(magic[3])
+	if ndim == 0 {
+		return nil, fmt.Errorf("zero dimensions")
+	}
+	dims := make([]uint32, ndim)
+	if err := binary.Read(r, binary.BigEndian, dims); err != nil {
+		return nil, fmt.Errorf("dimensions: %w", unexpected(err))
+	}
+	shape := make([]int, ndim)
+	n := 1
+	for i, d := range dims {
+		shape[i] = int(d)
+		n *= int(d)
+		if n > maxIDXElements {
+			return nil, fmt.Errorf("shape %v is implausibly large", dims)
+		}
+	}
+	buf := make([]uint8, n)
+	if got, err := io.ReadFull(r, buf); err != nil {
+		return nil, fmt.Errorf("truncated: shape %v needs %d bytes of data, found %d", shape, n, got)
+	}
+	if extra, _ := io.Copy(io.Discard, r); extra > 0 {
+		return nil, fmt.Errorf("%d bytes after the data that shape %v describes", extra, shape)
+	}
+	return &IDX{Shape: shape, Data: buf}, nil
+}
+
+func unexpected(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}

@@ -1,0 +1,163 @@
+package data
+
+import (
+	"context"
+	"fmt"
+	"math/rand"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Augment says how training images are perturbed. The zero value leaves
+// them as they are.
+type Augment struct {
+	CropPad int  // random crop of the original size after zero-padding by CropPad
+	Flip    bool // horizontal flip with probability 1/2
+}
+
+// LoaderConfig configures a Loader.
+type LoaderConfig struct {
+	BatchSize int
+	Shuffle   bool
+	DropLast  bool // skip a final partial batch
+	Augment   Augment
+	Seed      int64 // seeds the order and the augmentation; epoch e uses Seed+e
+	Prefetch  int   // batches prepared ahead (default 2)
+}
+
+// A Batch is a normalized N×C×H×W float32 block with its labels.
+type Batch struct {
+	X          []float32
+	Y          []int64
+	N, C, H, W int
+}
+
+// Tensors copies the batch to dev as an input tensor and a label tensor.
+func (b *Batch) Tensors(dev gotch.Device) (x, y *ts.Tensor, err error) {
+	x, err = ts.NewTensorFromData(b.X, []int64{int64(b.N), int64(b.C), int64(b.H), int64(b.W)})
+	if err != nil {
+		return nil, nil, fmt.Errorf("batch images: %w", err)
+	}
+	y, err = ts.NewTensorFromData(b.Y, []int64{int64(b.N)})
+	if err != nil {
+		x.MustDrop()
+		return nil, nil, fmt.Errorf("batch labels: %w", err)
+	}
+	if dev != gotch.CPU {
+		xd, err1 := x.ToDevice(dev, gotch.Float, true, false, true)
+		yd, err2 := y.ToDevice(dev, gotch.Int64, true, false, true)
+		if err1 != nil || err2 != nil {
+			return nil, nil, fmt.Errorf("batch to %v: %v %v", dev, err1, err2)
+		}
+		x, y = xd, yd
+	}
+	return x, y, nil
+}
+
+// A Loader turns a dataset into batches, preparing the next ones in a
+// goroutine while the model trains on the current one.
+type Loader struct {
+	data *Images
+	cfg  LoaderConfig
+}
+
+// NewLoader returns a loader over im.
+func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
+	if cfg.BatchSize < 1 {
+		return nil, fmt.Errorf("batch size %d: want at least 1", cfg.BatchSize)
+	}
+	if cfg.Prefetch < 1 {
+		cfg.Prefetch = 2
+	}
+	if len(im.Mean) != im.C || len(im.Std) != im.C {
+		return nil, fmt.Errorf("dataset %s: %d channels but %d means and %d deviations", im.Name, im.C, len(im.Mean), len(im.Std))
+	}
+	return &Loader{data: im, cfg: cfg}, nil
+}
+
+// Batches returns the number of batches in one epoch.
+func (l *Loader) Batches() int {
+	n := l.data.N / l.cfg.BatchSize
+	if !l.cfg.DropLast && l.data.N%l.cfg.BatchSize != 0 {
+		n++
+	}
+	return n
+}
+
+// Epoch streams the batches of epoch e. The channel closes at the end of
+// the epoch or when ctx is done.
+func (l *Loader) Epoch(ctx context.Context, e int) <-chan *Batch {
+	out := make(chan *Batch, l.cfg.Prefetch)
+	go func() {
+		defer close(out)
+		rng := rand.New(rand.NewSource(l.cfg.Seed + int64(e)))
+		order := make([]int, l.data.N)
+		for i := range order {
+			order[i] = i
+		}
+		if l.cfg.Shuffle {
+			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
+		}
+		for b := 0; b < l.Batches(); b++ {
+			lo, hi := b*l.cfg.BatchSize, min((b+1)*l.cfg.BatchSize, l.data.N)
+			batch := l.make(order[lo:hi], rng)
+			select {
+			case out <- batch:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return out
+}
+
+func (l *Loader) make(idx []int, rng *rand.Rand) *Batch {
+	d := l.data
+	c, h, w := d.C, d.H, d.W
+	sz := c * h * w
+	b := &Batch{X: make([]float32, len(idx)*sz), Y: make([]int64, len(idx)), N: len(idx), C: c, H: h, W: w}
+	scale := make([]float32, c)
+	shift := make([]float32, c)
+	for ch := 0; ch < c; ch++ {
+		scale[ch] = 1 / (255 * d.Std[ch])
+		shift[ch] = -d.Mean[ch] / d.Std[ch]
+	}
+	pad := l.cfg.Augment.CropPad
+	for j, i := range idx {
+		b.Y[j] = d.Labels[i]
+		src := d.Pixels[i*sz : (i+1)*sz]
+		dst := b.X[j*sz : (j+1)*sz]
+		dy, dx, flip := 0, 0, false
+		if pad > 0 {
+			dy, dx = rng.Intn(2*pad+1)-pad, rng.Intn(2*pad+1)-pad
+		}
+		if l.cfg.Augment.Flip {
+			flip = rng.Intn(2) == 1
+		}
+		for ch := 0; ch < c; ch++ {
+			for y := 0; y < h; y++ {
+				sy := y + dy
+				row := dst[(ch*h+y)*w : (ch*h+y+1)*w]
+				if sy < 0 || sy >= h {
+					for x := range row {
+						row[x] = shift[ch] // a zero pixel, normalized
+					}
+					continue
+				}
+				for x := range row {
+					sx := x + dx
+					if flip {
+						sx = w - 1 - x + dx
+					}
+					if sx < 0 || sx >= w {
+						row[x] = shift[ch]
+						continue
+					}
+					row[x] = float32(src[(ch*h+sy)*w+sx])*scale[ch] + shift[ch]
+				}
+			}
+		}
+	}
+	return b
+}

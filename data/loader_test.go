@@ -1,0 +1,120 @@
+package data
+
+import (
+	"context"
+	"math"
+	"reflect"
+	"testing"
+)
+
+func tiny(n int) *Images {
+	im := &Images{Name: "tiny", N: n, C: 1, H: 4, W: 4, Classes: 10, Mean: []float32{0.5}, Std: []float32{0.25}}
+	im.Pixels = make([]uint8, n*16)
+	im.Labels = make([]int64, n)
+	for i := 0; i < n; i++ {
+		im.Labels[i] = int64(i)
+		for j := 0; j < 16; j++ {
+			im.Pixels[i*16+j] = uint8(i*16 + j)
+		}
+	}
+	return im
+}
+
+func labels(l *Loader, epoch int) []int64 {
+	var ys []int64
+	for b := range l.Epoch(context.Background(), epoch) {
+		ys = append(ys, b.Y...)
+	}
+	return ys
+}
+
+func TestLoaderBatches(t *testing.T) {
+	for _, tc := range []struct {
+		n, bs   int
+		drop    bool
+		batches int
+	}{{10, 4, false, 3}, {10, 4, true, 2}, {8, 4, false, 2}, {3, 8, false, 1}} {
+		l, err := NewLoader(tiny(tc.n), LoaderConfig{BatchSize: tc.bs, DropLast: tc.drop})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := l.Batches(); got != tc.batches {
+			t.Errorf("n %d bs %d drop %v: %d batches, want %d", tc.n, tc.bs, tc.drop, got, tc.batches)
+		}
+		if got := len(labels(l, 0)); got != min(tc.n, tc.batches*tc.bs) {
+			t.Errorf("n %d bs %d: streamed %d examples", tc.n, tc.bs, got)
+		}
+	}
+	if _, err := NewLoader(tiny(3), LoaderConfig{}); err == nil {
+		t.Error("batch size 0 accepted")
+	}
+}
+
+func TestLoaderNormalizes(t *testing.T) {
+	l, _ := NewLoader(tiny(2), LoaderConfig{BatchSize: 2})
+	b := <-l.Epoch(context.Background(), 0)
+	// pixel 17 of example 1 sits at index 16+1: (17/255 - 0.5) / 0.25
+	if want := (17.0/255 - 0.5) / 0.25; math.Abs(float64(b.X[17])-want) > 1e-6 {
+		t.Errorf("normalized pixel = %v, want %v", b.X[17], want)
+	}
+}
+
+func TestLoaderShuffleIsSeeded(t *testing.T) {
+	cfg := LoaderConfig{BatchSize: 3, Shuffle: true, Seed: 5}
+	a, _ := NewLoader(tiny(20), cfg)
+	b, _ := NewLoader(tiny(20), cfg)
+	if !reflect.DeepEqual(labels(a, 0), labels(b, 0)) {
+		t.Error("same seed, different order")
+	}
+	if reflect.DeepEqual(labels(a, 0), labels(a, 1)) {
+		t.Error("epochs 0 and 1 have the same order")
+	}
+}
+
+func TestAugmentFlipAndCrop(t *testing.T) {
+	im := tiny(1)
+	l, _ := NewLoader(im, LoaderConfig{BatchSize: 1, Augment: Augment{Flip: true, CropPad: 1}})
+	zero := float32((0 - 0.5) / 0.25)
+	sawFlip := false
+	for e := 0; e < 20; e++ {
+		b := <-l.Epoch(context.Background(), e)
+		if len(b.X) != 16 {
+			t.Fatalf("augmented batch has %d values", len(b.X))
+		}
+		// Every value is an original pixel or a zero pad.
+		for _, v := range b.X {
+			p := (float64(v)*0.25 + 0.5) * 255
+			if v != zero && (p < -0.01 || p > 15.01) {
+				t.Fatalf("value %v is neither a pixel nor padding", v)
+			}
+		}
+		// A flipped, uncropped row reads 3,2,1,0.
+		if b.X[1] > b.X[2] && b.X[2] > b.X[3] && b.X[3] != zero {
+			sawFlip = true
+		}
+	}
+	if !sawFlip {
+		t.Error("no flipped image in 20 epochs")
+	}
+}
+
+func TestSplit(t *testing.T) {
+	tr, va, err := Split(100, 0.1, 3)
+	if err != nil || len(tr) != 90 || len(va) != 10 {
+		t.Fatalf("Split = %d/%d, %v", len(tr), len(va), err)
+	}
+	tr2, va2, _ := Split(100, 0.1, 3)
+	if !reflect.DeepEqual(va, va2) || !reflect.DeepEqual(tr, tr2) {
+		t.Error("same seed, different split")
+	}
+	seen := map[int]bool{}
+	for _, i := range append(tr, va...) {
+		if seen[i] {
+			t.Fatalf("index %d in both parts", i)
+		}
+		seen[i] = true
+	}
+	if _, _, err := Split(10, 1, 1); err == nil {
+		t.Error("fraction 1 accepted")
+	}
+}

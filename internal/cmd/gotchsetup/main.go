@@ -1,0 +1,112 @@
+// Command gotchsetup prepares gotch for this machine's libtorch: it copies
+// gotch v0.9.1 from the module cache into .build/gotch, writes its cgo flags
+// for the libtorch found, replaces the generated bindings that this libtorch
+// cannot compile with ones that return an error, and writes a git-ignored
+// go.work that points our module at the copy. make setup runs it; it is
+// cached and returns at once when nothing changed.
+//
+// Usage:
+//
+//	go run ./internal/cmd/gotchsetup [-force] [-out .build/gotch]
+//
+// LIBTORCH=/path selects another libtorch (an official one, CUDA included,
+// or a Python install's torch/ folder); unset, Debian's libtorch-dev is used.
+package main
+
+import (
+	"encoding/json"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/autodropout/autodropout/internal/gotchbuild"
+)
+
+const gotchModule = "github.com/sugarme/gotch@v0.9.1"
+
+func main() {
+	out := flag.String("out", ".build/gotch", "folder for the patched gotch copy")
+	force := flag.Bool("force", false, "rebuild even if nothing changed")
+	list := flag.Bool("list", false, "print the replaced bindings")
+	flag.Parse()
+	if err := setup(*out, *force, *list); err != nil {
+		fmt.Fprintln(os.Stderr, "gotchsetup:", err)
+		os.Exit(1)
+	}
+}
+
+func setup(out string, force, list bool) error {
+	lt, err := gotchbuild.Find(os.Getenv("LIBTORCH"), nil)
+	if err != nil {
+		return err
+	}
+	src, err := moduleDir(gotchModule)
+	if err != nil {
+		return err
+	}
+	res, err := gotchbuild.Build(gotchbuild.Config{
+		GotchDir: src, OutDir: out, Libtorch: lt, CXX: os.Getenv("CXX"), Log: os.Stdout, Force: force,
+	})
+	if err != nil {
+		return err
+	}
+	goVersion, err := moduleGoVersion("go.mod")
+	if err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(out)
+	wd, _ := os.Getwd()
+	if err := gotchbuild.WriteWorkFile(wd, abs, goVersion); err != nil {
+		return fmt.Errorf("write go.work: %w", err)
+	}
+	kind := "CPU"
+	if lt.CUDA {
+		kind = "CUDA"
+	}
+	if res.Cached {
+		fmt.Printf("gotch: up to date for libtorch %s (%s) at %s; %d bindings replaced\n", lt.Version, kind, lt.Root, len(res.Replaced))
+	} else {
+		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt)\n",
+			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out)
+	}
+	if list {
+		fmt.Println(strings.Join(res.Replaced, "\n"))
+	}
+	return nil
+}
+
+// moduleDir downloads (if needed) a module and returns its cache folder.
+func moduleDir(mod string) (string, error) {
+	cmd := exec.Command("go", "mod", "download", "-json", mod)
+	cmd.Env = append(os.Environ(), "GOWORK=off")
+	b, err := cmd.Output()
+	if err != nil {
+		return "", fmt.Errorf("go mod download %s: %w (is the Go module proxy reachable?)", mod, err)
+	}
+	var info struct{ Dir, Error string }
+	if err := json.Unmarshal(b, &info); err != nil {
+		return "", fmt.Errorf("go mod download %s: %w", mod, err)
+	}
+	if info.Error != "" || info.Dir == "" {
+		return "", fmt.Errorf("go mod download %s: %s", mod, info.Error)
+	}
+	return info.Dir, nil
+}
+
+var goLine = regexp.MustCompile(`(?m)^go\s+(\S+)`)
+
+func moduleGoVersion(gomod string) (string, error) {
+	b, err := os.ReadFile(gomod)
+	if err != nil {
+		return "", fmt.Errorf("run from the module root: %w", err)
+	}
+	m := goLine.FindSubmatch(b)
+	if m == nil {
+		return "", fmt.Errorf("%s has no go line", gomod)
+	}
+	return string(m[1]), nil
+}

@@ -1,0 +1,20 @@
+// Package gotchbuild makes gotch v0.9.1 build against whatever libtorch a
+// machine has.
+//
+// gotch's C++ layer was generated for libtorch 2.1; about a hundred of its
+// bindings name ops that older libtorch versions (Debian 12's 1.13) lack, so
+// it does not compile there. Build copies gotch from the module cache into a
+// git-ignored folder, writes libtch/lib.go with the cgo flags of the libtorch
+// found (include and library folders, C++ ABI, CUDA libraries), compiles the
+// C++ layer, reads the compiler's errors, and replaces exactly the bindings it
+// rejects with ones that report "<op> is not available in libtorch <version>"
+// through gotch's normal error path; it repeats until the layer compiles, then
+// links it to catch bindings whose symbols the library lacks. No list of
+// broken bindings is kept: the compiler decides, so the same step serves a
+// CUDA libtorch 2.x unchanged.
+//
+// The result is cached by a stamp of the libtorch's files, the compiler and
+// this step's version. WriteWorkFile points the module at the copy through a
+// generated go.work, so our go.mod stays usable by people who installed gotch
+// the official way.
+package gotchbuild

@@ -1,0 +1,95 @@
+package libtorch
+
+/*
+#include <stdint.h>
+#include <stdlib.h>
+
+// gotch's C layer (libtch/torch_api.cpp) defines these but its Go layer does
+// not export them. They are declared weak so this package builds on its own;
+// the linker binds them to gotch's definitions, which every program that
+// imports gotch carries. A nil address means they are absent.
+extern void at_manual_seed(int64_t) __attribute__((weak));
+extern int at_get_num_threads(void) __attribute__((weak));
+extern void at_set_num_threads(int) __attribute__((weak));
+
+static int have_runtime(void) {
+	return at_manual_seed != 0 && at_get_num_threads != 0 && at_set_num_threads != 0;
+}
+*/
+import "C"
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+
+	"github.com/sugarme/gotch/ts"
+)
+
+// ErrUnavailable is returned when gotch's C layer lacks the runtime calls.
+var ErrUnavailable = errors.New("libtorch runtime calls not found in gotch's C layer")
+
+func init() {
+	// Debian's libtorch starts with one intra-op thread. Use every core
+	// unless the user pinned a count through OpenMP's variable.
+	if os.Getenv("OMP_NUM_THREADS") != "" {
+		return
+	}
+	_ = SetThreads(runtime.NumCPU())
+}
+
+func check() error {
+	if C.have_runtime() == 0 {
+		return ErrUnavailable
+	}
+	return nil
+}
+
+// ManualSeed seeds libtorch's default generators (CPU, and CUDA where
+// present), as torch.manual_seed does. Random tensors created afterwards on
+// the same thread count are the same for the same seed.
+func ManualSeed(seed int64) error {
+	if err := check(); err != nil {
+		return err
+	}
+	C.at_manual_seed(C.int64_t(seed))
+	return nil
+}
+
+// Threads returns the number of intra-op threads libtorch uses.
+func Threads() int {
+	if check() != nil {
+		return 1
+	}
+	return int(C.at_get_num_threads())
+}
+
+// SetThreads sets the number of intra-op threads. n < 1 is an error.
+func SetThreads(n int) error {
+	if n < 1 {
+		return fmt.Errorf("libtorch threads: %d is not a positive count", n)
+	}
+	if err := check(); err != nil {
+		return err
+	}
+	C.at_set_num_threads(C.int(n))
+	if err := ts.TorchErr(); err != nil {
+		return fmt.Errorf("libtorch threads: set %d: %w", n, err)
+	}
+	return nil
+}
+
+// ThreadsFromEnv parses a thread count such as the --threads flag's value:
+// 0 or "" means all cores.
+func ThreadsFromEnv(s string) (int, error) {
+	if s == "" || s == "0" {
+		return runtime.NumCPU(), nil
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("thread count %q: want a positive integer, or 0 for all cores", s)
+	}
+	return n, nil
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Installs the Debian packages autodropout needs, once; a no-op when they are
+# all there. Run as root (make setup does), or install them by hand.
+set -euo pipefail
+
+pkgs=(g++ dataset-fashion-mnist)
+# With LIBTORCH set, the user brings their own libtorch.
+[ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if [ "$(id -u)" -ne 0 ]; then
+  echo "autodropout needs these Debian packages: ${missing[*]}" >&2
+  echo "install them as root:  sudo apt-get install ${missing[*]}" >&2
+  echo "(or run 'sudo make setup'); then run make again." >&2
+  exit 1
+fi
+echo "setup: installing ${missing[*]} (apt-get)"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q >/dev/null
+apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: installed ${missing[*]}"
