@@ -14,13 +14,14 @@ type ConvNet struct {
 	bn1, bn2     *gnn.BatchNorm
 	fc1, fc2     *gnn.Linear
 	flat         int64
+	sites        Sites
 }
 
 // NewConvNet creates a ConvNet for inC×h×w inputs (h and w divisible by 4)
 // and the given number of classes.
 func NewConvNet(p *gnn.Path, inC, h, w, classes int64) *ConvNet {
 	const c1, c2, hidden = 32, 64, 128
-	return &ConvNet{
+	m := &ConvNet{
 		conv1: gnn.NewConv2D(p.Sub("conv1"), inC, c1, 3, ConvConfig(inC, 3, 1, 1, 1, false)),
 		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), c1, BatchNormConfig()),
 		conv2: gnn.NewConv2D(p.Sub("conv2"), c1, c2, 3, ConvConfig(c1, 3, 1, 1, 1, false)),
@@ -29,21 +30,28 @@ func NewConvNet(p *gnn.Path, inC, h, w, classes int64) *ConvNet {
 		fc2:   gnn.NewLinear(p.Sub("fc2"), hidden, classes, LinearConfig(hidden)),
 		flat:  c2 * (h / 4) * (w / 4),
 	}
+	m.sites.declare("bn1")
+	m.sites.declare("bn2")
+	return m
 }
+
+// Sites returns the model's dropout sites.
+func (m *ConvNet) Sites() *Sites { return &m.sites }
 
 // ForwardT implements ts.ModuleT. Intermediates are dropped as soon as they
 // are used, so memory stays flat over long training loops.
 func (m *ConvNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
-	block := func(x *ts.Tensor, conv *gnn.Conv2D, bn *gnn.BatchNorm) *ts.Tensor {
+	block := func(x *ts.Tensor, conv *gnn.Conv2D, bn *gnn.BatchNorm, site string) *ts.Tensor {
 		c := conv.ForwardT(x, train)
 		b := bn.ForwardT(c, train)
 		c.MustDrop()
+		b = m.sites.apply(site, b, train)
 		b.MustRelu_()
 		p := b.MustMaxPool2d([]int64{2, 2}, []int64{2, 2}, []int64{0, 0}, []int64{1, 1}, false, true)
 		return p
 	}
-	h1 := block(x, m.conv1, m.bn1)
-	h2 := block(h1, m.conv2, m.bn2)
+	h1 := block(x, m.conv1, m.bn1, "bn1")
+	h2 := block(h1, m.conv2, m.bn2, "bn2")
 	h1.MustDrop()
 	f := h2.MustView([]int64{-1, m.flat}, true)
 	z := m.fc1.ForwardT(f, train)

@@ -41,3 +41,13 @@ func BatchNormConfig() *gnn.BatchNormConfig {
 		WsInit: gnn.NewConstInit(1), BsInit: gnn.NewConstInit(0),
 	}
 }
+
+// ConvConfigFanOut is ConvConfig with He initialization as torchvision's
+// ResNets and the wide ResNets use it: normal with std √(2/fan_out),
+// fan_out = outC·k·k (kaiming_normal_, mode "fan_out", ReLU gain).
+func ConvConfigFanOut(outC, k, stride, pad, groups int64, bias bool) *gnn.Conv2DConfig {
+	cfg := ConvConfig(1, k, stride, pad, groups, bias)
+	cfg.WsInit = gnn.NewRandnInit(0, math.Sqrt(2/float64(outC*k*k)))
+	cfg.BsInit = gnn.NewConstInit(0)
+	return cfg
+}
