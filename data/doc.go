@@ -1,8 +1,31 @@
 // Package data reads the datasets autodropout trains on and feeds them to
 // models in batches.
 //
+// Every image dataset loads into memory as an Images value: 8-bit pixels in
+// N×C×H×W order, integer labels, and the per-channel mean and standard
+// deviation that a Loader normalizes with. Readers check what they read and
+// name the file and the problem when it is missing, truncated or malformed.
+//
 // Fashion-MNIST and MNIST come as IDX files (gzipped or not); Debian's
 // dataset-fashion-mnist package installs them under
-// /usr/share/datasets/fashion-mnist. Readers check what they read and name
-// the file and the problem when it is truncated or malformed.
+// /usr/share/datasets/fashion-mnist (LoadMNIST).
+//
+// CIFAR-10 and CIFAR-100 come in their "binary version"
+// (https://www.cs.toronto.edu/~kriz/cifar.html), unpacked to
+// cifar-10-batches-bin and cifar-100-binary: records of label bytes followed
+// by the red, green and blue 32×32 planes (LoadCIFAR10, LoadCIFAR100, which
+// gives the 100 fine or the 20 coarse classes).
+//
+// ImageNet, and any data set laid out like it, comes as folders of JPEG or
+// PNG images, one folder per class (LoadImageFolder). Images decode with
+// the standard library on a pool of goroutines, are converted to RGB,
+// resized (shorter side, antialiased bilinear as Pillow and torchvision)
+// and centre-cropped to a square. A seeded per-class limit selects
+// reproducible subsets, such as the paper's 80,000/5,000 ImageNet search
+// split; corrupt images are an error naming the file unless the caller
+// chooses to skip them.
+//
+// Split holds out a seeded validation subset; Loader shuffles, augments
+// (random crop after padding, horizontal flip), normalizes and batches,
+// preparing the next batches while the model trains.
 package data

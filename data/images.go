@@ -16,6 +16,9 @@ type Images struct {
 	Labels     []int64
 	Classes    int
 	Mean, Std  []float32 // per-channel normalization, on the 0..1 scale
+	// ClassNames names the classes by label (len Classes) where the
+	// dataset says; nil when it does not.
+	ClassNames []string
 }
 
 // FashionMNISTDir is where Debian's dataset-fashion-mnist package installs
