@@ -38,6 +38,26 @@ var families = []struct {
 			return NewWRN(p, d, k, in.C, classes)
 		}
 	}},
+	{regexp.MustCompile(`^resnet-?(\d+)$`), "resnet50", func(m []string) constructor {
+		d, _ := strconv.Atoi(m[1])
+		return func(p *gnn.Path, in Input, classes int64) (SiteModel, error) {
+			cfg, err := ResNetDepth(d, classes)
+			if err != nil {
+				return nil, err
+			}
+			cfg.InChannels = in.C
+			return NewResNet(p, cfg)
+		}
+	}},
+	{regexp.MustCompile(`^efficientnet[-_]?b(\d)$`), "efficientnet-b0", func(m []string) constructor {
+		n, _ := strconv.Atoi(m[1])
+		return func(p *gnn.Path, in Input, classes int64) (SiteModel, error) {
+			if in.C != 3 {
+				return nil, fmt.Errorf("efficientnet takes 3-channel images, got %d channels", in.C)
+			}
+			return NewEfficientNetB(p, n, classes)
+		}
+	}},
 }
 
 // New builds the named model: "convnet", "wrn-D-K" (e.g. wrn-28-10),

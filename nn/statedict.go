@@ -1,0 +1,446 @@
+package nn
+
+import (
+	"archive/zip"
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"runtime"
+	"sort"
+	"strings"
+
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/pickle"
+	"github.com/sugarme/gotch/ts"
+)
+
+// LoadOptions control LoadStateDict and LoadTensors.
+type LoadOptions struct {
+	// Partial loads every tensor whose name and shape match the model and
+	// skips the rest (reported), for fine-tuning: a torchvision model with
+	// another classifier size loads everything but the head. The default,
+	// strict, refuses a state dict that does not match the model exactly
+	// and then changes nothing.
+	Partial bool
+	// Rename maps a key of the file to the model's name, e.g. to strip the
+	// "module." prefix that torch.nn.DataParallel adds. Keys it maps to ""
+	// are dropped silently. nil keeps keys as they are.
+	Rename func(key string) string
+}
+
+// ShapeMismatch is a tensor whose shape differs between model and file.
+type ShapeMismatch struct {
+	Name        string
+	Model, File []int64
+}
+
+func (m ShapeMismatch) String() string {
+	return fmt.Sprintf("%s (model %v, file %v)", m.Name, m.Model, m.File)
+}
+
+// LoadReport says what a load did. Names are sorted.
+type LoadReport struct {
+	File       string          // the file loaded, "" for in-memory tensors
+	Loaded     []string        // copied into the model
+	Missing    []string        // in the model but not in the file
+	Unexpected []string        // in the file but not in the model
+	Mismatched []ShapeMismatch // in both, with different shapes
+	// Ignored lists batch-norm num_batches_tracked counters: PyTorch keeps
+	// them, gotch's batch norm has none, and they only matter for a
+	// momentum of None.
+	Ignored []string
+}
+
+// Complete reports whether file and model matched exactly.
+func (r *LoadReport) Complete() bool {
+	return len(r.Missing) == 0 && len(r.Unexpected) == 0 && len(r.Mismatched) == 0
+}
+
+// String summarizes the report in one line.
+func (r *LoadReport) String() string {
+	parts := []string{fmt.Sprintf("%d loaded", len(r.Loaded))}
+	parts = append(parts, r.problems()...)
+	if len(r.Ignored) > 0 {
+		parts = append(parts, fmt.Sprintf("%d num_batches_tracked ignored", len(r.Ignored)))
+	}
+	return strings.Join(parts, "; ")
+}
+
+func (r *LoadReport) problems() []string {
+	var parts []string
+	if n := len(r.Missing); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d missing (%s)", n, listNames(r.Missing)))
+	}
+	if n := len(r.Unexpected); n > 0 {
+		parts = append(parts, fmt.Sprintf("%d unexpected (%s)", n, listNames(r.Unexpected)))
+	}
+	if n := len(r.Mismatched); n > 0 {
+		s := make([]string, n)
+		for i, m := range r.Mismatched {
+			s[i] = m.String()
+		}
+		parts = append(parts, fmt.Sprintf("%d with another shape (%s)", n, listNames(s)))
+	}
+	return parts
+}
+
+// listNames joins up to 8 names and says how many more there are.
+func listNames(names []string) string {
+	const show = 8
+	if len(names) <= show {
+		return strings.Join(names, ", ")
+	}
+	return fmt.Sprintf("%s and %d more", strings.Join(names[:show], ", "), len(names)-show)
+}
+
+// ErrStateDictMismatch is wrapped by the error of a strict load whose state
+// dict does not match the model.
+var ErrStateDictMismatch = errors.New("state dict does not match the model")
+
+// LoadStateDict loads a PyTorch state dict saved with
+// torch.save(model.state_dict(), path) — torchvision's .pth files, zip or
+// legacy format — into vs by name. BN running statistics load into gotch's
+// running_mean and running_var buffers; num_batches_tracked is ignored.
+// Values are converted to the dtype and device of the model's tensors.
+//
+// Strict (opts nil or not Partial): any missing key, unexpected key or
+// shape mismatch is an error that lists them, and nothing is loaded.
+// Partial: what matches loads; the rest is reported; it is an error only
+// when nothing matches. The report is returned in both cases.
+func LoadStateDict(vs *gnn.VarStore, path string, opts *LoadOptions) (*LoadReport, error) {
+	tensors, err := ReadStateDict(path)
+	if err != nil {
+		return nil, err
+	}
+	defer dropAll(tensors)
+	r, err := loadTensors(vs, tensors, opts, path)
+	if err != nil {
+		return r, fmt.Errorf("load state dict %s: %w", path, err)
+	}
+	return r, nil
+}
+
+// LoadTensors is LoadStateDict for tensors already in memory. It does not
+// drop them.
+func LoadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOptions) (*LoadReport, error) {
+	r, err := loadTensors(vs, tensors, opts, "")
+	if err != nil {
+		return r, fmt.Errorf("load state dict: %w", err)
+	}
+	return r, nil
+}
+
+func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOptions, file string) (*LoadReport, error) {
+	if opts == nil {
+		opts = &LoadOptions{}
+	}
+	src := make(map[string]*ts.Tensor, len(tensors))
+	for k, t := range tensors {
+		name := k
+		if opts.Rename != nil {
+			name = opts.Rename(k)
+		}
+		if name == "" {
+			continue
+		}
+		if _, dup := src[name]; dup {
+			return nil, fmt.Errorf("two keys become %q after renaming", name)
+		}
+		src[name] = t
+	}
+	dst := vs.Variables()
+	r := &LoadReport{File: file}
+	var copies [][2]*ts.Tensor
+	for name, t := range src {
+		v, ok := dst[name]
+		if !ok {
+			if bn, isCounter := strings.CutSuffix(name, ".num_batches_tracked"); isCounter {
+				if _, hasBN := dst[bn+".running_mean"]; hasBN {
+					r.Ignored = append(r.Ignored, name)
+					continue
+				}
+			}
+			r.Unexpected = append(r.Unexpected, name)
+			continue
+		}
+		want, err := v.Size()
+		if err != nil {
+			return nil, fmt.Errorf("model tensor %s: %w", name, err)
+		}
+		got, err := t.Size()
+		if err != nil {
+			return nil, fmt.Errorf("tensor %s: %w", name, err)
+		}
+		if !reflect.DeepEqual(want, got) {
+			r.Mismatched = append(r.Mismatched, ShapeMismatch{Name: name, Model: want, File: got})
+			continue
+		}
+		copies = append(copies, [2]*ts.Tensor{&v, t})
+		r.Loaded = append(r.Loaded, name)
+	}
+	for name := range dst {
+		if _, ok := src[name]; !ok {
+			r.Missing = append(r.Missing, name)
+		}
+	}
+	sort.Strings(r.Loaded)
+	sort.Strings(r.Missing)
+	sort.Strings(r.Unexpected)
+	sort.Strings(r.Ignored)
+	sort.Slice(r.Mismatched, func(i, j int) bool { return r.Mismatched[i].Name < r.Mismatched[j].Name })
+	if !opts.Partial && !r.Complete() {
+		r.Loaded = nil
+		return r, fmt.Errorf("%w: %s (nothing loaded; LoadOptions.Partial loads what matches)",
+			ErrStateDictMismatch, strings.Join(r.problems(), "; "))
+	}
+	if len(copies) == 0 && len(dst) > 0 {
+		return r, fmt.Errorf("%w: no tensor matches (%s)", ErrStateDictMismatch, strings.Join(r.problems(), "; "))
+	}
+	err := withoutGrad(func() {
+		for _, c := range copies {
+			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// withoutGrad runs fn with libtorch's gradient mode off and then restores
+// it. The mode is per OS thread, so the goroutine stays on its thread
+// meanwhile (gotch's ts.NoGrad does not, and can leave a thread with
+// gradients off for whatever runs there next).
+func withoutGrad(fn func()) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	prev, err := ts.GradSetEnabled(false)
+	if err != nil {
+		return err
+	}
+	defer ts.GradSetEnabled(prev)
+	fn()
+	return nil
+}
+
+// ReadStateDict reads the tensors of a file written by torch.save of a
+// state dict (an OrderedDict of tensors; a dict with a "state_dict" or
+// "model" entry holding one is accepted too). Tensors are on the CPU with
+// the file's dtypes; the caller owns them.
+func ReadStateDict(path string) (map[string]*ts.Tensor, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("read state dict: %w", err)
+	}
+	obj, err := unpickle(path)
+	if err != nil {
+		return nil, fmt.Errorf("read state dict %s: %w", path, err)
+	}
+	entries, err := stateDictEntries(obj)
+	if err != nil {
+		return nil, fmt.Errorf("read state dict %s: %w", path, err)
+	}
+	out := make(map[string]*ts.Tensor, len(entries))
+	for _, e := range entries {
+		if _, dup := out[e.name]; dup {
+			dropAll(out)
+			return nil, fmt.Errorf("read state dict %s: key %q appears twice", path, e.name)
+		}
+		t, err := storageTensor(e.value)
+		if err != nil {
+			dropAll(out)
+			return nil, fmt.Errorf("read state dict %s: %s: %w", path, e.name, err)
+		}
+		out[e.name] = t
+	}
+	return out, nil
+}
+
+// legacyMagic starts a file of torch.save's legacy (pre-1.6) format: the
+// pickled magic number 0x1950a86a20f9469cfc6c.
+var legacyMagic = []byte{0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8, 0x50, 0x19}
+
+// unpickle runs gotch's unpickler on a zip or legacy torch.save file,
+// turning its panics on malformed input into errors. Other files are
+// refused first: gotch loops forever on an empty one.
+func unpickle(path string) (obj any, err error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	head := make([]byte, len(legacyMagic))
+	n, _ := io.ReadFull(f, head)
+	f.Close()
+	head = head[:n]
+	switch {
+	case bytes.HasPrefix(head, []byte("PK\x03\x04")):
+		// gotch takes a zip it cannot open for a legacy file.
+		z, err := zip.OpenReader(path)
+		if err != nil {
+			return nil, fmt.Errorf("truncated or corrupt zip archive: %w", err)
+		}
+		z.Close()
+	case !bytes.Equal(head, legacyMagic):
+		return nil, errors.New("not a file written by torch.save (neither zip nor legacy format)")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("malformed file: %v", p)
+		}
+	}()
+	obj, err = pickle.LoadWithUnpickler(path, func(r io.Reader) pickle.Unpickler { return pickle.NewUnpickler(r) })
+	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		err = fmt.Errorf("truncated file: %w", err)
+	}
+	return obj, err
+}
+
+type dictEntry struct {
+	name  string
+	value any
+}
+
+func stateDictEntries(obj any) ([]dictEntry, error) {
+	var entries []dictEntry
+	add := func(k, v any) error {
+		name, ok := k.(string)
+		if !ok {
+			return fmt.Errorf("key %v is a %T, not a string", k, k)
+		}
+		entries = append(entries, dictEntry{name, v})
+		return nil
+	}
+	switch d := obj.(type) {
+	case *pickle.OrderedDict:
+		for e := d.List.Front(); e != nil; e = e.Next() {
+			oe := e.Value.(*pickle.OrderedDictEntry)
+			if err := add(oe.Key, oe.Value); err != nil {
+				return nil, err
+			}
+		}
+	case *pickle.Dict:
+		for _, de := range *d {
+			if err := add(de.Key, de.Value); err != nil {
+				return nil, err
+			}
+		}
+	default:
+		return nil, fmt.Errorf("holds a %T, not a state dict", obj)
+	}
+	// A training checkpoint: {"state_dict": {...}, "epoch": …}.
+	for _, key := range []string{"state_dict", "model"} {
+		for _, e := range entries {
+			if e.name != key {
+				continue
+			}
+			switch e.value.(type) {
+			case *pickle.OrderedDict, *pickle.Dict:
+				return stateDictEntries(e.value)
+			}
+		}
+	}
+	for _, e := range entries {
+		if _, ok := e.value.(*pickle.StorageTensor); !ok {
+			return nil, fmt.Errorf("entry %q is a %T, not a tensor (is this a state dict?)", e.name, e.value)
+		}
+	}
+	return entries, nil
+}
+
+// storageTensor rebuilds a tensor from its pickled storage, size, stride
+// and offset, as torch._utils._rebuild_tensor does.
+func storageTensor(v any) (*ts.Tensor, error) {
+	st := v.(*pickle.StorageTensor)
+	if st.Source == nil {
+		return nil, errors.New("tensor without storage")
+	}
+	data := st.Source.GetData()
+	dtype := st.Source.DType()
+	n := int64(reflect.ValueOf(data).Len())
+	if len(st.Size) != len(st.Stride) {
+		return nil, fmt.Errorf("size %v and stride %v differ in length", st.Size, st.Stride)
+	}
+	numel, end := int64(1), st.StorageOffset
+	for i, s := range st.Size {
+		if s < 0 || st.Stride[i] < 0 {
+			return nil, fmt.Errorf("bad size %v or stride %v", st.Size, st.Stride)
+		}
+		numel *= s
+		if s > 0 {
+			end += (s - 1) * st.Stride[i]
+		}
+	}
+	if numel == 0 {
+		return ts.Zeros(st.Size, dtype, gotch.CPU)
+	}
+	if st.StorageOffset < 0 || end >= n {
+		return nil, fmt.Errorf("size %v, stride %v and offset %d reach past the storage of %d elements", st.Size, st.Stride, st.StorageOffset, n)
+	}
+	flat, err := ts.OfSlice(data, ts.WithDType(dtype))
+	if err != nil {
+		return nil, err
+	}
+	if len(st.Size) == 0 { // a 0-dim tensor such as num_batches_tracked
+		return flat.Select(0, st.StorageOffset, true)
+	}
+	view, err := flat.AsStrided(st.Size, st.Stride, []int64{st.StorageOffset}, true)
+	if err != nil {
+		return nil, err
+	}
+	// Own the elements: the storage may be shared with other tensors.
+	return view.Contiguous(true)
+}
+
+func dropAll(tensors map[string]*ts.Tensor) {
+	for _, t := range tensors {
+		t.MustDrop()
+	}
+}
+
+// SaveCheckpoint saves every variable of vs (parameters and batch-norm
+// buffers) to path in libtorch's archive format. It writes a temporary
+// file next to path and renames it, so an existing checkpoint is never
+// left half written.
+func SaveCheckpoint(vs *gnn.VarStore, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	name := tmp.Name()
+	tmp.Close()
+	if err := vs.Save(name); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	if err := os.Rename(name, path); err != nil {
+		os.Remove(name)
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadCheckpoint loads a checkpoint written by SaveCheckpoint (or gotch's
+// VarStore.Save) into vs, strictly unless opts say Partial.
+func LoadCheckpoint(vs *gnn.VarStore, path string, opts *LoadOptions) (*LoadReport, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, fmt.Errorf("load checkpoint: %w", err)
+	}
+	named, err := ts.LoadMultiWithDevice(path, vs.Device())
+	if err != nil {
+		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
+	}
+	tensors := make(map[string]*ts.Tensor, len(named))
+	for _, nt := range named {
+		tensors[nt.Name] = nt.Tensor
+	}
+	defer dropAll(tensors)
+	r, err := loadTensors(vs, tensors, opts, path)
+	if err != nil {
+		return r, fmt.Errorf("load checkpoint %s: %w", path, err)
+	}
+	return r, nil
+}
