@@ -11,9 +11,10 @@ package libtorch
 extern void at_manual_seed(int64_t) __attribute__((weak));
 extern int at_get_num_threads(void) __attribute__((weak));
 extern void at_set_num_threads(int) __attribute__((weak));
+extern int at_grad_set_enabled(int) __attribute__((weak));
 
 static int have_runtime(void) {
-	return at_manual_seed != 0 && at_get_num_threads != 0 && at_set_num_threads != 0;
+	return at_manual_seed != 0 && at_get_num_threads != 0 && at_set_num_threads != 0 && at_grad_set_enabled != 0;
 }
 */
 import "C"
@@ -79,6 +80,25 @@ func SetThreads(n int) error {
 		return fmt.Errorf("libtorch threads: set %d: %w", n, err)
 	}
 	return nil
+}
+
+// setGradEnabled switches gradient recording on the current OS thread and
+// returns the previous mode. (gotch's GradSetEnabled reads the C int's
+// result as a Go int, 8 bytes from a 4-byte value, so its answer is
+// unreliable.)
+func setGradEnabled(on bool) (prev bool, err error) {
+	if err := check(); err != nil {
+		return false, err
+	}
+	b := C.int(0)
+	if on {
+		b = 1
+	}
+	r := C.at_grad_set_enabled(b)
+	if err := ts.TorchErr(); err != nil {
+		return false, err
+	}
+	return r == 1, nil
 }
 
 // ThreadsFromEnv parses a thread count such as the --threads flag's value:

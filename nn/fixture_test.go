@@ -164,7 +164,7 @@ func buildFixtureModel(t *testing.T, name string, p *gnn.Path, classes int64) ts
 // the logits row by row.
 func evalLogits(m ts.ModuleT, x *ts.Tensor) [][]float64 {
 	var y *ts.Tensor
-	if err := withoutGrad(func() { y = m.ForwardT(x, false) }); err != nil {
+	if err := libtorch.NoGrad(func() { y = m.ForwardT(x, false) }); err != nil {
 		panic(err)
 	}
 	defer y.MustDrop()

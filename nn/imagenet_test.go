@@ -2,7 +2,6 @@ package nn
 
 import (
 	"fmt"
-	"runtime"
 	"strings"
 	"testing"
 
@@ -209,12 +208,12 @@ func TestImageNetSites(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			// libtorch's gradient mode is per OS thread, and gotch's
-			// ts.NoGrad (run by every initializer) can leave a thread with
-			// it off: stay on one thread and make sure it is on.
-			runtime.LockOSThread()
-			defer runtime.UnlockOSThread()
-			defer ts.MustGradSetEnabled(ts.MustGradSetEnabled(true))
+			// Gradient mode is per OS thread (see libtorch.TrainThread).
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
 			vs := gnn.NewVarStore(gotch.CPU)
 			defer vs.Destroy()
 			m, err := tc.build(vs.Root())
@@ -275,7 +274,7 @@ func TestImageNetSites(t *testing.T) {
 			}
 			g.MustDrop()
 			log = log[:0]
-			withoutGrad(func() { m.ForwardT(x, false).MustDrop() })
+			libtorch.NoGrad(func() { m.ForwardT(x, false).MustDrop() })
 			if len(log) != len(names) {
 				t.Errorf("evaluation ran %d sites, want %d", len(log), len(names))
 			}

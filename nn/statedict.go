@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/libtorch"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -201,7 +201,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 	if len(copies) == 0 && len(dst) > 0 {
 		return r, fmt.Errorf("%w: no tensor matches (%s)", ErrStateDictMismatch, strings.Join(r.problems(), "; "))
 	}
-	err := withoutGrad(func() {
+	err := libtorch.NoGrad(func() {
 		for _, c := range copies {
 			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
 		}
@@ -210,22 +210,6 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		return nil, err
 	}
 	return r, nil
-}
-
-// withoutGrad runs fn with libtorch's gradient mode off and then restores
-// it. The mode is per OS thread, so the goroutine stays on its thread
-// meanwhile (gotch's ts.NoGrad does not, and can leave a thread with
-// gradients off for whatever runs there next).
-func withoutGrad(fn func()) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	prev, err := ts.GradSetEnabled(false)
-	if err != nil {
-		return err
-	}
-	defer ts.GradSetEnabled(prev)
-	fn()
-	return nil
 }
 
 // ReadStateDict reads the tensors of a file written by torch.save of a

@@ -241,7 +241,7 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	libtorch.ManualSeed(3)
 	x := ts.MustRandn([]int64{4, 3, 32, 32}, gotch.Float, gotch.CPU)
 	defer x.MustDrop()
-	withoutGrad(func() { m1.ForwardT(x, true).MustDrop() }) // moves the running statistics
+	libtorch.NoGrad(func() { m1.ForwardT(x, true).MustDrop() }) // moves the running statistics
 
 	dir := t.TempDir()
 	path := filepath.Join(dir, "model.ckpt")

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -55,6 +56,13 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
 	}
+	// Gradient recording is per OS thread in libtorch: stay on one thread
+	// with it on (see libtorch.TrainThread).
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	start := time.Now()
 	opt, err := gnn.NewSGDConfig(cfg.Momentum, 0, cfg.WeightDecay, cfg.Momentum > 0).Build(vs, cfg.LR)
 	if err != nil {
@@ -150,7 +158,7 @@ func crossEntropy(logits, y *ts.Tensor) (*ts.Tensor, error) {
 func Accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.Device) (float64, error) {
 	var correct, n int64
 	var err error
-	ts.NoGrad(func() {
+	noGradErr := libtorch.NoGrad(func() {
 		for b := range l.Epoch(ctx, 0) {
 			var x, y *ts.Tensor
 			if x, y, err = b.Tensors(dev); err != nil {
@@ -167,6 +175,9 @@ func Accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.D
 			n += int64(b.N)
 		}
 	})
+	if err == nil {
+		err = noGradErr
+	}
 	if err != nil {
 		return 0, err
 	}
