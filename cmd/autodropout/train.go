@@ -8,8 +8,11 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
+	"regexp"
+	"strings"
 	"time"
 
+	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
@@ -18,67 +21,134 @@ import (
 	gnn "github.com/sugarme/gotch/nn"
 )
 
-func runTrain(args []string) error {
+// trainFlags are the flags of autodropout train.
+type trainFlags struct {
+	model, dataset, dataDir string
+	epochs, batchSize       int
+	lr                      float64
+	seed                    int64
+	threads, subset         int
+	valFrac                 float64
+	out                     string
+	regularizer, pattern    string
+	rate                    float64
+	blockSize               int
+	sites                   string
+	pretrained, device      string
+	imageSize, perClass     int
+	augment                 bool
+	progressEvery           time.Duration
+}
+
+func parseTrainFlags(args []string) (*trainFlags, error) {
+	f := &trainFlags{}
 	fs := flag.NewFlagSet("train", flag.ContinueOnError)
-	var (
-		model     = fs.String("model", "convnet", "model: convnet")
-		dataset   = fs.String("data", "fashion-mnist", "dataset: fashion-mnist or mnist")
-		dataDir   = fs.String("data-dir", data.FashionMNISTDir, "folder of the dataset's files")
-		epochs    = fs.Int("epochs", 1, "training epochs")
-		batchSize = fs.Int("batch-size", 128, "examples per step")
-		lr        = fs.Float64("lr", 0.05, "peak learning rate (SGD, Nesterov momentum 0.9, cosine decay)")
-		seed      = fs.Int64("seed", 1, "seed of every random choice: split, order, initialization")
-		threads   = fs.Int("threads", 0, "libtorch intra-op threads (0: all cores)")
-		subset    = fs.Int("train-subset", 0, "train on this many examples (0: all)")
-		valFrac   = fs.Float64("val-frac", 0.1, "fraction of the training set held out for validation")
-		out       = fs.String("out", "", "folder for result.json and the checkpoint (empty: none)")
-	)
+	fs.StringVar(&f.model, "model", "convnet", "model: convnet, wrn-D-K (e.g. wrn-28-10), resnet18, resnet50, efficientnet-b0…b7")
+	fs.StringVar(&f.dataset, "data", "fashion-mnist", "dataset: "+strings.Join(data.Datasets, ", "))
+	fs.StringVar(&f.dataDir, "data-dir", "", "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+")")
+	fs.IntVar(&f.epochs, "epochs", 1, "training epochs")
+	fs.IntVar(&f.batchSize, "batch-size", 128, "examples per step")
+	fs.Float64Var(&f.lr, "lr", 0.05, "peak learning rate (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay)")
+	fs.Int64Var(&f.seed, "seed", 1, "seed of every random choice: split, order, augmentation, initialization, masks")
+	fs.IntVar(&f.threads, "threads", 0, "libtorch intra-op threads (0: all cores)")
+	fs.IntVar(&f.subset, "train-subset", 0, "train on this many examples (0: all)")
+	fs.Float64Var(&f.valFrac, "val-frac", 0.1, "fraction of the training set held out for validation")
+	fs.StringVar(&f.out, "out", "", "folder for result.json and the checkpoint model.ot (empty: none)")
+	fs.StringVar(&f.regularizer, "regularizer", "none", "regularizer at the sites: "+strings.Join(autodropout.Names(), ", ")+" (pattern needs --pattern)")
+	fs.StringVar(&f.pattern, "pattern", "", "JSON file of per-site patterns (implies --regularizer pattern)")
+	fs.Float64Var(&f.rate, "drop-rate", 0.1, "drop probability of dropout, spatial and dropblock")
+	fs.IntVar(&f.blockSize, "block-size", 3, "dropblock's block side")
+	fs.StringVar(&f.sites, "sites", `\.bn\d+$|^bn\d+$`, "regular expression of the sites a baseline regularizer goes to (default: batch-norm outputs)")
+	fs.StringVar(&f.pretrained, "pretrained", "", "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size is skipped")
+	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
+	fs.IntVar(&f.imageSize, "image-size", 224, "imagenet: crop side")
+	fs.IntVar(&f.perClass, "per-class", 0, "imagenet: training images per class (0: all)")
+	fs.BoolVar(&f.augment, "augment", true, "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
+	fs.DurationVar(&f.progressEvery, "progress", 5*time.Second, "interval between progress lines")
 	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.pattern != "" {
+		if f.regularizer != "none" && f.regularizer != "pattern" {
+			return nil, fmt.Errorf("--pattern with --regularizer %s: choose one", f.regularizer)
+		}
+		f.regularizer = "pattern"
+	}
+	if f.regularizer == "pattern" && f.pattern == "" {
+		return nil, fmt.Errorf("--regularizer pattern needs --pattern FILE")
+	}
+	return f, nil
+}
+
+// Result is what train writes to result.json.
+type Result struct {
+	*train.Result
+	Model       string `json:"model"`
+	Dataset     string `json:"dataset"`
+	Regularizer string `json:"regularizer"`
+	Seed        int64  `json:"seed"`
+	Threads     int    `json:"threads"`
+	Device      string `json:"device"`
+	TrainN      int    `json:"train_examples"`
+	ValN        int    `json:"val_examples"`
+	TestN       int    `json:"test_examples"`
+}
+
+func runTrain(args []string) error {
+	f, err := parseTrainFlags(args)
+	if err != nil {
 		return err
 	}
-	if *model != "convnet" {
-		return fmt.Errorf("--model %q: only convnet is available so far", *model)
+	dev, err := parseDevice(f.device)
+	if err != nil {
+		return err
 	}
-	if *dataset != "fashion-mnist" && *dataset != "mnist" {
-		return fmt.Errorf("--data %q: want fashion-mnist or mnist", *dataset)
-	}
-	n, err := libtorch.ThreadsFromEnv(fmt.Sprint(*threads))
+	n, err := libtorch.ThreadsFromEnv(fmt.Sprint(f.threads))
 	if err != nil {
 		return fmt.Errorf("--threads: %w", err)
 	}
 	if err := libtorch.SetThreads(n); err != nil {
 		return err
 	}
-	if err := libtorch.ManualSeed(*seed); err != nil {
+	if err := libtorch.ManualSeed(f.seed); err != nil {
 		return err
 	}
-	if *out != "" {
-		if err := os.MkdirAll(*out, 0o755); err != nil {
+	if f.out != "" {
+		if err := os.MkdirAll(f.out, 0o755); err != nil {
 			return err
 		}
 	}
 
-	full, err := data.LoadMNIST(*dataDir, "train")
+	full, testSet, err := data.Open(f.dataset, f.dataDir, data.OpenOptions{ImageSize: f.imageSize, PerClass: f.perClass, Seed: f.seed, Progress: os.Stdout})
 	if err != nil {
 		return err
 	}
-	testSet, err := data.LoadMNIST(*dataDir, "t10k")
-	if err != nil {
-		return err
-	}
-	trIdx, valIdx, err := data.Split(full.N, *valFrac, *seed)
+	trIdx, valIdx, err := data.Split(full.N, f.valFrac, f.seed)
 	if err != nil {
 		return fmt.Errorf("--val-frac: %w", err)
 	}
-	if *subset > 0 && *subset < len(trIdx) {
-		trIdx = trIdx[:*subset]
+	if f.subset > 0 && f.subset < len(trIdx) {
+		trIdx = trIdx[:f.subset]
 	}
 	trainSet := full.Subset(trIdx)
-	trainLoader, err := data.NewLoader(trainSet, data.LoaderConfig{BatchSize: *batchSize, Shuffle: true, Seed: *seed, Augment: data.Augment{CropPad: 2}})
+	var aug data.Augment
+	if f.augment {
+		aug.CropPad = int(max(full.H/8, 1))
+		if full.C == 3 {
+			aug.Flip = true
+		}
+		if full.H > 64 { // large images: flips only
+			aug.CropPad = 0
+		}
+	}
+	trainLoader, err := data.NewLoader(trainSet, data.LoaderConfig{BatchSize: f.batchSize, Shuffle: true, Seed: f.seed, Augment: aug})
 	if err != nil {
 		return err
 	}
-	evalCfg := data.LoaderConfig{BatchSize: 500}
+	evalCfg := data.LoaderConfig{BatchSize: max(f.batchSize, 256)}
 	var valLoader *data.Loader
 	if len(valIdx) > 0 {
 		if valLoader, err = data.NewLoader(full.Subset(valIdx), evalCfg); err != nil {
@@ -90,28 +160,124 @@ func runTrain(args []string) error {
 		return err
 	}
 
-	vs := gnn.NewVarStore(gotch.CPU)
-	net := nn.NewConvNet(vs.Root(), 1, int64(full.H), int64(full.W), int64(full.Classes))
+	vs := gnn.NewVarStore(dev)
+	model, err := nn.New(f.model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
+	if err != nil {
+		return fmt.Errorf("--model: %w", err)
+	}
+	if f.pretrained != "" {
+		rep, err := nn.LoadStateDict(vs, f.pretrained, &nn.LoadOptions{Partial: true})
+		if err != nil {
+			return fmt.Errorf("--pretrained: %w", err)
+		}
+		fmt.Printf("loaded %d tensors from %s; kept the model's own for %d (missing %d, other shape %d), ignored %d unexpected\n",
+			len(rep.Loaded), f.pretrained, len(rep.Missing)+len(rep.Mismatched), len(rep.Missing), len(rep.Mismatched), len(rep.Unexpected))
+	}
+	regDesc, err := assignRegularizer(model.Sites(), f)
+	if err != nil {
+		return err
+	}
+
 	cfg := train.DefaultConfig()
-	cfg.Epochs, cfg.LR, cfg.Progress = *epochs, *lr, os.Stdout
-	fmt.Printf("training %s on %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, seed %d\n",
-		*model, *dataset, trainSet.N, len(valIdx), testSet.N, *epochs, trainLoader.Batches(), libtorch.Threads(), *seed)
+	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = f.epochs, f.lr, dev, os.Stdout, f.progressEvery
+	fmt.Printf("training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, seed %d\n",
+		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testSet.N, f.epochs, trainLoader.Batches(), libtorch.Threads(), f.seed)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	res, err := train.Classifier(ctx, vs, net, trainLoader, valLoader, testLoader, cfg)
+	res, err := train.Classifier(ctx, vs, model, trainLoader, valLoader, testLoader, cfg)
 	if err != nil {
 		return err
 	}
 	fmt.Printf("done in %s: train loss %.4f, validation accuracy %.4f, test accuracy %.4f (%d parameters)\n",
 		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, res.ValAcc, res.TestAcc, res.Params)
-	if *out == "" {
+	if f.out == "" {
 		return nil
 	}
-	if err := vs.Save(filepath.Join(*out, "model.ot")); err != nil {
-		return fmt.Errorf("save checkpoint: %w", err)
+	if err := nn.SaveCheckpoint(vs, filepath.Join(f.out, "model.ot")); err != nil {
+		return err
 	}
-	return writeJSON(filepath.Join(*out, "result.json"), res)
+	return writeJSON(filepath.Join(f.out, "result.json"), Result{
+		Result: res, Model: f.model, Dataset: f.dataset, Regularizer: regDesc, Seed: f.seed,
+		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testSet.N,
+	})
+}
+
+// assignRegularizer puts the chosen regularizer on the model's sites and
+// describes what it did.
+func assignRegularizer(sites *nn.Sites, f *trainFlags) (string, error) {
+	switch f.regularizer {
+	case "none":
+		return "no regularizer", nil
+	case "pattern":
+		ps, err := autodropout.ReadPatterns(f.pattern)
+		if err != nil {
+			return "", err
+		}
+		n, err := assignPatterns(sites, ps)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", f.pattern, err)
+		}
+		return fmt.Sprintf("patterns from %s at %d sites", f.pattern, n), nil
+	}
+	re, err := regexp.Compile(f.sites)
+	if err != nil {
+		return "", fmt.Errorf("--sites: %w", err)
+	}
+	reg, err := autodropout.New(f.regularizer, autodropout.Options{Rate: f.rate, BlockSize: f.blockSize})
+	if err != nil {
+		return "", err
+	}
+	n := sites.SetAll(reg, re.MatchString)
+	if n == 0 {
+		return "", fmt.Errorf("--sites %q matches none of the model's sites (%s)", f.sites, strings.Join(sites.Names(), ", "))
+	}
+	return fmt.Sprintf("%s at %d sites", reg, n), nil
+}
+
+// assignPatterns gives each site its pattern; a pattern with the residual
+// token also goes to its block's residual branch ("<block>.residual").
+func assignPatterns(sites *nn.Sites, ps []autodropout.SitePattern) (int, error) {
+	n := 0
+	for _, sp := range ps {
+		reg, err := autodropout.NewPatternDropout(sp.Pattern, autodropout.ScopeDefault)
+		if err != nil {
+			return n, fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		if err := sites.Set(sp.Site, reg); err != nil {
+			return n, err
+		}
+		n++
+		if !sp.Pattern.Residual {
+			continue
+		}
+		if i := strings.LastIndexByte(sp.Site, '.'); i > 0 {
+			res := sp.Site[:i] + ".residual"
+			if sites.Get(res) == nil && sites.Set(res, reg) == nil {
+				n++
+			}
+		}
+	}
+	return n, nil
+}
+
+func parseDevice(s string) (gotch.Device, error) {
+	switch {
+	case s == "cpu":
+		return gotch.CPU, nil
+	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
+		i := 0
+		if s != "cuda" {
+			if _, err := fmt.Sscanf(s, "cuda:%d", &i); err != nil {
+				return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
+			}
+		}
+		if gotch.CudaIfAvailable() == gotch.CPU {
+			return gotch.CPU, fmt.Errorf("--device %s: this libtorch has no CUDA (build against a CUDA libtorch: LIBTORCH=/path make setup)", s)
+		}
+		return gotch.CudaBuilder(uint(i)), nil
+	}
+	return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
 }
 
 // writeJSON writes v atomically: a reader never sees half a file.

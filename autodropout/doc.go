@@ -1,0 +1,141 @@
+// Package autodropout holds the dropout patterns of AutoDropout (Pham & Le,
+// "AutoDropout: Learning Dropout Patterns to Regularize Deep Networks",
+// AAAI 2021) for ConvNets: the pattern specification, the search space it
+// is drawn from (as editable data), batched mask generation on the
+// tensor's device, the modules that apply a pattern or one of the
+// baselines (Dropout, SpatialDropout, DropBlock), JSON files of patterns,
+// and PNG pictures of masks.
+//
+// The paper describes its patterns in a paragraph and a figure and never
+// published code, so the details below are our decisions. Each is
+// deterministic and tested.
+//
+// # Patterns
+//
+// A Pattern has the paper's eight tokens in its order: size, stride,
+// repeat, rotate, shear_x, shear_y, share_c, residual. Sizes count cells
+// of the activation map (one cell = one activation of one channel).
+//
+// The tile is a rectangle of th×tw dropped cells: th = tw = Size, unless
+// Height or Width (the paper's text speaks of a rectangle) override them.
+// Tiles are anchored at their top-left cell and have no centre, so even
+// and odd sizes behave alike.
+//
+// Stride is the number of kept cells between two neighbouring tiles: along
+// the rows tiles start every th+Stride cells (the period), along the
+// columns every tw+Stride. Stride 0 makes tiles touch.
+//
+// Repeat is the number of tiles along each axis, Repeat² tiles in all. The
+// tiled picture spans Eh = (Repeat−1)·(th+Stride) + th rows and
+// Ew = (Repeat−1)·(tw+Stride) + tw columns. Row d of the picture
+// (0 ≤ d < Eh) is a tile row when d mod (th+Stride) < th, and likewise for
+// columns; a picture cell is dropped when both its row and its column are
+// tile rows and columns.
+//
+// Offsets. For an H×W map the picture's top-left corner is put at
+// (oy, ox), with oy drawn uniformly among the integers between 0 and H−Eh
+// inclusive, and ox between 0 and W−Ew: the smaller of picture and map
+// lies entirely inside the larger. A picture smaller than the map (a few
+// tiles) lands anywhere inside the map, never clipped; a picture larger
+// than the map (many repeats, or a tile larger than the map) covers it,
+// and the map sees a window of it at a uniformly random phase, so an
+// unbounded tiling drops th·tw/((th+Stride)·(tw+Stride)) of the cells (for
+// size 2, stride 2: exactly 1/4 whenever H and W are multiples of 4).
+// Offsets are drawn per sample and per channel, or per sample only when
+// ShareC is set; rows before columns, with libtorch's generator (its
+// randint), so libtorch.ManualSeed makes masks reproducible. The axes are
+// independent, so H ≠ W needs no special case.
+//
+// Rotation and shear act on the placed picture about the map's centre
+// (cy, cx) = ((H−1)/2, (W−1)/2). The forward map shears x (x' = x +
+// ShearX·y), then shears y (y' = y + ShearY·x'), then turns by Rotate
+// degrees counter-clockwise as the map is displayed (row 0 on top). Each
+// output cell takes the value of the picture at the inverse image of its
+// centre, rounded to the nearest cell (ties towards +∞): nearest-neighbour
+// sampling, done for all cells at once with tensor ops. The picture is
+// defined beyond the map, so a turned tiling still fills the corners;
+// source cells outside the picture are kept. Shears have determinant 1
+// and rotations preserve area, so the dropped fraction of a large tiling
+// stays about the same. Angles are taken modulo 360; sines and cosines
+// within 1e-12 of an integer are snapped, so multiples of 90° are exact
+// (on a square map, after a 90° turn output cell (y, x) reads the
+// unturned cell (x, W−1−y): an h×w tile becomes w×h).
+//
+// Masks that drop everything. A pattern may cover a whole map (a tile as
+// large as the map, touching tiles, a small map deep in the network). Such
+// a mask plane (one sample's channel, or one sample when ShareC) is
+// replaced by a plane that keeps everything: a pattern that always covers
+// the map is the identity at that site rather than a cut of the signal,
+// and the rescaling below never divides by zero. Planes that keep at least
+// one cell are left as drawn.
+//
+// Residual asks the model to apply the pattern to a residual branch as
+// well (the nn package's "….residual" sites); masks ignore it.
+//
+// # Modules
+//
+// All regularizers implement gotch's ts.ModuleT (and Regularizer) and are
+// the identity at evaluation (train = false):
+//
+//   - PatternDropout applies a Pattern to N×C×H×W inputs. Kept units are
+//     rescaled per mask plane by default (Scope PerMask): each plane is
+//     multiplied by H·W/kept, so every rescaled plane averages exactly 1
+//     and the expected activation is unchanged whatever the pattern's drop
+//     fraction. PerBatch uses the count over the whole batch instead.
+//   - Dropout drops units independently with probability p and scales the
+//     rest by 1/(1−p), on inputs of any rank.
+//   - SpatialDropout drops whole channels with probability p and scales by
+//     1/(1−p).
+//   - DropBlock (Ghiasi et al., 2018) drops square blocks per channel with
+//     the paper's seed rate γ, seeds only where a whole block fits, per-axis
+//     block sizes min(block, H) and min(block, W), and rescaling over the
+//     batch as torchvision's drop_block2d does. Its doc gives the details
+//     (even block sizes, blocks as large as the map).
+//
+// New builds any of them by name ("none", "dropout", "spatial",
+// "dropblock", "pattern"). Every module's Mask returns the {0,1} mask it
+// would apply, for inspection and for RenderMasks, which draws masks as a
+// PNG grid of samples (rows) by channels (columns).
+//
+// ForwardT cannot return an error: it panics with an error value on an
+// input of the wrong rank or an invalid module (the constructors reject
+// those), which a trial runner can recover from, unlike the log.Fatal of
+// gotch's Must* calls. Pattern.Mask and the other Mask methods return
+// errors. Intermediate tensors are dropped as soon as they are used.
+//
+// # Search spaces and files
+//
+// A SearchSpace lists the values of each token; DefaultSearchSpace
+// documents the defaults and why, and LoadSearchSpace reads a JSON file
+// that overrides any of the lists. SearchSpace.Validate checks a pattern
+// against the space, naming the first bad field and value;
+// SearchSpace.Tokens, Pattern and Choices map between patterns and a
+// controller's choices.
+//
+// ReadPatterns and WritePatterns store the patterns of a model's dropout
+// sites as an ordered list:
+//
+//	{"patterns": [
+//	  {"site": "block1.layer.0.bn1",
+//	   "pattern": {"size": 3, "stride": 1, "repeat": 4, "rotate": 45,
+//	               "shear_x": 0.3, "shear_y": 0, "share_c": true, "residual": false}}
+//	]}
+//
+// Unknown fields, wrong types, malformed or truncated JSON, duplicate
+// sites and invalid values are errors naming the file, the line or entry,
+// and the field. Files are written to a temporary name and renamed, so a
+// failed write never damages an existing file.
+//
+// # Cost
+//
+// A mask is a few tensor ops over N×C×H×W (an outer product, or two
+// gathers and a multiply when turned or sheared; one subtraction) plus
+// small N×C×(H+W) ops for the tile membership of rows and columns. The
+// kept count of every plane, which the empty-plane rule and the rescaling
+// need, comes from those small tables (a bilinear form with a cached
+// count matrix), not from another pass over the mask. The source
+// coordinates of a map size, angle and shear are computed once and cached:
+// at most 256 geometries, each a few index vectors and an Ly×Lx count
+// matrix (Ly, Lx the spans of source rows and columns: tens of kilobytes
+// for a 32×32 map).
+package autodropout

@@ -1,0 +1,59 @@
+package autodropout_test
+
+import (
+	"fmt"
+	"log"
+	"strings"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/sugarme/gotch"
+)
+
+// printMask prints the first plane of a mask as rows of 0 (dropped) and 1
+// (kept).
+func printMask(p autodropout.Pattern, h, w int64) {
+	m, err := p.Mask(1, 1, h, w, gotch.CPU)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer m.MustDrop()
+	v := m.Float64Values()
+	for y := int64(0); y < h; y++ {
+		row := make([]string, w)
+		for x := range row {
+			row[x] = fmt.Sprint(v[y*w+int64(x)])
+		}
+		fmt.Println(strings.Join(row, " "))
+	}
+}
+
+// A 2×2 tile repeated 3 times along each axis with 1 kept cell between
+// tiles spans 3·2+2·1 = 8 cells: exactly an 8×8 map, so the offset has a
+// single choice and the mask is deterministic.
+func ExamplePattern_Mask() {
+	printMask(autodropout.Pattern{Size: 2, Stride: 1, Repeat: 3}, 8, 8)
+	// Output:
+	// 0 0 1 0 0 1 0 0
+	// 0 0 1 0 0 1 0 0
+	// 1 1 1 1 1 1 1 1
+	// 0 0 1 0 0 1 0 0
+	// 0 0 1 0 0 1 0 0
+	// 1 1 1 1 1 1 1 1
+	// 0 0 1 0 0 1 0 0
+	// 0 0 1 0 0 1 0 0
+}
+
+// The same tiling turned by 45° about the map's centre, sampled at the
+// nearest cell.
+func ExamplePattern_Mask_rotated() {
+	printMask(autodropout.Pattern{Size: 2, Stride: 1, Repeat: 3, Rotate: 45}, 8, 8)
+	// Output:
+	// 1 1 1 0 0 1 1 1
+	// 1 0 0 1 1 0 0 1
+	// 1 0 0 1 1 0 0 1
+	// 0 1 1 0 0 1 1 0
+	// 0 1 1 0 0 1 1 0
+	// 1 0 0 1 1 0 0 1
+	// 1 0 0 1 1 0 0 1
+	// 1 1 1 0 0 1 1 1
+}

@@ -1,0 +1,242 @@
+package autodropout
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+)
+
+// SitePattern is a pattern assigned to a named dropout site of a model
+// (e.g. "block1.layer.0.bn2"; see the nn package's Sites).
+type SitePattern struct {
+	Site    string  `json:"site"`
+	Pattern Pattern `json:"pattern"`
+}
+
+// patternFile is the JSON layout of ReadPatterns and WritePatterns:
+//
+//	{"patterns": [{"site": "bn1", "pattern": {"size": 3, "stride": 1, ...}}, ...]}
+//
+// An ordered list rather than an object keyed by site keeps the order the
+// forward pass meets the sites and gives stable diffs.
+type patternFile struct {
+	Patterns []SitePattern `json:"patterns"`
+}
+
+// ReadPatterns reads a set of site patterns written by WritePatterns.
+// Malformed JSON, unknown or mistyped fields, empty or duplicate site
+// names and ill-formed patterns (Pattern.Check) are errors that name the
+// file, the entry and the field. To also require every pattern to come
+// from a search space, use SearchSpace.ReadPatterns.
+func ReadPatterns(path string) ([]SitePattern, error) {
+	return readPatterns(path, nil)
+}
+
+// ReadPatterns reads a set of site patterns (see the package function
+// ReadPatterns) and validates every pattern against s.
+func (s *SearchSpace) ReadPatterns(path string) ([]SitePattern, error) {
+	return readPatterns(path, s)
+}
+
+func readPatterns(path string, space *SearchSpace) ([]SitePattern, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read patterns: %w", err)
+	}
+	var f patternFile
+	if err := decodeStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("read patterns %s: %w", path, err)
+	}
+	if f.Patterns == nil {
+		return nil, fmt.Errorf("read patterns %s: no \"patterns\" list", path)
+	}
+	if err := checkSites(f.Patterns, space); err != nil {
+		return nil, fmt.Errorf("read patterns %s: %w", path, err)
+	}
+	return f.Patterns, nil
+}
+
+func checkSites(ps []SitePattern, space *SearchSpace) error {
+	seen := map[string]int{}
+	for i, sp := range ps {
+		where := fmt.Sprintf("patterns[%d]", i)
+		if sp.Site == "" {
+			return fmt.Errorf("%s: empty site name", where)
+		}
+		where += fmt.Sprintf(" (site %q)", sp.Site)
+		if j, dup := seen[sp.Site]; dup {
+			return fmt.Errorf("%s: site also given in patterns[%d]", where, j)
+		}
+		seen[sp.Site] = i
+		var err error
+		if space != nil {
+			err = space.Validate(sp.Pattern)
+		} else {
+			err = sp.Pattern.Check()
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", where, err)
+		}
+	}
+	return nil
+}
+
+// WritePatterns writes site patterns as JSON (see ReadPatterns), after the
+// same checks. It writes a temporary file in the same folder and renames
+// it, so an existing file is never left half written.
+func WritePatterns(path string, ps []SitePattern) error {
+	if err := checkSites(ps, nil); err != nil {
+		return fmt.Errorf("write patterns %s: %w", path, err)
+	}
+	if ps == nil {
+		ps = []SitePattern{}
+	}
+	data, err := json.MarshalIndent(patternFile{Patterns: ps}, "", "  ")
+	if err != nil {
+		return fmt.Errorf("write patterns %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("write patterns: %w", err)
+	}
+	return nil
+}
+
+// PatternMap returns the patterns keyed by site.
+func PatternMap(ps []SitePattern) map[string]Pattern {
+	m := make(map[string]Pattern, len(ps))
+	for _, sp := range ps {
+		m[sp.Site] = sp.Pattern
+	}
+	return m
+}
+
+// LoadSearchSpace reads a search space from JSON (see SearchSpace). Lists
+// the file leaves out keep their defaults (DefaultSearchSpace); lists it
+// gives replace them. The space must pass Check; errors name the file and
+// the field.
+func LoadSearchSpace(path string) (*SearchSpace, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load search space: %w", err)
+	}
+	s := DefaultSearchSpace()
+	if err := decodeStrict(data, s); err != nil {
+		return nil, fmt.Errorf("load search space %s: %w", path, err)
+	}
+	if err := s.Check(); err != nil {
+		return nil, fmt.Errorf("load search space %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// Save writes the space as JSON, atomically (see WritePatterns).
+func (s *SearchSpace) Save(path string) error {
+	if err := s.Check(); err != nil {
+		return fmt.Errorf("save search space %s: %w", path, err)
+	}
+	data, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("save search space %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
+		return fmt.Errorf("save search space: %w", err)
+	}
+	return nil
+}
+
+// decodeStrict decodes one JSON value into v, refusing unknown fields and
+// trailing data, and turns the decoder's errors into ones with a line and
+// column and the field's path.
+func decodeStrict(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var syn *json.SyntaxError
+		var typ *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &syn):
+			return fmt.Errorf("%s: malformed JSON: %v", position(data, syn.Offset), syn)
+		case errors.As(err, &typ) && typ.Field == "":
+			return fmt.Errorf("%s: got JSON %s, want %s", position(data, typ.Offset), typ.Value, kindText(typ.Type))
+		case errors.As(err, &typ):
+			return fmt.Errorf("%s: field %q: got JSON %s, want %s", position(data, typ.Offset), typ.Field, typ.Value, kindText(typ.Type))
+		case errors.Is(err, io.EOF):
+			return errors.New("empty file, want a JSON object")
+		case errors.Is(err, io.ErrUnexpectedEOF):
+			return errors.New("malformed JSON: unexpected end of file (truncated?)")
+		default:
+			// Unknown fields come as `json: unknown field "x"`.
+			return fmt.Errorf("%s: %s", position(data, dec.InputOffset()), strings.TrimPrefix(err.Error(), "json: "))
+		}
+	}
+	if dec.More() {
+		return fmt.Errorf("%s: unexpected data after the JSON value", position(data, dec.InputOffset()))
+	}
+	return nil
+}
+
+// kindText describes a Go type in JSON's words.
+func kindText(t reflect.Type) string {
+	if t == nil {
+		return "another type"
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.String:
+		return "a string"
+	case reflect.Slice, reflect.Array:
+		return "a list"
+	case reflect.Struct, reflect.Map:
+		return "an object"
+	}
+	return t.String()
+}
+
+// position formats a byte offset as "line L col C" (1-based).
+func position(data []byte, off int64) string {
+	off = min(max(off, 0), int64(len(data)))
+	line := 1 + bytes.Count(data[:off], []byte{'\n'})
+	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
+	return fmt.Sprintf("line %d col %d", line, col)
+}
+
+// writeFileAtomic writes data to a temporary file next to path, syncs it
+// and renames it over path.
+func writeFileAtomic(path string, data []byte) error {
+	dir := filepath.Dir(path)
+	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	tmp := f.Name()
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		err = os.Chmod(tmp, 0o644)
+	}
+	if err == nil {
+		err = os.Rename(tmp, path)
+	}
+	if err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
