@@ -4,6 +4,8 @@
 // Usage:
 //
 //	autodropout train [flags]    train a model on a dataset and report accuracy
+//	autodropout show PATTERN.json --png OUT.png
+//	                             render the masks a pattern file produces
 //	autodropout env              print the libtorch build and thread count
 //
 // Run "autodropout COMMAND -h" for a command's flags.
@@ -21,6 +23,7 @@ type command struct {
 
 var commands = []command{
 	{"train", "train a model on a dataset and report its accuracy", runTrain},
+	{"show", "render the masks of a pattern file to PNG", runShow},
 	{"env", "print the libtorch build and thread count", runEnv},
 }
 

@@ -1,0 +1,118 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"image"
+	"image/color"
+	"image/draw"
+	"image/png"
+	"os"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/sugarme/gotch"
+)
+
+// runShow renders the masks of a pattern file: for each site, a grid of
+// samples (rows) by channels (columns), the sites stacked top to bottom.
+func runShow(args []string) error {
+	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	out := fs.String("png", "", "output PNG file (required)")
+	samples := fs.Int("samples", 4, "samples per site (rows)")
+	channels := fs.Int("channels", 8, "channels per sample (columns)")
+	height := fs.Int("height", 32, "feature-map height")
+	width := fs.Int("width", 32, "feature-map width")
+	seed := fs.Int64("seed", 1, "seed of the masks' random offsets")
+	cell := fs.Int("cell", 0, "pixels per mask cell (0: automatic)")
+	fs.Usage = func() {
+		fmt.Fprintln(fs.Output(), "usage: autodropout show PATTERN.json --png OUT.png [flags]")
+		fs.PrintDefaults()
+	}
+	// Accept the pattern file before or after the flags.
+	var file string
+	if len(args) > 0 && len(args[0]) > 0 && args[0][0] != '-' {
+		file, args = args[0], args[1:]
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if file == "" && fs.NArg() == 1 {
+		file = fs.Arg(0)
+	} else if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if file == "" || *out == "" {
+		fs.Usage()
+		return fmt.Errorf("need a pattern file and --png")
+	}
+	if *samples < 1 || *channels < 1 || *height < 1 || *width < 1 {
+		return fmt.Errorf("--samples, --channels, --height and --width must be positive")
+	}
+	ps, err := autodropout.ReadPatterns(file)
+	if err != nil {
+		return err
+	}
+	if err := libtorch.ManualSeed(*seed); err != nil {
+		return err
+	}
+	var parts []*image.Gray
+	for _, sp := range ps {
+		mask, err := sp.Pattern.Mask(int64(*samples), int64(*channels), int64(*height), int64(*width), gotch.CPU)
+		if err != nil {
+			return fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		mean := mask.MustMean(gotch.Float, false)
+		fmt.Printf("%-28s %s  drops %.1f%%\n", sp.Site, sp.Pattern, 100*(1-mean.Float64Values()[0]))
+		mean.MustDrop()
+		img, err := autodropout.MasksImage(mask, autodropout.RenderOptions{Cell: *cell, MaxSamples: *samples, MaxChannels: *channels})
+		mask.MustDrop()
+		if err != nil {
+			return fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		parts = append(parts, img)
+	}
+	if err := writePNG(*out, stack(parts, 6)); err != nil {
+		return err
+	}
+	fmt.Printf("wrote %s: %d sites, %d samples × %d channels of %d×%d each\n", *out, len(ps), *samples, *channels, *height, *width)
+	return nil
+}
+
+// stack places images top to bottom with gap grey pixels between them.
+func stack(parts []*image.Gray, gap int) *image.Gray {
+	w, h := 0, 0
+	for i, p := range parts {
+		w = max(w, p.Bounds().Dx())
+		h += p.Bounds().Dy()
+		if i > 0 {
+			h += gap
+		}
+	}
+	out := image.NewGray(image.Rect(0, 0, w, h))
+	draw.Draw(out, out.Bounds(), &image.Uniform{color.Gray{Y: 200}}, image.Point{}, draw.Src)
+	y := 0
+	for _, p := range parts {
+		r := image.Rect(0, y, p.Bounds().Dx(), y+p.Bounds().Dy())
+		draw.Draw(out, r, p, p.Bounds().Min, draw.Src)
+		y += p.Bounds().Dy() + gap
+	}
+	return out
+}
+
+// writePNG writes img atomically.
+func writePNG(path string, img image.Image) error {
+	tmp := path + ".tmp"
+	f, err := os.Create(tmp)
+	if err != nil {
+		return err
+	}
+	if err := png.Encode(f, img); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
