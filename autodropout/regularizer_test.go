@@ -2,6 +2,7 @@ package autodropout
 
 import (
 	"errors"
+	"github.com/autodropout/autodropout/libtorch"
 	"math"
 	"reflect"
 	"runtime/debug"
@@ -319,6 +320,11 @@ func TestDropBlockAllDropped(t *testing.T) {
 }
 
 func TestForwardKeepsDTypeAndGrad(t *testing.T) {
+	release, err := libtorch.TrainThread() // backward below needs grad mode on this thread
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
 	x := randn(t, 2, 3, 8, 8)
 	xd := x.MustTotype(gotch.Double, true)
 	defer xd.MustDrop()
