@@ -1,6 +1,34 @@
-// Package nn holds the models autodropout trains, built on gotch's layers.
+// Package nn holds the models autodropout trains, built on gotch's layers,
+// and the loading of PyTorch weights into them.
 //
-// Every model is a gotch ts.ModuleT: ForwardT(x, train) returns logits, and
-// train selects batch statistics and dropout. Parameter names follow
-// PyTorch's state-dict keys so that weights load by name.
+// Every model is a gotch ts.ModuleT (ForwardT(x, train) returns logits;
+// train selects batch statistics and regularization) and a SiteModel: it
+// declares named dropout sites, the outputs of its batch-norm layers and,
+// for residual networks, its residual branches, to which a dropout pattern
+// or a baseline regularizer is assigned by name (Sites.Set, Sites.SetAll).
+// An unassigned site is the identity.
+//
+// The models:
+//
+//   - ConvNet: two conv blocks and two linear layers, for quick runs.
+//   - WRN-d-k (NewWRN): the wide ResNet of the AutoDropout paper's CIFAR-10
+//     experiments (WRN-28-10 final, WRN-28-2 search proxy).
+//   - ResNet-18/34/50/101/152 (NewResNet) and EfficientNet-B0…B7
+//     (NewEfficientNet) with torchvision 0.14's structure and parameter
+//     names, so torchvision's weights load by name.
+//
+// New builds any of them from a name such as "wrn-28-10", "resnet50" or
+// "efficientnet-b0".
+//
+// LoadStateDict reads a state dict written by torch.save (torchvision's .pth
+// files, zip or legacy format). It is strict by default and reports
+// missing, unexpected and shape-mismatched keys; LoadOptions.Partial loads
+// what matches, for fine-tuning with a new classifier head. SaveCheckpoint
+// and LoadCheckpoint handle our own checkpoints.
+//
+// Parameters are initialized as PyTorch does (ConvConfig, LinearConfig,
+// BatchNormConfig): gotch v0.9.1's Kaiming initializers compute bounds far
+// too large. When building a model, create each gotch sub-path right before
+// the layer that uses it: Path.Sub appends to a shared slice, so sibling
+// paths created early can overwrite each other's last name.
 package nn
