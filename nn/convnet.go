@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"github.com/autodropout/autodropout/libtorch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
@@ -46,7 +47,7 @@ func (m *ConvNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 		b := bn.ForwardT(c, train)
 		c.MustDrop()
 		b = m.sites.apply(site, b, train)
-		b.MustRelu_()
+		libtorch.Relu_(b)
 		p := b.MustMaxPool2d([]int64{2, 2}, []int64{2, 2}, []int64{0, 0}, []int64{1, 1}, false, true)
 		return p
 	}
@@ -56,7 +57,7 @@ func (m *ConvNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	f := h2.MustView([]int64{-1, m.flat}, true)
 	z := m.fc1.ForwardT(f, train)
 	f.MustDrop()
-	z.MustRelu_()
+	libtorch.Relu_(z)
 	out := m.fc2.ForwardT(z, train)
 	z.MustDrop()
 	return out

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"github.com/autodropout/autodropout/libtorch"
 	"math"
 	"strings"
 
@@ -231,7 +232,7 @@ func (c convBN) forward(s *Sites, x *ts.Tensor, act, train bool) *ts.Tensor {
 	h.MustDrop()
 	y = s.apply(c.site, y, train)
 	if act {
-		y.MustSilu_()
+		libtorch.Silu_(y)
 	}
 	return y
 }
@@ -314,7 +315,9 @@ func (m *EfficientNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	pooled := f.MustAdaptiveAvgPool2d([]int64{1, 1}, true)
 	flat := pooled.MustFlatten(1, -1, true)
 	if train && m.cfg.Dropout > 0 {
-		flat.MustDropout_(m.cfg.Dropout, true)
+		d := ts.MustDropout(flat, m.cfg.Dropout, true)
+		flat.MustDrop()
+		flat = d
 	}
 	out := m.fc.ForwardT(flat, train)
 	flat.MustDrop()
@@ -335,10 +338,10 @@ func (b *mbConv) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	sq := d.MustAdaptiveAvgPool2d([]int64{1, 1}, false)
 	z := b.fc1.ForwardT(sq, train)
 	sq.MustDrop()
-	z.MustSilu_()
+	libtorch.Silu_(z)
 	e := b.fc2.ForwardT(z, train)
 	z.MustDrop()
-	e.MustSigmoid_()
+	libtorch.Sigmoid_(e)
 	scaled := d.MustMul(e, true)
 	e.MustDrop()
 	out := b.project.forward(s, scaled, false, train)
@@ -350,7 +353,7 @@ func (b *mbConv) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	if train && b.DropProb > 0 {
 		out = stochasticDepth(out, b.DropProb)
 	}
-	out.MustAdd_(x)
+	libtorch.Add_(out, x)
 	return out
 }
 
@@ -364,9 +367,11 @@ func stochasticDepth(x *ts.Tensor, p float64) *ts.Tensor {
 		shape[i] = 1
 	}
 	shape[0] = size[0]
-	noise := ts.MustEmpty(shape, x.DType(), x.MustDevice())
-	noise.MustBernoulliFloat_(1 - p)
-	noise.MustDivScalar_(ts.FloatScalar(1 - p))
+	// keep/(1-p) with keep ~ Bernoulli(1-p), built out of place: gotch's
+	// in-place ops leak (see libtorch.InPlace).
+	u := ts.MustRand(shape, x.DType(), x.MustDevice())
+	keep := u.MustLt(ts.FloatScalar(1-p), true)
+	noise := keep.MustTotype(x.DType(), true).MustDivScalar(ts.FloatScalar(1-p), true)
 	y := x.MustMul(noise, true)
 	noise.MustDrop()
 	return y

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"github.com/autodropout/autodropout/libtorch"
 
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -197,7 +198,7 @@ func (m *ResNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	h := m.bn1.ForwardT(c, train)
 	c.MustDrop()
 	h = m.sites.apply("bn1", h, train)
-	h.MustRelu_()
+	libtorch.Relu_(h)
 	p := h.MustMaxPool2d([]int64{3, 3}, []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, false, true)
 	for _, b := range m.blocks {
 		next := b.forward(&m.sites, p, train)
@@ -224,7 +225,7 @@ func (b *resBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 		c.MustDrop()
 		h = s.apply(b.bnSites[i], h, train)
 		if i < last {
-			h.MustRelu_()
+			libtorch.Relu_(h)
 		}
 	}
 	h = s.apply(b.resSite, h, train)
@@ -233,11 +234,11 @@ func (b *resBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 		sc := b.downBN.ForwardT(d, train)
 		d.MustDrop()
 		sc = s.apply(b.downSite, sc, train)
-		h.MustAdd_(sc)
+		libtorch.Add_(h, sc)
 		sc.MustDrop()
 	} else {
-		h.MustAdd_(x)
+		libtorch.Add_(h, x)
 	}
-	h.MustRelu_()
+	libtorch.Relu_(h)
 	return h
 }

@@ -2,6 +2,7 @@ package nn
 
 import (
 	"fmt"
+	"github.com/autodropout/autodropout/libtorch"
 
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -100,7 +101,7 @@ func (m *WRN) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	a := m.bn.ForwardT(h, train)
 	h.MustDrop()
 	a = m.sites.apply("bn1", a, train)
-	a.MustRelu_()
+	libtorch.Relu_(a)
 	// Global average pooling works for any input size (32×32 CIFAR, 28×28 MNIST).
 	pooled := a.MustMeanDim([]int64{2, 3}, false, a.DType(), true)
 	out := m.fc.ForwardT(pooled, train)
@@ -112,12 +113,12 @@ func (m *WRN) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 func (b *wrnBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	a := b.bn1.ForwardT(x, train)
 	a = s.apply(b.bn1Site, a, train)
-	a.MustRelu_()
+	libtorch.Relu_(a)
 	h := b.conv1.ForwardT(a, train)
 	h2 := b.bn2.ForwardT(h, train)
 	h.MustDrop()
 	h2 = s.apply(b.bn2Site, h2, train)
-	h2.MustRelu_()
+	libtorch.Relu_(h2)
 	r := b.conv2.ForwardT(h2, train)
 	h2.MustDrop()
 	r = s.apply(b.resSite, r, train)
