@@ -4,6 +4,8 @@
 // Usage:
 //
 //	autodropout train [flags]    train a model on a dataset and report accuracy
+//	autodropout search --config FILE --out DIR
+//	                             search patterns (controller or random), resumable
 //	autodropout show PATTERN.json --png OUT.png
 //	                             render the masks a pattern file produces
 //	autodropout env              print the libtorch build and thread count
@@ -23,6 +25,7 @@ type command struct {
 
 var commands = []command{
 	{"train", "train a model on a dataset and report its accuracy", runTrain},
+	{"search", "search dropout patterns with a controller (rl) or at random", runSearch},
 	{"show", "render the masks of a pattern file to PNG", runShow},
 	{"env", "print the libtorch build and thread count", runEnv},
 }

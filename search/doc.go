@@ -1,0 +1,84 @@
+// Package search learns dropout patterns: a controller proposes a pattern
+// for every dropout site of a model, each proposal is trained as a child
+// model on a small proxy task, and the child's validation score is the
+// reward that trains the controller (Pham & Le, AutoDropout, AAAI 2021).
+// Random search over the same space runs through the same machinery and
+// is the baseline that says whether the controller is worth its cost.
+//
+// # Controller
+//
+// Controller is a one-layer LSTM (default width 32). For every site, in the
+// model's order, it makes one decision per token of the search space, in
+// SearchSpace.Tokens() order (size, stride, repeat, rotate, shear_x,
+// shear_y, share_c, residual). Each token type has its own embedding (the
+// input after a decision is the embedding of the value chosen) and its own
+// softmax head; a learned start vector is the first input. Logits are
+// divided by the temperature and squashed to C·tanh(logits/C) as in NAS
+// and ENAS. Sample returns the site patterns, the choices, and the summed
+// log-probability and entropy.
+//
+// Sampling draws its uniforms from a Go math/rand generator seeded by the
+// search's seed and inverts the softmax's CDF read back from libtorch, so
+// the same seed on the same machine proposes the same patterns whatever
+// libtorch's thread count.
+//
+// Parameters and Adam's moments live in Go slices. Each pass builds leaf
+// tensors from them, libtorch computes the forward pass and the gradients,
+// and Adam (with bias correction and global-norm clipping) runs in Go.
+// That is what makes checkpoints exact: controller.json holds the weights,
+// both Adam moments, the step count, the baseline and the generator's seed
+// and number of draws (replayed on load); it is written to a temporary
+// file and renamed. gotch's own optimizer keeps Adam's state in C++ where
+// it cannot be saved, which is why we do not use it.
+//
+// # REINFORCE
+//
+// Proposals are made in batches of samples_per_update. After every trial
+// of a batch ends, Update recomputes each sample's log-probability from
+// its stored choices (teacher forcing) and minimizes the batch mean of
+//
+//	-(reward - baseline)·logprob - entropy_weight·entropy
+//
+// where baseline is an exponential moving average of rewards (decay
+// baseline_decay, started at the first batch's mean) taken before the
+// batch. Every sample is credited with its own reward; a failed trial
+// counts as failure_reward (default 0), so the controller learns to avoid
+// patterns that crash or diverge.
+//
+// # Trials
+//
+// A Trial is a set of site patterns, a seed and a Task (the flags of
+// `autodropout train`). An Executor runs it; LocalExecutor starts the same
+// binary as a child process (`autodropout train --pattern FILE --out DIR`),
+// so a crashing or leaking child cannot hurt the search and memory returns
+// after every trial. Parallel trials share the cores (--threads =
+// cores/parallel). A non-zero exit, a timeout, a diverged loss or a
+// missing result.json is a failure recorded with its reason and the last
+// 2 KB of output. Every trial trains with the same seed (task.seed), so
+// rewards compare patterns rather than initializations.
+//
+// Reward is the validation accuracy for classification. For language
+// models, which report a validation perplexity, it is 80/perplexity:
+// around 1 for the paper's Penn Treebank models (perplexity 55–60), and a
+// relative drop in perplexity gives about the same relative rise in reward.
+//
+// # Journal and resume
+//
+// All state is an append-only Journal of Events (run_started,
+// trial_proposed, trial_started, trial_finished, trial_failed,
+// controller_updated) plus the controller checkpoint. FileJournal writes
+// one JSON object per line and syncs after each; a torn last line (a
+// process killed mid-write) is ignored on reading and cut off on opening.
+// Running a Search again on the same folder resumes it: batches the
+// checkpointed controller has already learned from are skipped, the
+// current batch is re-sampled from the checkpoint (giving the same
+// proposals; journaled proposals win if they differ), finished and failed
+// trials are never run again, and proposed but unfinished ones run again
+// with their patterns. The configuration's hash is in run_started; a
+// different configuration is refused unless ForceConfig is set (cores,
+// parallel and the timeout are left out of the hash).
+//
+// At the end, top/NN-REWARD.json holds the best top_k pattern files and
+// summary.json the best and mean reward, trial and failure counts and the
+// total CPU time of the trials.
+package search

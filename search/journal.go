@@ -1,0 +1,167 @@
+package search
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/autodropout/autodropout/autodropout"
+)
+
+// Event types written to the journal.
+const (
+	RunStarted        = "run_started"
+	TrialProposed     = "trial_proposed"
+	TrialStarted      = "trial_started"
+	TrialFinished     = "trial_finished"
+	TrialFailed       = "trial_failed"
+	ControllerUpdated = "controller_updated"
+)
+
+// An Event is one journal line. Type says which fields are set.
+type Event struct {
+	Type string    `json:"type"`
+	Time time.Time `json:"time"`
+
+	// run_started
+	Config     json.RawMessage `json:"config,omitempty"`
+	ConfigHash string          `json:"config_hash,omitempty"`
+	Seed       int64           `json:"seed,omitempty"`
+
+	// trial_*
+	Trial    *int                      `json:"trial,omitempty"`
+	Patterns []autodropout.SitePattern `json:"patterns,omitempty"`
+	Choices  [][]int                   `json:"choices,omitempty"`
+	LogProb  *float64                  `json:"logprob,omitempty"`
+	Entropy  *float64                  `json:"entropy,omitempty"`
+
+	// trial_finished / trial_failed
+	Reward  *float64           `json:"reward,omitempty"`
+	Metrics map[string]float64 `json:"metrics,omitempty"`
+	Cost    *Cost              `json:"cost,omitempty"`
+	Reason  string             `json:"reason,omitempty"`
+	Output  string             `json:"output_tail,omitempty"`
+
+	// trial_proposed and controller_updated
+	Step *int `json:"controller_step,omitempty"`
+
+	// controller_updated
+	Baseline   *float64 `json:"baseline,omitempty"`
+	MeanReward *float64 `json:"mean_reward,omitempty"`
+	Loss       *float64 `json:"loss,omitempty"`
+}
+
+// Cost is what a trial spent.
+type Cost struct {
+	WallS    float64 `json:"wall_s"`
+	CPUS     float64 `json:"cpu_s"` // user + system time of the child (rusage)
+	Steps    int     `json:"steps"`
+	Examples int64   `json:"examples"`
+}
+
+// A Journal is an append-only log of events. A search's whole state can be
+// rebuilt from it (plus the controller checkpoint), so another
+// implementation (a database, a distributed engine) only has to keep
+// appends durable and ordered.
+type Journal interface {
+	Append(Event) error
+	Events() ([]Event, error)
+	Close() error
+}
+
+// FileJournal is a Journal in a JSON-lines file, synced after every line.
+type FileJournal struct {
+	path string
+	f    *os.File
+}
+
+// OpenFileJournal opens (creating if needed) the journal at path. A torn
+// last line, left by a process killed mid-write, is cut off so that new
+// events start on a line of their own.
+func OpenFileJournal(path string) (*FileJournal, error) {
+	evs, good, err := readJournal(path)
+	_ = evs
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("open journal: %w", err)
+	}
+	if err := f.Truncate(good); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: cut torn line: %w", path, err)
+	}
+	if _, err := f.Seek(good, io.SeekStart); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("open journal %s: %w", path, err)
+	}
+	return &FileJournal{path: path, f: f}, nil
+}
+
+// Append writes e as one line and syncs the file.
+func (j *FileJournal) Append(e Event) error {
+	if e.Time.IsZero() {
+		e.Time = time.Now().UTC()
+	}
+	b, err := json.Marshal(e)
+	if err != nil {
+		return fmt.Errorf("journal %s: encode %s: %w", j.path, e.Type, err)
+	}
+	if _, err := j.f.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("journal %s: append %s: %w", j.path, e.Type, err)
+	}
+	if err := j.f.Sync(); err != nil {
+		return fmt.Errorf("journal %s: sync: %w", j.path, err)
+	}
+	return nil
+}
+
+// Events reads every whole event of the journal.
+func (j *FileJournal) Events() ([]Event, error) {
+	evs, _, err := readJournal(j.path)
+	return evs, err
+}
+
+// Close closes the file.
+func (j *FileJournal) Close() error { return j.f.Close() }
+
+// ReadJournal reads the events of a journal file up to the last whole
+// line; a torn (unterminated or undecodable) last line is ignored. A bad
+// line before the last one is an error naming the line.
+func ReadJournal(path string) ([]Event, error) {
+	evs, _, err := readJournal(path)
+	return evs, err
+}
+
+func readJournal(path string) ([]Event, int64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("read journal: %w", err)
+	}
+	var evs []Event
+	var off int64
+	line := 0
+	for off < int64(len(b)) {
+		rest := b[off:]
+		nl := bytes.IndexByte(rest, '\n')
+		line++
+		if nl < 0 { // torn last line
+			break
+		}
+		var e Event
+		if err := json.Unmarshal(rest[:nl], &e); err != nil {
+			if off+int64(nl)+1 == int64(len(b)) {
+				break // a torn last line that happens to end in a newline
+			}
+			return nil, 0, fmt.Errorf("journal %s line %d: %w", path, line, err)
+		}
+		evs = append(evs, e)
+		off += int64(nl) + 1
+	}
+	return evs, off, nil
+}
