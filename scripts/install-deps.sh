@@ -3,7 +3,7 @@
 # all there. Run as root (make setup does), or install them by hand.
 set -euo pipefail
 
-pkgs=(g++ dataset-fashion-mnist)
+pkgs=(g++ dataset-fashion-mnist fortunes)
 # With LIBTORCH set, the user brings their own libtorch.
 [ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
 

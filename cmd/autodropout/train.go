@@ -98,6 +98,9 @@ type Result struct {
 }
 
 func runTrain(args []string) error {
+	if isLMTask(args) {
+		return runTrainLM(args)
+	}
 	f, err := parseTrainFlags(args)
 	if err != nil {
 		return err

@@ -1,0 +1,312 @@
+package autodropout
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Transformer patterns (DESIGN.md §4) act on sequence activations laid out
+// batch first, B×T×D (batch, time, features); a 2-D input is read as T×D
+// with B = 1.
+//
+// A TransformerPattern selects Repeat tiles of Size consecutive tokens,
+// tile starts Stride tokens apart, beginning at a random offset drawn per
+// sequence (and per feature when PerFeature). Positions wrap around the
+// sequence (modulo T), so every offset selects the same number of tokens:
+// min(T, Repeat·min(Size, Stride)) when Stride ≥ Size, and
+// min(T, (Repeat-1)·Stride+Size) when tiles overlap.
+//
+// Noise "zero" drops the selected tokens and rescales the kept ones by
+// T/kept per sequence (per sequence and feature when PerFeature), so each
+// mask row averages exactly 1; a mask that would drop everything gives
+// zeros, never NaN. Noise "gaussian" multiplies the selected tokens by
+// 1+σ·ε, ε ~ N(0,1) (expectation 1, no rescale); unselected tokens pass.
+// When PerFeature is false one decision covers a token's whole hidden
+// vector. At evaluation the module is the identity.
+type TransformerPattern struct {
+	Size       int     `json:"size"`        // consecutive tokens per tile, ≥ 1
+	Stride     int     `json:"stride"`      // tokens between tile starts, ≥ 1
+	Repeat     int     `json:"repeat"`      // tiles, ≥ 1
+	Noise      string  `json:"noise"`       // "zero" or "gaussian"
+	Sigma      float64 `json:"sigma"`       // std of the Gaussian noise
+	PerFeature bool    `json:"per_feature"` // independent offsets per feature
+}
+
+// Validate reports the first field outside its domain.
+func (p TransformerPattern) Validate() error {
+	bad := func(f string, v any, r string) error { return &FieldError{Field: f, Value: v, Reason: r} }
+	switch {
+	case p.Size < 1:
+		return bad("size", p.Size, "want ≥ 1")
+	case p.Stride < 1:
+		return bad("stride", p.Stride, "want ≥ 1")
+	case p.Repeat < 1:
+		return bad("repeat", p.Repeat, "want ≥ 1")
+	case p.Noise != "zero" && p.Noise != "gaussian":
+		return bad("noise", p.Noise, `want "zero" or "gaussian"`)
+	case p.Noise == "gaussian" && !(p.Sigma >= 0):
+		return bad("sigma", p.Sigma, "want ≥ 0")
+	}
+	return nil
+}
+
+// Selected returns how many of T positions the pattern selects for one
+// offset.
+func (p TransformerPattern) Selected(T int) int {
+	n := 0
+	for r := 0; r < T; r++ {
+		if p.selects(r) {
+			n++
+		}
+	}
+	return n
+}
+
+// selects says whether relative position r (0 ≤ r < T) is selected.
+func (p TransformerPattern) selects(r int) bool {
+	return r < p.Repeat*p.Stride && r%p.Stride < p.Size
+}
+
+func (p TransformerPattern) String() string {
+	s := fmt.Sprintf("tpattern(size=%d stride=%d repeat=%d noise=%s", p.Size, p.Stride, p.Repeat, p.Noise)
+	if p.Noise == "gaussian" {
+		s += fmt.Sprintf(" sigma=%g", p.Sigma)
+	}
+	if p.PerFeature {
+		s += " per_feature"
+	}
+	return s + ")"
+}
+
+// TransformerSpace is the editable vocabulary of Transformer patterns: one
+// value list per decision, plus the candidate sublayers (site kinds).
+type TransformerSpace struct {
+	Size       []int     `json:"size"`
+	Stride     []int     `json:"stride"`
+	Repeat     []int     `json:"repeat"`
+	Noise      []string  `json:"noise"`
+	Sigma      []float64 `json:"sigma"`
+	PerFeature []bool    `json:"per_feature"`
+	Sites      []string  `json:"sites"`
+}
+
+// DefaultTransformerSpace returns the default vocabulary. Reasons:
+// sizes 1–5 tokens span single-token dropout up to short phrases; strides
+// 1–8 (stride ≤ size gives contiguous spans); repeats 1–16 cover from one
+// span to most of a 70-token segment (the published tgt_len); the two noise
+// types of the paper; σ ∈ {0.25, 0.5, 1}, the usual range of Gaussian
+// dropout; both mask granularities; and the eight sublayers of the paper.
+func DefaultTransformerSpace() TransformerSpace {
+	return TransformerSpace{
+		Size:       []int{1, 2, 3, 4, 5},
+		Stride:     []int{1, 2, 4, 8},
+		Repeat:     []int{1, 2, 4, 8, 16},
+		Noise:      []string{"zero", "gaussian"},
+		Sigma:      []float64{0.25, 0.5, 1},
+		PerFeature: []bool{false, true},
+		Sites:      []string{"emb", "q", "k", "v", "prob", "attn_out", "ff_hidden", "ff_out"},
+	}
+}
+
+// Validate checks that every list is non-empty and every value legal.
+func (s TransformerSpace) Validate() error {
+	lists := map[string]int{"size": len(s.Size), "stride": len(s.Stride), "repeat": len(s.Repeat),
+		"noise": len(s.Noise), "sigma": len(s.Sigma), "per_feature": len(s.PerFeature)}
+	for f, n := range lists {
+		if n == 0 {
+			return &FieldError{Field: f, Value: "[]", Reason: "want at least one value"}
+		}
+	}
+	for _, sz := range s.Size {
+		for _, st := range s.Stride {
+			for _, r := range s.Repeat {
+				for _, nz := range s.Noise {
+					for _, sg := range s.Sigma {
+						if err := (TransformerPattern{Size: sz, Stride: st, Repeat: r, Noise: nz, Sigma: sg}).Validate(); err != nil {
+							return err
+						}
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Contains reports whether p uses only values of the space.
+func (s TransformerSpace) Contains(p TransformerPattern) bool {
+	in := func(v int, l []int) bool {
+		for _, x := range l {
+			if x == v {
+				return true
+			}
+		}
+		return false
+	}
+	okN, okS, okF := false, p.Noise != "gaussian", false
+	for _, n := range s.Noise {
+		okN = okN || n == p.Noise
+	}
+	for _, g := range s.Sigma {
+		okS = okS || g == p.Sigma
+	}
+	for _, f := range s.PerFeature {
+		okF = okF || f == p.PerFeature
+	}
+	return in(p.Size, s.Size) && in(p.Stride, s.Stride) && in(p.Repeat, s.Repeat) && okN && okS && okF
+}
+
+// LoadTransformerSpace reads a space from a JSON file.
+func LoadTransformerSpace(path string) (TransformerSpace, error) {
+	var s TransformerSpace
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return s, err
+	}
+	if err := json.Unmarshal(b, &s); err != nil {
+		return s, fmt.Errorf("transformer space %s: %w", path, err)
+	}
+	if err := s.Validate(); err != nil {
+		return s, fmt.Errorf("transformer space %s: %w", path, err)
+	}
+	return s, nil
+}
+
+// TransformerDropout applies a TransformerPattern to B×T×D activations.
+type TransformerDropout struct {
+	P TransformerPattern
+}
+
+// NewTransformerDropout validates p and returns its module.
+func NewTransformerDropout(p TransformerPattern) (*TransformerDropout, error) {
+	if err := p.Validate(); err != nil {
+		return nil, err
+	}
+	return &TransformerDropout{P: p}, nil
+}
+
+func (d *TransformerDropout) String() string { return d.P.String() }
+
+// Selection returns the float32 {0,1} selection of the pattern for a
+// b×t×d input: b×t×1, or b×t×d when PerFeature.
+func (d *TransformerDropout) Selection(b, t, dim int64, dev gotch.Device) (*ts.Tensor, error) {
+	f := int64(1)
+	if d.P.PerFeature {
+		f = dim
+	}
+	var s scope
+	pos := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(t), gotch.Float, dev) })
+	pos = s.do(func() (*ts.Tensor, error) { return pos.View([]int64{1, t, 1}, false) })
+	off := s.do(func() (*ts.Tensor, error) { return ts.Randint(t, []int64{b, 1, f}, gotch.Float, dev) })
+	rel := s.do(func() (*ts.Tensor, error) { return pos.Sub(off, false) })
+	rel = s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(t)), false) })
+	in := s.do(func() (*ts.Tensor, error) { return rel.Lt(ts.FloatScalar(float64(d.P.Repeat*d.P.Stride)), false) })
+	ph := s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(d.P.Stride)), false) })
+	ph = s.do(func() (*ts.Tensor, error) { return ph.Lt(ts.FloatScalar(float64(d.P.Size)), false) })
+	sel := s.do(func() (*ts.Tensor, error) { return in.LogicalAnd(ph, false) })
+	sel = s.do(func() (*ts.Tensor, error) { return sel.Totype(gotch.Float, false) })
+	return s.result(sel)
+}
+
+// Factor returns the multiplicative noise for a b×t×d input (already
+// rescaled): it broadcasts to b×t×d.
+func (d *TransformerDropout) Factor(b, t, dim int64, dev gotch.Device) (*ts.Tensor, error) {
+	sel, err := d.Selection(b, t, dim, dev)
+	if err != nil {
+		return nil, err
+	}
+	var s scope
+	s.tmp = append(s.tmp, sel)
+	var out *ts.Tensor
+	if d.P.Noise == "gaussian" {
+		eps := s.do(func() (*ts.Tensor, error) { return ts.Randn(sel.MustSize(), gotch.Float, dev) })
+		e := s.do(func() (*ts.Tensor, error) { return eps.Mul(sel, false) })
+		e = s.do(func() (*ts.Tensor, error) { return e.MulScalar(ts.FloatScalar(d.P.Sigma), false) })
+		out = s.do(func() (*ts.Tensor, error) { return e.AddScalar(ts.FloatScalar(1), false) })
+	} else {
+		keep := s.do(func() (*ts.Tensor, error) { return sel.MulScalar(ts.FloatScalar(-1), false) })
+		keep = s.do(func() (*ts.Tensor, error) { return keep.AddScalar(ts.FloatScalar(1), false) })
+		kept := s.do(func() (*ts.Tensor, error) { return keep.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
+		kept = s.do(func() (*ts.Tensor, error) { return kept.ClampMin(ts.FloatScalar(1), false) })
+		inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+		inv = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(t)), false) })
+		out = s.do(func() (*ts.Tensor, error) { return keep.Mul(inv, false) })
+	}
+	return s.result(out)
+}
+
+// ForwardT implements ts.ModuleT.
+func (d *TransformerDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	if !train {
+		return x.MustShallowClone()
+	}
+	b, t, dim := size3(d.String(), x)
+	f, err := d.Factor(b, t, dim, x.MustDevice())
+	return applyFactor(d.String(), x, f, err)
+}
+
+// VariationalDropout draws one Bernoulli(1-P) mask per sequence and
+// feature and shares it along time (Gal & Ghahramani 2016), as AWD-LSTM's
+// locked dropout; kept units are scaled by 1/(1-P). Input B×T×D.
+type VariationalDropout struct {
+	P float64 // in [0, 1)
+}
+
+// NewVariationalDropout returns variational dropout with drop probability p.
+func NewVariationalDropout(p float64) (*VariationalDropout, error) {
+	if err := checkRate(p, false); err != nil {
+		return nil, err
+	}
+	return &VariationalDropout{P: p}, nil
+}
+
+func (d *VariationalDropout) String() string { return fmt.Sprintf("variational(p=%g)", d.P) }
+
+// ForwardT implements ts.ModuleT.
+func (d *VariationalDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	if !train || d.P == 0 {
+		return x.MustShallowClone()
+	}
+	mustRate(d.String(), d.P)
+	b, _, dim := size3(d.String(), x)
+	mask, err := bernoulliKeep([]int64{b, 1, dim}, d.P, x.MustDevice())
+	if len(x.MustSize()) == 2 && err == nil {
+		mask = mask.MustView([]int64{1, dim}, true)
+	}
+	return applyFixed(d.String(), x, mask, err, 1/(1-d.P))
+}
+
+// size3 reads B×T×D (or T×D as B = 1).
+func size3(name string, x *ts.Tensor) (b, t, d int64) {
+	size := x.MustSize()
+	switch len(size) {
+	case 3:
+		return size[0], size[1], size[2]
+	case 2:
+		return 1, size[0], size[1]
+	}
+	panic(fmt.Errorf("autodropout: %s: input of shape %v: want B×T×D", name, size))
+}
+
+// applyFactor returns x·f (f broadcast; reshaped for 2-D x), dropping f.
+func applyFactor(name string, x, f *ts.Tensor, err error) *ts.Tensor {
+	if err != nil {
+		panic(fmt.Errorf("autodropout: %s: %w", name, err))
+	}
+	var s scope
+	s.tmp = append(s.tmp, f)
+	if len(x.MustSize()) == 2 {
+		sz := f.MustSize()
+		f = s.do(func() (*ts.Tensor, error) { return f.View(sz[1:], false) })
+	}
+	y := multiply(&s, x, f)
+	out, err := s.result(y)
+	if err != nil {
+		panic(fmt.Errorf("autodropout: %s: %w", name, err))
+	}
+	return out
+}

@@ -1,0 +1,149 @@
+package autodropout
+
+import (
+	"math"
+	"testing"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+func ones3(b, t, d int64) *ts.Tensor { return ts.MustOnes([]int64{b, t, d}, gotch.Float, gotch.CPU) }
+
+func TestTransformerPatternSelected(t *testing.T) {
+	for _, c := range []struct {
+		p    TransformerPattern
+		T, n int
+	}{
+		{TransformerPattern{Size: 2, Stride: 4, Repeat: 3}, 20, 6},
+		{TransformerPattern{Size: 3, Stride: 2, Repeat: 3}, 20, 6}, // overlapping tiles: 0..6 minus? r<6 and r%2<3 → 6
+		{TransformerPattern{Size: 1, Stride: 1, Repeat: 50}, 10, 10},
+		{TransformerPattern{Size: 5, Stride: 8, Repeat: 1}, 10, 5},
+	} {
+		if got := c.p.Selected(c.T); got != c.n {
+			t.Errorf("%v.Selected(%d) = %d, want %d", c.p, c.T, got, c.n)
+		}
+	}
+}
+
+func TestTransformerDropoutMask(t *testing.T) {
+	seed(t, 1)
+	for _, pf := range []bool{false, true} {
+		p := TransformerPattern{Size: 2, Stride: 5, Repeat: 3, Noise: "zero", PerFeature: pf}
+		d, err := NewTransformerDropout(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		const B, T, D = 4, 20, 6
+		size, v := read(t, d.ForwardT(ones3(B, T, D), true))
+		if size[0] != B || size[1] != T || size[2] != D {
+			t.Fatalf("shape %v", size)
+		}
+		want := p.Selected(T)
+		scale := float64(T) / float64(T-want)
+		for b := 0; b < B; b++ {
+			for f := 0; f < D; f++ {
+				zeros := 0
+				for tt := 0; tt < T; tt++ {
+					x := v[(b*T+tt)*D+f]
+					switch {
+					case x == 0:
+						zeros++
+					case math.Abs(x-scale) > 1e-5:
+						t.Fatalf("kept value %v, want %v", x, scale)
+					}
+				}
+				if zeros != want {
+					t.Fatalf("per_feature=%v: seq %d feature %d drops %d tokens, want %d", pf, b, f, zeros, want)
+				}
+			}
+			if !pf { // whole vectors: a token is dropped in every feature or none
+				for tt := 0; tt < T; tt++ {
+					for f := 1; f < D; f++ {
+						if v[(b*T+tt)*D+f] != v[(b*T+tt)*D] {
+							t.Fatal("whole-vector mask differs across features")
+						}
+					}
+				}
+			}
+		}
+		_, e := read(t, d.ForwardT(ones3(B, T, D), false))
+		for _, x := range e {
+			if x != 1 {
+				t.Fatal("not the identity at evaluation")
+			}
+		}
+	}
+}
+
+func TestTransformerDropoutGaussian(t *testing.T) {
+	seed(t, 2)
+	d, err := NewTransformerDropout(TransformerPattern{Size: 1, Stride: 2, Repeat: 1000, Noise: "gaussian", Sigma: 0.5, PerFeature: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v := read(t, d.ForwardT(ones3(8, 100, 50), true))
+	if m := mean(v); math.Abs(m-1) > 0.02 {
+		t.Errorf("mean %v, want ≈ 1", m)
+	}
+	ones := 0
+	for _, x := range v {
+		if x == 1 {
+			ones++
+		}
+	}
+	if ones != len(v)/2 {
+		t.Errorf("%d untouched values, want %d", ones, len(v)/2)
+	}
+}
+
+func TestTransformerPatternValidate(t *testing.T) {
+	for _, p := range []TransformerPattern{{Size: 0, Stride: 1, Repeat: 1, Noise: "zero"}, {Size: 1, Stride: 1, Repeat: 1, Noise: "x"}, {Size: 1, Stride: 0, Repeat: 1, Noise: "zero"}} {
+		if p.Validate() == nil {
+			t.Errorf("%+v: no error", p)
+		}
+	}
+	if err := DefaultTransformerSpace().Validate(); err != nil {
+		t.Error(err)
+	}
+	if !DefaultTransformerSpace().Contains(TransformerPattern{Size: 2, Stride: 4, Repeat: 8, Noise: "zero"}) {
+		t.Error("default space misses a legal pattern")
+	}
+}
+
+func TestVariationalDropoutConstantAlongTime(t *testing.T) {
+	seed(t, 3)
+	d, err := NewVariationalDropout(0.5)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const B, T, D = 3, 10, 40
+	size, v := read(t, d.ForwardT(ones3(B, T, D), true))
+	if size[1] != T {
+		t.Fatalf("shape %v", size)
+	}
+	zeros := 0
+	for b := 0; b < B; b++ {
+		for f := 0; f < D; f++ {
+			first := v[b*T*D+f]
+			if first != 0 && first != 2 {
+				t.Fatalf("value %v, want 0 or 2", first)
+			}
+			for tt := 1; tt < T; tt++ {
+				if v[(b*T+tt)*D+f] != first {
+					t.Fatal("mask changes along time")
+				}
+			}
+			if first == 0 {
+				zeros++
+			}
+		}
+	}
+	if frac := float64(zeros) / (B * D); frac < 0.3 || frac > 0.7 {
+		t.Errorf("dropped fraction %v, want ≈ 0.5", frac)
+	}
+	_, e := read(t, d.ForwardT(ones3(B, T, D), false))
+	if mean(e) != 1 {
+		t.Error("not the identity at evaluation")
+	}
+}

@@ -1,0 +1,348 @@
+package data
+
+import (
+	"bufio"
+	"fmt"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"unicode"
+
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/ts"
+)
+
+// Language-modelling corpora. A Corpus is three token-id streams over one
+// vocabulary. Files are read line by line; each line's whitespace-separated
+// tokens are followed by "<eos>", as the Transformer-XL reference
+// (data_utils.py, add_eos=True) and AWD-LSTM do for PTB and WikiText. An
+// empty line therefore contributes a lone "<eos>" unless SkipEmpty is set
+// (WikiText's blank separator lines; the reference keeps them — set
+// SkipEmpty to drop them, e.g. to compare with pipelines that do).
+
+// EOS and Unk are the special tokens.
+const (
+	EOS = "<eos>"
+	Unk = "<unk>"
+)
+
+// Vocab maps tokens to ids.
+type Vocab struct {
+	Words []string
+	index map[string]int64
+}
+
+// NewVocab returns an empty vocabulary.
+func NewVocab() *Vocab { return &Vocab{index: map[string]int64{}} }
+
+// Add returns w's id, adding it if new.
+func (v *Vocab) Add(w string) int64 {
+	if id, ok := v.index[w]; ok {
+		return id
+	}
+	id := int64(len(v.Words))
+	v.Words = append(v.Words, w)
+	v.index[w] = id
+	return id
+}
+
+// ID returns w's id and whether w is known.
+func (v *Vocab) ID(w string) (int64, bool) { id, ok := v.index[w]; return id, ok }
+
+// Len is the vocabulary size.
+func (v *Vocab) Len() int { return len(v.Words) }
+
+// Corpus is a tokenized language-modelling data set.
+type Corpus struct {
+	Name               string
+	Vocab              *Vocab
+	Train, Valid, Test []int64
+}
+
+// TextOptions configure ReadTokenFiles.
+type TextOptions struct {
+	SkipEmpty bool // drop empty lines instead of emitting "<eos>"
+}
+
+func readLines(path string, skipEmpty bool, fn func(tokens []string)) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<26)
+	for sc.Scan() {
+		toks := strings.Fields(sc.Text())
+		if len(toks) == 0 && skipEmpty {
+			continue
+		}
+		fn(append(toks, EOS))
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("read %s: %w", path, err)
+	}
+	return nil
+}
+
+// ReadTokenFiles reads a train/valid/test triple of pre-tokenized files.
+// The vocabulary comes from the training file (in order of first
+// appearance, "<eos>" first); a valid/test token missing from it becomes
+// "<unk>", or is an error when the training file has no "<unk>".
+func ReadTokenFiles(name, train, valid, test string, o TextOptions) (*Corpus, error) {
+	c := &Corpus{Name: name, Vocab: NewVocab()}
+	c.Vocab.Add(EOS)
+	err := readLines(train, o.SkipEmpty, func(toks []string) {
+		for _, t := range toks {
+			c.Train = append(c.Train, c.Vocab.Add(t))
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Train) == 0 {
+		return nil, fmt.Errorf("%s: no tokens", train)
+	}
+	enc := func(path string) ([]int64, error) {
+		var ids []int64
+		var bad string
+		err := readLines(path, o.SkipEmpty, func(toks []string) {
+			for _, t := range toks {
+				id, ok := c.Vocab.ID(t)
+				if !ok {
+					if id, ok = c.Vocab.ID(Unk); !ok && bad == "" {
+						bad = t
+					}
+				}
+				ids = append(ids, id)
+			}
+		})
+		if err == nil && bad != "" {
+			err = fmt.Errorf("%s: token %q not in the training vocabulary, which has no %s", path, bad, Unk)
+		}
+		return ids, err
+	}
+	if c.Valid, err = enc(valid); err != nil {
+		return nil, err
+	}
+	if c.Test, err = enc(test); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// ReadPTB reads Penn Treebank in Mikolov's layout: dir/ptb.{train,valid,test}.txt.
+func ReadPTB(dir string) (*Corpus, error) {
+	f := func(s string) string { return filepath.Join(dir, "ptb."+s+".txt") }
+	return ReadTokenFiles("ptb", f("train"), f("valid"), f("test"), TextOptions{})
+}
+
+// ReadWikiText reads WikiText-2 or -103 (tokenized, not raw):
+// dir/wiki.{train,valid,test}.tokens. Empty lines give "<eos>" as in the
+// Transformer-XL reference.
+func ReadWikiText(name, dir string) (*Corpus, error) {
+	f := func(s string) string { return filepath.Join(dir, "wiki."+s+".tokens") }
+	return ReadTokenFiles(name, f("train"), f("valid"), f("test"), TextOptions{})
+}
+
+// FortunesDir is where Debian's fortunes package installs its text.
+const FortunesDir = "/usr/share/games/fortunes"
+
+// TokenizeFortune lowercases s and splits it into words (maximal runs of
+// letters, digits and inner apostrophes) and single punctuation or symbol
+// characters; whitespace separates tokens and is dropped.
+func TokenizeFortune(s string) []string {
+	var out []string
+	rs := []rune(strings.ToLower(s))
+	for i := 0; i < len(rs); {
+		r := rs[i]
+		switch {
+		case unicode.IsSpace(r):
+			i++
+		case unicode.IsLetter(r) || unicode.IsDigit(r):
+			j := i + 1
+			for j < len(rs) && (unicode.IsLetter(rs[j]) || unicode.IsDigit(rs[j]) ||
+				(rs[j] == '\'' && j+1 < len(rs) && unicode.IsLetter(rs[j+1]))) {
+				j++
+			}
+			out = append(out, string(rs[i:j]))
+			i = j
+		default:
+			out = append(out, string(r))
+			i++
+		}
+	}
+	return out
+}
+
+// FortuneOptions configure ReadFortunes.
+type FortuneOptions struct {
+	Seed     int64   // shuffles the fortunes before the split
+	Valid    float64 // fraction of fortunes for validation (default 0.1)
+	Test     float64 // fraction for test (default 0.1)
+	MinCount int     // training words seen fewer times become <unk> (default 2)
+}
+
+// ReadFortunes builds the "fortunes" corpus from the fortune files in dir
+// (every regular file without an extension, as Debian's package lays them
+// out; the offensive "off/" folder is not read). A file holds fortunes
+// separated by lines containing only "%". Each fortune is tokenized with
+// TokenizeFortune and followed by "<eos>". The fortunes are shuffled with
+// Seed and split by count into train/valid/test; the vocabulary is the
+// training words seen at least MinCount times, plus "<eos>" and "<unk>".
+func ReadFortunes(dir string, o FortuneOptions) (*Corpus, error) {
+	if o.Valid == 0 {
+		o.Valid = 0.1
+	}
+	if o.Test == 0 {
+		o.Test = 0.1
+	}
+	if o.MinCount == 0 {
+		o.MinCount = 2
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return nil, fmt.Errorf("fortunes: %w (install Debian's fortunes package)", err)
+	}
+	var fortunes [][]string
+	for _, e := range ents {
+		if !e.Type().IsRegular() || strings.Contains(e.Name(), ".") {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return nil, err
+		}
+		for _, f := range splitFortunes(string(b)) {
+			if toks := TokenizeFortune(f); len(toks) > 0 {
+				fortunes = append(fortunes, toks)
+			}
+		}
+	}
+	if len(fortunes) < 3 {
+		return nil, fmt.Errorf("fortunes: %s holds %d fortunes: want at least 3", dir, len(fortunes))
+	}
+	rng := rand.New(rand.NewSource(o.Seed))
+	rng.Shuffle(len(fortunes), func(i, j int) { fortunes[i], fortunes[j] = fortunes[j], fortunes[i] })
+	nv := max(1, int(o.Valid*float64(len(fortunes))))
+	nt := max(1, int(o.Test*float64(len(fortunes))))
+	valid, test, train := fortunes[:nv], fortunes[nv:nv+nt], fortunes[nv+nt:]
+	counts := map[string]int{}
+	for _, f := range train {
+		for _, w := range f {
+			counts[w]++
+		}
+	}
+	words := make([]string, 0, len(counts))
+	for w, n := range counts {
+		if n >= o.MinCount {
+			words = append(words, w)
+		}
+	}
+	sort.Slice(words, func(i, j int) bool {
+		if counts[words[i]] != counts[words[j]] {
+			return counts[words[i]] > counts[words[j]]
+		}
+		return words[i] < words[j]
+	})
+	c := &Corpus{Name: "fortunes", Vocab: NewVocab()}
+	c.Vocab.Add(EOS)
+	unk := c.Vocab.Add(Unk)
+	for _, w := range words {
+		c.Vocab.Add(w)
+	}
+	enc := func(fs [][]string) []int64 {
+		var ids []int64
+		for _, f := range fs {
+			for _, w := range f {
+				id, ok := c.Vocab.ID(w)
+				if !ok {
+					id = unk
+				}
+				ids = append(ids, id)
+			}
+			ids = append(ids, 0)
+		}
+		return ids
+	}
+	c.Train, c.Valid, c.Test = enc(train), enc(valid), enc(test)
+	return c, nil
+}
+
+func splitFortunes(s string) []string {
+	var out []string
+	var cur []string
+	for _, line := range strings.Split(s, "\n") {
+		if strings.TrimSpace(line) == "%" {
+			out = append(out, strings.Join(cur, "\n"))
+			cur = nil
+			continue
+		}
+		cur = append(cur, line)
+	}
+	return append(out, strings.Join(cur, "\n"))
+}
+
+// Streams lays a token sequence out as B parallel streams of N tokens
+// each (the tail that does not fill all streams is dropped), as the
+// reference's batchify: stream b holds tokens b·N … b·N+N-1.
+type Streams struct {
+	B, N int64
+	data []int64 // B×N, row-major
+}
+
+// NewStreams splits ids into b streams.
+func NewStreams(ids []int64, b int64) (*Streams, error) {
+	if b < 1 {
+		return nil, fmt.Errorf("batch size %d: want ≥ 1", b)
+	}
+	n := int64(len(ids)) / b
+	if n < 2 {
+		return nil, fmt.Errorf("%d tokens in %d streams: want at least 2 per stream", len(ids), b)
+	}
+	return &Streams{B: b, N: n, data: append([]int64(nil), ids[:b*n]...)}, nil
+}
+
+// Segments returns how many BPTT segments of length tgtLen cover the
+// streams (the last may be shorter).
+func (s *Streams) Segments(tgtLen int64) int {
+	return int((s.N - 1 + tgtLen - 1) / tgtLen)
+}
+
+// Segment returns segment i: inputs x and targets y (y is x shifted by one
+// token), both B×L row-major with L = min(tgtLen, N-1-i·tgtLen). Segment
+// i+1 of every stream continues exactly where segment i ended, so a
+// model's memory of segment i is the true left context of segment i+1.
+func (s *Streams) Segment(i int, tgtLen int64) (x, y []int64, l int64) {
+	start := int64(i) * tgtLen
+	l = min(tgtLen, s.N-1-start)
+	x = make([]int64, 0, s.B*l)
+	y = make([]int64, 0, s.B*l)
+	for b := int64(0); b < s.B; b++ {
+		row := s.data[b*s.N : (b+1)*s.N]
+		x = append(x, row[start:start+l]...)
+		y = append(y, row[start+1:start+1+l]...)
+	}
+	return x, y, l
+}
+
+// SegmentTensors returns segment i as B×L int64 tensors on dev.
+func (s *Streams) SegmentTensors(i int, tgtLen int64, dev gotch.Device) (*ts.Tensor, *ts.Tensor, error) {
+	x, y, l := s.Segment(i, tgtLen)
+	xt, err := ts.NewTensorFromData(x, []int64{s.B, l})
+	if err != nil {
+		return nil, nil, err
+	}
+	yt, err := ts.NewTensorFromData(y, []int64{s.B, l})
+	if err != nil {
+		xt.MustDrop()
+		return nil, nil, err
+	}
+	if dev != gotch.CPU {
+		xt = xt.MustTo(dev, true)
+		yt = yt.MustTo(dev, true)
+	}
+	return xt, yt, nil
+}

@@ -1,0 +1,127 @@
+package data
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+)
+
+func write(t *testing.T, dir, name, s string) {
+	t.Helper()
+	if err := os.WriteFile(filepath.Join(dir, name), []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func words(c *Corpus, ids []int64) []string {
+	var out []string
+	for _, id := range ids {
+		out = append(out, c.Vocab.Words[id])
+	}
+	return out
+}
+
+func TestReadPTB(t *testing.T) {
+	dir := t.TempDir()
+	// Mikolov's files: a leading space, tokens separated by spaces, <unk> present.
+	write(t, dir, "ptb.train.txt", " the cat sat on the <unk> \n a dog ran \n")
+	write(t, dir, "ptb.valid.txt", " the dog sat \n")
+	write(t, dir, "ptb.test.txt", " a zebra ran \n")
+	c, err := ReadPTB(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := words(c, c.Train); !reflect.DeepEqual(got, []string{"the", "cat", "sat", "on", "the", "<unk>", EOS, "a", "dog", "ran", EOS}) {
+		t.Errorf("train %v", got)
+	}
+	if got := words(c, c.Test); !reflect.DeepEqual(got, []string{"a", "<unk>", "ran", EOS}) {
+		t.Errorf("test %v", got)
+	}
+	if c.Vocab.Len() != 9 {
+		t.Errorf("vocab %d", c.Vocab.Len())
+	}
+}
+
+func TestReadWikiText(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "wiki.train.tokens", " \n = Valkyria = \n \n Senjō no <unk> 3 @-@ 1 \n")
+	write(t, dir, "wiki.valid.tokens", " \n = Valkyria = \n")
+	write(t, dir, "wiki.test.tokens", " no \n")
+	c, err := ReadWikiText("wikitext2", dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{EOS, "=", "Valkyria", "=", EOS, EOS, "Senjō", "no", "<unk>", "3", "@-@", "1", EOS}
+	if got := words(c, c.Train); !reflect.DeepEqual(got, want) {
+		t.Errorf("train %v", got)
+	}
+	c2, err := ReadTokenFiles("w", filepath.Join(dir, "wiki.train.tokens"), filepath.Join(dir, "wiki.valid.tokens"), filepath.Join(dir, "wiki.test.tokens"), TextOptions{SkipEmpty: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c2.Train) != len(want)-2 {
+		t.Errorf("SkipEmpty kept %d tokens", len(c2.Train))
+	}
+	write(t, dir, "wiki.train.tokens", " a b \n")
+	if _, err := ReadWikiText("w", dir); err == nil {
+		t.Error("unknown test token without <unk> in training: no error")
+	}
+}
+
+func TestTokenizeFortune(t *testing.T) {
+	got := TokenizeFortune("Don't PANIC!  -- Douglas Adams, 1979.")
+	want := []string{"don't", "panic", "!", "-", "-", "douglas", "adams", ",", "1979", "."}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q", got)
+	}
+}
+
+func TestReadFortunes(t *testing.T) {
+	dir := t.TempDir()
+	var s string
+	for i := 0; i < 30; i++ {
+		s += "A fortune a day.\n%\n"
+	}
+	write(t, dir, "test", s+"Rare words here\n")
+	write(t, dir, "test.dat", "binary")
+	c, err := ReadFortunes(dir, FortuneOptions{Seed: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Valid) == 0 || len(c.Test) == 0 || len(c.Train) == 0 {
+		t.Fatal("empty split")
+	}
+	c2, _ := ReadFortunes(dir, FortuneOptions{Seed: 1})
+	if !reflect.DeepEqual(c.Train, c2.Train) {
+		t.Error("split not reproducible")
+	}
+	if _, ok := c.Vocab.ID("rare"); ok {
+		t.Error("a word seen once is in the vocabulary")
+	}
+}
+
+func TestStreamsContiguous(t *testing.T) {
+	ids := make([]int64, 23)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	s, err := NewStreams(ids, 2) // streams 0..10 and 11..21
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Segments(4) != 3 {
+		t.Fatalf("segments %d", s.Segments(4))
+	}
+	var row0 []int64
+	for i := 0; i < s.Segments(4); i++ {
+		x, y, l := s.Segment(i, 4)
+		row0 = append(row0, x[:l]...)
+		if y[0] != x[0]+1 || x[l] != 11+int64(i)*4 {
+			t.Fatalf("segment %d: x %v y %v", i, x, y)
+		}
+	}
+	if !reflect.DeepEqual(row0, ids[:10]) {
+		t.Errorf("stream 0 over segments %v", row0)
+	}
+}

@@ -1,0 +1,314 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"math"
+	"time"
+
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// LM is a language model with segment-level memory, such as
+// nn.TransformerXL: ForwardMem maps B×L token ids and per-layer memories
+// to B×L×V logits and the next memories (detached).
+type LM interface {
+	ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) (*ts.Tensor, []*ts.Tensor)
+}
+
+// LMConfig sets up a language-model training run.
+type LMConfig struct {
+	Optimizer string  // "adam" (default) or "sgd"
+	LR        float64 // peak learning rate, cosine-annealed to 0 over Steps
+	Clip      float64 // max global gradient norm (0: none)
+	Steps     int     // optimizer steps (segments); the stream restarts at its beginning when it runs out
+	Duration  time.Duration
+	BatchSize int64 // training streams
+	EvalBatch int64 // evaluation streams (default 10)
+	TgtLen    int64 // segment length
+	Device    gotch.Device
+	Progress  io.Writer
+	Every     time.Duration
+}
+
+// LMResult summarises a run. Perplexities are exp(mean token cross-entropy).
+type LMResult struct {
+	TrainLoss  float64 `json:"train_loss"` // mean over the last 100 steps
+	ValPPL     float64 `json:"val_ppl"`
+	TestPPL    float64 `json:"test_ppl"`
+	Steps      int     `json:"steps"`
+	Tokens     int64   `json:"tokens"`
+	WallS      float64 `json:"wall_s"`
+	TrainS     float64 `json:"train_s"`
+	TokensPerS float64 `json:"tokens_per_s"` // training tokens per second
+	Params     int64   `json:"params"`
+}
+
+// TrainLM trains model on c.Train and evaluates on c.Valid and c.Test.
+// The memory is carried from each segment to the next and reset when the
+// training stream wraps around. A NaN or infinite loss is ErrDiverged.
+func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*LMResult, error) {
+	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
+		return nil, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")
+	}
+	if cfg.EvalBatch < 1 {
+		cfg.EvalBatch = 10
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = 5 * time.Second
+	}
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	start := time.Now()
+	tr, err := data.NewStreams(c.Train, cfg.BatchSize)
+	if err != nil {
+		return nil, fmt.Errorf("train split: %w", err)
+	}
+	var opt *gnn.Optimizer
+	switch cfg.Optimizer {
+	case "", "adam":
+		opt, err = gnn.DefaultAdamConfig().Build(vs, cfg.LR)
+	case "sgd":
+		opt, err = gnn.NewSGDConfig(0, 0, 0, false).Build(vs, cfg.LR)
+	default:
+		err = fmt.Errorf("unknown optimizer %q (want adam or sgd)", cfg.Optimizer)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	res := &LMResult{Params: CountParams(vs)}
+	nseg := tr.Segments(cfg.TgtLen)
+	var mems []*ts.Tensor
+	dropMems := func() {
+		for _, m := range mems {
+			m.MustDrop()
+		}
+		mems = nil
+	}
+	defer dropMems()
+	var recent []float64
+	last := time.Now()
+	for seg := 0; ; seg++ {
+		if cfg.Steps > 0 && res.Steps >= cfg.Steps {
+			break
+		}
+		if cfg.Duration > 0 && time.Since(start) >= cfg.Duration {
+			break
+		}
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		if seg == nseg {
+			seg = 0
+			dropMems()
+		}
+		if cfg.Steps > 0 {
+			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(cfg.Steps))))
+		}
+		x, y, err := tr.SegmentTensors(seg, cfg.TgtLen, cfg.Device)
+		if err != nil {
+			return nil, err
+		}
+		logits, next := model.ForwardMem(x, mems, true)
+		dropMems()
+		mems = next
+		loss, err := LMLoss(logits, y)
+		logits.MustDrop()
+		n := y.Numel()
+		x.MustDrop()
+		y.MustDrop()
+		if err != nil {
+			return nil, err
+		}
+		v, err := loss.Float64Value([]int64{})
+		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+			err = fmt.Errorf("%w: loss is %v", ErrDiverged, v)
+		}
+		if err == nil {
+			err = opt.ZeroGrad()
+		}
+		if err == nil {
+			err = loss.Backward()
+		}
+		loss.MustDrop()
+		if err == nil && cfg.Clip > 0 {
+			err = clipGradNorm(vs, cfg.Clip)
+		}
+		if err == nil {
+			err = opt.Step()
+		}
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", res.Steps+1, err)
+		}
+		res.Steps++
+		res.Tokens += int64(n)
+		recent = append(recent, v)
+		if len(recent) > 100 {
+			recent = recent[1:]
+		}
+		if cfg.Progress != nil && time.Since(last) >= cfg.Every {
+			last = time.Now()
+			el := time.Since(start).Seconds()
+			fmt.Fprintf(cfg.Progress, "  step %d  loss %.3f  ppl %.1f  %.0f tokens/s  elapsed %.0fs\n",
+				res.Steps, mean(recent), math.Exp(mean(recent)), float64(res.Tokens)/el, el)
+		}
+	}
+	res.TrainS = time.Since(start).Seconds()
+	res.TokensPerS = float64(res.Tokens) / res.TrainS
+	res.TrainLoss = mean(recent)
+	dropMems()
+	if len(c.Valid) > 0 {
+		if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
+		}
+	}
+	if len(c.Test) > 0 {
+		if res.TestPPL, err = Perplexity(model, c.Test, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+			return nil, fmt.Errorf("test: %w", err)
+		}
+	}
+	res.WallS = time.Since(start).Seconds()
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "  done: %d steps, %.0f tokens/s, val ppl %.2f, test ppl %.2f\n", res.Steps, res.TokensPerS, res.ValPPL, res.TestPPL)
+	}
+	return res, nil
+}
+
+func mean(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := 0.0
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// LMLoss is the mean token cross-entropy of B×L×V logits against B×L
+// targets.
+func LMLoss(logits, y *ts.Tensor) (*ts.Tensor, error) {
+	sz, err := logits.Size()
+	if err != nil {
+		return nil, err
+	}
+	flat, err := logits.View([]int64{-1, sz[len(sz)-1]}, false)
+	if err != nil {
+		return nil, err
+	}
+	defer flat.MustDrop()
+	yf, err := y.View([]int64{-1}, false)
+	if err != nil {
+		return nil, err
+	}
+	defer yf.MustDrop()
+	return crossEntropy(flat, yf)
+}
+
+// Perplexity evaluates model without gradients and without dropout on ids
+// laid out in b streams, carrying the memory across segments, and returns
+// exp of the mean cross-entropy over every predicted token.
+func Perplexity(model LM, ids []int64, b, tgtLen int64, dev gotch.Device) (float64, error) {
+	st, err := data.NewStreams(ids, b)
+	if err != nil {
+		return 0, err
+	}
+	var sum float64
+	var n int64
+	var mems []*ts.Tensor
+	ngErr := libtorch.NoGrad(func() {
+		for seg := 0; seg < st.Segments(tgtLen); seg++ {
+			var x, y *ts.Tensor
+			if x, y, err = st.SegmentTensors(seg, tgtLen, dev); err != nil {
+				return
+			}
+			logits, next := model.ForwardMem(x, mems, false)
+			for _, m := range mems {
+				m.MustDrop()
+			}
+			mems = next
+			var loss *ts.Tensor
+			loss, err = LMLoss(logits, y)
+			logits.MustDrop()
+			x.MustDrop()
+			if err != nil {
+				y.MustDrop()
+				return
+			}
+			var v float64
+			v, err = loss.Float64Value([]int64{})
+			loss.MustDrop()
+			if err != nil {
+				y.MustDrop()
+				return
+			}
+			k := int64(y.Numel())
+			y.MustDrop()
+			sum += v * float64(k)
+			n += k
+		}
+	})
+	for _, m := range mems {
+		m.MustDrop()
+	}
+	if err == nil {
+		err = ngErr
+	}
+	if err != nil {
+		return 0, err
+	}
+	ppl := math.Exp(sum / float64(n))
+	if math.IsNaN(ppl) {
+		return 0, fmt.Errorf("%w: perplexity is NaN", ErrDiverged)
+	}
+	return ppl, nil
+}
+
+// clipGradNorm scales all gradients so that their global L2 norm is at
+// most max (as torch.nn.utils.clip_grad_norm_).
+func clipGradNorm(vs *gnn.VarStore, max float64) error {
+	var grads []*ts.Tensor
+	total := 0.0
+	for _, v := range vs.TrainableVariables() {
+		g, err := v.Grad(false)
+		if err != nil {
+			return err
+		}
+		if !g.MustDefined() {
+			g.MustDrop()
+			continue
+		}
+		sq, err := g.Square(false)
+		if err != nil {
+			return err
+		}
+		s, err := sq.Sum(gotch.Double, true)
+		if err != nil {
+			return err
+		}
+		total += s.Float64Values(true)[0]
+		grads = append(grads, g)
+	}
+	norm := math.Sqrt(total)
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return fmt.Errorf("%w: gradient norm is %v", ErrDiverged, norm)
+	}
+	coef := max / (norm + 1e-6)
+	for _, g := range grads {
+		if coef < 1 {
+			if err := g.MulScalar_(ts.FloatScalar(coef)); err != nil {
+				return err
+			}
+		}
+		g.MustDrop()
+	}
+	return nil
+}

@@ -1,0 +1,65 @@
+package train
+
+import (
+	"testing"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// BenchmarkLMStep times one forward/backward/Adam step of a small
+// Transformer-XL (B=16, T=32, memory 32) with each regularizer on every
+// site: go test ./train -bench LMStep -run XXX
+func BenchmarkLMStep(b *testing.B) {
+	drop, _ := autodropout.NewDropout(0.1)
+	vari, _ := autodropout.NewVariationalDropout(0.1)
+	pat, _ := autodropout.NewTransformerDropout(autodropout.TransformerPattern{Size: 2, Stride: 8, Repeat: 4, Noise: "zero"})
+	for _, c := range []struct {
+		name string
+		m    ts.ModuleT
+	}{{"none", nil}, {"dropout", drop}, {"variational", vari}, {"pattern", pat}} {
+		b.Run(c.name, func(b *testing.B) {
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer release()
+			vs := gnn.NewVarStore(gotch.CPU)
+			cfg := nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32}
+			m, err := nn.NewTransformerXL(vs.Root(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if c.m != nil {
+				m.Sites().SetAll(c.m, nil)
+			}
+			opt, err := gnn.DefaultAdamConfig().Build(vs, 1e-3)
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := ts.MustRandint(800, []int64{16, 32}, gotch.Int64, gotch.CPU)
+			var mems []*ts.Tensor
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				logits, next := m.ForwardMem(x, mems, true)
+				for _, t := range mems {
+					t.MustDrop()
+				}
+				mems = next
+				loss, err := LMLoss(logits, x)
+				logits.MustDrop()
+				if err != nil {
+					b.Fatal(err)
+				}
+				opt.MustZeroGrad()
+				loss.MustBackward()
+				loss.MustDrop()
+				opt.MustStep()
+			}
+		})
+	}
+}
