@@ -36,34 +36,11 @@ func BenchmarkStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer release()
-			libtorch.ManualSeed(1)
-			vs := gnn.NewVarStore(gotch.CPU)
-			m, err := nn.NewWRN(vs.Root(), 16, 2, 1, 10)
-			if err != nil {
-				b.Fatal(err)
-			}
 			name := tc.name
 			if name == "none" {
 				name = ""
 			}
-			if name != "" {
-				reg, err := autodropout.New(name, tc.opt)
-				if err != nil {
-					b.Fatal(err)
-				}
-				m.Sites().SetAll(reg, bnSites)
-			}
-			opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.01)
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch := &data.Batch{X: make([]float32, 128*28*28), Y: make([]int64, 128), N: 128, C: 1, H: 28, W: 28}
-			for i := range batch.X {
-				batch.X[i] = float32(i%97)/48 - 1
-			}
-			for i := range batch.Y {
-				batch.Y[i] = int64(i % 10)
-			}
+			m, opt, batch := wrnStep(b, 16, 2, 128, name, tc.opt, bnSites)
 			step(m, opt, batch, gotch.CPU) // warm-up
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -73,4 +50,36 @@ func BenchmarkStep(b *testing.B) {
 			}
 		})
 	}
+}
+
+// wrnStep builds WRN-depth-width for 1×28×28 inputs with regularizer reg
+// (none when "") at the sites that match, its SGD optimizer, and a fixed
+// batch of n examples: one training step's worth of fixture.
+func wrnStep(tb testing.TB, depth, width, n int, reg string, o autodropout.Options, sites func(string) bool) (*nn.WRN, *gnn.Optimizer, *data.Batch) {
+	tb.Helper()
+	libtorch.ManualSeed(1)
+	vs := gnn.NewVarStore(gotch.CPU)
+	m, err := nn.NewWRN(vs.Root(), depth, width, 1, 10)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if reg != "" {
+		r, err := autodropout.New(reg, o)
+		if err != nil {
+			tb.Fatal(err)
+		}
+		m.Sites().SetAll(r, sites)
+	}
+	opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.01)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	batch := &data.Batch{X: make([]float32, n*28*28), Y: make([]int64, n), N: n, C: 1, H: 28, W: 28}
+	for i := range batch.X {
+		batch.X[i] = float32(i%97)/48 - 1
+	}
+	for i := range batch.Y {
+		batch.Y[i] = int64(i % 10)
+	}
+	return m, opt, batch
 }
