@@ -168,14 +168,18 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 	return logits, newMems
 }
 
+// withMemory returns [mem; h] along time, a new tensor the caller drops
+// (h itself when there is no memory, as a new handle).
+func withMemory(mem, h *ts.Tensor) *ts.Tensor {
+	if mem != nil && mem.MustSize()[1] > 0 {
+		return ts.MustCat([]*ts.Tensor{mem, h}, 1)
+	}
+	return h.MustShallowClone()
+}
+
 // updateMem returns the last memLen steps of [mem; h], detached.
 func updateMem(mem, h *ts.Tensor, memLen int64) *ts.Tensor {
-	var cat *ts.Tensor
-	if mem != nil && mem.MustSize()[1] > 0 {
-		cat = ts.MustCat([]*ts.Tensor{mem, h}, 1)
-	} else {
-		cat = h.MustShallowClone()
-	}
+	cat := withMemory(mem, h)
 	k := cat.MustSize()[1]
 	start := max(0, k-memLen)
 	out := cat.MustNarrow(1, start, k-start, true).MustDetach(true)
@@ -228,12 +232,7 @@ func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Ten
 	s := h.MustSize()
 	b, t := s[0], s[1]
 	hd := c.NHead * c.DHead
-	var cat *ts.Tensor
-	if mem != nil && mem.MustSize()[1] > 0 {
-		cat = ts.MustCat([]*ts.Tensor{mem, h}, 1)
-	} else {
-		cat = h.MustShallowClone()
-	}
+	cat := withMemory(mem, h)
 	k := cat.MustSize()[1]
 	mlen := k - t
 	heads := ts.MustLinear(cat, l.qkv, ts.NewTensor()) // B×K×3HDh
