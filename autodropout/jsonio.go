@@ -91,20 +91,29 @@ func checkSites(ps []SitePattern, space *SearchSpace) error {
 // same checks. It writes a temporary file in the same folder and renames
 // it, so an existing file is never left half written.
 func WritePatterns(path string, ps []SitePattern) error {
-	if err := checkSites(ps, nil); err != nil {
+	data, err := EncodePatterns(ps)
+	if err != nil {
 		return fmt.Errorf("write patterns %s: %w", path, err)
+	}
+	if err := writeFileAtomic(path, data); err != nil {
+		return fmt.Errorf("write patterns: %w", err)
+	}
+	return nil
+}
+
+// EncodePatterns returns the contents WritePatterns writes.
+func EncodePatterns(ps []SitePattern) ([]byte, error) {
+	if err := checkSites(ps, nil); err != nil {
+		return nil, err
 	}
 	if ps == nil {
 		ps = []SitePattern{}
 	}
 	data, err := json.MarshalIndent(patternFile{Patterns: ps}, "", "  ")
 	if err != nil {
-		return fmt.Errorf("write patterns %s: %w", path, err)
+		return nil, err
 	}
-	if err := writeFileAtomic(path, append(data, '\n')); err != nil {
-		return fmt.Errorf("write patterns: %w", err)
-	}
-	return nil
+	return append(data, '\n'), nil
 }
 
 // PatternMap returns the patterns keyed by site.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"regexp"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -158,6 +159,69 @@ func (s TransformerSpace) Contains(p TransformerPattern) bool {
 		okF = okF || f == p.PerFeature
 	}
 	return in(p.Size, s.Size) && in(p.Stride, s.Stride) && in(p.Repeat, s.Repeat) && okN && okS && okF
+}
+
+// Tokens lists a Transformer pattern's decisions in the order a
+// controller makes them: size, stride, repeat, noise, sigma, per_feature.
+// Sigma is chosen even for zero noise (where it is ignored), so every
+// pattern has the same decisions.
+func (s TransformerSpace) Tokens() []Token {
+	return []Token{{"size", len(s.Size)}, {"stride", len(s.Stride)}, {"repeat", len(s.Repeat)},
+		{"noise", len(s.Noise)}, {"sigma", len(s.Sigma)}, {"per_feature", len(s.PerFeature)}}
+}
+
+// Pattern builds the pattern a controller chose: choice[i] indexes the
+// values of Tokens()[i]. Sigma is left 0 unless the noise is Gaussian.
+func (s TransformerSpace) Pattern(choice []int) (TransformerPattern, error) {
+	tokens := s.Tokens()
+	if len(choice) != len(tokens) {
+		return TransformerPattern{}, fmt.Errorf("transformer pattern from choices: got %d choices, want %d", len(choice), len(tokens))
+	}
+	for i, t := range tokens {
+		if choice[i] < 0 || choice[i] >= t.Choices {
+			return TransformerPattern{}, &FieldError{Field: t.Name, Value: choice[i], Reason: fmt.Sprintf("choice out of range [0, %d)", t.Choices)}
+		}
+	}
+	p := TransformerPattern{Size: s.Size[choice[0]], Stride: s.Stride[choice[1]], Repeat: s.Repeat[choice[2]],
+		Noise: s.Noise[choice[3]], PerFeature: s.PerFeature[choice[5]]}
+	if p.Noise == "gaussian" {
+		p.Sigma = s.Sigma[choice[4]]
+	}
+	return p, p.Validate()
+}
+
+// TransformerSitePattern assigns a Transformer pattern to every site whose
+// name matches the regular expression Sites. A Transformer pattern file
+// (train --task lm --pattern) is a JSON list of these:
+//
+//	[{"sites": "^emb$", "pattern": {"size": 2, "stride": 8, "repeat": 4, "noise": "zero"}}]
+//
+// Sites are matched by expression rather than listed one by one because a
+// Transformer usually shares one pattern per sublayer kind across layers.
+type TransformerSitePattern struct {
+	Sites   string             `json:"sites"`
+	Pattern TransformerPattern `json:"pattern"`
+}
+
+// ReadTransformerPatterns reads and validates a Transformer pattern file.
+func ReadTransformerPatterns(path string) ([]TransformerSitePattern, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read transformer patterns: %w", err)
+	}
+	var ps []TransformerSitePattern
+	if err := decodeStrict(b, &ps); err != nil {
+		return nil, fmt.Errorf("read transformer patterns %s: %w", path, err)
+	}
+	for i, p := range ps {
+		if _, err := regexp.Compile(p.Sites); err != nil || p.Sites == "" {
+			return nil, fmt.Errorf("read transformer patterns %s: entry %d: sites %q: want a regular expression", path, i, p.Sites)
+		}
+		if err := p.Pattern.Validate(); err != nil {
+			return nil, fmt.Errorf("read transformer patterns %s: entry %d (sites %q): %w", path, i, p.Sites, err)
+		}
+	}
+	return ps, nil
 }
 
 // LoadTransformerSpace reads a space from a JSON file.

@@ -2,6 +2,9 @@ package autodropout
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -145,5 +148,59 @@ func TestVariationalDropoutConstantAlongTime(t *testing.T) {
 	_, e := read(t, d.ForwardT(ones3(B, T, D), false))
 	if mean(e) != 1 {
 		t.Error("not the identity at evaluation")
+	}
+}
+
+func TestTransformerSpaceTokens(t *testing.T) {
+	s := DefaultTransformerSpace()
+	toks := s.Tokens()
+	if len(toks) != 6 || toks[3].Name != "noise" || toks[3].Choices != 2 {
+		t.Fatalf("tokens %v", toks)
+	}
+	for _, tc := range []struct {
+		choice []int
+		want   TransformerPattern
+		err    string
+	}{
+		{[]int{0, 1, 2, 0, 2, 1}, TransformerPattern{Size: 1, Stride: 2, Repeat: 4, Noise: "zero", PerFeature: true}, ""},
+		{[]int{4, 3, 4, 1, 2, 0}, TransformerPattern{Size: 5, Stride: 8, Repeat: 16, Noise: "gaussian", Sigma: 1}, ""},
+		{[]int{0, 0, 0, 0, 0}, TransformerPattern{}, "got 5 choices"},
+		{[]int{5, 0, 0, 0, 0, 0}, TransformerPattern{}, "size"},
+	} {
+		got, err := s.Pattern(tc.choice)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v: err %v, want %q", tc.choice, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || !s.Contains(got) {
+			t.Errorf("%v: %+v, %v; want %+v", tc.choice, got, err, tc.want)
+		}
+	}
+}
+
+func TestReadTransformerPatterns(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ json, err string }{
+		{`[{"sites": "^emb$", "pattern": {"size": 2, "stride": 8, "repeat": 4, "noise": "zero"}}]`, ""},
+		{`[{"sites": "(", "pattern": {"size": 2, "stride": 8, "repeat": 4, "noise": "zero"}}]`, "regular expression"},
+		{`[{"sites": "", "pattern": {"size": 2, "stride": 8, "repeat": 4, "noise": "zero"}}]`, "regular expression"},
+		{`[{"sites": "emb", "pattern": {"size": 2, "stride": 8, "repeat": 4, "noise": "salt"}}]`, "entry 0"},
+		{`[{"sites": "emb", "patern": {}}]`, "unknown field"},
+		{`{"patterns": []}`, "want a list"},
+	} {
+		p := filepath.Join(dir, "p.json")
+		os.WriteFile(p, []byte(tc.json), 0o644)
+		ps, err := ReadTransformerPatterns(p)
+		if tc.err == "" {
+			if err != nil || len(ps) != 1 || ps[0].Pattern.Repeat != 4 {
+				t.Errorf("%s: %+v, %v", tc.json, ps, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: err %v, want one naming %s and %q", tc.json, err, p, tc.err)
+		}
 	}
 }

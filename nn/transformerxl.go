@@ -58,6 +58,20 @@ func (c TransformerXLConfig) Validate() error {
 // ".attn_out", "layers.i.ff.hidden", ".ff.out". Sites see B×T×F tensors
 // (q: B×T×H·Dh; k, v: B×(M+T)×H·Dh); the attention probabilities are
 // shown as (B·H)×T×(M+T): tokens are query positions, features are keys.
+// TransformerXLSiteKinds maps the sublayer kinds of a Transformer search
+// space (autodropout.TransformerSpace.Sites) to regular expressions over a
+// TransformerXL's site names: a kind names one sublayer in every layer.
+var TransformerXLSiteKinds = map[string]string{
+	"emb":       `^emb$`,
+	"q":         `\.attn\.q$`,
+	"k":         `\.attn\.k$`,
+	"v":         `\.attn\.v$`,
+	"prob":      `\.attn\.prob$`,
+	"attn_out":  `\.attn\.attn_out$`,
+	"ff_hidden": `\.ff\.hidden$`,
+	"ff_out":    `\.ff\.out$`,
+}
+
 type TransformerXL struct {
 	Cfg    TransformerXLConfig
 	emb    *ts.Tensor // n_token × d_model

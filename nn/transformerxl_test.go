@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"regexp"
 	"testing"
 
 	"github.com/autodropout/autodropout/libtorch"
@@ -134,6 +135,19 @@ func TestTransformerXLSites(t *testing.T) {
 	names := m.Sites().Names()
 	if len(names) != 1+2*7 || names[0] != "emb" || names[1] != "layers.0.attn.q" || names[14] != "layers.1.ff.out" {
 		t.Fatalf("sites %v", names)
+	}
+	// Every sublayer kind names its site in each of the 2 layers (emb: once).
+	for kind, expr := range TransformerXLSiteKinds {
+		re := regexp.MustCompile(expr)
+		n := 0
+		for _, name := range names {
+			if re.MatchString(name) {
+				n++
+			}
+		}
+		if want := map[bool]int{true: 1, false: 2}[kind == "emb"]; n != want {
+			t.Errorf("kind %s (%s) matches %d sites, want %d", kind, expr, n, want)
+		}
 	}
 	x := ts.MustOfSlice([]int64{1, 2, 3}).MustView([]int64{1, 3}, true)
 	y := m.ForwardT(x, false)

@@ -2,6 +2,7 @@ package search
 
 import (
 	"bytes"
+	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -28,18 +29,25 @@ type Config struct {
 }
 
 // Task is the proxy task every trial trains: the flags of `autodropout train`.
+// Kind "classify" (the default) searches ConvNet patterns for an image
+// classifier; kind "lm" searches Transformer patterns for a language model
+// (`autodropout train --task lm`), with the model and recipe in LMConfig.
 type Task struct {
-	Model       string   `json:"model"`        // default "convnet"
-	Data        string   `json:"data"`         // default "fashion-mnist"
-	DataDir     string   `json:"data_dir"`     // default: train's default
-	TrainSubset int      `json:"train_subset"` // 0: all
-	Epochs      int      `json:"epochs"`       // default 1
-	BatchSize   int      `json:"batch_size"`   // default 128
-	LR          float64  `json:"lr"`           // default 0.05
-	Sites       []string `json:"sites"`        // dropout sites to search; empty: those matching sites_regexp
-	SitesRegexp string   `json:"sites_regexp"` // default: batch-norm outputs `\.bn\d+$|^bn\d+$`
-	Timeout     string   `json:"timeout"`      // Go duration per trial (default "30m")
-	Seed        int64    `json:"seed"`         // every trial's training seed (default: the search's seed)
+	Kind        string   `json:"kind,omitempty"`        // "classify" (default) or "lm"
+	LMConfig    string   `json:"lm_config,omitempty"`   // lm: model and recipe JSON (default configs/transformer-xl-small.json)
+	Steps       int      `json:"steps,omitempty"`       // lm: optimizer steps (0: the recipe's max_step)
+	EvalTokens  int      `json:"eval_tokens,omitempty"` // lm: validation tokens evaluated (0: all)
+	Model       string   `json:"model"`                 // default "convnet"; lm: "transformer-xl"
+	Data        string   `json:"data"`                  // default "fashion-mnist"; lm: "fortunes"
+	DataDir     string   `json:"data_dir"`              // default: train's default
+	TrainSubset int      `json:"train_subset"`          // 0: all
+	Epochs      int      `json:"epochs"`                // default 1
+	BatchSize   int      `json:"batch_size"`            // default 128
+	LR          float64  `json:"lr"`                    // default 0.05
+	Sites       []string `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
+	SitesRegexp string   `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
+	Timeout     string   `json:"timeout"`               // Go duration per trial (default "30m")
+	Seed        int64    `json:"seed"`                  // every trial's training seed (default: the search's seed)
 }
 
 // DefaultSitesRegexp picks batch-norm outputs, the paper's sites.
@@ -67,23 +75,23 @@ func (c Config) WithDefaults() Config {
 	}
 	c.Controller = c.Controller.withDefaults()
 	t := &c.Task
-	if t.Model == "" {
-		t.Model = "convnet"
+	if t.Kind == "" {
+		t.Kind = "classify"
 	}
-	if t.Data == "" {
-		t.Data = "fashion-mnist"
-	}
-	if t.Epochs == 0 {
-		t.Epochs = 1
-	}
-	if t.BatchSize == 0 {
-		t.BatchSize = 128
-	}
-	if t.LR == 0 {
-		t.LR = 0.05
-	}
-	if len(t.Sites) == 0 && t.SitesRegexp == "" {
-		t.SitesRegexp = DefaultSitesRegexp
+	if t.Kind == "lm" {
+		// Batch size, learning rate and length come from LMConfig, sites from the space.
+		t.Model = cmp.Or(t.Model, "transformer-xl")
+		t.Data = cmp.Or(t.Data, "fortunes")
+		t.LMConfig = cmp.Or(t.LMConfig, "configs/transformer-xl-small.json")
+	} else {
+		t.Model = cmp.Or(t.Model, "convnet")
+		t.Data = cmp.Or(t.Data, "fashion-mnist")
+		t.Epochs = cmp.Or(t.Epochs, 1)
+		t.BatchSize = cmp.Or(t.BatchSize, 128)
+		t.LR = cmp.Or(t.LR, 0.05)
+		if len(t.Sites) == 0 && t.SitesRegexp == "" {
+			t.SitesRegexp = DefaultSitesRegexp
+		}
 	}
 	if t.Timeout == "" {
 		t.Timeout = "30m"
@@ -97,6 +105,8 @@ func (c Config) WithDefaults() Config {
 // Check reports a configuration error.
 func (c Config) Check() error {
 	switch {
+	case c.Task.Kind != "classify" && c.Task.Kind != "lm":
+		return fmt.Errorf("task.kind %q: want classify or lm", c.Task.Kind)
 	case c.Method != "rl" && c.Method != "random":
 		return fmt.Errorf("method %q: want rl or random", c.Method)
 	case c.Budget < 1:
@@ -124,6 +134,14 @@ func (t Task) TimeoutDuration() time.Duration {
 
 // Args are the train flags of the task (without pattern, out, seed, threads).
 func (t Task) Args() []string {
+	if t.Kind == "lm" {
+		a := []string{"--task", "lm", "--model", t.Model, "--data", t.Data, "--config", t.LMConfig,
+			"--steps", strconv.Itoa(t.Steps), "--eval-tokens", strconv.Itoa(t.EvalTokens)}
+		if t.DataDir != "" {
+			a = append(a, "--data-dir", t.DataDir)
+		}
+		return a
+	}
 	a := []string{"--model", t.Model, "--data", t.Data, "--epochs", strconv.Itoa(t.Epochs),
 		"--batch-size", strconv.Itoa(t.BatchSize), "--lr", strconv.FormatFloat(t.LR, 'g', -1, 64),
 		"--train-subset", strconv.Itoa(t.TrainSubset)}

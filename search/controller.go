@@ -67,20 +67,20 @@ func off(v float64) float64 { return max(v, 0) }
 
 // A Proposal is one sampled set of patterns.
 type Proposal struct {
-	Patterns []autodropout.SitePattern
-	Choices  [][]int // per site, indexes into Space.Tokens()
-	LogProb  float64 // summed log-probability of all choices
-	Entropy  float64 // summed entropy of the decisions' distributions
+	Patterns json.RawMessage // the pattern file (Space.PatternFile)
+	Choices  [][]int         // per site, indexes into Space.Tokens()
+	LogProb  float64         // summed log-probability of all choices
+	Entropy  float64         // summed entropy of the decisions' distributions
 }
 
 // A Controller is an LSTM that emits, for every site in order, the tokens
-// of a pattern in SearchSpace.Tokens() order. Parameters and Adam moments
+// of a pattern in Space.Tokens() order. Parameters and Adam moments
 // live in Go slices; every forward pass builds leaf tensors from them, so
 // libtorch only does the arithmetic and the autograd, and a checkpoint is
 // an exact copy of the Go state.
 type Controller struct {
 	cfg    ControllerConfig
-	space  *autodropout.SearchSpace
+	space  Space
 	sites  []string
 	tokens []autodropout.Token
 
@@ -127,12 +127,14 @@ func (c *Controller) layout() {
 
 // NewController returns a controller for the given sites of space, with
 // weights and sampling seeded from seed.
-func NewController(space *autodropout.SearchSpace, sites []string, cfg ControllerConfig, seed int64) (*Controller, error) {
+func NewController(space Space, sites []string, cfg ControllerConfig, seed int64) (*Controller, error) {
 	if len(sites) == 0 {
 		return nil, fmt.Errorf("new controller: no dropout sites")
 	}
-	if err := space.Check(); err != nil {
-		return nil, fmt.Errorf("new controller: %w", err)
+	for _, t := range space.Tokens() {
+		if t.Choices < 1 {
+			return nil, fmt.Errorf("new controller: token %s has no values", t.Name)
+		}
 	}
 	c := &Controller{cfg: cfg.withDefaults(), space: space, sites: sites, tokens: space.Tokens(), seed: seed}
 	c.layout()
@@ -183,28 +185,8 @@ func (c *Controller) Sample() (Proposal, error) {
 	if err != nil {
 		return p, err
 	}
-	p.Patterns, err = c.patterns(p.Choices)
+	p.Patterns, err = c.space.PatternFile(c.sites, p.Choices)
 	return p, err
-}
-
-func (c *Controller) patterns(choices [][]int) ([]autodropout.SitePattern, error) {
-	return PatternsFrom(c.space, c.sites, choices)
-}
-
-// PatternsFrom maps per-site choices to site patterns.
-func PatternsFrom(space *autodropout.SearchSpace, sites []string, choices [][]int) ([]autodropout.SitePattern, error) {
-	if len(choices) != len(sites) {
-		return nil, fmt.Errorf("patterns: %d choice lists for %d sites", len(choices), len(sites))
-	}
-	out := make([]autodropout.SitePattern, len(sites))
-	for i, s := range sites {
-		pat, err := space.Pattern(choices[i])
-		if err != nil {
-			return nil, fmt.Errorf("site %s: %w", s, err)
-		}
-		out[i] = autodropout.SitePattern{Site: s, Pattern: pat}
-	}
-	return out, nil
 }
 
 // forward runs the LSTM over all decisions. With given == nil it samples;
@@ -417,7 +399,7 @@ func (c *Controller) Save(path string) error {
 }
 
 // LoadController restores a controller saved by Save for the same space.
-func LoadController(path string, space *autodropout.SearchSpace) (*Controller, error) {
+func LoadController(path string, space Space) (*Controller, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("load controller: %w", err)

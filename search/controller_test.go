@@ -11,7 +11,7 @@ import (
 // A controller restored from a checkpoint continues exactly as the one
 // that wrote it: same proposals, same updates.
 func TestControllerCheckpointExact(t *testing.T) {
-	space := autodropout.DefaultSearchSpace()
+	space := ConvNetSpace{autodropout.DefaultSearchSpace()}
 	a, err := NewController(space, testSites, ControllerConfig{LR: 0.05}, 5)
 	if err != nil {
 		t.Fatal(err)
@@ -56,7 +56,7 @@ func TestControllerCheckpointExact(t *testing.T) {
 		t.Errorf("step %d/%d baseline %v/%v draws %d/%d", a.Step, b.Step, a.Baseline, b.Baseline, a.draws, b.draws)
 	}
 	// A checkpoint of another space is refused.
-	small := autodropout.DefaultSearchSpace()
+	small := ConvNetSpace{autodropout.DefaultSearchSpace()}
 	small.Stride = small.Stride[:1]
 	if _, err := LoadController(path, small); err == nil {
 		t.Error("loaded a checkpoint into a different search space")
@@ -67,7 +67,7 @@ func TestControllerCheckpointExact(t *testing.T) {
 // probabilities of one decision sum to one (entropy is positive and at
 // most the uniform's).
 func TestSampleLogProb(t *testing.T) {
-	space := autodropout.DefaultSearchSpace()
+	space := ConvNetSpace{autodropout.DefaultSearchSpace()}
 	c, _ := NewController(space, testSites, ControllerConfig{}, 1)
 	p, err := c.Sample()
 	if err != nil {
@@ -81,7 +81,11 @@ func TestSampleLogProb(t *testing.T) {
 	if got := lp.Float64Values()[0]; got != p.LogProb {
 		t.Errorf("teacher-forced logprob %v, sampled %v", got, p.LogProb)
 	}
-	if e := ent.Float64Values()[0]; e != p.Entropy || e <= 0 || e > -RandomProposal(space, testSites, c.rng).LogProb+1e-9 {
+	uniform, err := RandomProposal(space, testSites, c.rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := ent.Float64Values()[0]; e != p.Entropy || e <= 0 || e > -uniform.LogProb+1e-9 {
 		t.Errorf("entropy %v (sampled %v)", e, p.Entropy)
 	}
 }

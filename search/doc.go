@@ -5,16 +5,28 @@
 // Random search over the same space runs through the same machinery and
 // is the baseline that says whether the controller is worth its cost.
 //
+// # Spaces
+//
+// What is searched is a Space: the decisions (tokens) of one site's pattern
+// and how choices for every site become the pattern file a trial trains
+// with. ConvNetSpace searches one ConvNet pattern per site, the model's
+// batch-norm outputs (tokens size, stride, repeat, rotate, shear_x,
+// shear_y, share_c, residual). TransformerSpace searches one Transformer
+// pattern per sublayer kind, shared by all layers (tokens size, stride,
+// repeat, noise, sigma, per_feature); its sites are regular expressions
+// such as `\.ff\.hidden$`, and its trials run `autodropout train --task lm`
+// (Task.Kind "lm"). Everything below works the same for both: the search
+// never looks inside a pattern.
+//
 // # Controller
 //
 // Controller is a one-layer LSTM (default width 32). For every site, in the
-// model's order, it makes one decision per token of the search space, in
-// SearchSpace.Tokens() order (size, stride, repeat, rotate, shear_x,
-// shear_y, share_c, residual). Each token type has its own embedding (the
+// model's order, it makes one decision per token of the space, in
+// Space.Tokens() order. Each token type has its own embedding (the
 // input after a decision is the embedding of the value chosen) and its own
 // softmax head; a learned start vector is the first input. Logits are
 // divided by the temperature and squashed to C·tanh(logits/C) as in NAS
-// and ENAS. Sample returns the site patterns, the choices, and the summed
+// and ENAS. Sample returns the pattern file, the choices, and the summed
 // log-probability and entropy.
 //
 // Sampling draws its uniforms from a Go math/rand generator seeded by the
@@ -47,7 +59,7 @@
 //
 // # Trials
 //
-// A Trial is a set of site patterns, a seed and a Task (the flags of
+// A Trial is a pattern file (with the choices behind it), a seed and a Task (the flags of
 // `autodropout train`). An Executor runs it; LocalExecutor starts the same
 // binary as a child process (`autodropout train --pattern FILE --out DIR`),
 // so a crashing or leaking child cannot hurt the search and memory returns

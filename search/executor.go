@@ -15,15 +15,14 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/autodropout/autodropout/autodropout"
 )
 
 // A Trial is one child training: a set of patterns, a seed and the proxy
 // task they are trained on.
 type Trial struct {
 	ID       int
-	Patterns []autodropout.SitePattern
+	Patterns json.RawMessage // the pattern file the child trains with
+	Choices  [][]int         // the controller's choices behind Patterns
 	Seed     int64
 	Task     Task
 	Dir      string // folder for the trial's files (pattern, result, output)
@@ -94,7 +93,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		return fail(Result{}, "trial dir: %v", err)
 	}
 	pat := filepath.Join(t.Dir, "pattern.json")
-	if err := autodropout.WritePatterns(pat, t.Patterns); err != nil {
+	if err := writeAtomic(pat, t.Patterns); err != nil {
 		return fail(Result{}, "write pattern: %v", err)
 	}
 	os.Remove(filepath.Join(t.Dir, "result.json"))
@@ -144,6 +143,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		TestAcc  *float64 `json:"test_acc"`
 		Steps    int      `json:"steps"`
 		Examples int64    `json:"examples"`
+		Tokens   int64    `json:"tokens"`
 		WallS    float64  `json:"wall_s"`
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
@@ -159,7 +159,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	if res.TestAcc != nil {
 		r.Metrics["test_acc"] = *res.TestAcc
 	}
-	r.Cost.Steps, r.Cost.Examples = res.Steps, res.Examples
+	r.Cost.Steps, r.Cost.Examples = res.Steps, res.Examples+res.Tokens
 	if r.Reward, err = Reward(r.Metrics); err != nil {
 		return fail(r, "reward: %v", err)
 	}

@@ -8,8 +8,6 @@ import (
 	"io"
 	"os"
 	"time"
-
-	"github.com/autodropout/autodropout/autodropout"
 )
 
 // Event types written to the journal.
@@ -33,11 +31,11 @@ type Event struct {
 	Seed       int64           `json:"seed,omitempty"`
 
 	// trial_*
-	Trial    *int                      `json:"trial,omitempty"`
-	Patterns []autodropout.SitePattern `json:"patterns,omitempty"`
-	Choices  [][]int                   `json:"choices,omitempty"`
-	LogProb  *float64                  `json:"logprob,omitempty"`
-	Entropy  *float64                  `json:"entropy,omitempty"`
+	Trial    *int            `json:"trial,omitempty"`
+	Patterns json.RawMessage `json:"patterns,omitempty"` // the pattern file
+	Choices  [][]int         `json:"choices,omitempty"`
+	LogProb  *float64        `json:"logprob,omitempty"`
+	Entropy  *float64        `json:"entropy,omitempty"`
 
 	// trial_finished / trial_failed
 	Reward  *float64           `json:"reward,omitempty"`
@@ -60,7 +58,7 @@ type Cost struct {
 	WallS    float64 `json:"wall_s"`
 	CPUS     float64 `json:"cpu_s"` // user + system time of the child (rusage)
 	Steps    int     `json:"steps"`
-	Examples int64   `json:"examples"`
+	Examples int64   `json:"examples"` // training examples (language models: tokens) seen
 }
 
 // A Journal is an append-only log of events. A search's whole state can be

@@ -154,8 +154,11 @@ func TestLocalExecutor(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := &LocalExecutor{Binary: script(tc.name, tc.body), Timeout: 500 * time.Millisecond}
-			pat := autodropout.SitePattern{Site: "bn1", Pattern: autodropout.Pattern{Size: 3, Stride: 1, Repeat: 1}}
-			r := e.Run(context.Background(), Trial{ID: 1, Patterns: []autodropout.SitePattern{pat}, Task: Config{}.WithDefaults().Task, Dir: filepath.Join(dir, tc.name+"-trial"), Threads: 1})
+			pat, err := autodropout.EncodePatterns([]autodropout.SitePattern{{Site: "bn1", Pattern: autodropout.Pattern{Size: 3, Stride: 1, Repeat: 1}}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := e.Run(context.Background(), Trial{ID: 1, Patterns: pat, Task: Config{}.WithDefaults().Task, Dir: filepath.Join(dir, tc.name+"-trial"), Threads: 1})
 			if tc.reason == "" {
 				if r.Err != nil || r.Reward != tc.reward || r.Cost.Steps != 3 || r.Cost.Examples != 192 {
 					t.Fatalf("result %+v", r)

@@ -2,6 +2,8 @@ package search
 
 import (
 	"context"
+
+	"github.com/autodropout/autodropout/autodropout"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -18,11 +20,7 @@ func TestRealSearch(t *testing.T) {
 	if _, err := os.Stat(dataDir); err != nil {
 		t.Skip("no Fashion-MNIST:", err)
 	}
-	bin := filepath.Join(t.TempDir(), "autodropout")
-	build := exec.Command("go", "build", "-o", bin, "../cmd/autodropout")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := buildBinary(t)
 	cfg := Config{Budget: 2, Parallel: 1, SamplesPerUpdate: 2, Cores: 1,
 		Task: Task{Model: "convnet", DataDir: dataDir, TrainSubset: 512, Epochs: 1, BatchSize: 64, Timeout: "5m"}}.WithDefaults()
 	out := t.TempDir()
@@ -44,4 +42,48 @@ func TestRealSearch(t *testing.T) {
 			t.Error(err)
 		}
 	}
+}
+
+// TestRealLMSearch runs a tiny language-model search: two trials train a
+// one-layer Transformer-XL for a few steps on the fortunes corpus.
+func TestRealLMSearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains real models")
+	}
+	if _, err := os.Stat("/usr/share/games/fortunes"); err != nil {
+		t.Skip("no fortunes corpus:", err)
+	}
+	bin := buildBinary(t)
+	recipe := filepath.Join(t.TempDir(), "lm.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "d_head": 16, "d_inner": 64, "tgt_len": 16, "mem_len": 16},
+ "optimizer": "adam", "lr": 0.001, "clip": 0.25, "max_step": 10, "batch_size": 8, "eval_batch_size": 10}`), 0o644)
+	cfg := Config{Budget: 2, Parallel: 1, SamplesPerUpdate: 2, Cores: 1,
+		Task: Task{Kind: "lm", LMConfig: recipe, EvalTokens: 500, Timeout: "5m"}}.WithDefaults()
+	out := t.TempDir()
+	s := &Search{Config: cfg, Sites: []string{`^emb$`, `\.ff\.hidden$`}, Space: TransformerSpace{autodropout.DefaultTransformerSpace()},
+		Out: out, Executor: &LocalExecutor{Binary: bin, Timeout: cfg.Task.TimeoutDuration()}}
+	sum, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Finished != 2 || sum.BestReward <= 0 || sum.Updates != 1 {
+		evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+		t.Fatalf("summary %+v; journal %+v", sum, evs)
+	}
+	evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+	for _, e := range evs {
+		if e.Type == TrialFinished && (e.Metrics["val_ppl"] <= 1 || e.Cost.Examples != 10*8*16) {
+			t.Errorf("finished trial %d: metrics %v cost %+v; want a perplexity and 1280 tokens", *e.Trial, e.Metrics, e.Cost)
+		}
+	}
+}
+
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "autodropout")
+	build := exec.Command("go", "build", "-o", bin, "../cmd/autodropout")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	return bin
 }

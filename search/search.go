@@ -21,9 +21,9 @@ import (
 // Search is one search run: its configuration, the sites and space it
 // searches, where trials run and where its state lives.
 type Search struct {
-	Config      Config                   // with defaults filled (Config.WithDefaults)
-	Sites       []string                 // dropout sites, in the model's order
-	Space       *autodropout.SearchSpace // nil: DefaultSearchSpace
+	Config      Config   // with defaults filled (Config.WithDefaults)
+	Sites       []string // dropout sites, in the model's order
+	Space       Space    // nil: the default ConvNet space
 	Executor    Executor
 	Journal     Journal   // nil: a FileJournal at Out/journal.jsonl
 	Out         string    // folder for the journal, checkpoint, trials, top/ and summary.json
@@ -64,7 +64,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 	}
 	space := s.Space
 	if space == nil {
-		space = autodropout.DefaultSearchSpace()
+		space = ConvNetSpace{autodropout.DefaultSearchSpace()}
 	}
 	if err := os.MkdirAll(s.Out, 0o755); err != nil {
 		return Summary{}, fmt.Errorf("search: %w", err)
@@ -189,7 +189,9 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 					return Summary{}, fmt.Errorf("trial %d: %w", id, err)
 				}
 			} else {
-				p = RandomProposal(space, s.Sites, rand.New(rand.NewSource(cfg.Seed*1_000_003+int64(id))))
+				if p, err = RandomProposal(space, s.Sites, rand.New(rand.NewSource(cfg.Seed*1_000_003+int64(id)))); err != nil {
+					return Summary{}, fmt.Errorf("trial %d: %w", id, err)
+				}
 			}
 			r := recs[id]
 			if r == nil {
@@ -205,7 +207,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				}
 				r.proposed = &e
 			}
-			trials = append(trials, Trial{ID: id, Patterns: r.proposed.Patterns, Seed: cfg.Task.Seed, Task: cfg.Task,
+			trials = append(trials, Trial{ID: id, Patterns: r.proposed.Patterns, Choices: r.proposed.Choices, Seed: cfg.Task.Seed, Task: cfg.Task,
 				Dir: filepath.Join(s.Out, "trials", fmt.Sprintf("%04d", id)), Threads: threads})
 		}
 		// Run what is not done.
@@ -344,7 +346,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	}
 	for i, f := range fins[:min(len(fins), cfg.TopK)] {
 		p := filepath.Join(top, fmt.Sprintf("%02d-%.4f.json", i+1, f.r))
-		if err := autodropout.WritePatterns(p, recs[f.id].proposed.Patterns); err != nil {
+		if err := writeAtomic(p, recs[f.id].proposed.Patterns); err != nil {
 			return sum, fmt.Errorf("top patterns: %w", err)
 		}
 	}
@@ -367,7 +369,7 @@ func nanNil(v float64) *float64 {
 }
 
 // RandomProposal draws every token of every site uniformly.
-func RandomProposal(space *autodropout.SearchSpace, sites []string, rng *rand.Rand) Proposal {
+func RandomProposal(space Space, sites []string, rng *rand.Rand) (Proposal, error) {
 	toks := space.Tokens()
 	p := Proposal{Choices: make([][]int, len(sites))}
 	for i := range sites {
@@ -379,10 +381,8 @@ func RandomProposal(space *autodropout.SearchSpace, sites []string, rng *rand.Ra
 		}
 	}
 	var err error
-	if p.Patterns, err = PatternsFrom(space, sites, p.Choices); err != nil {
-		panic(err) // choices are in range by construction
-	}
-	return p
+	p.Patterns, err = space.PatternFile(sites, p.Choices)
+	return p, err
 }
 
 func ip(i int) *int         { return &i }

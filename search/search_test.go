@@ -13,15 +13,10 @@ var testSites = []string{"bn1", "block.bn2"}
 // synthetic is a known function of the tokens: the fraction of decisions
 // that hit a target value, plus Gaussian noise seeded by the trial.
 func synthetic(noise float64) ExecutorFunc {
-	space := autodropout.DefaultSearchSpace()
-	toks := space.Tokens()
+	toks := autodropout.DefaultSearchSpace().Tokens()
 	return func(ctx context.Context, t Trial) Result {
 		hit, n := 0, 0
-		for s, sp := range t.Patterns {
-			c, err := space.Choices(sp.Pattern)
-			if err != nil {
-				return Result{Err: err}
-			}
+		for s, c := range t.Choices {
 			for k := range c {
 				n++
 				if c[k] == (s+k)%toks[k].Choices {

@@ -74,7 +74,7 @@ func TestTrainWritesResult(t *testing.T) {
 			if err := json.Unmarshal(b, &res); err != nil {
 				t.Fatal(err)
 			}
-			for _, k := range []string{"val_acc", "test_acc", "epochs", "steps", "wall_s", "params", "regularizer"} {
+			for _, k := range []string{"val_acc", "test_acc", "epochs", "steps", "wall_s", "cpu_s", "params", "regularizer"} {
 				if _, ok := res[k]; !ok {
 					t.Errorf("result.json lacks %q: %s", k, b)
 				}

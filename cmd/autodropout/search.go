@@ -55,13 +55,7 @@ func runSearch(args []string) error {
 			return err
 		}
 	}
-	space := autodropout.DefaultSearchSpace()
-	if cfg.SearchSpace != "" {
-		if space, err = autodropout.LoadSearchSpace(cfg.SearchSpace); err != nil {
-			return err
-		}
-	}
-	sites, err := resolveSites(cfg.Task)
+	space, sites, err := searchSpace(cfg)
 	if err != nil {
 		return err
 	}
@@ -87,6 +81,56 @@ func runSearch(args []string) error {
 	fmt.Printf("done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs; see %s/summary.json and %s/top/\n",
 		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS, *out, *out)
 	return nil
+}
+
+// searchSpace returns what the controller searches for the task: ConvNet
+// patterns at the model's sites for classification, Transformer patterns
+// per sublayer kind (as site expressions) for language models.
+func searchSpace(cfg search.Config) (search.Space, []string, error) {
+	if cfg.Task.Kind == "lm" {
+		ts := autodropout.DefaultTransformerSpace()
+		if cfg.SearchSpace != "" {
+			var err error
+			if ts, err = autodropout.LoadTransformerSpace(cfg.SearchSpace); err != nil {
+				return nil, nil, err
+			}
+		}
+		sites, err := lmSites(cfg.Task, ts.Sites)
+		return search.TransformerSpace{TransformerSpace: ts}, sites, err
+	}
+	space := autodropout.DefaultSearchSpace()
+	if cfg.SearchSpace != "" {
+		var err error
+		if space, err = autodropout.LoadSearchSpace(cfg.SearchSpace); err != nil {
+			return nil, nil, err
+		}
+	}
+	sites, err := resolveSites(cfg.Task)
+	return search.ConvNetSpace{SearchSpace: space}, sites, err
+}
+
+// lmSites turns sublayer kinds (the task's, else the space's) into site
+// expressions of the Transformer-XL.
+func lmSites(t search.Task, spaceKinds []string) ([]string, error) {
+	if t.Model != "transformer-xl" {
+		return nil, fmt.Errorf("task.model %q: language-model searches need transformer-xl", t.Model)
+	}
+	kinds := t.Sites
+	if len(kinds) == 0 {
+		kinds = spaceKinds
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("no sublayer kinds to search: set task.sites or the space's sites")
+	}
+	var sites []string
+	for _, k := range kinds {
+		re, ok := nn.TransformerXLSiteKinds[k]
+		if !ok {
+			return nil, fmt.Errorf("sublayer kind %q unknown (want emb, q, k, v, prob, attn_out, ff_hidden or ff_out)", k)
+		}
+		sites = append(sites, re)
+	}
+	return sites, nil
 }
 
 // resolveSites lists the task's sites: the config's list, checked against

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/autodropout/autodropout/autodropout"
@@ -86,15 +87,16 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 // Result is what train writes to result.json.
 type Result struct {
 	*train.Result
-	Model       string `json:"model"`
-	Dataset     string `json:"dataset"`
-	Regularizer string `json:"regularizer"`
-	Seed        int64  `json:"seed"`
-	Threads     int    `json:"threads"`
-	Device      string `json:"device"`
-	TrainN      int    `json:"train_examples"`
-	ValN        int    `json:"val_examples"`
-	TestN       int    `json:"test_examples"`
+	Model       string  `json:"model"`
+	Dataset     string  `json:"dataset"`
+	Regularizer string  `json:"regularizer"`
+	Seed        int64   `json:"seed"`
+	Threads     int     `json:"threads"`
+	Device      string  `json:"device"`
+	TrainN      int     `json:"train_examples"`
+	ValN        int     `json:"val_examples"`
+	TestN       int     `json:"test_examples"`
+	CPUS        float64 `json:"cpu_s"` // CPU time of the whole process (user + system)
 }
 
 func runTrain(args []string) error {
@@ -203,6 +205,7 @@ func runTrain(args []string) error {
 	return writeJSON(filepath.Join(f.out, "result.json"), Result{
 		Result: res, Model: f.model, Dataset: f.dataset, Regularizer: regDesc, Seed: f.seed,
 		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testSet.N,
+		CPUS: cpuSeconds(),
 	})
 }
 
@@ -281,6 +284,16 @@ func parseDevice(s string) (gotch.Device, error) {
 		return gotch.CudaBuilder(uint(i)), nil
 	}
 	return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
+}
+
+// cpuSeconds is the CPU time (user + system) the process has used so far.
+func cpuSeconds() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	tv := func(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }
+	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 // writeJSON writes v atomically: a reader never sees half a file.

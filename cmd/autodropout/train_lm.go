@@ -44,24 +44,18 @@ type LMFileConfig struct {
 	Source    string                 `json:"source,omitempty"` // where the values come from
 }
 
-// SitePatternTXL assigns a Transformer pattern to the sites matching a
-// regular expression (pattern files of --task lm: a JSON list of these).
-type SitePatternTXL struct {
-	Sites   string                         `json:"sites"`
-	Pattern autodropout.TransformerPattern `json:"pattern"`
-}
-
 // LMResultFile is what train --task lm writes to result.json.
 type LMResultFile struct {
 	*train.LMResult
-	Model       string `json:"model"`
-	Dataset     string `json:"dataset"`
-	Regularizer string `json:"regularizer"`
-	Config      string `json:"config"`
-	Seed        int64  `json:"seed"`
-	Threads     int    `json:"threads"`
-	Vocab       int    `json:"vocab"`
-	EvalTokens  int    `json:"eval_tokens"` // validation tokens evaluated
+	Model       string  `json:"model"`
+	Dataset     string  `json:"dataset"`
+	Regularizer string  `json:"regularizer"`
+	Config      string  `json:"config"`
+	Seed        int64   `json:"seed"`
+	Threads     int     `json:"threads"`
+	Vocab       int     `json:"vocab"`
+	EvalTokens  int     `json:"eval_tokens"` // validation tokens evaluated
+	CPUS        float64 `json:"cpu_s"`       // CPU time of the whole process (user + system)
 }
 
 func runTrainLM(args []string) error {
@@ -163,7 +157,7 @@ func runTrainLM(args []string) error {
 			return err
 		}
 		return writeJSON(filepath.Join(*out, "result.json"), LMResultFile{LMResult: res, Model: *model, Dataset: c.Name,
-			Regularizer: *reg, Config: *cfgPath, Seed: *seed, Threads: n, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid)})
+			Regularizer: *reg, Config: *cfgPath, Seed: *seed, Threads: n, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), CPUS: cpuSeconds()})
 	}
 	return nil
 }
@@ -201,19 +195,12 @@ func assignLMRegularizer(s *nn.Sites, reg, patternFile string, c nn.TransformerX
 		}
 		return nil
 	case "pattern":
-		b, err := os.ReadFile(patternFile)
+		ps, err := autodropout.ReadTransformerPatterns(patternFile)
 		if err != nil {
 			return err
 		}
-		var ps []SitePatternTXL
-		if err := json.Unmarshal(b, &ps); err != nil {
-			return fmt.Errorf("pattern file %s: %w", patternFile, err)
-		}
 		for i, p := range ps {
-			re, err := regexp.Compile(p.Sites)
-			if err != nil {
-				return fmt.Errorf("pattern file %s entry %d: %w", patternFile, i, err)
-			}
+			re := regexp.MustCompile(p.Sites) // checked by ReadTransformerPatterns
 			d, err := autodropout.NewTransformerDropout(p.Pattern)
 			if err != nil {
 				return fmt.Errorf("pattern file %s entry %d: %w", patternFile, i, err)
