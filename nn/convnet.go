@@ -18,10 +18,13 @@ type ConvNet struct {
 	sites        Sites
 }
 
+// The ConvNet's widths: its two convolutions and its hidden linear layer.
+const convNetC1, convNetC2, convNetHidden = 32, 64, 128
+
 // NewConvNet creates a ConvNet for inC×h×w inputs (h and w divisible by 4)
 // and the given number of classes.
 func NewConvNet(p *gnn.Path, inC, h, w, classes int64) *ConvNet {
-	const c1, c2, hidden = 32, 64, 128
+	const c1, c2, hidden = convNetC1, convNetC2, convNetHidden
 	m := &ConvNet{
 		conv1: gnn.NewConv2D(p.Sub("conv1"), inC, c1, 3, ConvConfig(inC, 3, 1, 1, 1, false)),
 		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), c1, BatchNormConfig()),

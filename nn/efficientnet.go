@@ -131,6 +131,9 @@ func (c EfficientNetConfig) Blocks() []MBConvBlock {
 	return blocks
 }
 
+// The stem is a 3×3 convolution with stride 2 (torchvision's features.0).
+const efficientNetStemKernel, efficientNetStemStride = 3, 2
+
 // StemChannels is the output width of the first convolution.
 func (c EfficientNetConfig) StemChannels() int64 {
 	return makeDivisible(float64(efficientNetB0Stages[0].in) * c.WidthMult)
@@ -147,7 +150,7 @@ func (c EfficientNetConfig) HeadChannels() int64 {
 // describes without building it.
 func (c EfficientNetConfig) NumParams() int64 {
 	convParams := func(in, out, k, groups int64) int64 { return out*(in/groups)*k*k + 2*out }
-	n := convParams(3, c.StemChannels(), 3, 1)
+	n := convParams(3, c.StemChannels(), efficientNetStemKernel, 1)
 	for _, b := range c.Blocks() {
 		if b.Expands() {
 			n += convParams(b.In, b.Expanded, 1, 1)
@@ -253,7 +256,7 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 	}
 	m := &EfficientNet{cfg: cfg}
 	features := p.Sub("features")
-	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, 3, cfg.StemChannels(), 3, 2, 1)
+	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, 3, cfg.StemChannels(), efficientNetStemKernel, efficientNetStemStride, 1)
 	blocks := cfg.Blocks()
 	for _, b := range blocks {
 		bp := features

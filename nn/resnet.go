@@ -44,31 +44,79 @@ func ResNetDepth(depth int, classes int64) (ResNetConfig, error) {
 	return cfg, nil
 }
 
+// inChannels resolves InChannels' default of 3.
+func (c ResNetConfig) inChannels() int64 {
+	if c.InChannels == 0 {
+		return 3
+	}
+	return c.InChannels
+}
+
+// convSpec is one convolution without bias: in→out channels, a k×k kernel
+// with "same" padding k/2, and a stride.
+type convSpec struct{ in, out, k, s int64 }
+
+// resNetPool is the stem's max pool (kernel, stride, padding) after conv1.
+var resNetPool = struct{ k, s, p int64 }{3, 2, 1}
+
+// stem is conv1: 7×7, stride 2, 64 channels.
+func (c ResNetConfig) stem() convSpec { return convSpec{c.inChannels(), 64, 7, 2} }
+
+// resBlockSpec is one block as NewResNet builds it.
+type resBlockSpec struct {
+	layer, index int        // the block's name is layer<layer+1>.<index>
+	convs        []convSpec // the residual branch, each followed by a batch norm
+	down         *convSpec  // the 1×1 projection shortcut; nil for identity
+}
+
+// blocks lays out the blocks in forward order; NewResNet, NumParams and
+// ForwardMACs all read it.
+func (c ResNetConfig) blocks() []resBlockSpec {
+	expansion := int64(1)
+	if c.Bottleneck {
+		expansion = 4
+	}
+	var out []resBlockSpec
+	in := c.stem().out
+	for l, n := range c.Layers {
+		planes := c.stem().out << l
+		for i := 0; i < n; i++ {
+			s := int64(1)
+			if l > 0 && i == 0 {
+				s = 2
+			}
+			b := resBlockSpec{layer: l, index: i}
+			if c.Bottleneck {
+				b.convs = []convSpec{{in, planes, 1, 1}, {planes, planes, 3, s}, {planes, planes * expansion, 1, 1}}
+			} else {
+				b.convs = []convSpec{{in, planes, 3, s}, {planes, planes, 3, 1}}
+			}
+			o := planes * expansion
+			if s != 1 || in != o {
+				b.down = &convSpec{in, o, 1, s}
+			}
+			out = append(out, b)
+			in = o
+		}
+	}
+	return out
+}
+
 // NumParams counts the trainable parameters of the model the config
 // describes without building it.
 func (c ResNetConfig) NumParams() int64 {
-	inC := c.InChannels
-	if inC == 0 {
-		inC = 3
-	}
-	convParams := func(in, out, k int64) int64 { return in*out*k*k + 2*out }
-	n := convParams(inC, 64, 7)
-	in := int64(64)
-	for l, blocks := range c.Layers {
-		planes := int64(64) << l
-		for i := 0; i < blocks; i++ {
-			out := planes
-			if c.Bottleneck {
-				out = 4 * planes
-				n += convParams(in, planes, 1) + convParams(planes, planes, 3) + convParams(planes, out, 1)
-			} else {
-				n += convParams(in, planes, 3) + convParams(planes, planes, 3)
-			}
-			if in != out || (i == 0 && l > 0) {
-				n += convParams(in, out, 1)
-			}
-			in = out
+	// Weights plus the batch norm's scale and shift.
+	convParams := func(c convSpec) int64 { return c.in*c.out*c.k*c.k + 2*c.out }
+	n := convParams(c.stem())
+	in := c.stem().out
+	for _, b := range c.blocks() {
+		for _, cv := range b.convs {
+			n += convParams(cv)
 		}
+		if b.down != nil {
+			n += convParams(*b.down)
+		}
+		in = b.convs[len(b.convs)-1].out
 	}
 	return n + in*c.Classes + c.Classes
 }
@@ -115,64 +163,36 @@ func NewResNet(p *gnn.Path, cfg ResNetConfig) (*ResNet, error) {
 	if cfg.Classes < 1 {
 		return nil, fmt.Errorf("ResNet with %d classes: want at least 1", cfg.Classes)
 	}
-	inC := cfg.InChannels
-	if inC == 0 {
-		inC = 3
+	if cfg.InChannels < 0 {
+		return nil, fmt.Errorf("ResNet with %d input channels: want at least 1", cfg.InChannels)
 	}
-	if inC < 0 {
-		return nil, fmt.Errorf("ResNet with %d input channels: want at least 1", inC)
-	}
+	stem := cfg.stem()
 	m := &ResNet{
-		conv1: gnn.NewConv2D(p.Sub("conv1"), inC, 64, 7, ConvConfigFanOut(64, 7, 2, 3, 1, false)),
-		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), 64, BatchNormConfig()),
+		conv1: gnn.NewConv2D(p.Sub("conv1"), stem.in, stem.out, stem.k, ConvConfigFanOut(stem.out, stem.k, stem.s, stem.k/2, 1, false)),
+		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), stem.out, BatchNormConfig()),
 	}
 	m.sites.declare("bn1")
-	expansion := int64(1)
-	if cfg.Bottleneck {
-		expansion = 4
-	}
-	in := int64(64)
-	for l, n := range cfg.Layers {
-		planes := int64(64) << l
-		stride := int64(2)
-		if l == 0 {
-			stride = 1
+	in := stem.out
+	for _, spec := range cfg.blocks() {
+		prefix := fmt.Sprintf("layer%d.%d", spec.layer+1, spec.index)
+		bp := p.Sub(fmt.Sprintf("layer%d", spec.layer+1)).Sub(fmt.Sprint(spec.index))
+		b := &resBlock{}
+		for j, c := range spec.convs {
+			name := fmt.Sprintf("conv%d", j+1)
+			bnName := fmt.Sprintf("bn%d", j+1)
+			b.convs = append(b.convs, gnn.NewConv2D(bp.Sub(name), c.in, c.out, c.k, ConvConfigFanOut(c.out, c.k, c.s, c.k/2, 1, false)))
+			b.bns = append(b.bns, gnn.BatchNorm2D(bp.Sub(bnName), c.out, BatchNormConfig()))
+			b.bnSites = append(b.bnSites, m.sites.declare(prefix+"."+bnName))
 		}
-		lp := p.Sub(fmt.Sprintf("layer%d", l+1))
-		for i := 0; i < n; i++ {
-			prefix := fmt.Sprintf("layer%d.%d", l+1, i)
-			bp := lp.Sub(fmt.Sprint(i))
-			s := stride
-			if i > 0 {
-				s = 1
-			}
-			b := &resBlock{}
-			// (in, out, kernel, stride) of each convolution of the branch.
-			type convSpec struct{ in, out, k, s int64 }
-			var specs []convSpec
-			if cfg.Bottleneck {
-				specs = []convSpec{{in, planes, 1, 1}, {planes, planes, 3, s}, {planes, planes * 4, 1, 1}}
-			} else {
-				specs = []convSpec{{in, planes, 3, s}, {planes, planes, 3, 1}}
-			}
-			for j, c := range specs {
-				name := fmt.Sprintf("conv%d", j+1)
-				bnName := fmt.Sprintf("bn%d", j+1)
-				b.convs = append(b.convs, gnn.NewConv2D(bp.Sub(name), c.in, c.out, c.k, ConvConfigFanOut(c.out, c.k, c.s, c.k/2, 1, false)))
-				b.bns = append(b.bns, gnn.BatchNorm2D(bp.Sub(bnName), c.out, BatchNormConfig()))
-				b.bnSites = append(b.bnSites, m.sites.declare(prefix+"."+bnName))
-			}
-			b.resSite = m.sites.declare(prefix + ".residual")
-			out := planes * expansion
-			if s != 1 || in != out {
-				dp := bp.Sub("downsample")
-				b.down = gnn.NewConv2D(dp.Sub("0"), in, out, 1, ConvConfigFanOut(out, 1, s, 0, 1, false))
-				b.downBN = gnn.BatchNorm2D(dp.Sub("1"), out, BatchNormConfig())
-				b.downSite = m.sites.declare(prefix + ".downsample.1")
-			}
-			m.blocks = append(m.blocks, b)
-			in = out
+		b.resSite = m.sites.declare(prefix + ".residual")
+		if d := spec.down; d != nil {
+			dp := bp.Sub("downsample")
+			b.down = gnn.NewConv2D(dp.Sub("0"), d.in, d.out, 1, ConvConfigFanOut(d.out, 1, d.s, 0, 1, false))
+			b.downBN = gnn.BatchNorm2D(dp.Sub("1"), d.out, BatchNormConfig())
+			b.downSite = m.sites.declare(prefix + ".downsample.1")
 		}
+		m.blocks = append(m.blocks, b)
+		in = spec.convs[len(spec.convs)-1].out
 	}
 	m.fc = gnn.NewLinear(p.Sub("fc"), in, cfg.Classes, LinearConfig(in))
 	return m, nil
@@ -199,7 +219,8 @@ func (m *ResNet) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	c.MustDrop()
 	h = m.sites.apply("bn1", h, train)
 	libtorch.Relu_(h)
-	p := h.MustMaxPool2d([]int64{3, 3}, []int64{2, 2}, []int64{1, 1}, []int64{1, 1}, false, true)
+	k, st, pad := resNetPool.k, resNetPool.s, resNetPool.p
+	p := h.MustMaxPool2d([]int64{k, k}, []int64{st, st}, []int64{pad, pad}, []int64{1, 1}, false, true)
 	for _, b := range m.blocks {
 		next := b.forward(&m.sites, p, train)
 		p.MustDrop()

@@ -36,9 +36,21 @@ type wrnBlock struct {
 	resSite          string
 }
 
-// NewWRN builds WRN-depth-width for inC-channel images and classes outputs.
-// depth must be 6n+4.
-func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
+// wrnStemWidth is the output width of a WRN's first convolution.
+const wrnStemWidth = 16
+
+// wrnBlockSpec is one basic block of a WRN as NewWRN builds it: two 3×3
+// convolutions in→out (the first with the stride) and a 1×1 projection
+// shortcut when the shapes differ.
+type wrnBlockSpec struct {
+	group, index    int // the block's name is block<group+1>.layer.<index>
+	in, out, stride int64
+	shortcut        bool
+}
+
+// wrnBlocks lays out WRN-depth-width's blocks in forward order; NewWRN and
+// ForwardMACs both read it. depth must be 6n+4.
+func wrnBlocks(depth, width int) ([]wrnBlockSpec, error) {
 	if depth < 10 || (depth-4)%6 != 0 {
 		return nil, fmt.Errorf("WRN depth %d: want 6n+4 with n ≥ 1 (e.g. 16, 22, 28, 40)", depth)
 	}
@@ -46,38 +58,50 @@ func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
 		return nil, fmt.Errorf("WRN width %d: want at least 1", width)
 	}
 	n := (depth - 4) / 6
-	ch := []int64{16, 16 * int64(width), 32 * int64(width), 64 * int64(width)}
-	m := &WRN{conv1: gnn.NewConv2D(p.Sub("conv1"), inC, ch[0], 3, ConvConfigFanOut(ch[0], 3, 1, 1, 1, false))}
-	in := ch[0]
+	var blocks []wrnBlockSpec
+	in := int64(wrnStemWidth)
 	for g := 0; g < 3; g++ {
-		stride := int64(1)
-		if g > 0 {
-			stride = 2
-		}
+		out := int64(wrnStemWidth<<g) * int64(width)
 		for i := 0; i < n; i++ {
-			prefix := fmt.Sprintf("block%d.layer.%d", g+1, i)
-			bp := p.Sub(fmt.Sprintf("block%d", g+1)).Sub("layer").Sub(fmt.Sprint(i))
-			out := ch[g+1]
-			s := stride
-			if i > 0 {
-				s = 1
+			s := int64(1)
+			if g > 0 && i == 0 {
+				s = 2
 			}
-			b := &wrnBlock{
-				prefix: prefix,
-				bn1:    gnn.BatchNorm2D(bp.Sub("bn1"), in, BatchNormConfig()),
-				conv1:  gnn.NewConv2D(bp.Sub("conv1"), in, out, 3, ConvConfigFanOut(out, 3, s, 1, 1, false)),
-				bn2:    gnn.BatchNorm2D(bp.Sub("bn2"), out, BatchNormConfig()),
-				conv2:  gnn.NewConv2D(bp.Sub("conv2"), out, out, 3, ConvConfigFanOut(out, 3, 1, 1, 1, false)),
-			}
-			if in != out || s != 1 {
-				b.shortcut = gnn.NewConv2D(bp.Sub("convShortcut"), in, out, 1, ConvConfigFanOut(out, 1, s, 0, 1, false))
-			}
-			b.bn1Site = m.sites.declare(prefix + ".bn1")
-			b.bn2Site = m.sites.declare(prefix + ".bn2")
-			b.resSite = m.sites.declare(prefix + ".residual")
-			m.blocks = append(m.blocks, b)
+			blocks = append(blocks, wrnBlockSpec{g, i, in, out, s, in != out || s != 1})
 			in = out
 		}
+	}
+	return blocks, nil
+}
+
+// NewWRN builds WRN-depth-width for inC-channel images and classes outputs.
+// depth must be 6n+4.
+func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
+	specs, err := wrnBlocks(depth, width)
+	if err != nil {
+		return nil, err
+	}
+	m := &WRN{conv1: gnn.NewConv2D(p.Sub("conv1"), inC, wrnStemWidth, 3, ConvConfigFanOut(wrnStemWidth, 3, 1, 1, 1, false))}
+	in := int64(wrnStemWidth)
+	for _, sp := range specs {
+		prefix := fmt.Sprintf("block%d.layer.%d", sp.group+1, sp.index)
+		bp := p.Sub(fmt.Sprintf("block%d", sp.group+1)).Sub("layer").Sub(fmt.Sprint(sp.index))
+		out, s := sp.out, sp.stride
+		b := &wrnBlock{
+			prefix: prefix,
+			bn1:    gnn.BatchNorm2D(bp.Sub("bn1"), sp.in, BatchNormConfig()),
+			conv1:  gnn.NewConv2D(bp.Sub("conv1"), sp.in, out, 3, ConvConfigFanOut(out, 3, s, 1, 1, false)),
+			bn2:    gnn.BatchNorm2D(bp.Sub("bn2"), out, BatchNormConfig()),
+			conv2:  gnn.NewConv2D(bp.Sub("conv2"), out, out, 3, ConvConfigFanOut(out, 3, 1, 1, 1, false)),
+		}
+		if sp.shortcut {
+			b.shortcut = gnn.NewConv2D(bp.Sub("convShortcut"), sp.in, out, 1, ConvConfigFanOut(out, 1, s, 0, 1, false))
+		}
+		b.bn1Site = m.sites.declare(prefix + ".bn1")
+		b.bn2Site = m.sites.declare(prefix + ".bn2")
+		b.resSite = m.sites.declare(prefix + ".residual")
+		m.blocks = append(m.blocks, b)
+		in = out
 	}
 	m.bn = gnn.BatchNorm2D(p.Sub("bn1"), in, BatchNormConfig())
 	m.sites.declare("bn1")
