@@ -44,6 +44,10 @@ type Task struct {
 	Epochs      int      `json:"epochs"`                // default 1
 	BatchSize   int      `json:"batch_size"`            // default 128
 	LR          float64  `json:"lr"`                    // default 0.05
+	ValFrac     float64  `json:"val_frac,omitempty"`    // share of the training set held out (0: train's default, 0.1)
+	PerClass    int      `json:"per_class,omitempty"`   // imagenet: images per class read (0: all)
+	ImageSize   int      `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
+	Device      string   `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
 	Sites       []string `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
 	SitesRegexp string   `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
 	Timeout     string   `json:"timeout"`               // Go duration per trial (default "30m")
@@ -132,21 +136,33 @@ func (t Task) TimeoutDuration() time.Duration {
 	return d
 }
 
-// Args are the train flags of the task (without pattern, out, seed, threads).
+// Args are the train flags of the task (without pattern, out, seed,
+// threads). Trials add --test=false: their reward is the validation score,
+// and the test set is for final models.
 func (t Task) Args() []string {
+	var a []string
 	if t.Kind == "lm" {
-		a := []string{"--task", "lm", "--model", t.Model, "--data", t.Data, "--config", t.LMConfig,
+		a = []string{"--task", "lm", "--model", t.Model, "--data", t.Data, "--config", t.LMConfig,
 			"--steps", strconv.Itoa(t.Steps), "--eval-tokens", strconv.Itoa(t.EvalTokens)}
-		if t.DataDir != "" {
-			a = append(a, "--data-dir", t.DataDir)
+	} else {
+		a = []string{"--model", t.Model, "--data", t.Data, "--epochs", strconv.Itoa(t.Epochs),
+			"--batch-size", strconv.Itoa(t.BatchSize), "--lr", strconv.FormatFloat(t.LR, 'g', -1, 64),
+			"--train-subset", strconv.Itoa(t.TrainSubset)}
+		if t.ValFrac > 0 {
+			a = append(a, "--val-frac", strconv.FormatFloat(t.ValFrac, 'g', -1, 64))
 		}
-		return a
+		if t.PerClass > 0 {
+			a = append(a, "--per-class", strconv.Itoa(t.PerClass))
+		}
+		if t.ImageSize > 0 {
+			a = append(a, "--image-size", strconv.Itoa(t.ImageSize))
+		}
 	}
-	a := []string{"--model", t.Model, "--data", t.Data, "--epochs", strconv.Itoa(t.Epochs),
-		"--batch-size", strconv.Itoa(t.BatchSize), "--lr", strconv.FormatFloat(t.LR, 'g', -1, 64),
-		"--train-subset", strconv.Itoa(t.TrainSubset)}
 	if t.DataDir != "" {
 		a = append(a, "--data-dir", t.DataDir)
+	}
+	if t.Device != "" {
+		a = append(a, "--device", t.Device)
 	}
 	return a
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -102,6 +103,9 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		bin = os.Args[0]
 	}
 	args := append([]string{"train"}, t.Task.Args()...)
+	if t.Task.Kind != "lm" {
+		args = append(args, "--test=false")
+	}
 	args = append(args, "--pattern", pat, "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
 	if e.Timeout > 0 {
@@ -113,7 +117,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := cmd.Run()
+	err := RunChild(cmd)
 	r := Result{Cost: Cost{WallS: time.Since(start).Seconds()}}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
@@ -164,6 +168,21 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		return fail(r, "reward: %v", err)
 	}
 	return r
+}
+
+// RunChild runs cmd so that it dies with its parent: a search or worker
+// killed with SIGKILL leaves no orphan training on, writing into a trial
+// folder another worker has taken over. Linux delivers the parent-death
+// signal when the thread that started the child exits, so the goroutine
+// keeps its thread until the child is gone.
+func RunChild(cmd *exec.Cmd) error {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if cmd.SysProcAttr == nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	return cmd.Run()
 }
 
 func tv(t syscall.Timeval) float64 { return float64(t.Sec) + float64(t.Usec)/1e6 }

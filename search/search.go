@@ -29,6 +29,10 @@ type Search struct {
 	Out         string    // folder for the journal, checkpoint, trials, top/ and summary.json
 	Progress    io.Writer // progress lines; nil: none
 	ForceConfig bool      // resume even when the journal was started with another config
+
+	// Checkpoints keeps copies of the controller checkpoint (a distributed
+	// run's on its server); nil: Out/controller.json is the only copy.
+	Checkpoints Checkpoints
 }
 
 // Summary is what summary.json holds.
@@ -125,6 +129,11 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 	var ctl *Controller
 	ckpt := filepath.Join(s.Out, "controller.json")
 	if cfg.Method == "rl" {
+		if s.Checkpoints != nil {
+			if err := s.Checkpoints.Restore(ckpt); err != nil {
+				return Summary{}, err
+			}
+		}
 		if _, err := os.Stat(ckpt); err == nil {
 			if ctl, err = LoadController(ckpt, space); err != nil {
 				return Summary{}, err
@@ -287,6 +296,11 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		}
 		if err := ctl.Save(ckpt); err != nil {
 			return Summary{}, err
+		}
+		if s.Checkpoints != nil {
+			if err := s.Checkpoints.Saved(ckpt); err != nil {
+				return Summary{}, err
+			}
 		}
 		step := ctl.Step
 		if err := appendEv(Event{Type: ControllerUpdated, Step: &step, Baseline: fp(st.Baseline),

@@ -34,14 +34,14 @@ func DefaultConfig() Config {
 
 // Result summarises a training run.
 type Result struct {
-	TrainLoss float64 `json:"train_loss"` // mean over the last epoch
-	ValAcc    float64 `json:"val_acc"`
-	TestAcc   float64 `json:"test_acc"`
-	Epochs    int     `json:"epochs"`
-	Steps     int     `json:"steps"`
-	Examples  int64   `json:"examples"` // training examples seen
-	WallS     float64 `json:"wall_s"`
-	Params    int64   `json:"params"`
+	TrainLoss float64  `json:"train_loss"`         // mean over the last epoch
+	ValAcc    *float64 `json:"val_acc,omitempty"`  // nil: no validation set
+	TestAcc   *float64 `json:"test_acc,omitempty"` // nil: no test set
+	Epochs    int      `json:"epochs"`
+	Steps     int      `json:"steps"`
+	Examples  int64    `json:"examples"` // training examples seen
+	WallS     float64  `json:"wall_s"`
+	Params    int64    `json:"params"`
 }
 
 // ErrDiverged is wrapped when the loss becomes NaN or infinite.
@@ -101,14 +101,18 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		res.Epochs = epoch + 1
 	}
 	if valSet != nil {
-		if res.ValAcc, err = Accuracy(ctx, model, valSet, cfg.Device); err != nil {
+		a, err := Accuracy(ctx, model, valSet, cfg.Device)
+		if err != nil {
 			return nil, fmt.Errorf("validation: %w", err)
 		}
+		res.ValAcc = &a
 	}
 	if testSet != nil {
-		if res.TestAcc, err = Accuracy(ctx, model, testSet, cfg.Device); err != nil {
+		a, err := Accuracy(ctx, model, testSet, cfg.Device)
+		if err != nil {
 			return nil, fmt.Errorf("test: %w", err)
 		}
+		res.TestAcc = &a
 	}
 	res.WallS = time.Since(start).Seconds()
 	return res, nil

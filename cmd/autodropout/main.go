@@ -8,6 +8,11 @@
 //	                             search patterns (controller or random), resumable
 //	autodropout show PATTERN.json --png OUT.png
 //	                             render the masks a pattern file produces
+//	autodropout worker --nats URL [--run NAME] [--threads N]
+//	                             run a distributed search's trials (NATS JetStream)
+//	autodropout experiment --config configs/demo.json --out runs/demo [--dry-run]
+//	                             searches, final training and report (make demo)
+//	autodropout report DIR       write a Markdown report with figures of a search or training folder
 //	autodropout env              print the libtorch build and thread count
 //
 // Run "autodropout COMMAND -h" for a command's flags.
@@ -27,6 +32,9 @@ var commands = []command{
 	{"train", "train a model on a dataset and report its accuracy", runTrain},
 	{"search", "search dropout patterns with a controller (rl) or at random", runSearch},
 	{"show", "render the masks of a pattern file to PNG", runShow},
+	{"worker", "run the trials of a search spread over machines (--nats URL)", runWorker},
+	{"experiment", "search (RL and random), retrain with every regularizer over seeds, report (make demo)", runExperiment},
+	{"report", "write a Markdown report with figures for a search or training folder", runReport},
 	{"env", "print the libtorch build and thread count", runEnv},
 }
 

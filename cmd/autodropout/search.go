@@ -35,10 +35,14 @@ func runSearch(args []string) error {
 	fs := flag.NewFlagSet("search", flag.ContinueOnError)
 	cfgPath := fs.String("config", "", "search configuration JSON (see configs/search-fashion-mnist-tiny.json)")
 	out := fs.String("out", "", "output folder: journal.jsonl, controller.json, trials/, top/, summary.json; rerun to resume")
-	dry := fs.Bool("dry-run", false, "print the resolved configuration and dropout sites; run nothing")
+	dry := fs.Bool("dry-run", false, "check the configuration, print it, the dropout sites and an estimate of the cost; run nothing")
+	tflops := fs.Float64("tflops", DefaultTFLOPS, "dry run: sustained TFLOP/s of one accelerator, to turn FLOPs into hours")
 	force := fs.Bool("force-config", false, "resume a folder started with a different configuration")
 	method := fs.String("method", "", "override the config's method: rl or random")
 	binary := fs.String("binary", "", "autodropout binary that trains each trial (default: this one)")
+	natsURL := fs.String("nats", "", "run trials on `autodropout worker` processes through this NATS JetStream server (nats://[user:pass@]host:4222), keeping the journal and checkpoint there")
+	run := fs.String("run", "", "with --nats: the run's name, shared with its workers (default \"default\")")
+	nopts := addNATSFlags(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -61,8 +65,9 @@ func runSearch(args []string) error {
 	}
 	if *dry {
 		b, _ := json.MarshalIndent(cfg, "", "  ")
-		fmt.Printf("config:\n%s\nsites (%d): %v\n", b, len(sites), sites)
-		return nil
+		fmt.Printf("config:\n%s\n", b)
+		_, err := printSearchPlan(os.Stdout, cfg, sites, *tflops)
+		return err
 	}
 	bin := *binary
 	if bin == "" {
@@ -74,13 +79,29 @@ func runSearch(args []string) error {
 	defer stop()
 	s := &search.Search{Config: cfg, Sites: sites, Space: space, Out: *out, Progress: os.Stdout, ForceConfig: *force,
 		Executor: &search.LocalExecutor{Binary: bin, Timeout: cfg.Task.TimeoutDuration()}}
+	if *natsURL != "" {
+		ex, j, ck, closeNATS, err := natsBackend(ctx, *natsURL, *run, *nopts)
+		if err != nil {
+			return err
+		}
+		defer closeNATS()
+		s.Executor, s.Journal, s.Checkpoints = ex, j, ck
+	}
+	_, err = searchTo(ctx, s)
+	return err
+}
+
+// searchTo runs (or resumes) a search, printing progress and a closing
+// line.
+func searchTo(ctx context.Context, s *search.Search) (search.Summary, error) {
+	out := s.Out
 	sum, err := s.Run(ctx)
 	if err != nil {
-		return err
+		return sum, err
 	}
 	fmt.Printf("done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs; see %s/summary.json and %s/top/\n",
-		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS, *out, *out)
-	return nil
+		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS, out, out)
+	return sum, nil
 }
 
 // searchSpace returns what the controller searches for the task: ConvNet

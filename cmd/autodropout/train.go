@@ -30,6 +30,7 @@ type trainFlags struct {
 	seed                    int64
 	threads, subset         int
 	valFrac                 float64
+	test                    bool
 	out                     string
 	regularizer, pattern    string
 	rate                    float64
@@ -64,6 +65,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
 	fs.IntVar(&f.imageSize, "image-size", 224, "imagenet: crop side")
 	fs.IntVar(&f.perClass, "per-class", 0, "imagenet: training images per class (0: all)")
+	fs.BoolVar(&f.test, "test", true, "evaluate on the test set (search trials skip it: their reward is the validation accuracy)")
 	fs.BoolVar(&f.augment, "augment", true, "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
 	fs.DurationVar(&f.progressEvery, "progress", 5*time.Second, "interval between progress lines")
 	if err := fs.Parse(args); err != nil {
@@ -160,9 +162,13 @@ func runTrain(args []string) error {
 			return err
 		}
 	}
-	testLoader, err := data.NewLoader(testSet, evalCfg)
-	if err != nil {
-		return err
+	var testLoader *data.Loader
+	testN := 0
+	if f.test {
+		testN = testSet.N
+		if testLoader, err = data.NewLoader(testSet, evalCfg); err != nil {
+			return err
+		}
 	}
 
 	vs := gnn.NewVarStore(dev)
@@ -186,7 +192,7 @@ func runTrain(args []string) error {
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = f.epochs, f.lr, dev, os.Stdout, f.progressEvery
 	fmt.Printf("training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, seed %d\n",
-		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testSet.N, f.epochs, trainLoader.Batches(), libtorch.Threads(), f.seed)
+		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testN, f.epochs, trainLoader.Batches(), libtorch.Threads(), f.seed)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -194,8 +200,8 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	fmt.Printf("done in %s: train loss %.4f, validation accuracy %.4f, test accuracy %.4f (%d parameters)\n",
-		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, res.ValAcc, res.TestAcc, res.Params)
+	fmt.Printf("done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
+		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, accText(res.ValAcc), accText(res.TestAcc), res.Params)
 	if f.out == "" {
 		return nil
 	}
@@ -204,7 +210,7 @@ func runTrain(args []string) error {
 	}
 	return writeJSON(filepath.Join(f.out, "result.json"), Result{
 		Result: res, Model: f.model, Dataset: f.dataset, Regularizer: regDesc, Seed: f.seed,
-		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testSet.N,
+		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testN,
 		CPUS: cpuSeconds(),
 	})
 }
@@ -284,6 +290,13 @@ func parseDevice(s string) (gotch.Device, error) {
 		return gotch.CudaBuilder(uint(i)), nil
 	}
 	return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
+}
+
+func accText(a *float64) string {
+	if a == nil {
+		return "not evaluated"
+	}
+	return fmt.Sprintf("%.4f", *a)
 }
 
 // cpuSeconds is the CPU time (user + system) the process has used so far.

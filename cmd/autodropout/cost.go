@@ -1,0 +1,224 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"github.com/autodropout/autodropout/nn"
+	"github.com/autodropout/autodropout/search"
+)
+
+// datasetSize is what a cost estimate needs to know of a dataset without
+// reading it: examples (classification) or tokens (language models) of
+// the training file, and of the evaluation split.
+type datasetSize struct {
+	train, test int64
+}
+
+// datasetSizes are the published sizes of the datasets train reads.
+var datasetSizes = map[string]datasetSize{
+	"fashion-mnist": {60000, 10000},
+	"mnist":         {60000, 10000},
+	"cifar10":       {50000, 10000},
+	"cifar100":      {50000, 10000},
+	"imagenet":      {1281167, 50000},
+	// Tokens (with end-of-sentence markers), as Transformer-XL counts them.
+	"ptb":         {929589, 82430},
+	"wikitext2":   {2088628, 245569},
+	"wikitext103": {103227021, 245569},
+	"fortunes":    {457611, 57000}, // Debian's fortunes, 80/10/10 by fortune (data.ReadFortunes)
+}
+
+// DefaultTFLOPS is the sustained rate (10^12 FLOP/s) an accelerator is
+// assumed to train at when a plan turns FLOPs into hours: about a third
+// of an A100's TF32 peak, what convolutional nets and small Transformers
+// usually sustain in eager libtorch. It is an assumption, not a
+// measurement; the plan prints it.
+const DefaultTFLOPS = 40
+
+// taskCost is the compute of one training run of a task.
+type taskCost struct {
+	TrainFLOPs, EvalFLOPs float64
+	What                  string // how they were counted
+}
+
+// Total is training plus evaluation.
+func (c taskCost) Total() float64 { return c.TrainFLOPs + c.EvalFLOPs }
+
+// estimateTask counts the FLOPs of one run of t: training costs three
+// forward passes (forward, backward for activations and for weights),
+// evaluation one; a multiply-accumulate is two FLOPs. test adds the test
+// split's evaluation (final runs; search trials skip it).
+func estimateTask(t search.Task, test bool) (taskCost, error) {
+	size, ok := datasetSizes[t.Data]
+	if !ok {
+		return taskCost{}, fmt.Errorf("no size known for dataset %q", t.Data)
+	}
+	if t.Kind == "lm" {
+		rec, err := readLMRecipe(t.LMConfig)
+		if err != nil {
+			return taskCost{}, err
+		}
+		rec.Model.NToken = lmVocab(t.Data)
+		perTok := 2 * float64(nn.TransformerXLMACsPerToken(rec.Model))
+		steps := rec.MaxStep
+		if t.Steps > 0 {
+			steps = t.Steps
+		}
+		trainTok := float64(steps) * float64(rec.BatchSize) * float64(rec.Model.TgtLen)
+		evalTok := float64(size.test) // validation and test splits are about the same size
+		if t.EvalTokens > 0 {
+			evalTok = float64(min(int64(t.EvalTokens), size.test))
+		}
+		if test {
+			evalTok *= 2
+		}
+		return taskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
+			What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d)", steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken)}, nil
+	}
+	shape, ok := datasetShapes[t.Data]
+	if !ok {
+		return taskCost{}, fmt.Errorf("no input shape known for dataset %q", t.Data)
+	}
+	in := shape.in
+	if t.Data == "imagenet" && t.ImageSize > 0 {
+		in.H, in.W = int64(t.ImageSize), int64(t.ImageSize)
+	}
+	macs, err := nn.ForwardMACs(t.Model, in, shape.classes)
+	if err != nil {
+		return taskCost{}, err
+	}
+	perEx := 2 * float64(macs)
+	n := size.train
+	if t.Data == "imagenet" && t.PerClass > 0 {
+		n = min(n, int64(t.PerClass)*shape.classes)
+	}
+	vf := t.ValFrac
+	if vf == 0 {
+		vf = 0.1 // train's default
+	}
+	val := int64(float64(n)*vf + 0.5) // as data.Split rounds
+	tr := n - val
+	if t.TrainSubset > 0 {
+		tr = min(tr, int64(t.TrainSubset))
+	}
+	eval := val
+	if test {
+		eval += size.test
+	}
+	return taskCost{TrainFLOPs: 3 * perEx * float64(tr) * float64(t.Epochs), EvalFLOPs: perEx * float64(eval),
+		What: fmt.Sprintf("%d epochs × %d examples at %.3g FLOPs/example (%dx%dx%d)", t.Epochs, tr, perEx, in.C, in.H, in.W)}, nil
+}
+
+// lmVocab is the vocabulary size of a corpus (for the softmax's cost).
+func lmVocab(data string) int64 {
+	switch data {
+	case "ptb":
+		return 10000
+	case "wikitext2":
+		return 33278
+	case "wikitext103":
+		return 267735
+	}
+	return 14922 // fortunes with min-count 2
+}
+
+func readLMRecipe(path string) (LMFileConfig, error) {
+	var c LMFileConfig
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("language-model recipe: %w", err)
+	}
+	if err := json.Unmarshal(b, &c); err != nil {
+		return c, fmt.Errorf("language-model recipe %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// flopsText formats FLOPs with an SI prefix.
+func flopsText(f float64) string {
+	for _, u := range []struct {
+		s string
+		v float64
+	}{{"E", 1e18}, {"P", 1e15}, {"T", 1e12}, {"G", 1e9}, {"M", 1e6}} {
+		if f >= u.v {
+			return fmt.Sprintf("%.3g %sFLOPs", f/u.v, u.s)
+		}
+	}
+	return fmt.Sprintf("%.3g FLOPs", f)
+}
+
+// timeText is the time f FLOPs take at tflops on n accelerators.
+func timeText(f, tflops float64, n int) string {
+	sec := f / (tflops * 1e12) / float64(max(n, 1))
+	switch {
+	case sec < 120:
+		return fmt.Sprintf("%.0f s", sec)
+	case sec < 2*3600:
+		return fmt.Sprintf("%.1f min", sec/60)
+	case sec < 2*86400:
+		return fmt.Sprintf("%.1f h", sec/3600)
+	}
+	return fmt.Sprintf("%.1f days", sec/86400)
+}
+
+// printSearchPlan prints what a search will run and what it costs.
+func printSearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) (float64, error) {
+	t := cfg.Task
+	c, err := estimateTask(t, false)
+	if err != nil {
+		return 0, fmt.Errorf("cost estimate: %w", err)
+	}
+	total := c.Total() * float64(cfg.Budget)
+	fmt.Fprintf(w, "search (%s): %d trials of %s on %s, %d at a time, %d updates of %d samples; %d sites: %s\n",
+		cfg.Method, cfg.Budget, t.Model, t.Data, cfg.Parallel, (cfg.Budget+cfg.SamplesPerUpdate-1)/cfg.SamplesPerUpdate,
+		cfg.SamplesPerUpdate, len(sites), sitesText(sites))
+	fmt.Fprintf(w, "  one trial: %s train + %s validation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
+	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %d in parallel\n",
+		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel), cfg.Parallel)
+	return total, nil
+}
+
+// sitesText lists sites, eliding the middle of long lists.
+func sitesText(sites []string) string {
+	if len(sites) <= 8 {
+		return strings.Join(sites, " ")
+	}
+	return strings.Join(sites[:4], " ") + " … " + strings.Join(sites[len(sites)-2:], " ")
+}
+
+// printExperimentPlan prints an experiment's searches and final runs and
+// what they cost.
+func printExperimentPlan(w io.Writer, cfg ExperimentConfig, scfg search.Config, sites []string, tflops float64) error {
+	var sum float64
+	for _, m := range []string{"rl", "random"} {
+		c := scfg
+		c.Method = m
+		f, err := printSearchPlan(w, c, sites, tflops)
+		if err != nil {
+			return err
+		}
+		sum += f
+	}
+	f := cfg.Final
+	c, err := estimateTask(f.Task, true)
+	if err != nil {
+		return fmt.Errorf("cost estimate of the final runs: %w", err)
+	}
+	regs := baselines(f)
+	n := float64(len(regs) * len(f.Seeds))
+	labels := make([]string, len(regs))
+	for i, r := range regs {
+		labels[i] = r.label
+	}
+	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(labels, ", "), f.Seeds, cfg.Parallel)
+	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
+	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(n*c.Total()), timeText(n*c.Total(), tflops, 1))
+	sum += n * c.Total()
+	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; the two searches cost %.1f× one final run\n",
+		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-n*c.Total())/c.Total())
+	return nil
+}

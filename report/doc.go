@@ -1,0 +1,74 @@
+// Package report turns the files of search and training runs into a
+// Markdown report with PNG figures (`autodropout report DIR`). Every number
+// in it is computed from the run's own files, so a reader can check it
+// against them.
+//
+// # What it reads
+//
+// Load walks DIR at most MaxDepth (4) folders deep and skips everything
+// under a trials/ folder (a search's children, whose result.json files are
+// trials, not trainings). A folder with journal.jsonl is a search run: the
+// journal (read with search.ReadJournal, which ignores a torn last line)
+// gives every trial's proposal entropy, outcome, reward, cost and failure
+// reason and every controller update; summary.json, when present, fills
+// the method and budget if run_started lacks them and is checked against
+// the journal (a disagreement becomes a note); top/NN-REWARD.json are the
+// best pattern files. A ConvNet pattern file (autodropout.ReadPatterns) gets
+// a mask picture; any other valid JSON, such as a Transformer search's list
+// of {"sites", "pattern"}, is printed as text. The journal's pattern field
+// is never read, so the report does not depend on its encoding.
+//
+// A folder with result.json is a training run (`autodropout train --out`).
+// Runs are grouped by label: the folder above a seed-N folder (so
+// final/dropout/seed-3 is label dropout, seed 3), the result's regularizer
+// for a lone run in DIR itself, and the path below DIR otherwise. A run's
+// CPU time is result.json's cpu_s; without it, wall_s × threads, an upper
+// bound that the report marks with *. Classification runs report
+// accuracies, language models (val_ppl/test_ppl) perplexities.
+//
+// # What it computes
+//
+// Trials are ordered by journal id; a trial's running best is the best
+// reward of the finished trials with an id up to its own (failures and
+// unfinished trials leave it unchanged). The first outcome journaled for a
+// trial stands, as in search.Run. A controller update with step k learned
+// from the trials proposed at step k-1; figures place it at the last of
+// them. Group statistics are the mean, the sample standard deviation
+// (divisor n-1) and the range over seeds (Stat).
+//
+// Costs: a search's CPU time is the sum of its trials' journaled cpu_s
+// (user + system time of each child); its elapsed wall time runs from the
+// journal's first event to its last (controller work and any pause before
+// a resume included). The baseline training is the "none" group, else the
+// first group in LabelOrder; CostRatios divides a search's CPU time by the
+// baseline's mean CPU time and its elapsed time by the baseline's mean wall
+// time: how many baseline trainings the search cost.
+//
+// # What it writes
+//
+// Write puts report.md (or Options.Out) and, next to it:
+//
+//   - rewards.png: reward of every trial (points) and the running best (a
+//     step line) of every search on one plot, RL in the palette's even
+//     colours (red first) and other methods in the odd ones, failed trials
+//     as crosses on the bottom edge so they do not stretch the axis;
+//   - controller.png: the entropy of every proposal by trial (a random
+//     search's uniform proposals, the maximum, dashed) above the
+//     controller's baseline and batch mean reward at each update;
+//   - masks-SEARCH.png: the masks of each search's best ConvNet pattern
+//     file, one row per site labelled with its name and dropped share, one
+//     tile per channel of a 1×8×32×32 activation by default (pattern files
+//     hold no map sizes; Options changes the shape and libtorch's seed).
+//
+// report.md has a section per subject: the searches (a table, RL against
+// random — best and mean reward, best after equal numbers of trials, the
+// trial at which RL first matched random's best — and every trial's reward
+// and running best), the controller (entropy at the first and last batch
+// against the uniform maximum, baseline and batch mean reward, and a rule
+// of thumb reading: collapsing when the last batch's entropy is under a
+// tenth of the first's, learning when the later half of the updates has a
+// higher batch mean reward than the earlier half), the best patterns, the
+// final trainings (mean ± std, range, n, difference from the baseline) and
+// the cost (per search and per trial, the ratios to one baseline training,
+// and every failure with its reason). Files are written atomically.
+package report

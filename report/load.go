@@ -1,0 +1,625 @@
+package report
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io/fs"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/search"
+)
+
+// MaxDepth is how many folders deep Load looks below the report's folder.
+const MaxDepth = 4
+
+// Report is what Load finds under a folder: search runs and training runs
+// grouped by label, with every number the report prints already computed.
+type Report struct {
+	Dir      string    // the folder given to Load
+	Searches []*Search // by name
+	Groups   []*Group  // training runs by label, in LabelOrder
+	// Baseline is the group whose training cost the searches are compared
+	// with: "none" when present, else the first group; nil without runs.
+	Baseline *Group
+	// Notes are caveats the report prints: estimated CPU times, a
+	// summary.json that disagrees with its journal.
+	Notes []string
+}
+
+// Status is how a trial ended.
+type Status string
+
+// Trial statuses.
+const (
+	Finished   Status = "finished"
+	Failed     Status = "failed"
+	Unfinished Status = "unfinished" // proposed (maybe started), no outcome yet
+)
+
+// Search is one search run folder (a journal.jsonl).
+type Search struct {
+	Dir    string
+	Name   string // Dir relative to Report.Dir; the folder's name for Report.Dir itself
+	Method string // "rl" or "random" (run_started's config, else summary.json); "" when unknown
+	Seed   int64
+	Budget int             // 0 when unknown
+	Config json.RawMessage // run_started's configuration (the last one when resumed)
+
+	Trials  []Trial  // by trial id
+	Updates []Update // in journal order
+	Top     []TopFile
+	Summary *search.Summary // nil without summary.json
+
+	Finished, Failed, Unfinished int
+	BestTrial                    int     // -1 without a finished trial
+	BestReward, MeanReward       float64 // over finished trials; NaN without one
+
+	// Cost of the trials that journaled one (finished or failed).
+	CPUS, TrialWallS float64 // totals
+	TrialCPU         Stat    // per trial CPU seconds
+	TrialWall        Stat    // per trial wall seconds
+	// ElapsedS is the wall time from the first to the last journal event
+	// (it includes the controller's work and any pause before a resume);
+	// NaN without a timed event.
+	ElapsedS float64
+}
+
+// Trial is one trial as the journal tells it.
+type Trial struct {
+	ID      int
+	Step    int     // controller step of the proposal; -1 when not journaled
+	Entropy float64 // of the proposal; NaN when not journaled
+	LogProb float64
+	Status  Status
+	Reward  float64 // NaN unless finished
+	// Best is the best reward among finished trials with an id up to this
+	// one (the running best by trial number); NaN before the first.
+	Best    float64
+	Metrics map[string]float64
+	Cost    *search.Cost // nil when not journaled
+	Reason  string       // failure reason
+}
+
+// Update is one controller update.
+type Update struct {
+	Step                 int // the controller's step count after the update
+	Baseline, MeanReward float64
+	Loss                 float64
+	AfterTrial           int     // last trial of the batch it learned from; -1 when unknown
+	MeanEntropy          float64 // of that batch's proposals; NaN when unknown
+}
+
+// TopFile is one top/NN-REWARD.json pattern file.
+type TopFile struct {
+	Path   string
+	Rank   int     // NN; 0 when the name does not say
+	Reward float64 // REWARD; NaN when the name does not say
+	// Patterns holds a ConvNet pattern file's patterns; nil for other
+	// pattern files (Transformer lists), whose JSON is in Text.
+	Patterns []autodropout.SitePattern
+	Text     string
+}
+
+// Run is one training run (a result.json).
+type Run struct {
+	Dir, Label                  string
+	Seed                        int64
+	Model, Dataset, Regularizer string
+	Threads                     int
+	LM                          bool    // a language model: perplexities instead of accuracies
+	ValAcc, TestAcc             float64 // NaN when absent
+	ValPPL, TestPPL             float64 // NaN when absent
+	WallS, CPUS                 float64
+	CPUEstimated                bool // result.json has no cpu_s: CPUS is WallS × Threads
+	Steps                       int
+}
+
+// Group is the training runs that share a label (usually one per seed).
+type Group struct {
+	Label        string
+	Runs         []Run // by seed
+	LM           bool  // any run is a language model
+	Regularizers []string
+	ValAcc       Stat
+	TestAcc      Stat
+	ValPPL       Stat
+	TestPPL      Stat
+	CPU, Wall    Stat
+	CPUEstimated bool // some run's CPU time is estimated
+}
+
+// LabelOrder lists the labels the report shows first, in this order; other
+// labels follow alphabetically.
+var LabelOrder = []string{"none", "dropout", "spatial", "dropblock", "variational", "random-best", "autodropout-best"}
+
+var seedDir = regexp.MustCompile(`^seed-(\d+)$`)
+
+// Load reads every search run (a folder with journal.jsonl) and training
+// run (a folder with result.json) at most MaxDepth folders below dir,
+// skipping everything under a trials/ folder (a search's own children).
+// Errors name the file and the problem: a missing folder, a folder with
+// no runs, a corrupt journal line (other than a torn last line), an
+// unreadable result.json or top/ file.
+func Load(dir string) (*Report, error) {
+	st, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	if !st.IsDir() {
+		return nil, fmt.Errorf("report: %s is not a folder", dir)
+	}
+	r := &Report{Dir: dir}
+	var searchDirs, runDirs []string
+	err = filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		rel, _ := filepath.Rel(dir, path)
+		if d.IsDir() {
+			if rel != "." && (d.Name() == "trials" || strings.Count(rel, string(filepath.Separator)) >= MaxDepth) {
+				return filepath.SkipDir
+			}
+			return nil
+		}
+		switch d.Name() {
+		case "journal.jsonl":
+			searchDirs = append(searchDirs, filepath.Dir(path))
+		case "result.json":
+			runDirs = append(runDirs, filepath.Dir(path))
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(searchDirs) == 0 && len(runDirs) == 0 {
+		return nil, fmt.Errorf("report: no search run (journal.jsonl) or training run (result.json) in %s (looked %d folders deep, skipping trials/)", dir, MaxDepth)
+	}
+	for _, sd := range searchDirs {
+		s, err := loadSearch(dir, sd)
+		if err != nil {
+			return nil, err
+		}
+		r.Searches = append(r.Searches, s)
+		r.Notes = append(r.Notes, s.checkSummary()...)
+	}
+	sort.Slice(r.Searches, func(i, j int) bool { return r.Searches[i].Name < r.Searches[j].Name })
+
+	groups := map[string]*Group{}
+	for _, rd := range runDirs {
+		run, err := loadRun(dir, rd)
+		if err != nil {
+			return nil, err
+		}
+		g := groups[run.Label]
+		if g == nil {
+			g = &Group{Label: run.Label}
+			groups[run.Label] = g
+			r.Groups = append(r.Groups, g)
+		}
+		g.Runs = append(g.Runs, run)
+	}
+	rank := map[string]int{}
+	for i, l := range LabelOrder {
+		rank[l] = i + 1
+	}
+	sort.Slice(r.Groups, func(i, j int) bool {
+		a, b := r.Groups[i].Label, r.Groups[j].Label
+		ra, rb := rank[a], rank[b]
+		if ra == 0 {
+			ra = len(LabelOrder) + 1
+		}
+		if rb == 0 {
+			rb = len(LabelOrder) + 1
+		}
+		if ra != rb {
+			return ra < rb
+		}
+		return a < b
+	})
+	estimated := 0
+	for _, g := range r.Groups {
+		g.summarize()
+		for _, run := range g.Runs {
+			if run.CPUEstimated {
+				estimated++
+			}
+		}
+	}
+	if estimated > 0 {
+		r.Notes = append(r.Notes, fmt.Sprintf("%d of the training runs' result.json have no cpu_s: their CPU time is estimated as wall_s × threads, an upper bound (marked *).", estimated))
+	}
+	if len(r.Groups) > 0 {
+		r.Baseline = r.Groups[0]
+		for _, g := range r.Groups {
+			if g.Label == "none" {
+				r.Baseline = g
+			}
+		}
+	}
+	return r, nil
+}
+
+// Group returns the group with the label, or nil.
+func (r *Report) Group(label string) *Group {
+	for _, g := range r.Groups {
+		if g.Label == label {
+			return g
+		}
+	}
+	return nil
+}
+
+// Search returns the search with the name, or nil.
+func (r *Report) Search(name string) *Search {
+	for _, s := range r.Searches {
+		if s.Name == name {
+			return s
+		}
+	}
+	return nil
+}
+
+// CostRatios returns what the search cost in units of one baseline
+// training: its trials' total CPU time over the baseline group's mean CPU
+// time, and its elapsed wall time over the baseline's mean wall time. Both
+// are NaN without a baseline.
+func (r *Report) CostRatios(s *Search) (cpu, wall float64) {
+	if r.Baseline == nil {
+		return math.NaN(), math.NaN()
+	}
+	return s.CPUS / r.Baseline.CPU.Mean, s.ElapsedS / r.Baseline.Wall.Mean
+}
+
+func relName(root, dir string) string {
+	rel, err := filepath.Rel(root, dir)
+	if err != nil || rel == "." {
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return filepath.Base(dir)
+		}
+		return filepath.Base(abs)
+	}
+	return filepath.ToSlash(rel)
+}
+
+func loadSearch(root, dir string) (*Search, error) {
+	jpath := filepath.Join(dir, "journal.jsonl")
+	evs, err := search.ReadJournal(jpath)
+	if err != nil {
+		return nil, fmt.Errorf("report: %w", err)
+	}
+	s := &Search{Dir: dir, Name: relName(root, dir), BestTrial: -1}
+	trials := map[int]*Trial{}
+	get := func(e *search.Event, line int) (*Trial, error) {
+		if e.Trial == nil {
+			return nil, fmt.Errorf("report: journal %s: event %d (%s) has no trial id", jpath, line, e.Type)
+		}
+		t := trials[*e.Trial]
+		if t == nil {
+			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished}
+			trials[*e.Trial] = t
+		}
+		return t, nil
+	}
+	var first, last time.Time
+	for i := range evs {
+		e := &evs[i]
+		if !e.Time.IsZero() {
+			if first.IsZero() || e.Time.Before(first) {
+				first = e.Time
+			}
+			if e.Time.After(last) {
+				last = e.Time
+			}
+		}
+		switch e.Type {
+		case search.RunStarted:
+			s.Config, s.Seed = e.Config, e.Seed
+			var c struct {
+				Method string `json:"method"`
+				Budget int    `json:"budget"`
+			}
+			if len(e.Config) > 0 {
+				if err := json.Unmarshal(e.Config, &c); err != nil {
+					return nil, fmt.Errorf("report: journal %s: event %d: config: %w", jpath, i+1, err)
+				}
+			}
+			s.Method, s.Budget = c.Method, c.Budget
+		case search.TrialProposed:
+			t, err := get(e, i+1)
+			if err != nil {
+				return nil, err
+			}
+			if t.Step < 0 && e.Step != nil { // the first proposal is the one that ran
+				t.Step = *e.Step
+				t.Entropy = deref(e.Entropy)
+				t.LogProb = deref(e.LogProb)
+			}
+		case search.TrialFinished, search.TrialFailed:
+			t, err := get(e, i+1)
+			if err != nil {
+				return nil, err
+			}
+			if t.Status != Unfinished { // the first outcome stands, as in search.Run
+				continue
+			}
+			t.Metrics, t.Cost, t.Reason = e.Metrics, e.Cost, e.Reason
+			if e.Type == search.TrialFailed {
+				t.Status = Failed
+			} else {
+				if e.Reward == nil {
+					return nil, fmt.Errorf("report: journal %s: event %d: trial %d finished without a reward", jpath, i+1, t.ID)
+				}
+				t.Status, t.Reward = Finished, *e.Reward
+			}
+		case search.ControllerUpdated:
+			u := Update{Step: -1, Baseline: deref(e.Baseline), MeanReward: deref(e.MeanReward), Loss: deref(e.Loss), AfterTrial: -1}
+			if e.Step != nil {
+				u.Step = *e.Step
+			}
+			s.Updates = append(s.Updates, u)
+		}
+	}
+	s.ElapsedS = math.NaN()
+	if !first.IsZero() {
+		s.ElapsedS = last.Sub(first).Seconds()
+	}
+	for _, t := range trials {
+		s.Trials = append(s.Trials, *t)
+	}
+	sort.Slice(s.Trials, func(i, j int) bool { return s.Trials[i].ID < s.Trials[j].ID })
+
+	best, sum := math.NaN(), 0.0
+	var cpus, walls []float64
+	for i := range s.Trials {
+		t := &s.Trials[i]
+		switch t.Status {
+		case Finished:
+			s.Finished++
+			sum += t.Reward
+			if math.IsNaN(best) || t.Reward > best {
+				best, s.BestTrial = t.Reward, t.ID
+			}
+		case Failed:
+			s.Failed++
+		default:
+			s.Unfinished++
+		}
+		t.Best = best
+		if t.Cost != nil {
+			cpus = append(cpus, t.Cost.CPUS)
+			walls = append(walls, t.Cost.WallS)
+			s.CPUS += t.Cost.CPUS
+			s.TrialWallS += t.Cost.WallS
+		}
+	}
+	s.BestReward, s.MeanReward = best, math.NaN()
+	if s.Finished > 0 {
+		s.MeanReward = sum / float64(s.Finished)
+	}
+	s.TrialCPU, s.TrialWall = Describe(cpus), Describe(walls)
+
+	// An update with step k learned from the batch proposed at step k-1.
+	for i := range s.Updates {
+		u := &s.Updates[i]
+		var ents []float64
+		for _, t := range s.Trials {
+			if u.Step >= 1 && t.Step == u.Step-1 {
+				u.AfterTrial = max(u.AfterTrial, t.ID)
+				if !math.IsNaN(t.Entropy) {
+					ents = append(ents, t.Entropy)
+				}
+			}
+		}
+		u.MeanEntropy = Describe(ents).Mean
+	}
+
+	if err := s.loadSummary(); err != nil {
+		return nil, err
+	}
+	if s.Method == "" && s.Summary != nil {
+		s.Method = s.Summary.Method
+	}
+	if s.Budget == 0 && s.Summary != nil {
+		s.Budget = s.Summary.Budget
+	}
+	if err := s.loadTop(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func deref(p *float64) float64 {
+	if p == nil {
+		return math.NaN()
+	}
+	return *p
+}
+
+func (s *Search) loadSummary() error {
+	p := filepath.Join(s.Dir, "summary.json")
+	b, err := os.ReadFile(p)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil // a search still running has none yet
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	var sum search.Summary
+	if err := json.Unmarshal(b, &sum); err != nil {
+		return fmt.Errorf("report: %s: %w", p, err)
+	}
+	s.Summary = &sum
+	return nil
+}
+
+// checkSummary compares summary.json with the journal.
+func (s *Search) checkSummary() []string {
+	if s.Summary == nil {
+		return nil
+	}
+	var notes []string
+	m := s.Summary
+	if m.Finished != s.Finished || m.Failures != s.Failed {
+		notes = append(notes, fmt.Sprintf("%s/summary.json counts %d finished and %d failed trials, the journal %d and %d (summary.json is written when a search ends; the journal is newer).",
+			s.Name, m.Finished, m.Failures, s.Finished, s.Failed))
+	} else if s.Finished > 0 && math.Abs(m.BestReward-s.BestReward) > 1e-9 {
+		notes = append(notes, fmt.Sprintf("%s/summary.json has best reward %.4f, the journal %.4f.", s.Name, m.BestReward, s.BestReward))
+	}
+	return notes
+}
+
+var topName = regexp.MustCompile(`^(\d+)-([-+0-9.eE]+|NaN)\.json$`)
+
+func (s *Search) loadTop() error {
+	dir := filepath.Join(s.Dir, "top")
+	ents, err := os.ReadDir(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	for _, e := range ents {
+		if e.IsDir() || !strings.HasSuffix(e.Name(), ".json") {
+			continue
+		}
+		p := filepath.Join(dir, e.Name())
+		tf := TopFile{Path: p, Reward: math.NaN()}
+		if m := topName.FindStringSubmatch(e.Name()); m != nil {
+			tf.Rank, _ = strconv.Atoi(m[1])
+			if v, err := strconv.ParseFloat(m[2], 64); err == nil {
+				tf.Reward = v
+			}
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return fmt.Errorf("report: %w", err)
+		}
+		if ps, err := autodropout.ReadPatterns(p); err == nil {
+			tf.Patterns = ps
+		} else if !json.Valid(b) {
+			return fmt.Errorf("report: top pattern file %s: malformed JSON (%v)", p, err)
+		}
+		tf.Text = string(b)
+		s.Top = append(s.Top, tf)
+	}
+	sort.Slice(s.Top, func(i, j int) bool { return filepath.Base(s.Top[i].Path) < filepath.Base(s.Top[j].Path) })
+	return nil
+}
+
+// Best returns the best finished trial.
+func (s *Search) Best() (Trial, bool) {
+	for _, t := range s.Trials {
+		if t.ID == s.BestTrial {
+			return t, true
+		}
+	}
+	return Trial{}, false
+}
+
+// resultFile is the part of result.json the report reads (train's Result
+// and LMResultFile).
+type resultFile struct {
+	Model       string   `json:"model"`
+	Dataset     string   `json:"dataset"`
+	Regularizer string   `json:"regularizer"`
+	Seed        int64    `json:"seed"`
+	Threads     int      `json:"threads"`
+	ValAcc      *float64 `json:"val_acc"`
+	TestAcc     *float64 `json:"test_acc"`
+	ValPPL      *float64 `json:"val_ppl"`
+	TestPPL     *float64 `json:"test_ppl"`
+	WallS       *float64 `json:"wall_s"`
+	CPUS        *float64 `json:"cpu_s"`
+	Steps       int      `json:"steps"`
+}
+
+// loadRun reads dir/result.json. The run's label is the folder above a
+// seed-N folder, the regularizer for a run in root itself, and the path
+// below root otherwise.
+func loadRun(root, dir string) (Run, error) {
+	p := filepath.Join(dir, "result.json")
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return Run{}, fmt.Errorf("report: %w", err)
+	}
+	var f resultFile
+	if err := json.Unmarshal(b, &f); err != nil {
+		return Run{}, fmt.Errorf("report: %s: %w", p, err)
+	}
+	if f.ValAcc == nil && f.TestAcc == nil && f.ValPPL == nil && f.TestPPL == nil {
+		return Run{}, fmt.Errorf("report: %s: no val_acc, test_acc, val_ppl or test_ppl", p)
+	}
+	if f.WallS == nil && f.CPUS == nil {
+		return Run{}, fmt.Errorf("report: %s: neither wall_s nor cpu_s", p)
+	}
+	r := Run{Dir: dir, Seed: f.Seed, Model: f.Model, Dataset: f.Dataset, Regularizer: f.Regularizer,
+		Threads: f.Threads, Steps: f.Steps, LM: f.ValPPL != nil || f.TestPPL != nil,
+		ValAcc: deref(f.ValAcc), TestAcc: deref(f.TestAcc), ValPPL: deref(f.ValPPL), TestPPL: deref(f.TestPPL),
+		WallS: deref(f.WallS)}
+	if f.CPUS != nil {
+		r.CPUS = *f.CPUS
+	} else {
+		r.CPUS, r.CPUEstimated = r.WallS*float64(max(f.Threads, 1)), true
+	}
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return Run{}, fmt.Errorf("report: %w", err)
+	}
+	switch m := seedDir.FindStringSubmatch(filepath.Base(abs)); {
+	case m != nil:
+		r.Label = filepath.Base(filepath.Dir(abs))
+		r.Seed, _ = strconv.ParseInt(m[1], 10, 64)
+	case filepath.Clean(root) == filepath.Clean(dir):
+		r.Label = f.Regularizer
+		if r.Label == "" {
+			r.Label = "run"
+		}
+	default:
+		r.Label = relName(root, dir)
+	}
+	return r, nil
+}
+
+func (g *Group) summarize() {
+	sort.Slice(g.Runs, func(i, j int) bool {
+		if g.Runs[i].Seed != g.Runs[j].Seed {
+			return g.Runs[i].Seed < g.Runs[j].Seed
+		}
+		return g.Runs[i].Dir < g.Runs[j].Dir
+	})
+	var va, ta, vp, tp, cpu, wall []float64
+	seen := map[string]bool{}
+	add := func(xs *[]float64, v float64) {
+		if !math.IsNaN(v) {
+			*xs = append(*xs, v)
+		}
+	}
+	for _, r := range g.Runs {
+		add(&va, r.ValAcc)
+		add(&ta, r.TestAcc)
+		add(&vp, r.ValPPL)
+		add(&tp, r.TestPPL)
+		add(&cpu, r.CPUS)
+		add(&wall, r.WallS)
+		g.LM = g.LM || r.LM
+		g.CPUEstimated = g.CPUEstimated || r.CPUEstimated
+		if !seen[r.Regularizer] {
+			seen[r.Regularizer] = true
+			g.Regularizers = append(g.Regularizers, r.Regularizer)
+		}
+	}
+	g.ValAcc, g.TestAcc, g.ValPPL, g.TestPPL = Describe(va), Describe(ta), Describe(vp), Describe(tp)
+	g.CPU, g.Wall = Describe(cpu), Describe(wall)
+}

@@ -1,0 +1,533 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"path/filepath"
+	"sort"
+	"strings"
+)
+
+// markdown writes the report. Every number comes from r; figures are
+// linked by file name (they sit next to the Markdown file).
+func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*maskFigure, opt Options) {
+	has := map[string]bool{}
+	for _, f := range figs {
+		has[f.Name] = true
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+
+	p("# AutoDropout report: %s\n\n", relName(filepath.Dir(r.Dir), r.Dir))
+	p("Written by `autodropout report` from the files under `%s`: each search's `journal.jsonl` (trials, rewards, costs, controller updates), `summary.json` and `top/*.json`, and each training run's `result.json`. ", filepath.ToSlash(r.Dir))
+	p("Trials are numbered by their journal id; rewards are validation scores (accuracy, or 80/perplexity for language models).\n\n")
+	if len(r.Searches) > 0 {
+		p("Searches:\n\n")
+		for _, s := range r.Searches {
+			p("- `%s`: %s search, seed %d, %d trials of a budget of %s (%d finished, %d failed, %d unfinished), %d controller updates\n",
+				s.Name, orDash(s.Method), s.Seed, len(s.Trials), intOrDash(s.Budget), s.Finished, s.Failed, s.Unfinished, len(s.Updates))
+		}
+		p("\n")
+	}
+	if len(r.Groups) > 0 {
+		n := 0
+		var ls []string
+		for _, g := range r.Groups {
+			n += len(g.Runs)
+			ls = append(ls, fmt.Sprintf("`%s` (%d)", g.Label, len(g.Runs)))
+		}
+		p("Training runs: %d, by label: %s.\n\n", n, strings.Join(ls, ", "))
+	}
+	if len(r.Notes) > 0 {
+		p("Notes:\n\n")
+		for _, n := range r.Notes {
+			p("- %s\n", n)
+		}
+		p("\n")
+	}
+
+	if len(r.Searches) > 0 {
+		r.searchSection(b, has)
+		r.controllerSection(b, has)
+		r.patternSection(b, masks, opt)
+	}
+	if len(r.Groups) > 0 {
+		r.trainingSection(b)
+	}
+	r.costSection(b)
+}
+
+func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Search: reward per trial\n\n")
+	if has["rewards.png"] {
+		p("![Reward per trial (points), running best (lines), failed trials (crosses on the bottom edge)](rewards.png)\n\n")
+		p("Points: each finished trial's reward; lines: the best reward so far by trial id; crosses on the bottom edge: failed trials.\n\n")
+	} else {
+		p("No trial has ended yet.\n\n")
+	}
+	p("| search | method | trials | finished | failed | best reward (trial) | mean reward | median reward |\n")
+	p("|---|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, s := range r.Searches {
+		p("| `%s` | %s | %d | %d | %d | %s (%s) | %s | %s |\n", s.Name, orDash(s.Method), len(s.Trials), s.Finished, s.Failed,
+			f4(s.BestReward), trialOrDash(s.BestTrial), f4(s.MeanReward), f4(median(s.rewards())))
+	}
+	p("\n")
+
+	// RL against random, for every pair.
+	for _, a := range r.Searches {
+		if a.Method != "rl" {
+			continue
+		}
+		for _, c := range r.Searches {
+			if c.Method != "random" || a.Finished == 0 || c.Finished == 0 {
+				continue
+			}
+			p("**RL against random** (`%s` against `%s`): best reward %s against %s (%s); mean reward %s against %s (%s). ",
+				a.Name, c.Name, f4(a.BestReward), f4(c.BestReward), signed(a.BestReward-c.BestReward),
+				f4(a.MeanReward), f4(c.MeanReward), signed(a.MeanReward-c.MeanReward))
+			last := min(a.Trials[len(a.Trials)-1].ID, c.Trials[len(c.Trials)-1].ID)
+			ba, bc := a.bestAt(last), c.bestAt(last)
+			p("After the same number of trials (ids up to %d) the best so far is %s against %s. ", last, f4(ba), f4(bc))
+			if t := a.firstReaching(c.BestReward); t >= 0 {
+				p("`%s` first reached `%s`'s best (%s) at trial %d; `%s` found it at trial %d.\n\n", a.Name, c.Name, f4(c.BestReward), t, c.Name, c.BestTrial)
+			} else {
+				p("`%s` never reached `%s`'s best (%s).\n\n", a.Name, c.Name, f4(c.BestReward))
+			}
+		}
+	}
+
+	p("<details><summary>Reward and running best of every trial</summary>\n\n")
+	ids := map[int]bool{}
+	p("| trial |")
+	for _, s := range r.Searches {
+		p(" `%s` reward | best so far |", s.Name)
+		for _, t := range s.Trials {
+			ids[t.ID] = true
+		}
+	}
+	p("\n|---:|%s\n", strings.Repeat("---:|---:|", len(r.Searches)))
+	for _, id := range sortedKeys(ids) {
+		p("| %d |", id)
+		for _, s := range r.Searches {
+			t, ok := s.trial(id)
+			switch {
+			case !ok:
+				p(" | |")
+			case t.Status == Finished:
+				p(" %s | %s |", f4(t.Reward), f4(t.Best))
+			default:
+				p(" %s | %s |", t.Status, f4(t.Best))
+			}
+		}
+		p("\n")
+	}
+	p("\n</details>\n\n")
+}
+
+func (r *Report) controllerSection(b *strings.Builder, has map[string]bool) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Controller: entropy and baseline\n\n")
+	if has["controller.png"] {
+		p("![Entropy of each proposal by trial; baseline and batch mean reward at each controller update](controller.png)\n\n")
+		p("Top: the entropy of each proposal (nats, summed over every site's decisions); a random search's uniform proposals have the largest possible entropy. ")
+		p("Bottom: the controller's moving-average baseline and the batch's mean reward at each update, placed at the last trial of the batch it learned from.\n\n")
+	}
+	uniform := math.NaN() // a random search's proposal entropy: the space's maximum
+	for _, s := range r.Searches {
+		if s.Method == "random" {
+			for _, t := range s.Trials {
+				if !math.IsNaN(t.Entropy) {
+					uniform = t.Entropy
+					break
+				}
+			}
+		}
+	}
+	any := false
+	for _, s := range r.Searches {
+		if s.Method != "rl" {
+			continue
+		}
+		any = true
+		p("### `%s`\n\n", s.Name)
+		batches := s.batchEntropies()
+		if len(batches) == 0 {
+			p("No proposal journaled an entropy.\n\n")
+		} else {
+			e0, eN := batches[0], batches[len(batches)-1]
+			p("Mean entropy of a proposal: %s in the first batch (step %d), %s in the last (step %d), %s of the start", f2(e0.mean), e0.step, f2(eN.mean), eN.step, pct(eN.mean/e0.mean))
+			if !math.IsNaN(uniform) {
+				p("; the uniform (random search) entropy is %s, so the last batch is at %s of the maximum", f2(uniform), pct(eN.mean/uniform))
+			}
+			p(".\n")
+		}
+		if len(s.Updates) == 0 {
+			p("No controller update yet.\n\n")
+			continue
+		}
+		u0, uN := s.Updates[0], s.Updates[len(s.Updates)-1]
+		p("Over %d updates the baseline went from %s to %s and the batch mean reward from %s to %s.\n\n",
+			len(s.Updates), f4(u0.Baseline), f4(uN.Baseline), f4(u0.MeanReward), f4(uN.MeanReward))
+		p("Reading (rule of thumb): %s\n\n", s.verdict())
+		p("| update (step) | after trial | batch mean entropy | baseline | batch mean reward | loss |\n")
+		p("|---:|---:|---:|---:|---:|---:|\n")
+		for _, u := range s.Updates {
+			p("| %d | %s | %s | %s | %s | %s |\n", u.Step, trialOrDash(u.AfterTrial), f2(u.MeanEntropy), f4(u.Baseline), f4(u.MeanReward), f4(u.Loss))
+		}
+		p("\n")
+	}
+	if !any {
+		p("No RL search here (a random search has no controller).\n\n")
+	}
+}
+
+type batchEntropy struct {
+	step int
+	mean float64
+}
+
+// batchEntropies returns the mean proposal entropy of each controller step.
+func (s *Search) batchEntropies() []batchEntropy {
+	by := map[int][]float64{}
+	for _, t := range s.Trials {
+		if t.Step >= 0 && !math.IsNaN(t.Entropy) {
+			by[t.Step] = append(by[t.Step], t.Entropy)
+		}
+	}
+	var out []batchEntropy
+	for _, st := range sortedKeys(by) {
+		out = append(out, batchEntropy{st, Describe(by[st]).Mean})
+	}
+	return out
+}
+
+// verdict reads the controller's curves: collapsing when the last batch's
+// entropy is under a tenth of the first's; learning when the later half of
+// the updates has a higher batch mean reward than the earlier half.
+func (s *Search) verdict() string {
+	be := s.batchEntropies()
+	if len(be) >= 2 && be[len(be)-1].mean < 0.1*be[0].mean {
+		return fmt.Sprintf("**collapsing**: the last batch's entropy is %s of the first's, so the controller proposes nearly the same patterns; raise the entropy weight or the temperature if the reward has not converged.", pct(be[len(be)-1].mean/be[0].mean))
+	}
+	if len(s.Updates) < 2 {
+		return "too few updates to tell."
+	}
+	h := len(s.Updates) / 2
+	var early, late []float64
+	for i, u := range s.Updates {
+		if i < h {
+			early = append(early, u.MeanReward)
+		} else {
+			late = append(late, u.MeanReward)
+		}
+	}
+	e, l := Describe(early).Mean, Describe(late).Mean
+	if l > e {
+		return fmt.Sprintf("**learning**: the batch mean reward of the later %s (%s) is above that of the first %s (%s), %s.", plural(len(late), "update"), f4(l), plural(len(early), "update"), f4(e), signed(l-e))
+	}
+	return fmt.Sprintf("**no sign of learning yet**: the batch mean reward of the later %s (%s) is not above that of the first %s (%s).", plural(len(late), "update"), f4(l), plural(len(early), "update"), f4(e))
+}
+
+func (r *Report) patternSection(b *strings.Builder, masks map[*Search]*maskFigure, opt Options) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Best patterns\n\n")
+	pictures := false
+	for _, mf := range masks {
+		pictures = pictures || mf.Figure != ""
+	}
+	if pictures {
+		p("Mask pictures draw each site's pattern with `Pattern.Mask` on a %d×%d×%d×%d activation (one sample, %d channels of %d×%d; the model's own map sizes are not in the pattern file), libtorch seeded with %d: one row per site, one tile per channel (a single tile when the pattern shares its mask across channels), white kept, black dropped. The dropped share is over the drawn cells.\n\n",
+			1, opt.Channels, opt.MapH, opt.MapW, opt.Channels, opt.MapH, opt.MapW, opt.Seed)
+	}
+	for _, s := range r.Searches {
+		p("### `%s`\n\n", s.Name)
+		mf := masks[s]
+		if mf == nil {
+			p("No `top/` pattern files (a search writes them when it ends).\n\n")
+			continue
+		}
+		rel := relName(r.Dir, mf.Top.Path)
+		p("Best pattern file `%s`: reward %s", rel, f4(mf.Top.Reward))
+		if t, ok := s.Best(); ok {
+			p(" (the journal's best is trial %d with %s)", t.ID, f4(t.Reward))
+		}
+		p(".\n\n")
+		if mf.Figure != "" {
+			p("![Masks of %s](%s)\n\n", rel, mf.Figure)
+			p("| site | pattern | dropped |\n|---|---|---:|\n")
+			for _, sm := range mf.Sites {
+				p("| `%s` | %s | %s |\n", sm.Site, sm.Pattern, pct(sm.Dropped))
+			}
+			p("\n")
+		} else {
+			p("Not a ConvNet pattern file (no mask picture); its patterns:\n\n```json\n%s\n```\n\n", strings.TrimSpace(mf.Top.Text))
+		}
+		if len(s.Top) > 1 {
+			var ls []string
+			for _, t := range s.Top[1:] {
+				ls = append(ls, fmt.Sprintf("`%s` (%s)", filepath.Base(t.Path), f4(t.Reward)))
+			}
+			p("Other top files: %s.\n\n", strings.Join(ls, ", "))
+		}
+	}
+}
+
+func (r *Report) trainingSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Final training\n\n")
+	p("Mean ± sample standard deviation over seeds (n runs), and the range. ")
+	if r.Baseline != nil {
+		p("Δ is the difference of the means from `%s`.", r.Baseline.Label)
+	}
+	p("\n\n")
+	var cls, lm []*Group
+	for _, g := range r.Groups {
+		if g.LM {
+			lm = append(lm, g)
+		} else {
+			cls = append(cls, g)
+		}
+	}
+	delta := func(g *Group, get func(*Group) Stat, format string) string {
+		if r.Baseline == nil || g == r.Baseline {
+			return "—"
+		}
+		return fmtOr(format, get(g).Mean-get(r.Baseline).Mean)
+	}
+	if len(cls) > 0 {
+		p("| label | n | seeds | validation accuracy | test accuracy | test min–max | Δ test | CPU s (mean) | wall s (mean) | regularizer |\n")
+		p("|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, g := range cls {
+			p("| `%s` | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", g.Label, len(g.Runs), seeds(g), pm(g.ValAcc), pm(g.TestAcc),
+				rng(g.TestAcc), delta(g, func(g *Group) Stat { return g.TestAcc }, "%+.4f"), cpuMean(g), f1(g.Wall.Mean), cell(strings.Join(g.Regularizers, "; ")))
+		}
+		p("\n")
+	}
+	if len(lm) > 0 {
+		p("Language models (perplexity, lower is better):\n\n")
+		p("| label | n | seeds | validation perplexity | test perplexity | test min–max | Δ test | CPU s (mean) | wall s (mean) | regularizer |\n")
+		p("|---|---:|---|---:|---:|---:|---:|---:|---:|---|\n")
+		for _, g := range lm {
+			p("| `%s` | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", g.Label, len(g.Runs), seeds(g), pm2(g.ValPPL), pm2(g.TestPPL),
+				rng2(g.TestPPL), delta(g, func(g *Group) Stat { return g.TestPPL }, "%+.2f"), cpuMean(g), f1(g.Wall.Mean), cell(strings.Join(g.Regularizers, "; ")))
+		}
+		p("\n")
+	}
+	p("<details><summary>Every training run</summary>\n\n")
+	p("| label | seed | validation | test | CPU s | wall s | folder |\n|---|---:|---:|---:|---:|---:|---|\n")
+	for _, g := range r.Groups {
+		for _, run := range g.Runs {
+			v, t := f4(run.ValAcc), f4(run.TestAcc)
+			if run.LM {
+				v, t = f2(run.ValPPL)+" ppl", f2(run.TestPPL)+" ppl"
+			}
+			star := ""
+			if run.CPUEstimated {
+				star = "*"
+			}
+			p("| `%s` | %d | %s | %s | %s%s | %s | `%s` |\n", g.Label, run.Seed, v, t, f1(run.CPUS), star, f1(run.WallS), relName(r.Dir, run.Dir))
+		}
+	}
+	p("\n</details>\n\n")
+}
+
+func (r *Report) costSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Cost\n\n")
+	base := r.Baseline
+	if base != nil {
+		est := ""
+		if base.CPUEstimated {
+			est = " (estimated as wall × threads: result.json has no cpu_s)"
+		}
+		p("One baseline training (`%s`, mean of %s): CPU %s s%s, wall %s s.\n\n", base.Label, plural(len(base.Runs), "run"), f1(base.CPU.Mean), est, f1(base.Wall.Mean))
+	} else {
+		p("No training run here, so no search/training ratio.\n\n")
+	}
+	if len(r.Searches) > 0 {
+		p("Search CPU is the sum of the trials' CPU time (user + system of each child process) as journaled; elapsed is the wall time from the journal's first to its last event (it includes the controller and any pause before a resume).\n\n")
+		p("| search | trials with a cost | CPU s | trials' wall s | elapsed wall s | CPU s per trial: mean (min–max) | wall s per trial: mean (min–max) | CPU / baseline training | elapsed / baseline wall |\n")
+		p("|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
+		for _, s := range r.Searches {
+			cr, wr := r.CostRatios(s)
+			if s.TrialCPU.N == 0 {
+				p("| `%s` | 0 | — | — | %s | — | — | — | — |\n", s.Name, f1(s.ElapsedS))
+				continue
+			}
+			p("| `%s` | %d | %s | %s | %s | %s (%s–%s) | %s (%s–%s) | %s | %s |\n", s.Name, s.TrialCPU.N, f1(s.CPUS), f1(s.TrialWallS), f1(s.ElapsedS),
+				f1(s.TrialCPU.Mean), f1(s.TrialCPU.Min), f1(s.TrialCPU.Max), f1(s.TrialWall.Mean), f1(s.TrialWall.Min), f1(s.TrialWall.Max), ratio(cr), ratio(wr))
+		}
+		p("\n")
+		p("### Failures\n\n")
+		n := 0
+		for _, s := range r.Searches {
+			for _, t := range s.Trials {
+				if t.Status != Failed {
+					continue
+				}
+				if n == 0 {
+					p("| search | trial | reason |\n|---|---:|---|\n")
+				}
+				n++
+				p("| `%s` | %d | %s |\n", s.Name, t.ID, cell(t.Reason))
+			}
+		}
+		if n == 0 {
+			p("No trial failed.\n")
+		}
+		p("\n")
+	}
+}
+
+// Helpers.
+
+func (s *Search) rewards() []float64 {
+	var xs []float64
+	for _, t := range s.Trials {
+		if t.Status == Finished {
+			xs = append(xs, t.Reward)
+		}
+	}
+	return xs
+}
+
+func (s *Search) trial(id int) (Trial, bool) {
+	i := sort.Search(len(s.Trials), func(i int) bool { return s.Trials[i].ID >= id })
+	if i < len(s.Trials) && s.Trials[i].ID == id {
+		return s.Trials[i], true
+	}
+	return Trial{}, false
+}
+
+// bestAt is the running best at the last trial with an id ≤ id.
+func (s *Search) bestAt(id int) float64 {
+	best := math.NaN()
+	for _, t := range s.Trials {
+		if t.ID > id {
+			break
+		}
+		best = t.Best
+	}
+	return best
+}
+
+// firstReaching is the first trial whose reward is at least v, or -1.
+func (s *Search) firstReaching(v float64) int {
+	for _, t := range s.Trials {
+		if t.Status == Finished && t.Reward >= v {
+			return t.ID
+		}
+	}
+	return -1
+}
+
+func median(xs []float64) float64 {
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	ys := append([]float64(nil), xs...)
+	sort.Float64s(ys)
+	n := len(ys)
+	if n%2 == 1 {
+		return ys[n/2]
+	}
+	return (ys[n/2-1] + ys[n/2]) / 2
+}
+
+func sortedKeys[V any](m map[int]V) []int {
+	ks := make([]int, 0, len(m))
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Ints(ks)
+	return ks
+}
+
+func seeds(g *Group) string {
+	var ss []string
+	for _, r := range g.Runs {
+		ss = append(ss, fmt.Sprint(r.Seed))
+	}
+	return strings.Join(ss, ", ")
+}
+
+func cpuMean(g *Group) string {
+	if g.CPUEstimated {
+		return f1(g.CPU.Mean) + "*"
+	}
+	return f1(g.CPU.Mean)
+}
+
+func fmtOr(format string, x float64) string {
+	if math.IsNaN(x) || math.IsInf(x, 0) {
+		return "—"
+	}
+	s := fmt.Sprintf(format, x)
+	if strings.Trim(s, "-+0.") == "" && strings.ContainsAny(s, "0") { // no "-0.0000"
+		s = strings.TrimLeft(s, "-+")
+	}
+	return s
+}
+
+func f1(x float64) string     { return fmtOr("%.1f", x) }
+func f2(x float64) string     { return fmtOr("%.2f", x) }
+func f4(x float64) string     { return fmtOr("%.4f", x) }
+func signed(x float64) string { return fmtOr("%+.4f", x) }
+func ratio(x float64) string  { return fmtOr("%.2f×", x) }
+func pct(x float64) string    { return fmtOr("%.1f%%", 100*x) }
+
+// pm formats mean ± sample std (just the mean for one run).
+func pm(s Stat) string {
+	if s.N < 2 {
+		return f4(s.Mean)
+	}
+	return f4(s.Mean) + " ± " + f4(s.Std)
+}
+
+func pm2(s Stat) string {
+	if s.N < 2 {
+		return f2(s.Mean)
+	}
+	return f2(s.Mean) + " ± " + f2(s.Std)
+}
+
+func rng(s Stat) string  { return f4(s.Min) + "–" + f4(s.Max) }
+func rng2(s Stat) string { return f2(s.Min) + "–" + f2(s.Max) }
+
+func plural(n int, what string) string {
+	if n == 1 {
+		return "1 " + what
+	}
+	return fmt.Sprintf("%d %ss", n, what)
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+func intOrDash(n int) string {
+	if n <= 0 {
+		return "—"
+	}
+	return fmt.Sprint(n)
+}
+
+func trialOrDash(id int) string {
+	if id < 0 {
+		return "—"
+	}
+	return fmt.Sprint(id)
+}
+
+// cell makes text safe in a table cell: one line, no bare pipes, at most
+// 200 characters.
+func cell(s string) string {
+	s = strings.Join(strings.Fields(s), " ")
+	if r := []rune(s); len(r) > 200 {
+		s = string(r[:200]) + "…"
+	}
+	return strings.ReplaceAll(s, "|", `\|`)
+}

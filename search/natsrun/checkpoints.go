@@ -1,0 +1,96 @@
+package natsrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Checkpoints is a search.Checkpoints in the object store: the run's
+// controller checkpoint lives at RUN/controller.json of the bucket
+// autodropout_checkpoints.
+type Checkpoints struct {
+	obs  jetstream.ObjectStore
+	name string
+}
+
+// checkpointTimeout bounds one copy to or from the server.
+var checkpointTimeout = time.Minute
+
+// OpenCheckpoints opens the checkpoint store of run, creating the bucket
+// if needed.
+func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, run string) (*Checkpoints, error) {
+	if err := CheckRun(run); err != nil {
+		return nil, err
+	}
+	obs, err := js.ObjectStore(ctx, CheckpointBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: CheckpointBucket,
+			Description: "autodropout controller checkpoints, RUN/controller.json", Storage: jetstream.FileStorage})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obs, err = js.ObjectStore(ctx, CheckpointBucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint bucket %s: %w", CheckpointBucket, err)
+	}
+	return &Checkpoints{obs: obs, name: run + "/controller.json"}, nil
+}
+
+// Restore writes the stored checkpoint to path. With none stored it
+// leaves path as it is. The store wins over a file at path: it is never
+// behind the journal, which is what the search resumes from.
+func (c *Checkpoints) Restore(path string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
+	defer cancel()
+	b, err := c.obs.GetBytes(ctx, c.name)
+	if errors.Is(err, jetstream.ErrObjectNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("restore checkpoint %s: %w", c.name, err)
+	}
+	if err := writeAtomic(path, b); err != nil {
+		return fmt.Errorf("restore checkpoint %s: %w", c.name, err)
+	}
+	return nil
+}
+
+// Saved stores the checkpoint just written at path.
+func (c *Checkpoints) Saved(path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("store checkpoint: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
+	defer cancel()
+	if _, err := c.obs.PutBytes(ctx, c.name, b); err != nil {
+		return fmt.Errorf("store checkpoint %s: %w", c.name, err)
+	}
+	return nil
+}
+
+func writeAtomic(path string, b []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(tmp.Name())
+	if _, err := tmp.Write(b); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Sync(); err != nil {
+		tmp.Close()
+		return err
+	}
+	if err := tmp.Close(); err != nil {
+		return err
+	}
+	return os.Rename(tmp.Name(), path)
+}

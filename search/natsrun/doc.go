@@ -1,0 +1,86 @@
+// Package natsrun runs a search's trials on workers anywhere, through a
+// NATS JetStream server, and keeps the search's journal and controller
+// checkpoint there, so that neither a worker nor the controller is tied
+// to one machine.
+//
+// # Why it is not the default
+//
+// A search on one machine needs no server: search.LocalExecutor starts
+// every trial as a child process, and the journal and checkpoint are
+// files in the output folder. That stays the default because it has no
+// moving parts to install, secure or monitor, and a single machine gains
+// nothing from a queue. This package is for when trials should run on
+// several machines: one `nats-server -js` and `autodropout worker`
+// processes wherever there are cores, and the controller
+// (`autodropout search --nats URL`) anywhere that reaches the server.
+//
+// # Streams and buckets
+//
+// Every name carries the run (a search: one journal, one budget), so one
+// server serves many runs. RUN is letters, digits, '-' and '_'.
+//
+//	AUTODROPOUT_TRIALS   work queue, subjects autodropout.trials.RUN.ID:
+//	                     one message per trial, the whole search.Trial as
+//	                     JSON; consumed by the durable pull consumer
+//	                     workers-RUN (explicit ack)
+//	AUTODROPOUT_RESULTS  limits retention, subjects autodropout.results.RUN.ID:
+//	                     every result any worker published, duplicates
+//	                     included (they are the record of what happened)
+//	AUTODROPOUT_JOURNAL  limits retention, subjects autodropout.journal.RUN:
+//	                     the search.Journal, one event per message
+//	autodropout_checkpoints
+//	                     object store; RUN/controller.json is the latest
+//	                     controller checkpoint
+//
+// A stream or bucket that exists already is used as it is, so an operator
+// can create them beforehand with other limits or replicas on a cluster.
+//
+// # Workers
+//
+// A Worker takes one message at a time per free slot (Fetch of one, so no
+// worker holds trials it is not running), runs it with
+// search.LocalExecutor (a child `autodropout train` process), publishes
+// the result and then acks. While the child runs, the worker sends
+// InProgress every quarter of the consumer's ack wait (30 s by default),
+// so a trial may take hours; a worker that dies stops the heartbeats and
+// the server hands the trial to another worker one ack wait later. A
+// worker asked to stop (SIGINT, SIGTERM) kills its children and naks
+// their messages so they are redelivered at once. Before running a trial
+// the worker looks for a result already stored for it (its previous
+// holder died between publishing and acking) and then only acks; a trial
+// delivered more than MaxDeliveries times without a result becomes a
+// failed result rather than going round forever. A worker that cannot
+// reach the server retries with exponential backoff and says so.
+//
+// Patterns, configuration and data paths travel in the message; data,
+// libtorch and the binary must be on the worker's machine, and relative
+// paths in the task (data_dir, lm_config) are taken from the worker's
+// working directory. Trial folders are where the controller put them
+// (shared storage), or under the worker's --trials folder.
+//
+// # Results and duplicates
+//
+// The invariant everything rests on: a trial message leaves the work
+// queue only after its result is stored. The controller's Executor.Run
+// therefore asks, in this order, whether the trial is queued (then it only
+// waits) and whether a result is stored (then it returns it); only a trial
+// that is neither is published. A controller that restarts thus neither
+// loses a trial that finished while it was down nor runs it again.
+//
+// The first result stored for a trial wins. A later one (a worker presumed
+// dead that finishes late, a redelivery after the first result) is logged
+// as a duplicate, counted by Executor.Duplicates, and never returned, so
+// the journal gets one trial_finished per trial. Results carry a message
+// id (run, trial, queue sequence, delivery) so that a worker retrying a
+// publish does not store it twice.
+//
+// # Journal and checkpoint
+//
+// Journal appends with an expected last sequence for the run's subject:
+// appends are ordered and a second controller writing the same run is
+// refused instead of interleaving its events. An append whose
+// acknowledgement was lost is retried and recognised by its message id.
+// Checkpoints copies controller.json to the object store after every
+// save and back before the search reads it, so `autodropout search` can
+// be restarted with an empty --out on another machine and resume.
+package natsrun

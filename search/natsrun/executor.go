@@ -1,0 +1,222 @@
+package natsrun
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/autodropout/autodropout/search"
+)
+
+// Executor is the controller's side: a search.Executor that queues every
+// trial for the workers and waits for its first result.
+type Executor struct {
+	js       jetstream.JetStream
+	run      string
+	trials   jetstream.Stream
+	results  jetstream.Stream
+	log      io.Writer
+	consumer jetstream.ConsumeContext
+
+	mu    sync.Mutex
+	first map[int]resultMsg     // first result per trial
+	wake  map[int]chan struct{} // closed when the first result arrives
+	dups  int
+}
+
+// resultPoll is how often a waiting Run asks the results stream itself,
+// in case the subscription that normally wakes it has stalled.
+var resultPoll = 15 * time.Second
+
+// NewExecutor returns the executor of run, creating the streams if
+// needed. Duplicate results and retries are reported on log (nil: none).
+// Close stops its subscription.
+func NewExecutor(ctx context.Context, js jetstream.JetStream, run string, log io.Writer) (*Executor, error) {
+	if err := CheckRun(run); err != nil {
+		return nil, err
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	e := &Executor{js: js, run: run, log: log, first: map[int]resultMsg{}, wake: map[int]chan struct{}{}}
+	var err error
+	if e.trials, err = trialsStream(ctx, js); err != nil {
+		return nil, err
+	}
+	if e.results, err = resultsStream(ctx, js); err != nil {
+		return nil, err
+	}
+	// Every result of the run, old ones first: it wakes waiting trials and
+	// sees the duplicates.
+	c, err := js.OrderedConsumer(ctx, ResultsStream, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{"autodropout.results." + run + ".>"},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: subscribe to results: %w", run, err)
+	}
+	e.consumer, err = c.Consume(func(m jetstream.Msg) {
+		meta, err := m.Metadata()
+		if err != nil {
+			fmt.Fprintf(e.log, "run %s: result message: %v\n", run, err)
+			return
+		}
+		r, err := decodeResult(m.Data(), meta.Sequence.Stream)
+		if err != nil {
+			fmt.Fprintf(e.log, "run %s: %v; ignored\n", run, err)
+			return
+		}
+		e.record(r)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("run %s: subscribe to results: %w", run, err)
+	}
+	return e, nil
+}
+
+func decodeResult(b []byte, seq uint64) (resultMsg, error) {
+	var r resultMsg
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("result message %d: %w", seq, err)
+	}
+	r.seq = seq
+	return r, nil
+}
+
+// record keeps r if it is the trial's first result and reports it as a
+// duplicate otherwise. The same message seen twice (looked up, then
+// delivered) is neither.
+func (e *Executor) record(r resultMsg) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if f, ok := e.first[r.Trial]; ok {
+		if f.seq == r.seq {
+			return
+		}
+		e.dups++
+		fmt.Fprintf(e.log, "run %s: duplicate result for trial %d from worker %s (delivery %d, reward %.4f) ignored: the first came from worker %s (delivery %d, reward %.4f)\n",
+			e.run, r.Trial, r.Worker, r.Delivery, r.Reward, f.Worker, f.Delivery, f.Reward)
+		return
+	}
+	e.first[r.Trial] = r
+	if ch, ok := e.wake[r.Trial]; ok {
+		close(ch)
+	} else {
+		ch = make(chan struct{})
+		close(ch)
+		e.wake[r.Trial] = ch
+	}
+}
+
+func (e *Executor) waitFor(id int) <-chan struct{} {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	ch, ok := e.wake[id]
+	if !ok {
+		ch = make(chan struct{})
+		e.wake[id] = ch
+	}
+	return ch
+}
+
+// Duplicates is the number of results seen after a trial's first.
+func (e *Executor) Duplicates() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.dups
+}
+
+// Run queues the trial, unless it is queued or answered already, and
+// waits for its first result or for ctx to end. An ended ctx leaves the
+// trial queued: a worker may finish it, and the next controller picks up
+// the result.
+func (e *Executor) Run(ctx context.Context, t search.Trial) search.Result {
+	wait := DefaultBackoff.Min
+	for {
+		err := e.submit(ctx, t)
+		if err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			return search.Result{Err: fmt.Errorf("cancelled: %w", ctx.Err())}
+		}
+		// The server is away (restarting, network): the trial has not
+		// failed, so wait for it rather than record a failure.
+		fmt.Fprintf(e.log, "run %s: trial %d: %v; retrying in %v\n", e.run, t.ID, err, wait)
+		select {
+		case <-ctx.Done():
+			return search.Result{Err: fmt.Errorf("cancelled: %w", ctx.Err())}
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, DefaultBackoff.Max)
+	}
+	ch := e.waitFor(t.ID)
+	poll := time.NewTicker(resultPoll)
+	defer poll.Stop()
+	for {
+		select {
+		case <-ch:
+			e.mu.Lock()
+			r := e.first[t.ID]
+			e.mu.Unlock()
+			return r.result()
+		case <-ctx.Done():
+			return search.Result{Err: fmt.Errorf("cancelled: %w", ctx.Err())}
+		case <-poll.C:
+			if r, ok, err := firstResult(ctx, e.results, e.run, t.ID); err == nil && ok {
+				e.record(r)
+			}
+		}
+	}
+}
+
+// submit makes sure the trial is queued or answered. A trial message
+// leaves the queue only after its result is stored, so asking in this
+// order (queued? answered?) leaves no moment where a trial being run is
+// neither, and a trial that is neither is run by nobody.
+func (e *Executor) submit(ctx context.Context, t search.Trial) error {
+	subj := trialSubject(e.run, t.ID)
+	_, err := e.trials.GetLastMsgForSubject(ctx, subj)
+	switch {
+	case err == nil:
+		fmt.Fprintf(e.log, "run %s: trial %d is queued already; waiting for its result\n", e.run, t.ID)
+		return nil
+	case !errors.Is(err, jetstream.ErrMsgNotFound):
+		return fmt.Errorf("look up queued trial: %w", err)
+	}
+	r, ok, err := firstResult(ctx, e.results, e.run, t.ID)
+	if err != nil {
+		return err
+	}
+	if ok {
+		fmt.Fprintf(e.log, "run %s: trial %d has a result already (worker %s); not run again\n", e.run, t.ID, r.Worker)
+		e.record(r)
+		return nil
+	}
+	b, err := json.Marshal(trialMsg{Run: e.run, Trial: t})
+	if err != nil {
+		return fmt.Errorf("encode trial %d: %w", t.ID, err)
+	}
+	// The id makes a retried publish (lost acknowledgement) a no-op.
+	id := e.run + "." + strconv.Itoa(t.ID) + "." + nuid.Next()
+	pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := e.js.Publish(pctx, subj, b, jetstream.WithMsgID(id), jetstream.WithRetryAttempts(5)); err != nil {
+		return fmt.Errorf("queue trial: %w", err)
+	}
+	return nil
+}
+
+// Close stops the results subscription; the connection is the caller's.
+func (e *Executor) Close() error {
+	e.consumer.Stop()
+	return nil
+}
