@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"image/color"
 	"math"
+	"strconv"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -50,9 +51,37 @@ func newPanel(title, x, y string) *panel {
 	pn := &panel{p: plot.New(), leg: plot.NewLegend()}
 	pn.p.Title.Text, pn.p.X.Label.Text, pn.p.Y.Label.Text = title, x, y
 	pn.p.Add(plotter.NewGrid())
+	pn.p.Y.Tick.Marker = preciseTicks{}
 	pn.leg.Top, pn.leg.Left = true, true
 	pn.leg.TextStyle.Font.Size = vg.Points(10)
 	return pn
+}
+
+// preciseTicks are gonum's default ticks labelled with as many decimals
+// as their spacing needs: the default labels a 29.00–29.20 axis "29, 29, 29".
+type preciseTicks struct{}
+
+func (preciseTicks) Ticks(min, max float64) []plot.Tick {
+	ts := plot.DefaultTicks{}.Ticks(min, max)
+	var major []float64
+	for _, t := range ts {
+		if t.Label != "" {
+			major = append(major, t.Value)
+		}
+	}
+	if len(major) < 2 {
+		return ts
+	}
+	dec := 0
+	if step := major[1] - major[0]; step > 0 && step < 1 {
+		dec = int(math.Ceil(-math.Log10(step) - 1e-9))
+	}
+	for i := range ts {
+		if ts[i].Label != "" {
+			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', dec, 64)
+		}
+	}
+	return ts
 }
 
 func (pn *panel) add(name string, ps ...plot.Plotter) {
