@@ -173,9 +173,12 @@ func printSearchPlan(w io.Writer, cfg search.Config, sites []string, tflops floa
 		return 0, fmt.Errorf("cost estimate: %w", err)
 	}
 	total := c.Total() * float64(cfg.Budget)
-	fmt.Fprintf(w, "search (%s): %d trials of %s on %s, %d at a time, %d updates of %d samples; %d sites: %s\n",
-		cfg.Method, cfg.Budget, t.Model, t.Data, cfg.Parallel, (cfg.Budget+cfg.SamplesPerUpdate-1)/cfg.SamplesPerUpdate,
-		cfg.SamplesPerUpdate, len(sites), sitesText(sites))
+	how := "patterns drawn uniformly"
+	if cfg.Method == "rl" {
+		how = fmt.Sprintf("%d controller updates of %d samples", (cfg.Budget+cfg.SamplesPerUpdate-1)/cfg.SamplesPerUpdate, cfg.SamplesPerUpdate)
+	}
+	fmt.Fprintf(w, "search (%s): %d trials of %s on %s, %d at a time, %s; %d sites: %s\n",
+		cfg.Method, cfg.Budget, t.Model, t.Data, cfg.Parallel, how, len(sites), sitesText(sites))
 	fmt.Fprintf(w, "  one trial: %s train + %s validation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
 	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %d in parallel\n",
 		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel), cfg.Parallel)
