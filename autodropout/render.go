@@ -3,6 +3,7 @@ package autodropout
 import (
 	"bytes"
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"image"
 	"image/color"
 	"image/png"
@@ -42,7 +43,7 @@ func RenderMasks(mask *ts.Tensor, path string) error {
 	if err := WriteMasksPNG(&buf, mask, RenderOptions{}); err != nil {
 		return fmt.Errorf("render masks %s: %w", path, err)
 	}
-	if err := writeFileAtomic(path, buf.Bytes()); err != nil {
+	if err := atomicfile.Write(path, buf.Bytes()); err != nil {
 		return fmt.Errorf("render masks: %w", err)
 	}
 	return nil

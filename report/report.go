@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -67,13 +68,13 @@ func (r *Report) Write(opt Options) (string, error) {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	for _, f := range figs {
-		if err := writeFileAtomic(filepath.Join(outDir, f.Name), f.PNG); err != nil {
+		if err := atomicfile.Write(filepath.Join(outDir, f.Name), f.PNG); err != nil {
 			return "", fmt.Errorf("report: %w", err)
 		}
 	}
 	var b strings.Builder
 	r.markdown(&b, figs, masks, opt)
-	if err := writeFileAtomic(opt.Out, []byte(b.String())); err != nil {
+	if err := atomicfile.Write(opt.Out, []byte(b.String())); err != nil {
 		return "", fmt.Errorf("report: %w", err)
 	}
 	return opt.Out, nil
@@ -132,29 +133,4 @@ func slug(s string) string {
 		return "search"
 	}
 	return s
-}
-
-// writeFileAtomic writes data to a temporary file next to path and renames
-// it over path, so a reader never sees half a report.
-func writeFileAtomic(path string, data []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

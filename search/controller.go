@@ -3,10 +3,10 @@ package search
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"math"
 	"math/rand"
 	"os"
-	"path/filepath"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -395,7 +395,7 @@ func (c *Controller) Save(path string) error {
 	if err != nil {
 		return fmt.Errorf("save controller: %w", err)
 	}
-	return writeAtomic(path, b)
+	return atomicfile.Write(path, b)
 }
 
 // LoadController restores a controller saved by Save for the same space.
@@ -426,27 +426,4 @@ func LoadController(path string, space Space) (*Controller, error) {
 		c.uniform()
 	}
 	return c, nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := tmp.Close(); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if err := os.Rename(tmp.Name(), path); err != nil {
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	return nil
 }

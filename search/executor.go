@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"math"
 	"os"
 	"os/exec"
@@ -94,7 +95,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		return fail(Result{}, "trial dir: %v", err)
 	}
 	pat := filepath.Join(t.Dir, "pattern.json")
-	if err := writeAtomic(pat, t.Patterns); err != nil {
+	if err := atomicfile.Write(pat, t.Patterns); err != nil {
 		return fail(Result{}, "write pattern: %v", err)
 	}
 	os.Remove(filepath.Join(t.Dir, "result.json"))

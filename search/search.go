@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"io"
 	"math"
 	"math/rand"
@@ -360,7 +361,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	}
 	for i, f := range fins[:min(len(fins), cfg.TopK)] {
 		p := filepath.Join(top, fmt.Sprintf("%02d-%.4f.json", i+1, f.r))
-		if err := writeAtomic(p, recs[f.id].proposed.Patterns); err != nil {
+		if err := atomicfile.Write(p, recs[f.id].proposed.Patterns); err != nil {
 			return sum, fmt.Errorf("top patterns: %w", err)
 		}
 	}
@@ -369,7 +370,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		Summary
 		BestReward *float64 `json:"best_reward"`
 	}{out, nanNil(sum.BestReward)}, "", "  ")
-	if err := writeAtomic(filepath.Join(s.Out, "summary.json"), append(b, '\n')); err != nil {
+	if err := atomicfile.Write(filepath.Join(s.Out, "summary.json"), append(b, '\n')); err != nil {
 		return sum, err
 	}
 	return sum, nil

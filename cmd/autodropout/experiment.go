@@ -108,11 +108,9 @@ func runExperiment(args []string) error {
 	if *dry {
 		return printExperimentPlan(os.Stdout, cfg, scfg, sites, *tflops)
 	}
-	bin := *binary
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own binary: %w", err)
-		}
+	bin, err := trainerBinary(*binary)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()

@@ -69,11 +69,9 @@ func runSearch(args []string) error {
 		_, err := printSearchPlan(os.Stdout, cfg, sites, *tflops)
 		return err
 	}
-	bin := *binary
-	if bin == "" {
-		if bin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own binary: %w", err)
-		}
+	bin, err := trainerBinary(*binary)
+	if err != nil {
+		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -89,6 +87,19 @@ func runSearch(args []string) error {
 	}
 	_, err = searchTo(ctx, s)
 	return err
+}
+
+// trainerBinary is the autodropout binary that trains trials: path, or
+// this program itself.
+func trainerBinary(path string) (string, error) {
+	if path != "" {
+		return path, nil
+	}
+	bin, err := os.Executable()
+	if err != nil {
+		return "", fmt.Errorf("find own binary: %w", err)
+	}
+	return bin, nil
 }
 
 // searchTo runs (or resumes) a search, printing progress and a closing

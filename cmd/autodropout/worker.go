@@ -38,12 +38,9 @@ func runWorker(args []string) error {
 	if *parallel < 1 {
 		return fmt.Errorf("--parallel %d: want at least 1", *parallel)
 	}
-	bin := *binary
-	if bin == "" {
-		var err error
-		if bin, err = os.Executable(); err != nil {
-			return fmt.Errorf("find own binary: %w", err)
-		}
+	bin, err := trainerBinary(*binary)
+	if err != nil {
+		return err
 	}
 	w := &natsrun.Worker{Run: *run, Name: *name, Parallel: *parallel, Threads: *threads, Binary: bin,
 		TrialsDir: *trials, AckWait: *ackWait, MaxDeliveries: *maxDeliveries, Log: os.Stderr}

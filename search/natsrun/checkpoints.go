@@ -4,8 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"os"
-	"path/filepath"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -55,7 +55,7 @@ func (c *Checkpoints) Restore(path string) error {
 	if err != nil {
 		return fmt.Errorf("restore checkpoint %s: %w", c.name, err)
 	}
-	if err := writeAtomic(path, b); err != nil {
+	if err := atomicfile.Write(path, b); err != nil {
 		return fmt.Errorf("restore checkpoint %s: %w", c.name, err)
 	}
 	return nil
@@ -73,24 +73,4 @@ func (c *Checkpoints) Saved(path string) error {
 		return fmt.Errorf("store checkpoint %s: %w", c.name, err)
 	}
 	return nil
-}
-
-func writeAtomic(path string, b []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if _, err := tmp.Write(b); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Sync(); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }
