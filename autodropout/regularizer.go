@@ -446,27 +446,35 @@ func (d *PatternDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 		return x.MustShallowClone()
 	}
 	n, c, h, w := size4(d.String(), x)
-	keep, kept, err := d.Pattern.draw(n, c, h, w, x.MustDevice())
+	dr, err := d.Pattern.drawIndex(n, c, h, w, x.MustDevice())
 	if err != nil {
 		panic(fmt.Errorf("autodropout: %s: %w", d, err))
 	}
-	// The mask's kept counts per plane come with it: no pass over the mask
-	// to count them.
 	var s scope
-	s.tmp = append(s.tmp, keep, kept)
-	var scale *ts.Tensor
-	switch d.Scope.or(PerMask) {
-	case PerMask:
-		inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
-		scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
-	case PerBatch:
-		total := s.do(func() (*ts.Tensor, error) { return kept.Sum(gotch.Float, false) })
-		inv := s.do(func() (*ts.Tensor, error) { return total.Reciprocal(false) })
-		scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(keep.Numel())), false) })
-	default:
-		s.fail(fmt.Errorf("rescale scope %v", d.Scope))
+	var f *ts.Tensor
+	if sc := d.Scope.or(PerMask); sc == PerMask && dr.tab != nil {
+		// The table holds every mask already rescaled: one row copy per
+		// plane.
+		s.tmp = append(s.tmp, dr.idx)
+		f = s.do(func() (*ts.Tensor, error) { return lookup(dr.tab.scaled, dr.idx, []int64{n, dr.planes, h, w}) })
+	} else {
+		// The mask's kept counts per plane come with it: no pass over the
+		// mask to count them.
+		keep, kept := dr.masks(&s)
+		var scale *ts.Tensor
+		switch sc {
+		case PerMask:
+			inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+			scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
+		case PerBatch:
+			total := s.do(func() (*ts.Tensor, error) { return kept.Sum(gotch.Float, false) })
+			inv := s.do(func() (*ts.Tensor, error) { return total.Reciprocal(false) })
+			scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(n*dr.planes*h*w)), false) })
+		default:
+			s.fail(fmt.Errorf("rescale scope %v", d.Scope))
+		}
+		f = s.do(func() (*ts.Tensor, error) { return keep.Mul(scale, false) })
 	}
-	f := s.do(func() (*ts.Tensor, error) { return keep.Mul(scale, false) })
 	y := multiply(&s, x, f)
 	out, err := s.result(y)
 	if err != nil {

@@ -182,6 +182,13 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 	return logits, newMems
 }
 
+// noBias is the undefined tensor that linear layers without a bias pass.
+// It must outlive every call: gotch does not keep an op's arguments alive
+// during its C call, so a temporary ts.NewTensor() argument can be freed by
+// its finalizer while libtorch reads it (a crash after about an hour of
+// Transformer-XL steps; see docs/performance.md).
+var noBias = ts.NewTensor()
+
 // withMemory returns [mem; h] along time, a new tensor the caller drops
 // (h itself when there is no memory, as a new handle).
 func withMemory(mem, h *ts.Tensor) *ts.Tensor {
@@ -249,7 +256,7 @@ func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Ten
 	cat := withMemory(mem, h)
 	k := cat.MustSize()[1]
 	mlen := k - t
-	heads := ts.MustLinear(cat, l.qkv, ts.NewTensor()) // B×K×3HDh
+	heads := ts.MustLinear(cat, l.qkv, noBias) // B×K×3HDh
 	cat.MustDrop()
 	q := heads.MustNarrow(2, 0, hd, false).MustNarrow(1, mlen, t, true).MustContiguous(true)
 	kk := heads.MustNarrow(2, hd, hd, false).MustContiguous(true)
@@ -269,7 +276,7 @@ func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Ten
 	av := prob.MustMatmul(vh, true)                                                                // B×H×T×Dh
 	vh.MustDrop()
 	av = av.MustPermute([]int64{0, 2, 1, 3}, true).MustContiguous(true).MustView([]int64{b, t, hd}, true)
-	o := ts.MustLinear(av, l.o, ts.NewTensor())
+	o := ts.MustLinear(av, l.o, noBias)
 	av.MustDrop()
 	o = m.sites.apply(l.site[4], o, train)
 	r1 := h.MustAdd(o, false)
@@ -301,7 +308,7 @@ func (m *TransformerXL) attnScores(l *xlLayer, q, kk *ts.Tensor, b, t, k, mlen i
 	ac := qw.MustMatmul(kh, true)
 	kh.MustDrop()
 	pe := sinusoid(k, c.DModel, dev)
-	r := ts.MustLinear(pe, l.r, ts.NewTensor()) // K×HDh
+	r := ts.MustLinear(pe, l.r, noBias) // K×HDh
 	pe.MustDrop()
 	rh := r.MustView([]int64{k, c.NHead, c.DHead}, true).MustPermute([]int64{1, 2, 0}, true) // H×Dh×K
 	bd := qr.MustMatmul(rh, true)

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"fmt"
 	"regexp"
 	"testing"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/autodropout/autodropout/nn"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
 )
 
 // BenchmarkStep times one training step (forward, backward, SGD) of
@@ -19,7 +21,6 @@ import (
 //
 //	go test -run - -bench Step -benchtime 10x ./train/
 func BenchmarkStep(b *testing.B) {
-	bnSites := regexp.MustCompile(`bn\d+$`).MatchString
 	for _, tc := range []struct {
 		name string
 		opt  autodropout.Options
@@ -40,7 +41,7 @@ func BenchmarkStep(b *testing.B) {
 			if name == "none" {
 				name = ""
 			}
-			m, opt, batch := wrnStep(b, 16, 2, 128, name, tc.opt, bnSites)
+			m, opt, batch := wrnStep(b, 16, 2, 128, name, tc.opt, bnSite)
 			step(m, opt, batch, gotch.CPU) // warm-up
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
@@ -52,14 +53,109 @@ func BenchmarkStep(b *testing.B) {
 	}
 }
 
+// BenchmarkStepWRN28 times WRN-28-2's training step on a batch of 128
+// CIFAR-sized (3×32×32) images with each regularizer at the second batch
+// norm of every block, where the hand-written pattern file puts patterns:
+//
+//	go test -run - -bench StepWRN28 -benchtime 5x ./train/
+func BenchmarkStepWRN28(b *testing.B) {
+	bn2 := regexp.MustCompile(`^block\d\.layer\.\d+\.bn2$`).MatchString
+	for _, tc := range stepCases() {
+		b.Run(tc.name, func(b *testing.B) {
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer release()
+			m, opt, batch := wrnStepIn(b, 28, 2, 128, []int{3, 32, 32}, tc.reg, tc.opt, bn2)
+			step(m, opt, batch, gotch.CPU) // warm-up
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := step(m, opt, batch, gotch.CPU); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// bnSite matches every batch-norm output, the paper's sites.
+var bnSite = regexp.MustCompile(`bn\d+$`).MatchString
+
+type stepCase struct {
+	name, reg string
+	opt       autodropout.Options
+}
+
+// stepCases are the regularizers the step benchmarks compare ("" for none).
+func stepCases() []stepCase {
+	return []stepCase{
+		{"none", "", autodropout.Options{}},
+		{"dropout", "dropout", autodropout.Options{Rate: 0.1}},
+		{"dropblock", "dropblock", autodropout.Options{Rate: 0.1, BlockSize: 3}},
+		{"pattern", "pattern", autodropout.Options{Pattern: handPattern}},
+	}
+}
+
+// handPattern is the pattern of configs/patterns/wrn-16-2-hand.json.
+var handPattern = autodropout.Pattern{Size: 3, Stride: 2, Repeat: 8, Rotate: 30, ShearX: 0.1}
+
+// BenchmarkSite times one regularizer site alone: the module's forward on a
+// WRN-16-2 activation at batch 128 and the backward through it (the
+// multiply's gradient; of y.sum(), which every case pays alike), at each
+// group's map size. Against none (a shallow
+// clone), this is what a site adds to a step:
+//
+//	go test -run - -bench Site ./train/
+func BenchmarkSite(b *testing.B) {
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer release()
+	for _, shape := range [][]int64{{128, 32, 28, 28}, {128, 64, 14, 14}, {128, 128, 7, 7}} {
+		x := ts.MustRandn(shape, gotch.Float, gotch.CPU).MustSetRequiresGrad(true, true)
+		for _, tc := range stepCases() {
+			reg := tc.reg
+			if reg == "" {
+				reg = "none"
+			}
+			r, err := autodropout.New(reg, tc.opt)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Run(fmt.Sprintf("%dx%dx%d/%s", shape[1], shape[2], shape[3], tc.name), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					y := r.ForwardT(x, true)
+					loss, err := y.Sum(gotch.Float, false)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if err := loss.Backward(); err != nil {
+						b.Fatal(err)
+					}
+					loss.MustDrop()
+					y.MustDrop()
+				}
+			})
+		}
+		x.MustDrop()
+	}
+}
+
 // wrnStep builds WRN-depth-width for 1×28×28 inputs with regularizer reg
 // (none when "") at the sites that match, its SGD optimizer, and a fixed
 // batch of n examples: one training step's worth of fixture.
 func wrnStep(tb testing.TB, depth, width, n int, reg string, o autodropout.Options, sites func(string) bool) (*nn.WRN, *gnn.Optimizer, *data.Batch) {
+	return wrnStepIn(tb, depth, width, n, []int{1, 28, 28}, reg, o, sites)
+}
+
+// wrnStepIn is wrnStep for inputs of shape in (C, H, W).
+func wrnStepIn(tb testing.TB, depth, width, n int, in []int, reg string, o autodropout.Options, sites func(string) bool) (*nn.WRN, *gnn.Optimizer, *data.Batch) {
 	tb.Helper()
 	libtorch.ManualSeed(1)
 	vs := gnn.NewVarStore(gotch.CPU)
-	m, err := nn.NewWRN(vs.Root(), depth, width, 1, 10)
+	m, err := nn.NewWRN(vs.Root(), depth, width, int64(in[0]), 10)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -74,7 +170,7 @@ func wrnStep(tb testing.TB, depth, width, n int, reg string, o autodropout.Optio
 	if err != nil {
 		tb.Fatal(err)
 	}
-	batch := &data.Batch{X: make([]float32, n*28*28), Y: make([]int64, n), N: n, C: 1, H: 28, W: 28}
+	batch := &data.Batch{X: make([]float32, n*in[0]*in[1]*in[2]), Y: make([]int64, n), N: n, C: in[0], H: in[1], W: in[2]}
 	for i := range batch.X {
 		batch.X[i] = float32(i%97)/48 - 1
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
@@ -117,34 +118,11 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		if err != nil {
 			return nil, err
 		}
-		logits, next := model.ForwardMem(x, mems, true)
-		dropMems()
+		v, next, err := LMStep(vs, opt, model, x, y, mems, cfg.Clip)
 		mems = next
-		loss, err := LMLoss(logits, y)
-		logits.MustDrop()
 		n := y.Numel()
 		x.MustDrop()
 		y.MustDrop()
-		if err != nil {
-			return nil, err
-		}
-		v, err := loss.Float64Value([]int64{})
-		if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
-			err = fmt.Errorf("%w: loss is %v", ErrDiverged, v)
-		}
-		if err == nil {
-			err = opt.ZeroGrad()
-		}
-		if err == nil {
-			err = loss.Backward()
-		}
-		loss.MustDrop()
-		if err == nil && cfg.Clip > 0 {
-			err = clipGradNorm(vs, cfg.Clip)
-		}
-		if err == nil {
-			err = opt.Step()
-		}
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", res.Steps+1, err)
 		}
@@ -304,7 +282,21 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 	coef := max / (norm + 1e-6)
 	for _, g := range grads {
 		if coef < 1 {
-			if err := g.MulScalar_(ts.FloatScalar(coef)); err != nil {
+			// Not gotch's MulScalar_: it leaks the handle it replaces.
+			var err error
+			func() {
+				defer func() {
+					if r := recover(); r != nil {
+						err = fmt.Errorf("scale gradient: %v", r)
+					}
+				}()
+				libtorch.InPlace(g, func(out *lib.Ctensor, self lib.Ctensor) {
+					c := lib.AtsFloat(coef)
+					lib.AtgMulScalar_(out, self, c)
+					lib.AtsFree(c)
+				})
+			}()
+			if err != nil {
 				return err
 			}
 		}

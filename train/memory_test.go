@@ -2,17 +2,21 @@ package train
 
 import (
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
 	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
 )
 
 // rssMB is the resident memory of this process.
-func rssMB(t *testing.T) float64 {
+func rssMB(t testing.TB) float64 {
 	b, err := os.ReadFile("/proc/self/statm")
 	if err != nil {
 		t.Skip("no /proc/self/statm")
@@ -45,5 +49,96 @@ func TestStepMemoryIsFlat(t *testing.T) {
 		t.Errorf("resident memory grew by %.0f MB over 40 steps (from %.0f MB)", grew, before)
 	} else {
 		t.Logf("resident memory %.0f MB, grew %.1f MB over 40 steps", before, grew)
+	}
+}
+
+// longSteps is how many steps TestStepMemoryLong runs after warm-up.
+const longSteps = 2000
+
+// TestStepMemoryLong checks the target of docs/performance.md: over 2,000
+// training steps after a warm-up, resident memory drifts by at most 5%, for
+// every regularizer on WRN-10-1 (batch 32) and for the small Transformer-XL
+// with gradient clipping (the language model's step). It takes several
+// minutes, so it runs only when asked:
+//
+//	AUTODROPOUT_LONG=1 go test -run StepMemoryLong -timeout 60m -v ./train/
+//
+// The floor of the resident memory (its minimum over a window of steps) is
+// compared, first window against last: a leak raises the floor, while the
+// allocators' caches make the peaks come and go.
+func TestStepMemoryLong(t *testing.T) {
+	if os.Getenv("AUTODROPOUT_LONG") == "" || testing.Short() {
+		t.Skip("minutes long: set AUTODROPOUT_LONG=1")
+	}
+	bn := func(s string) bool { return strings.Contains(s, "bn") }
+	for _, tc := range stepCases() {
+		t.Run("wrn-10-1/"+tc.name, func(t *testing.T) {
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			m, opt, batch := wrnStep(t, 10, 1, 32, tc.reg, tc.opt, bn)
+			checkFlat(t, func() error { _, err := step(m, opt, batch, gotch.CPU); return err })
+		})
+	}
+	for _, reg := range []string{"none", "pattern"} {
+		t.Run("transformer-xl/"+reg, func(t *testing.T) {
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer release()
+			libtorch.ManualSeed(1)
+			vs := gnn.NewVarStore(gotch.CPU)
+			m, err := nn.NewTransformerXL(vs.Root(), nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if reg == "pattern" {
+				p, _ := autodropout.NewTransformerDropout(autodropout.TransformerPattern{Size: 2, Stride: 8, Repeat: 4, Noise: "zero"})
+				m.Sites().SetAll(p, nil)
+			}
+			opt, err := gnn.DefaultAdamConfig().Build(vs, 1e-3)
+			if err != nil {
+				t.Fatal(err)
+			}
+			x := ts.MustRandint(800, []int64{16, 32}, gotch.Int64, gotch.CPU)
+			y := ts.MustRandint(800, []int64{16, 32}, gotch.Int64, gotch.CPU)
+			var mems []*ts.Tensor
+			checkFlat(t, func() error {
+				var err error
+				_, mems, err = LMStep(vs, opt, m, x, y, mems, 0.25)
+				return err
+			})
+		})
+	}
+}
+
+// checkFlat runs step through a warm-up and longSteps more, and fails when
+// the floor of the resident memory over the last window of steps is more
+// than 5% above its floor over the first.
+func checkFlat(t *testing.T, step func() error) {
+	const warmup, window, every = 200, 250, 10
+	var first, last []float64
+	for i := 0; i < warmup+longSteps; i++ {
+		if err := step(); err != nil {
+			t.Fatalf("step %d: %v", i, err)
+		}
+		if i < warmup || i%every != 0 {
+			continue
+		}
+		switch r := rssMB(t); {
+		case i < warmup+window:
+			first = append(first, r)
+		case i >= warmup+longSteps-window:
+			last = append(last, r)
+		}
+	}
+	a, b := slices.Min(first), slices.Min(last)
+	t.Logf("resident memory floor %.1f MB after warm-up, %.1f MB after %d steps (%+.2f%%, %+.4f MB/step)",
+		a, b, longSteps, 100*(b-a)/a, (b-a)/longSteps)
+	if b > 1.05*a {
+		t.Errorf("resident memory grew by %.1f%% over %d steps (%.1f → %.1f MB)", 100*(b-a)/a, longSteps, a, b)
 	}
 }

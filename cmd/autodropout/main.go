@@ -13,6 +13,8 @@
 //	autodropout experiment --config configs/demo.json --out runs/demo [--dry-run]
 //	                             searches, final training and report (make demo)
 //	autodropout report DIR       write a Markdown report with figures of a search or training folder
+//	autodropout bench [--pytorch] [--json OUT]
+//	                             time training steps, masks, loader and controller; compare with PyTorch
 //	autodropout env              print the libtorch build and thread count
 //
 // Run "autodropout COMMAND -h" for a command's flags.
@@ -35,6 +37,7 @@ var commands = []command{
 	{"worker", "run the trials of a search spread over machines (--nats URL)", runWorker},
 	{"experiment", "search (RL and random), retrain with every regularizer over seeds, report (make demo)", runExperiment},
 	{"report", "write a Markdown report with figures for a search or training folder", runReport},
+	{"bench", "time steps, masks, loader and controller, side by side with PyTorch (--pytorch)", runBench},
 	{"env", "print the libtorch build and thread count", runEnv},
 }
 

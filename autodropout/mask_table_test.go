@@ -1,0 +1,54 @@
+package autodropout
+
+import (
+	"reflect"
+	"testing"
+
+	"github.com/sugarme/gotch"
+)
+
+// Masks looked up in a table and masks computed for the drawn offsets are
+// the same, bit for bit, and so are the modules' outputs: the table is an
+// optimisation only.
+func TestMaskTableMatchesComputed(t *testing.T) {
+	defer func(v int64) { maxTableCells = v }(maxTableCells)
+	for _, p := range []Pattern{
+		{Size: 3, Stride: 2, Repeat: 8, Rotate: 30, ShearX: 0.1},
+		{Size: 3, Stride: 1, Repeat: 2},
+		{Height: 3, Width: 5, Stride: 1, Repeat: 2, ShearY: 0.2}, // some planes drop everything
+		{Size: 2, Stride: 2, Repeat: 16, Rotate: -75, ShareC: true},
+		{Size: 9, Stride: 1, Repeat: 1, Rotate: 10},
+	} {
+		const n, c, h, w = 4, 6, 7, 9
+		type out struct{ keep, kept, perMask, perBatch []float64 }
+		run := func(cells int64) out {
+			maxTableCells = cells
+			var o out
+			seed(t, 21)
+			keep, kept, err := p.draw(n, c, h, w, gotch.CPU)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, o.keep = read(t, keep)
+			_, o.kept = read(t, kept)
+			for _, sc := range []struct {
+				scope Scope
+				v     *[]float64
+			}{{PerMask, &o.perMask}, {PerBatch, &o.perBatch}} {
+				d, err := NewPatternDropout(p, sc.scope)
+				if err != nil {
+					t.Fatal(err)
+				}
+				x := randn(t, n, c, h, w)
+				seed(t, 22)
+				_, *sc.v = read(t, d.ForwardT(x, true))
+				x.MustDrop()
+			}
+			return o
+		}
+		table, computed := run(1<<22), run(0)
+		if !reflect.DeepEqual(table, computed) {
+			t.Errorf("%v: table and computed masks differ", p)
+		}
+	}
+}

@@ -1,0 +1,1186 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"runtime"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
+	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/train"
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// autodropout bench measures, in one process, what a search spends its time
+// on: the training step of each model with each regularizer, mask
+// generation alone, the data loader against the step's consumption, and
+// the controller against a trial. Every number it prints is a ratio against
+// a baseline measured in the same run, because the machines are shared and
+// noisy: variants run round robin (one step of each in turn) and medians
+// are reported. With --pytorch, scripts/bench_pytorch.py builds the same
+// models in PyTorch eager (the same libtorch) and its steps alternate with
+// ours.
+
+type benchFlags struct {
+	models        string
+	batch         int
+	threads       int
+	steps, warmup int
+	jsonOut       string
+	pytorch       bool
+	python        string
+	script        string
+	wrnPattern    string
+	lmConfig      string
+	lmPattern     string
+	vocab         int
+	dataDir       string
+	rate          float64
+	blockSize     int
+	skip          map[string]bool
+	variants      map[string]bool // nil: all
+}
+
+var benchSections = []string{"step", "mask", "loader", "controller"}
+
+func parseBenchFlags(args []string) (*benchFlags, error) {
+	f := &benchFlags{}
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.StringVar(&f.models, "models", "wrn-16-2,wrn-28-2,transformer-xl",
+		"comma-separated models; a classifier takes an input shape after @ (default: wrn-16-2@1x28x28, others @3x32x32)")
+	fs.IntVar(&f.batch, "batch", 128, "classifier batch size (the Transformer-XL's comes from --lm-config)")
+	fs.IntVar(&f.threads, "threads", 0, "libtorch intra-op threads, ours and PyTorch's (0: all cores)")
+	fs.IntVar(&f.steps, "steps", 10, "timed steps per variant (medians are reported)")
+	fs.IntVar(&f.warmup, "warmup", 2, "untimed steps per variant first")
+	fs.StringVar(&f.jsonOut, "json", "", "also write the results as JSON to this file")
+	fs.BoolVar(&f.pytorch, "pytorch", false, "also time the same models in PyTorch eager (needs python3 with torch; skipped with a message otherwise)")
+	fs.StringVar(&f.python, "python", "", "Python for --pytorch (default: /usr/bin/python3, else python3 on PATH)")
+	fs.StringVar(&f.script, "pytorch-script", "scripts/bench_pytorch.py", "the PyTorch reference script")
+	fs.StringVar(&f.wrnPattern, "pattern", "configs/patterns/wrn-16-2-hand.json",
+		"pattern file for the classifiers; other WRNs take each entry at the same site kind of every block of its group")
+	fs.StringVar(&f.lmConfig, "lm-config", "configs/transformer-xl-small.json", "Transformer-XL model and recipe")
+	fs.StringVar(&f.lmPattern, "lm-pattern", "configs/transformer-xl-patterns-hand.json", "Transformer-XL pattern file")
+	fs.IntVar(&f.vocab, "vocab", 14922, "Transformer-XL vocabulary size (default: the fortunes corpus's, min count 2)")
+	fs.StringVar(&f.dataDir, "data-dir", data.FashionMNISTDir, "Fashion-MNIST folder for the loader measurement")
+	fs.Float64Var(&f.rate, "drop-rate", 0.1, "drop probability of Dropout and DropBlock")
+	fs.IntVar(&f.blockSize, "block-size", 3, "DropBlock's block side")
+	variants := fs.String("variants", "", "comma-separated regularizers to time (default all: none, dropout, dropblock, pattern; none is always timed)")
+	skip := fs.String("skip", "", "comma-separated sections to leave out: "+strings.Join(benchSections, ", "))
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	if f.batch < 1 || f.steps < 1 || f.warmup < 0 {
+		return nil, fmt.Errorf("want --batch ≥ 1, --steps ≥ 1 and --warmup ≥ 0")
+	}
+	if *variants != "" {
+		f.variants = map[string]bool{"none": true}
+		for _, v := range strings.Split(*variants, ",") {
+			v = strings.TrimSpace(v)
+			if !slices.Contains([]string{"none", "dropout", "dropblock", "pattern"}, v) {
+				return nil, fmt.Errorf("--variants %q: want some of none, dropout, dropblock, pattern", v)
+			}
+			f.variants[v] = true
+		}
+	}
+	f.skip = map[string]bool{}
+	for _, s := range strings.Split(*skip, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		if !slices.Contains(benchSections, s) {
+			return nil, fmt.Errorf("--skip %q: want some of %s", s, strings.Join(benchSections, ", "))
+		}
+		f.skip[s] = true
+	}
+	return f, nil
+}
+
+// BenchReport is what --json writes. Times are in milliseconds.
+type BenchReport struct {
+	Machine    BenchMachine      `json:"machine"`
+	Batch      int               `json:"batch"`
+	Steps      int               `json:"steps"`
+	Warmup     int               `json:"warmup"`
+	PyTorch    string            `json:"pytorch"` // version, or why it was skipped
+	Step       []StepResult      `json:"step"`
+	Params     []ParamCount      `json:"params,omitempty"`
+	Memory     []MemoryResult    `json:"memory,omitempty"`
+	Mask       []MaskResult      `json:"mask,omitempty"`
+	Loader     *LoaderResult     `json:"loader,omitempty"`
+	Controller *ControllerResult `json:"controller,omitempty"`
+}
+
+// BenchMachine describes where the numbers come from.
+type BenchMachine struct {
+	CPU      string `json:"cpu"`
+	Cores    int    `json:"cores"`
+	Threads  int    `json:"threads"`
+	Libtorch string `json:"libtorch"`
+	BLAS     string `json:"blas"` // the BLAS library libtorch's matmuls run in
+	Go       string `json:"go"`
+}
+
+// StepResult is one model and regularizer: median step times, and ratios
+// that are medians of per-round ratios (see benchModel.run).
+type StepResult struct {
+	Model     string    `json:"model"`
+	Variant   string    `json:"variant"`
+	Sites     int       `json:"sites"` // sites the regularizer is on
+	OursMS    float64   `json:"ours_ms"`
+	OursNone  float64   `json:"ours_vs_none"`
+	TorchMS   *float64  `json:"pytorch_ms,omitempty"`
+	TorchNone *float64  `json:"pytorch_vs_none,omitempty"`
+	OursTorch *float64  `json:"ours_vs_pytorch,omitempty"`
+	OursAll   []float64 `json:"ours_all_ms"`
+	TorchAll  []float64 `json:"pytorch_all_ms,omitempty"`
+}
+
+// ParamCount compares the trainable parameters of our model and PyTorch's.
+type ParamCount struct {
+	Model   string `json:"model"`
+	Ours    int64  `json:"ours"`
+	PyTorch int64  `json:"pytorch"`
+}
+
+// MemoryResult is the resident memory of the process around one model's
+// timed steps (every variant's).
+type MemoryResult struct {
+	Model       string  `json:"model"`
+	AfterWarmMB float64 `json:"after_warmup_mb"`
+	EndMB       float64 `json:"end_mb"`
+	Steps       int     `json:"steps"`
+	PerStepMB   float64 `json:"growth_per_step_mb"`
+}
+
+// MaskResult is the time to draw one site's mask (median), by shape.
+type MaskResult struct {
+	Model     string   `json:"model"`
+	Shape     []int64  `json:"shape"`
+	Sites     int      `json:"sites"` // pattern sites with this shape
+	PatternMS float64  `json:"pattern_ms"`
+	DropBlock float64  `json:"dropblock_ms"`
+	Dropout   float64  `json:"dropout_ms"`
+	TorchMS   *float64 `json:"pytorch_pattern_ms,omitempty"`
+	StepShare float64  `json:"pattern_share_of_none_step"` // Σ sites·pattern / none step
+}
+
+// LoaderResult compares the loader's throughput with the step's appetite.
+type LoaderResult struct {
+	Model         string  `json:"model"`
+	LoaderPerS    float64 `json:"loader_examples_per_s"`
+	StepPerS      float64 `json:"step_examples_per_s"`
+	Ratio         float64 `json:"loader_vs_step"`
+	WaitMSPerStep float64 `json:"wait_ms_per_step"` // fed steps: time blocked on the loader
+	FedSteps      int     `json:"fed_steps"`
+}
+
+// ControllerResult compares one controller round (samples and an update)
+// with one trial.
+type ControllerResult struct {
+	Sites        int     `json:"sites"`
+	Samples      int     `json:"samples_per_update"`
+	SampleMS     float64 `json:"sample_ms"`
+	UpdateMS     float64 `json:"update_ms"`
+	TrialS       float64 `json:"trial_s"` // one epoch of Fashion-MNIST's training split at the measured step
+	RoundVsTrial float64 `json:"round_vs_trial"`
+}
+
+func runBench(args []string) error {
+	f, err := parseBenchFlags(args)
+	if err != nil {
+		return err
+	}
+	n, err := libtorch.ThreadsFromEnv(strconv.Itoa(f.threads))
+	if err != nil {
+		return fmt.Errorf("--threads: %w", err)
+	}
+	if err := libtorch.SetThreads(n); err != nil {
+		return err
+	}
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		return err
+	}
+	defer release()
+	rep := &BenchReport{Batch: f.batch, Steps: f.steps, Warmup: f.warmup, Machine: machine()}
+	fmt.Printf("autodropout bench: %s, %d cores, %d libtorch threads, libtorch %s, BLAS %s, %s\n",
+		rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Threads, rep.Machine.Libtorch, rep.Machine.BLAS, rep.Machine.Go)
+	fmt.Printf("median of %d timed steps per variant after %d warm-up steps, variants round robin; ratios within this run\n\n", f.steps, f.warmup)
+
+	var py *pyBridge
+	if f.pytorch {
+		if py, err = startPyTorch(f.python, f.script, n); err != nil {
+			rep.PyTorch = "skipped: " + err.Error()
+			fmt.Printf("PyTorch comparison skipped: %v\n\n", err)
+		} else {
+			defer py.close()
+			rep.PyTorch = py.version
+			fmt.Printf("PyTorch %s (%s) in a second process, its steps alternating with ours\n\n", py.version, py.python)
+		}
+	} else {
+		rep.PyTorch = "not requested (--pytorch)"
+	}
+
+	models, err := buildModels(f, py)
+	if err != nil {
+		return err
+	}
+	if !f.skip["step"] || !f.skip["loader"] || !f.skip["controller"] {
+		for _, m := range models {
+			if err := m.run(f, py, rep); err != nil {
+				return err
+			}
+		}
+		printSteps(rep)
+	}
+	if !f.skip["mask"] {
+		if err := benchMasks(f, models, py, rep); err != nil {
+			return err
+		}
+	}
+	if !f.skip["loader"] {
+		if err := benchLoader(f, models, rep); err != nil {
+			return err
+		}
+	}
+	if !f.skip["controller"] {
+		if err := benchController(f, models, rep); err != nil {
+			return err
+		}
+	}
+	for _, m := range models {
+		m.close()
+	}
+	if f.jsonOut != "" {
+		if err := writeJSON(f.jsonOut, rep); err != nil {
+			return fmt.Errorf("--json: %w", err)
+		}
+		fmt.Printf("\nwrote %s\n", f.jsonOut)
+	}
+	return nil
+}
+
+// ---------------------------------------------------------------- models
+
+// A stepper runs training steps of one model with one regularizer.
+type stepper interface {
+	step() error
+	close()
+}
+
+type classifierStepper struct {
+	model nn.SiteModel
+	vs    *gnn.VarStore
+	opt   *gnn.Optimizer
+	batch *data.Batch
+}
+
+func (c *classifierStepper) step() error {
+	_, err := train.Step(c.model, c.opt, c.batch, gotch.CPU)
+	return err
+}
+
+func (c *classifierStepper) close() {}
+
+type lmStepper struct {
+	model *nn.TransformerXL
+	vs    *gnn.VarStore
+	opt   *gnn.Optimizer
+	x, y  *ts.Tensor
+	mems  []*ts.Tensor
+	clip  float64
+}
+
+func (l *lmStepper) step() error {
+	_, next, err := train.LMStep(l.vs, l.opt, l.model, l.x, l.y, l.mems, l.clip)
+	l.mems = next
+	return err
+}
+
+func (l *lmStepper) close() {
+	for _, m := range l.mems {
+		m.MustDrop()
+	}
+	l.mems = nil
+	l.x.MustDrop()
+	l.y.MustDrop()
+}
+
+// A benchVariant is one regularizer on one model, ours and PyTorch's.
+type benchVariant struct {
+	name     string
+	ours     stepper
+	sites    int
+	pyID     string // "" when PyTorch does not run it
+	oursT    []float64
+	pyT      []float64
+	params   int64
+	pyParams int64
+}
+
+// A benchModel is one model with its variants (none first).
+type benchModel struct {
+	name     string
+	in       []int64 // C, H, W of a classifier; nil for the language model
+	patterns []autodropout.SitePattern
+	variants []*benchVariant
+	pySkip   string // why PyTorch does not run this model
+}
+
+var wrnName = regexp.MustCompile(`^wrn-(\d+)-(\d+)$`)
+
+func buildModels(f *benchFlags, py *pyBridge) ([]*benchModel, error) {
+	var out []*benchModel
+	for _, spec := range strings.Split(f.models, ",") {
+		spec = strings.TrimSpace(spec)
+		if spec == "" {
+			continue
+		}
+		var m *benchModel
+		var err error
+		if spec == "transformer-xl" {
+			m, err = buildLM(f, py)
+		} else {
+			m, err = buildClassifier(f, spec, py)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--models %s: %w", spec, err)
+		}
+		out = append(out, m)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("--models: no model given")
+	}
+	return out, nil
+}
+
+// parseInput reads "name@CxHxW".
+func parseInput(spec string) (name string, in []int64, err error) {
+	name, shape, ok := strings.Cut(spec, "@")
+	if !ok {
+		if name == "wrn-16-2" {
+			return name, []int64{1, 28, 28}, nil
+		}
+		return name, []int64{3, 32, 32}, nil
+	}
+	parts := strings.Split(shape, "x")
+	if len(parts) != 3 {
+		return "", nil, fmt.Errorf("input shape %q: want CxHxW", shape)
+	}
+	for _, p := range parts {
+		v, err := strconv.ParseInt(p, 10, 64)
+		if err != nil || v < 1 {
+			return "", nil, fmt.Errorf("input shape %q: want positive CxHxW", shape)
+		}
+		in = append(in, v)
+	}
+	return name, in, nil
+}
+
+func buildClassifier(f *benchFlags, spec string, py *pyBridge) (*benchModel, error) {
+	name, in, err := parseInput(spec)
+	if err != nil {
+		return nil, err
+	}
+	file, err := autodropout.ReadPatterns(f.wrnPattern)
+	if err != nil {
+		return nil, fmt.Errorf("--pattern: %w", err)
+	}
+	m := &benchModel{name: spec, in: in}
+	wrn := wrnName.FindStringSubmatch(name)
+	if py != nil && wrn == nil {
+		m.pySkip = "the PyTorch script builds WRN-d-k only"
+	}
+	const classes = 10
+	batch := &data.Batch{X: make([]float32, f.batch*int(in[0]*in[1]*in[2])), Y: make([]int64, f.batch),
+		N: f.batch, C: int(in[0]), H: int(in[1]), W: int(in[2])}
+	for i := range batch.X { // the fixture of train's BenchmarkStep
+		batch.X[i] = float32(i%97)/48 - 1
+	}
+	for i := range batch.Y {
+		batch.Y[i] = int64(i % classes)
+	}
+	for _, v := range []string{"none", "dropout", "dropblock", "pattern"} {
+		if f.variants != nil && !f.variants[v] {
+			continue
+		}
+		if err := libtorch.ManualSeed(1); err != nil {
+			return nil, err
+		}
+		vs := gnn.NewVarStore(gotch.CPU)
+		model, err := nn.New(name, vs.Root(), nn.Input{C: in[0], H: in[1], W: in[2]}, classes)
+		if err != nil {
+			return nil, err
+		}
+		if m.patterns == nil {
+			m.patterns = mapPatterns(model.Sites().Names(), file)
+			if len(m.patterns) == 0 {
+				return nil, fmt.Errorf("no site of %s matches the sites of %s", name, f.wrnPattern)
+			}
+		}
+		sites := make([]string, len(m.patterns))
+		for i, sp := range m.patterns {
+			sites[i] = sp.Site
+		}
+		switch v {
+		case "dropout", "dropblock":
+			// The baselines go to the pattern's sites, so that every
+			// regularized variant touches the same activations.
+			reg, err := autodropout.New(v, autodropout.Options{Rate: f.rate, BlockSize: f.blockSize})
+			if err != nil {
+				return nil, err
+			}
+			for _, s := range sites {
+				if err := model.Sites().Set(s, reg); err != nil {
+					return nil, err
+				}
+			}
+		case "pattern":
+			if _, err := assignPatterns(model.Sites(), m.patterns); err != nil {
+				return nil, err
+			}
+		}
+		opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.01)
+		if err != nil {
+			return nil, fmt.Errorf("optimizer: %w", err)
+		}
+		bv := &benchVariant{name: v, ours: &classifierStepper{model, vs, opt, batch}, params: train.CountParams(vs),
+			sites: countSites(model.Sites())}
+		if py != nil && m.pySkip == "" {
+			depth, _ := strconv.Atoi(wrn[1])
+			width, _ := strconv.Atoi(wrn[2])
+			bv.pyID = spec + "/" + v
+			pspec := map[string]any{"kind": "classifier", "depth": depth, "width": width, "input": in, "classes": classes,
+				"batch": f.batch, "regularizers": regSpecs(model.Sites()), "seed": 1}
+			if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
+				return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
+			}
+		}
+		m.variants = append(m.variants, bv)
+	}
+	return m, nil
+}
+
+func buildLM(f *benchFlags, py *pyBridge) (*benchModel, error) {
+	b, err := os.ReadFile(f.lmConfig)
+	if err != nil {
+		return nil, fmt.Errorf("--lm-config: %w", err)
+	}
+	var cfg LMFileConfig
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
+	}
+	cfg.Model.NToken = int64(f.vocab)
+	if cfg.BatchSize < 1 {
+		return nil, fmt.Errorf("--lm-config %s: batch_size %d: want ≥ 1", f.lmConfig, cfg.BatchSize)
+	}
+	m := &benchModel{name: "transformer-xl"}
+	for _, v := range []string{"none", "dropout", "pattern"} {
+		if f.variants != nil && !f.variants[v] {
+			continue
+		}
+		if err := libtorch.ManualSeed(1); err != nil {
+			return nil, err
+		}
+		vs := gnn.NewVarStore(gotch.CPU)
+		model, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
+		if err != nil {
+			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
+		}
+		if err := assignLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
+			return nil, err
+		}
+		var opt *gnn.Optimizer
+		switch cfg.Optimizer {
+		case "", "adam":
+			opt, err = gnn.DefaultAdamConfig().Build(vs, cfg.LR)
+		case "sgd":
+			opt, err = gnn.NewSGDConfig(0, 0, 0, false).Build(vs, cfg.LR)
+		default:
+			err = fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
+		}
+		shape := []int64{cfg.BatchSize, cfg.Model.TgtLen}
+		x, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
+		if err != nil {
+			return nil, err
+		}
+		y, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
+		if err != nil {
+			return nil, err
+		}
+		bv := &benchVariant{name: v, params: train.CountParams(vs), sites: countSites(model.Sites()),
+			ours: &lmStepper{model: model, vs: vs, opt: opt, x: x, y: y, clip: cfg.Clip}}
+		if py != nil {
+			bv.pyID = "transformer-xl/" + v
+			c := cfg.Model
+			pspec := map[string]any{"kind": "lm", "batch": cfg.BatchSize, "lr": cfg.LR, "clip": cfg.Clip, "optimizer": cfg.Optimizer,
+				"regularizers": regSpecs(model.Sites()), "seed": 1,
+				"config": map[string]any{"n_token": c.NToken, "n_layer": c.NLayer, "d_model": c.DModel, "n_head": c.NHead,
+					"d_head": c.DHead, "d_inner": c.DInner, "tgt_len": c.TgtLen, "mem_len": c.MemLen}}
+			if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
+				return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
+			}
+		}
+		m.variants = append(m.variants, bv)
+	}
+	return m, nil
+}
+
+// mapPatterns gives each site of a model the pattern file's entry for it,
+// or else the entry for the same site kind in the same group of blocks:
+// WRN-28-2's block2.layer.3.bn2 takes block2.layer.1.bn2's pattern from a
+// file written for WRN-16-2. Sites with neither get nothing.
+func mapPatterns(names []string, file []autodropout.SitePattern) []autodropout.SitePattern {
+	layer := regexp.MustCompile(`\.layer\.\d+\.`)
+	kind := func(s string) string { return layer.ReplaceAllString(s, ".layer.*.") }
+	exact := map[string]autodropout.Pattern{}
+	byKind := map[string]autodropout.Pattern{}
+	for _, sp := range file {
+		exact[sp.Site] = sp.Pattern
+		if _, ok := byKind[kind(sp.Site)]; !ok {
+			byKind[kind(sp.Site)] = sp.Pattern
+		}
+	}
+	var out []autodropout.SitePattern
+	for _, n := range names {
+		if p, ok := exact[n]; ok {
+			out = append(out, autodropout.SitePattern{Site: n, Pattern: p})
+		} else if p, ok := byKind[kind(n)]; ok {
+			out = append(out, autodropout.SitePattern{Site: n, Pattern: p})
+		}
+	}
+	return out
+}
+
+func countSites(s *nn.Sites) int {
+	n := 0
+	for _, name := range s.Names() {
+		if s.Get(name) != nil {
+			n++
+		}
+	}
+	return n
+}
+
+// regSpecs describes the regularizer of every occupied site for the PyTorch
+// script: one entry per site, matched by its whole name.
+func regSpecs(s *nn.Sites) []map[string]any {
+	out := []map[string]any{}
+	for _, name := range s.Names() {
+		e := map[string]any{"sites": "^" + regexp.QuoteMeta(name) + "$"}
+		switch r := s.Get(name).(type) {
+		case nil:
+			continue
+		case *autodropout.Dropout:
+			e["kind"], e["rate"] = "dropout", r.P
+		case *autodropout.DropBlock:
+			e["kind"], e["rate"], e["block_size"] = "dropblock", r.P, r.BlockSize
+		case *autodropout.PatternDropout:
+			e["kind"], e["pattern"] = "pattern", r.Pattern
+		case *autodropout.TransformerDropout:
+			e["kind"], e["pattern"] = "tpattern", r.P
+		default:
+			e["kind"] = fmt.Sprintf("%T", r) // the script refuses it, naming it
+		}
+		out = append(out, e)
+	}
+	return out
+}
+
+// run times every variant's step, ours and PyTorch's, round robin.
+func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
+	if f.skip["step"] {
+		// The loader and the controller still want a step time: a few steps.
+		f = &benchFlags{steps: min(f.steps, 3), warmup: min(f.warmup, 1), skip: f.skip}
+	}
+	fmt.Printf("timing %s: %d variants × (%d + %d) steps", m.name, len(m.variants), f.warmup, f.steps)
+	if py != nil && m.pySkip == "" {
+		fmt.Print(", ours and PyTorch's")
+	}
+	fmt.Println()
+	var rssWarm float64
+	for r := 0; r < f.warmup+f.steps; r++ {
+		if r == f.warmup {
+			runtime.GC()
+			rssWarm = rssMB()
+		}
+		for _, v := range m.variants {
+			t0 := time.Now()
+			if err := v.ours.step(); err != nil {
+				return fmt.Errorf("%s %s step: %w", m.name, v.name, err)
+			}
+			d := time.Since(t0).Seconds() * 1e3
+			if r >= f.warmup {
+				v.oursT = append(v.oursT, d)
+			}
+			if py != nil && v.pyID != "" {
+				ts, err := py.run(v.pyID, 1)
+				if err != nil {
+					return fmt.Errorf("pytorch %s: %w", v.pyID, err)
+				}
+				if r >= f.warmup {
+					for _, t := range ts {
+						v.pyT = append(v.pyT, t*1e3)
+					}
+				}
+			}
+		}
+	}
+	runtime.GC()
+	end := rssMB()
+	total := f.steps * len(m.variants)
+	rep.Memory = append(rep.Memory, MemoryResult{Model: m.name, AfterWarmMB: rssWarm, EndMB: end, Steps: total,
+		PerStepMB: (end - rssWarm) / float64(total)})
+	// Ratios are medians of per-round ratios: a variant's step against the
+	// none step of the same round, ours against PyTorch's step that ran
+	// right after it. Pairing cancels the machine's slower and faster
+	// spells, which move every variant of a round alike.
+	none := m.variants[0]
+	for _, v := range m.variants {
+		r := StepResult{Model: m.name, Variant: v.name, Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT}
+		r.OursNone = pairedRatio(v.oursT, none.oursT)
+		if len(v.pyT) > 0 {
+			t, tn, ot := median(v.pyT), pairedRatio(v.pyT, none.pyT), pairedRatio(v.oursT, v.pyT)
+			r.TorchMS, r.TorchNone, r.OursTorch = &t, &tn, &ot
+		}
+		rep.Step = append(rep.Step, r)
+	}
+	if py != nil && m.pySkip == "" {
+		rep.Params = append(rep.Params, ParamCount{Model: m.name, Ours: m.variants[0].params, PyTorch: m.variants[0].pyParams})
+	}
+	return nil
+}
+
+func (m *benchModel) close() {
+	for _, v := range m.variants {
+		v.ours.close()
+	}
+}
+
+func (m *benchModel) noneMS() float64 { return median(m.variants[0].oursT) }
+
+func printSteps(rep *BenchReport) {
+	fmt.Printf("\ntraining step (forward, backward, optimizer), batch %d (Transformer-XL: its config's)\n", rep.Batch)
+	fmt.Printf("%-22s %-10s %5s %10s %7s %11s %7s %10s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT")
+	for _, r := range rep.Step {
+		pt, ptn, ot := "-", "-", "-"
+		if r.TorchMS != nil {
+			pt, ptn, ot = fmt.Sprintf("%.1f", *r.TorchMS), fmt.Sprintf("%.2f", *r.TorchNone), fmt.Sprintf("%.2f", *r.OursTorch)
+		}
+		fmt.Printf("%-22s %-10s %5d %10.1f %7.2f %11s %7s %10s\n", r.Model, r.Variant, r.Sites, r.OursMS, r.OursNone, pt, ptn, ot)
+	}
+	for _, p := range rep.Params {
+		same := "equal"
+		if p.Ours != p.PyTorch {
+			same = "DIFFERENT: the models do not match"
+		}
+		fmt.Printf("parameters of %s: ours %d, PyTorch %d (%s)\n", p.Model, p.Ours, p.PyTorch, same)
+	}
+	for _, m := range rep.Memory {
+		fmt.Printf("resident memory, %s: %.0f MB after warm-up, %.0f MB after %d steps (%+.3f MB/step)\n",
+			m.Model, m.AfterWarmMB, m.EndMB, m.Steps, m.PerStepMB)
+	}
+}
+
+// ---------------------------------------------------------------- masks
+
+// shapeRecorder is a site module that notes the shape it sees.
+type shapeRecorder struct{ shape []int64 }
+
+func (r *shapeRecorder) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	r.shape = x.MustSize()
+	return x.MustShallowClone()
+}
+
+// benchMasks times Pattern.Mask at every shape the classifiers' pattern
+// sites see, against DropBlock's and Dropout's masks of the same shape.
+func benchMasks(f *benchFlags, models []*benchModel, py *pyBridge, rep *BenchReport) error {
+	type job struct {
+		model           string
+		pattern         autodropout.Pattern
+		shape           []int64
+		sites           int
+		pat, db, do, pt []float64
+	}
+	var jobs []*job
+	for _, m := range models {
+		if m.in == nil {
+			continue
+		}
+		none := m.variants[0].ours.(*classifierStepper)
+		recs := map[string]*shapeRecorder{}
+		for _, sp := range m.patterns {
+			r := &shapeRecorder{}
+			recs[sp.Site] = r
+			if err := none.model.Sites().Set(sp.Site, r); err != nil {
+				return err
+			}
+		}
+		var err error
+		if e := libtorch.NoGrad(func() {
+			var x, y *ts.Tensor
+			if x, y, err = none.batch.Tensors(gotch.CPU); err == nil {
+				none.model.ForwardT(x, true).MustDrop()
+				x.MustDrop()
+				y.MustDrop()
+			}
+		}); e != nil {
+			return e
+		}
+		for _, sp := range m.patterns {
+			none.model.Sites().Set(sp.Site, nil)
+		}
+		if err != nil {
+			return err
+		}
+		for _, sp := range m.patterns {
+			shape := recs[sp.Site].shape
+			i := slices.IndexFunc(jobs, func(j *job) bool {
+				return j.model == m.name && j.pattern == sp.Pattern && slices.Equal(j.shape, shape)
+			})
+			if i >= 0 {
+				jobs[i].sites++
+				continue
+			}
+			jobs = append(jobs, &job{model: m.name, pattern: sp.Pattern, shape: shape, sites: 1})
+		}
+	}
+	if len(jobs) == 0 {
+		return nil
+	}
+	db, err := autodropout.NewDropBlock(f.rate, f.blockSize, autodropout.ScopeDefault)
+	if err != nil {
+		return err
+	}
+	do, err := autodropout.NewDropout(f.rate)
+	if err != nil {
+		return err
+	}
+	reps := max(f.steps, 20)
+	fmt.Printf("\nmask generation alone: one site's mask at batch %d, median of %d draws\n", f.batch, reps)
+	timeMask := func(mask func(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error), s []int64) (float64, error) {
+		t0 := time.Now()
+		m, err := mask(s[0], s[1], s[2], s[3], gotch.CPU)
+		if err != nil {
+			return 0, err
+		}
+		d := time.Since(t0).Seconds() * 1e3
+		m.MustDrop()
+		return d, nil
+	}
+	for r := -2; r < reps; r++ { // two warm-up rounds fill the caches
+		for _, j := range jobs {
+			for _, c := range []struct {
+				mask func(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error)
+				out  *[]float64
+			}{{j.pattern.Mask, &j.pat}, {db.Mask, &j.db}, {do.Mask, &j.do}} {
+				d, err := timeMask(c.mask, j.shape)
+				if err != nil {
+					return fmt.Errorf("mask %v: %w", j.shape, err)
+				}
+				if r >= 0 {
+					*c.out = append(*c.out, d)
+				}
+			}
+			if py != nil && r >= 0 {
+				ts, err := py.mask(j.pattern, j.shape, 1)
+				if err != nil {
+					return fmt.Errorf("pytorch mask: %w", err)
+				}
+				j.pt = append(j.pt, ts[0]*1e3)
+			}
+		}
+	}
+	fmt.Printf("%-22s %-16s %5s %11s %11s %11s %11s %13s\n", "model", "shape", "sites", "pattern ms", "dropblock", "dropout", "PT pattern", "Σ/none step")
+	share := map[string]float64{}
+	for _, j := range jobs {
+		r := MaskResult{Model: j.model, Shape: j.shape, Sites: j.sites, PatternMS: median(j.pat), DropBlock: median(j.db), Dropout: median(j.do)}
+		for _, m := range models {
+			if m.name == j.model {
+				r.StepShare = float64(j.sites) * r.PatternMS / m.noneMS()
+			}
+		}
+		share[j.model] += r.StepShare
+		pt := "-"
+		if len(j.pt) > 0 {
+			v := median(j.pt)
+			r.TorchMS = &v
+			pt = fmt.Sprintf("%.2f", v)
+		}
+		rep.Mask = append(rep.Mask, r)
+		fmt.Printf("%-22s %-16s %5d %11.2f %11.2f %11.2f %11s %12.1f%%\n", r.Model, shapeText(r.Shape), r.Sites, r.PatternMS, r.DropBlock, r.Dropout, pt, 100*r.StepShare)
+	}
+	for _, m := range models {
+		if s, ok := share[m.name]; ok {
+			fmt.Printf("%s: pattern masks of one step take %.1f%% of the unregularized step\n", m.name, 100*s)
+		}
+	}
+	return nil
+}
+
+func shapeText(s []int64) string {
+	parts := make([]string, len(s))
+	for i, v := range s {
+		parts[i] = strconv.FormatInt(v, 10)
+	}
+	return strings.Join(parts, "×")
+}
+
+// ---------------------------------------------------------------- loader
+
+// benchLoader measures the Fashion-MNIST loader alone (examples/s, as train
+// configures it: shuffled, random crops), compares it with the examples/s
+// of the first 1×28×28 model's step, and feeds that model's step from the
+// loader to measure how long the step waits for batches.
+func benchLoader(f *benchFlags, models []*benchModel, rep *BenchReport) error {
+	trainSet, _, err := data.Open("fashion-mnist", f.dataDir, data.OpenOptions{})
+	if err != nil {
+		fmt.Printf("\nloader: skipped (%v)\n", err)
+		return nil
+	}
+	cfg := data.LoaderConfig{BatchSize: f.batch, Shuffle: true, Seed: 1, Augment: data.Augment{CropPad: max(trainSet.H/8, 1)}}
+	l, err := data.NewLoader(trainSet, cfg)
+	if err != nil {
+		return fmt.Errorf("loader: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	t0 := time.Now()
+	seen := 0
+	for b := range l.Epoch(ctx, 0) {
+		seen += b.N
+	}
+	res := &LoaderResult{LoaderPerS: float64(seen) / time.Since(t0).Seconds()}
+	rep.Loader = res
+	fmt.Printf("\nloader: Fashion-MNIST, batch %d, shuffled, crop pad %d: %.0f examples/s alone (one epoch, %d examples)\n",
+		f.batch, cfg.Augment.CropPad, res.LoaderPerS, seen)
+	var m *benchModel
+	for _, c := range models {
+		if c.in != nil && c.in[0] == int64(trainSet.C) && c.in[1] == int64(trainSet.H) && c.in[2] == int64(trainSet.W) {
+			m = c
+			break
+		}
+	}
+	if m == nil {
+		fmt.Printf("loader: no %d×%d×%d model in --models to compare with\n", trainSet.C, trainSet.H, trainSet.W)
+		return nil
+	}
+	res.Model = m.name
+	res.StepPerS = float64(f.batch) / (m.noneMS() / 1e3)
+	res.Ratio = res.LoaderPerS / res.StepPerS
+	none := m.variants[0].ours.(*classifierStepper)
+	ch := l.Epoch(ctx, 1)
+	<-ch // the first batch is always waited for
+	res.FedSteps = min(f.steps, 5)
+	var wait time.Duration
+	for i := 0; i < res.FedSteps; i++ {
+		t := time.Now()
+		b, ok := <-ch
+		if !ok {
+			break
+		}
+		wait += time.Since(t)
+		if _, err := train.Step(none.model, none.opt, b, gotch.CPU); err != nil {
+			return fmt.Errorf("loader-fed step: %w", err)
+		}
+	}
+	res.WaitMSPerStep = wait.Seconds() * 1e3 / float64(res.FedSteps)
+	fmt.Printf("loader: %.1f× what %s's step consumes (%.0f examples/s); fed from the loader, the step waited %.2f ms per step over %d steps\n",
+		res.Ratio, m.name, res.StepPerS, res.WaitMSPerStep, res.FedSteps)
+	return nil
+}
+
+// ---------------------------------------------------------------- controller
+
+// benchController times the controller's round (samples_per_update samples
+// and one REINFORCE update) on the first classifier's batch-norm sites, and
+// compares it with a trial: one epoch of Fashion-MNIST's training split
+// (54,000 examples) at that model's measured step.
+func benchController(f *benchFlags, models []*benchModel, rep *BenchReport) error {
+	var m *benchModel
+	for _, c := range models {
+		if c.in != nil {
+			m = c
+			break
+		}
+	}
+	if m == nil {
+		fmt.Println("\ncontroller: skipped (no classifier in --models)")
+		return nil
+	}
+	re := regexp.MustCompile(search.DefaultSitesRegexp)
+	var sites []string
+	for _, s := range m.variants[0].ours.(*classifierStepper).model.Sites().Names() {
+		if re.MatchString(s) {
+			sites = append(sites, s)
+		}
+	}
+	const k = 2 // samples per update, as configs/search-fashion-mnist-tiny.json
+	ctl, err := search.NewController(search.ConvNetSpace{SearchSpace: autodropout.DefaultSearchSpace()}, sites, search.DefaultControllerConfig(), 1)
+	if err != nil {
+		return fmt.Errorf("controller: %w", err)
+	}
+	var sample, update []float64
+	for r := -1; r < f.steps; r++ {
+		t0 := time.Now()
+		batch := make([]search.Scored, k)
+		for i := range batch {
+			p, err := ctl.Sample()
+			if err != nil {
+				return fmt.Errorf("controller sample: %w", err)
+			}
+			batch[i] = search.Scored{Choices: p.Choices, Reward: 0.8 + 0.01*float64(i+r)}
+		}
+		t1 := time.Now()
+		if _, err := ctl.Update(batch); err != nil {
+			return fmt.Errorf("controller update: %w", err)
+		}
+		if r >= 0 {
+			sample = append(sample, t1.Sub(t0).Seconds()*1e3/k)
+			update = append(update, time.Since(t1).Seconds()*1e3)
+		}
+	}
+	res := &ControllerResult{Sites: len(sites), Samples: k, SampleMS: median(sample), UpdateMS: median(update)}
+	steps := math.Ceil(54000 / float64(f.batch))
+	res.TrialS = steps * m.noneMS() / 1e3
+	res.RoundVsTrial = (k*res.SampleMS + res.UpdateMS) / 1e3 / res.TrialS
+	rep.Controller = res
+	fmt.Printf("\ncontroller (%d sites, %d samples per update): sample %.1f ms, update %.1f ms; a round is %.2g of a trial (%s, one epoch of 54,000 examples: %.0f s)\n",
+		res.Sites, k, res.SampleMS, res.UpdateMS, res.RoundVsTrial, m.name, res.TrialS)
+	return nil
+}
+
+// ---------------------------------------------------------------- PyTorch
+
+// pyBridge talks to scripts/bench_pytorch.py --serve.
+type pyBridge struct {
+	python, version string
+	cmd             *exec.Cmd
+	in              io.WriteCloser
+	out             *bufio.Reader
+	stderr          *bytes.Buffer
+}
+
+func findPython(python string) (string, error) {
+	if python != "" {
+		return exec.LookPath(python)
+	}
+	// Debian's python3-torch is installed for the system Python, which a
+	// pyenv or virtualenv on PATH may hide.
+	if _, err := os.Stat("/usr/bin/python3"); err == nil {
+		return "/usr/bin/python3", nil
+	}
+	return exec.LookPath("python3")
+}
+
+func findScript(script string) (string, error) {
+	if _, err := os.Stat(script); err == nil {
+		return script, nil
+	}
+	if !filepath.IsAbs(script) {
+		if exe, err := os.Executable(); err == nil { // bin/autodropout next to scripts/
+			alt := filepath.Join(filepath.Dir(exe), "..", script)
+			if _, err := os.Stat(alt); err == nil {
+				return alt, nil
+			}
+		}
+	}
+	return "", fmt.Errorf("%s not found (run from the repository root or give --pytorch-script)", script)
+}
+
+func startPyTorch(python, script string, threads int) (*pyBridge, error) {
+	py, err := findPython(python)
+	if err != nil {
+		return nil, fmt.Errorf("no python3: %w", err)
+	}
+	sc, err := findScript(script)
+	if err != nil {
+		return nil, err
+	}
+	p := &pyBridge{python: py, cmd: exec.Command(py, sc, "--serve"), stderr: &bytes.Buffer{}}
+	// One intra-op thread count for both sides, set through the protocol;
+	// OpenMP's variable would also pin ours.
+	p.cmd.Env = append(os.Environ(), "PYTHONUNBUFFERED=1")
+	p.cmd.Stderr = p.stderr
+	if p.in, err = p.cmd.StdinPipe(); err != nil {
+		return nil, err
+	}
+	stdout, err := p.cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	p.out = bufio.NewReaderSize(stdout, 1<<20)
+	if err := p.cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w", py, err)
+	}
+	var hello struct{ Torch, Torchvision string }
+	if err := p.call(map[string]any{"op": "hello"}, &hello); err != nil {
+		p.close()
+		return nil, err
+	}
+	p.version = "torch " + hello.Torch + ", torchvision " + hello.Torchvision
+	if err := p.call(map[string]any{"op": "threads", "n": threads}, nil); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+// call sends one request and decodes the answer into resp (may be nil).
+func (p *pyBridge) call(req any, resp any) error {
+	b, err := json.Marshal(req)
+	if err != nil {
+		return err
+	}
+	if _, err := p.in.Write(append(b, '\n')); err != nil {
+		return fmt.Errorf("bench_pytorch.py: %w%s", err, p.stderrTail())
+	}
+	line, err := p.out.ReadBytes('\n')
+	if err != nil {
+		return fmt.Errorf("bench_pytorch.py exited: %w%s", err, p.stderrTail())
+	}
+	var status struct {
+		OK    bool   `json:"ok"`
+		Error string `json:"error"`
+	}
+	if err := json.Unmarshal(line, &status); err != nil {
+		return fmt.Errorf("bench_pytorch.py: bad answer %q: %w", line, err)
+	}
+	if !status.OK {
+		return errors.New("bench_pytorch.py: " + status.Error)
+	}
+	if resp != nil {
+		return json.Unmarshal(line, resp)
+	}
+	return nil
+}
+
+func (p *pyBridge) stderrTail() string {
+	s := strings.TrimSpace(p.stderr.String())
+	if s == "" {
+		return ""
+	}
+	return "\n" + s[max(0, len(s)-2000):]
+}
+
+func (p *pyBridge) build(id string, spec map[string]any) (int64, error) {
+	var r struct{ Params int64 }
+	err := p.call(map[string]any{"op": "build", "id": id, "spec": spec}, &r)
+	return r.Params, err
+}
+
+func (p *pyBridge) run(id string, steps int) ([]float64, error) {
+	var r struct{ Times []float64 }
+	err := p.call(map[string]any{"op": "run", "id": id, "steps": steps}, &r)
+	return r.Times, err
+}
+
+func (p *pyBridge) mask(pat autodropout.Pattern, shape []int64, reps int) ([]float64, error) {
+	var r struct{ Times []float64 }
+	err := p.call(map[string]any{"op": "mask", "spec": map[string]any{"pattern": pat, "shape": shape}, "reps": reps}, &r)
+	return r.Times, err
+}
+
+func (p *pyBridge) close() {
+	p.in.Close()
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-done
+	}
+}
+
+// ---------------------------------------------------------------- helpers
+
+// pairedRatio is the median over rounds of a[i]/b[i].
+func pairedRatio(a, b []float64) float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for i := range r {
+		r[i] = a[i] / b[i]
+	}
+	return median(r)
+}
+
+func median(v []float64) float64 {
+	if len(v) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// rssMB is this process's resident memory (0 where /proc is missing).
+func rssMB() float64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseFloat(fields[1], 64)
+	return pages * float64(os.Getpagesize()) / (1 << 20)
+}
+
+var (
+	libtorchFile = regexp.MustCompile(`libtorch(?:_cpu)?\.so\.([0-9][0-9.]*)`)
+	blasFile     = regexp.MustCompile(`/\S*/(?:lib(?:open)?blas[^/\s]*\.so[^/\s]*)`)
+)
+
+func machine() BenchMachine {
+	m := BenchMachine{Cores: runtime.NumCPU(), Threads: libtorch.Threads(), Go: runtime.Version(), CPU: "unknown", Libtorch: "unknown", BLAS: "unknown"}
+	if b, err := os.ReadFile("/proc/cpuinfo"); err == nil {
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(line, ":"); ok && strings.TrimSpace(k) == "model name" {
+				m.CPU = strings.TrimSpace(v)
+				break
+			}
+		}
+	}
+	// The libtorch this process runs is the one mapped into it.
+	if b, err := os.ReadFile("/proc/self/maps"); err == nil {
+		if s := libtorchFile.FindSubmatch(b); s != nil {
+			m.Libtorch = string(s[1])
+		}
+		// Debian's default libblas.so.3 is the reference BLAS; OpenBLAS
+		// shows up as its own path (see docs/performance.md).
+		if s := blasFile.Find(b); s != nil {
+			m.BLAS = string(s)
+		}
+	}
+	return m
+}

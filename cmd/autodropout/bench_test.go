@@ -1,0 +1,120 @@
+package main
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/autodropout/autodropout/autodropout"
+)
+
+// A tiny run of every section writes a JSON report with a row per variant,
+// positive times, ratios against none, and the parameter counts.
+func TestBenchWritesReport(t *testing.T) {
+	dir := toyData(t)
+	out := filepath.Join(t.TempDir(), "bench.json")
+	err := runBench([]string{"--models", "wrn-10-1@1x28x28,transformer-xl", "--batch", "4", "--steps", "2", "--warmup", "0",
+		"--threads", "1", "--vocab", "50", "--data-dir", dir, "--json", out,
+		"--pattern", "../../configs/patterns/wrn-16-2-hand.json",
+		"--lm-config", "../../configs/transformer-xl-small.json", "--lm-pattern", "../../configs/transformer-xl-patterns-hand.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var rep BenchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Step {
+		got = append(got, r.Model+"/"+r.Variant)
+		if r.OursMS <= 0 || len(r.OursAll) != 2 || r.OursNone <= 0 {
+			t.Errorf("%s/%s: median %v ms of %v, ratio %v", r.Model, r.Variant, r.OursMS, r.OursAll, r.OursNone)
+		}
+		if r.Variant == "none" && r.OursNone != 1 {
+			t.Errorf("%s: none is %v× none", r.Model, r.OursNone)
+		}
+		if r.Variant != "none" && r.Sites == 0 {
+			t.Errorf("%s/%s: on no site", r.Model, r.Variant)
+		}
+	}
+	want := []string{"wrn-10-1@1x28x28/none", "wrn-10-1@1x28x28/dropout", "wrn-10-1@1x28x28/dropblock", "wrn-10-1@1x28x28/pattern",
+		"transformer-xl/none", "transformer-xl/dropout", "transformer-xl/pattern"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	// WRN-10-1 has one block per group: the hand file's first three sites.
+	if len(rep.Mask) != 3 {
+		t.Errorf("%d mask shapes, want 3 (one per group)", len(rep.Mask))
+	}
+	if rep.Loader == nil || rep.Loader.LoaderPerS <= 0 || rep.Loader.FedSteps != 2 {
+		t.Errorf("loader result %+v", rep.Loader)
+	}
+	if c := rep.Controller; c == nil || c.Sites != 7 || c.SampleMS <= 0 || c.UpdateMS <= 0 {
+		t.Errorf("controller result %+v", c)
+	}
+	if rep.Machine.Cores < 1 || rep.Machine.Threads != 1 {
+		t.Errorf("machine %+v", rep.Machine)
+	}
+}
+
+// Without a usable Python the comparison is skipped with its reason, and
+// the run goes on.
+func TestBenchWithoutPyTorch(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	err := runBench([]string{"--models", "wrn-10-1@1x8x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
+		"--skip", "mask,loader,controller", "--pytorch", "--python", filepath.Join(t.TempDir(), "no-python"), "--json", out,
+		"--pattern", "../../configs/patterns/wrn-16-2-hand.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	var rep BenchReport
+	json.Unmarshal(b, &rep)
+	if !strings.HasPrefix(rep.PyTorch, "skipped: ") || len(rep.Step) != 4 || rep.Step[0].TorchMS != nil {
+		t.Errorf("pytorch %q, %d rows", rep.PyTorch, len(rep.Step))
+	}
+}
+
+// A pattern file for one WRN maps onto a deeper one by site kind within
+// each group.
+func TestMapPatterns(t *testing.T) {
+	a := autodropout.Pattern{Size: 1, Stride: 1, Repeat: 1}
+	b := autodropout.Pattern{Size: 2, Stride: 1, Repeat: 1}
+	c := autodropout.Pattern{Size: 3, Stride: 1, Repeat: 1}
+	file := []autodropout.SitePattern{{Site: "block1.layer.0.bn2", Pattern: a}, {Site: "block1.layer.1.bn2", Pattern: b}, {Site: "block2.layer.0.bn1", Pattern: c}}
+	names := []string{"block1.layer.0.bn1", "block1.layer.0.bn2", "block1.layer.1.bn2", "block1.layer.2.bn2",
+		"block2.layer.0.bn1", "block2.layer.3.bn1", "block2.layer.3.bn2", "bn1"}
+	got := mapPatterns(names, file)
+	want := []autodropout.SitePattern{{Site: "block1.layer.0.bn2", Pattern: a}, {Site: "block1.layer.1.bn2", Pattern: b},
+		{Site: "block1.layer.2.bn2", Pattern: a}, {Site: "block2.layer.0.bn1", Pattern: c}, {Site: "block2.layer.3.bn1", Pattern: c}}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("got %v\nwant %v", got, want)
+	}
+}
+
+func TestParseBenchFlags(t *testing.T) {
+	for _, args := range [][]string{{"--steps", "0"}, {"--skip", "everything"}, {"extra"}} {
+		if _, err := parseBenchFlags(args); err == nil {
+			t.Errorf("%q accepted", args)
+		}
+	}
+	f, err := parseBenchFlags([]string{"--skip", "mask, loader"})
+	if err != nil || !f.skip["mask"] || !f.skip["loader"] || f.skip["step"] {
+		t.Errorf("skip %v, %v", f.skip, err)
+	}
+	for spec, want := range map[string][]int64{"wrn-16-2": {1, 28, 28}, "wrn-28-2": {3, 32, 32}, "wrn-10-1@2x5x7": {2, 5, 7}} {
+		if _, in, err := parseInput(spec); err != nil || !reflect.DeepEqual(in, want) {
+			t.Errorf("%s: %v, %v; want %v", spec, in, err, want)
+		}
+	}
+	if _, _, err := parseInput("wrn-10-1@2x5"); err == nil {
+		t.Error("a shape of two sides accepted")
+	}
+}
