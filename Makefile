@@ -31,5 +31,10 @@ test: setup
 demo: build
 	$(BIN) experiment --config configs/demo.json --out runs/demo
 
+# Training steps, masks, loader and controller; side by side with Debian's
+# python3-torch when it is installed (see docs/performance.md).
+bench: build
+	$(BIN) bench --pytorch --json runs/bench/bench.json
+
 clean:
 	rm -rf bin .build go.work go.work.sum
