@@ -310,10 +310,14 @@ func cpuSeconds() float64 {
 	return tv(ru.Utime) + tv(ru.Stime)
 }
 
-// writeJSON writes v atomically: a reader never sees half a file.
+// writeJSON writes v atomically (a reader never sees half a file),
+// creating the folder if needed.
 func writeJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
 	return atomicfile.Write(path, append(b, '\n'))
