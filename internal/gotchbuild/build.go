@@ -18,7 +18,7 @@ import (
 
 // patchVersion changes whenever this package's output changes, so that the
 // cache is rebuilt after an upgrade of the build step itself.
-const patchVersion = "4"
+const patchVersion = "5"
 
 // The two C++ files that gotch compiles; generated bindings live in the
 // first, hand-written ones in the second.
@@ -39,10 +39,11 @@ type Config struct {
 
 // Result reports what Build did.
 type Result struct {
-	Cached   bool     // nothing changed; the earlier build was kept
-	Replaced []string // bindings replaced by error stubs, sorted
-	Rounds   int      // compiler runs
-	Elapsed  time.Duration
+	Cached     bool     // nothing changed; the earlier build was kept
+	Replaced   []string // bindings replaced by error stubs, sorted
+	Rounds     int      // compiler runs
+	OutBuffers int      // leaking output buffers made freed (see fixOutBuffers)
+	Elapsed    time.Duration
 }
 
 // The manifest lists the replaced bindings, one per line, in OutDir.
@@ -85,6 +86,9 @@ func Build(cfg Config) (*Result, error) {
 		return nil, err
 	}
 	res := &Result{}
+	if res.OutBuffers, err = fixOutBuffers(filepath.Join(tmp, "ts")); err != nil {
+		return nil, fmt.Errorf("gotch output buffers: %w", err)
+	}
 	if err := patchUntilItCompiles(cfg, libtch, res); err != nil {
 		return nil, err
 	}
