@@ -1,8 +1,9 @@
 package train
 
 import (
+	"math"
 	"os"
-	"slices"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -117,10 +118,15 @@ func TestStepMemoryLong(t *testing.T) {
 
 // checkFlat runs step through a warm-up and longSteps more, and fails when
 // the floor of the resident memory over the last window of steps is more
-// than 5% above its floor over the first.
+// than 5% above its floor over the first. It logs, per window, the floors
+// of the resident memory, of what the C allocator has handed out (a leak of
+// tensors raises it) and holds, and of the Go heap, so that a failure says
+// whether memory leaked or the heaps fragmented.
 func checkFlat(t *testing.T, step func() error) {
 	const warmup, window, every = 200, 250, 10
-	var first, last []float64
+	type floors struct{ rss, inUse, held, goHeap float64 }
+	var wins []floors
+	var ms runtime.MemStats
 	for i := 0; i < warmup+longSteps; i++ {
 		if err := step(); err != nil {
 			t.Fatalf("step %d: %v", i, err)
@@ -128,14 +134,20 @@ func checkFlat(t *testing.T, step func() error) {
 		if i < warmup || i%every != 0 {
 			continue
 		}
-		switch r := rssMB(t); {
-		case i < warmup+window:
-			first = append(first, r)
-		case i >= warmup+longSteps-window:
-			last = append(last, r)
+		if (i-warmup)%window == 0 {
+			wins = append(wins, floors{math.Inf(1), math.Inf(1), math.Inf(1), math.Inf(1)})
 		}
+		u, h := MallocBytes()
+		runtime.ReadMemStats(&ms)
+		w := &wins[len(wins)-1]
+		w.rss, w.inUse = min(w.rss, rssMB(t)), min(w.inUse, float64(u)/(1<<20))
+		w.held, w.goHeap = min(w.held, float64(h)/(1<<20)), min(w.goHeap, float64(ms.HeapInuse)/(1<<20))
 	}
-	a, b := slices.Min(first), slices.Min(last)
+	for i, w := range wins {
+		t.Logf("steps %4d–%4d: floor of resident %.1f MB, malloc in use %.1f MB, malloc held %.1f MB, Go heap %.1f MB",
+			i*window, (i+1)*window, w.rss, w.inUse, w.held, w.goHeap)
+	}
+	a, b := wins[0].rss, wins[len(wins)-1].rss
 	t.Logf("resident memory floor %.1f MB after warm-up, %.1f MB after %d steps (%+.2f%%, %+.4f MB/step)",
 		a, b, longSteps, 100*(b-a)/a, (b-a)/longSteps)
 	if b > 1.05*a {

@@ -34,12 +34,13 @@ import (
 // autodropout bench measures, in one process, what a search spends its time
 // on: the training step of each model with each regularizer, mask
 // generation alone, the data loader against the step's consumption, and
-// the controller against a trial. Every number it prints is a ratio against
-// a baseline measured in the same run, because the machines are shared and
-// noisy: variants run round robin (one step of each in turn) and medians
-// are reported. With --pytorch, scripts/bench_pytorch.py builds the same
-// models in PyTorch eager (the same libtorch) and its steps alternate with
-// ours.
+// the controller against a trial. Its comparisons are ratios against a
+// baseline measured in the same run, because the machines are shared and
+// noisy: variants run round robin (one step of each in turn), and a ratio
+// is the median over rounds of the two steps' ratio in that round. With
+// --pytorch, scripts/bench_pytorch.py builds the same models in PyTorch
+// eager (the same libtorch) in a second process, and each of our steps is
+// followed by PyTorch's step of the same variant.
 
 type benchFlags struct {
 	models        string
@@ -154,6 +155,7 @@ type StepResult struct {
 	TorchMS   *float64  `json:"pytorch_ms,omitempty"`
 	TorchNone *float64  `json:"pytorch_vs_none,omitempty"`
 	OursTorch *float64  `json:"ours_vs_pytorch,omitempty"`
+	Faults    float64   `json:"ours_page_faults_per_step"` // median minor faults (Linux)
 	OursAll   []float64 `json:"ours_all_ms"`
 	TorchAll  []float64 `json:"pytorch_all_ms,omitempty"`
 }
@@ -337,6 +339,7 @@ type benchVariant struct {
 	pyID     string // "" when PyTorch does not run it
 	oursT    []float64
 	pyT      []float64
+	faults   []float64
 	params   int64
 	pyParams int64
 }
@@ -631,21 +634,22 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 			rssWarm = rssMB()
 		}
 		for _, v := range m.variants {
-			t0 := time.Now()
+			f0, t0 := minorFaults(), time.Now()
 			if err := v.ours.step(); err != nil {
 				return fmt.Errorf("%s %s step: %w", m.name, v.name, err)
 			}
 			d := time.Since(t0).Seconds() * 1e3
 			if r >= f.warmup {
 				v.oursT = append(v.oursT, d)
+				v.faults = append(v.faults, float64(minorFaults()-f0))
 			}
 			if py != nil && v.pyID != "" {
-				ts, err := py.run(v.pyID, 1)
+				times, err := py.run(v.pyID, 1)
 				if err != nil {
 					return fmt.Errorf("pytorch %s: %w", v.pyID, err)
 				}
 				if r >= f.warmup {
-					for _, t := range ts {
+					for _, t := range times {
 						v.pyT = append(v.pyT, t*1e3)
 					}
 				}
@@ -663,7 +667,8 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 	// spells, which move every variant of a round alike.
 	none := m.variants[0]
 	for _, v := range m.variants {
-		r := StepResult{Model: m.name, Variant: v.name, Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT}
+		r := StepResult{Model: m.name, Variant: v.name, Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT,
+			Faults: median(v.faults)}
 		r.OursNone = pairedRatio(v.oursT, none.oursT)
 		if len(v.pyT) > 0 {
 			t, tn, ot := median(v.pyT), pairedRatio(v.pyT, none.pyT), pairedRatio(v.oursT, v.pyT)
@@ -687,13 +692,14 @@ func (m *benchModel) noneMS() float64 { return median(m.variants[0].oursT) }
 
 func printSteps(rep *BenchReport) {
 	fmt.Printf("\ntraining step (forward, backward, optimizer), batch %d (Transformer-XL: its config's)\n", rep.Batch)
-	fmt.Printf("%-22s %-10s %5s %10s %7s %11s %7s %10s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT")
+	fmt.Println("ratios: medians of per-round ratios; faults: our page faults per step (memory the allocator had given back)")
+	fmt.Printf("%-22s %-10s %5s %10s %7s %11s %7s %10s %9s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT", "faults")
 	for _, r := range rep.Step {
 		pt, ptn, ot := "-", "-", "-"
 		if r.TorchMS != nil {
 			pt, ptn, ot = fmt.Sprintf("%.1f", *r.TorchMS), fmt.Sprintf("%.2f", *r.TorchNone), fmt.Sprintf("%.2f", *r.OursTorch)
 		}
-		fmt.Printf("%-22s %-10s %5d %10.1f %7.2f %11s %7s %10s\n", r.Model, r.Variant, r.Sites, r.OursMS, r.OursNone, pt, ptn, ot)
+		fmt.Printf("%-22s %-10s %5d %10.1f %7.2f %11s %7s %10s %9.0f\n", r.Model, r.Variant, r.Sites, r.OursMS, r.OursNone, pt, ptn, ot, r.Faults)
 	}
 	for _, p := range rep.Params {
 		same := "equal"
@@ -809,11 +815,11 @@ func benchMasks(f *benchFlags, models []*benchModel, py *pyBridge, rep *BenchRep
 				}
 			}
 			if py != nil && r >= 0 {
-				ts, err := py.mask(j.pattern, j.shape, 1)
+				times, err := py.mask(j.pattern, j.shape, 1)
 				if err != nil {
 					return fmt.Errorf("pytorch mask: %w", err)
 				}
-				j.pt = append(j.pt, ts[0]*1e3)
+				j.pt = append(j.pt, times[0]*1e3)
 			}
 		}
 	}
@@ -822,8 +828,8 @@ func benchMasks(f *benchFlags, models []*benchModel, py *pyBridge, rep *BenchRep
 	for _, j := range jobs {
 		r := MaskResult{Model: j.model, Shape: j.shape, Sites: j.sites, PatternMS: median(j.pat), DropBlock: median(j.db), Dropout: median(j.do)}
 		for _, m := range models {
-			if m.name == j.model {
-				r.StepShare = float64(j.sites) * r.PatternMS / m.noneMS()
+			if t := m.noneMS(); m.name == j.model && t > 0 { // NaN when no step ran
+				r.StepShare = float64(j.sites) * r.PatternMS / t
 			}
 		}
 		share[j.model] += r.StepShare
@@ -1140,6 +1146,26 @@ func median(v []float64) float64 {
 		return s[len(s)/2]
 	}
 	return (s[len(s)/2-1] + s[len(s)/2]) / 2
+}
+
+// minorFaults is this process's count of minor page faults (0 where /proc
+// is missing): each is a 4 KiB page of fresh memory touched.
+func minorFaults() int64 {
+	b, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0
+	}
+	s := string(b)
+	i := strings.LastIndexByte(s, ')') // the command name may hold spaces
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 8 {
+		return 0
+	}
+	n, _ := strconv.ParseInt(f[7], 10, 64) // field 10 of proc(5): minflt
+	return n
 }
 
 // rssMB is this process's resident memory (0 where /proc is missing).
