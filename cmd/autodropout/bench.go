@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -147,17 +148,21 @@ type BenchMachine struct {
 // StepResult is one model and regularizer: median step times, and ratios
 // that are medians of per-round ratios (see benchModel.run).
 type StepResult struct {
-	Model     string    `json:"model"`
-	Variant   string    `json:"variant"`
-	Sites     int       `json:"sites"` // sites the regularizer is on
-	OursMS    float64   `json:"ours_ms"`
-	OursNone  float64   `json:"ours_vs_none"`
-	TorchMS   *float64  `json:"pytorch_ms,omitempty"`
-	TorchNone *float64  `json:"pytorch_vs_none,omitempty"`
-	OursTorch *float64  `json:"ours_vs_pytorch,omitempty"`
-	Faults    float64   `json:"ours_page_faults_per_step"` // median minor faults (Linux)
-	OursAll   []float64 `json:"ours_all_ms"`
-	TorchAll  []float64 `json:"pytorch_all_ms,omitempty"`
+	Model     string   `json:"model"`
+	Variant   string   `json:"variant"`
+	Sites     int      `json:"sites"` // sites the regularizer is on
+	OursMS    float64  `json:"ours_ms"`
+	OursNone  float64  `json:"ours_vs_none"`
+	TorchMS   *float64 `json:"pytorch_ms,omitempty"`
+	TorchNone *float64 `json:"pytorch_vs_none,omitempty"`
+	OursTorch *float64 `json:"ours_vs_pytorch,omitempty"`
+	// 95% bootstrap intervals of the two ratios: on a noisy machine a
+	// ratio is a claim only as far as its interval reaches.
+	OursNoneCI  [2]float64  `json:"ours_vs_none_ci95"`
+	OursTorchCI *[2]float64 `json:"ours_vs_pytorch_ci95,omitempty"`
+	Faults      float64     `json:"ours_page_faults_per_step"` // median minor faults (Linux)
+	OursAll     []float64   `json:"ours_all_ms"`
+	TorchAll    []float64   `json:"pytorch_all_ms,omitempty"`
 }
 
 // ParamCount compares the trainable parameters of our model and PyTorch's.
@@ -168,13 +173,18 @@ type ParamCount struct {
 }
 
 // MemoryResult is the resident memory of the process around one model's
-// timed steps (every variant's).
+// timed steps (every variant's), and the C heap's bytes in use (tensors):
+// over so few steps the resident memory still climbs to its high-water
+// mark, while a leak shows as growth in use (the long check is
+// TestStepMemoryLong).
 type MemoryResult struct {
 	Model       string  `json:"model"`
 	AfterWarmMB float64 `json:"after_warmup_mb"`
 	EndMB       float64 `json:"end_mb"`
 	Steps       int     `json:"steps"`
 	PerStepMB   float64 `json:"growth_per_step_mb"`
+	InUseWarmMB float64 `json:"c_heap_in_use_after_warmup_mb"`
+	InUseEndMB  float64 `json:"c_heap_in_use_end_mb"`
 }
 
 // MaskResult is the time to draw one site's mask (median), by shape.
@@ -230,6 +240,10 @@ func runBench(args []string) error {
 	rep := &BenchReport{Batch: f.batch, Steps: f.steps, Warmup: f.warmup, Machine: machine()}
 	fmt.Printf("autodropout bench: %s, %d cores, %d libtorch threads, libtorch %s, BLAS %s, %s\n",
 		rep.Machine.CPU, rep.Machine.Cores, rep.Machine.Threads, rep.Machine.Libtorch, rep.Machine.BLAS, rep.Machine.Go)
+	if referenceBLAS(rep.Machine.BLAS) {
+		fmt.Println("note: this is Debian's reference BLAS, slow for linear layers: the Transformer-XL's step ran 10x faster")
+		fmt.Println("      on OpenBLAS (apt-get install libopenblas0-openmp; see docs/performance.md). Convolutions do not use BLAS.")
+	}
 	fmt.Printf("median of %d timed steps per variant after %d warm-up steps, variants round robin; ratios within this run\n\n", f.steps, f.warmup)
 
 	var py *pyBridge
@@ -627,11 +641,11 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 		fmt.Print(", ours and PyTorch's")
 	}
 	fmt.Println()
-	var rssWarm float64
+	var rssWarm, inUseWarm float64
 	for r := 0; r < f.warmup+f.steps; r++ {
 		if r == f.warmup {
 			runtime.GC()
-			rssWarm = rssMB()
+			rssWarm, inUseWarm = rssMB(), cHeapInUseMB()
 		}
 		for _, v := range m.variants {
 			f0, t0 := minorFaults(), time.Now()
@@ -660,7 +674,7 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 	end := rssMB()
 	total := f.steps * len(m.variants)
 	rep.Memory = append(rep.Memory, MemoryResult{Model: m.name, AfterWarmMB: rssWarm, EndMB: end, Steps: total,
-		PerStepMB: (end - rssWarm) / float64(total)})
+		PerStepMB: (end - rssWarm) / float64(total), InUseWarmMB: inUseWarm, InUseEndMB: cHeapInUseMB()})
 	// Ratios are medians of per-round ratios: a variant's step against the
 	// none step of the same round, ours against PyTorch's step that ran
 	// right after it. Pairing cancels the machine's slower and faster
@@ -669,10 +683,11 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 	for _, v := range m.variants {
 		r := StepResult{Model: m.name, Variant: v.name, Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT,
 			Faults: median(v.faults)}
-		r.OursNone = pairedRatio(v.oursT, none.oursT)
+		r.OursNone, r.OursNoneCI = pairedRatio(v.oursT, none.oursT), pairedRatioCI(v.oursT, none.oursT)
 		if len(v.pyT) > 0 {
 			t, tn, ot := median(v.pyT), pairedRatio(v.pyT, none.pyT), pairedRatio(v.oursT, v.pyT)
-			r.TorchMS, r.TorchNone, r.OursTorch = &t, &tn, &ot
+			ci := pairedRatioCI(v.oursT, v.pyT)
+			r.TorchMS, r.TorchNone, r.OursTorch, r.OursTorchCI = &t, &tn, &ot, &ci
 		}
 		rep.Step = append(rep.Step, r)
 	}
@@ -692,14 +707,14 @@ func (m *benchModel) noneMS() float64 { return median(m.variants[0].oursT) }
 
 func printSteps(rep *BenchReport) {
 	fmt.Printf("\ntraining step (forward, backward, optimizer), batch %d (Transformer-XL: its config's)\n", rep.Batch)
-	fmt.Println("ratios: medians of per-round ratios; faults: our page faults per step (memory the allocator had given back)")
-	fmt.Printf("%-22s %-10s %5s %10s %7s %11s %7s %10s %9s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT", "faults")
+	fmt.Println("ratios: medians of per-round ratios (95% bootstrap interval); faults: our page faults per step (memory the allocator had given back)")
+	fmt.Printf("%-16s %-10s %5s %9s %16s %11s %7s %16s %7s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT", "faults")
 	for _, r := range rep.Step {
 		pt, ptn, ot := "-", "-", "-"
 		if r.TorchMS != nil {
-			pt, ptn, ot = fmt.Sprintf("%.1f", *r.TorchMS), fmt.Sprintf("%.2f", *r.TorchNone), fmt.Sprintf("%.2f", *r.OursTorch)
+			pt, ptn, ot = fmt.Sprintf("%.1f", *r.TorchMS), fmt.Sprintf("%.2f", *r.TorchNone), ratioText(*r.OursTorch, *r.OursTorchCI)
 		}
-		fmt.Printf("%-22s %-10s %5d %10.1f %7.2f %11s %7s %10s %9.0f\n", r.Model, r.Variant, r.Sites, r.OursMS, r.OursNone, pt, ptn, ot, r.Faults)
+		fmt.Printf("%-16s %-10s %5d %9.1f %16s %11s %7s %16s %7.0f\n", r.Model, r.Variant, r.Sites, r.OursMS, ratioText(r.OursNone, r.OursNoneCI), pt, ptn, ot, r.Faults)
 	}
 	for _, p := range rep.Params {
 		same := "equal"
@@ -709,8 +724,8 @@ func printSteps(rep *BenchReport) {
 		fmt.Printf("parameters of %s: ours %d, PyTorch %d (%s)\n", p.Model, p.Ours, p.PyTorch, same)
 	}
 	for _, m := range rep.Memory {
-		fmt.Printf("resident memory, %s: %.0f MB after warm-up, %.0f MB after %d steps (%+.3f MB/step)\n",
-			m.Model, m.AfterWarmMB, m.EndMB, m.Steps, m.PerStepMB)
+		fmt.Printf("resident memory, %s: %.0f MB after warm-up, %.0f MB after %d steps (%+.3f MB/step); C heap in use %.1f → %.1f MB\n",
+			m.Model, m.AfterWarmMB, m.EndMB, m.Steps, m.PerStepMB, m.InUseWarmMB, m.InUseEndMB)
 	}
 }
 
@@ -1127,6 +1142,38 @@ func (p *pyBridge) close() {
 
 // ---------------------------------------------------------------- helpers
 
+// ratioText prints a ratio with its interval, "1.02 (0.97–1.07)".
+func ratioText(r float64, ci [2]float64) string {
+	if ci[0] == ci[1] {
+		return fmt.Sprintf("%.2f", r)
+	}
+	return fmt.Sprintf("%.2f (%.2f–%.2f)", r, ci[0], ci[1])
+}
+
+// pairedRatioCI is a 95% bootstrap interval of pairedRatio: the rounds'
+// ratios resampled with replacement 2,000 times, from a fixed seed so that
+// the same timings give the same interval.
+func pairedRatioCI(a, b []float64) [2]float64 {
+	r := make([]float64, min(len(a), len(b)))
+	for i := range r {
+		r[i] = a[i] / b[i]
+	}
+	if len(r) == 0 {
+		return [2]float64{math.NaN(), math.NaN()}
+	}
+	const resamples = 2000
+	rng := rand.New(rand.NewPCG(1, 2))
+	meds, sample := make([]float64, resamples), make([]float64, len(r))
+	for k := range meds {
+		for i := range sample {
+			sample[i] = r[rng.IntN(len(r))]
+		}
+		meds[k] = median(sample)
+	}
+	slices.Sort(meds)
+	return [2]float64{meds[resamples*25/1000], meds[resamples*975/1000]}
+}
+
 // pairedRatio is the median over rounds of a[i]/b[i].
 func pairedRatio(a, b []float64) float64 {
 	r := make([]float64, min(len(a), len(b)))
@@ -1168,6 +1215,12 @@ func minorFaults() int64 {
 	return n
 }
 
+// cHeapInUseMB is what the C allocator has handed out and not had back.
+func cHeapInUseMB() float64 {
+	u, _ := train.MallocBytes()
+	return float64(u) / (1 << 20)
+}
+
 // rssMB is this process's resident memory (0 where /proc is missing).
 func rssMB() float64 {
 	b, err := os.ReadFile("/proc/self/statm")
@@ -1186,6 +1239,12 @@ var (
 	libtorchFile = regexp.MustCompile(`libtorch(?:_cpu)?\.so\.([0-9][0-9.]*)`)
 	blasFile     = regexp.MustCompile(`/\S*/(?:lib(?:open)?blas[^/\s]*\.so[^/\s]*)`)
 )
+
+// referenceBLAS says whether path is Debian's reference BLAS (the default
+// libblas.so.3 alternative) rather than an optimized one.
+func referenceBLAS(path string) bool {
+	return strings.Contains(path, "/blas/libblas.so")
+}
 
 func machine() BenchMachine {
 	m := BenchMachine{Cores: runtime.NumCPU(), Threads: libtorch.Threads(), Go: runtime.Version(), CPU: "unknown", Libtorch: "unknown", BLAS: "unknown"}
