@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"regexp"
+	"sync"
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
@@ -258,49 +259,155 @@ func (d *TransformerDropout) String() string { return d.P.String() }
 // Selection returns the float32 {0,1} selection of the pattern for a
 // b×t×d input: b×t×1, or b×t×d when PerFeature.
 func (d *TransformerDropout) Selection(b, t, dim int64, dev gotch.Device) (*ts.Tensor, error) {
-	f := int64(1)
-	if d.P.PerFeature {
-		f = dim
-	}
-	var s scope
-	pos := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(t), gotch.Float, dev) })
-	pos = s.do(func() (*ts.Tensor, error) { return pos.View([]int64{1, t, 1}, false) })
-	off := s.do(func() (*ts.Tensor, error) { return ts.Randint(t, []int64{b, 1, f}, gotch.Float, dev) })
-	rel := s.do(func() (*ts.Tensor, error) { return pos.Sub(off, false) })
-	rel = s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(t)), false) })
-	in := s.do(func() (*ts.Tensor, error) { return rel.Lt(ts.FloatScalar(float64(d.P.Repeat*d.P.Stride)), false) })
-	ph := s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(d.P.Stride)), false) })
-	ph = s.do(func() (*ts.Tensor, error) { return ph.Lt(ts.FloatScalar(float64(d.P.Size)), false) })
-	sel := s.do(func() (*ts.Tensor, error) { return in.LogicalAnd(ph, false) })
-	sel = s.do(func() (*ts.Tensor, error) { return sel.Totype(gotch.Float, false) })
-	return s.result(sel)
+	return d.draw(b, t, dim, dev, false)
 }
 
 // Factor returns the multiplicative noise for a b×t×d input (already
 // rescaled): it broadcasts to b×t×d.
 func (d *TransformerDropout) Factor(b, t, dim int64, dev gotch.Device) (*ts.Tensor, error) {
-	sel, err := d.Selection(b, t, dim, dev)
+	if d.P.Noise != "gaussian" {
+		return d.draw(b, t, dim, dev, true)
+	}
+	sel, err := d.draw(b, t, dim, dev, false)
 	if err != nil {
 		return nil, err
 	}
 	var s scope
 	s.tmp = append(s.tmp, sel)
-	var out *ts.Tensor
-	if d.P.Noise == "gaussian" {
-		eps := s.do(func() (*ts.Tensor, error) { return ts.Randn(sel.MustSize(), gotch.Float, dev) })
-		e := s.do(func() (*ts.Tensor, error) { return eps.Mul(sel, false) })
-		e = s.do(func() (*ts.Tensor, error) { return e.MulScalar(ts.FloatScalar(d.P.Sigma), false) })
-		out = s.do(func() (*ts.Tensor, error) { return e.AddScalar(ts.FloatScalar(1), false) })
+	eps := s.do(func() (*ts.Tensor, error) { return ts.Randn(sel.MustSize(), gotch.Float, dev) })
+	e := s.do(func() (*ts.Tensor, error) { return eps.Mul(sel, false) })
+	e = s.do(func() (*ts.Tensor, error) { return e.MulScalar(ts.FloatScalar(d.P.Sigma), false) })
+	out := s.do(func() (*ts.Tensor, error) { return e.AddScalar(ts.FloatScalar(1), false) })
+	return s.result(out)
+}
+
+// draw draws one offset per sequence (and feature) and returns the
+// selection, or with scaled the zero-noise factor (the kept tokens
+// rescaled), as b×t×f. Both depend only on the offset, so they come from a
+// table of every offset's row (see selectionTable) when it is small, and
+// are computed otherwise; the two give the same numbers.
+func (d *TransformerDropout) draw(b, t, dim int64, dev gotch.Device, scaled bool) (*ts.Tensor, error) {
+	f := int64(1)
+	if d.P.PerFeature {
+		f = dim
+	}
+	var s scope
+	off := s.do(func() (*ts.Tensor, error) { return ts.Randint(t, []int64{b, 1, f}, gotch.Float, dev) })
+	tab, err := d.P.table(t, dev)
+	if err != nil {
+		s.release()
+		return nil, err
+	}
+	if tab == nil {
+		sel := d.P.selection(&s, off, t, dev)
+		if scaled {
+			sel = zeroFactor(&s, sel, t)
+		}
+		return s.result(sel)
+	}
+	rows := tab.sel
+	if scaled {
+		rows = tab.scaled
+	}
+	idx := s.do(func() (*ts.Tensor, error) { return off.Totype(gotch.Int64, false) })
+	idx = s.do(func() (*ts.Tensor, error) { return idx.View([]int64{b * f}, false) })
+	out := s.do(func() (*ts.Tensor, error) { return rows.IndexSelect(0, idx, false) }) // b·f × t
+	if f == 1 {
+		out = s.do(func() (*ts.Tensor, error) { return out.View([]int64{b, t, 1}, false) })
 	} else {
-		keep := s.do(func() (*ts.Tensor, error) { return sel.MulScalar(ts.FloatScalar(-1), false) })
-		keep = s.do(func() (*ts.Tensor, error) { return keep.AddScalar(ts.FloatScalar(1), false) })
-		kept := s.do(func() (*ts.Tensor, error) { return keep.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
-		kept = s.do(func() (*ts.Tensor, error) { return kept.ClampMin(ts.FloatScalar(1), false) })
-		inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
-		inv = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(t)), false) })
-		out = s.do(func() (*ts.Tensor, error) { return keep.Mul(inv, false) })
+		out = s.do(func() (*ts.Tensor, error) { return out.View([]int64{b, f, t}, false) })
+		out = s.do(func() (*ts.Tensor, error) { return out.Transpose(1, 2, false) })
+		out = s.do(func() (*ts.Tensor, error) { return out.Contiguous(false) })
 	}
 	return s.result(out)
+}
+
+// selection computes the {0,1} selection for float offsets off of shape
+// b×1×f on t tokens: b×t×f.
+func (p TransformerPattern) selection(s *scope, off *ts.Tensor, t int64, dev gotch.Device) *ts.Tensor {
+	pos := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(t), gotch.Float, dev) })
+	pos = s.do(func() (*ts.Tensor, error) { return pos.View([]int64{1, t, 1}, false) })
+	rel := s.do(func() (*ts.Tensor, error) { return pos.Sub(off, false) })
+	rel = s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(t)), false) })
+	in := s.do(func() (*ts.Tensor, error) { return rel.Lt(ts.FloatScalar(float64(p.Repeat*p.Stride)), false) })
+	ph := s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(p.Stride)), false) })
+	ph = s.do(func() (*ts.Tensor, error) { return ph.Lt(ts.FloatScalar(float64(p.Size)), false) })
+	sel := s.do(func() (*ts.Tensor, error) { return in.LogicalAnd(ph, false) })
+	return s.do(func() (*ts.Tensor, error) { return sel.Totype(gotch.Float, false) })
+}
+
+// zeroFactor turns a b×t×f selection into zero noise's factor: selected
+// tokens 0, the others t/kept, so each row averages 1 (all zeros when
+// nothing is kept).
+func zeroFactor(s *scope, sel *ts.Tensor, t int64) *ts.Tensor {
+	keep := s.do(func() (*ts.Tensor, error) { return sel.MulScalar(ts.FloatScalar(-1), false) })
+	keep = s.do(func() (*ts.Tensor, error) { return keep.AddScalar(ts.FloatScalar(1), false) })
+	kept := s.do(func() (*ts.Tensor, error) { return keep.SumDimIntlist([]int64{1}, true, gotch.Float, false) })
+	kept = s.do(func() (*ts.Tensor, error) { return kept.ClampMin(ts.FloatScalar(1), false) })
+	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+	inv = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(t)), false) })
+	return s.do(func() (*ts.Tensor, error) { return keep.Mul(inv, false) })
+}
+
+// A selectionTable holds, for a pattern on t tokens, the selection and
+// the zero-noise factor of every offset: row o is what a sequence with
+// offset o gets. A draw is then one row lookup instead of about fifteen
+// small ops; on a 32-token segment the op launches, not the arithmetic,
+// were the cost.
+type selectionTable struct {
+	sel, scaled *ts.Tensor // t×t float32
+}
+
+type selectionKey struct {
+	t                    int64
+	size, stride, repeat int
+	dev                  gotch.Device
+}
+
+// Tables are built up to maxSelectionCells cells each (a variable so that
+// tests can compare both paths); the cache is emptied when it holds more
+// than maxSelectionTables of them.
+var maxSelectionCells int64 = 1 << 20
+
+const maxSelectionTables = 64
+
+var selectionTables = struct {
+	sync.Mutex
+	m map[selectionKey]*selectionTable
+}{m: map[selectionKey]*selectionTable{}}
+
+// table returns p's table on t tokens, building it on first use, or nil
+// when it would be too large.
+func (p TransformerPattern) table(t int64, dev gotch.Device) (*selectionTable, error) {
+	if t*t > maxSelectionCells {
+		return nil, nil
+	}
+	key := selectionKey{t, p.Size, p.Stride, p.Repeat, dev}
+	selectionTables.Lock()
+	defer selectionTables.Unlock()
+	if tab, ok := selectionTables.m[key]; ok {
+		return tab, nil
+	}
+	// Every offset once, as a batch of t sequences: the same float32 ops
+	// as a computed draw, so the rows are bit for bit its masks.
+	var s scope
+	off := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(t), gotch.Float, dev) })
+	off = s.do(func() (*ts.Tensor, error) { return off.View([]int64{t, 1, 1}, false) })
+	sel := p.selection(&s, off, t, dev)
+	scaled := zeroFactor(&s, sel, t)
+	tab := &selectionTable{}
+	tab.sel = s.do(func() (*ts.Tensor, error) { return sel.View([]int64{t, t}, false) })
+	tab.scaled = s.do(func() (*ts.Tensor, error) { return scaled.View([]int64{t, t}, false) })
+	if s.err != nil {
+		s.release()
+		return nil, fmt.Errorf("transformer pattern table, %d tokens, %v: %w", t, p, s.err)
+	}
+	s.release(tab.sel, tab.scaled)
+	if len(selectionTables.m) >= maxSelectionTables {
+		selectionTables.m = map[selectionKey]*selectionTable{}
+	}
+	selectionTables.m[key] = tab
+	return tab, nil
 }
 
 // ForwardT implements ts.ModuleT.
