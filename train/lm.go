@@ -73,15 +73,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	if err != nil {
 		return nil, fmt.Errorf("train split: %w", err)
 	}
-	var opt *gnn.Optimizer
-	switch cfg.Optimizer {
-	case "", "adam":
-		opt, err = gnn.DefaultAdamConfig().Build(vs, cfg.LR)
-	case "sgd":
-		opt, err = gnn.NewSGDConfig(0, 0, 0, false).Build(vs, cfg.LR)
-	default:
-		err = fmt.Errorf("unknown optimizer %q (want adam or sgd)", cfg.Optimizer)
-	}
+	opt, err := LMOptimizer(vs, cfg.Optimizer, cfg.LR)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
@@ -303,4 +295,16 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 		g.MustDrop()
 	}
 	return nil
+}
+
+// LMOptimizer builds a language model's optimizer by name: "adam" (also
+// "") or "sgd" (plain, as the Transformer-XL recipes use it).
+func LMOptimizer(vs *gnn.VarStore, name string, lr float64) (*gnn.Optimizer, error) {
+	switch name {
+	case "", "adam":
+		return gnn.DefaultAdamConfig().Build(vs, lr)
+	case "sgd":
+		return gnn.NewSGDConfig(0, 0, 0, false).Build(vs, lr)
+	}
+	return nil, fmt.Errorf("unknown optimizer %q (want adam or sgd)", name)
 }

@@ -225,11 +225,8 @@ func runBench(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := libtorch.ThreadsFromEnv(strconv.Itoa(f.threads))
+	n, err := setThreads(f.threads)
 	if err != nil {
-		return fmt.Errorf("--threads: %w", err)
-	}
-	if err := libtorch.SetThreads(n); err != nil {
 		return err
 	}
 	release, err := libtorch.TrainThread()
@@ -530,15 +527,7 @@ func buildLM(f *benchFlags, py *pyBridge) (*benchModel, error) {
 		if err := assignLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
 			return nil, err
 		}
-		var opt *gnn.Optimizer
-		switch cfg.Optimizer {
-		case "", "adam":
-			opt, err = gnn.DefaultAdamConfig().Build(vs, cfg.LR)
-		case "sgd":
-			opt, err = gnn.NewSGDConfig(0, 0, 0, false).Build(vs, cfg.LR)
-		default:
-			err = fmt.Errorf("unknown optimizer %q", cfg.Optimizer)
-		}
+		opt, err := train.LMOptimizer(vs, cfg.Optimizer, cfg.LR)
 		if err != nil {
 			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
 		}

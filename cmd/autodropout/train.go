@@ -114,11 +114,7 @@ func runTrain(args []string) error {
 	if err != nil {
 		return err
 	}
-	n, err := libtorch.ThreadsFromEnv(fmt.Sprint(f.threads))
-	if err != nil {
-		return fmt.Errorf("--threads: %w", err)
-	}
-	if err := libtorch.SetThreads(n); err != nil {
+	if _, err := setThreads(f.threads); err != nil {
 		return err
 	}
 	if err := libtorch.ManualSeed(f.seed); err != nil {
@@ -321,4 +317,14 @@ func writeJSON(path string, v any) error {
 		return err
 	}
 	return atomicfile.Write(path, append(b, '\n'))
+}
+
+// setThreads applies a --threads value (0: all cores) to libtorch and
+// returns the thread count.
+func setThreads(threads int) (int, error) {
+	n, err := libtorch.ThreadsFromEnv(fmt.Sprint(threads))
+	if err != nil {
+		return 0, fmt.Errorf("--threads: %w", err)
+	}
+	return n, libtorch.SetThreads(n)
 }

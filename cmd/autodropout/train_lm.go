@@ -97,11 +97,8 @@ func runTrainLM(args []string) error {
 	if err := json.Unmarshal(b, &cfg); err != nil {
 		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
-	n, err := libtorch.ThreadsFromEnv(fmt.Sprint(*threads))
+	n, err := setThreads(*threads)
 	if err != nil {
-		return fmt.Errorf("--threads: %w", err)
-	}
-	if err := libtorch.SetThreads(n); err != nil {
 		return err
 	}
 	if err := libtorch.ManualSeed(*seed); err != nil {
