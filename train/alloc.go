@@ -31,6 +31,7 @@ import "C"
 
 import (
 	"os"
+	"strconv"
 	"strings"
 )
 
@@ -65,4 +66,19 @@ func MallocBytes() (inUse, held int64) {
 	var u, h C.longlong
 	C.malloc_bytes(&u, &h)
 	return int64(u), int64(h)
+}
+
+// ResidentBytes is this process's resident memory (0 where /proc is
+// missing).
+func ResidentBytes() int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	fields := strings.Fields(string(b))
+	if len(fields) < 2 {
+		return 0
+	}
+	pages, _ := strconv.ParseInt(fields[1], 10, 64)
+	return pages * int64(os.Getpagesize())
 }

@@ -1143,10 +1143,7 @@ func ratioText(r float64, ci [2]float64) string {
 // ratios resampled with replacement 2,000 times, from a fixed seed so that
 // the same timings give the same interval.
 func pairedRatioCI(a, b []float64) [2]float64 {
-	r := make([]float64, min(len(a), len(b)))
-	for i := range r {
-		r[i] = a[i] / b[i]
-	}
+	r := roundRatios(a, b)
 	if len(r) == 0 {
 		return [2]float64{math.NaN(), math.NaN()}
 	}
@@ -1164,12 +1161,15 @@ func pairedRatioCI(a, b []float64) [2]float64 {
 }
 
 // pairedRatio is the median over rounds of a[i]/b[i].
-func pairedRatio(a, b []float64) float64 {
+func pairedRatio(a, b []float64) float64 { return median(roundRatios(a, b)) }
+
+// roundRatios is a[i]/b[i] for every round both ran.
+func roundRatios(a, b []float64) []float64 {
 	r := make([]float64, min(len(a), len(b)))
 	for i := range r {
 		r[i] = a[i] / b[i]
 	}
-	return median(r)
+	return r
 }
 
 func median(v []float64) float64 {
@@ -1211,18 +1211,7 @@ func cHeapInUseMB() float64 {
 }
 
 // rssMB is this process's resident memory (0 where /proc is missing).
-func rssMB() float64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	fields := strings.Fields(string(b))
-	if len(fields) < 2 {
-		return 0
-	}
-	pages, _ := strconv.ParseFloat(fields[1], 64)
-	return pages * float64(os.Getpagesize()) / (1 << 20)
-}
+func rssMB() float64 { return float64(train.ResidentBytes()) / (1 << 20) }
 
 var (
 	libtorchFile = regexp.MustCompile(`libtorch(?:_cpu)?\.so\.([0-9][0-9.]*)`)

@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"strconv"
 )
 
 // gotch's Go bindings hand each C binding a buffer for its output tensor
@@ -62,9 +63,7 @@ func fixOutBuffers(tsDir string) (int, error) {
 // keeps that free and gains no second one.
 func rewriteOutBuffers(src []byte) ([]byte, int, error) {
 	for _, m := range outBufIndex.FindAllSubmatch(src, -1) {
-		var i int
-		fmt.Sscan(string(m[1]), &i)
-		if 8*(i+1) > outBufBytes {
+		if i, _ := strconv.Atoi(string(m[1])); 8*(i+1) > outBufBytes {
 			return nil, 0, fmt.Errorf("a binding returns %d tensors: raise outBufBytes above %d", i+1, outBufBytes)
 		}
 	}
