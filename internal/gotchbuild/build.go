@@ -3,6 +3,7 @@ package gotchbuild
 import (
 	"bytes"
 	"crypto/sha256"
+	"embed"
 	"encoding/hex"
 	"fmt"
 	"io"
@@ -19,6 +20,13 @@ import (
 // patchVersion changes whenever this package's output changes, so that the
 // cache is rebuilt after an upgrade of the build step itself.
 const patchVersion = "5"
+
+// extra holds the C++ that autodropout adds to gotch's C layer (see
+// extra/autodropout_api.cpp); Build copies each file into libtch, and the
+// stamp hashes their contents, so editing one rebuilds the copy.
+//
+//go:embed extra/*.cpp
+var extra embed.FS
 
 // The two C++ files that gotch compiles; generated bindings live in the
 // first, hand-written ones in the second.
@@ -85,6 +93,9 @@ func Build(cfg Config) (*Result, error) {
 	if err := os.WriteFile(filepath.Join(libtch, "lib.go"), []byte(LibGo(cfg.Libtorch)), 0o644); err != nil {
 		return nil, err
 	}
+	if err := copyExtra(libtch); err != nil {
+		return nil, err
+	}
 	res := &Result{}
 	if res.OutBuffers, err = fixOutBuffers(filepath.Join(tmp, "ts")); err != nil {
 		return nil, fmt.Errorf("gotch output buffers: %w", err)
@@ -118,8 +129,39 @@ func stampFor(cfg Config) (string, error) {
 	if err != nil {
 		return "", fmt.Errorf("%s not found: install g++ (apt-get install g++): %w", cfg.CXX, err)
 	}
-	h := sha256.Sum256([]byte(strings.Join([]string{patchVersion, cfg.GotchDir, fp, firstLine(bytes.NewReader(out))}, "\n")))
-	return hex.EncodeToString(h[:]), nil
+	h := sha256.New()
+	h.Write([]byte(strings.Join([]string{patchVersion, cfg.GotchDir, fp, firstLine(bytes.NewReader(out))}, "\n")))
+	err = fs.WalkDir(extra, "extra", func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := extra.ReadFile(path)
+		fmt.Fprintf(h, "\n%s %d\n", path, len(b))
+		h.Write(b)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// copyExtra writes the extra C++ files into libtch, where cgo compiles them.
+func copyExtra(libtch string) error {
+	files, err := fs.Glob(extra, "extra/*.cpp")
+	if err != nil {
+		return err
+	}
+	for _, f := range files {
+		b, err := extra.ReadFile(f)
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(libtch, filepath.Base(f)), b, 0o644); err != nil {
+			return fmt.Errorf("gotch extra C++ %s: %w", f, err)
+		}
+	}
+	return nil
 }
 
 // compileArgs are the flags for checking libtch's C++ the way cgo will

@@ -13,6 +13,10 @@
 // broken bindings is kept: the compiler decides, so the same step serves a
 // CUDA libtorch 2.x unchanged.
 //
+// Build also adds autodropout's own C functions (the files of extra/, such as
+// autocast and error-checked saving) to the C layer: gotch's Go layer lacks
+// them, and package libtorch binds them through weak symbols.
+//
 // The result is cached by a stamp of the libtorch's files, the compiler and
 // this step's version. WriteWorkFile points the module at the copy through a
 // generated go.work, so our go.mod stays usable by people who installed gotch
