@@ -6,18 +6,15 @@ import (
 	"strings"
 
 	"github.com/autodropout/autodropout/autodropout"
-	"github.com/sugarme/gotch"
 )
 
-// printMask prints the first plane of a mask as rows of 0 (dropped) and 1
-// (kept).
+// printMask prints a pattern's base mask as rows of 0 (dropped) and 1
+// (kept). Masks drawn in training are cyclic shifts of it.
 func printMask(p autodropout.Pattern, h, w int64) {
-	m, err := p.Mask(1, 1, h, w, gotch.CPU)
+	v, err := p.BaseMask(h, w)
 	if err != nil {
 		log.Fatal(err)
 	}
-	defer m.MustDrop()
-	v := m.Float64Values()
 	for y := int64(0); y < h; y++ {
 		row := make([]string, w)
 		for x := range row {
@@ -28,8 +25,8 @@ func printMask(p autodropout.Pattern, h, w int64) {
 }
 
 // A 2×2 tile repeated 3 times along each axis with 1 kept cell between
-// tiles spans 3·2+2·1 = 8 cells: exactly an 8×8 map, so the offset has a
-// single choice and the mask is deterministic.
+// tiles spans 3·2+2·1 = 8 cells: exactly an 8×8 map. The base mask is
+// the picture centred on the map; each drawn mask shifts it cyclically.
 func ExamplePattern_Mask() {
 	printMask(autodropout.Pattern{Size: 2, Stride: 1, Repeat: 3}, 8, 8)
 	// Output:

@@ -11,102 +11,111 @@ import (
 
 // Mask draws a keep-mask for an n×c×h×w activation: a float32 tensor of 0s
 // (dropped) and 1s (kept) on dev, of shape n×c×h×w, or n×1×h×w when
-// ShareC is set (it broadcasts over the channels). Offsets come from
-// libtorch's generator, so libtorch.ManualSeed makes masks reproducible.
-// A mask plane that would drop every cell is kept whole instead (see the
-// package documentation).
+// ShareC is set (it broadcasts over the channels).
 //
-// The work is a handful of batched tensor ops on dev; the geometry (the
-// source coordinate of every output cell after the inverse rotation and
-// shear) depends only on the map size and the pattern, and is cached.
+// Every mask is a cyclic shift of one base mask, the pattern's picture
+// centred on the map (see the package documentation): the shift is drawn
+// uniformly per plane from libtorch's generator, rows then columns, so
+// libtorch.ManualSeed makes masks reproducible, every cell is dropped with
+// the same probability, and every mask keeps the same number of cells. A
+// pattern that would drop every cell is kept whole instead.
 func (p Pattern) Mask(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error) {
-	keep, kept, err := p.draw(n, c, h, w, dev)
+	d, err := p.drawShifts(n, c, h, w, dev)
 	if err != nil {
 		return nil, err
 	}
-	kept.MustDrop()
+	var s scope
+	keep := d.masks(&s, false)
+	if keep, err = s.result(keep); err != nil {
+		return nil, fmt.Errorf("pattern mask: %w", err)
+	}
 	return keep, nil
 }
 
-// draw returns the keep-mask of Mask and the number of kept cells of each
-// of its planes (n×planes×1×1, float32). The offsets are drawn first, rows
-// then columns (the order is part of the reproducibility contract); the
-// masks for them are looked up in a cached table of every offset pair's
-// mask when the table is small (see maskTable), and computed otherwise
-// (see planeMasks). Both give the same masks for the same offsets.
-func (p Pattern) draw(n, c, h, w int64, dev gotch.Device) (keep, kept *ts.Tensor, err error) {
-	d, err := p.drawIndex(n, c, h, w, dev)
+// KeptFraction returns the fraction of an h×w map's cells that every mask
+// of the pattern keeps (1 when the pattern would drop the whole map), so
+// that each cell is kept with this probability. The division by it in
+// PatternDropout's rescaling makes every unit's expectation unchanged.
+func (p Pattern) KeptFraction(h, w int64) (float64, error) {
+	if err := checkMap(p, h, w); err != nil {
+		return 0, err
+	}
+	b, err := baseFor(p, h, w, gotch.CPU)
 	if err != nil {
-		return nil, nil, err
+		return 0, fmt.Errorf("pattern mask: %w", err)
 	}
-	var s scope
-	keep, kept = d.masks(&s)
-	if s.err != nil {
-		s.release()
-		return nil, nil, fmt.Errorf("pattern mask: %w", s.err)
-	}
-	s.release(keep, kept)
-	return keep, kept, nil
+	return float64(b.kept) / float64(h*w), nil
 }
 
-// drawn is one draw of offsets: either the row of each plane in a table
-// (idx, n·planes int64) or, without a table, the offsets themselves.
-type drawn struct {
-	p               Pattern
-	g               *geometry
-	n, planes, h, w int64
-	tab             *maskTable
-	idx             *ts.Tensor // with tab: n·planes rows of the table
-	oy, ox          *ts.Tensor // without: n×planes×1 origins
-}
-
-func (p Pattern) drawIndex(n, c, h, w int64, dev gotch.Device) (*drawn, error) {
-	if err := p.Check(); err != nil {
+// BaseMask returns the pattern's base mask on an h×w map (h·w float32
+// values of 0 or 1, row-major): the mask of the zero shift, of which every
+// drawn mask is a cyclic shift.
+func (p Pattern) BaseMask(h, w int64) ([]float32, error) {
+	if err := checkMap(p, h, w); err != nil {
+		return nil, err
+	}
+	b, err := baseFor(p, h, w, gotch.CPU)
+	if err != nil {
 		return nil, fmt.Errorf("pattern mask: %w", err)
 	}
-	if n < 1 || c < 1 || h < 1 || w < 1 {
-		return nil, fmt.Errorf("pattern mask: shape %d×%d×%d×%d: every dimension must be positive", n, c, h, w)
+	out := make([]float32, h*w)
+	b.keep.MustCopyData(out, uint(h*w))
+	return out, nil
+}
+
+func checkMap(p Pattern, h, w int64) error {
+	if err := p.Check(); err != nil {
+		return fmt.Errorf("pattern mask: %w", err)
+	}
+	if h < 1 || w < 1 {
+		return fmt.Errorf("pattern mask: map %d×%d: both sides must be positive", h, w)
 	}
 	if h >= maxCells || w >= maxCells {
-		return nil, fmt.Errorf("pattern mask: map %d×%d is too large", h, w)
+		return fmt.Errorf("pattern mask: map %d×%d is too large", h, w)
 	}
-	g, err := geometryFor(h, w, p.Rotate, p.ShearX, p.ShearY, dev)
+	return nil
+}
+
+// shifts is one draw of cyclic shifts, one per plane: either the row of
+// each plane in the base's table of every shift (idx, n·planes int64) or,
+// without a table, the shifts themselves (dy, dx, n·planes int64).
+type shifts struct {
+	b               *base
+	n, planes, h, w int64
+	idx             *ts.Tensor
+	dy, dx          *ts.Tensor
+}
+
+func (p Pattern) drawShifts(n, c, h, w int64, dev gotch.Device) (*shifts, error) {
+	if err := checkMap(p, h, w); err != nil {
+		return nil, err
+	}
+	if n < 1 || c < 1 {
+		return nil, fmt.Errorf("pattern mask: shape %d×%d×%d×%d: every dimension must be positive", n, c, h, w)
+	}
+	b, err := baseFor(p, h, w, dev)
 	if err != nil {
 		return nil, fmt.Errorf("pattern mask: %w", err)
 	}
-	d := &drawn{p: p, g: g, n: n, planes: c, h: h, w: w}
+	d := &shifts{b: b, n: n, planes: c, h: h, w: w}
 	if p.ShareC {
 		d.planes = 1
 	}
-	loY, countY := p.offsets(h, true)
-	loX, countX := p.offsets(w, false)
-	tab, err := tableFor(p, g, h, w, dev)
-	if err != nil {
-		return nil, fmt.Errorf("pattern mask: %w", err)
-	}
 	var s scope
-	shape := []int64{n, d.planes, 1}
-	ry := s.do(func() (*ts.Tensor, error) { return ts.Randint(countY, shape, gotch.Int64, dev) })
-	rx := s.do(func() (*ts.Tensor, error) { return ts.Randint(countX, shape, gotch.Int64, dev) })
-	if tab != nil {
-		d.tab = tab
-		i := s.do(func() (*ts.Tensor, error) { return ry.MulScalar(ts.IntScalar(countX), false) })
-		i = s.do(func() (*ts.Tensor, error) { return i.Add(rx, false) })
-		d.idx = s.do(func() (*ts.Tensor, error) { return i.View([]int64{n * d.planes}, false) })
+	shape := []int64{n * d.planes}
+	dy := s.do(func() (*ts.Tensor, error) { return ts.Randint(h, shape, gotch.Int64, dev) })
+	dx := s.do(func() (*ts.Tensor, error) { return ts.Randint(w, shape, gotch.Int64, dev) })
+	if b.keepTable != nil {
+		i := s.do(func() (*ts.Tensor, error) { return dy.MulScalar(ts.IntScalar(w), false) })
+		d.idx = s.do(func() (*ts.Tensor, error) { return i.Add(dx, false) })
 		if s.err == nil {
 			s.release(d.idx)
 			return d, nil
 		}
 	} else {
-		d.oy, d.ox = ry, rx
-		if loY != 0 {
-			d.oy = s.do(func() (*ts.Tensor, error) { return ry.AddScalar(ts.IntScalar(loY), false) })
-		}
-		if loX != 0 {
-			d.ox = s.do(func() (*ts.Tensor, error) { return rx.AddScalar(ts.IntScalar(loX), false) })
-		}
+		d.dy, d.dx = dy, dx
 		if s.err == nil {
-			s.release(d.oy, d.ox)
+			s.release(d.dy, d.dx)
 			return d, nil
 		}
 	}
@@ -114,32 +123,160 @@ func (p Pattern) drawIndex(n, c, h, w int64, dev gotch.Device) (*drawn, error) {
 	return nil, fmt.Errorf("pattern mask: %w", s.err)
 }
 
-// offsets returns the smallest origin of the tiled picture along one axis
-// and the number of origins: the integers between 0 and size-extent
-// (inclusive), so that the smaller of the picture and the map lies inside
-// the larger.
-func (p Pattern) offsets(size int64, rows bool) (lo, count int64) {
-	eh, ew := p.Extent()
-	extent := int64(ew)
-	if rows {
-		extent = int64(eh)
+// masks returns the drawn planes' masks, n×planes×h×w: with scaled the
+// rescaled ones (0 where dropped, h·w/kept where kept), otherwise the {0,1}
+// keep-masks. It hands the draw's tensors to s.
+func (d *shifts) masks(s *scope, scaled bool) *ts.Tensor {
+	shape := []int64{d.n, d.planes, d.h, d.w}
+	table, tiled := d.b.keepTable, d.b.tiledKeep
+	if scaled {
+		table, tiled = d.b.scaledTable, d.b.tiledScaled
 	}
-	lo, hi := min(0, size-extent), max(0, size-extent)
-	return lo, hi - lo + 1
+	if d.idx != nil {
+		s.tmp = append(s.tmp, d.idx)
+		return s.do(func() (*ts.Tensor, error) { return lookup(table, d.idx, shape) })
+	}
+	s.tmp = append(s.tmp, d.dy, d.dx)
+	// Rows dy…dy+h−1 of the twice-tiled base are one contiguous run of
+	// h·2w values; picking them for every plane is a row lookup in a
+	// strided view (rows overlap, nothing is copied). The columns
+	// dx…dx+w−1 of each row are then gathered with an index broadcast
+	// over the rows (gather is several times faster than index_select
+	// along the last axis on CPU).
+	h, w := d.h, d.w
+	rows := s.do(func() (*ts.Tensor, error) {
+		return tiled.AsStrided([]int64{h, h * 2 * w}, []int64{2 * w, 1}, []int64{0}, false)
+	})
+	band := s.do(func() (*ts.Tensor, error) { return rows.IndexSelect(0, d.dy, false) }) // n·planes × h·2w
+	band = s.do(func() (*ts.Tensor, error) { return band.View([]int64{d.n * d.planes, h, 2 * w}, false) })
+	cols := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(w), gotch.Int64, d.dy.MustDevice()) })
+	cols = s.do(func() (*ts.Tensor, error) { return cols.View([]int64{1, 1, w}, false) })
+	dx := s.do(func() (*ts.Tensor, error) { return d.dx.View([]int64{d.n * d.planes, 1, 1}, false) })
+	cols = s.do(func() (*ts.Tensor, error) { return cols.Add(dx, false) })
+	cols = s.do(func() (*ts.Tensor, error) { return cols.Expand([]int64{d.n * d.planes, h, w}, true, false) })
+	out := s.do(func() (*ts.Tensor, error) { return band.Gather(2, cols, false, false) })
+	return s.do(func() (*ts.Tensor, error) { return out.View(shape, false) })
 }
 
-// masks returns the drawn planes' keep-masks (n×planes×h×w) and kept
-// counts (n×planes×1×1), looked up or computed. It hands the draw's
-// tensors to s.
-func (d *drawn) masks(s *scope) (keep, kept *ts.Tensor) {
-	if d.tab != nil {
-		s.tmp = append(s.tmp, d.idx)
-		keep = s.do(func() (*ts.Tensor, error) { return lookup(d.tab.keep, d.idx, []int64{d.n, d.planes, d.h, d.w}) })
-		kept = s.do(func() (*ts.Tensor, error) { return lookup(d.tab.kept, d.idx, []int64{d.n, d.planes, 1, 1}) })
-		return keep, kept
+// lookup returns the rows idx of table, viewed as shape (one row per
+// plane): an embedding lookup, a parallel row copy.
+func lookup(table, idx *ts.Tensor, shape []int64) (*ts.Tensor, error) {
+	rows, err := ts.Embedding(table, idx, -1, false, false)
+	if err != nil {
+		return nil, err
 	}
-	s.tmp = append(s.tmp, d.oy, d.ox)
-	return planeMasks(s, d.p, d.g, d.oy, d.ox, d.n, d.planes, d.h, d.w)
+	out, err := rows.View(shape, false)
+	rows.MustDrop()
+	return out, err
+}
+
+// A base is a pattern's mask on one map before placement, as a {0,1}
+// keep-mask and rescaled (0 where dropped, h·w/kept where kept). The mask
+// of shift (dy, dx) reads base cell ((y+dy) mod h, (x+dx) mod w) at
+// (y, x): the window at (dy, dx) of the base tiled twice along each axis.
+// Small maps also get tables of every shift's mask, so that a draw is one
+// row copy per plane; larger ones cut the windows out per draw.
+type base struct {
+	keep                   *ts.Tensor // h×w float32 {0, 1}
+	kept                   int64      // kept cells, in every shift
+	tiledKeep, tiledScaled *ts.Tensor // 2h×2w, the base tiled twice per axis
+	keepTable, scaledTable *ts.Tensor // h·w × h·w, row dy·w+dx the window at (dy, dx); nil when too large
+}
+
+type baseKey struct {
+	geometryKey
+	th, tw, stride, repeat int
+}
+
+// Tables are built when they have at most maxTableCells cells (a variable
+// so that tests can compare both paths: 32×32 maps have 2²⁰), and the
+// cache holds at most maxBaseBytes; when full it is emptied, and evicted
+// tensors are freed by gotch's finalizers once no draw still holds them.
+var maxTableCells int64 = 1 << 22
+
+const maxBaseBytes = 256 << 20
+
+var bases = struct {
+	sync.Mutex
+	m     map[baseKey]*base
+	bytes int64
+}{m: map[baseKey]*base{}}
+
+// baseFor returns the base of p on an h×w map, building it on first use.
+func baseFor(p Pattern, h, w int64, dev gotch.Device) (*base, error) {
+	g, err := geometryFor(h, w, p.Rotate, p.ShearX, p.ShearY, dev)
+	if err != nil {
+		return nil, err
+	}
+	th, tw := p.TileSize()
+	key := baseKey{g.key, th, tw, p.Stride, p.Repeat}
+	bases.Lock()
+	b, ok := bases.m[key]
+	bases.Unlock()
+	if ok {
+		return b, nil
+	}
+	// The picture centred on the map: its top-left corner at
+	// ⌊(h−Eh)/2⌋, ⌊(w−Ew)/2⌋ (negative when it is larger than the map).
+	eh, ew := p.Extent()
+	oy0 := int64(math.Floor(float64(h-int64(eh)) / 2))
+	ox0 := int64(math.Floor(float64(w-int64(ew)) / 2))
+	var s scope
+	origin := func(o int64) *ts.Tensor {
+		t := s.do(func() (*ts.Tensor, error) { return ts.Full([]int64{1, 1, 1}, ts.IntScalar(o), gotch.Int64, dev) })
+		return t
+	}
+	oy, ox := origin(oy0), origin(ox0)
+	if s.err != nil {
+		s.release()
+		return nil, s.err
+	}
+	keep, kept := planeMasks(&s, p, g, oy, ox, 1, 1, h, w)
+	b = &base{}
+	b.keep = s.do(func() (*ts.Tensor, error) { return keep.View([]int64{h, w}, false) })
+	// kept·(h·w/kept) in float32, the factor every kept cell gets.
+	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
+	scale = s.do(func() (*ts.Tensor, error) { return scale.View([]int64{1, 1}, false) })
+	scaled := s.do(func() (*ts.Tensor, error) { return b.keep.Mul(scale, false) })
+	b.tiledKeep = s.do(func() (*ts.Tensor, error) { return b.keep.Repeat([]int64{2, 2}, false) })
+	b.tiledScaled = s.do(func() (*ts.Tensor, error) { return scaled.Repeat([]int64{2, 2}, false) })
+	if h*w*h*w <= maxTableCells {
+		table := func(tiled *ts.Tensor) *ts.Tensor {
+			win := s.do(func() (*ts.Tensor, error) {
+				return tiled.AsStrided([]int64{h, w, h, w}, []int64{2 * w, 1, 2 * w, 1}, []int64{0}, false)
+			})
+			return s.do(func() (*ts.Tensor, error) { return win.Reshape([]int64{h * w, h * w}, false) })
+		}
+		b.keepTable, b.scaledTable = table(b.tiledKeep), table(b.tiledScaled)
+	}
+	if s.err == nil {
+		var k float64
+		if k, s.err = kept.Float64Value([]int64{0, 0, 0, 0}); s.err == nil {
+			b.kept = int64(k)
+		}
+	}
+	if s.err != nil {
+		s.release()
+		return nil, fmt.Errorf("mask base %d×%d %v: %w", h, w, p, s.err)
+	}
+	s.release(b.keep, b.tiledKeep, b.tiledScaled, b.keepTable, b.scaledTable)
+	size := 4 * 9 * h * w
+	if b.keepTable != nil {
+		size += 4 * 2 * h * w * h * w
+	}
+	bases.Lock()
+	defer bases.Unlock()
+	if old, ok := bases.m[key]; ok { // another goroutine built it meanwhile
+		return old, nil
+	}
+	if bases.bytes+size > maxBaseBytes {
+		bases.m = map[baseKey]*base{}
+		bases.bytes = 0
+	}
+	bases.m[key] = b
+	bases.bytes += size
+	return b, nil
 }
 
 // planeMasks returns the keep-masks (n×planes×h×w) and kept counts
@@ -215,115 +352,6 @@ func axisDrop(s *scope, v, o *ts.Tensor, tile, stride, repeat int64) *ts.Tensor 
 		in = s.do(func() (*ts.Tensor, error) { return in.LogicalAnd(rin, false) })
 	}
 	return s.do(func() (*ts.Tensor, error) { return in.Totype(gotch.Float, false) })
-}
-
-// lookup returns the rows idx of table, viewed as shape (one row per
-// plane): an embedding lookup, a parallel row copy.
-func lookup(table, idx *ts.Tensor, shape []int64) (*ts.Tensor, error) {
-	rows, err := ts.Embedding(table, idx, -1, false, false)
-	if err != nil {
-		return nil, err
-	}
-	out, err := rows.View(shape, false)
-	rows.MustDrop()
-	return out, err
-}
-
-// A maskTable holds the mask of every origin of a pattern's picture on one
-// map: the row r·countX+c is the plane whose picture starts at the r-th row
-// origin and the c-th column origin (Pattern.offsets). Training then draws
-// a mask with one row copy per plane instead of a dozen passes over the
-// activation, and PerMask rescaling comes precomputed. The table has
-// countY·countX·h·w cells: small for the maps of small-image networks
-// (WRN-28 on 32×32: a few hundred thousand), too large for a small tile
-// on a large map, which computes its masks instead.
-type maskTable struct {
-	keep   *ts.Tensor // rows × h·w, float32 {0,1}
-	kept   *ts.Tensor // rows × 1, float32 kept cells
-	scaled *ts.Tensor // rows × h·w: keep·(h·w/kept), PerMask's factor
-}
-
-type tableKey struct {
-	geometryKey
-	th, tw, stride, repeat int
-}
-
-// Tables are built when they have at most maxTableCells cells (a
-// variable so that tests can compare both paths), and the cache holds at
-// most maxTableBytes (two float32 tensors per table); when full it is
-// emptied, and evicted tables are freed by gotch's finalizers once no mask
-// computation still holds them.
-var maxTableCells int64 = 1 << 22
-
-const maxTableBytes = 256 << 20
-
-var tables = struct {
-	sync.Mutex
-	m     map[tableKey]*maskTable
-	bytes int64
-}{m: map[tableKey]*maskTable{}}
-
-// tableFor returns the table of p on an h×w map, building it on first use,
-// or nil when it would be too large.
-func tableFor(p Pattern, g *geometry, h, w int64, dev gotch.Device) (*maskTable, error) {
-	loY, countY := p.offsets(h, true)
-	loX, countX := p.offsets(w, false)
-	rows := countY * countX
-	if rows*h*w > maxTableCells {
-		return nil, nil
-	}
-	th, tw := p.TileSize()
-	key := tableKey{g.key, th, tw, p.Stride, p.Repeat}
-	tables.Lock()
-	t, ok := tables.m[key]
-	tables.Unlock()
-	if ok {
-		return t, nil
-	}
-	// Every origin pair once: rows vary along the first axis, columns
-	// along the second, as the index r·countX+c reads them.
-	var s scope
-	oy := s.do(func() (*ts.Tensor, error) {
-		return ts.ArangeStart(ts.IntScalar(loY), ts.IntScalar(loY+countY), gotch.Int64, dev)
-	})
-	oy = s.do(func() (*ts.Tensor, error) { return oy.View([]int64{countY, 1, 1}, false) })
-	oy = s.do(func() (*ts.Tensor, error) { return oy.Expand([]int64{countY, countX, 1}, true, false) })
-	ox := s.do(func() (*ts.Tensor, error) {
-		return ts.ArangeStart(ts.IntScalar(loX), ts.IntScalar(loX+countX), gotch.Int64, dev)
-	})
-	ox = s.do(func() (*ts.Tensor, error) { return ox.View([]int64{1, countX, 1}, false) })
-	ox = s.do(func() (*ts.Tensor, error) { return ox.Expand([]int64{countY, countX, 1}, true, false) })
-	if s.err != nil {
-		s.release()
-		return nil, s.err
-	}
-	keep, kept := planeMasks(&s, p, g, oy, ox, countY, countX, h, w)
-	t = &maskTable{}
-	t.keep = s.do(func() (*ts.Tensor, error) { return keep.Reshape([]int64{rows, h * w}, false) })
-	t.kept = s.do(func() (*ts.Tensor, error) { return kept.Reshape([]int64{rows, 1}, false) })
-	// The same float32 operations as PatternDropout's rescaling, so that
-	// the factors are bit for bit those of computed masks.
-	inv := s.do(func() (*ts.Tensor, error) { return t.kept.Reciprocal(false) })
-	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
-	t.scaled = s.do(func() (*ts.Tensor, error) { return t.keep.Mul(scale, false) })
-	if s.err != nil {
-		s.release()
-		return nil, fmt.Errorf("mask table %d×%d %v: %w", h, w, p, s.err)
-	}
-	s.release(t.keep, t.kept, t.scaled)
-	tables.Lock()
-	defer tables.Unlock()
-	if old, ok := tables.m[key]; ok { // another goroutine built it meanwhile
-		return old, nil
-	}
-	size := 4 * (2*rows*h*w + rows)
-	if tables.bytes+size > maxTableBytes {
-		tables.m = map[tableKey]*maskTable{}
-		tables.bytes = 0
-	}
-	tables.m[key] = t
-	tables.bytes += size
-	return t, nil
 }
 
 // geometry holds, for one map size and one rotation and shear, the source

@@ -61,51 +61,53 @@ func TestMaskErrors(t *testing.T) {
 	}
 }
 
-// The fraction of dropped cells follows from the pattern. Where the map's
-// sides are multiples of the period, every plane of an unbounded tiling
-// drops exactly (h/(h+s))·(w/(w+s)), whatever its offset.
+// The fraction of dropped cells follows from the pattern, and every plane
+// drops exactly the same number of cells (each mask is a cyclic shift of
+// the pattern's base mask). Where the map's sides are multiples of the
+// period, an unbounded tiling drops (h/(h+s))·(w/(w+s)).
 func TestMaskDropFraction(t *testing.T) {
 	seed(t, 2)
 	tests := []struct {
-		name  string
-		p     Pattern
-		h, w  int64
-		want  float64
-		tol   float64 // 0: every plane exactly
-		exact bool
+		name string
+		p    Pattern
+		h, w int64
+		want float64
+		tol  float64 // 0: exactly
 	}{
-		{"size 2 stride 2 tiled", Pattern{Size: 2, Stride: 2, Repeat: 64}, 32, 32, 0.25, 0, true},
-		{"size 1 stride 1 tiled", Pattern{Size: 1, Stride: 1, Repeat: 64}, 16, 16, 0.25, 0, true},
-		{"size 3 stride 1 tiled", Pattern{Size: 3, Stride: 1, Repeat: 64}, 32, 32, 9.0 / 16, 0, true},
-		{"H≠W tiled", Pattern{Size: 2, Stride: 2, Repeat: 64}, 12, 20, 0.25, 0, true},
-		{"rectangle tiled", Pattern{Height: 1, Width: 3, Stride: 1, Repeat: 64}, 16, 24, 0.5 * 0.75, 0, true},
-		{"one tile", Pattern{Size: 4, Stride: 0, Repeat: 1}, 16, 16, 16.0 / 256, 0, true},
-		{"one even rectangle, H≠W", Pattern{Height: 2, Width: 4, Stride: 5, Repeat: 1}, 12, 20, 8.0 / 240, 0, true},
-		{"2×2 tiles inside", Pattern{Size: 3, Stride: 2, Repeat: 2}, 16, 16, 36.0 / 256, 0, true},
-		{"tiled, sides not multiples of the period", Pattern{Size: 2, Stride: 2, Repeat: 64}, 30, 30, 0.25, 0.01, false},
-		{"tiled, rotated 30°", Pattern{Size: 2, Stride: 2, Repeat: 64, Rotate: 30}, 32, 32, 0.25, 0.02, false},
-		{"tiled, sheared", Pattern{Size: 2, Stride: 2, Repeat: 64, ShearX: 0.5, ShearY: 0.3}, 32, 32, 0.25, 0.02, false},
+		{"size 2 stride 2 tiled", Pattern{Size: 2, Stride: 2, Repeat: 64}, 32, 32, 0.25, 0},
+		{"size 1 stride 1 tiled", Pattern{Size: 1, Stride: 1, Repeat: 64}, 16, 16, 0.25, 0},
+		{"size 3 stride 1 tiled", Pattern{Size: 3, Stride: 1, Repeat: 64}, 32, 32, 9.0 / 16, 0},
+		{"H≠W tiled", Pattern{Size: 2, Stride: 2, Repeat: 64}, 12, 20, 0.25, 0},
+		{"rectangle tiled", Pattern{Height: 1, Width: 3, Stride: 1, Repeat: 64}, 16, 24, 0.5 * 0.75, 0},
+		{"one tile", Pattern{Size: 4, Stride: 0, Repeat: 1}, 16, 16, 16.0 / 256, 0},
+		{"one even rectangle, H≠W", Pattern{Height: 2, Width: 4, Stride: 5, Repeat: 1}, 12, 20, 8.0 / 240, 0},
+		{"2×2 tiles inside", Pattern{Size: 3, Stride: 2, Repeat: 2}, 16, 16, 36.0 / 256, 0},
+		// The centred window of a 254-cell tiling starts on a tile row:
+		// 16 of 30 rows and columns are tile rows and columns.
+		{"tiled, sides not multiples of the period", Pattern{Size: 2, Stride: 2, Repeat: 64}, 30, 30, 16.0 / 30 * 16 / 30, 0},
+		{"tiled, rotated 30°", Pattern{Size: 2, Stride: 2, Repeat: 64, Rotate: 30}, 32, 32, 0.25, 0.02},
+		{"tiled, sheared", Pattern{Size: 2, Stride: 2, Repeat: 64, ShearX: 0.5, ShearY: 0.3}, 32, 32, 0.25, 0.02},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			_, v := mask(t, tt.p, 8, 8, tt.h, tt.w)
-			if tt.exact {
-				for i, pl := range planes(v, tt.h*tt.w) {
-					if got := 1 - mean(pl); math.Abs(got-tt.want) > 1e-9 {
-						t.Fatalf("plane %d drops %.4f, want exactly %.4f", i, got, tt.want)
-					}
-				}
-				return
+			pl := planes(v, tt.h*tt.w)
+			first := 1 - mean(pl[0])
+			if math.Abs(first-tt.want) > tt.tol+1e-9 {
+				t.Fatalf("drops %.4f, want %.4f ± %.3f", first, tt.want, tt.tol)
 			}
-			if got := 1 - mean(v); math.Abs(got-tt.want) > tt.tol {
-				t.Errorf("drops %.4f on average, want %.4f ± %.3f", got, tt.want, tt.tol)
+			for i := range pl {
+				if got := 1 - mean(pl[i]); got != first {
+					t.Fatalf("plane %d drops %.4f, plane 0 %.4f: want every plane the same", i, got, first)
+				}
 			}
 		})
 	}
 }
 
-// A single tile lands anywhere in the map: its offset is uniform, so over
-// many planes every cell is dropped about equally often.
+// A single tile lands anywhere in the map, wrapping around its edges: its
+// shift is uniform, so over many planes every cell is dropped equally
+// often, 4 times in 42.
 func TestMaskOffsetsCoverTheMap(t *testing.T) {
 	seed(t, 3)
 	const h, w = 6, 7
@@ -116,15 +118,10 @@ func TestMaskOffsetsCoverTheMap(t *testing.T) {
 			counts[i] += 1 - x
 		}
 	}
-	// Cell (y, x) is covered by the tile for min(y+1, 2, h-y)·min(x+1, 2, w-x)
-	// of the 5·6 equally likely offsets.
-	for y := 0; y < h; y++ {
-		for x := 0; x < w; x++ {
-			cover := float64(min(y+1, 2, h-y) * min(x+1, 2, w-x))
-			want := 2000 * cover / 30
-			if got := counts[y*w+x]; math.Abs(got-want) > 5*math.Sqrt(want) {
-				t.Errorf("cell (%d,%d) dropped %v times in 2000 planes, want about %.0f", y, x, got, want)
-			}
+	want := 2000 * 4.0 / 42
+	for i, got := range counts {
+		if math.Abs(got-want) > 5*math.Sqrt(want) {
+			t.Errorf("cell (%d,%d) dropped %v times in 2000 planes, want about %.0f", i/w, i%w, got, want)
 		}
 	}
 }
@@ -177,31 +174,39 @@ func TestMaskSeeds(t *testing.T) {
 }
 
 // Turning by 90° maps output cell (y, x) to source cell (x, W-1-y) on a
-// square map, so with the same offsets the mask is the unrotated one
-// rotated: an h×w tile becomes w×h.
+// square map, so the base mask is the unrotated one rotated: an h×w tile
+// becomes w×h.
 func TestMaskRotate90(t *testing.T) {
-	const n, s = 6, 16
+	const s = 16
 	p := Pattern{Height: 2, Width: 5, Stride: 1, Repeat: 1}
-	seed(t, 9)
-	_, orig := mask(t, p, n, 1, s, s)
+	orig := baseMask(t, p, s, s)
 	for _, angle := range []float64{90, 450, -270} {
 		p.Rotate = angle
-		seed(t, 9)
-		_, rot := mask(t, p, n, 1, s, s)
-		for k := 0; k < n; k++ {
-			o, r := orig[k*s*s:(k+1)*s*s], rot[k*s*s:(k+1)*s*s]
-			for y := 0; y < s; y++ {
-				for x := 0; x < s; x++ {
-					if r[y*s+x] != o[x*s+s-1-y] {
-						t.Fatalf("rotate %v, sample %d: cell (%d,%d) = %v, want source (%d,%d) = %v", angle, k, y, x, r[y*s+x], x, s-1-y, o[x*s+s-1-y])
-					}
+		rot := baseMask(t, p, s, s)
+		for y := 0; y < s; y++ {
+			for x := 0; x < s; x++ {
+				if rot[y*s+x] != orig[x*s+s-1-y] {
+					t.Fatalf("rotate %v: cell (%d,%d) = %v, want source (%d,%d) = %v", angle, y, x, rot[y*s+x], x, s-1-y, orig[x*s+s-1-y])
 				}
 			}
-			if bh, bw, cells := droppedBox(r, s, s); bh != 5 || bw != 2 || cells != 10 {
-				t.Fatalf("rotate %v, sample %d: dropped box %d×%d with %d cells, want 5×2 with 10", angle, k, bh, bw, cells)
-			}
+		}
+		if bh, bw, cells := droppedBox(rot, s, s); bh != 5 || bw != 2 || cells != 10 {
+			t.Fatalf("rotate %v: dropped box %d×%d with %d cells, want 5×2 with 10", angle, bh, bw, cells)
 		}
 	}
+}
+
+func baseMask(t testing.TB, p Pattern, h, w int64) []float64 {
+	t.Helper()
+	b, err := p.BaseMask(h, w)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := make([]float64, len(b))
+	for i, x := range b {
+		v[i] = float64(x)
+	}
+	return v
 }
 
 // droppedBox returns the bounding box of the dropped cells of one plane.
@@ -263,60 +268,21 @@ func TestMaskAllDroppedFallback(t *testing.T) {
 	}
 }
 
-// Only the planes that drop everything are restored. A 3×5 tile repeated
-// twice with stride 1 on a 3×5 map: the row offset is one of 5, and 2 of
-// them cover all rows; the column offset is one of 7, and 2 of them cover
-// all columns. So 4/35 of the planes would drop everything and are kept
-// whole; the others drop 2 or 3 rows times 4 or 5 columns.
-func TestMaskFallbackIsPerPlane(t *testing.T) {
+// Whether a pattern drops everything depends on the pattern and the map
+// only, never on the draw: a 3×5 tile repeated twice with stride 1 on a
+// 3×5 map, centred, covers rows 0 and 2 and four columns, so every plane
+// drops those 8 cells (shifted), and none is restored.
+func TestMaskFallbackIsPerPattern(t *testing.T) {
 	seed(t, 11)
-	const planesN = 20 * 40
-	_, v := mask(t, Pattern{Height: 3, Width: 5, Stride: 1, Repeat: 2}, 20, 40, 3, 5)
-	restored := 0
+	p := Pattern{Height: 3, Width: 5, Stride: 1, Repeat: 2}
+	_, v := mask(t, p, 20, 40, 3, 5)
 	for i, pl := range planes(v, 15) {
-		dropped := int(math.Round(15 * (1 - mean(pl))))
-		switch dropped {
-		case 0:
-			restored++
-		case 8, 10, 12:
-		default:
-			t.Fatalf("plane %d drops %d cells, want 0 (restored), 8, 10 or 12", i, dropped)
+		if dropped := int(math.Round(15 * (1 - mean(pl)))); dropped != 8 {
+			t.Fatalf("plane %d drops %d cells, want 8", i, dropped)
 		}
 	}
-	want := planesN * 4.0 / 35
-	if math.Abs(float64(restored)-want) > 5*math.Sqrt(want) {
-		t.Errorf("%d of %d planes restored, want about %.0f", restored, planesN, want)
-	}
-}
-
-// The kept counts that come with a mask (from the bilinear form over the
-// row and column tables) equal the mask's own sums, restored planes
-// included.
-func TestMaskKeptCounts(t *testing.T) {
-	seed(t, 12)
-	for _, p := range []Pattern{
-		{Size: 3, Stride: 2, Repeat: 3},
-		{Size: 2, Stride: 1, Repeat: 64, Rotate: 30, ShearX: 0.7},
-		{Height: 3, Width: 5, Stride: 1, Repeat: 2, ShearY: 0.2},
-		{Height: 3, Width: 5, Stride: 1, Repeat: 2, ShareC: true},
-		{Size: 9, Stride: 1, Repeat: 1, Rotate: 10},
-	} {
-		const n, c, h, w = 5, 6, 7, 5
-		keep, kept, err := p.draw(n, c, h, w, gotch.CPU)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, kv := read(t, kept)
-		_, mv := read(t, keep)
-		pl := planes(mv, h*w)
-		if len(kv) != len(pl) {
-			t.Fatalf("%v: %d counts for %d planes", p, len(kv), len(pl))
-		}
-		for i := range pl {
-			if got, want := kv[i], mean(pl[i])*h*w; math.Abs(got-want) > 1e-6 {
-				t.Fatalf("%v: plane %d: count %v, mask keeps %v", p, i, got, want)
-			}
-		}
+	if f, err := p.KeptFraction(3, 5); err != nil || f != 7.0/15 {
+		t.Errorf("KeptFraction = %v, %v; want 7/15", f, err)
 	}
 }
 

@@ -446,35 +446,17 @@ func (d *PatternDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 		return x.MustShallowClone()
 	}
 	n, c, h, w := size4(d.String(), x)
-	dr, err := d.Pattern.drawIndex(n, c, h, w, x.MustDevice())
+	if _, ok := scopeNames[d.Scope]; !ok {
+		panic(fmt.Errorf("autodropout: %s: rescale scope %d", d, int(d.Scope)))
+	}
+	dr, err := d.Pattern.drawShifts(n, c, h, w, x.MustDevice())
 	if err != nil {
 		panic(fmt.Errorf("autodropout: %s: %w", d, err))
 	}
+	// Every placement keeps the same number of cells, so the per-mask and
+	// per-batch factors are the same h·w/kept, and the masks come rescaled.
 	var s scope
-	var f *ts.Tensor
-	if sc := d.Scope.or(PerMask); sc == PerMask && dr.tab != nil {
-		// The table holds every mask already rescaled: one row copy per
-		// plane.
-		s.tmp = append(s.tmp, dr.idx)
-		f = s.do(func() (*ts.Tensor, error) { return lookup(dr.tab.scaled, dr.idx, []int64{n, dr.planes, h, w}) })
-	} else {
-		// The mask's kept counts per plane come with it: no pass over the
-		// mask to count them.
-		keep, kept := dr.masks(&s)
-		var scale *ts.Tensor
-		switch sc {
-		case PerMask:
-			inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
-			scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
-		case PerBatch:
-			total := s.do(func() (*ts.Tensor, error) { return kept.Sum(gotch.Float, false) })
-			inv := s.do(func() (*ts.Tensor, error) { return total.Reciprocal(false) })
-			scale = s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(n*dr.planes*h*w)), false) })
-		default:
-			s.fail(fmt.Errorf("rescale scope %v", d.Scope))
-		}
-		f = s.do(func() (*ts.Tensor, error) { return keep.Mul(scale, false) })
-	}
+	f := dr.masks(&s, true)
 	y := multiply(&s, x, f)
 	out, err := s.result(y)
 	if err != nil {

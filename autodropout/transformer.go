@@ -15,12 +15,18 @@ import (
 // batch first, B×T×D (batch, time, features); a 2-D input is read as T×D
 // with B = 1.
 //
-// A TransformerPattern selects Repeat tiles of Size consecutive tokens,
-// tile starts Stride tokens apart, beginning at a random offset drawn per
-// sequence (and per feature when PerFeature). Positions wrap around the
-// sequence (modulo T), so every offset selects the same number of tokens:
-// min(T, Repeat·min(Size, Stride)) when Stride ≥ Size, and
-// min(T, (Repeat-1)·Stride+Size) when tiles overlap.
+// A TransformerPattern is the one-dimensional analogue of a ConvNet
+// Pattern along time: Repeat tiles of Size consecutive tokens, with Stride
+// unselected tokens between neighbouring tiles (tiles start every
+// Size+Stride tokens, so they never overlap), beginning at a random offset
+// drawn uniformly per sequence (and per feature when PerFeature).
+// Positions wrap around the sequence (modulo T) and the tiled span is cut
+// at T tokens, so every offset selects the same number of tokens,
+// min(T, Repeat·Size) when the span (Repeat−1)·(Size+Stride)+Size fits in
+// T, and every token is selected with the same probability. Two patterns
+// that differ in any of size, stride or repeat select different token sets
+// as long as their spans fit in T, except that stride does not matter for
+// a single tile (Repeat 1).
 //
 // Noise "zero" drops the selected tokens and rescales the kept ones by
 // T/kept per sequence (per sequence and feature when PerFeature), so each
@@ -31,7 +37,7 @@ import (
 // vector. At evaluation the module is the identity.
 type TransformerPattern struct {
 	Size       int     `json:"size"`        // consecutive tokens per tile, ≥ 1
-	Stride     int     `json:"stride"`      // tokens between tile starts, ≥ 1
+	Stride     int     `json:"stride"`      // unselected tokens between tiles, ≥ 0
 	Repeat     int     `json:"repeat"`      // tiles, ≥ 1
 	Noise      string  `json:"noise"`       // "zero" or "gaussian"
 	Sigma      float64 `json:"sigma"`       // std of the Gaussian noise
@@ -44,8 +50,8 @@ func (p TransformerPattern) Validate() error {
 	switch {
 	case p.Size < 1:
 		return bad("size", p.Size, "want ≥ 1")
-	case p.Stride < 1:
-		return bad("stride", p.Stride, "want ≥ 1")
+	case p.Stride < 0:
+		return bad("stride", p.Stride, "want ≥ 0")
 	case p.Repeat < 1:
 		return bad("repeat", p.Repeat, "want ≥ 1")
 	case p.Noise != "zero" && p.Noise != "gaussian":
@@ -68,9 +74,11 @@ func (p TransformerPattern) Selected(T int) int {
 	return n
 }
 
-// selects says whether relative position r (0 ≤ r < T) is selected.
+// selects says whether relative position r (0 ≤ r < T) is selected: r
+// lies in one of the Repeat tiles, which start every Size+Stride tokens.
 func (p TransformerPattern) selects(r int) bool {
-	return r < p.Repeat*p.Stride && r%p.Stride < p.Size
+	period := p.Size + p.Stride
+	return r < p.Repeat*period && r%period < p.Size
 }
 
 func (p TransformerPattern) String() string {
@@ -98,8 +106,10 @@ type TransformerSpace struct {
 
 // DefaultTransformerSpace returns the default vocabulary. Reasons:
 // sizes 1–5 tokens span single-token dropout up to short phrases; strides
-// 1–8 (stride ≤ size gives contiguous spans); repeats 1–16 cover from one
-// span to most of a 70-token segment (the published tgt_len); the two noise
+// 1–8 unselected tokens between tiles, from alternating tiles to sparse
+// ones (stride 0 would merge the tiles into one span that a larger size
+// already gives); repeats 1–16 cover from one span to most of a 70-token
+// segment (the published tgt_len); the two noise
 // types of the paper; σ ∈ {0.25, 0.5, 1}, the usual range of Gaussian
 // dropout; both mask granularities; and the eight sublayers of the paper.
 func DefaultTransformerSpace() TransformerSpace {
@@ -329,8 +339,9 @@ func (p TransformerPattern) selection(s *scope, off *ts.Tensor, t int64, dev got
 	pos = s.do(func() (*ts.Tensor, error) { return pos.View([]int64{1, t, 1}, false) })
 	rel := s.do(func() (*ts.Tensor, error) { return pos.Sub(off, false) })
 	rel = s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(t)), false) })
-	in := s.do(func() (*ts.Tensor, error) { return rel.Lt(ts.FloatScalar(float64(p.Repeat*p.Stride)), false) })
-	ph := s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(float64(p.Stride)), false) })
+	period := float64(p.Size + p.Stride)
+	in := s.do(func() (*ts.Tensor, error) { return rel.Lt(ts.FloatScalar(float64(p.Repeat)*period), false) })
+	ph := s.do(func() (*ts.Tensor, error) { return rel.Remainder(ts.FloatScalar(period), false) })
 	ph = s.do(func() (*ts.Tensor, error) { return ph.Lt(ts.FloatScalar(float64(p.Size)), false) })
 	sel := s.do(func() (*ts.Tensor, error) { return in.LogicalAnd(ph, false) })
 	return s.do(func() (*ts.Tensor, error) { return sel.Totype(gotch.Float, false) })

@@ -13,18 +13,59 @@ import (
 
 func ones3(b, t, d int64) *ts.Tensor { return ts.MustOnes([]int64{b, t, d}, gotch.Float, gotch.CPU) }
 
+// Selected counts the tokens of Repeat tiles of Size, Stride unselected
+// tokens apart, cut at T.
 func TestTransformerPatternSelected(t *testing.T) {
 	for _, c := range []struct {
 		p    TransformerPattern
 		T, n int
 	}{
-		{TransformerPattern{Size: 2, Stride: 4, Repeat: 3}, 20, 6},
-		{TransformerPattern{Size: 3, Stride: 2, Repeat: 3}, 20, 6}, // overlapping tiles: 0..6 minus? r<6 and r%2<3 → 6
-		{TransformerPattern{Size: 1, Stride: 1, Repeat: 50}, 10, 10},
+		{TransformerPattern{Size: 2, Stride: 4, Repeat: 3}, 20, 6},  // 0-1, 6-7, 12-13
+		{TransformerPattern{Size: 3, Stride: 2, Repeat: 3}, 20, 9},  // 0-2, 5-7, 10-12
+		{TransformerPattern{Size: 5, Stride: 1, Repeat: 4}, 20, 17}, // 0-4, 6-10, 12-16, 18-19 (cut at 20)
+		{TransformerPattern{Size: 1, Stride: 1, Repeat: 50}, 10, 5},
 		{TransformerPattern{Size: 5, Stride: 8, Repeat: 1}, 10, 5},
+		{TransformerPattern{Size: 4, Stride: 0, Repeat: 2}, 10, 8},
 	} {
 		if got := c.p.Selected(c.T); got != c.n {
 			t.Errorf("%v.Selected(%d) = %d, want %d", c.p, c.T, got, c.n)
+		}
+	}
+}
+
+// Every size and stride value of the default space matters: at a given
+// repeat ≥ 2 whose span fits in the segment, no two (size, stride) pairs
+// select the same tokens, and the sizes differ at repeat 1.
+func TestTransformerPatternsDistinct(t *testing.T) {
+	const T = 70
+	sp := DefaultTransformerSpace()
+	sel := func(p TransformerPattern) string {
+		b := make([]byte, T)
+		for r := range b {
+			b[r] = '.'
+			if p.selects(r) {
+				b[r] = 'x'
+			}
+		}
+		return string(b)
+	}
+	for _, r := range sp.Repeat {
+		seen := map[string]TransformerPattern{}
+		for _, size := range sp.Size {
+			for _, stride := range sp.Stride {
+				p := TransformerPattern{Size: size, Stride: stride, Repeat: r}
+				if (r-1)*(size+stride)+size > T {
+					continue // cut at T: collapses are expected
+				}
+				if r == 1 {
+					p.Stride = 0 // irrelevant for one tile
+				}
+				k := sel(p)
+				if q, dup := seen[k]; dup && q != p {
+					t.Errorf("%v and %v select the same tokens", p, q)
+				}
+				seen[k] = p
+			}
 		}
 	}
 }
@@ -81,7 +122,7 @@ func TestTransformerDropoutMask(t *testing.T) {
 
 func TestTransformerDropoutGaussian(t *testing.T) {
 	seed(t, 2)
-	d, err := NewTransformerDropout(TransformerPattern{Size: 1, Stride: 2, Repeat: 1000, Noise: "gaussian", Sigma: 0.5, PerFeature: true})
+	d, err := NewTransformerDropout(TransformerPattern{Size: 1, Stride: 1, Repeat: 1000, Noise: "gaussian", Sigma: 0.5, PerFeature: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +142,7 @@ func TestTransformerDropoutGaussian(t *testing.T) {
 }
 
 func TestTransformerPatternValidate(t *testing.T) {
-	for _, p := range []TransformerPattern{{Size: 0, Stride: 1, Repeat: 1, Noise: "zero"}, {Size: 1, Stride: 1, Repeat: 1, Noise: "x"}, {Size: 1, Stride: 0, Repeat: 1, Noise: "zero"}} {
+	for _, p := range []TransformerPattern{{Size: 0, Stride: 1, Repeat: 1, Noise: "zero"}, {Size: 1, Stride: 1, Repeat: 1, Noise: "x"}, {Size: 1, Stride: -1, Repeat: 1, Noise: "zero"}} {
 		if p.Validate() == nil {
 			t.Errorf("%+v: no error", p)
 		}

@@ -193,9 +193,9 @@ func (c EfficientNetConfig) validate() error {
 //
 // Dropout sites, in forward order, are every batch norm's output, named
 // like the batch norm ("features.0.1", "features.2.0.block.0.1", …), placed
-// before its SiLU, and the residual branch of every block with a skip
-// connection ("features.2.1.residual"), placed before stochastic depth and
-// the addition.
+// before its SiLU, and the shortcut of every block with a skip connection
+// ("features.2.1.shortcut": the block's input, masked just before the
+// addition).
 //
 // Initialization is torchvision's: He normal (fan_out) convolutions with
 // zero biases, batch norm scale 1 and shift 0, classifier weights
@@ -242,11 +242,11 @@ func (c convBN) forward(s *Sites, x *ts.Tensor, act, train bool) *ts.Tensor {
 
 type mbConv struct {
 	MBConvBlock
-	expand   *convBN // nil without expansion
-	dw       convBN
-	fc1, fc2 *gnn.Conv2D
-	project  convBN
-	resSite  string
+	expand       *convBN // nil without expansion
+	dw           convBN
+	fc1, fc2     *gnn.Conv2D
+	project      convBN
+	shortcutSite string
 }
 
 // NewEfficientNet builds an EfficientNet under p.
@@ -277,7 +277,11 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 		blk.fc2 = gnn.NewConv2D(se.Sub("fc2"), b.Squeeze, b.Expanded, 1, ConvConfigFanOut(b.Expanded, 1, 1, 0, 1, true))
 		blk.project = newConvBN(next(), &m.sites, cfg, b.Expanded, b.Out, 1, 1, 1)
 		if b.Residual {
-			blk.resSite = m.sites.declare(b.Prefix + ".residual")
+			members := []string{blk.dw.site, blk.project.site}
+			if blk.expand != nil {
+				members = append(members, blk.expand.site)
+			}
+			blk.shortcutSite = m.sites.declareShortcut(b.Prefix, members...)
 		}
 		m.blocks = append(m.blocks, blk)
 	}
@@ -352,11 +356,14 @@ func (b *mbConv) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	if !b.Residual {
 		return out
 	}
-	out = s.apply(b.resSite, out, train)
 	if train && b.DropProb > 0 {
 		out = stochasticDepth(out, b.DropProb)
 	}
-	libtorch.Add_(out, x)
+	sc := s.applyShared(b.shortcutSite, x, train)
+	libtorch.Add_(out, sc)
+	if sc != x {
+		sc.MustDrop()
+	}
 	return out
 }
 

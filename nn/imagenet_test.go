@@ -168,15 +168,15 @@ func TestImageNetSites(t *testing.T) {
 			name:  "resnet18",
 			build: func(p *gnn.Path) (SiteModel, error) { return NewResNetDepth(p, 18, 7) },
 			n:     1 + 8*3 + 3,
-			first: []string{"bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.residual", "layer1.1.bn1"},
-			has:   []string{"layer2.0.bn2", "layer2.0.residual", "layer2.0.downsample.1", "layer4.1.residual"},
+			first: []string{"bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.shortcut", "layer1.1.bn1"},
+			has:   []string{"layer2.0.bn2", "layer2.0.shortcut", "layer2.0.downsample.1", "layer4.1.shortcut"},
 		},
 		{
 			name:  "resnet50",
 			build: func(p *gnn.Path) (SiteModel, error) { return NewResNetDepth(p, 50, 7) },
 			n:     1 + 16*4 + 4,
-			first: []string{"bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.bn3", "layer1.0.residual", "layer1.0.downsample.1", "layer1.1.bn1"},
-			has:   []string{"layer3.5.bn3", "layer4.2.residual"},
+			first: []string{"bn1", "layer1.0.bn1", "layer1.0.bn2", "layer1.0.bn3", "layer1.0.downsample.1", "layer1.0.shortcut", "layer1.1.bn1"},
+			has:   []string{"layer3.5.bn3", "layer4.2.shortcut"},
 		},
 		{
 			name:  "efficientnet_tiny",
@@ -196,15 +196,15 @@ func TestImageNetSites(t *testing.T) {
 				}
 				return n
 			}(),
-			first: []string{"features.0.1", "features.1.0.block.0.1", "features.1.0.block.2.1", "features.1.0.residual", "features.2.0.block.0.1", "features.2.0.block.1.1", "features.2.0.block.3.1"},
-			has:   []string{"features.4.1.residual", "features.8.1"},
+			first: []string{"features.0.1", "features.1.0.block.0.1", "features.1.0.block.2.1", "features.1.0.shortcut", "features.2.0.block.0.1", "features.2.0.block.1.1", "features.2.0.block.3.1"},
+			has:   []string{"features.4.1.shortcut", "features.8.1"},
 		},
 		{
 			name:  "efficientnet_b0",
 			build: func(p *gnn.Path) (SiteModel, error) { return NewEfficientNetB(p, 0, 7) },
 			n:     1 + 15 + 16 + 16 + 9 + 1,
 			first: []string{"features.0.1", "features.1.0.block.0.1", "features.1.0.block.2.1", "features.2.0.block.0.1"},
-			has:   []string{"features.2.1.residual", "features.7.0.block.3.1", "features.8.1"},
+			has:   []string{"features.2.1.shortcut", "features.7.0.block.3.1", "features.8.1"},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -239,7 +239,7 @@ func TestImageNetSites(t *testing.T) {
 			// Every site but the residual ones is a batch norm's output.
 			vars := vs.Variables()
 			for _, n := range names {
-				if _, ok := vars[n+".running_var"]; !ok && !strings.HasSuffix(n, ".residual") {
+				if _, ok := vars[n+".running_var"]; !ok && !strings.HasSuffix(n, ".shortcut") {
 					t.Errorf("site %q is neither a batch norm nor a residual branch", n)
 				}
 			}

@@ -128,10 +128,11 @@ func (c ResNetConfig) NumParams() int64 {
 //
 // Dropout sites, in forward order: "bn1" (the stem), then for every block
 // the outputs of its batch norms ("layer1.0.bn1", "layer1.0.bn2", and
-// "layer1.0.bn3" in a bottleneck), its residual branch before the addition
-// ("layer1.0.residual", after the last batch norm's site), and the
-// projection shortcut's batch norm where there is one
-// ("layer2.0.downsample.1"). A site sits between a batch norm and its ReLU.
+// "layer1.0.bn3" in a bottleneck), the projection shortcut's batch norm
+// where there is one ("layer2.0.downsample.1"), and its shortcut path just
+// before the addition ("layer1.0.shortcut": the block's input, or the
+// projection after its batch-norm site). A batch-norm site sits between
+// the batch norm and its ReLU.
 //
 // Initialization is torchvision's: He normal (fan_out, ReLU gain) for
 // convolutions, batch norm scale 1 and shift 0, PyTorch's default for fc.
@@ -144,13 +145,13 @@ type ResNet struct {
 }
 
 type resBlock struct {
-	convs    []*gnn.Conv2D
-	bns      []*gnn.BatchNorm
-	bnSites  []string
-	resSite  string
-	down     *gnn.Conv2D // nil for an identity shortcut
-	downBN   *gnn.BatchNorm
-	downSite string
+	convs        []*gnn.Conv2D
+	bns          []*gnn.BatchNorm
+	bnSites      []string
+	shortcutSite string
+	down         *gnn.Conv2D // nil for an identity shortcut
+	downBN       *gnn.BatchNorm
+	downSite     string
 }
 
 // NewResNet builds a ResNet under p.
@@ -184,13 +185,17 @@ func NewResNet(p *gnn.Path, cfg ResNetConfig) (*ResNet, error) {
 			b.bns = append(b.bns, gnn.BatchNorm2D(bp.Sub(bnName), c.out, BatchNormConfig()))
 			b.bnSites = append(b.bnSites, m.sites.declare(prefix+"."+bnName))
 		}
-		b.resSite = m.sites.declare(prefix + ".residual")
 		if d := spec.down; d != nil {
 			dp := bp.Sub("downsample")
 			b.down = gnn.NewConv2D(dp.Sub("0"), d.in, d.out, 1, ConvConfigFanOut(d.out, 1, d.s, 0, 1, false))
 			b.downBN = gnn.BatchNorm2D(dp.Sub("1"), d.out, BatchNormConfig())
 			b.downSite = m.sites.declare(prefix + ".downsample.1")
 		}
+		members := b.bnSites
+		if b.downSite != "" {
+			members = append(members[:len(members):len(members)], b.downSite)
+		}
+		b.shortcutSite = m.sites.declareShortcut(prefix, members...)
 		m.blocks = append(m.blocks, b)
 		in = spec.convs[len(spec.convs)-1].out
 	}
@@ -249,16 +254,19 @@ func (b *resBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 			libtorch.Relu_(h)
 		}
 	}
-	h = s.apply(b.resSite, h, train)
+	sc := x
 	if b.down != nil {
 		d := b.down.ForwardT(x, train)
-		sc := b.downBN.ForwardT(d, train)
+		sc = b.downBN.ForwardT(d, train)
 		d.MustDrop()
 		sc = s.apply(b.downSite, sc, train)
-		libtorch.Add_(h, sc)
-		sc.MustDrop()
+		sc = s.apply(b.shortcutSite, sc, train)
 	} else {
-		libtorch.Add_(h, x)
+		sc = s.applyShared(b.shortcutSite, x, train)
+	}
+	libtorch.Add_(h, sc)
+	if sc != x {
+		sc.MustDrop()
 	}
 	libtorch.Relu_(h)
 	return h

@@ -5,18 +5,21 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/autodropout/autodropout/autodropout"
 	"github.com/sugarme/gotch/ts"
 )
 
 // Sites are the named places of a model where a regularizer (a dropout
 // pattern or a baseline such as DropBlock) can be applied: the outputs of
-// batch-norm layers and, for residual networks, the residual branches. A
-// model declares its sites when it is built; callers assign regularizers by
-// name. An unassigned site is the identity.
+// batch-norm layers and, for residual networks, each block's shortcut
+// path just before the addition ("<block>.shortcut"). A model declares its
+// sites when it is built; callers assign regularizers by name. An
+// unassigned site is the identity.
 type Sites struct {
-	names []string
-	index map[string]int
-	mods  []ts.ModuleT
+	names    []string
+	index    map[string]int
+	mods     []ts.ModuleT
+	shortcut map[string]string // batch-norm site → its block's shortcut site
 }
 
 // declare adds a site; models call it while they are built.
@@ -31,6 +34,71 @@ func (s *Sites) declare(name string) string {
 	s.names = append(s.names, name)
 	s.mods = append(s.mods, nil)
 	return name
+}
+
+// declareShortcut adds the shortcut site of a block whose batch-norm sites
+// are members.
+func (s *Sites) declareShortcut(block string, members ...string) string {
+	name := s.declare(block + ".shortcut")
+	if s.shortcut == nil {
+		s.shortcut = map[string]string{}
+	}
+	for _, m := range members {
+		s.shortcut[m] = name
+	}
+	return name
+}
+
+// Shortcut returns the shortcut site of the block that holds the
+// batch-norm site, and false when the site is in no residual block.
+func (s *Sites) Shortcut(site string) (string, bool) {
+	sc, ok := s.shortcut[site]
+	return sc, ok
+}
+
+// SetPatterns assigns each site its pattern (a PatternDropout) and returns
+// how many sites it set. The residual token of a pattern also masks its
+// block's shortcut path before the addition: the block's shortcut site
+// gets the pattern of the first of its sites, in the file's order, whose
+// pattern has residual set (an independent draw of the same pattern).
+// Patterns with residual set at sites outside residual blocks (a stem, a
+// final batch norm) have nothing more to mask. An explicit pattern for a
+// shortcut site in the file wins over a residual token.
+func (s *Sites) SetPatterns(ps []autodropout.SitePattern) (int, error) {
+	n := 0
+	explicit := map[string]bool{}
+	for _, sp := range ps {
+		explicit[sp.Site] = true
+	}
+	for _, sp := range ps {
+		reg, err := autodropout.NewPatternDropout(sp.Pattern, autodropout.ScopeDefault)
+		if err != nil {
+			return n, fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		if err := s.Set(sp.Site, reg); err != nil {
+			return n, err
+		}
+		n++
+		sc, ok := s.Shortcut(sp.Site)
+		if !sp.Pattern.Residual || !ok || explicit[sc] || s.Get(sc) != nil {
+			continue
+		}
+		if err := s.Set(sc, reg); err != nil {
+			return n, err
+		}
+		n++
+	}
+	return n, nil
+}
+
+// applyShared runs the site's regularizer on x, leaving x to the caller:
+// it returns x itself when the site is empty, and a new tensor otherwise.
+func (s *Sites) applyShared(name string, x *ts.Tensor, train bool) *ts.Tensor {
+	m := s.mods[s.index[name]]
+	if m == nil {
+		return x
+	}
+	return m.ForwardT(x, train)
 }
 
 // Names lists the sites in the order the forward pass meets them.

@@ -50,14 +50,16 @@ func (c TransformerXLConfig) Validate() error {
 // (plus an output bias). Simplifications, documented: no adaptive softmax
 // (a full softmax over the vocabulary, fine for PTB/WikiText-2/fortunes
 // sizes), r_w_bias and r_r_bias per layer (the reference shares them
-// unless --untie_r), no dropout on the positional embedding or the final
-// hidden state.
+// unless --untie_r).
 //
 // Activations are batch first, B×T×D. Dropout sites, in forward order:
-// "emb", then per layer i "layers.i.attn.q", ".k", ".v", ".prob",
-// ".attn_out", "layers.i.ff.hidden", ".ff.out". Sites see B×T×F tensors
-// (q: B×T×H·Dh; k, v: B×(M+T)×H·Dh); the attention probabilities are
-// shown as (B·H)×T×(M+T): tokens are query positions, features are keys.
+// "emb" (the scaled word embeddings), "pos_emb" (the relative position
+// embedding, (M+T)×D, shared by every layer as in the reference), then per
+// layer i "layers.i.attn.q", ".k", ".v", ".prob", ".attn_out",
+// "layers.i.ff.hidden", ".ff.out", and finally "out" (the last layer's
+// output, before the softmax). Sites see B×T×F tensors (q: B×T×H·Dh; k,
+// v: B×(M+T)×H·Dh); the attention probabilities are shown as
+// (B·H)×T×(M+T): tokens are query positions, features are keys.
 // TransformerXLSiteKinds maps the sublayer kinds of a Transformer search
 // space (autodropout.TransformerSpace.Sites) to regular expressions over a
 // TransformerXL's site names: a kind names one sublayer in every layer.
@@ -110,6 +112,7 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 	m.emb = newVar(p.Sub("word_emb"), "weight", []int64{c.NToken, c.DModel}, gnn.NewRandnInit(0, 0.02))
 	m.outB = newVar(p.Sub("crit"), "bias", []int64{c.NToken}, gnn.NewConstInit(0))
 	m.sites.declare("emb")
+	m.sites.declare("pos_emb")
 	for i := int64(0); i < c.NLayer; i++ {
 		l := &xlLayer{}
 		name := fmt.Sprintf("layers.%d", i)
@@ -139,6 +142,7 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 	if err != nil {
 		return nil, err
 	}
+	m.sites.declare("out")
 	return m, nil
 }
 
@@ -164,6 +168,15 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 	h := ts.MustEmbedding(m.emb, x, -1, false, false)
 	h = h.MustMulScalar(ts.FloatScalar(math.Sqrt(float64(c.DModel))), true)
 	h = m.sites.apply("emb", h, train)
+	// One relative position embedding for every layer, regularized once
+	// as the reference's pos_emb dropout is.
+	klen := h.MustSize()[1]
+	if len(mems) > 0 && mems[0] != nil {
+		klen += mems[0].MustSize()[1]
+	}
+	pe := sinusoid(klen, c.DModel, h.MustDevice())
+	pe = m.sites.apply("pos_emb", pe, train)
+	defer pe.MustDrop()
 	var newMems []*ts.Tensor
 	for i, l := range m.layers {
 		var mem *ts.Tensor
@@ -173,10 +186,11 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 		if c.MemLen > 0 {
 			newMems = append(newMems, updateMem(mem, h, c.MemLen))
 		}
-		nh := m.layer(l, h, mem, train)
+		nh := m.layer(l, h, mem, pe, train)
 		h.MustDrop()
 		h = nh
 	}
+	h = m.sites.apply("out", h, train)
 	logits := ts.MustLinear(h, m.emb, m.outB)
 	h.MustDrop()
 	return logits, newMems
@@ -247,8 +261,9 @@ func layerNorm(x, w, b *ts.Tensor) *ts.Tensor {
 	return ts.MustLayerNorm(x, []int64{w.MustSize()[0]}, w, b, 1e-5, false)
 }
 
-// layer runs one decoder layer on h (B×T×D) with memory mem (B×M×D or nil).
-func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Tensor {
+// layer runs one decoder layer on h (B×T×D) with memory mem (B×M×D or nil)
+// and the relative position embedding pe (K×D).
+func (m *TransformerXL) layer(l *xlLayer, h, mem, pe *ts.Tensor, train bool) *ts.Tensor {
 	c := m.Cfg
 	s := h.MustSize()
 	b, t := s[0], s[1]
@@ -265,7 +280,7 @@ func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Ten
 	q = m.sites.apply(l.site[0], q, train)
 	kk = m.sites.apply(l.site[1], kk, train)
 	v = m.sites.apply(l.site[2], v, train)
-	scores, prob := m.attnScores(l, q, kk, b, t, k, mlen, h.MustDevice())
+	scores, prob := m.attnScores(l, q, kk, pe, b, t, k, mlen, h.MustDevice())
 	q.MustDrop()
 	kk.MustDrop()
 	scores.MustDrop()
@@ -298,7 +313,7 @@ func (m *TransformerXL) layer(l *xlLayer, h, mem *ts.Tensor, train bool) *ts.Ten
 // attnScores returns the masked, scaled scores and their softmax, both
 // B×H×T×K: AC + BD with AC = (q+r_w_bias)·k and BD = rel-shifted
 // (q+r_r_bias)·R, R = r_net(sinusoid) for distances K-1…0.
-func (m *TransformerXL) attnScores(l *xlLayer, q, kk *ts.Tensor, b, t, k, mlen int64, dev gotch.Device) (*ts.Tensor, *ts.Tensor) {
+func (m *TransformerXL) attnScores(l *xlLayer, q, kk, pe *ts.Tensor, b, t, k, mlen int64, dev gotch.Device) (*ts.Tensor, *ts.Tensor) {
 	c := m.Cfg
 	qh := q.MustView([]int64{b, t, c.NHead, c.DHead}, false)
 	qw := qh.MustAdd(l.rwBias, false).MustPermute([]int64{0, 2, 1, 3}, true) // B×H×T×Dh
@@ -307,9 +322,7 @@ func (m *TransformerXL) attnScores(l *xlLayer, q, kk *ts.Tensor, b, t, k, mlen i
 	kh := kk.MustView([]int64{b, k, c.NHead, c.DHead}, false).MustPermute([]int64{0, 2, 3, 1}, true) // B×H×Dh×K
 	ac := qw.MustMatmul(kh, true)
 	kh.MustDrop()
-	pe := sinusoid(k, c.DModel, dev)
 	r := ts.MustLinear(pe, l.r, noBias) // K×HDh
-	pe.MustDrop()
 	rh := r.MustView([]int64{k, c.NHead, c.DHead}, true).MustPermute([]int64{1, 2, 0}, true) // H×Dh×K
 	bd := qr.MustMatmul(rh, true)
 	rh.MustDrop()

@@ -44,12 +44,12 @@ func TestRelativeAttentionReference(t *testing.T) {
 	const K = M + T
 	q := ts.MustRandn([]int64{B, T, H * Dh}, gotch.Float, gotch.CPU)
 	k := ts.MustRandn([]int64{B, K, H * Dh}, gotch.Float, gotch.CPU)
-	sc, prob := m.attnScores(l, q, k, B, T, K, M, gotch.CPU)
+	pe := sinusoid(K, m.Cfg.DModel, gotch.CPU)
+	sc, prob := m.attnScores(l, q, k, pe, B, T, K, M, gotch.CPU)
 	prob.MustDrop()
 	got := floats(t, sc)
 	qv, kv := floats(t, q), floats(t, k)
 	u, w := floats(t, l.rwBias), floats(t, l.rrBias)
-	pe := sinusoid(K, m.Cfg.DModel, gotch.CPU)
 	rv := floats(t, ts.MustLinear(pe, l.r, ts.NewTensor())) // row K-1-d holds distance d
 	checked := 0
 	for b := 0; b < B; b++ {
@@ -133,7 +133,7 @@ func TestTransformerXLMemory(t *testing.T) {
 func TestTransformerXLSites(t *testing.T) {
 	_, m := tinyXL(t, 0)
 	names := m.Sites().Names()
-	if len(names) != 1+2*7 || names[0] != "emb" || names[1] != "layers.0.attn.q" || names[14] != "layers.1.ff.out" {
+	if len(names) != 3+2*7 || names[0] != "emb" || names[1] != "pos_emb" || names[2] != "layers.0.attn.q" || names[15] != "layers.1.ff.out" || names[16] != "out" {
 		t.Fatalf("sites %v", names)
 	}
 	// Every sublayer kind names its site in each of the 2 layers (emb: once).

@@ -16,9 +16,10 @@ import (
 // Parameter names follow the common PyTorch implementation (conv1,
 // block1.layer.0.bn1, block1.layer.0.conv1, …, block1.layer.0.convShortcut,
 // bn1, fc). Dropout sites are every batch-norm output (named like the
-// batch norm) and every block's residual branch before the addition
-// ("block1.layer.0.residual"). The original's dropout between the two convs
-// is left to the sites.
+// batch norm) and every block's shortcut path just before the addition
+// ("block1.layer.0.shortcut": the raw input of an identity block, the
+// projection's output otherwise). The original's dropout between the two
+// convs is left to the sites.
 type WRN struct {
 	conv1  *gnn.Conv2D
 	blocks []*wrnBlock
@@ -33,7 +34,7 @@ type wrnBlock struct {
 	conv1, conv2     *gnn.Conv2D
 	shortcut         *gnn.Conv2D // nil when input and output shapes agree
 	bn1Site, bn2Site string
-	resSite          string
+	shortcutSite     string
 }
 
 // wrnStemWidth is the output width of a WRN's first convolution.
@@ -99,7 +100,7 @@ func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
 		}
 		b.bn1Site = m.sites.declare(prefix + ".bn1")
 		b.bn2Site = m.sites.declare(prefix + ".bn2")
-		b.resSite = m.sites.declare(prefix + ".residual")
+		b.shortcutSite = m.sites.declareShortcut(prefix, b.bn1Site, b.bn2Site)
 		m.blocks = append(m.blocks, b)
 		in = out
 	}
@@ -145,16 +146,17 @@ func (b *wrnBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	libtorch.Relu_(h2)
 	r := b.conv2.ForwardT(h2, train)
 	h2.MustDrop()
-	r = s.apply(b.resSite, r, train)
 	// As in the reference implementation, a projection shortcut starts from
 	// the activated input; an identity shortcut from the raw input.
-	var out *ts.Tensor
+	var sc *ts.Tensor
 	if b.shortcut != nil {
-		sc := b.shortcut.ForwardT(a, train)
-		out = r.MustAdd(sc, true)
-		sc.MustDrop()
+		sc = s.apply(b.shortcutSite, b.shortcut.ForwardT(a, train), train)
 	} else {
-		out = r.MustAdd(x, true)
+		sc = s.applyShared(b.shortcutSite, x, train)
+	}
+	out := r.MustAdd(sc, true)
+	if sc != x {
+		sc.MustDrop()
 	}
 	a.MustDrop()
 	return out

@@ -63,9 +63,9 @@ func TestWRNSites(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{
-		"block1.layer.0.bn1", "block1.layer.0.bn2", "block1.layer.0.residual",
-		"block2.layer.0.bn1", "block2.layer.0.bn2", "block2.layer.0.residual",
-		"block3.layer.0.bn1", "block3.layer.0.bn2", "block3.layer.0.residual", "bn1",
+		"block1.layer.0.bn1", "block1.layer.0.bn2", "block1.layer.0.shortcut",
+		"block2.layer.0.bn1", "block2.layer.0.bn2", "block2.layer.0.shortcut",
+		"block3.layer.0.bn1", "block3.layer.0.bn2", "block3.layer.0.shortcut", "bn1",
 	}
 	if got := m.Sites().Names(); strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Errorf("sites = %v\nwant %v", got, want)

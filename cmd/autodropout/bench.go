@@ -473,7 +473,7 @@ func buildClassifier(f *benchFlags, spec string, py *pyBridge) (*benchModel, err
 				}
 			}
 		case "pattern":
-			if _, err := assignPatterns(model.Sites(), m.patterns); err != nil {
+			if _, err := model.Sites().SetPatterns(m.patterns); err != nil {
 				return nil, err
 			}
 		}
@@ -524,7 +524,7 @@ func buildLM(f *benchFlags, py *pyBridge) (*benchModel, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
 		}
-		if err := assignLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
+		if err := nn.SetLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
 			return nil, err
 		}
 		opt, err := train.LMOptimizer(vs, cfg.Optimizer, cfg.LR)

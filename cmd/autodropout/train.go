@@ -223,7 +223,7 @@ func assignRegularizer(sites *nn.Sites, f *trainFlags) (string, error) {
 		if err != nil {
 			return "", err
 		}
-		n, err := assignPatterns(sites, ps)
+		n, err := sites.SetPatterns(ps)
 		if err != nil {
 			return "", fmt.Errorf("%s: %w", f.pattern, err)
 		}
@@ -242,32 +242,6 @@ func assignRegularizer(sites *nn.Sites, f *trainFlags) (string, error) {
 		return "", fmt.Errorf("--sites %q matches none of the model's sites (%s)", f.sites, strings.Join(sites.Names(), ", "))
 	}
 	return fmt.Sprintf("%s at %d sites", reg, n), nil
-}
-
-// assignPatterns gives each site its pattern; a pattern with the residual
-// token also goes to its block's residual branch ("<block>.residual").
-func assignPatterns(sites *nn.Sites, ps []autodropout.SitePattern) (int, error) {
-	n := 0
-	for _, sp := range ps {
-		reg, err := autodropout.NewPatternDropout(sp.Pattern, autodropout.ScopeDefault)
-		if err != nil {
-			return n, fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		if err := sites.Set(sp.Site, reg); err != nil {
-			return n, err
-		}
-		n++
-		if !sp.Pattern.Residual {
-			continue
-		}
-		if i := strings.LastIndexByte(sp.Site, '.'); i > 0 {
-			res := sp.Site[:i] + ".residual"
-			if sites.Get(res) == nil && sites.Set(res, reg) == nil {
-				n++
-			}
-		}
-	}
-	return n, nil
 }
 
 func parseDevice(s string) (gotch.Device, error) {

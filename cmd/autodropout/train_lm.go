@@ -8,11 +8,9 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
-	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
@@ -132,7 +130,7 @@ func runTrainLM(args []string) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
-	if err := assignLMRegularizer(m.Sites(), *reg, *pattern, cfg.Model); err != nil {
+	if err := nn.SetLMRegularizer(m.Sites(), *reg, *pattern, cfg.Model); err != nil {
 		return err
 	}
 	if *steps > 0 {
@@ -159,54 +157,3 @@ func runTrainLM(args []string) error {
 	return nil
 }
 
-// assignLMRegularizer sets the sites: dropout puts Dropout(dropout) on
-// every site but the attention probabilities, which get Dropout(dropatt)
-// (the reference's placement, plus Q/K/V); variational shares one mask
-// along time instead (probabilities keep plain dropatt); pattern reads a
-// pattern file.
-func assignLMRegularizer(s *nn.Sites, reg, patternFile string, c nn.TransformerXLConfig) error {
-	isProb := func(n string) bool { return strings.HasSuffix(n, ".prob") }
-	switch reg {
-	case "none":
-		return nil
-	case "dropout", "variational":
-		if reg == "dropout" {
-			d, err := autodropout.NewDropout(c.Dropout)
-			if err != nil {
-				return fmt.Errorf("dropout: %w", err)
-			}
-			s.SetAll(d, func(n string) bool { return !isProb(n) })
-		} else {
-			d, err := autodropout.NewVariationalDropout(c.Dropout)
-			if err != nil {
-				return fmt.Errorf("variational: %w", err)
-			}
-			s.SetAll(d, func(n string) bool { return !isProb(n) })
-		}
-		if c.DropAtt > 0 {
-			da, err := autodropout.NewDropout(c.DropAtt)
-			if err != nil {
-				return fmt.Errorf("dropatt: %w", err)
-			}
-			s.SetAll(da, isProb)
-		}
-		return nil
-	case "pattern":
-		ps, err := autodropout.ReadTransformerPatterns(patternFile)
-		if err != nil {
-			return err
-		}
-		for i, p := range ps {
-			re := regexp.MustCompile(p.Sites) // checked by ReadTransformerPatterns
-			d, err := autodropout.NewTransformerDropout(p.Pattern)
-			if err != nil {
-				return fmt.Errorf("pattern file %s entry %d: %w", patternFile, i, err)
-			}
-			if s.SetAll(d, re.MatchString) == 0 {
-				return fmt.Errorf("pattern file %s entry %d: sites %q match no site", patternFile, i, p.Sites)
-			}
-		}
-		return nil
-	}
-	return fmt.Errorf("--regularizer %q: want none, dropout, variational or pattern", reg)
-}
