@@ -40,7 +40,7 @@ func (p Pattern) KeptFraction(h, w int64) (float64, error) {
 	if err := checkMap(p, h, w); err != nil {
 		return 0, err
 	}
-	b, err := baseFor(p, h, w, gotch.CPU)
+	b, err := inspectBase(p, h, w)
 	if err != nil {
 		return 0, fmt.Errorf("pattern mask: %w", err)
 	}
@@ -54,13 +54,31 @@ func (p Pattern) BaseMask(h, w int64) ([]float32, error) {
 	if err := checkMap(p, h, w); err != nil {
 		return nil, err
 	}
-	b, err := baseFor(p, h, w, gotch.CPU)
+	b, err := inspectBase(p, h, w)
 	if err != nil {
 		return nil, fmt.Errorf("pattern mask: %w", err)
 	}
 	out := make([]float32, h*w)
 	b.keep.MustCopyData(out, uint(h*w))
 	return out, nil
+}
+
+// inspectBase returns the cached base of p on the CPU, or computes one
+// without tables and without caching it, so that surveys of many patterns
+// (SearchSpace.Survey) cost no table memory.
+func inspectBase(p Pattern, h, w int64) (*base, error) {
+	g, err := geometryFor(h, w, p.Rotate, p.ShearX, p.ShearY, gotch.CPU)
+	if err != nil {
+		return nil, err
+	}
+	th, tw := p.TileSize()
+	bases.Lock()
+	b, ok := bases.m[baseKey{g.key, th, tw, p.Stride, p.Repeat}]
+	bases.Unlock()
+	if ok {
+		return b, nil
+	}
+	return newBase(p, g, h, w, gotch.CPU, false)
 }
 
 func checkMap(p Pattern, h, w int64) error {
@@ -216,51 +234,10 @@ func baseFor(p Pattern, h, w int64, dev gotch.Device) (*base, error) {
 	if ok {
 		return b, nil
 	}
-	// The picture centred on the map: its top-left corner at
-	// ⌊(h−Eh)/2⌋, ⌊(w−Ew)/2⌋ (negative when it is larger than the map).
-	eh, ew := p.Extent()
-	oy0 := int64(math.Floor(float64(h-int64(eh)) / 2))
-	ox0 := int64(math.Floor(float64(w-int64(ew)) / 2))
-	var s scope
-	origin := func(o int64) *ts.Tensor {
-		t := s.do(func() (*ts.Tensor, error) { return ts.Full([]int64{1, 1, 1}, ts.IntScalar(o), gotch.Int64, dev) })
-		return t
+	b, err = newBase(p, g, h, w, dev, h*w*h*w <= maxTableCells)
+	if err != nil {
+		return nil, err
 	}
-	oy, ox := origin(oy0), origin(ox0)
-	if s.err != nil {
-		s.release()
-		return nil, s.err
-	}
-	keep, kept := planeMasks(&s, p, g, oy, ox, 1, 1, h, w)
-	b = &base{}
-	b.keep = s.do(func() (*ts.Tensor, error) { return keep.View([]int64{h, w}, false) })
-	// kept·(h·w/kept) in float32, the factor every kept cell gets.
-	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
-	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
-	scale = s.do(func() (*ts.Tensor, error) { return scale.View([]int64{1, 1}, false) })
-	scaled := s.do(func() (*ts.Tensor, error) { return b.keep.Mul(scale, false) })
-	b.tiledKeep = s.do(func() (*ts.Tensor, error) { return b.keep.Repeat([]int64{2, 2}, false) })
-	b.tiledScaled = s.do(func() (*ts.Tensor, error) { return scaled.Repeat([]int64{2, 2}, false) })
-	if h*w*h*w <= maxTableCells {
-		table := func(tiled *ts.Tensor) *ts.Tensor {
-			win := s.do(func() (*ts.Tensor, error) {
-				return tiled.AsStrided([]int64{h, w, h, w}, []int64{2 * w, 1, 2 * w, 1}, []int64{0}, false)
-			})
-			return s.do(func() (*ts.Tensor, error) { return win.Reshape([]int64{h * w, h * w}, false) })
-		}
-		b.keepTable, b.scaledTable = table(b.tiledKeep), table(b.tiledScaled)
-	}
-	if s.err == nil {
-		var k float64
-		if k, s.err = kept.Float64Value([]int64{0, 0, 0, 0}); s.err == nil {
-			b.kept = int64(k)
-		}
-	}
-	if s.err != nil {
-		s.release()
-		return nil, fmt.Errorf("mask base %d×%d %v: %w", h, w, p, s.err)
-	}
-	s.release(b.keep, b.tiledKeep, b.tiledScaled, b.keepTable, b.scaledTable)
 	size := 4 * 9 * h * w
 	if b.keepTable != nil {
 		size += 4 * 2 * h * w * h * w
@@ -524,4 +501,55 @@ func minMax(t *ts.Tensor) (lo, hi int64, err error) {
 		return 0, 0, err
 	}
 	return int64(a), int64(b), nil
+}
+
+// newBase computes the base of p on an h×w map with geometry g, with the
+// tables of every shift when tables is set.
+func newBase(p Pattern, g *geometry, h, w int64, dev gotch.Device, tables bool) (*base, error) {
+	// The picture centred on the map: its top-left corner at
+	// ⌊(h−Eh)/2⌋, ⌊(w−Ew)/2⌋ (negative when it is larger than the map).
+	eh, ew := p.Extent()
+	oy0 := int64(math.Floor(float64(h-int64(eh)) / 2))
+	ox0 := int64(math.Floor(float64(w-int64(ew)) / 2))
+	var s scope
+	origin := func(o int64) *ts.Tensor {
+		t := s.do(func() (*ts.Tensor, error) { return ts.Full([]int64{1, 1, 1}, ts.IntScalar(o), gotch.Int64, dev) })
+		return t
+	}
+	oy, ox := origin(oy0), origin(ox0)
+	if s.err != nil {
+		s.release()
+		return nil, s.err
+	}
+	keep, kept := planeMasks(&s, p, g, oy, ox, 1, 1, h, w)
+	b := &base{}
+	b.keep = s.do(func() (*ts.Tensor, error) { return keep.View([]int64{h, w}, false) })
+	// kept·(h·w/kept) in float32, the factor every kept cell gets.
+	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
+	scale = s.do(func() (*ts.Tensor, error) { return scale.View([]int64{1, 1}, false) })
+	scaled := s.do(func() (*ts.Tensor, error) { return b.keep.Mul(scale, false) })
+	b.tiledKeep = s.do(func() (*ts.Tensor, error) { return b.keep.Repeat([]int64{2, 2}, false) })
+	b.tiledScaled = s.do(func() (*ts.Tensor, error) { return scaled.Repeat([]int64{2, 2}, false) })
+	if tables {
+		table := func(tiled *ts.Tensor) *ts.Tensor {
+			win := s.do(func() (*ts.Tensor, error) {
+				return tiled.AsStrided([]int64{h, w, h, w}, []int64{2 * w, 1, 2 * w, 1}, []int64{0}, false)
+			})
+			return s.do(func() (*ts.Tensor, error) { return win.Reshape([]int64{h * w, h * w}, false) })
+		}
+		b.keepTable, b.scaledTable = table(b.tiledKeep), table(b.tiledScaled)
+	}
+	if s.err == nil {
+		var k float64
+		if k, s.err = kept.Float64Value([]int64{0, 0, 0, 0}); s.err == nil {
+			b.kept = int64(k)
+		}
+	}
+	if s.err != nil {
+		s.release()
+		return nil, fmt.Errorf("mask base %d×%d %v: %w", h, w, p, s.err)
+	}
+	s.release(b.keep, b.tiledKeep, b.tiledScaled, b.keepTable, b.scaledTable)
+	return b, nil
 }

@@ -144,3 +144,32 @@ func TestKeptFractionOfACoveringPattern(t *testing.T) {
 		t.Error("KeptFraction on a 0×8 map: no error")
 	}
 }
+
+// Survey's statistics follow from the base masks: a space of one pattern
+// gives that pattern's dropped fraction in every statistic and one
+// distinct mask; a space whose only tile covers the map is all "whole".
+func TestSurvey(t *testing.T) {
+	one := &SearchSpace{Size: []int{2}, Stride: []int{2}, Repeat: []int{64}, Rotate: []float64{0},
+		ShearX: []float64{0}, ShearY: []float64{0}, ShareC: []bool{false, true}, Residual: []bool{false}}
+	s, err := one.Survey(16, 16, 50, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Mean != 0.25 && math.Abs(s.Mean-0.25) > 1e-12 || s.Median != 0.25 || s.Q10 != 0.25 || s.Q90 != 0.25 || s.Distinct != 1 || s.OverHalf != 0 || s.Whole != 0 {
+		t.Errorf("one-pattern space: %+v", s)
+	}
+	cover := *one
+	cover.Size, cover.Stride, cover.Repeat = []int{20}, []int{1}, []int{1}
+	if s, err := cover.Survey(8, 8, 10, 1); err != nil || math.Abs(s.Whole-1) > 1e-12 || s.Mean != 0 {
+		t.Errorf("covering space: %+v, %v", s, err)
+	}
+	// The default space on a WRN's 8×8 maps: every statistic in [0, 1] and
+	// ordered; many distinct masks.
+	s, err = DefaultSearchSpace().Survey(8, 8, 300, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !(0 <= s.Q10 && s.Q10 <= s.Q25 && s.Q25 <= s.Median && s.Median <= s.Q75 && s.Q75 <= s.Q90 && s.Q90 <= 1) || s.Distinct < 50 {
+		t.Errorf("default space on 8×8: %+v", s)
+	}
+}

@@ -107,7 +107,9 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	if t.Task.Kind != "lm" {
 		args = append(args, "--test=false")
 	}
-	args = append(args, "--pattern", pat, "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
+	// The search's own space checked the proposal; it may differ from the
+	// default space that train checks against.
+	args = append(args, "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -152,7 +152,7 @@ func runExperiment(args []string) error {
 			if !ok {
 				continue
 			}
-			a = []string{"--pattern", p}
+			a = []string{"--pattern", p, "--allow-outside-space"} // from the search's own space
 		}
 		for _, s := range f.Seeds {
 			runs = append(runs, finalRun{label: r.label, seed: s, args: a,

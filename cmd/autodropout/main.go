@@ -8,6 +8,8 @@
 //	                             search patterns (controller or random), resumable
 //	autodropout show PATTERN.json --png OUT.png
 //	                             render the masks a pattern file produces
+//	autodropout space [--space FILE] [--maps 32x32,16x16,8x8]
+//	                             survey a search space's dropped fractions and masks
 //	autodropout worker --nats URL [--run NAME] [--threads N]
 //	                             run a distributed search's trials (NATS JetStream)
 //	autodropout experiment --config configs/demo.json --out runs/demo [--dry-run]
@@ -34,6 +36,7 @@ var commands = []command{
 	{"train", "train a model on a dataset and report its accuracy", runTrain},
 	{"search", "search dropout patterns with a controller (rl) or at random", runSearch},
 	{"show", "render the masks of a pattern file to PNG", runShow},
+	{"space", "survey a search space: dropped fractions and distinct masks per map size", runSpace},
 	{"worker", "run the trials of a search spread over machines (--nats URL)", runWorker},
 	{"experiment", "search (RL and random), retrain with every regularizer over seeds, report (make demo)", runExperiment},
 	{"report", "write a Markdown report with figures for a search or training folder", runReport},

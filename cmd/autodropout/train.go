@@ -34,6 +34,8 @@ type trainFlags struct {
 	test                    bool
 	out                     string
 	regularizer, pattern    string
+	space                   string
+	outsideSpace            bool
 	rate                    float64
 	blockSize               int
 	sites                   string
@@ -59,6 +61,8 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.StringVar(&f.out, "out", "", "folder for result.json and the checkpoint model.ot (empty: none)")
 	fs.StringVar(&f.regularizer, "regularizer", "none", "regularizer at the sites: "+strings.Join(autodropout.Names(), ", ")+" (pattern needs --pattern)")
 	fs.StringVar(&f.pattern, "pattern", "", "JSON file of per-site patterns (implies --regularizer pattern)")
+	fs.StringVar(&f.space, "space", "", "search-space JSON file the --pattern values must come from (default: the default space)")
+	fs.BoolVar(&f.outsideSpace, "allow-outside-space", false, "accept pattern values outside the search space (any well-formed pattern)")
 	fs.Float64Var(&f.rate, "drop-rate", 0.1, "drop probability of dropout, spatial and dropblock")
 	fs.IntVar(&f.blockSize, "block-size", 3, "dropblock's block side")
 	fs.StringVar(&f.sites, "sites", `\.bn\d+$|^bn\d+$`, "regular expression of the sites a baseline regularizer goes to (default: batch-norm outputs)")
@@ -219,7 +223,7 @@ func assignRegularizer(sites *nn.Sites, f *trainFlags) (string, error) {
 	case "none":
 		return "no regularizer", nil
 	case "pattern":
-		ps, err := autodropout.ReadPatterns(f.pattern)
+		ps, err := readPatterns(f)
 		if err != nil {
 			return "", err
 		}
@@ -242,6 +246,26 @@ func assignRegularizer(sites *nn.Sites, f *trainFlags) (string, error) {
 		return "", fmt.Errorf("--sites %q matches none of the model's sites (%s)", f.sites, strings.Join(sites.Names(), ", "))
 	}
 	return fmt.Sprintf("%s at %d sites", reg, n), nil
+}
+
+// readPatterns reads --pattern, checking every value against --space (the
+// default space when empty) unless --allow-outside-space.
+func readPatterns(f *trainFlags) ([]autodropout.SitePattern, error) {
+	if f.outsideSpace {
+		return autodropout.ReadPatterns(f.pattern)
+	}
+	space := autodropout.DefaultSearchSpace()
+	if f.space != "" {
+		var err error
+		if space, err = autodropout.LoadSearchSpace(f.space); err != nil {
+			return nil, err
+		}
+	}
+	ps, err := space.ReadPatterns(f.pattern)
+	if err != nil {
+		return nil, fmt.Errorf("%w (--space FILE names another search space; --allow-outside-space accepts any well-formed pattern)", err)
+	}
+	return ps, nil
 }
 
 func parseDevice(s string) (gotch.Device, error) {

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
@@ -65,6 +66,7 @@ func runTrainLM(args []string) error {
 	dataDir := fs.String("data-dir", "", "folder of the corpus (fortunes default: "+data.FortunesDir+")")
 	reg := fs.String("regularizer", "none", "none, dropout, variational or pattern")
 	pattern := fs.String("pattern", "", "JSON list of {sites: regexp, pattern: transformer pattern} (implies --regularizer pattern)")
+	outsideSpace := fs.Bool("allow-outside-space", false, "accept Transformer pattern values outside the default search space")
 	steps := fs.Int("steps", 0, "optimizer steps (0: the config's max_step)")
 	duration := fs.Duration("duration", 0, "stop training after this long (0: no limit)")
 	seed := fs.Int64("seed", 1, "seed of the split, initialization and masks")
@@ -130,6 +132,11 @@ func runTrainLM(args []string) error {
 	if err != nil {
 		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
+	if *reg == "pattern" && !*outsideSpace {
+		if err := checkLMPatternSpace(*pattern); err != nil {
+			return err
+		}
+	}
 	if err := nn.SetLMRegularizer(m.Sites(), *reg, *pattern, cfg.Model); err != nil {
 		return err
 	}
@@ -157,3 +164,18 @@ func runTrainLM(args []string) error {
 	return nil
 }
 
+// checkLMPatternSpace refuses Transformer patterns with values outside the
+// default search space.
+func checkLMPatternSpace(file string) error {
+	ps, err := autodropout.ReadTransformerPatterns(file)
+	if err != nil {
+		return err
+	}
+	space := autodropout.DefaultTransformerSpace()
+	for i, p := range ps {
+		if !space.Contains(p.Pattern) {
+			return fmt.Errorf("pattern file %s entry %d (sites %q): %v is outside the default Transformer search space %+v (--allow-outside-space accepts it)", file, i, p.Sites, p.Pattern, space)
+		}
+	}
+	return nil
+}
