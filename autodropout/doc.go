@@ -32,21 +32,10 @@
 // columns; a picture cell is dropped when both its row and its column are
 // tile rows and columns.
 //
-// Offsets. For an H×W map the picture's top-left corner is put at
-// (oy, ox), with oy drawn uniformly among the integers between 0 and H−Eh
-// inclusive, and ox between 0 and W−Ew: the smaller of picture and map
-// lies entirely inside the larger. A picture smaller than the map (a few
-// tiles) lands anywhere inside the map, never clipped; a picture larger
-// than the map (many repeats, or a tile larger than the map) covers it,
-// and the map sees a window of it at a uniformly random phase, so an
-// unbounded tiling drops th·tw/((th+Stride)·(tw+Stride)) of the cells (for
-// size 2, stride 2: exactly 1/4 whenever H and W are multiples of 4).
-// Offsets are drawn per sample and per channel, or per sample only when
-// ShareC is set; rows before columns, with libtorch's generator (its
-// randint), so libtorch.ManualSeed makes masks reproducible. The axes are
-// independent, so H ≠ W needs no special case.
-//
-// Rotation and shear act on the placed picture about the map's centre
+// Geometry. The tiled picture is centred on the H×W map: its top-left
+// corner is at (⌊(H−Eh)/2⌋, ⌊(W−Ew)/2⌋), so a picture larger than the map
+// (many repeats, or a tile larger than the map) shows its central part.
+// It is then sheared and rotated about the map's centre
 // (cy, cx) = ((H−1)/2, (W−1)/2). The forward map shears x (x' = x +
 // ShearX·y), then shears y (y' = y + ShearY·x'), then turns by Rotate
 // degrees counter-clockwise as the map is displayed (row 0 on top). Each
@@ -59,18 +48,35 @@
 // stays about the same. Angles are taken modulo 360; sines and cosines
 // within 1e-12 of an integer are snapped, so multiples of 90° are exact
 // (on a square map, after a 90° turn output cell (y, x) reads the
-// unturned cell (x, W−1−y): an h×w tile becomes w×h).
+// unturned cell (x, W−1−y): an h×w tile becomes w×h). The cells the
+// transformed picture covers are the pattern's base mask on that map
+// (Pattern.BaseMask).
+//
+// Placement. Every mask is the base mask shifted cyclically: for a shift
+// (dy, dx), cell (y, x) of the mask is cell ((y+dy) mod H, (x+dx) mod W)
+// of the base, so tiles that leave one edge of the map re-enter at the
+// opposite edge, as on a torus. The shift is drawn uniformly from the H·W
+// possible ones per sample and per channel, or per sample only when
+// ShareC is set; rows before columns, with libtorch's generator (its
+// randint), so libtorch.ManualSeed makes masks reproducible. The reason
+// for cyclic placement: a uniform shift on a torus gives every cell the
+// same marginal probability of being dropped, and every draw keeps the
+// same number of cells. Keeping the picture inside the map instead (the
+// obvious alternative) drops the cells that every placement covers in
+// every draw, a fixed crop rather than dropout, and drops the border less.
+// The price is that a tile may be split across two edges.
 //
 // Masks that drop everything. A pattern may cover a whole map (a tile as
-// large as the map, touching tiles, a small map deep in the network). Such
-// a mask plane (one sample's channel, or one sample when ShareC) is
-// replaced by a plane that keeps everything: a pattern that always covers
-// the map is the identity at that site rather than a cut of the signal,
-// and the rescaling below never divides by zero. Planes that keep at least
-// one cell are left as drawn.
+// large as the map, touching tiles, a small map deep in the network). Its
+// base mask then keeps everything instead: a pattern that covers the map
+// is the identity at that site rather than a cut of the signal, and the
+// rescaling below never divides by zero. Since every mask is a shift of
+// the base, this depends on the pattern and the map size only, never on
+// the draw.
 //
-// Residual asks the model to apply the pattern to a residual branch as
-// well (the nn package's "….residual" sites); masks ignore it.
+// Residual asks the model to apply the pattern to the block's shortcut
+// path as well, just before the addition (the nn package's "….shortcut"
+// sites, see nn.Sites.SetPatterns); masks ignore it.
 //
 // # Modules
 //
@@ -78,10 +84,10 @@
 // the identity at evaluation (train = false):
 //
 //   - PatternDropout applies a Pattern to N×C×H×W inputs. Kept units are
-//     rescaled per mask plane by default (Scope PerMask): each plane is
-//     multiplied by H·W/kept, so every rescaled plane averages exactly 1
-//     and the expected activation is unchanged whatever the pattern's drop
-//     fraction. PerBatch uses the count over the whole batch instead.
+//     multiplied by H·W/kept; every draw keeps the same count, so this is
+//     1/P(keep) for every unit: each unit's expected activation is
+//     unchanged, and each rescaled plane averages exactly 1. (PerMask and
+//     PerBatch scopes therefore coincide for patterns.)
 //   - Dropout drops units independently with probability p and scales the
 //     rest by 1/(1−p), on inputs of any rank.
 //   - SpatialDropout drops whole channels with probability p and scales by
@@ -128,14 +134,13 @@
 //
 // # Cost
 //
-// A mask is a few tensor ops over N×C×H×W (an outer product, or two
-// gathers and a multiply when turned or sheared; one subtraction) plus
-// small N×C×(H+W) ops for the tile membership of rows and columns. The
-// kept count of every plane, which the empty-plane rule and the rescaling
-// need, comes from those small tables (a bilinear form with a cached
-// count matrix), not from another pass over the mask. The source
-// coordinates of a map size, angle and shear are computed once and cached:
-// at most 256 geometries, each a few index vectors and an Ly×Lx count
-// matrix (Ly, Lx the spans of source rows and columns: tens of kilobytes
-// for a 32×32 map).
+// A pattern's base mask on a map is computed once (a few tensor ops over
+// the map, with cached source coordinates per map size, angle and shear)
+// and cached with its tiling. For maps up to 45×45 (H·W·H·W ≤ 2²²) the
+// cache also holds a table of every shift's mask, plain and rescaled
+// (2·(H·W)² float32: 8 MB for a 32×32 map), so that a draw is one row copy
+// per plane; larger maps cut each plane's window out of the twice-tiled
+// base with a row lookup and a gather. The kept count is a constant of the
+// base, so rescaling needs no pass over the mask. The cache holds at most
+// 256 MB of bases and 256 geometries.
 package autodropout

@@ -322,7 +322,7 @@ func (m *TransformerXL) attnScores(l *xlLayer, q, kk, pe *ts.Tensor, b, t, k, ml
 	kh := kk.MustView([]int64{b, k, c.NHead, c.DHead}, false).MustPermute([]int64{0, 2, 3, 1}, true) // B×H×Dh×K
 	ac := qw.MustMatmul(kh, true)
 	kh.MustDrop()
-	r := ts.MustLinear(pe, l.r, noBias) // K×HDh
+	r := ts.MustLinear(pe, l.r, noBias)                                                      // K×HDh
 	rh := r.MustView([]int64{k, c.NHead, c.DHead}, true).MustPermute([]int64{1, 2, 0}, true) // H×Dh×K
 	bd := qr.MustMatmul(rh, true)
 	rh.MustDrop()
