@@ -6,7 +6,7 @@ export PATH := $(PATH):/usr/local/go/bin
 GO ?= go
 BIN := bin/autodropout
 
-.PHONY: setup deps gotch build test demo bench clean
+.PHONY: setup deps gotch build test demo bench clean consumer example
 
 setup: deps gotch
 
@@ -18,10 +18,21 @@ deps:
 gotch:
 	@GOWORK=off $(GO) run ./internal/cmd/gotchsetup
 
+# Prepares a module of your own in DIR to import autodropout from this
+# checkout: writes DIR/go.work (this checkout + its patched gotch).
+consumer: deps
+	@test -n "$(DIR)" || { echo "usage: make consumer DIR=/path/to/your/module"; exit 2; }
+	@GOWORK=off $(GO) run ./internal/cmd/gotchsetup -consumer "$(DIR)"
+
+# The embedding example, a separate module: built and run as a consumer.
+example: deps
+	@GOWORK=off $(GO) run ./internal/cmd/gotchsetup -consumer examples/gotchcnn
+	cd examples/gotchcnn && $(GO) run . -steps 20
+
 build: setup
 	$(GO) build -o $(BIN) ./cmd/autodropout
 
-test: setup
+test: setup example
 	$(GO) vet ./...
 	$(GO) test -timeout 30m ./...
 

@@ -109,6 +109,29 @@
 // gotch's Must* calls. Pattern.Mask and the other Mask methods return
 // errors. Intermediate tensors are dropped as soon as they are used.
 //
+// # In your own gotch code
+//
+// A PatternDropout (like every regularizer here) is an ordinary gotch
+// ts.ModuleT: build it with NewPatternDropout (a zero PatternDropout
+// panics with a clear error on first use rather than running an invalid
+// pattern) and call it after a batch norm; examples/gotchcnn is a complete
+// module that does so. To build such a module against a checkout of this
+// repository, run `make consumer DIR=/path/to/your/module` in the
+// checkout: it writes your module's go.work, pointing at the checkout and
+// at its gotch copy patched for your libtorch. (Without it the build stops
+// in gotch with "torch/torch.h: No such file or directory".) Two gotch
+// pitfalls to avoid:
+//
+//   - gotch v0.9.1's default initializers are not PyTorch's: its
+//     "KaimingUniform" draws from a normal with a far too large scale, so
+//     the first loss of a small CNN is about 37 instead of 2.3. Take
+//     PyTorch's defaults from package nn (nn.ConvConfig, nn.LinearConfig,
+//     nn.BatchNormConfig).
+//   - libtorch's gradient mode is per OS thread and Go moves goroutines
+//     between threads: run the training loop on a pinned thread
+//     (libtorch.TrainThread), or backward fails with "element 0 of tensors
+//     does not require grad".
+//
 // # Search spaces and files
 //
 // A SearchSpace lists the values of each token; DefaultSearchSpace

@@ -423,3 +423,22 @@ func BenchmarkForward(b *testing.B) {
 		})
 	}
 }
+
+// A PatternDropout built without its constructor is checked on first use:
+// it panics with an error naming the bad field instead of running.
+func TestZeroPatternDropoutPanics(t *testing.T) {
+	for _, d := range []*PatternDropout{{}, {Pattern: Pattern{Size: 1, Stride: -1, Repeat: 1}}, {Pattern: Pattern{Size: 1, Repeat: 1}, Scope: Scope(9)}} {
+		func() {
+			defer func() {
+				r := recover()
+				err, ok := r.(error)
+				if !ok || !strings.Contains(err.Error(), "field") && !strings.Contains(err.Error(), "scope") {
+					t.Errorf("%+v: panic %v, want an error naming the field", d, r)
+				}
+			}()
+			x := ones(t, 1, 1, 4, 4)
+			defer x.MustDrop()
+			d.ForwardT(x, true)
+		}()
+	}
+}

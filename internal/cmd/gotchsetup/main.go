@@ -7,7 +7,11 @@
 //
 // Usage:
 //
-//	go run ./internal/cmd/gotchsetup [-force] [-out .build/gotch]
+//	go run ./internal/cmd/gotchsetup [-force] [-out .build/gotch] [-consumer DIR]
+//
+// -consumer DIR also writes DIR/go.work, so that a module of your own in
+// DIR builds against this checkout and its patched gotch (make consumer
+// DIR=... runs it).
 //
 // LIBTORCH=/path selects another libtorch (an official one, CUDA included,
 // or a Python install's torch/ folder); unset, Debian's libtorch-dev is used.
@@ -32,14 +36,15 @@ func main() {
 	out := flag.String("out", ".build/gotch", "folder for the patched gotch copy")
 	force := flag.Bool("force", false, "rebuild even if nothing changed")
 	list := flag.Bool("list", false, "print the replaced bindings")
+	consumer := flag.String("consumer", "", "also write DIR/go.work for a module that imports autodropout from this checkout")
 	flag.Parse()
-	if err := setup(*out, *force, *list); err != nil {
+	if err := setup(*out, *force, *list, *consumer); err != nil {
 		fmt.Fprintln(os.Stderr, "gotchsetup:", err)
 		os.Exit(1)
 	}
 }
 
-func setup(out string, force, list bool) error {
+func setup(out string, force, list bool, consumer string) error {
 	lt, err := gotchbuild.Find(os.Getenv("LIBTORCH"), nil)
 	if err != nil {
 		return err
@@ -62,6 +67,19 @@ func setup(out string, force, list bool) error {
 	wd, _ := os.Getwd()
 	if err := gotchbuild.WriteWorkFile(wd, abs, goVersion); err != nil {
 		return fmt.Errorf("write go.work: %w", err)
+	}
+	if consumer != "" {
+		dir, err := filepath.Abs(consumer)
+		if err != nil {
+			return err
+		}
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+			return fmt.Errorf("-consumer %s: no go.mod there (run go mod init in your module first)", consumer)
+		}
+		if err := gotchbuild.WriteConsumerWorkFile(dir, wd, abs, goVersion); err != nil {
+			return fmt.Errorf("write %s/go.work: %w", consumer, err)
+		}
+		fmt.Printf("gotch: wrote %s/go.work: that module now builds against %s and its patched gotch\n", consumer, wd)
 	}
 	kind := "CPU"
 	if lt.CUDA {

@@ -1,0 +1,155 @@
+// Command gotchcnn is an ordinary gotch CNN that gains learned dropout
+// patterns after its batch norms: it reads a pattern file, trains a few
+// steps on Fashion-MNIST and prints the loss. It lives in its own module,
+// as a user's code would, and shows the two gotch pitfalls embedders meet:
+//
+//   - gotch v0.9.1's default initializers are not PyTorch's (its
+//     "KaimingUniform" is really a normal with far too large a scale, so
+//     the first loss is about 37 instead of 2.3): the layers below take
+//     PyTorch's defaults from the autodropout nn package (nn.ConvConfig,
+//     nn.LinearConfig, nn.BatchNormConfig).
+//   - libtorch's gradient mode is per OS thread and Go moves goroutines
+//     between threads: the training loop runs on a pinned thread
+//     (libtorch.TrainThread), or backward fails with "element 0 of
+//     tensors does not require grad".
+//
+// Build it from a checkout of autodropout with `make consumer
+// DIR=examples/gotchcnn` (which writes this folder's go.work), then
+// `go run . -steps 20`.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/libtorch"
+	adnn "github.com/autodropout/autodropout/nn"
+	"github.com/sugarme/gotch"
+	"github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// cnn is two conv–batch-norm–ReLU–pool stages and a classifier, with a
+// slot for a regularizer after each batch norm.
+type cnn struct {
+	conv1, conv2 *nn.Conv2D
+	bn1, bn2     *nn.BatchNorm
+	fc           *nn.Linear
+	drop1, drop2 ts.ModuleT // nil: no regularizer
+}
+
+func newCNN(p *nn.Path) *cnn {
+	return &cnn{
+		conv1: nn.NewConv2D(p.Sub("conv1"), 1, 32, 3, adnn.ConvConfig(1, 3, 1, 1, 1, true)),
+		bn1:   nn.BatchNorm2D(p.Sub("bn1"), 32, adnn.BatchNormConfig()),
+		conv2: nn.NewConv2D(p.Sub("conv2"), 32, 64, 3, adnn.ConvConfig(32, 3, 1, 1, 1, true)),
+		bn2:   nn.BatchNorm2D(p.Sub("bn2"), 64, adnn.BatchNormConfig()),
+		fc:    nn.NewLinear(p.Sub("fc"), 64*7*7, 10, adnn.LinearConfig(64*7*7)),
+	}
+}
+
+func (m *cnn) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	stage := func(x *ts.Tensor, conv *nn.Conv2D, bn *nn.BatchNorm, drop ts.ModuleT) *ts.Tensor {
+		h := bn.ForwardT(conv.ForwardT(x, train), train)
+		if drop != nil {
+			h = drop.ForwardT(h, train) // the learned pattern: an ordinary module
+		}
+		return h.MustRelu(true).MustMaxPool2d([]int64{2, 2}, []int64{2, 2}, []int64{0, 0}, []int64{1, 1}, false, true)
+	}
+	h := stage(x, m.conv1, m.bn1, m.drop1)
+	h = stage(h, m.conv2, m.bn2, m.drop2)
+	return m.fc.Forward(h.MustFlatten(1, -1, true))
+}
+
+func main() {
+	patterns := flag.String("pattern", "pattern.json", "pattern file with patterns for sites bn1 and bn2")
+	steps := flag.Int("steps", 20, "training steps")
+	dir := flag.String("data", data.FashionMNISTDir, "Fashion-MNIST folder")
+	flag.Parse()
+	if err := run(*patterns, *dir, *steps); err != nil {
+		fmt.Fprintln(os.Stderr, "gotchcnn:", err)
+		os.Exit(1)
+	}
+}
+
+func run(patternFile, dir string, steps int) error {
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		return err
+	}
+	defer release()
+	if err := libtorch.ManualSeed(1); err != nil {
+		return err
+	}
+	vs := nn.NewVarStore(gotch.CPU)
+	m := newCNN(vs.Root())
+
+	ps, err := autodropout.ReadPatterns(patternFile)
+	if err != nil {
+		return err
+	}
+	for _, sp := range ps {
+		d, err := autodropout.NewPatternDropout(sp.Pattern, autodropout.ScopeDefault)
+		if err != nil {
+			return fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		switch sp.Site {
+		case "bn1":
+			m.drop1 = d
+		case "bn2":
+			m.drop2 = d
+		default:
+			return fmt.Errorf("%s: site %q: this model has sites bn1 and bn2", patternFile, sp.Site)
+		}
+	}
+
+	train, _, err := data.Open("fashion-mnist", dir, data.OpenOptions{})
+	if err != nil {
+		return err
+	}
+	loader, err := data.NewLoader(train, data.LoaderConfig{BatchSize: 64, Shuffle: true, Seed: 1})
+	if err != nil {
+		return err
+	}
+	opt, err := nn.DefaultAdamConfig().Build(vs, 1e-3)
+	if err != nil {
+		return err
+	}
+	var first, last float64
+	step := 0
+	for b := range loader.Epoch(context.Background(), 0) {
+		if step == steps {
+			break
+		}
+		x, y, err := b.Tensors(gotch.CPU)
+		if err != nil {
+			return err
+		}
+		logits := m.ForwardT(x, true)
+		loss := logits.CrossEntropyForLogits(y)
+		opt.BackwardStep(loss)
+		l := loss.Float64Values()[0]
+		for _, t := range []*ts.Tensor{x, y, logits, loss} {
+			t.MustDrop()
+		}
+		if step == 0 {
+			first = l
+		}
+		last = l
+		step++
+		if step%5 == 0 || step == steps {
+			fmt.Printf("step %d: loss %.4f\n", step, l)
+		}
+	}
+	if math.IsNaN(last) || !(last < first) {
+		return fmt.Errorf("the loss went from %.4f to %.4f in %d steps: training does not work", first, last, step)
+	}
+	fmt.Printf("pattern dropout at bn1 and bn2 from %s: loss %.4f → %.4f in %d steps\n", patternFile, first, last, step)
+	return nil
+}
+
