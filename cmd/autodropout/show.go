@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
 	"image"
@@ -8,8 +9,10 @@ import (
 	"image/draw"
 	"image/png"
 	"os"
+	"path/filepath"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 )
@@ -100,19 +103,14 @@ func stack(parts []*image.Gray, gap int) *image.Gray {
 	return out
 }
 
-// writePNG writes img atomically.
+// writePNG writes img atomically where path says, creating its folder.
 func writePNG(path string, img image.Image) error {
-	tmp := path + ".tmp"
-	f, err := os.Create(tmp)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
+	var buf bytes.Buffer
+	if err := png.Encode(&buf, img); err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
-	if err := f.Close(); err != nil {
-		return err
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
 	}
-	return os.Rename(tmp, path)
+	return atomicfile.Write(path, buf.Bytes())
 }
