@@ -30,18 +30,8 @@ func isLMTask(args []string) bool {
 	return false
 }
 
-// LMFileConfig is a configs/transformer-xl-*.json file: the model's sizes
-// and the training recipe.
-type LMFileConfig struct {
-	Model     nn.TransformerXLConfig `json:"model"`
-	Optimizer string                 `json:"optimizer"`
-	LR        float64                `json:"lr"`
-	Clip      float64                `json:"clip"`
-	MaxStep   int                    `json:"max_step"`
-	BatchSize int64                  `json:"batch_size"`
-	EvalBatch int64                  `json:"eval_batch_size"`
-	Source    string                 `json:"source,omitempty"` // where the values come from
-}
+// LMFileConfig is a configs/transformer-xl-*.json file (train.LMRecipe).
+type LMFileConfig = train.LMRecipe
 
 // LMResultFile is what train --task lm writes to result.json.
 type LMResultFile struct {

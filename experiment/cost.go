@@ -1,14 +1,13 @@
-package main
+package experiment
 
 import (
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
 	"strings"
 
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/train"
 )
 
 // datasetSize is what a cost estimate needs to know of a dataset without
@@ -39,28 +38,28 @@ var datasetSizes = map[string]datasetSize{
 // measurement; the plan prints it.
 const DefaultTFLOPS = 40
 
-// taskCost is the compute of one training run of a task.
-type taskCost struct {
+// TaskCost is the compute of one training run of a task.
+type TaskCost struct {
 	TrainFLOPs, EvalFLOPs float64
 	What                  string // how they were counted
 }
 
 // Total is training plus evaluation.
-func (c taskCost) Total() float64 { return c.TrainFLOPs + c.EvalFLOPs }
+func (c TaskCost) Total() float64 { return c.TrainFLOPs + c.EvalFLOPs }
 
-// estimateTask counts the FLOPs of one run of t: training costs three
+// EstimateTask counts the FLOPs of one run of t: training costs three
 // forward passes (forward, backward for activations and for weights),
 // evaluation one; a multiply-accumulate is two FLOPs. test adds the test
 // split's evaluation (final runs; search trials skip it).
-func estimateTask(t search.Task, test bool) (taskCost, error) {
+func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 	size, ok := datasetSizes[t.Data]
 	if !ok {
-		return taskCost{}, fmt.Errorf("no size known for dataset %q", t.Data)
+		return TaskCost{}, fmt.Errorf("no size known for dataset %q", t.Data)
 	}
 	if t.Kind == "lm" {
-		rec, err := readLMRecipe(t.LMConfig)
+		rec, err := train.ReadLMRecipe(t.LMConfig)
 		if err != nil {
-			return taskCost{}, err
+			return TaskCost{}, err
 		}
 		rec.Model.NToken = lmVocab(t.Data)
 		perTok := 2 * float64(nn.TransformerXLMACsPerToken(rec.Model))
@@ -76,25 +75,24 @@ func estimateTask(t search.Task, test bool) (taskCost, error) {
 		if test {
 			evalTok *= 2
 		}
-		return taskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
+		return TaskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
 			What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d)", steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken)}, nil
 	}
-	shape, ok := datasetShapes[t.Data]
+	in, classes, ok := search.DatasetInput(t.Data)
 	if !ok {
-		return taskCost{}, fmt.Errorf("no input shape known for dataset %q", t.Data)
+		return TaskCost{}, fmt.Errorf("no input shape known for dataset %q", t.Data)
 	}
-	in := shape.in
 	if t.Data == "imagenet" && t.ImageSize > 0 {
 		in.H, in.W = int64(t.ImageSize), int64(t.ImageSize)
 	}
-	macs, err := nn.ForwardMACs(t.Model, in, shape.classes)
+	macs, err := nn.ForwardMACs(t.Model, in, classes)
 	if err != nil {
-		return taskCost{}, err
+		return TaskCost{}, err
 	}
 	perEx := 2 * float64(macs)
 	n := size.train
 	if t.Data == "imagenet" && t.PerClass > 0 {
-		n = min(n, int64(t.PerClass)*shape.classes)
+		n = min(n, int64(t.PerClass)*classes)
 	}
 	vf := t.ValFrac
 	if vf == 0 {
@@ -109,7 +107,7 @@ func estimateTask(t search.Task, test bool) (taskCost, error) {
 	if test {
 		eval += size.test
 	}
-	return taskCost{TrainFLOPs: 3 * perEx * float64(tr) * float64(t.Epochs), EvalFLOPs: perEx * float64(eval),
+	return TaskCost{TrainFLOPs: 3 * perEx * float64(tr) * float64(t.Epochs), EvalFLOPs: perEx * float64(eval),
 		What: fmt.Sprintf("%d epochs × %d examples at %.3g FLOPs/example (%dx%dx%d)", t.Epochs, tr, perEx, in.C, in.H, in.W)}, nil
 }
 
@@ -124,18 +122,6 @@ func lmVocab(data string) int64 {
 		return 267735
 	}
 	return 14922 // fortunes with min-count 2
-}
-
-func readLMRecipe(path string) (LMFileConfig, error) {
-	var c LMFileConfig
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return c, fmt.Errorf("language-model recipe: %w", err)
-	}
-	if err := json.Unmarshal(b, &c); err != nil {
-		return c, fmt.Errorf("language-model recipe %s: %w", path, err)
-	}
-	return c, nil
 }
 
 // flopsText formats FLOPs with an SI prefix.
@@ -165,10 +151,11 @@ func timeText(f, tflops float64, n int) string {
 	return fmt.Sprintf("%.1f days", sec/86400)
 }
 
-// printSearchPlan prints what a search will run and what it costs.
-func printSearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) (float64, error) {
+// SearchPlan prints what a search will run and what it costs, and returns
+// its FLOPs.
+func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) (float64, error) {
 	t := cfg.Task
-	c, err := estimateTask(t, false)
+	c, err := EstimateTask(t, false)
 	if err != nil {
 		return 0, fmt.Errorf("cost estimate: %w", err)
 	}
@@ -193,35 +180,62 @@ func sitesText(sites []string) string {
 	return strings.Join(sites[:4], " ") + " … " + strings.Join(sites[len(sites)-2:], " ")
 }
 
-// printExperimentPlan prints an experiment's searches and final runs and
-// what they cost.
-func printExperimentPlan(w io.Writer, cfg ExperimentConfig, scfg search.Config, sites []string, tflops float64) error {
+// WritePlan prints an experiment's searches, baseline grids and final
+// runs with what each costs, without running anything. scfg is the search
+// configuration cfg.Search names, sites its resolved sites.
+func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflops float64) error {
 	var sum float64
-	for _, m := range []string{"rl", "random"} {
-		c := scfg
-		c.Method = m
-		f, err := printSearchPlan(w, c, sites, tflops)
+	for _, sr := range cfg.searches(scfg) {
+		fmt.Fprintf(w, "%s (seed %d", sr.Label, sr.Config.Seed)
+		if sr.Space != "" {
+			fmt.Fprintf(w, ", space %s", sr.Space)
+		}
+		fmt.Fprintln(w, "):")
+		f, err := SearchPlan(w, sr.Config, sites, tflops)
 		if err != nil {
 			return err
 		}
 		sum += f
 	}
 	f := cfg.Final
-	c, err := estimateTask(f.Task, true)
+	c, err := EstimateTask(f.Task, true)
 	if err != nil {
 		return fmt.Errorf("cost estimate of the final runs: %w", err)
 	}
-	regs := baselines(f)
-	n := float64(len(regs) * len(f.Seeds))
-	labels := make([]string, len(regs))
-	for i, r := range regs {
-		labels[i] = r.label
+	if grid := cfg.gridRuns(); len(grid) > 0 {
+		v, err := EstimateTask(f.Task, false)
+		if err != nil {
+			return err
+		}
+		n := float64(len(grid))
+		fmt.Fprintf(w, "baseline grids: %d trainings without the test set (%s); validation accuracy picks each baseline's setting\n", len(grid), gridText(grid))
+		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/c.Total())
+		sum += n * v.Total()
 	}
-	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(labels, ", "), f.Seeds, cfg.Parallel)
+	regs := cfg.finalLabels()
+	n := float64(len(regs) * len(f.Seeds))
+	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
 	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
 	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(n*c.Total()), timeText(n*c.Total(), tflops, 1))
 	sum += n * c.Total()
-	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; the two searches cost %.1f× one final run\n",
+	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; searches and grids cost %.1f× one final run\n",
 		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-n*c.Total())/c.Total())
 	return nil
+}
+
+// gridText summarises grid runs, e.g. "dropout ×4, dropblock ×6".
+func gridText(runs []gridRun) string {
+	count := map[string]int{}
+	var order []string
+	for _, r := range runs {
+		if count[r.family] == 0 {
+			order = append(order, r.family)
+		}
+		count[r.family]++
+	}
+	parts := make([]string, len(order))
+	for i, f := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", f, count[f])
+	}
+	return strings.Join(parts, ", ")
 }

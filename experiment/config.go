@@ -1,0 +1,329 @@
+package experiment
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/autodropout/autodropout/search"
+)
+
+// Config is an experiment (configs/demo.json, configs/paper/*,
+// configs/study/*): searches of one search configuration, optionally over
+// several seeds and restricted subspaces; optionally a grid that tunes
+// the hand-designed baselines on validation accuracy; then a final
+// training of the target model with every regularizer over several seeds.
+type Config struct {
+	Source   string      `json:"source,omitempty"` // where the values come from
+	Search   string      `json:"search"`           // search configuration file (its method and seed are overridden)
+	Final    FinalConfig `json:"final"`
+	Parallel int         `json:"parallel"` // final and grid trainings at once (default 1); cores are divided among them
+
+	// Methods lists the searches of the full space: "rl" (the controller)
+	// and "random" by default.
+	Methods []string `json:"methods,omitempty"`
+	// SearchSeeds runs every search once per seed; empty: once, with the
+	// search configuration's seed.
+	SearchSeeds []int64 `json:"search_seeds,omitempty"`
+	// Subspaces adds searches in restricted search spaces, each with the
+	// same budget and seeds.
+	Subspaces []Subspace `json:"subspaces,omitempty"`
+	// Grid tunes the baselines; without it they use Final.DropRate and
+	// Final.BlockSize.
+	Grid *Grid `json:"grid,omitempty"`
+}
+
+// FinalConfig is the training the regularizers are compared on: the flags
+// of `autodropout train` (as in a search task, with their defaults), the
+// seeds, and the baselines' settings when no grid tunes them.
+type FinalConfig struct {
+	search.Task
+	Seeds     []int64 `json:"seeds"`
+	DropRate  float64 `json:"drop_rate,omitempty"`  // classify: Dropout and DropBlock (LM baselines use the recipe's rates)
+	BlockSize int     `json:"block_size,omitempty"` // classify: DropBlock
+}
+
+// Subspace is a search space file searched like the full space. Its name
+// labels its searches and final runs ("<name>-rl-best").
+type Subspace struct {
+	Name    string   `json:"name"`
+	Space   string   `json:"space"`             // search-space JSON file
+	Methods []string `json:"methods,omitempty"` // default ["rl"]
+}
+
+// Grid lists the settings tried for each hand-designed baseline. Each
+// setting is trained once (seed Seed, default the first final seed) on
+// the final task without the test set; the one with the best validation
+// accuracy is the baseline's setting in the final comparison.
+type Grid struct {
+	Dropout    []float64 `json:"dropout,omitempty"`     // drop rates
+	Spatial    []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
+	DropBlock  []float64 `json:"dropblock,omitempty"`   // drop rates
+	BlockSizes []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
+	Sites      string    `json:"sites,omitempty"`       // sites the baselines go to (default: train's, the batch-norm outputs)
+	Seed       int64     `json:"seed,omitempty"`
+}
+
+// ReadConfig reads and checks an experiment configuration.
+func ReadConfig(path string) (Config, error) {
+	var c Config
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return c, fmt.Errorf("read experiment config: %w", err)
+	}
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(&c); err != nil {
+		return c, fmt.Errorf("experiment config %s: %w", path, err)
+	}
+	if err := c.check(); err != nil {
+		return c, fmt.Errorf("experiment config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// check fills the defaults and checks every field, naming the first bad
+// one.
+func (c *Config) check() error {
+	c.Parallel = max(c.Parallel, 1)
+	if len(c.Methods) == 0 {
+		c.Methods = []string{"rl", "random"}
+	}
+	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
+	f := c.Final
+	rate := func(field string, v float64) error {
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
+		}
+		return nil
+	}
+	switch {
+	case c.Search == "":
+		return fmt.Errorf("search: want a search configuration file")
+	case len(f.Seeds) == 0:
+		return fmt.Errorf("final.seeds: want at least one seed")
+	}
+	for _, m := range c.Methods {
+		if m != "rl" && m != "random" {
+			return fmt.Errorf("methods: %q: want rl or random", m)
+		}
+	}
+	seen := map[int64]bool{}
+	for _, s := range c.SearchSeeds {
+		if seen[s] {
+			return fmt.Errorf("search_seeds: %d listed twice", s)
+		}
+		seen[s] = true
+	}
+	names := map[string]bool{}
+	for i, s := range c.Subspaces {
+		switch {
+		case s.Name == "" || s.Name != filepath.Base(s.Name) || s.Name == "." || s.Name == "..":
+			return fmt.Errorf("subspaces[%d].name %q: want a plain name (it names folders)", i, s.Name)
+		case names[s.Name]:
+			return fmt.Errorf("subspaces[%d].name %q: used twice", i, s.Name)
+		case s.Space == "":
+			return fmt.Errorf("subspaces[%d].space: want a search-space file", i)
+		}
+		names[s.Name] = true
+		if len(s.Methods) == 0 {
+			c.Subspaces[i].Methods = []string{"rl"}
+		}
+		for _, m := range c.Subspaces[i].Methods {
+			if m != "rl" && m != "random" {
+				return fmt.Errorf("subspaces[%d].methods: %q: want rl or random", i, m)
+			}
+		}
+	}
+	if f.Kind != "lm" {
+		if g := c.Grid; g != nil {
+			for _, l := range []struct {
+				name string
+				v    []float64
+			}{{"grid.dropout", g.Dropout}, {"grid.spatial", g.Spatial}, {"grid.dropblock", g.DropBlock}} {
+				for _, v := range l.v {
+					if err := rate(l.name, v); err != nil {
+						return err
+					}
+				}
+			}
+			if len(g.Dropout) == 0 || len(g.DropBlock) == 0 {
+				return fmt.Errorf("grid: want at least one dropout and one dropblock rate")
+			}
+			for _, b := range g.BlockSizes {
+				if b < 1 {
+					return fmt.Errorf("grid.block_sizes: %d: want positive sizes", b)
+				}
+			}
+			if len(g.BlockSizes) == 0 {
+				if f.BlockSize < 1 {
+					return fmt.Errorf("grid.block_sizes: want at least one (or final.block_size)")
+				}
+				g.BlockSizes = []int{f.BlockSize}
+			}
+			if g.Seed == 0 {
+				g.Seed = f.Seeds[0]
+			}
+		} else {
+			if err := rate("final.drop_rate", f.DropRate); err != nil {
+				return err
+			}
+			if f.BlockSize < 1 {
+				return fmt.Errorf("final.block_size: %d: want a positive block size", f.BlockSize)
+			}
+		}
+	} else if c.Grid != nil {
+		return fmt.Errorf("grid: language-model baselines use the recipe's rates; remove the grid")
+	}
+	return search.Config{Task: f.Task}.WithDefaults().Check()
+}
+
+// searchRun is one search of the experiment.
+type searchRun struct {
+	Label  string // final-run label of its family's best pattern, e.g. "autodropout-best"
+	Dir    string // folder under the output folder
+	Space  string // search-space file, "" for the search configuration's own
+	Config search.Config
+}
+
+// searches lists the experiment's searches in the order they run: every
+// method of the full space, then every subspace's, each over every search
+// seed. Without search seeds, folder names are those of earlier versions
+// (search-rl, search-random), so old runs resume.
+func (c Config) searches(scfg search.Config) []searchRun {
+	seeds := c.SearchSeeds
+	if len(seeds) == 0 {
+		seeds = []int64{scfg.Seed}
+	}
+	var out []searchRun
+	add := func(prefix, method, space string) {
+		for _, s := range seeds {
+			dir := "search-" + prefix + method
+			if len(c.SearchSeeds) > 0 {
+				dir += "-seed" + strconv.FormatInt(s, 10)
+			}
+			sc := scfg
+			sc.Method, sc.Seed = method, s
+			if space != "" {
+				sc.SearchSpace = space
+			}
+			out = append(out, searchRun{Label: familyLabel(prefix, method), Dir: dir, Space: space, Config: sc})
+		}
+	}
+	for _, m := range c.Methods {
+		add("", m, "")
+	}
+	for _, sub := range c.Subspaces {
+		for _, m := range sub.Methods {
+			add(sub.Name+"-", m, sub.Space)
+		}
+	}
+	return out
+}
+
+// familyLabel names the final run of a search family's best pattern.
+func familyLabel(prefix, method string) string {
+	if prefix == "" {
+		if method == "rl" {
+			return "autodropout-best"
+		}
+		return "random-best"
+	}
+	return prefix + method + "-best"
+}
+
+// gridRun is one training of a baseline grid.
+type gridRun struct {
+	family string // dropout, spatial, dropblock
+	name   string // e.g. "p0.1-b3"
+	args   []string
+}
+
+// gridRuns lists the grid's trainings (none without a grid).
+func (c Config) gridRuns() []gridRun {
+	g := c.Grid
+	if g == nil || c.Final.Kind == "lm" {
+		return nil
+	}
+	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	var out []gridRun
+	for _, p := range g.Dropout {
+		out = append(out, gridRun{"dropout", "p" + ftoa(p), []string{"--regularizer", "dropout", "--drop-rate", ftoa(p)}})
+	}
+	for _, p := range g.Spatial {
+		out = append(out, gridRun{"spatial", "p" + ftoa(p), []string{"--regularizer", "spatial", "--drop-rate", ftoa(p)}})
+	}
+	for _, p := range g.DropBlock {
+		for _, b := range g.BlockSizes {
+			out = append(out, gridRun{"dropblock", "p" + ftoa(p) + "-b" + strconv.Itoa(b),
+				[]string{"--regularizer", "dropblock", "--drop-rate", ftoa(p), "--block-size", strconv.Itoa(b)}})
+		}
+	}
+	if g.Sites != "" {
+		for i := range out {
+			out[i].args = append(out[i].args, "--sites", g.Sites)
+		}
+	}
+	return out
+}
+
+// finalLabels lists the final comparison's regularizers in order.
+func (c Config) finalLabels() []string {
+	var out []string
+	for _, r := range c.baselines(nil) {
+		out = append(out, r.label)
+	}
+	seen := map[string]bool{}
+	for _, s := range c.searches(search.Config{}) {
+		if !seen[s.Label] {
+			seen[s.Label] = true
+			out = append(out, s.Label)
+		}
+	}
+	return out
+}
+
+// regularizer is one final-comparison entry with its train flags.
+type regularizer struct {
+	label string
+	args  []string
+}
+
+// baselines lists the hand-designed regularizers of the final comparison,
+// with the settings tuned chosen (family → train flags) where the grid
+// picked one.
+func (c Config) baselines(tuned map[string][]string) []regularizer {
+	f := c.Final
+	if f.Kind == "lm" {
+		return []regularizer{
+			{"none", []string{"--regularizer", "none"}},
+			{"dropout", []string{"--regularizer", "dropout"}},
+			{"variational", []string{"--regularizer", "variational"}},
+		}
+	}
+	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	regs := []regularizer{{"none", []string{"--regularizer", "none"}}}
+	families := []string{"dropout", "dropblock"}
+	if c.Grid != nil && len(c.Grid.Spatial) > 0 {
+		families = []string{"dropout", "spatial", "dropblock"}
+	}
+	for _, fam := range families {
+		args, ok := tuned[fam]
+		if !ok {
+			switch fam {
+			case "dropout", "spatial":
+				args = []string{"--regularizer", fam, "--drop-rate", ftoa(f.DropRate)}
+			case "dropblock":
+				args = []string{"--regularizer", "dropblock", "--drop-rate", ftoa(f.DropRate), "--block-size", strconv.Itoa(f.BlockSize)}
+			}
+			if c.Grid != nil && c.Grid.Sites != "" {
+				args = append(args, "--sites", c.Grid.Sites)
+			}
+		}
+		regs = append(regs, regularizer{fam, args})
+	}
+	return regs
+}

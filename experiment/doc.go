@@ -1,0 +1,17 @@
+// Package experiment runs the comparisons autodropout exists for: searches
+// for dropout patterns (the controller and random search, optionally over
+// several search seeds and in restricted subspaces), a grid that tunes the
+// hand-designed baselines on validation accuracy, the final training of a
+// model with every regularizer over several seeds, and the report.
+//
+// An experiment is a JSON file (Config; configs/demo.json,
+// configs/paper/*, configs/study/*). ReadConfig checks it, WritePlan
+// prints what it will run and what that costs in FLOPs (EstimateTask
+// counts a training's multiply-accumulates from the model's own layer
+// tables), and Run runs it. Every training is a child process of the
+// autodropout binary, so one that crashes is a recorded failure; a
+// training whose folder has a result.json is not repeated and searches
+// resume from their journals, so Run resumes an interrupted experiment.
+//
+// The command `autodropout experiment` is a thin shell over this package.
+package experiment

@@ -1,0 +1,233 @@
+package experiment
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/autodropout/autodropout/search"
+)
+
+func TestEstimateTask(t *testing.T) {
+	const convnetMACs = 4241152 // nn.ForwardMACs("convnet", 1×28×28, 10)
+	task := search.Config{Task: search.Task{TrainSubset: 2048}}.WithDefaults().Task
+	c, err := EstimateTask(task, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3 * 2 * float64(convnetMACs) * 2048; c.TrainFLOPs != want {
+		t.Errorf("train FLOPs %g, want %g", c.TrainFLOPs, want)
+	}
+	if want := 2 * float64(convnetMACs) * 6000; c.EvalFLOPs != want {
+		t.Errorf("validation FLOPs %g, want %g (6,000 held-out examples)", c.EvalFLOPs, want)
+	}
+	final, _ := EstimateTask(task, true)
+	if want := 2 * float64(convnetMACs) * 16000; final.EvalFLOPs != want {
+		t.Errorf("final evaluation FLOPs %g, want %g (validation and test)", final.EvalFLOPs, want)
+	}
+	if _, err := EstimateTask(search.Task{Model: "convnet", Data: "svhn"}, false); err == nil || !strings.Contains(err.Error(), "svhn") {
+		t.Errorf("unknown dataset: err %v", err)
+	}
+}
+
+func TestReadExperimentConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, tc := range []struct{ json, err string }{
+		{`{"search": "s.json", "final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}}`, ""},
+		{`{"final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}}`, "search"},
+		{`{"search": "s.json", "final": {"drop_rate": 0.1, "block_size": 3}}`, "seeds"},
+		{`{"search": "s.json", "final": {"seeds": [1], "drop_rate": 1.5, "block_size": 3}}`, "drop_rate"},
+		{`{"search": "s.json", "final": {"seeds": [1]}, "parralel": 2}`, "unknown field"},
+		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}}`, ""},
+	} {
+		p := filepath.Join(dir, "e.json")
+		os.WriteFile(p, []byte(tc.json), 0o644)
+		c, err := ReadConfig(p)
+		if tc.err == "" {
+			if err != nil || c.Parallel != 1 || c.Final.Model == "" {
+				t.Errorf("%s: %+v, %v", tc.json, c, err)
+			}
+			continue
+		}
+		if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), p) {
+			t.Errorf("%s: err %v, want one naming %s and %q", tc.json, err, p, tc.err)
+		}
+	}
+}
+
+// TestExperimentResumes runs a whole experiment with a fake trainer (a
+// shell script writing result.json), then again: the second run trains
+// nothing and rewrites the report.
+func TestExperimentResumes(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	fake := filepath.Join(dir, "fake-autodropout")
+	// Validation accuracy grows with the pattern file's size, so rewards differ.
+	os.WriteFile(fake, []byte(`#!/bin/sh
+echo run >> `+count+`
+PAT=""
+while [ $# -gt 0 ]; do
+  case "$1" in --out) OUT=$2;; --pattern) PAT=$2;; esac
+  shift
+done
+N=0; [ -n "$PAT" ] && N=$(wc -c < "$PAT")
+ACC=0.$(( 5000 + N % 4000 ))
+mkdir -p "$OUT"
+echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \"wall_s\": 0.1, \"cpu_s\": 0.1, \"regularizer\": \"x\"}" > "$OUT/result.json"
+`), 0o755)
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 4, "parallel": 2, "samples_per_update": 2, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	ecfg := filepath.Join(dir, "experiment.json")
+	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "final": {"model": "convnet", "seeds": [1, 2], "drop_rate": 0.1, "block_size": 3}, "parallel": 2}`), 0o644)
+	out := filepath.Join(dir, "run")
+	cfg, err := ReadConfig(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func() string {
+		var b strings.Builder
+		if _, err := Run(context.Background(), cfg, Settings{Out: out, Binary: fake, Progress: &b}); err != nil {
+			t.Fatalf("%v\n%s", err, b.String())
+		}
+		return b.String()
+	}
+	run()
+	lines := func() int {
+		b, _ := os.ReadFile(count)
+		return strings.Count(string(b), "\n")
+	}
+	if n := lines(); n != 4+4+5*2 {
+		t.Fatalf("%d trainings, want 8 trials and 10 final runs", n)
+	}
+	for _, label := range []string{"none", "dropout", "dropblock", "random-best", "autodropout-best"} {
+		if _, err := os.Stat(filepath.Join(out, "final", label, "seed-2", "result.json")); err != nil {
+			t.Errorf("final %s: %v", label, err)
+		}
+	}
+	report, err := os.ReadFile(filepath.Join(out, "report.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(report), "autodropout-best") {
+		t.Errorf("report does not mention the best AutoDropout pattern:\n%s", report)
+	}
+	printed := run()
+	if n := lines(); n != 18 {
+		t.Errorf("rerun trained %d more models, want none", n-18)
+	}
+	if !strings.Contains(printed, "already done") {
+		t.Errorf("rerun output does not say the final runs are done:\n%s", printed)
+	}
+}
+
+// The study's extensions: searches over several seeds and in a subspace,
+// and a grid that tunes each baseline on validation accuracy before the
+// final runs, which then use the tuned setting.
+func TestStudyExperiment(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	fake := filepath.Join(dir, "fake-autodropout")
+	// Validation accuracy peaks at drop rate 0.2 and grows with the block
+	// size; patterns score by their file's size.
+	os.WriteFile(fake, []byte(`#!/bin/sh
+echo "$*" >> `+count+`
+PAT=""; R=0; B=0
+while [ $# -gt 0 ]; do
+  case "$1" in --out) OUT=$2;; --pattern) PAT=$2;; --drop-rate) R=$2;; --block-size) B=$2;; esac
+  shift
+done
+N=0; [ -n "$PAT" ] && N=$(wc -c < "$PAT")
+ACC=$(awk -v r=$R -v b=$B -v n=$N 'BEGIN { d = r - 0.2; if (d < 0) d = -d; printf "%.4f", 0.6 - d + b/100 + (n % 997)/100000 }')
+mkdir -p "$OUT"
+echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \"wall_s\": 0.1, \"cpu_s\": 0.1, \"regularizer\": \"x\"}" > "$OUT/result.json"
+`), 0o755)
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 2, "parallel": 2, "samples_per_update": 2, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	sub := filepath.Join(dir, "dropblock-like.json")
+	os.WriteFile(sub, []byte(`{"repeat": [1], "rotate": [0], "shear_x": [0], "shear_y": [0]}`), 0o644)
+	ecfg := filepath.Join(dir, "study.json")
+	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "search_seeds": [1, 2],
+		"subspaces": [{"name": "dropblock-like", "space": "`+sub+`"}],
+		"grid": {"dropout": [0.1, 0.2, 0.3], "spatial": [0.2], "dropblock": [0.1, 0.2], "block_sizes": [3, 5]},
+		"final": {"model": "convnet", "seeds": [1, 2]}, "parallel": 2}`), 0o644)
+	cfg, err := ReadConfig(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	sc, _ := search.ReadConfig(scfg)
+	if err := WritePlan(&plan, cfg, sc, []string{"bn1", "bn2"}, 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"dropblock-like-rl-best (seed 2, space " + sub, "baseline grids: 8 trainings", "dropout ×3, spatial ×1, dropblock ×4",
+		"none, dropout, spatial, dropblock, autodropout-best, random-best, dropblock-like-rl-best"} {
+		if !strings.Contains(plan.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan.String())
+		}
+	}
+	out := filepath.Join(dir, "run")
+	var b strings.Builder
+	res, err := Run(context.Background(), cfg, Settings{Out: out, Binary: fake, Progress: &b})
+	if err != nil {
+		t.Fatalf("%v\n%s", err, b.String())
+	}
+	for _, d := range []string{"search-rl-seed1", "search-rl-seed2", "search-random-seed2", "search-dropblock-like-rl-seed1", "search-dropblock-like-rl-seed2"} {
+		if _, err := os.Stat(filepath.Join(out, d, "summary.json")); err != nil {
+			t.Errorf("search %s: %v", d, err)
+		}
+	}
+	if len(res.Searches) != 6 || len(res.Grid) != 8 {
+		t.Errorf("%d searches and %d grid runs, want 6 and 8", len(res.Searches), len(res.Grid))
+	}
+	want := map[string]string{"dropout": "--drop-rate 0.2", "spatial": "--drop-rate 0.2", "dropblock": "--drop-rate 0.2 --block-size 5"}
+	for fam, w := range want {
+		if got := strings.Join(res.Tuned[fam], " "); !strings.Contains(got, w) {
+			t.Errorf("tuned %s: %q, want %q", fam, got, w)
+		}
+	}
+	calls, _ := os.ReadFile(count)
+	var finalDropblock, gridTest int
+	for _, l := range strings.Split(string(calls), "\n") {
+		if strings.Contains(l, "/final/dropblock/") && strings.Contains(l, "--drop-rate 0.2 --block-size 5") {
+			finalDropblock++
+		}
+		if strings.Contains(l, "/grid/") && !strings.Contains(l, "--test=false") {
+			gridTest++
+		}
+	}
+	if finalDropblock != 2 {
+		t.Errorf("%d final dropblock runs with the tuned setting, want 2 (one per seed)\n%s", finalDropblock, calls)
+	}
+	if gridTest != 0 {
+		t.Errorf("%d grid runs touched the test set", gridTest)
+	}
+	for _, l := range []string{"spatial", "dropblock-like-rl-best", "random-best", "autodropout-best"} {
+		if _, err := os.Stat(filepath.Join(out, "final", l, "seed-1", "result.json")); err != nil {
+			t.Errorf("final %s: %v", l, err)
+		}
+	}
+}
+
+func TestReadConfigStudyFields(t *testing.T) {
+	dir := t.TempDir()
+	base := `"search": "s.json", "final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}`
+	for _, tc := range []struct{ json, err string }{
+		{`{` + base + `, "methods": ["rl", "grid"]}`, "methods"},
+		{`{` + base + `, "search_seeds": [1, 1]}`, "search_seeds"},
+		{`{` + base + `, "subspaces": [{"name": "../x", "space": "a.json"}]}`, "subspaces[0].name"},
+		{`{` + base + `, "subspaces": [{"name": "a"}]}`, "subspaces[0].space"},
+		{`{` + base + `, "subspaces": [{"name": "a", "space": "a.json"}, {"name": "a", "space": "b.json"}]}`, "used twice"},
+		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [1.2]}}`, "grid.dropblock"},
+		{`{` + base + `, "grid": {"dropout": [], "dropblock": [0.1]}}`, "grid"},
+		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [0.1], "block_sizes": [0]}}`, "grid.block_sizes"},
+		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"dropout": [0.1], "dropblock": [0.1]}}`, "grid"},
+	} {
+		p := filepath.Join(dir, "e.json")
+		os.WriteFile(p, []byte(tc.json), 0o644)
+		if _, err := ReadConfig(p); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: err %v, want one naming %q", tc.json, err, tc.err)
+		}
+	}
+}

@@ -1,0 +1,370 @@
+package experiment
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/autodropout/autodropout/report"
+	"github.com/autodropout/autodropout/search"
+)
+
+// Settings say where an experiment runs and where it reports.
+type Settings struct {
+	Out      string    // output folder; a second Run resumes
+	Binary   string    // the autodropout binary that trains each model (required)
+	Progress io.Writer // progress lines (nil: none)
+}
+
+// Result is what an experiment did.
+type Result struct {
+	Searches []SearchOutcome
+	Grid     []GridOutcome
+	Tuned    map[string][]string // baseline family → the train flags the grid chose
+	Finals   int                 // final trainings
+	Failed   int                 // final or grid trainings that failed
+	Report   string              // path of report.md
+	Elapsed  time.Duration
+}
+
+// SearchOutcome is one search's summary.
+type SearchOutcome struct {
+	Label, Dir string
+	Summary    search.Summary
+	Best       string // pattern file of its best trial ("" when none finished)
+}
+
+// GridOutcome is one grid training's validation accuracy (NaN: failed).
+type GridOutcome struct {
+	Family, Name string
+	ValAcc       float64
+}
+
+// Run runs (or resumes) an experiment: its searches, its baseline grid,
+// the final trainings, and the report. Every training runs in a child
+// process of s.Binary; a training with a result.json is not run again, and
+// searches resume from their journals, so after an interruption the same
+// call picks up where it stopped. A failed training is reported and
+// counted, not fatal.
+func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
+	if s.Binary == "" || s.Out == "" {
+		return nil, fmt.Errorf("experiment: Settings.Binary and Settings.Out are required")
+	}
+	pr := s.Progress
+	if pr == nil {
+		pr = io.Discard
+	}
+	scfg, err := search.ReadConfig(cfg.Search)
+	if err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	res := &Result{}
+	searches := cfg.searches(scfg)
+	grid := cfg.gridRuns()
+	stages := 3
+	if len(grid) > 0 {
+		stages++
+	}
+	stage := 0
+	step := func(format string, a ...any) {
+		stage++
+		fmt.Fprintf(pr, "\n[%d/%d %s] %s\n", stage, stages, time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
+	}
+
+	step("%d searches of %d trials each: %s", len(searches), scfg.Budget, searchList(searches))
+	best := map[string]SearchOutcome{}
+	for i, sr := range searches {
+		space, sites, err := search.SpaceFor(sr.Config)
+		if err != nil {
+			return res, fmt.Errorf("%s: %w", sr.Dir, err)
+		}
+		dir := filepath.Join(s.Out, sr.Dir)
+		fmt.Fprintf(pr, "search %d/%d: %s (%s, seed %d) -> %s\n", i+1, len(searches), sr.Label, sr.Config.Method, sr.Config.Seed, dir)
+		srch := &search.Search{Config: sr.Config, Sites: sites, Space: space, Out: dir, Progress: pr,
+			Executor: &search.LocalExecutor{Binary: s.Binary, Timeout: sr.Config.Task.TimeoutDuration()}}
+		sum, err := srch.Run(ctx)
+		if err != nil {
+			return res, fmt.Errorf("search %s: %w", dir, err)
+		}
+		o := SearchOutcome{Label: sr.Label, Dir: dir, Summary: sum}
+		if tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json")); len(tops) > 0 {
+			o.Best = tops[0]
+		}
+		fmt.Fprintf(pr, "done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs\n",
+			sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS)
+		res.Searches = append(res.Searches, o)
+		if b, ok := best[sr.Label]; o.Best != "" && (!ok || sum.BestReward > b.Summary.BestReward) {
+			best[sr.Label] = o
+		}
+	}
+
+	f := cfg.Final
+	threads := max(1, runtime.NumCPU()/cfg.Parallel)
+	res.Tuned = map[string][]string{}
+	if len(grid) > 0 {
+		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
+		var runs []trainRun
+		for _, g := range grid {
+			runs = append(runs, trainRun{label: g.family + "-" + g.name, seed: cfg.Grid.Seed,
+				args: append(append([]string{}, g.args...), "--test=false"),
+				dir:  filepath.Join(s.Out, "grid", g.family+"-"+g.name, fmt.Sprintf("seed-%d", cfg.Grid.Seed))})
+		}
+		res.Failed += trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+		if err := ctx.Err(); err != nil {
+			return res, err
+		}
+		bestAcc := map[string]float64{}
+		for i, g := range grid {
+			acc := valAcc(filepath.Join(runs[i].dir, "result.json"))
+			res.Grid = append(res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
+			if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
+				bestAcc[g.family] = acc
+				res.Tuned[g.family] = g.args
+			}
+		}
+		for _, fam := range sortedKeys(res.Tuned) {
+			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
+		}
+	}
+
+	var runs []trainRun
+	for _, r := range cfg.baselines(res.Tuned) {
+		runs = append(runs, finalRuns(s.Out, r.label, r.args, f.Seeds)...)
+	}
+	for _, label := range cfg.finalLabels() {
+		o, ok := best[label]
+		if !ok {
+			if strings.HasSuffix(label, "-best") {
+				fmt.Fprintf(pr, "no trial of the %s searches finished; the final comparison leaves it out\n", label)
+			}
+			continue
+		}
+		// The pattern comes from the search's own space, checked there.
+		runs = append(runs, finalRuns(s.Out, label, []string{"--pattern", o.Best, "--allow-outside-space"}, f.Seeds)...)
+	}
+	res.Finals = len(runs)
+	step("final training: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
+		f.Model, f.Data, len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
+	res.Failed += trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+	if err := ctx.Err(); err != nil {
+		return res, err
+	}
+
+	step("report")
+	// Masks drawn at the input's size: the first sites of a model see it.
+	opt := report.Options{}
+	if in, _, ok := search.DatasetInput(scfg.Task.Data); ok {
+		opt.MapH, opt.MapW = int(in.H), int(in.W)
+	}
+	if res.Report, err = report.Write(s.Out, opt); err != nil {
+		return res, err
+	}
+	res.Elapsed = time.Since(start)
+	fmt.Fprintf(pr, "\nexperiment done in %s (%d trainings failed): report at %s\n", res.Elapsed.Round(time.Second), res.Failed, res.Report)
+	return res, nil
+}
+
+func searchList(rs []searchRun) string {
+	count := map[string]int{}
+	var order []string
+	for _, r := range rs {
+		if count[r.Label] == 0 {
+			order = append(order, r.Label)
+		}
+		count[r.Label]++
+	}
+	parts := make([]string, len(order))
+	for i, l := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", strings.TrimSuffix(l, "-best"), count[l])
+	}
+	return strings.Join(parts, ", ")
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	var k []string
+	for s := range m {
+		k = append(k, s)
+	}
+	sort.Strings(k)
+	return k
+}
+
+// trainRun is one training: a regularizer (label) and a seed.
+type trainRun struct {
+	label string
+	seed  int64
+	args  []string // regularizer flags
+	dir   string
+}
+
+func finalRuns(out, label string, args []string, seeds []int64) []trainRun {
+	var runs []trainRun
+	for _, s := range seeds {
+		runs = append(runs, trainRun{label: label, seed: s, args: args,
+			dir: filepath.Join(out, "final", label, fmt.Sprintf("seed-%d", s))})
+	}
+	return runs
+}
+
+// trainAll runs trainings, parallel at a time with threads each, skipping
+// those whose result.json exists (a rerun resumes). It returns how many
+// failed; a failure is reported and the others go on.
+func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int) int {
+	var mu sync.Mutex
+	done, failed := 0, 0
+	running := map[string]time.Time{}
+	work := make(chan trainRun)
+	var wg sync.WaitGroup
+	for w := 0; w < parallel; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for r := range work {
+				name := fmt.Sprintf("%s seed %d", r.label, r.seed)
+				msg := ""
+				if _, err := os.Stat(filepath.Join(r.dir, "result.json")); err == nil {
+					msg = "already done"
+				} else {
+					mu.Lock()
+					running[name] = time.Now()
+					mu.Unlock()
+					err := trainOne(ctx, bin, f, r, threads)
+					mu.Lock()
+					delete(running, name)
+					mu.Unlock()
+					switch {
+					case ctx.Err() != nil:
+						continue
+					case err != nil:
+						msg = "FAILED: " + err.Error()
+						mu.Lock()
+						failed++
+						mu.Unlock()
+					default:
+						msg = resultLine(filepath.Join(r.dir, "result.json"))
+					}
+				}
+				mu.Lock()
+				done++
+				fmt.Fprintf(pr, "training %d/%d  %-28s %s\n", done, len(runs), name, msg)
+				mu.Unlock()
+			}
+		}()
+	}
+	// A line every half minute while runs are going, so a long stage never
+	// looks stuck.
+	tick := time.NewTicker(30 * time.Second)
+	defer tick.Stop()
+	stopTick := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-stopTick:
+				return
+			case <-tick.C:
+				mu.Lock()
+				var parts []string
+				for name, t := range running {
+					parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(t).Round(time.Second)))
+				}
+				sort.Strings(parts)
+				if len(parts) > 0 {
+					fmt.Fprintf(pr, "training %d/%d done, running: %s\n", done, len(runs), strings.Join(parts, ", "))
+				}
+				mu.Unlock()
+			}
+		}
+	}()
+	for _, r := range runs {
+		if ctx.Err() != nil {
+			break
+		}
+		work <- r
+	}
+	close(work)
+	wg.Wait()
+	close(stopTick)
+	return failed
+}
+
+// trainOne runs `autodropout train` for r, its output in r.dir/output.log.
+func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, threads int) error {
+	if err := os.MkdirAll(r.dir, 0o755); err != nil {
+		return err
+	}
+	args := append([]string{"train"}, f.Args()...)
+	args = append(args, "--seed", strconv.FormatInt(r.seed, 10), "--threads", strconv.Itoa(threads),
+		"--progress", "1h", "--out", r.dir)
+	args = append(args, r.args...)
+	log, err := os.Create(filepath.Join(r.dir, "output.log"))
+	if err != nil {
+		return err
+	}
+	defer log.Close()
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = log, log
+	if err := search.RunChild(cmd); err != nil {
+		return fmt.Errorf("%v (see %s)", err, log.Name())
+	}
+	return nil
+}
+
+// scores is the part of result.json progress lines and grids read.
+type scores struct {
+	ValAcc  *float64 `json:"val_acc"`
+	TestAcc *float64 `json:"test_acc"`
+	ValPPL  *float64 `json:"val_ppl"`
+	TestPPL *float64 `json:"test_ppl"`
+	WallS   float64  `json:"wall_s"`
+}
+
+func readScores(path string) (scores, error) {
+	var r scores
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return r, err
+	}
+	if err := json.Unmarshal(b, &r); err != nil {
+		return r, fmt.Errorf("%s: %w", path, err)
+	}
+	return r, nil
+}
+
+// valAcc is a result.json's validation accuracy, NaN when it has none.
+func valAcc(path string) float64 {
+	r, err := readScores(path)
+	if err != nil || r.ValAcc == nil {
+		return nan
+	}
+	return *r.ValAcc
+}
+
+var nan = math.NaN()
+
+// resultLine summarises a result.json for the progress output.
+func resultLine(path string) string {
+	r, err := readScores(path)
+	switch {
+	case err != nil:
+		return err.Error()
+	case r.ValAcc != nil && r.TestAcc != nil:
+		return fmt.Sprintf("val acc %.4f  test acc %.4f  %.0fs", *r.ValAcc, *r.TestAcc, r.WallS)
+	case r.ValAcc != nil:
+		return fmt.Sprintf("val acc %.4f  %.0fs", *r.ValAcc, r.WallS)
+	case r.ValPPL != nil && r.TestPPL != nil:
+		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, r.WallS)
+	}
+	return "no scores in " + path
+}

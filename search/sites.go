@@ -1,0 +1,123 @@
+package search
+
+import (
+	"fmt"
+	"regexp"
+
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/nn"
+)
+
+// datasetShapes are the input shapes and class counts used to list a
+// model's dropout sites without loading data.
+var datasetShapes = map[string]struct {
+	in      nn.Input
+	classes int64
+}{
+	"fashion-mnist": {nn.Input{C: 1, H: 28, W: 28}, 10},
+	"mnist":         {nn.Input{C: 1, H: 28, W: 28}, 10},
+	"cifar10":       {nn.Input{C: 3, H: 32, W: 32}, 10},
+	"cifar100":      {nn.Input{C: 3, H: 32, W: 32}, 100},
+	"imagenet":      {nn.Input{C: 3, H: 224, W: 224}, 1000},
+}
+
+// DatasetInput returns the input shape and class count of a named image
+// dataset, without reading it.
+func DatasetInput(name string) (nn.Input, int64, bool) {
+	s, ok := datasetShapes[name]
+	return s.in, s.classes, ok
+}
+
+// SpaceFor returns what the controller searches for the task: ConvNet
+// patterns at the model's sites for classification, Transformer patterns
+// per sublayer kind (as site expressions) for language models.
+func SpaceFor(cfg Config) (Space, []string, error) {
+	if cfg.Task.Kind == "lm" {
+		ts := autodropout.DefaultTransformerSpace()
+		if cfg.SearchSpace != "" {
+			var err error
+			if ts, err = autodropout.LoadTransformerSpace(cfg.SearchSpace); err != nil {
+				return nil, nil, err
+			}
+		}
+		sites, err := lmSites(cfg.Task, ts.Sites)
+		return TransformerSpace{TransformerSpace: ts}, sites, err
+	}
+	space := autodropout.DefaultSearchSpace()
+	if cfg.SearchSpace != "" {
+		var err error
+		if space, err = autodropout.LoadSearchSpace(cfg.SearchSpace); err != nil {
+			return nil, nil, err
+		}
+	}
+	sites, err := resolveSites(cfg.Task)
+	return ConvNetSpace{SearchSpace: space}, sites, err
+}
+
+// lmSites turns sublayer kinds (the task's, else the space's) into site
+// expressions of the Transformer-XL.
+func lmSites(t Task, spaceKinds []string) ([]string, error) {
+	if t.Model != "transformer-xl" {
+		return nil, fmt.Errorf("task.model %q: language-model searches need transformer-xl", t.Model)
+	}
+	kinds := t.Sites
+	if len(kinds) == 0 {
+		kinds = spaceKinds
+	}
+	if len(kinds) == 0 {
+		return nil, fmt.Errorf("no sublayer kinds to search: set task.sites or the space's sites")
+	}
+	var sites []string
+	for _, k := range kinds {
+		re, ok := nn.TransformerXLSiteKinds[k]
+		if !ok {
+			return nil, fmt.Errorf("sublayer kind %q unknown (want emb, q, k, v, prob, attn_out, ff_hidden or ff_out)", k)
+		}
+		sites = append(sites, re)
+	}
+	return sites, nil
+}
+
+// resolveSites lists the task's sites: the config's list, checked against
+// the model, or the model's sites matching the regular expression.
+func resolveSites(t Task) ([]string, error) {
+	shape, ok := datasetShapes[t.Data]
+	if !ok {
+		return nil, fmt.Errorf("dataset %q unknown", t.Data)
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
+	if err != nil {
+		return nil, fmt.Errorf("model %s: %w", t.Model, err)
+	}
+	names := m.Sites().Names()
+	if len(t.Sites) > 0 {
+		have := map[string]bool{}
+		for _, n := range names {
+			have[n] = true
+		}
+		for _, s := range t.Sites {
+			if !have[s] {
+				return nil, fmt.Errorf("model %s has no dropout site %q (sites: %v)", t.Model, s, names)
+			}
+		}
+		return t.Sites, nil
+	}
+	re, err := regexp.Compile(t.SitesRegexp)
+	if err != nil {
+		return nil, fmt.Errorf("task.sites_regexp: %w", err)
+	}
+	var sites []string
+	for _, n := range names {
+		if re.MatchString(n) {
+			sites = append(sites, n)
+		}
+	}
+	if len(sites) == 0 {
+		return nil, fmt.Errorf("no site of model %s matches %q (sites: %v)", t.Model, t.SitesRegexp, names)
+	}
+	return sites, nil
+}

@@ -1,0 +1,59 @@
+package search
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestResolveSites(t *testing.T) {
+	for _, tc := range []struct {
+		task Task
+		want string
+		err  string
+	}{
+		{Task{Model: "convnet", Data: "fashion-mnist", SitesRegexp: DefaultSitesRegexp}, "bn1 bn2", ""},
+		{Task{Model: "convnet", Data: "fashion-mnist", Sites: []string{"bn2"}}, "bn2", ""},
+		{Task{Model: "convnet", Data: "fashion-mnist", Sites: []string{"nope"}}, "", "no dropout site"},
+		{Task{Model: "convnet", Data: "fashion-mnist", SitesRegexp: "^zzz$"}, "", "no site"},
+		{Task{Model: "convnet", Data: "svhn"}, "", "unknown"},
+	} {
+		got, err := resolveSites(tc.task)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: err %v, want %q", tc.task, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(got, " ") != tc.want {
+			t.Errorf("%+v: sites %v err %v, want %s", tc.task, got, err, tc.want)
+		}
+	}
+}
+
+func TestSearchSpaceLM(t *testing.T) {
+	for _, tc := range []struct {
+		task Task
+		want string
+		err  string
+	}{
+		{Task{Kind: "lm"}, `^emb$ \.attn\.q$ \.attn\.k$ \.attn\.v$ \.attn\.prob$ \.attn\.attn_out$ \.ff\.hidden$ \.ff\.out$`, ""},
+		{Task{Kind: "lm", Sites: []string{"ff_hidden", "emb"}}, `\.ff\.hidden$ ^emb$`, ""},
+		{Task{Kind: "lm", Sites: []string{"ffn"}}, "", `kind "ffn" unknown`},
+		{Task{Kind: "lm", Model: "wrn-16-2"}, "", "need transformer-xl"},
+	} {
+		cfg := Config{Task: tc.task}.WithDefaults()
+		space, sites, err := SpaceFor(cfg)
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%+v: err %v, want %q", tc.task, err, tc.err)
+			}
+			continue
+		}
+		if err != nil || strings.Join(sites, " ") != tc.want {
+			t.Errorf("%+v: sites %v err %v, want %s", tc.task, sites, err, tc.want)
+		}
+		if _, ok := space.(TransformerSpace); !ok {
+			t.Errorf("%+v: space %T, want a TransformerSpace", tc.task, space)
+		}
+	}
+}
