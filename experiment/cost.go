@@ -225,17 +225,26 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 
 // gridText summarises grid runs, e.g. "dropout ×4, dropblock ×6".
 func gridText(runs []gridRun) string {
+	families := make([]string, len(runs))
+	for i, r := range runs {
+		families[i] = r.family
+	}
+	return tally(families)
+}
+
+// tally counts repeated names in first-seen order: "a ×2, b ×1".
+func tally(names []string) string {
 	count := map[string]int{}
 	var order []string
-	for _, r := range runs {
-		if count[r.family] == 0 {
-			order = append(order, r.family)
+	for _, n := range names {
+		if count[n] == 0 {
+			order = append(order, n)
 		}
-		count[r.family]++
+		count[n]++
 	}
 	parts := make([]string, len(order))
-	for i, f := range order {
-		parts[i] = fmt.Sprintf("%s ×%d", f, count[f])
+	for i, n := range order {
+		parts[i] = fmt.Sprintf("%s ×%d", n, count[n])
 	}
 	return strings.Join(parts, ", ")
 }

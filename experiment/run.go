@@ -177,19 +177,11 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 }
 
 func searchList(rs []searchRun) string {
-	count := map[string]int{}
-	var order []string
-	for _, r := range rs {
-		if count[r.Label] == 0 {
-			order = append(order, r.Label)
-		}
-		count[r.Label]++
+	labels := make([]string, len(rs))
+	for i, r := range rs {
+		labels[i] = strings.TrimSuffix(r.Label, "-best")
 	}
-	parts := make([]string, len(order))
-	for i, l := range order {
-		parts[i] = fmt.Sprintf("%s ×%d", strings.TrimSuffix(l, "-best"), count[l])
-	}
-	return strings.Join(parts, ", ")
+	return tally(labels)
 }
 
 func sortedKeys[V any](m map[string]V) []string {
