@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -67,7 +66,7 @@ var benchSections = []string{"step", "mask", "loader", "controller"}
 
 func parseBenchFlags(args []string) (*benchFlags, error) {
 	f := &benchFlags{}
-	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs := newFlagSet("bench")
 	fs.StringVar(&f.models, "models", "wrn-16-2,wrn-28-2,transformer-xl",
 		"comma-separated models; a classifier takes an input shape after @ (default: wrn-16-2@1x28x28, others @3x32x32)")
 	fs.IntVar(&f.batch, "batch", 128, "classifier batch size (the Transformer-XL's comes from --lm-config)")

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"runtime"
 
@@ -10,7 +9,7 @@ import (
 )
 
 func runEnv(args []string) error {
-	fs := flag.NewFlagSet("env", flag.ContinueOnError)
+	fs := newFlagSet("env")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,7 +12,7 @@ import (
 )
 
 func runExperiment(args []string) error {
-	fs := flag.NewFlagSet("experiment", flag.ContinueOnError)
+	fs := newFlagSet("experiment")
 	cfgPath := fs.String("config", "configs/demo.json", "experiment configuration JSON (configs/demo.json, configs/paper/*, configs/study/*)")
 	dry := fs.Bool("dry-run", false, "check the configuration and print the plan and an estimate of its cost; run nothing")
 	tflops := fs.Float64("tflops", experiment.DefaultTFLOPS, "dry run: sustained TFLOP/s of one accelerator, to turn FLOPs into hours")

@@ -18,13 +18,18 @@
 //	autodropout bench [--pytorch] [--json OUT]
 //	                             time training steps, masks, loader and controller; compare with PyTorch
 //	autodropout env              print the libtorch build and thread count
+//	autodropout version          print the versions of autodropout, gotch and libtorch
 //
 // Run "autodropout COMMAND -h" for a command's flags.
 package main
 
 import (
+	"errors"
+	"flag"
 	"fmt"
+	"io"
 	"os"
+	"strings"
 )
 
 type command struct {
@@ -42,34 +47,143 @@ var commands = []command{
 	{"report", "write a Markdown report with figures for a search or training folder", runReport},
 	{"bench", "time steps, masks, loader and controller, side by side with PyTorch (--pytorch)", runBench},
 	{"env", "print the libtorch build and thread count", runEnv},
+	{"version", "print the versions of autodropout, gotch and libtorch, and whether CUDA is present", runVersion},
 }
 
 func main() {
-	if len(os.Args) < 2 || os.Args[1] == "-h" || os.Args[1] == "--help" || os.Args[1] == "help" {
-		usage()
-		if len(os.Args) < 2 {
-			os.Exit(2)
-		}
-		return
-	}
-	for _, c := range commands {
-		if c.name == os.Args[1] {
-			if err := c.run(os.Args[2:]); err != nil {
-				fmt.Fprintf(os.Stderr, "autodropout %s: %v\n", c.name, err)
-				os.Exit(1)
-			}
-			return
-		}
-	}
-	fmt.Fprintf(os.Stderr, "autodropout: unknown command %q\n\n", os.Args[1])
-	usage()
-	os.Exit(2)
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }
 
-func usage() {
-	fmt.Fprintln(os.Stderr, "autodropout learns structured dropout patterns (Pham & Le, AutoDropout, 2021).\n\nCommands:")
-	for _, c := range commands {
-		fmt.Fprintf(os.Stderr, "  %-8s %s\n", c.name, c.summary)
+// run runs the command line args and returns the exit status: 0 on
+// success and for help (printed to stdout), 1 when a command fails, 2 for
+// a usage error (one line on stderr, with a suggestion where one is
+// close).
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		usage(stderr)
+		return 2
 	}
-	fmt.Fprintln(os.Stderr, "\nRun 'autodropout COMMAND -h' for a command's flags.")
+	name := args[0]
+	switch name {
+	case "-h", "-help", "--help", "help":
+		if name == "help" && len(args) > 1 {
+			return run([]string{args[1], "-h"}, stdout, stderr)
+		}
+		usage(stdout)
+		return 0
+	}
+	c, ok := lookup(name)
+	if !ok {
+		var names []string
+		for _, c := range commands {
+			names = append(names, c.name)
+		}
+		fmt.Fprintf(stderr, "autodropout: unknown command %q%s (run 'autodropout help' for the list)\n", name, didYouMean(name, names))
+		return 2
+	}
+	current = nil
+	err := c.run(args[1:])
+	switch {
+	case err == nil:
+		return 0
+	case errors.Is(err, flag.ErrHelp):
+		fmt.Fprintf(stdout, "autodropout %s: %s\n\n", c.name, c.summary)
+		if current != nil {
+			current.SetOutput(stdout)
+			current.Usage()
+		}
+		return 0
+	}
+	msg := err.Error()
+	if flagName, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok && current != nil {
+		var names []string
+		current.VisitAll(func(f *flag.Flag) { names = append(names, f.Name) })
+		fmt.Fprintf(stderr, "autodropout %s: unknown flag -%s%s (run 'autodropout %s -h' for the flags)\n", c.name, flagName, didYouMean(strings.TrimLeft(flagName, "-"), names), c.name)
+		return 2
+	}
+	// Errors that already name the command are not prefixed twice.
+	msg = strings.TrimPrefix(msg, c.name+": ")
+	fmt.Fprintf(stderr, "autodropout %s: %s\n", c.name, msg)
+	if current != nil && isFlagError(err) {
+		return 2
+	}
+	return 1
+}
+
+func lookup(name string) (command, bool) {
+	for _, c := range commands {
+		if c.name == name {
+			return c, true
+		}
+	}
+	return command{}, false
+}
+
+// current is the flag set the running command parses (see newFlagSet);
+// main prints its help and suggests its flags.
+var current *flag.FlagSet
+
+// newFlagSet returns a subcommand's flag set. It prints nothing itself:
+// main prints -h to stdout and a parse error as one line on stderr.
+func newFlagSet(name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	current = fs
+	return fs
+}
+
+// isFlagError reports whether err is one of the flag package's parse
+// errors (a bad value, a missing argument).
+func isFlagError(err error) bool {
+	m := err.Error()
+	return strings.HasPrefix(m, "invalid value ") || strings.HasPrefix(m, "flag needs an argument") || strings.HasPrefix(m, "bad flag syntax")
+}
+
+// didYouMean returns ` (did you mean "x"?)` for the closest of names to
+// s, or "" when none is close (edit distance above a third of its length,
+// and not a prefix).
+func didYouMean(s string, names []string) string {
+	best, bestD := "", 1<<30
+	for _, n := range names {
+		d := editDistance(s, n)
+		if strings.HasPrefix(n, s) && len(s) >= 2 {
+			d = min(d, 1)
+		}
+		if d < bestD || (d == bestD && n < best) {
+			best, bestD = n, d
+		}
+	}
+	if best == "" || bestD > max(1, (len(s)+2)/3) {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "autodropout learns structured dropout patterns (Pham & Le, AutoDropout, 2021).\n\nUsage: autodropout COMMAND [flags]\n\nCommands:")
+	for _, c := range commands {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "\nRun 'autodropout COMMAND -h' (or 'autodropout help COMMAND') for a command's flags.")
 }

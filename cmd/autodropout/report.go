@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 
 	"github.com/autodropout/autodropout/report"
@@ -10,7 +9,7 @@ import (
 // runReport writes a Markdown report with PNG figures for a search or
 // training folder (see package report) and prints its path.
 func runReport(args []string) error {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	fs := newFlagSet("report")
 	out := fs.String("out", "", "Markdown file to write; figures go next to it (default DIR/report.md)")
 	channels := fs.Int("channels", 8, "channels per site in the mask pictures")
 	size := fs.Int("map-size", 32, "side of the feature map the mask pictures draw")

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -14,7 +13,7 @@ import (
 )
 
 func runSearch(args []string) error {
-	fs := flag.NewFlagSet("search", flag.ContinueOnError)
+	fs := newFlagSet("search")
 	cfgPath := fs.String("config", "", "search configuration JSON (see configs/search-fashion-mnist-tiny.json)")
 	out := fs.String("out", "", "output folder: journal.jsonl, controller.json, trials/, top/, summary.json; rerun to resume")
 	dry := fs.Bool("dry-run", false, "check the configuration, print it, the dropout sites and an estimate of the cost; run nothing")

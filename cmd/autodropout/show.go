@@ -2,7 +2,6 @@ package main
 
 import (
 	"bytes"
-	"flag"
 	"fmt"
 	"image"
 	"image/color"
@@ -20,7 +19,7 @@ import (
 // runShow renders the masks of a pattern file: for each site, a grid of
 // samples (rows) by channels (columns), the sites stacked top to bottom.
 func runShow(args []string) error {
-	fs := flag.NewFlagSet("show", flag.ContinueOnError)
+	fs := newFlagSet("show")
 	out := fs.String("png", "", "output PNG file (required)")
 	samples := fs.Int("samples", 4, "samples per site (rows)")
 	channels := fs.Int("channels", 8, "channels per sample (columns)")

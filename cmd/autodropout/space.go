@@ -1,7 +1,6 @@
 package main
 
 import (
-	"flag"
 	"fmt"
 	"strconv"
 	"strings"
@@ -12,7 +11,7 @@ import (
 // runSpace prints what a search space's patterns do to some map sizes
 // (autodropout.SearchSpace.Survey).
 func runSpace(args []string) error {
-	fs := flag.NewFlagSet("space", flag.ContinueOnError)
+	fs := newFlagSet("space")
 	file := fs.String("space", "", "search-space JSON file (default: the default space)")
 	maps := fs.String("maps", "32x32,16x16,8x8", "comma-separated map sizes HxW")
 	samples := fs.Int("samples", 2000, "patterns drawn uniformly from the space per map size")

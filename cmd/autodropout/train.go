@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"flag"
 	"fmt"
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"os"
@@ -47,7 +46,14 @@ type trainFlags struct {
 
 func parseTrainFlags(args []string) (*trainFlags, error) {
 	f := &trainFlags{}
-	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs := newFlagSet("train")
+	fs.Usage = func() {
+		w := fs.Output()
+		fmt.Fprintln(w, "usage: autodropout train [flags]            image classification (the default)\n       autodropout train --task lm [flags]  language models\n\nImage classification:")
+		fs.PrintDefaults()
+		fmt.Fprintln(w, "\nLanguage models (--task lm):")
+		printLMFlags(w)
+	}
 	fs.StringVar(&f.model, "model", "convnet", "model: convnet, wrn-D-K (e.g. wrn-28-10), resnet18, resnet50, efficientnet-b0…b7")
 	fs.StringVar(&f.dataset, "data", "fashion-mnist", "dataset: "+strings.Join(data.Datasets, ", "))
 	fs.StringVar(&f.dataDir, "data-dir", "", "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+")")

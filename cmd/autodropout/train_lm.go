@@ -3,8 +3,10 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -47,8 +49,18 @@ type LMResultFile struct {
 	CPUS        float64 `json:"cpu_s"`       // CPU time of the whole process (user + system)
 }
 
+// printLMFlags prints train --task lm's flags to w.
+func printLMFlags(w io.Writer) {
+	outer := current
+	defer func() { current = outer }()
+	if err := runTrainLM([]string{"-h"}); errors.Is(err, flag.ErrHelp) && current != nil {
+		current.SetOutput(w)
+		current.PrintDefaults()
+	}
+}
+
 func runTrainLM(args []string) error {
-	fs := flag.NewFlagSet("train --task lm", flag.ContinueOnError)
+	fs := newFlagSet("train --task lm")
 	fs.String("task", "lm", "task: lm (language modelling)")
 	model := fs.String("model", "transformer-xl", "model: transformer-xl")
 	cfgPath := fs.String("config", "configs/transformer-xl-small.json", "model and recipe JSON")

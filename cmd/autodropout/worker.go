@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
@@ -18,7 +17,7 @@ import (
 // from the NATS server one at a time per slot and trains each as a child
 // `autodropout train` process, like a local search does.
 func runWorker(args []string) error {
-	fs := flag.NewFlagSet("worker", flag.ContinueOnError)
+	fs := newFlagSet("worker")
 	url := fs.String("nats", "", "NATS server `URL`, e.g. nats://host:4222, tls://user:pass@host:4222 or nats://token@host:4222 (required)")
 	run := fs.String("run", natsrun.DefaultRun, "`name` of the search run whose trials to take (search --run)")
 	parallel := fs.Int("parallel", 1, "trials this worker runs at once")
