@@ -52,6 +52,7 @@ type Subspace struct {
 	Name    string   `json:"name"`
 	Space   string   `json:"space"`             // search-space JSON file
 	Methods []string `json:"methods,omitempty"` // default ["rl"]
+	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
 }
 
 // Grid lists the settings tried for each hand-designed baseline. Each
@@ -199,10 +200,10 @@ func (c Config) searches(scfg search.Config) []searchRun {
 		seeds = []int64{scfg.Seed}
 	}
 	var out []searchRun
-	add := func(prefix, method, space string) {
+	add := func(prefix, method, space string, seeds []int64) {
 		for _, s := range seeds {
 			dir := "search-" + prefix + method
-			if len(c.SearchSeeds) > 0 {
+			if len(c.SearchSeeds) > 0 || prefix != "" {
 				dir += "-seed" + strconv.FormatInt(s, 10)
 			}
 			sc := scfg
@@ -214,11 +215,15 @@ func (c Config) searches(scfg search.Config) []searchRun {
 		}
 	}
 	for _, m := range c.Methods {
-		add("", m, "")
+		add("", m, "", seeds)
 	}
 	for _, sub := range c.Subspaces {
+		s := seeds
+		if len(sub.Seeds) > 0 {
+			s = sub.Seeds
+		}
 		for _, m := range sub.Methods {
-			add(sub.Name+"-", m, sub.Space)
+			add(sub.Name+"-", m, sub.Space, s)
 		}
 	}
 	return out

@@ -47,6 +47,7 @@ type Task struct {
 	ValFrac     float64  `json:"val_frac,omitempty"`    // share of the training set held out (0: train's default, 0.1)
 	PerClass    int      `json:"per_class,omitempty"`   // imagenet: images per class read (0: all)
 	ImageSize   int      `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
+	Augment     *bool    `json:"augment,omitempty"`     // random crop (and flip for colour images); default: train's, on
 	Device      string   `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
 	Sites       []string `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
 	SitesRegexp string   `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
@@ -156,6 +157,9 @@ func (t Task) Args() []string {
 		}
 		if t.ImageSize > 0 {
 			a = append(a, "--image-size", strconv.Itoa(t.ImageSize))
+		}
+		if t.Augment != nil {
+			a = append(a, "--augment="+strconv.FormatBool(*t.Augment))
 		}
 	}
 	if t.DataDir != "" {

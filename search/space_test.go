@@ -72,6 +72,8 @@ func TestTaskArgs(t *testing.T) {
 		{Config{}.WithDefaults().Task, "--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0"},
 		{Config{Task: Task{ValFrac: 0.05, PerClass: 85, ImageSize: 160, Device: "cuda"}}.WithDefaults().Task,
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0 --val-frac 0.05 --per-class 85 --image-size 160 --device cuda"},
+		{Config{Task: Task{Augment: new(bool)}}.WithDefaults().Task,
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0 --augment=false"},
 		{Config{Task: Task{Kind: "lm", Steps: 50, EvalTokens: 2000, DataDir: "/d"}}.WithDefaults().Task,
 			"--task lm --model transformer-xl --data fortunes --config configs/transformer-xl-small.json --steps 50 --eval-tokens 2000 --data-dir /d"},
 	} {
