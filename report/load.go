@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -27,6 +28,9 @@ type Report struct {
 	Dir      string    // the folder given to Load
 	Searches []*Search // by name
 	Groups   []*Group  // training runs by label, in LabelOrder
+	// Grid is the training runs under grid/ (an experiment's baseline
+	// grid: validation only), by label; they are not in Groups.
+	Grid []*Group
 	// Baseline is the group whose training cost the searches are compared
 	// with: "none" when present, else the first group; nil without runs.
 	Baseline *Group
@@ -226,8 +230,17 @@ func Load(dir string) (*Report, error) {
 		}
 		return a < b
 	})
-	estimated := 0
+	var final []*Group
 	for _, g := range r.Groups {
+		if inGrid(relName(dir, g.Runs[0].Dir)) {
+			r.Grid = append(r.Grid, g)
+		} else {
+			final = append(final, g)
+		}
+	}
+	r.Groups = final
+	estimated := 0
+	for _, g := range append(append([]*Group{}, r.Groups...), r.Grid...) {
 		g.summarize()
 		for _, run := range g.Runs {
 			if run.CPUEstimated {
@@ -247,6 +260,12 @@ func Load(dir string) (*Report, error) {
 		}
 	}
 	return r, nil
+}
+
+// inGrid reports whether a run's folder (relative to the report's) lies
+// under a folder named grid.
+func inGrid(rel string) bool {
+	return slices.Contains(strings.Split(filepath.ToSlash(rel), "/"), "grid")
 }
 
 // Group returns the group with the label, or nil.

@@ -50,8 +50,12 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 		r.controllerSection(b, has)
 		r.patternSection(b, masks, opt)
 	}
+	if len(r.Grid) > 0 {
+		r.gridSection(b)
+	}
 	if len(r.Groups) > 0 {
 		r.trainingSection(b)
+		r.comparisonSection(b)
 	}
 	r.costSection(b)
 }
@@ -329,6 +333,148 @@ func (r *Report) trainingSection(b *strings.Builder) {
 		}
 	}
 	p("\n</details>\n\n")
+}
+
+// gridSection lists the baseline grid: each setting's validation score
+// and cost, and the setting each family chose.
+func (r *Report) gridSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Baseline grids\n\n")
+	p("Each hand-designed baseline's settings, trained without the test set; the best validation score of each family is its setting in the final comparison (marked ✓).\n\n")
+	p("| setting | seeds | validation | CPU s | regularizer |\n|---|---|---:|---:|---|\n")
+	family := func(g *Group) string { f, _, _ := strings.Cut(g.Label, "-"); return f }
+	best := map[string]*Group{}
+	var cpu float64
+	for _, g := range r.Grid {
+		f := family(g)
+		v, bv := score(g, false), math.NaN()
+		if c := best[f]; c != nil {
+			bv = score(c, false)
+		}
+		if !math.IsNaN(v) && (math.IsNaN(bv) || better(g.LM, v, bv)) {
+			best[f] = g
+		}
+		for _, run := range g.Runs {
+			cpu += run.CPUS
+		}
+	}
+	for _, g := range r.Grid {
+		mark := ""
+		if best[family(g)] == g {
+			mark = " ✓"
+		}
+		val := pm(g.ValAcc)
+		if g.LM {
+			val = pm2(g.ValPPL)
+		}
+		p("| `%s`%s | %s | %s | %s | %s |\n", g.Label, mark, seeds(g), val, cpuMean(g), cell(strings.Join(g.Regularizers, "; ")))
+	}
+	p("\nThe grids cost %s CPU-seconds in all", f1(cpu))
+	if r.Baseline != nil && r.Baseline.CPU.Mean > 0 {
+		p(", %.1f× one `%s` training", cpu/r.Baseline.CPU.Mean, r.Baseline.Label)
+	}
+	p(".\n\n")
+}
+
+// score is a group's mean test score (or validation score), NaN without
+// one: accuracy, or perplexity for language models.
+func score(g *Group, test bool) float64 {
+	switch {
+	case g.LM && test:
+		return g.TestPPL.Mean
+	case g.LM:
+		return g.ValPPL.Mean
+	case test:
+		return g.TestAcc.Mean
+	}
+	return g.ValAcc.Mean
+}
+
+// better says whether score a beats b (higher accuracy, lower perplexity).
+func better(lm bool, a, b float64) bool {
+	if lm {
+		return a < b
+	}
+	return a > b
+}
+
+// comparisonSection gives every group's 95% interval and the paired
+// differences that matter: the best learned pattern against the best
+// hand-designed baseline and against none, RL against random. "Best" is
+// chosen by mean validation score, so the test set is read only for the
+// numbers reported.
+func (r *Report) comparisonSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var cls []*Group
+	for _, g := range r.Groups {
+		if len(g.Runs) > 0 && !math.IsNaN(score(g, true)) {
+			cls = append(cls, g)
+		}
+	}
+	if len(cls) == 0 {
+		return
+	}
+	lm := cls[0].LM
+	unit, fmtv := "test accuracy", "%.4f"
+	if lm {
+		unit, fmtv = "test perplexity (lower is better)", "%.2f"
+	}
+	p("## Comparisons\n\n")
+	p("Mean %s with its 95%% t-interval over seeds:\n\n| label | n | mean | 95%% interval |\n|---|---:|---:|---|\n", unit)
+	for _, g := range cls {
+		st := g.TestAcc
+		if lm {
+			st = g.TestPPL
+		}
+		h := st.Half95()
+		iv := "—"
+		if !math.IsNaN(h) {
+			iv = fmt.Sprintf("["+fmtv+", "+fmtv+"]", st.Mean-h, st.Mean+h)
+		}
+		p("| `%s` | %d | "+fmtv+" | %s |\n", g.Label, st.N, st.Mean, iv)
+	}
+	pick := func(match func(string) bool) *Group {
+		var best *Group
+		for _, g := range cls {
+			if !match(g.Label) || math.IsNaN(score(g, false)) {
+				continue
+			}
+			if best == nil || better(lm, score(g, false), score(best, false)) {
+				best = g
+			}
+		}
+		return best
+	}
+	pattern := pick(func(l string) bool { return strings.HasSuffix(l, "-best") })
+	baseline := pick(func(l string) bool { return l == "dropout" || l == "spatial" || l == "dropblock" || l == "variational" })
+	pairs := [][2]*Group{{pattern, baseline}, {pattern, r.Group("none")}, {baseline, r.Group("none")}, {r.Group("autodropout-best"), r.Group("random-best")}}
+	testScore := func(run Run) float64 {
+		if lm {
+			return run.TestPPL
+		}
+		return run.TestAcc
+	}
+	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score.\n\n", unit)
+	p("| A | B | seeds | mean A − B | 95%% interval | beyond noise? |\n|---|---|---:|---:|---|---|\n")
+	seen := map[[2]*Group]bool{}
+	for _, pr := range pairs {
+		if pr[0] == nil || pr[1] == nil || pr[0] == pr[1] || seen[pr] {
+			continue
+		}
+		seen[pr] = true
+		d := PairedDiff(pr[0], pr[1], testScore)
+		h := d.Diff.Half95()
+		iv, verdict := "—", "too few seeds"
+		if !math.IsNaN(h) {
+			iv = fmt.Sprintf("[%+.4f, %+.4f]", d.Diff.Mean-h, d.Diff.Mean+h)
+			verdict = "no: the interval contains 0"
+			if d.Significant() {
+				verdict = "yes"
+			}
+		}
+		p("| `%s` | `%s` | %d | %+.4f | %s | %s |\n", d.A, d.B, d.Diff.N, d.Diff.Mean, iv, verdict)
+	}
+	p("\n")
 }
 
 func (r *Report) costSection(b *strings.Builder) {

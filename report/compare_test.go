@@ -1,0 +1,90 @@
+package report
+
+import (
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestT95(t *testing.T) {
+	for _, tc := range []struct {
+		df   int
+		want float64
+	}{{1, 12.706}, {4, 2.776}, {30, 2.042}, {40, 2.021}, {120, 1.980}, {1000, 1.962}} {
+		if got := T95(tc.df); math.Abs(got-tc.want) > 0.002 {
+			t.Errorf("T95(%d) = %.4f, want %.3f", tc.df, got, tc.want)
+		}
+	}
+	if !math.IsNaN(T95(0)) {
+		t.Error("T95(0) is not NaN")
+	}
+}
+
+// An experiment's grid runs get their own table with the chosen setting
+// marked, and the comparisons pair groups by seed: the numbers are
+// recomputed here from the files.
+func TestComparisonsAndGrid(t *testing.T) {
+	dir := t.TempDir()
+	write := func(rel string, seed int64, val, test float64) {
+		d := filepath.Join(dir, rel, fmt.Sprintf("seed-%d", seed))
+		os.MkdirAll(d, 0o755)
+		testField := ""
+		if !math.IsNaN(test) {
+			testField = fmt.Sprintf(`, "test_acc": %g`, test)
+		}
+		os.WriteFile(filepath.Join(d, "result.json"), []byte(fmt.Sprintf(
+			`{"model": "wrn-16-2", "dataset": "fashion-mnist", "regularizer": "%s", "seed": %d, "threads": 2, "val_acc": %g%s, "wall_s": 10, "cpu_s": 20, "steps": 5}`,
+			filepath.Base(rel), seed, val, testField)), 0o644)
+	}
+	none := []float64{0.80, 0.81, 0.79, 0.80, 0.82}
+	auto := []float64{0.83, 0.82, 0.82, 0.84, 0.83}
+	rnd := []float64{0.81, 0.82, 0.80, 0.83, 0.82}
+	db := []float64{0.82, 0.82, 0.81, 0.83, 0.84}
+	for i := range none {
+		s := int64(i + 1)
+		write("final/none", s, 0.80, none[i])
+		write("final/autodropout-best", s, 0.84, auto[i])
+		write("final/random-best", s, 0.83, rnd[i])
+		write("final/dropblock", s, 0.82, db[i])
+	}
+	write("grid/dropblock-p0.1-b3", 1, 0.81, math.NaN())
+	write("grid/dropblock-p0.2-b3", 1, 0.83, math.NaN())
+	write("grid/dropout-p0.1", 1, 0.80, math.NaN())
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Grid) != 3 || len(r.Groups) != 4 {
+		t.Fatalf("%d grid groups and %d final groups, want 3 and 4", len(r.Grid), len(r.Groups))
+	}
+	var b strings.Builder
+	r.markdown(&b, nil, nil, Options{})
+	md := b.String()
+	for _, want := range []string{"## Baseline grids", "| `dropblock-p0.2-b3` ✓ |", "| `dropout-p0.1` ✓ |", "## Comparisons"} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	if strings.Contains(md, "| `dropblock-p0.1-b3` ✓") {
+		t.Error("the worse grid setting is marked as chosen")
+	}
+	// autodropout-best − dropblock (the best baseline by validation),
+	// recomputed.
+	var d []float64
+	for i := range auto {
+		d = append(d, auto[i]-db[i])
+	}
+	st := Describe(d)
+	h := T95(len(d)-1) * st.Std / math.Sqrt(float64(len(d)))
+	row := fmt.Sprintf("| `autodropout-best` | `dropblock` | 5 | %+.4f | [%+.4f, %+.4f] |", st.Mean, st.Mean-h, st.Mean+h)
+	if !strings.Contains(md, row) {
+		t.Errorf("report lacks the paired row %q:\n%s", row, md)
+	}
+	// autodropout-best − none is beyond noise here, RL − random is not.
+	if !strings.Contains(md, "| `autodropout-best` | `none` | 5 |") || !strings.Contains(md, "| `autodropout-best` | `random-best` | 5 |") {
+		t.Errorf("report lacks the pattern-vs-none or RL-vs-random rows:\n%s", md)
+	}
+}
