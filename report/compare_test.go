@@ -88,3 +88,12 @@ func TestComparisonsAndGrid(t *testing.T) {
 		t.Errorf("report lacks the pattern-vs-none or RL-vs-random rows:\n%s", md)
 	}
 }
+
+func TestFamily(t *testing.T) {
+	for in, want := range map[string]string{"search-rl-seed2": "search-rl", "search-rl": "search-rl",
+		"run/search-dropblock-like-rl-seed13": "run/search-dropblock-like-rl", "a-seedling": "a-seedling"} {
+		if got := family(in); got != want {
+			t.Errorf("family(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

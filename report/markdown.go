@@ -100,6 +100,10 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 		}
 	}
 
+	if has["cost.png"] {
+		p("![Best reward so far against the CPU-seconds of each search's trials](cost.png)\n\n")
+		p("Best reward so far against the CPU time the search's trials have used, one colour per search family and one line per seed: how much compute each method needs to reach a score.\n\n")
+	}
 	p("<details><summary>Reward and running best of every trial</summary>\n\n")
 	ids := map[int]bool{}
 	p("| trial |")

@@ -6,6 +6,7 @@ import (
 	"image/color"
 	"math"
 	"strconv"
+	"strings"
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -275,4 +276,66 @@ func encodePNG(ps []*panel, w, h vg.Length) ([]byte, error) {
 		return nil, fmt.Errorf("encode png: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// family is a search's name without its seed suffix ("search-rl-seed2" →
+// "search-rl"): the searches an experiment repeats over seeds.
+func family(name string) string {
+	if i := strings.LastIndex(name, "-seed"); i > 0 {
+		if _, err := strconv.Atoi(name[i+5:]); err == nil {
+			return name[:i]
+		}
+	}
+	return name
+}
+
+// costPNG draws every search's best reward so far against the CPU-seconds
+// its trials have used (journal order), one colour per search family and
+// one line per seed: the cost of reaching a score, RL against random. It
+// returns nil, nil when no search journaled trial costs.
+func costPNG(r *Report) ([]byte, error) {
+	pn := newPanel("Best reward so far against CPU time", "CPU-seconds of the search's trials", "best reward (validation score)")
+	colour := map[string]color.Color{}
+	named := map[string]bool{}
+	drawn := false
+	for _, s := range r.Searches {
+		f := family(s.Name)
+		if _, ok := colour[f]; !ok {
+			colour[f] = plotutil.Color(len(colour))
+		}
+		var pts plotter.XYs
+		cpu := 0.0
+		for _, t := range s.Trials {
+			if t.Cost == nil {
+				continue
+			}
+			cpu += t.Cost.CPUS
+			if !math.IsNaN(t.Best) {
+				pts = append(pts, plotter.XY{X: cpu, Y: t.Best})
+			}
+		}
+		if len(pts) == 0 {
+			continue
+		}
+		drawn = true
+		l, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		l.StepStyle, l.LineStyle.Color, l.LineStyle.Width = plotter.PostStep, colour[f], vg.Points(1.5)
+		if named[f] {
+			pn.p.Add(l)
+			continue
+		}
+		named[f] = true
+		name := f
+		if s.Method != "" {
+			name += " (" + s.Method + ")"
+		}
+		pn.add(name, l)
+	}
+	if !drawn {
+		return nil, nil
+	}
+	return encodePNG([]*panel{pn}, figWidth, figHeight)
 }
