@@ -162,8 +162,9 @@
 // and cached with its tiling. For maps up to 45×45 (H·W·H·W ≤ 2²²) the
 // cache also holds a table of every shift's mask, plain and rescaled
 // (2·(H·W)² float32: 8 MB for a 32×32 map), so that a draw is one row copy
-// per plane; larger maps cut each plane's window out of the twice-tiled
-// base with a row lookup and a gather. The kept count is a constant of the
+// per plane; larger maps gather each plane's shifted columns and then rows
+// from the base (two gathers, no temporary larger than the mask). The kept
+// count is a constant of the
 // base, so rescaling needs no pass over the mask. The cache holds at most
 // 256 MB of bases and 256 geometries.
 package autodropout

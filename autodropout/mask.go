@@ -146,33 +146,36 @@ func (p Pattern) drawShifts(n, c, h, w int64, dev gotch.Device) (*shifts, error)
 // keep-masks. It hands the draw's tensors to s.
 func (d *shifts) masks(s *scope, scaled bool) *ts.Tensor {
 	shape := []int64{d.n, d.planes, d.h, d.w}
-	table, tiled := d.b.keepTable, d.b.tiledKeep
+	table, base := d.b.keepTable, d.b.keep
 	if scaled {
-		table, tiled = d.b.scaledTable, d.b.tiledScaled
+		table, base = d.b.scaledTable, d.b.scaled
 	}
 	if d.idx != nil {
 		s.tmp = append(s.tmp, d.idx)
 		return s.do(func() (*ts.Tensor, error) { return lookup(table, d.idx, shape) })
 	}
 	s.tmp = append(s.tmp, d.dy, d.dx)
-	// Rows dy…dy+h−1 of the twice-tiled base are one contiguous run of
-	// h·2w values; picking them for every plane is a row lookup in a
-	// strided view (rows overlap, nothing is copied). The columns
-	// dx…dx+w−1 of each row are then gathered with an index broadcast
-	// over the rows (gather is several times faster than index_select
-	// along the last axis on CPU).
-	h, w := d.h, d.w
-	rows := s.do(func() (*ts.Tensor, error) {
-		return tiled.AsStrided([]int64{h, h * 2 * w}, []int64{2 * w, 1}, []int64{0}, false)
-	})
-	band := s.do(func() (*ts.Tensor, error) { return rows.IndexSelect(0, d.dy, false) }) // n·planes × h·2w
-	band = s.do(func() (*ts.Tensor, error) { return band.View([]int64{d.n * d.planes, h, 2 * w}, false) })
-	cols := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(w), gotch.Int64, d.dy.MustDevice()) })
-	cols = s.do(func() (*ts.Tensor, error) { return cols.View([]int64{1, 1, w}, false) })
-	dx := s.do(func() (*ts.Tensor, error) { return d.dx.View([]int64{d.n * d.planes, 1, 1}, false) })
-	cols = s.do(func() (*ts.Tensor, error) { return cols.Add(dx, false) })
-	cols = s.do(func() (*ts.Tensor, error) { return cols.Expand([]int64{d.n * d.planes, h, w}, true, false) })
-	out := s.do(func() (*ts.Tensor, error) { return band.Gather(2, cols, false, false) })
+	// Two gathers with indices broadcast over the other axis (gather is
+	// several times faster than index_select along the last axis on CPU,
+	// and nothing of the output's size is built but the first gather's
+	// result): the columns (x+dx) mod w of the base for every plane, then
+	// the rows (y+dy) mod h of that.
+	h, w, np := d.h, d.w, d.n*d.planes
+	dev := d.dy.MustDevice()
+	shift := func(size int64, by *ts.Tensor, shape, view []int64) *ts.Tensor {
+		i := s.do(func() (*ts.Tensor, error) { return ts.Arange(ts.IntScalar(size), gotch.Int64, dev) })
+		i = s.do(func() (*ts.Tensor, error) { return i.View(shape, false) })
+		o := s.do(func() (*ts.Tensor, error) { return by.View(view, false) })
+		i = s.do(func() (*ts.Tensor, error) { return i.Add(o, false) })
+		i = s.do(func() (*ts.Tensor, error) { return i.Remainder(ts.IntScalar(size), false) })
+		return s.do(func() (*ts.Tensor, error) { return i.Expand([]int64{np, h, w}, true, false) })
+	}
+	src := s.do(func() (*ts.Tensor, error) { return base.View([]int64{1, h, w}, false) })
+	src = s.do(func() (*ts.Tensor, error) { return src.Expand([]int64{np, h, w}, true, false) })
+	cols := shift(w, d.dx, []int64{1, 1, w}, []int64{np, 1, 1})
+	out := s.do(func() (*ts.Tensor, error) { return src.Gather(2, cols, false, false) })
+	rows := shift(h, d.dy, []int64{1, h, 1}, []int64{np, 1, 1})
+	out = s.do(func() (*ts.Tensor, error) { return out.Gather(1, rows, false, false) })
 	return s.do(func() (*ts.Tensor, error) { return out.View(shape, false) })
 }
 
@@ -191,14 +194,13 @@ func lookup(table, idx *ts.Tensor, shape []int64) (*ts.Tensor, error) {
 // A base is a pattern's mask on one map before placement, as a {0,1}
 // keep-mask and rescaled (0 where dropped, h·w/kept where kept). The mask
 // of shift (dy, dx) reads base cell ((y+dy) mod h, (x+dx) mod w) at
-// (y, x): the window at (dy, dx) of the base tiled twice along each axis.
-// Small maps also get tables of every shift's mask, so that a draw is one
-// row copy per plane; larger ones cut the windows out per draw.
+// (y, x). Small maps also get tables of every shift's mask (the windows of
+// the base tiled twice along each axis), so that a draw is one row copy
+// per plane; larger ones gather each plane's shift per draw.
 type base struct {
-	keep                   *ts.Tensor // h×w float32 {0, 1}
+	keep, scaled           *ts.Tensor // h×w float32
 	kept                   int64      // kept cells, in every shift
-	tiledKeep, tiledScaled *ts.Tensor // 2h×2w, the base tiled twice per axis
-	keepTable, scaledTable *ts.Tensor // h·w × h·w, row dy·w+dx the window at (dy, dx); nil when too large
+	keepTable, scaledTable *ts.Tensor // h·w × h·w, row dy·w+dx the mask of shift (dy, dx); nil when too large
 }
 
 type baseKey struct {
@@ -238,7 +240,7 @@ func baseFor(p Pattern, h, w int64, dev gotch.Device) (*base, error) {
 	if err != nil {
 		return nil, err
 	}
-	size := 4 * 9 * h * w
+	size := 4 * 2 * h * w
 	if b.keepTable != nil {
 		size += 4 * 2 * h * w * h * w
 	}
@@ -528,17 +530,16 @@ func newBase(p Pattern, g *geometry, h, w int64, dev gotch.Device, tables bool) 
 	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
 	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(float64(h*w)), false) })
 	scale = s.do(func() (*ts.Tensor, error) { return scale.View([]int64{1, 1}, false) })
-	scaled := s.do(func() (*ts.Tensor, error) { return b.keep.Mul(scale, false) })
-	b.tiledKeep = s.do(func() (*ts.Tensor, error) { return b.keep.Repeat([]int64{2, 2}, false) })
-	b.tiledScaled = s.do(func() (*ts.Tensor, error) { return scaled.Repeat([]int64{2, 2}, false) })
+	b.scaled = s.do(func() (*ts.Tensor, error) { return b.keep.Mul(scale, false) })
 	if tables {
-		table := func(tiled *ts.Tensor) *ts.Tensor {
+		table := func(m *ts.Tensor) *ts.Tensor {
+			tiled := s.do(func() (*ts.Tensor, error) { return m.Repeat([]int64{2, 2}, false) })
 			win := s.do(func() (*ts.Tensor, error) {
 				return tiled.AsStrided([]int64{h, w, h, w}, []int64{2 * w, 1, 2 * w, 1}, []int64{0}, false)
 			})
 			return s.do(func() (*ts.Tensor, error) { return win.Reshape([]int64{h * w, h * w}, false) })
 		}
-		b.keepTable, b.scaledTable = table(b.tiledKeep), table(b.tiledScaled)
+		b.keepTable, b.scaledTable = table(b.keep), table(b.scaled)
 	}
 	if s.err == nil {
 		var k float64
@@ -550,6 +551,6 @@ func newBase(p Pattern, g *geometry, h, w int64, dev gotch.Device, tables bool) 
 		s.release()
 		return nil, fmt.Errorf("mask base %d×%d %v: %w", h, w, p, s.err)
 	}
-	s.release(b.keep, b.tiledKeep, b.tiledScaled, b.keepTable, b.scaledTable)
+	s.release(b.keep, b.scaled, b.keepTable, b.scaledTable)
 	return b, nil
 }
