@@ -122,7 +122,10 @@ function panel(s) {
   if (s.panel && s.panel.isConnected) return s.panel;
   const g = groupBox(s.info);
   s.panel = el("div", {class: "panel " + methodClass(s.info.method), "data-run": s.info.id});
-  const kids = [...g.querySelector(".panels").children, s.panel].sort((a, b) => a.dataset.run.localeCompare(b.dataset.run));
+  // RL first, then random, then anything else, so the two read side by side.
+  const rank = (e) => ({rl: 0, random: 1})[searches.get(e.dataset.run)?.info.method] ?? 2;
+  const kids = [...g.querySelector(".panels").children, s.panel]
+    .sort((a, b) => rank(a) - rank(b) || a.dataset.run.localeCompare(b.dataset.run));
   g.querySelector(".panels").replaceChildren(...kids);
   return s.panel;
 }
@@ -286,7 +289,10 @@ function drawCollections(cols) {
           el("td", {text: r.delta === undefined ? "—" : (r.delta >= 0 ? "+" : "") + fmt(r.delta, d)}),
           el("td", {text: fmt(r.cpu_s, 1) + (r.cpu_estimated ? "*" : "")}), el("td", {text: fmt(r.wall_s, 1)}),
           el("td", {class: "text", text: r.regularizers.join("; ")}))))));
-      if (c.baseline) kids.push(el("div", {class: "muted", text: `Δ is the difference of the test means from ${c.baseline}; * CPU estimated as wall × threads.`}));
+      if (c.baseline) {
+        const est = c.rows.some(r => r.cpu_estimated) ? "; * CPU estimated as wall × threads (no cpu_s in result.json)" : "";
+        kids.push(el("div", {class: "muted", text: `Δ is the difference of the test means from ${c.baseline}${est}.`}));
+      }
     } else {
       kids.push(el("div", {class: "muted", text: "no training run (result.json) yet"}));
     }
