@@ -14,6 +14,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/autodropout/autodropout/search"
 )
 
@@ -47,6 +49,9 @@ type Options struct {
 	// each picture (default 1).
 	MapSize, Channels int
 	Seed              int64
+	// NATS are searches kept on NATS JetStream servers, read from their
+	// journal streams (see NATSRun).
+	NATS []NATSRun
 	// Now is the clock (default time.Now); tests set it.
 	Now func() time.Time
 }
@@ -100,6 +105,7 @@ type Server struct {
 	lastPoll  time.Time
 	lastScan  time.Time
 	scanCount int
+	conns     []*nats.Conn
 }
 
 // rootDir is one folder given to New, opened as an os.Root so that no
@@ -115,12 +121,14 @@ type rootDir struct {
 
 // searchRun is one search: a folder with journal.jsonl.
 type searchRun struct {
-	id    string
-	root  int
-	dir   string // slash path below the root; "." for the root itself
-	group string // the folder above: searches of one group are shown side by side
+	id      string
+	root    int
+	dir     string // slash path below the root; "." for the root itself
+	group   string // the folder above: searches of one group are shown side by side
+	display string // the name the page shows
 
-	tail *tail
+	src   source
+	files bool // a folder on disk (summary.json, top/); false for a NATS run
 
 	gone bool
 	err  string
@@ -147,11 +155,12 @@ type collection struct {
 	gone      bool
 }
 
-// New returns a Server over dirs. Each must be a readable folder; the
-// error names the one that is not.
+// New returns a Server over dirs and the NATS runs of opt. Each folder
+// must be readable and each NATS server reachable; the error names the
+// one that is not.
 func New(dirs []string, opt *Options) (*Server, error) {
-	if len(dirs) == 0 {
-		return nil, errors.New("dashboard: no folder to serve")
+	if len(dirs) == 0 && (opt == nil || len(opt.NATS) == 0) {
+		return nil, errors.New("dashboard: no folder or NATS run to serve")
 	}
 	s := &Server{opt: opt.withDefaults(), searches: map[string]*searchRun{}, colls: map[string]*collection{}}
 	s.masks.channels, s.masks.seed = s.opt.Channels, s.opt.Seed
@@ -169,6 +178,10 @@ func New(dirs []string, opt *Options) (*Server, error) {
 		}
 		s.roots = append(s.roots, &rootDir{path: d, root: r, info: info})
 	}
+	if err := s.connectNATS(s.opt.NATS); err != nil {
+		s.Close()
+		return nil, err
+	}
 	s.mu.Lock()
 	s.refreshLocked(true)
 	s.mu.Unlock()
@@ -181,6 +194,9 @@ func (s *Server) Close() error {
 	defer s.mu.Unlock()
 	for _, r := range s.roots {
 		r.root.Close()
+	}
+	for _, nc := range s.conns {
+		nc.Close()
 	}
 	return nil
 }
@@ -313,8 +329,8 @@ func (s *Server) scanSearches(i int, journals []string) {
 			if dir == "." {
 				group = "."
 			}
-			s.searches[id] = &searchRun{id: id, root: i, dir: dir, group: runID(i, group),
-				tail: newTail(s.roots[i].root, path.Join(dir, "journal.jsonl"))}
+			s.searches[id] = &searchRun{id: id, root: i, dir: dir, group: runID(i, group), display: s.displayDir(i, dir),
+				src: newTail(s.roots[i].root, path.Join(dir, "journal.jsonl")), files: true}
 		}
 	}
 	for id, sr := range s.searches {
@@ -433,11 +449,11 @@ func (s *Server) scanCollections(i int, results, reports []string, finals map[st
 // changed.
 func (s *Server) poll() {
 	for _, sr := range s.searches {
-		if s.roots[sr.root].gone {
+		if sr.files && s.roots[sr.root].gone {
 			sr.gone = true
 			continue
 		}
-		_, err := sr.tail.poll()
+		_, err := sr.src.poll()
 		switch {
 		case errors.Is(err, fs.ErrNotExist):
 			sr.gone, sr.err = true, ""
@@ -446,6 +462,9 @@ func (s *Server) poll() {
 			sr.err = err.Error()
 		default:
 			sr.gone, sr.err = false, ""
+		}
+		if !sr.files {
+			continue
 		}
 		fsys := s.roots[sr.root].root.FS()
 		p := path.Join(sr.dir, "summary.json")
@@ -488,11 +507,17 @@ type StatusInput struct {
 	SummaryTrials    int           // summary.json's trials; -1 without summary.json
 	SummaryFinished  int           // summary.json's finished trials
 	Silent, Stale    time.Duration // since the journal last changed; how long counts as running
+	// NoSummary says the search has no folder that a summary.json could
+	// be in (a NATS run): it has finished once Budget trials have an
+	// outcome.
+	NoSummary bool
+	Budget    int
 }
 
 // Status infers a search's status: Gone when deleted; Finished (or
 // Failed when no trial finished) once summary.json, written when a search
-// ends, counts every trial the journal has; Running while the journal
+// ends, counts every trial the journal has (for a search without a folder,
+// once the budget's trials all have an outcome); Running while the journal
 // changed within the stale time; then Failed when every trial with an
 // outcome failed, else Stopped (interrupted; rerunning the search
 // resumes it).
@@ -505,6 +530,11 @@ func Status(in StatusInput) string {
 			return Failed
 		}
 		return Finished
+	case in.NoSummary && in.Budget > 0 && in.Finished+in.Failed >= in.Budget:
+		if in.Finished == 0 {
+			return Failed
+		}
+		return Finished
 	case in.Silent <= in.Stale:
 		return Running
 	case in.Finished == 0 && in.Failed > 0:
@@ -514,13 +544,14 @@ func Status(in StatusInput) string {
 }
 
 func (s *Server) statusOf(sr *searchRun) string {
-	st := sr.tail.st
-	in := StatusInput{Gone: sr.gone, Finished: st.finished, Failed: st.failed, SummaryTrials: -1, Stale: s.stale(st)}
+	st := sr.src.state()
+	in := StatusInput{Gone: sr.gone, Finished: st.finished, Failed: st.failed, SummaryTrials: -1, Stale: s.stale(st),
+		NoSummary: !sr.files, Budget: st.budget}
 	if sr.summary != nil {
 		in.SummaryTrials, in.SummaryFinished = sr.summary.Trials, sr.summary.Finished
 	}
-	if sr.tail.info != nil {
-		in.Silent = s.opt.Now().Sub(sr.tail.info.ModTime())
+	if c := sr.src.changed(); !c.IsZero() {
+		in.Silent = s.opt.Now().Sub(c)
 	} else {
 		in.Silent = math.MaxInt64
 	}
@@ -535,7 +566,7 @@ func (s *Server) sortedSearches() []*searchRun {
 	}
 	sort.Slice(out, func(i, j int) bool {
 		if out[i].root != out[j].root {
-			return out[i].root < out[j].root
+			return uint(out[i].root) < uint(out[j].root) // NATS runs (-1) last
 		}
 		return out[i].dir < out[j].dir
 	})

@@ -187,6 +187,10 @@ func TestStatus(t *testing.T) {
 		{"silent, all failed", StatusInput{Failed: 3, SummaryTrials: -1, Silent: time.Hour, Stale: stale}, Failed},
 		{"silent, no outcome", StatusInput{SummaryTrials: -1, Silent: time.Hour, Stale: stale}, Stopped},
 		{"summary older, silent", StatusInput{Finished: 9, SummaryTrials: 8, Silent: time.Hour, Stale: stale}, Stopped},
+		{"NATS run, budget spent", StatusInput{Finished: 7, Failed: 1, SummaryTrials: -1, NoSummary: true, Budget: 8, Silent: time.Hour, Stale: stale}, Finished},
+		{"NATS run, budget spent, all failed", StatusInput{Failed: 8, SummaryTrials: -1, NoSummary: true, Budget: 8}, Failed},
+		{"NATS run, going", StatusInput{Finished: 3, SummaryTrials: -1, NoSummary: true, Budget: 8, Silent: time.Second, Stale: stale}, Running},
+		{"folder run, budget spent, no summary yet", StatusInput{Finished: 8, SummaryTrials: -1, Budget: 8, Silent: time.Second, Stale: stale}, Running},
 	} {
 		if got := Status(c.in); got != c.want {
 			t.Errorf("%s: Status(%+v) = %s, want %s", c.name, c.in, got, c.want)

@@ -151,7 +151,7 @@ type SearchInfo struct {
 	BadLines  int      `json:"bad_lines,omitempty"`
 	LastBad   string   `json:"last_bad,omitempty"`
 	Error     string   `json:"error,omitempty"`
-	Journal   string   `json:"journal"` // URL
+	Journal   string   `json:"journal,omitempty"` // URL; none for a NATS run
 	Summary   string   `json:"summary,omitempty"`
 	Top       []Link   `json:"top,omitempty"` // top/*.json once the search ends
 }
@@ -201,12 +201,15 @@ func (s *Server) runsLocked() Runs {
 	}
 	status := map[string]string{}
 	for _, sr := range s.sortedSearches() {
-		st := sr.tail.st
-		si := SearchInfo{ID: sr.id, Dir: s.displayDir(sr.root, sr.dir), Group: sr.group, Status: s.statusOf(sr),
+		st := sr.src.state()
+		si := SearchInfo{ID: sr.id, Dir: sr.display, Group: sr.group, Status: s.statusOf(sr),
 			Method: st.method, Budget: st.budget, Done: st.done(), Finished: st.finished, Failed: st.failed,
 			Running: st.running, Best: num(st.best), BestTrial: st.bestTrial, CPUS: st.cpuS,
-			Updates: len(st.updates), Epoch: sr.tail.epoch, Version: st.version, BadLines: st.badLines, LastBad: st.lastBad,
-			Error: sr.err, Journal: fileURL(sr.root, path.Join(sr.dir, "journal.jsonl"))}
+			Updates: len(st.updates), Epoch: sr.src.epoch(), Version: st.version, BadLines: st.badLines, LastBad: st.lastBad,
+			Error: sr.err}
+		if sr.files {
+			si.Journal = fileURL(sr.root, path.Join(sr.dir, "journal.jsonl"))
+		}
 		if si.Method == "" && sr.summary != nil {
 			si.Method = sr.summary.Method
 		}
@@ -258,8 +261,8 @@ func (s *Server) runsLocked() Runs {
 			if sr.root == c.root && (c.dir == "." || strings.HasPrefix(sr.dir, c.dir+"/")) && sr.dir != c.dir {
 				ci.Searches = append(ci.Searches, sr.id)
 				anyRunning = anyRunning || status[sr.id] == Running
-				if sr.tail.info != nil && sr.tail.info.ModTime().After(newest) {
-					newest = sr.tail.info.ModTime()
+				if c := sr.src.changed(); c.After(newest) {
+					newest = c
 				}
 			}
 		}
@@ -339,9 +342,9 @@ func (s *Server) Delta(id string, epoch int, since uint64) (SearchDelta, bool) {
 	if sr == nil {
 		return SearchDelta{}, false
 	}
-	st := sr.tail.st
-	d := SearchDelta{ID: id, Epoch: sr.tail.epoch, Version: st.version}
-	if epoch != sr.tail.epoch || since > st.version {
+	st := sr.src.state()
+	d := SearchDelta{ID: id, Epoch: sr.src.epoch(), Version: st.version}
+	if epoch != sr.src.epoch() || since > st.version {
 		d.Reset, since = true, 0
 	}
 	d.Trials = st.changedSince(since)
@@ -403,11 +406,12 @@ func (s *Server) patterns(r *http.Request) (run string, trial int, b []byte, dat
 	if sr == nil {
 		return "", 0, nil, "", fmt.Errorf("no search %q", run)
 	}
-	t := sr.tail.st.trials[trial]
+	st := sr.src.state()
+	t := st.trials[trial]
 	if t == nil || t.patterns == nil {
 		return "", 0, nil, "", fmt.Errorf("search %s has no pattern file for trial %d", run, trial)
 	}
-	return run, trial, t.patterns, sr.tail.st.data, nil
+	return run, trial, t.patterns, st.data, nil
 }
 
 func (s *Server) servePattern(w http.ResponseWriter, r *http.Request) {

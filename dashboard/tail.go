@@ -26,13 +26,12 @@ type tail struct {
 	root *os.Root
 	name string // path below root
 
-	off     int64
-	info    fs.FileInfo // at the last poll
-	st      *searchState
-	epoch   int
-	modTime time.Time // of the file when it last grew
-	err     error     // last read error; nil when fine
-	buf     []byte
+	off  int64
+	info fs.FileInfo // at the last poll
+	st   *searchState
+	ep   int
+	err  error // last read error; nil when fine
+	buf  []byte
 }
 
 // maxRead caps how much one poll reads, so that a first load of a huge
@@ -41,7 +40,7 @@ type tail struct {
 const maxRead = 64 << 20
 
 func newTail(root *os.Root, name string) *tail {
-	return &tail{root: root, name: name, st: newSearchState(), epoch: 1}
+	return &tail{root: root, name: name, st: newSearchState(), ep: 1}
 }
 
 // poll reads what was appended since the last poll and reports whether
@@ -83,7 +82,6 @@ func (t *tail) poll() (bool, error) {
 		t.err = fmt.Errorf("read %s: %w", t.name, err)
 		return changed, t.err
 	}
-	t.modTime = info.ModTime()
 	for len(buf) > 0 {
 		nl := bytes.IndexByte(buf, '\n')
 		if nl < 0 {
@@ -114,5 +112,29 @@ func (t *tail) poll() (bool, error) {
 
 func (t *tail) reset() {
 	t.off, t.st = 0, newSearchState()
-	t.epoch++
+	t.ep++
+}
+
+func (t *tail) state() *searchState { return t.st }
+func (t *tail) epoch() int          { return t.ep }
+
+// changed is the journal file's modification time at the last poll.
+func (t *tail) changed() time.Time {
+	if t.info == nil {
+		return time.Time{}
+	}
+	return t.info.ModTime()
+}
+
+// A source is where a search's events come from: a journal file (tail)
+// or a NATS journal stream (natsSource).
+type source interface {
+	// poll folds what the journal gained since the last poll into the
+	// state; a missing journal is an error wrapping fs.ErrNotExist.
+	poll() (bool, error)
+	state() *searchState
+	// epoch counts the times the state was rebuilt from the start.
+	epoch() int
+	// changed is when the journal last changed; zero when unknown.
+	changed() time.Time
 }

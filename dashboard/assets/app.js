@@ -247,7 +247,8 @@ async function syncSearch(info) {
 function overviewRow(info) {
   const bar = el("span", {class: "bar"}, el("span"));
   bar.firstChild.style.width = info.budget ? Math.min(100, 100 * info.done / info.budget) + "%" : "0";
-  const files = [el("a", {href: info.journal, text: "journal"})];
+  const files = [];
+  if (info.journal) files.push(el("a", {href: info.journal, text: "journal"}));
   if (info.summary) files.push(" ", el("a", {href: info.summary, text: "summary"}));
   return el("tr", {"data-run": info.id},
     el("td", {text: info.dir}), el("td", {text: info.method || "?"}), el("td", {}, statusBadge(info.status)),
