@@ -43,6 +43,39 @@ func chromium(t *testing.T) string {
 	return ""
 }
 
+// browser starts headless Chromium at bin with the flags that work in a
+// container (no sandbox, no GPU, no network of its own) and a fresh
+// profile, and returns its context and a must function that fails the
+// test with the browser's log. It stops when the test ends.
+func browser(t *testing.T, bin string) (context.Context, func(what string, err error)) {
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(bin),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1400, 1000),
+	}
+	// A deadline so that a browser that never answers fails the test
+	// instead of hanging it; nothing is timed.
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	t.Cleanup(cancel)
+	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
+	t.Cleanup(cancelAlloc)
+	var logs bytes.Buffer
+	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }))
+	t.Cleanup(cancelBrowser)
+	return bctx, func(what string, err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatalf("%s: %v (browser log: %s)", what, err, logs.String())
+		}
+	}
+}
+
 // TestBrowser loads the page in headless Chromium over an experiment
 // whose RL search is still running, appends a trial to its journal,
 // waits until the page shows it, and takes a screenshot.
@@ -64,33 +97,7 @@ func TestBrowser(t *testing.T) {
 	srv := httptest.NewServer(s)
 	defer srv.Close()
 
-	opts := []chromedp.ExecAllocatorOption{
-		chromedp.ExecPath(bin),
-		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-background-networking", true),
-		chromedp.Flag("disable-component-update", true),
-		chromedp.Flag("disable-sync", true),
-		chromedp.Flag("disable-dev-shm-usage", true),
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1400, 1000),
-	}
-	// A deadline so that a browser that never answers fails the test
-	// instead of hanging it; nothing is timed.
-	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
-	defer cancel()
-	actx, cancelAlloc := chromedp.NewExecAllocator(ctx, opts...)
-	defer cancelAlloc()
-	var logs bytes.Buffer
-	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }))
-	defer cancelBrowser()
-
-	must := func(what string, err error) {
-		t.Helper()
-		if err != nil {
-			t.Fatalf("%s: %v (browser log: %s)", what, err, logs.String())
-		}
-	}
+	bctx, must := browser(t, bin)
 	text := func(sel string) string {
 		t.Helper()
 		v, err := chromedp.Run(bctx, chromedp.Text(chromedp.CSS(sel)))
@@ -139,4 +146,40 @@ func TestBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s (%d bytes)", out, len(shot))
+}
+
+// TestBrowserLarge loads a search of 10,000 trials, appends one and waits
+// until the page shows it. It logs how long the page's updates took (its
+// own measure, #updated's data-ms) and asserts nothing about time.
+func TestBrowserLarge(t *testing.T) {
+	if os.Getenv(skipBrowserEnv) == "1" {
+		t.Skipf("%s=1", skipBrowserEnv)
+	}
+	if testing.Short() {
+		t.Skip("-short: 10,000 trials")
+	}
+	bin := chromium(t)
+	dir := t.TempDir()
+	f := newFixture(t)
+	j := filepath.Join(dir, "journal.jsonl")
+	write(t, j, f.search("rl", 20_000, 10_000))
+	s := newServer(t, nil, dir)
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	bctx, must := browser(t, bin)
+	must("load the page", chromedp.Do(bctx, chromedp.Navigate(srv.URL),
+		chromedp.WaitVisible(chromedp.CSS(`tr[data-trial="9999"]`))))
+	first, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("updated").dataset.ms`))
+	must("read the first update's time", err)
+	appendTo(t, j, f.trial(10_000, 2500, TrialFinished, 0.99))
+	must("wait for trial 10000", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(`tr[data-trial="10000"]`))))
+	_, err = chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelector('#runs td.done').textContent === "10001 / 20000"`))
+	must("wait for the overview", err)
+	// The next idle update, after the one that drew trial 10000.
+	_, err = chromedp.Run(bctx, chromedp.Poll[bool](`(() => { const u = document.getElementById("updated");
+		if (window.seen === undefined) window.seen = u.textContent; return u.textContent !== window.seen; })()`))
+	must("wait for an idle update", err)
+	idle, err := chromedp.Run(bctx, chromedp.Evaluate[string](`document.getElementById("updated").dataset.ms`))
+	must("read the update time", err)
+	t.Logf("page over 10,000 trials: first load and draw %s ms; a later update %s ms", first, idle)
 }

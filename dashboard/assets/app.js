@@ -39,10 +39,15 @@ const colour = (m) => getComputedStyle(document.documentElement).getPropertyValu
 // chart draws series on shared axes. A series is {kind: "dots"|"step"|"line"|"crosses", pts: [[x,y]...], colour}.
 function chart(series, opt) {
   const W = opt.width || 520, H = opt.height || 220, L = 48, R = 10, T = 10, B = 28;
-  let xs = [], ys = [];
-  for (const s of series) for (const p of s.pts) { xs.push(p[0]); if (s.kind !== "crosses") ys.push(p[1]); }
-  let x0 = opt.x0 ?? Math.min(0, ...xs), x1 = Math.max(opt.x1 ?? 1, ...xs, x0 + 1);
-  let y0 = ys.length ? Math.min(...ys) : 0, y1 = ys.length ? Math.max(...ys) : 1;
+  // Loops, not Math.min(...xs): a search may have far more points than a
+  // call may have arguments.
+  let xmin = 0, xmax = -Infinity, y0 = Infinity, y1 = -Infinity;
+  for (const s of series) for (const p of s.pts) {
+    xmin = Math.min(xmin, p[0]); xmax = Math.max(xmax, p[0]);
+    if (s.kind !== "crosses") { y0 = Math.min(y0, p[1]); y1 = Math.max(y1, p[1]); }
+  }
+  if (y0 === Infinity) { y0 = 0; y1 = 1; }
+  const x0 = opt.x0 ?? xmin, x1 = Math.max(opt.x1 ?? 1, xmax, x0 + 1);
   if (y1 - y0 < 1e-9) { y0 -= 0.05; y1 += 0.05; }
   const pad = (y1 - y0) * 0.06; y0 -= pad; y1 += pad;
   const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
@@ -77,7 +82,7 @@ function chart(series, opt) {
         else d += s.kind === "step" ? `H${X}V${Y}` : `L${X} ${Y}`;
         prev = [X, Y];
       }
-      if (s.kind === "step" && opt.x1 !== undefined) d += `H${sx(Math.max(opt.x1, xs.length ? Math.max(...xs) : 0)).toFixed(1)}`;
+      if (s.kind === "step" && opt.x1 !== undefined) d += `H${sx(x1).toFixed(1)}`;
       svg.append(el("svg:path", {class: "best", d, stroke: s.colour, "stroke-dasharray": s.dash || null}));
     }
   }
@@ -178,10 +183,11 @@ function drawSearch(s) {
     }))));
 
   const failed = [...s.trials.values()].filter(t => t.status === "failed").sort((a, b) => a.id - b.id);
+  const MAX_FAILED = 100; // the latest; the journal has them all
   if (failed.length) {
-    kids.push(el("h3", {text: `failed trials (${failed.length})`}));
+    kids.push(el("h3", {text: `failed trials (${failed.length})` + (failed.length > MAX_FAILED ? `, the last ${MAX_FAILED}` : "")}));
     kids.push(el("div", {class: "fail-list"}, el("table", {class: "grid"},
-      el("tbody", {}, ...failed.map(t => el("tr", {"data-failed": t.id},
+      el("tbody", {}, ...failed.slice(-MAX_FAILED).map(t => el("tr", {"data-failed": t.id},
         el("td", {text: String(t.id)}), el("td", {class: "text", text: t.reason || "(no reason journaled)"})))))));
   }
 
@@ -306,6 +312,7 @@ function drawCollections(cols) {
 }
 
 async function tick() {
+  const start = performance.now();
   try {
     const r = await fetch("/api/runs");
     if (!r.ok) throw new Error(`${r.status} ${await r.text()}`);
@@ -316,8 +323,12 @@ async function tick() {
     document.getElementById("no-runs").hidden = runs.searches.length > 0;
     for (const info of runs.searches) await syncSearch(info);
     drawCollections(runs.collections);
-    document.getElementById("updated").textContent = "updated " + new Date(runs.now).toLocaleTimeString();
-    document.getElementById("updated").className = "muted";
+    const u = document.getElementById("updated");
+    u.textContent = "updated " + new Date(runs.now).toLocaleTimeString();
+    u.className = "muted";
+    // How long this update took to fetch and draw: the page's own cost.
+    u.dataset.ms = (performance.now() - start).toFixed(1);
+    u.title = `last update took ${u.dataset.ms} ms`;
   } catch (e) {
     const u = document.getElementById("updated");
     u.textContent = "cannot reach the dashboard server (" + e.message + "); retrying";
