@@ -98,14 +98,13 @@ type Server struct {
 	opt   Options
 	masks maskRenderer
 
-	mu        sync.Mutex
-	roots     []*rootDir
-	searches  map[string]*searchRun // by id
-	colls     map[string]*collection
-	lastPoll  time.Time
-	lastScan  time.Time
-	scanCount int
-	conns     []*nats.Conn
+	mu       sync.Mutex
+	roots    []*rootDir
+	searches map[string]*searchRun // by id
+	colls    map[string]*collection
+	lastPoll time.Time
+	lastScan time.Time
+	conns    []*nats.Conn
 }
 
 // rootDir is one folder given to New, opened as an os.Root so that no
@@ -221,7 +220,6 @@ func runID(root int, dir string) string { return fmt.Sprintf("%d:%s", root, dir)
 // (result.json) and reports (report.md), MaxDepth folders deep, skipping
 // trials/ folders (a search's children).
 func (s *Server) scan() {
-	s.scanCount++
 	for i, r := range s.roots {
 		s.checkRoot(i, r)
 		if r.gone {

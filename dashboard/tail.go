@@ -106,6 +106,9 @@ func (t *tail) poll() (bool, error) {
 		buf = buf[nl+1:]
 	}
 	t.st.compact()
+	if cap(t.buf) > 1<<20 {
+		t.buf = nil // a first read of a long journal: do not keep its buffer
+	}
 	t.err = nil
 	return changed, nil
 }

@@ -322,6 +322,16 @@ async function tick() {
     document.querySelector("#runs tbody").replaceChildren(...runs.searches.map(overviewRow));
     document.getElementById("no-runs").hidden = runs.searches.length > 0;
     for (const info of runs.searches) await syncSearch(info);
+    // Searches the server no longer has (their folder was replaced): drop them.
+    const live = new Set(runs.searches.map(i => i.id));
+    for (const [id, s] of searches) {
+      if (live.has(id)) continue;
+      searches.delete(id);
+      if (s.panel) s.panel.remove();
+      const g = document.querySelector(`.group[data-group="${CSS.escape(s.info.group)}"]`);
+      if (g && !g.querySelector(".panel")) g.remove();
+      else if (g) drawCompare(s.info.group);
+    }
     drawCollections(runs.collections);
     const u = document.getElementById("updated");
     u.textContent = "updated " + new Date(runs.now).toLocaleTimeString();
