@@ -50,13 +50,15 @@ function chart(series, opt) {
   const x0 = opt.x0 ?? xmin, x1 = Math.max(opt.x1 ?? 1, xmax, x0 + 1);
   if (y1 - y0 < 1e-9) { y0 -= 0.05; y1 += 0.05; }
   const pad = (y1 - y0) * 0.06; y0 -= pad; y1 += pad;
+  // Enough decimals that the five tick labels differ.
+  const digits = Math.min(6, Math.max(0, Math.ceil(-Math.log10((y1 - y0) / 4)) + 1));
   const sx = (x) => L + (x - x0) / (x1 - x0) * (W - L - R);
   const sy = (y) => T + (1 - (y - y0) / (y1 - y0)) * (H - T - B);
   const svg = el("svg:svg", {class: "chart", width: W, height: H, viewBox: `0 0 ${W} ${H}`, role: "img", "aria-label": opt.label || "chart"});
   for (let i = 0; i <= 4; i++) {
     const y = y0 + (y1 - y0) * i / 4;
     svg.append(el("svg:path", {class: "grid", d: `M${L} ${sy(y).toFixed(1)}H${W - R}`}));
-    svg.append(el("svg:text", {x: L - 4, y: sy(y) + 4, "text-anchor": "end", text: y.toFixed(opt.digits ?? 3)}));
+    svg.append(el("svg:text", {x: L - 4, y: sy(y) + 4, "text-anchor": "end", text: y.toFixed(digits)}));
   }
   for (let i = 0; i <= 4; i++) {
     const x = x0 + (x1 - x0) * i / 4;
@@ -160,7 +162,7 @@ function drawSearch(s) {
     const mean = s.updates.filter(u => u.mean_reward !== undefined).map(u => [u.step, u.mean_reward]);
     kids.push(el("h3", {text: `controller: ${s.updates.length} updates`}));
     kids.push(el("div", {class: "controller"},
-      chart([{kind: "line", pts: ent, colour: c}], {height: 140, xlabel: "update", digits: 2, label: "entropy per update"}),
+      chart([{kind: "line", pts: ent, colour: c}], {height: 140, xlabel: "update", label: "entropy per update"}),
       legend([[c, "mean entropy of the batch the update learned from"]]),
       chart([{kind: "line", pts: base, colour: "#333"}, {kind: "line", pts: mean, colour: c, dash: "4 3"}],
         {height: 140, xlabel: "update", label: "baseline per update"}),
