@@ -111,14 +111,15 @@ type Server struct {
 // name read below it can escape it (through "..", an absolute path or a
 // symbolic link).
 type rootDir struct {
-	path string // as given
+	path string // as given (the page shows it)
+	abs  string // absolute, to look for it again whatever the working directory
 	root *os.Root
 	info fs.FileInfo // of the folder when opened
 	gone bool
 	err  string
 }
 
-// searchRun is one search: a folder with journal.jsonl.
+// searchRun is one search: a folder with journal.jsonl, or a NATS run.
 type searchRun struct {
 	id      string
 	root    int
@@ -164,7 +165,12 @@ func New(dirs []string, opt *Options) (*Server, error) {
 	s := &Server{opt: opt.withDefaults(), searches: map[string]*searchRun{}, colls: map[string]*collection{}}
 	s.masks.channels, s.masks.seed = s.opt.Channels, s.opt.Seed
 	for _, d := range dirs {
-		r, err := os.OpenRoot(d)
+		abs, err := filepath.Abs(d)
+		if err != nil {
+			s.Close()
+			return nil, fmt.Errorf("dashboard: %w", err)
+		}
+		r, err := os.OpenRoot(abs)
 		if err != nil {
 			s.Close()
 			return nil, fmt.Errorf("dashboard: %w", err)
@@ -175,7 +181,7 @@ func New(dirs []string, opt *Options) (*Server, error) {
 			s.Close()
 			return nil, fmt.Errorf("dashboard: %s: %w", d, err)
 		}
-		s.roots = append(s.roots, &rootDir{path: d, root: r, info: info})
+		s.roots = append(s.roots, &rootDir{path: d, abs: abs, root: r, info: info})
 	}
 	if err := s.connectNATS(s.opt.NATS); err != nil {
 		s.Close()
@@ -277,7 +283,7 @@ func (s *Server) scan() {
 // checkRoot notices a root folder deleted (gone) or replaced by another
 // folder of the same name (reopened, its runs read again).
 func (s *Server) checkRoot(i int, r *rootDir) {
-	info, err := os.Stat(r.path)
+	info, err := os.Stat(r.abs)
 	switch {
 	case err != nil || !info.IsDir():
 		if !r.gone {
@@ -298,7 +304,7 @@ func (s *Server) checkRoot(i int, r *rootDir) {
 		r.gone = false
 		return
 	}
-	nr, err := os.OpenRoot(r.path)
+	nr, err := os.OpenRoot(r.abs)
 	if err != nil {
 		r.gone = true
 		return
