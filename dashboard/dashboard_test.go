@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autodropout/autodropout/search"
 )
@@ -253,8 +254,11 @@ func TestTornLine(t *testing.T) {
 	} {
 		appendTo(t, j, []byte(c.append))
 		si := searchInfo(t, s, "0:.")
-		if si.Done != c.done || si.Best == nil || *si.Best != c.best || si.BadLines != c.bad {
-			t.Errorf("after %s: done %d best %v bad %d, want %d %v %d", c.name, si.Done, si.Best, si.BadLines, c.done, c.best, c.bad)
+		if si.Best == nil {
+			t.Fatalf("after %s: no best reward", c.name)
+		}
+		if si.Done != c.done || *si.Best != c.best || si.BadLines != c.bad {
+			t.Errorf("after %s: done %d best %v bad %d, want %d %v %d", c.name, si.Done, *si.Best, si.BadLines, c.done, c.best, c.bad)
 		}
 		if si.Epoch != 1 {
 			t.Errorf("after %s: epoch %d: the journal was read again from the start", c.name, si.Epoch)
@@ -447,5 +451,15 @@ func TestNewErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	if _, err := New([]string{missing}, nil); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("New(%s): %v, want an error naming it", missing, err)
+	}
+}
+
+func TestLongReason(t *testing.T) {
+	st := newSearchState()
+	reason := strings.Repeat("é", maxReason) // two bytes each
+	st.apply(&search.Event{Type: search.TrialFailed, Trial: ip(0), Reason: reason})
+	got := st.trials[0].Reason
+	if !utf8.ValidString(got) || len(got) > maxReason+len("…") || !strings.HasSuffix(got, "…") {
+		t.Errorf("reason cut to %d bytes, valid UTF-8 %v; want at most %d bytes, whole characters, and an ellipsis", len(got), utf8.ValidString(got), maxReason)
 	}
 }

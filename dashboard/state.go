@@ -5,6 +5,7 @@ import (
 	"math"
 	"sort"
 	"time"
+	"unicode/utf8"
 
 	"github.com/autodropout/autodropout/search"
 )
@@ -213,7 +214,11 @@ func (s *searchState) apply(e *search.Event) {
 					t.Reason = "trial_finished without a reward"
 				}
 				if len(t.Reason) > maxReason {
-					t.Reason = t.Reason[:maxReason] + "…"
+					n := maxReason
+					for n > 0 && !utf8.RuneStart(t.Reason[n]) {
+						n-- // do not cut a character in two
+					}
+					t.Reason = t.Reason[:n] + "…"
 				}
 				s.failed++
 			} else {
