@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -462,4 +463,40 @@ func TestLongReason(t *testing.T) {
 	if !utf8.ValidString(got) || len(got) > maxReason+len("…") || !strings.HasSuffix(got, "…") {
 		t.Errorf("reason cut to %d bytes, valid UTF-8 %v; want at most %d bytes, whole characters, and an ellipsis", len(got), utf8.ValidString(got), maxReason)
 	}
+}
+
+func TestETA(t *testing.T) {
+	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	at := func(s int) time.Time { return t0.Add(time.Duration(s) * time.Second) }
+	for _, c := range []struct {
+		name     string
+		budget   int
+		outcomes []int // seconds after the run started
+		want     float64
+	}{
+		{"no outcome", 4, nil, math.NaN()},
+		{"two parallel trials ended together", 4, []int{40, 41}, 41.0 / 2 * 2},
+		{"budget spent", 2, []int{40, 41}, 0},
+		{"a long run: the last 20 outcomes", 100, append(seq(0, 10, 30), seq(1000, 5, 21)...), 5 * 49},
+	} {
+		st := newSearchState()
+		st.apply(&search.Event{Type: search.RunStarted, Time: t0, Config: []byte(fmt.Sprintf(`{"budget":%d}`, c.budget))})
+		for i, s := range c.outcomes {
+			st.apply(&search.Event{Type: search.TrialFinished, Time: at(s), Trial: ip(i), Reward: fp(0.5)})
+		}
+		got := st.eta()
+		same := math.Abs(got-c.want) < 1e-9 || math.IsNaN(got) && math.IsNaN(c.want)
+		if !same {
+			t.Errorf("%s: eta %v s, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+// seq returns n times from start, step apart.
+func seq(start, step, n int) []int {
+	out := make([]int, n)
+	for i := range out {
+		out[i] = start + i*step
+	}
+	return out
 }

@@ -56,8 +56,8 @@
 // gone), else ten minutes or twice the longest trial (Options.Stale
 // overrides it). A NATS run has no folder for a summary.json: it is
 // finished once every trial of its budget has an outcome. The time left
-// is the mean interval between the last 20 outcomes times the trials
-// left.
+// is the time the last 20 outcomes took (from the first event while there
+// are fewer) over their number, times the trials left.
 //
 // # Security
 //

@@ -83,7 +83,7 @@ type searchState struct {
 	steps map[int]*stepInfo // controller step -> its batch of proposals
 
 	first, last time.Time   // first and last event times
-	ends        []time.Time // outcome times of the last etaWindow outcomes
+	ends        []time.Time // times of the last etaWindow+1 outcomes
 	events      int
 	badLines    int    // undecodable whole lines skipped
 	lastBad     string // the last one's error
@@ -203,8 +203,8 @@ func (s *searchState) apply(e *search.Event) {
 			if !e.Time.IsZero() {
 				t.Ended = e.Time.UnixMilli()
 				s.ends = append(s.ends, e.Time)
-				if len(s.ends) > etaWindow {
-					s.ends = append(s.ends[:0], s.ends[len(s.ends)-etaWindow:]...)
+				if len(s.ends) > etaWindow+1 {
+					s.ends = append(s.ends[:0], s.ends[len(s.ends)-etaWindow-1:]...)
 				}
 			}
 			if e.Type == search.TrialFailed || e.Reward == nil {
@@ -319,8 +319,12 @@ func (s *searchState) compact() {
 	s.changes = kept
 }
 
-// eta estimates the seconds left from the pace of the last outcomes; NaN
-// when it cannot tell (fewer than two outcomes, or the budget unknown).
+// eta estimates the seconds left from the pace of the last etaWindow
+// outcomes: the time they took (from the outcome before them, or from the
+// first event while there are fewer) over their number, times the trials
+// left. Parallel trials finish in bursts, which is why it is not the gap
+// between the last two. NaN when it cannot tell (no outcome yet, or the
+// budget unknown).
 func (s *searchState) eta() float64 {
 	left := s.budget - s.done()
 	if s.budget <= 0 || left < 0 {
@@ -329,9 +333,15 @@ func (s *searchState) eta() float64 {
 	if left == 0 {
 		return 0
 	}
-	if len(s.ends) < 2 {
+	n := len(s.ends)
+	if n == 0 {
 		return math.NaN()
 	}
-	per := s.ends[len(s.ends)-1].Sub(s.ends[0]).Seconds() / float64(len(s.ends)-1)
+	var per float64
+	if n > etaWindow {
+		per = s.ends[n-1].Sub(s.ends[0]).Seconds() / float64(n-1)
+	} else {
+		per = s.ends[n-1].Sub(s.first).Seconds() / float64(n)
+	}
 	return per * float64(left)
 }
