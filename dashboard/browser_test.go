@@ -9,9 +9,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -46,7 +51,10 @@ func chromium(t *testing.T) string {
 // browser starts headless Chromium at bin with the flags that work in a
 // container (no sandbox, no GPU, no network of its own) and a fresh
 // profile, and returns its context and a must function that fails the
-// test with the browser's log. It stops when the test ends.
+// test with the browser's log. It stops when the test ends; the test
+// fails if the page threw an exception or logged an error (a script
+// error, a resource that did not load, a Content-Security-Policy
+// violation) on the way.
 func browser(t *testing.T, bin string) (context.Context, func(what string, err error)) {
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(bin),
@@ -68,6 +76,42 @@ func browser(t *testing.T, bin string) (context.Context, func(what string, err e
 	var logs bytes.Buffer
 	bctx, cancelBrowser := chromedp.NewContext(actx, chromedp.WithErrorf(func(f string, a ...any) { fmt.Fprintf(&logs, f+"\n", a...) }))
 	t.Cleanup(cancelBrowser)
+
+	var mu sync.Mutex
+	var pageErrors []string
+	err := chromedp.Listen(bctx, func(ev any) {
+		var msg string
+		switch e := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := e.ExceptionDetails
+			msg = fmt.Sprintf("exception: %s at %s:%d", d.Text, d.URL, d.LineNumber+1)
+			if d.Exception != nil {
+				msg += ": " + d.Exception.Description
+			}
+		case *cdplog.EventEntryAdded:
+			if e.Entry.Level == cdplog.EntryLevelError && !strings.HasSuffix(e.Entry.URL, "/favicon.ico") {
+				msg = fmt.Sprintf("%s error: %s (%s)", e.Entry.Source, e.Entry.Text, e.Entry.URL)
+			}
+		}
+		if msg != "" {
+			mu.Lock()
+			pageErrors = append(pageErrors, msg)
+			mu.Unlock()
+		}
+	})
+	if err == nil {
+		_, err = chromedp.Call(bctx, cdplog.Enable, cdp.Empty{})
+	}
+	if err != nil {
+		t.Fatalf("start the browser: %v (browser log: %s)", err, logs.String())
+	}
+	t.Cleanup(func() { // runs before the browser stops
+		mu.Lock()
+		defer mu.Unlock()
+		for _, e := range pageErrors {
+			t.Errorf("page: %s", e)
+		}
+	})
 	return bctx, func(what string, err error) {
 		t.Helper()
 		if err != nil {
