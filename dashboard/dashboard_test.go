@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -499,4 +500,67 @@ func seq(start, step, n int) []int {
 		out[i] = start + i*step
 	}
 	return out
+}
+
+// TestConcurrentAppend appends trials in two writes per line (so that
+// reads often see half a line) while two clients poll the server.
+func TestConcurrentAppend(t *testing.T) {
+	dir := t.TempDir()
+	f := newFixture(t)
+	j := filepath.Join(dir, "journal.jsonl")
+	write(t, j, f.runStarted("random", 300))
+	var lines [][]byte
+	for id := range 300 {
+		for _, l := range strings.SplitAfter(string(f.trial(id, 0, TrialFinished, 0.5)), "\n") {
+			if l != "" {
+				lines = append(lines, []byte(l))
+			}
+		}
+	}
+	s := newServer(t, nil, dir)
+	done := make(chan struct{})
+	errs := make(chan error, 2)
+	for range 2 {
+		go func() {
+			since, epoch := uint64(0), 0
+			for {
+				select {
+				case <-done:
+					errs <- nil
+					return
+				default:
+				}
+				d, ok := s.Delta("0:.", epoch, since)
+				if !ok || d.Reset && epoch != 0 {
+					errs <- fmt.Errorf("delta: found %v, reset %v after epoch %d", ok, d.Reset, epoch)
+					return
+				}
+				epoch, since = d.Epoch, d.Version
+			}
+		}()
+	}
+	w, err := os.OpenFile(j, os.O_WRONLY|os.O_APPEND, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range lines {
+		half := len(l) / 2
+		if _, err := w.Write(l[:half]); err != nil {
+			t.Fatal(err)
+		}
+		runtime.Gosched() // let a reader see the half line
+		if _, err := w.Write(l[half:]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w.Close()
+	close(done)
+	for range 2 {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	if si := searchInfo(t, s, "0:."); si.Done != 300 || si.BadLines != 0 || si.Epoch != 1 || si.Running != 0 {
+		t.Errorf("after the appends: %d done, %d bad lines, epoch %d, %d running; want 300, 0, 1, 0", si.Done, si.BadLines, si.Epoch, si.Running)
+	}
 }
