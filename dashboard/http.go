@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"net/url"
 	"path"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -236,7 +237,12 @@ func (s *Server) runsLocked() Runs {
 	for _, c := range s.colls {
 		cols = append(cols, c)
 	}
-	sortCollections(cols)
+	sort.Slice(cols, func(i, j int) bool {
+		if cols[i].root != cols[j].root {
+			return cols[i].root < cols[j].root
+		}
+		return cols[i].dir < cols[j].dir
+	})
 	for _, c := range cols {
 		ci := CollectionInfo{ID: c.id, Dir: s.displayDir(c.root, c.dir), Rows: c.rows, Baseline: c.base}
 		if ci.Rows == nil {
@@ -255,8 +261,9 @@ func (s *Server) runsLocked() Runs {
 				ci.Bad = append(ci.Bad, rf.err.Error())
 			}
 		}
+		sort.Strings(ci.Bad)
 		anyRunning := false
-		var newest = c.newest
+		newest := c.newest
 		for _, sr := range s.sortedSearches() {
 			if sr.root == c.root && (c.dir == "." || strings.HasPrefix(sr.dir, c.dir+"/")) && sr.dir != c.dir {
 				ci.Searches = append(ci.Searches, sr.id)
@@ -281,14 +288,6 @@ func (s *Server) runsLocked() Runs {
 		out.Collections = append(out.Collections, ci)
 	}
 	return out
-}
-
-func sortCollections(cols []*collection) {
-	for i := 1; i < len(cols); i++ {
-		for j := i; j > 0 && (cols[j].root < cols[j-1].root || cols[j].root == cols[j-1].root && cols[j].dir < cols[j-1].dir); j-- {
-			cols[j], cols[j-1] = cols[j-1], cols[j]
-		}
-	}
 }
 
 // reportOlderThan reports whether report.md is older than t: a run
