@@ -3,7 +3,8 @@
 # all there. Run as root (make setup does), or install them by hand.
 set -euo pipefail
 
-pkgs=(g++ dataset-fashion-mnist fortunes)
+# chromium: the dashboard's browser test (dashboard/browser_test.go) drives it headless.
+pkgs=(g++ dataset-fashion-mnist fortunes chromium)
 # With LIBTORCH set, the user brings their own libtorch.
 [ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
 

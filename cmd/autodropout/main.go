@@ -15,6 +15,8 @@
 //	autodropout experiment --config configs/demo.json --out runs/demo [--dry-run]
 //	                             searches, final training and report (make demo)
 //	autodropout report DIR       write a Markdown report with figures of a search or training folder
+//	autodropout dashboard [--addr 127.0.0.1:8080] DIR...
+//	                             serve a live, read-only web page over run folders
 //	autodropout bench [--pytorch] [--json OUT]
 //	                             time training steps, masks, loader and controller; compare with PyTorch
 //	autodropout env              print the libtorch build and thread count
@@ -45,6 +47,7 @@ var commands = []command{
 	{"worker", "run the trials of a search spread over machines (--nats URL)", runWorker},
 	{"experiment", "search (RL and random), retrain with every regularizer over seeds, report (make demo)", runExperiment},
 	{"report", "write a Markdown report with figures for a search or training folder", runReport},
+	{"dashboard", "serve a live web page over run folders (searches, experiments)", runDashboard},
 	{"bench", "time steps, masks, loader and controller, side by side with PyTorch (--pytorch)", runBench},
 	{"env", "print the libtorch build and thread count", runEnv},
 	{"version", "print the versions of autodropout, gotch and libtorch, and whether CUDA is present", runVersion},
