@@ -369,9 +369,21 @@ func unpickle(path string) (obj any, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("truncated or corrupt zip archive: %w", err)
 		}
+		err = checkZipLayout(&z.Reader)
 		z.Close()
+		if err != nil {
+			return nil, err
+		}
 	case !bytes.Equal(head, legacyMagic):
 		return nil, errors.New("not a file written by torch.save (neither zip nor legacy format)")
+	default:
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLegacyLayout(data); err != nil {
+			return nil, fmt.Errorf("malformed legacy file: %w", err)
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -383,6 +395,55 @@ func unpickle(path string) (obj any, err error) {
 		err = fmt.Errorf("truncated file: %w", err)
 	}
 	return obj, err
+}
+
+// checkZipLayout scans the archive's data.pkl (scanPickle) before gotch
+// unpickles it, and checks that every storage it announces fits in its
+// record.
+func checkZipLayout(z *zip.Reader) error {
+	records := map[string]*zip.File{}
+	for _, f := range z.File {
+		_, name := filepath.Split(f.Name)
+		records[name] = f
+	}
+	pkl, ok := records["data.pkl"]
+	if !ok {
+		return errors.New("data.pkl not found in the zip archive (not written by torch.save?)")
+	}
+	if pkl.UncompressedSize64 > 1<<30 {
+		return fmt.Errorf("data.pkl of %d bytes is implausibly large", pkl.UncompressedSize64)
+	}
+	rc, err := pkl.Open()
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, int64(pkl.UncompressedSize64)+1))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	// An element takes at least a byte of some record.
+	var total int64
+	for _, f := range z.File {
+		total += int64(min(f.UncompressedSize64, 1<<62))
+	}
+	scan, err := scanPickle(data, 0, total)
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	for _, st := range scan.storages {
+		f, ok := records[st.key]
+		if !ok {
+			return fmt.Errorf("storage %q has no record in the zip archive", st.key)
+		}
+		if elem := storageElemSize(st.class); elem > 0 && uint64(st.numel) > f.UncompressedSize64/uint64(elem) {
+			return fmt.Errorf("storage %q claims %d elements of %d bytes, its record holds %d bytes", st.key, st.numel, elem, f.UncompressedSize64)
+		}
+		if f.Method != zip.Store && f.UncompressedSize64 > 1100*f.CompressedSize64+1<<10 {
+			return fmt.Errorf("storage %q: a compressed record that claims to expand %d-fold", st.key, f.UncompressedSize64/max(f.CompressedSize64, 1))
+		}
+	}
+	return nil
 }
 
 type dictEntry struct {
