@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 
@@ -308,6 +309,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
 		}
 	})
+	runtime.KeepAlive(vs) // dst holds copies of vs's handles
 	if err != nil {
 		return nil, err
 	}
@@ -576,7 +578,11 @@ func EncodeCheckpoint(vs *gnn.VarStore) ([]byte, error) {
 		t := vars[name]
 		tensors[i] = &t
 	}
-	return libtorch.EncodeTensors(names, tensors)
+	b, err := libtorch.EncodeTensors(names, tensors)
+	// The tensors are copies of vs's handles: vs (whose finalizers free
+	// them) must outlive their use.
+	runtime.KeepAlive(vs)
+	return b, err
 }
 
 // SaveCheckpoint saves every variable of vs (parameters and batch-norm

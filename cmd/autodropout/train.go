@@ -249,7 +249,7 @@ func loadPretrained(vs *gnn.VarStore, f *trainFlags, classes, inChannels int64) 
 	}
 	fmt.Printf("loaded %d tensors from %s (sha256 %s)\n", len(rep.Loaded), f.pretrained, sum)
 	if skipped := rep.Skipped(); len(skipped) > 0 {
-		fmt.Printf("skipped %d tensors, kept the model's own: %s\n", len(skipped), strings.Join(skipped, ", "))
+		fmt.Printf("skipped %d tensors (missing, unexpected or of another shape; the model keeps its own initialization): %s\n", len(skipped), strings.Join(skipped, ", "))
 	}
 	return sum, nil
 }
