@@ -25,6 +25,11 @@ func ReadIDX(path string) (*IDX, error) {
 		return nil, err
 	}
 	defer f.Close()
+	// size bounds the data of a plain file; a gzipped one can hold more.
+	size := int64(-1)
+	if st, err := f.Stat(); err == nil && st.Mode().IsRegular() {
+		size = st.Size()
+	}
 	br := bufio.NewReaderSize(f, 1<<20)
 	var r io.Reader = br
 	if head, _ := br.Peek(2); bytes.Equal(head, []byte{0x1f, 0x8b}) {
@@ -34,8 +39,9 @@ func ReadIDX(path string) (*IDX, error) {
 		}
 		defer gz.Close()
 		r = gz
+		size = -1
 	}
-	x, err := decodeIDX(r)
+	x, err := decodeIDX(r, size)
 	if err != nil {
 		return nil, fmt.Errorf("read IDX %s: %w", path, err)
 	}
@@ -49,7 +55,9 @@ const maxIDXElements = 1 << 32
 // memory grows only as data arrives.
 const idxChunk = 1 << 26
 
-func decodeIDX(r io.Reader) (*IDX, error) {
+// decodeIDX decodes an IDX array from r; size, when not negative, is the
+// number of bytes r holds.
+func decodeIDX(r io.Reader, size int64) (*IDX, error) {
 	var magic [4]byte
 	if _, err := io.ReadFull(r, magic[:]); err != nil {
 		return nil, fmt.Errorf("header: %w", unexpected(err))
@@ -81,6 +89,9 @@ func decodeIDX(r io.Reader) (*IDX, error) {
 	// The header's shape is only a claim: grow the buffer with the data
 	// actually read, so that a forged shape cannot make us allocate
 	// gigabytes for a file of a few bytes.
+	if header := int64(4 + 4*ndim); size >= 0 && int64(n) > size-header {
+		return nil, fmt.Errorf("truncated: shape %v needs %d bytes of data, found %d", shape, n, size-header)
+	}
 	var data bytes.Buffer
 	data.Grow(min(n, idxChunk))
 	if got, err := data.ReadFrom(io.LimitReader(r, int64(n))); err != nil || got < int64(n) {
