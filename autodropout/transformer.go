@@ -133,17 +133,43 @@ func (s TransformerSpace) Validate() error {
 			return &FieldError{Field: f, Value: "[]", Reason: "want at least one value"}
 		}
 	}
-	for _, sz := range s.Size {
-		for _, st := range s.Stride {
-			for _, r := range s.Repeat {
-				for _, nz := range s.Noise {
-					for _, sg := range s.Sigma {
-						if err := (TransformerPattern{Size: sz, Stride: st, Repeat: r, Noise: nz, Sigma: sg}).Validate(); err != nil {
-							return err
-						}
-					}
-				}
-			}
+	// Each field is checked on its own: the fields of a pattern are
+	// independent, and checking every combination took time in the product
+	// of the list lengths (a 2 KB file held the process for hours).
+	ok := TransformerPattern{Size: 1, Stride: 1, Repeat: 1, Noise: "zero"}
+	gaussian := false
+	var ps []TransformerPattern
+	for _, v := range s.Size {
+		p := ok
+		p.Size = v
+		ps = append(ps, p)
+	}
+	for _, v := range s.Stride {
+		p := ok
+		p.Stride = v
+		ps = append(ps, p)
+	}
+	for _, v := range s.Repeat {
+		p := ok
+		p.Repeat = v
+		ps = append(ps, p)
+	}
+	for _, v := range s.Noise {
+		p := ok
+		p.Noise = v
+		ps = append(ps, p)
+		gaussian = gaussian || v == "gaussian"
+	}
+	for _, v := range s.Sigma {
+		if gaussian {
+			p := ok
+			p.Noise, p.Sigma = "gaussian", v
+			ps = append(ps, p)
+		}
+	}
+	for _, p := range ps {
+		if err := p.Validate(); err != nil {
+			return err
 		}
 	}
 	return nil

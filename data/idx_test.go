@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -128,5 +129,35 @@ func TestFashionMNISTInstalled(t *testing.T) {
 	}
 	if mean := sum / float64(len(tr.Pixels)) / 255; mean < 0.28 || mean > 0.29 {
 		t.Errorf("pixel mean %.4f, want Fashion-MNIST's 0.2860", mean)
+	}
+}
+
+// TestReadIDXForgedShape gives headers whose shape the file does not back
+// with data: the error must come from what is there, without allocating
+// what the header claims, and a product that overflows must not wrap.
+func TestReadIDXForgedShape(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		shape []int
+		err   string
+	}{
+		{"4 GiB claimed, 10 bytes there", []int{1 << 16, 1 << 16}, "truncated: shape [65536 65536] needs 4294967296 bytes of data, found 10"},
+		{"overflowing product", []int{1 << 16, 1 << 16, 1<<32 - 1}, "implausibly large"},
+		{"too large", []int{1 << 17, 1 << 16}, "implausibly large"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "x-idx")
+			os.WriteFile(path, idxBytes(tc.shape, make([]byte, 10)), 0o644)
+			var before, after runtime.MemStats
+			runtime.ReadMemStats(&before)
+			_, err := ReadIDX(path)
+			runtime.ReadMemStats(&after)
+			if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), path) {
+				t.Fatalf("err = %v, want one naming %s and saying %q", err, path, tc.err)
+			}
+			if got := after.TotalAlloc - before.TotalAlloc; got > 256<<20 {
+				t.Errorf("allocated %d MiB for a %d-byte file", got>>20, 10)
+			}
+		})
 	}
 }

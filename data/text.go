@@ -90,7 +90,9 @@ func readLines(path string, skipEmpty bool, fn func(tokens []string)) error {
 // ReadTokenFiles reads a train/valid/test triple of pre-tokenized files.
 // The vocabulary comes from the training file (in order of first
 // appearance, "<eos>" first); a valid/test token missing from it becomes
-// "<unk>", or is an error when the training file has no "<unk>".
+// "<unk>", or is an error when the training file has no "<unk>". A file
+// with no tokens at all (an empty file) is an error: an empty split would
+// silently evaluate to nothing.
 func ReadTokenFiles(name, train, valid, test string, o TextOptions) (*Corpus, error) {
 	c := &Corpus{Name: name, Vocab: NewVocab()}
 	c.Vocab.Add(EOS)
@@ -121,6 +123,9 @@ func ReadTokenFiles(name, train, valid, test string, o TextOptions) (*Corpus, er
 		})
 		if err == nil && bad != "" {
 			err = fmt.Errorf("%s: token %q not in the training vocabulary, which has no %s", path, bad, Unk)
+		}
+		if err == nil && len(ids) == 0 {
+			err = fmt.Errorf("%s: no tokens", path)
 		}
 		return ids, err
 	}

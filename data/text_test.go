@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -123,5 +124,31 @@ func TestStreamsContiguous(t *testing.T) {
 	}
 	if !reflect.DeepEqual(row0, ids[:10]) {
 		t.Errorf("stream 0 over segments %v", row0)
+	}
+}
+
+func TestReadTokenFilesErrors(t *testing.T) {
+	for _, tc := range []struct {
+		name               string
+		train, valid, test string
+		bad                string // the file the error must name
+		err                string
+	}{
+		{"empty training file", "", "a\n", "a\n", "train", "no tokens"},
+		{"empty validation file", "a b\n", "", "a\n", "valid", "no tokens"},
+		{"empty test file", "a b\n", "a\n", "", "test", "no tokens"},
+		{"unknown token without <unk>", "a b\n", "a c\n", "a\n", "valid", `token "c" not in the training vocabulary`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			write(t, dir, "train", tc.train)
+			write(t, dir, "valid", tc.valid)
+			write(t, dir, "test", tc.test)
+			p := func(s string) string { return filepath.Join(dir, s) }
+			_, err := ReadTokenFiles("x", p("train"), p("valid"), p("test"), TextOptions{})
+			if err == nil || !strings.Contains(err.Error(), p(tc.bad)+":") || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want one naming %s and saying %q", err, p(tc.bad), tc.err)
+			}
+		})
 	}
 }

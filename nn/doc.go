@@ -23,8 +23,13 @@
 // LoadStateDict reads a state dict written by torch.save (torchvision's .pth
 // files, zip or legacy format). It is strict by default and reports
 // missing, unexpected and shape-mismatched keys; LoadOptions.Partial loads
-// what matches, for fine-tuning with a new classifier head. SaveCheckpoint
-// and LoadCheckpoint handle our own checkpoints.
+// what matches, for fine-tuning with a new classifier head, and
+// LoadOptions.Skippable (FineTuneSkips) limits what it may leave out.
+// Before gotch's unpickler runs, the file is scanned so that a forged
+// length cannot make it allocate more than the file could hold.
+// SaveCheckpoint and LoadCheckpoint handle our own checkpoints; libtorch
+// serializes in memory and Go does the file I/O, so a full disk is an
+// ordinary error and never a half-written checkpoint.
 //
 // Parameters are initialized as PyTorch does (ConvConfig, LinearConfig,
 // BatchNormConfig): gotch v0.9.1's Kaiming initializers compute bounds far

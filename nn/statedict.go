@@ -5,14 +5,16 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"github.com/autodropout/autodropout/libtorch"
 	"io"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"sort"
 	"strings"
 
+	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/pickle"
@@ -27,10 +29,58 @@ type LoadOptions struct {
 	// strict, refuses a state dict that does not match the model exactly
 	// and then changes nothing.
 	Partial bool
-	// Rename maps a key of the file to the model's name, e.g. to strip the
-	// "module." prefix that torch.nn.DataParallel adds. Keys it maps to ""
-	// are dropped silently. nil keeps keys as they are.
+	// Rename maps a key of the file to the model's name. Keys it maps to
+	// "" are dropped silently. nil keeps keys as they are.
 	Rename func(key string) string
+	// StripPrefix, when every key of the file starts with it, is removed
+	// from the keys (before Rename), and LoadReport.Stripped says so.
+	// DataParallelPrefix is the usual value. Files whose keys do not all
+	// carry it are read as they are.
+	StripPrefix string
+	// Skippable, for a Partial load, decides which tensors may be skipped
+	// (missing, unexpected or of another shape; model or file is nil for a
+	// tensor only one side has). A Partial load that would skip a tensor
+	// Skippable refuses fails like a strict one and changes nothing. nil
+	// allows every skip. FineTuneSkips is the usual rule.
+	Skippable func(name string, model, file []int64) bool
+}
+
+// DataParallelPrefix is the prefix torch.nn.DataParallel and
+// DistributedDataParallel put on every key of a model's state dict.
+const DataParallelPrefix = "module."
+
+// FineTuneSkips allows what fine-tuning from another task needs and
+// nothing more: the classifier, whose output size is classes, and the stem
+// convolution, whose input channels are inChannels. A tensor may be
+// skipped when its shapes in model and file differ only in the first
+// dimension and the model's first dimension is classes (a classifier's
+// weight [classes, features] and bias [classes]), or when both are 4-D
+// convolution weights that differ only in the second dimension and the
+// model's is inChannels (a stem [out, inChannels, k, k]). Any tensor only
+// one side has, and any other difference, is another architecture and may
+// not be skipped.
+func FineTuneSkips(classes, inChannels int64) func(name string, model, file []int64) bool {
+	return func(name string, model, file []int64) bool {
+		if model == nil || file == nil || len(model) != len(file) || len(model) == 0 {
+			return false
+		}
+		differ := -1
+		for i := range model {
+			if model[i] != file[i] {
+				if differ >= 0 {
+					return false
+				}
+				differ = i
+			}
+		}
+		switch {
+		case differ == 0 && len(model) <= 2:
+			return model[0] == classes
+		case differ == 1 && len(model) == 4:
+			return model[1] == inChannels
+		}
+		return false
+	}
 }
 
 // ShapeMismatch is a tensor whose shape differs between model and file.
@@ -54,6 +104,23 @@ type LoadReport struct {
 	// them, gotch's batch norm has none, and they only matter for a
 	// momentum of None.
 	Ignored []string
+	// Stripped is the prefix (LoadOptions.StripPrefix) removed from every
+	// key of the file, or "".
+	Stripped string
+	// Refused lists the tensors a Partial load would have skipped but
+	// LoadOptions.Skippable does not allow (the load then failed).
+	Refused []string
+}
+
+// Skipped lists the tensors a load left out (missing, unexpected and
+// mismatched), sorted.
+func (r *LoadReport) Skipped() []string {
+	out := append(append([]string(nil), r.Missing...), r.Unexpected...)
+	for _, m := range r.Mismatched {
+		out = append(out, m.Name)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Complete reports whether file and model matched exactly.
@@ -139,9 +206,23 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 	if opts == nil {
 		opts = &LoadOptions{}
 	}
+	r := &LoadReport{File: file}
+	strip := opts.StripPrefix != "" && len(tensors) > 0
+	for k := range tensors {
+		if !strings.HasPrefix(k, opts.StripPrefix) {
+			strip = false
+			break
+		}
+	}
+	if strip {
+		r.Stripped = opts.StripPrefix
+	}
 	src := make(map[string]*ts.Tensor, len(tensors))
 	for k, t := range tensors {
 		name := k
+		if strip {
+			name = strings.TrimPrefix(name, opts.StripPrefix)
+		}
 		if opts.Rename != nil {
 			name = opts.Rename(k)
 		}
@@ -154,7 +235,6 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		src[name] = t
 	}
 	dst := vs.Variables()
-	r := &LoadReport{File: file}
 	var copies [][2]*ts.Tensor
 	for name, t := range src {
 		v, ok := dst[name]
@@ -198,6 +278,29 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		return r, fmt.Errorf("%w: %s (nothing loaded; LoadOptions.Partial loads what matches)",
 			ErrStateDictMismatch, strings.Join(r.problems(), "; "))
 	}
+	if opts.Partial && opts.Skippable != nil {
+		for _, name := range r.Missing {
+			if v := dst[name]; !opts.Skippable(name, sizeOf(&v), nil) {
+				r.Refused = append(r.Refused, name)
+			}
+		}
+		for _, name := range r.Unexpected {
+			if !opts.Skippable(name, nil, sizeOf(src[name])) {
+				r.Refused = append(r.Refused, name)
+			}
+		}
+		for _, m := range r.Mismatched {
+			if !opts.Skippable(m.Name, m.Model, m.File) {
+				r.Refused = append(r.Refused, m.Name)
+			}
+		}
+		if len(r.Refused) > 0 {
+			sort.Strings(r.Refused)
+			r.Loaded = nil
+			return r, fmt.Errorf("%w: it would skip %d tensors that fine-tuning may not skip (%s): %s (nothing loaded)",
+				ErrStateDictMismatch, len(r.Refused), listNames(r.Refused), strings.Join(r.problems(), "; "))
+		}
+	}
 	if len(copies) == 0 && len(dst) > 0 {
 		return r, fmt.Errorf("%w: no tensor matches (%s)", ErrStateDictMismatch, strings.Join(r.problems(), "; "))
 	}
@@ -206,6 +309,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
 		}
 	})
+	runtime.KeepAlive(vs) // dst holds copies of vs's handles
 	if err != nil {
 		return nil, err
 	}
@@ -267,9 +371,21 @@ func unpickle(path string) (obj any, err error) {
 		if err != nil {
 			return nil, fmt.Errorf("truncated or corrupt zip archive: %w", err)
 		}
+		err = checkZipLayout(&z.Reader)
 		z.Close()
+		if err != nil {
+			return nil, err
+		}
 	case !bytes.Equal(head, legacyMagic):
 		return nil, errors.New("not a file written by torch.save (neither zip nor legacy format)")
+	default:
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, err
+		}
+		if err := checkLegacyLayout(data); err != nil {
+			return nil, fmt.Errorf("malformed legacy file: %w", err)
+		}
 	}
 	defer func() {
 		if p := recover(); p != nil {
@@ -281,6 +397,55 @@ func unpickle(path string) (obj any, err error) {
 		err = fmt.Errorf("truncated file: %w", err)
 	}
 	return obj, err
+}
+
+// checkZipLayout scans the archive's data.pkl (scanPickle) before gotch
+// unpickles it, and checks that every storage it announces fits in its
+// record.
+func checkZipLayout(z *zip.Reader) error {
+	records := map[string]*zip.File{}
+	for _, f := range z.File {
+		_, name := filepath.Split(f.Name)
+		records[name] = f
+	}
+	pkl, ok := records["data.pkl"]
+	if !ok {
+		return errors.New("data.pkl not found in the zip archive (not written by torch.save?)")
+	}
+	if pkl.UncompressedSize64 > 1<<30 {
+		return fmt.Errorf("data.pkl of %d bytes is implausibly large", pkl.UncompressedSize64)
+	}
+	rc, err := pkl.Open()
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	data, err := io.ReadAll(io.LimitReader(rc, int64(pkl.UncompressedSize64)+1))
+	rc.Close()
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	// An element takes at least a byte of some record.
+	var total int64
+	for _, f := range z.File {
+		total += int64(min(f.UncompressedSize64, 1<<62))
+	}
+	scan, err := scanPickle(data, 0, total)
+	if err != nil {
+		return fmt.Errorf("data.pkl: %w", err)
+	}
+	for _, st := range scan.storages {
+		f, ok := records[st.key]
+		if !ok {
+			return fmt.Errorf("storage %q has no record in the zip archive", st.key)
+		}
+		if elem := storageElemSize(st.class); elem > 0 && uint64(st.numel) > f.UncompressedSize64/uint64(elem) {
+			return fmt.Errorf("storage %q claims %d elements of %d bytes, its record holds %d bytes", st.key, st.numel, elem, f.UncompressedSize64)
+		}
+		if f.Method != zip.Store && f.UncompressedSize64 > 1100*f.CompressedSize64+1<<10 {
+			return fmt.Errorf("storage %q: a compressed record that claims to expand %d-fold", st.key, f.UncompressedSize64/max(f.CompressedSize64, 1))
+		}
+	}
+	return nil
 }
 
 type dictEntry struct {
@@ -379,18 +544,72 @@ func storageTensor(v any) (*ts.Tensor, error) {
 	return view.Contiguous(true)
 }
 
+// sizeOf is t's shape, or nil if libtorch cannot say.
+func sizeOf(t *ts.Tensor) []int64 {
+	sz, err := t.Size()
+	if err != nil {
+		return nil
+	}
+	return sz
+}
+
 func dropAll(tensors map[string]*ts.Tensor) {
 	for _, t := range tensors {
 		t.MustDrop()
 	}
 }
 
+// writeFile writes a checkpoint's bytes; tests replace it to inject a
+// write error.
+var writeFile = atomicfile.Write
+
+// EncodeCheckpoint returns the bytes SaveCheckpoint writes: every variable
+// of vs (parameters and buffers, sorted by name) in libtorch's archive
+// format, the format of gotch's VarStore.Save.
+func EncodeCheckpoint(vs *gnn.VarStore) ([]byte, error) {
+	vars := vs.Variables()
+	names := make([]string, 0, len(vars))
+	for name := range vars {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	tensors := make([]*ts.Tensor, len(names))
+	for i, name := range names {
+		t := vars[name]
+		tensors[i] = &t
+	}
+	b, err := libtorch.EncodeTensors(names, tensors)
+	// The tensors are copies of vs's handles: vs (whose finalizers free
+	// them) must outlive their use.
+	runtime.KeepAlive(vs)
+	return b, err
+}
+
 // SaveCheckpoint saves every variable of vs (parameters and batch-norm
-// buffers) to path in libtorch's archive format. It writes a temporary
-// file next to path and renames it, so an existing checkpoint is never
-// left half written.
+// buffers) to path in libtorch's archive format. libtorch serializes into
+// memory and Go writes the file: a temporary file next to path, synced and
+// renamed over it. So a full disk or any other write error is an ordinary
+// error (libtorch's own file writer aborts the process instead), and an
+// existing checkpoint is never left half written.
 func SaveCheckpoint(vs *gnn.VarStore, path string) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), filepath.Base(path)+".tmp*")
+	if !libtorch.HaveBufferIO() {
+		return saveCheckpointFile(vs, path)
+	}
+	b, err := EncodeCheckpoint(vs)
+	if err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", path, err)
+	}
+	if err := writeFile(path, b); err != nil {
+		return fmt.Errorf("save checkpoint: %w", err)
+	}
+	return nil
+}
+
+// saveCheckpointFile is SaveCheckpoint through gotch's file writer, for a
+// gotch built without autodropout's extra C++ (see libtorch.ErrNoBufferIO):
+// a full disk aborts the process there.
+func saveCheckpointFile(vs *gnn.VarStore, path string) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", path, err)
 	}
@@ -408,17 +627,34 @@ func SaveCheckpoint(vs *gnn.VarStore, path string) error {
 }
 
 // LoadCheckpoint loads a checkpoint written by SaveCheckpoint (or gotch's
-// VarStore.Save) into vs, strictly unless opts say Partial.
+// VarStore.Save) into vs, strictly unless opts say Partial. Go reads the
+// file; libtorch parses the bytes, so a read error or a truncated file is
+// an error that names the file.
 func LoadCheckpoint(vs *gnn.VarStore, path string, opts *LoadOptions) (*LoadReport, error) {
-	if _, err := os.Stat(path); err != nil {
-		return nil, fmt.Errorf("load checkpoint: %w", err)
-	}
-	named, err := ts.LoadMultiWithDevice(path, vs.Device())
-	if err != nil {
-		return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
+	var named []ts.NamedTensor
+	if libtorch.HaveBufferIO() {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", err)
+		}
+		if named, err = libtorch.DecodeTensors(b, vs.Device()); err != nil {
+			return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
+		}
+	} else {
+		if _, err := os.Stat(path); err != nil {
+			return nil, fmt.Errorf("load checkpoint: %w", err)
+		}
+		var err error
+		if named, err = ts.LoadMultiWithDevice(path, vs.Device()); err != nil {
+			return nil, fmt.Errorf("load checkpoint %s: %w", path, err)
+		}
 	}
 	tensors := make(map[string]*ts.Tensor, len(named))
 	for _, nt := range named {
+		if _, dup := tensors[nt.Name]; dup {
+			nt.Tensor.MustDrop()
+			continue
+		}
 		tensors[nt.Name] = nt.Tensor
 	}
 	defer dropAll(tensors)

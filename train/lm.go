@@ -53,6 +53,9 @@ type LMResult struct {
 // TrainLM trains model on c.Train and evaluates on c.Valid and c.Test.
 // The memory is carried from each segment to the next and reset when the
 // training stream wraps around. A NaN or infinite loss is ErrDiverged.
+// The splits are checked first (CheckSplits), so a split too short for
+// its streams is an error before any training, not after it. An empty
+// c.Test is not evaluated (TestPPL stays 0); c.Valid must not be empty.
 func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*LMResult, error) {
 	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
 		return nil, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")
@@ -62,6 +65,9 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
+	}
+	if err := CheckSplits(c, cfg); err != nil {
+		return nil, err
 	}
 	release, err := libtorch.TrainThread()
 	if err != nil {
@@ -135,10 +141,8 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	res.TokensPerS = float64(res.Tokens) / res.TrainS
 	res.TrainLoss = mean(recent)
 	dropMems()
-	if len(c.Valid) > 0 {
-		if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
-			return nil, fmt.Errorf("validation: %w", err)
-		}
+	if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+		return nil, fmt.Errorf("validation: %w", err)
 	}
 	if len(c.Test) > 0 {
 		if res.TestPPL, err = Perplexity(model, c.Test, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
@@ -150,6 +154,47 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		fmt.Fprintf(cfg.Progress, "  done: %d steps, %.0f tokens/s, val ppl %.2f, test ppl %.2f\n", res.Steps, res.TokensPerS, res.ValPPL, res.TestPPL)
 	}
 	return res, nil
+}
+
+// CheckSplits reports whether c's splits are long enough for cfg: the
+// training split must fill cfg.BatchSize streams, and the validation split
+// (required) and test split (when not empty) cfg.EvalBatch streams (10
+// when unset), with at least 2 tokens a stream (one prediction). The error
+// names the split and its size.
+func CheckSplits(c *data.Corpus, cfg LMConfig) error {
+	if cfg.EvalBatch < 1 {
+		cfg.EvalBatch = 10
+	}
+	splits := []struct {
+		name     string
+		ids      []int64
+		streams  int64
+		optional bool
+	}{
+		{"training", c.Train, cfg.BatchSize, false},
+		{"validation", c.Valid, cfg.EvalBatch, false},
+		{"test", c.Test, cfg.EvalBatch, true},
+	}
+	for _, s := range splits {
+		if len(s.ids) == 0 && s.optional {
+			continue
+		}
+		if len(s.ids) == 0 {
+			return fmt.Errorf("%s split of %s is empty", s.name, corpusName(c))
+		}
+		if int64(len(s.ids)) < 2*s.streams {
+			return fmt.Errorf("%s split of %s has %d tokens, too few for %d streams of at least 2 tokens (want ≥ %d tokens or a smaller batch)",
+				s.name, corpusName(c), len(s.ids), s.streams, 2*s.streams)
+		}
+	}
+	return nil
+}
+
+func corpusName(c *data.Corpus) string {
+	if c.Name == "" {
+		return "the corpus"
+	}
+	return c.Name
 }
 
 func mean(v []float64) float64 {

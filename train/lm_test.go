@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand"
+	"strings"
 	"testing"
 
 	"github.com/autodropout/autodropout/data"
@@ -93,5 +94,50 @@ func TestTrainLMLearns(t *testing.T) {
 	}
 	if res.ValPPL > 2 || res.Steps != 150 || res.TokensPerS <= 0 {
 		t.Errorf("result %+v", res)
+	}
+}
+
+// countingLM counts its forward passes; it must never be called.
+type countingLM struct{ calls int }
+
+func (m *countingLM) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) (*ts.Tensor, []*ts.Tensor) {
+	m.calls++
+	panic("forward pass on a corpus that CheckSplits should have refused")
+}
+
+func TestTrainLMRefusesShortSplitsBeforeTraining(t *testing.T) {
+	ids := func(n int) []int64 { return make([]int64, n) }
+	for _, tc := range []struct {
+		name              string
+		train, valid, tst []int64
+		err               string // "" for accepted by CheckSplits
+	}{
+		{"fits", ids(40), ids(20), ids(20), ""},
+		{"no test split", ids(40), ids(20), nil, ""},
+		{"empty validation", ids(40), nil, ids(20), "validation split of tiny is empty"},
+		{"short validation", ids(40), ids(19), ids(20), "validation split of tiny has 19 tokens, too few for 10 streams"},
+		{"short test", ids(40), ids(20), ids(3), "test split of tiny has 3 tokens"},
+		{"short training", ids(7), ids(20), ids(20), "training split of tiny has 7 tokens, too few for 4 streams"},
+		{"empty training", nil, ids(20), ids(20), "training split of tiny is empty"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := &data.Corpus{Name: "tiny", Vocab: data.NewVocab(), Train: tc.train, Valid: tc.valid, Test: tc.tst}
+			cfg := LMConfig{Steps: 1, BatchSize: 4, TgtLen: 4, Device: gotch.CPU}
+			err := CheckSplits(c, cfg)
+			if tc.err == "" {
+				if err != nil {
+					t.Fatalf("CheckSplits: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("CheckSplits: %v, want an error saying %q", err, tc.err)
+			}
+			m := &countingLM{}
+			_, err = TrainLM(context.Background(), gnn.NewVarStore(gotch.CPU), m, c, cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.err) || m.calls != 0 {
+				t.Fatalf("TrainLM: %v after %d forward passes, want %q before any", err, m.calls, tc.err)
+			}
+		})
 	}
 }

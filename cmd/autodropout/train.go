@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"github.com/autodropout/autodropout/internal/atomicfile"
+	"io"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -15,6 +17,7 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
@@ -39,6 +42,7 @@ type trainFlags struct {
 	blockSize               int
 	sites                   string
 	pretrained, device      string
+	pretrainedPartial       bool
 	imageSize, perClass     int
 	augment                 bool
 	progressEvery           time.Duration
@@ -72,7 +76,8 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.Float64Var(&f.rate, "drop-rate", 0.1, "drop probability of dropout, spatial and dropblock")
 	fs.IntVar(&f.blockSize, "block-size", 3, "dropblock's block side")
 	fs.StringVar(&f.sites, "sites", `\.bn\d+$|^bn\d+$`, "regular expression of the sites a baseline regularizer goes to (default: batch-norm outputs)")
-	fs.StringVar(&f.pretrained, "pretrained", "", "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size is skipped")
+	fs.StringVar(&f.pretrained, "pretrained", "", "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
+	fs.BoolVar(&f.pretrainedPartial, "pretrained-partial", false, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
 	fs.IntVar(&f.imageSize, "image-size", 224, "imagenet: crop side")
 	fs.IntVar(&f.perClass, "per-class", 0, "imagenet: training images per class (0: all)")
@@ -94,6 +99,9 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	if f.regularizer == "pattern" && f.pattern == "" {
 		return nil, fmt.Errorf("--regularizer pattern needs --pattern FILE")
 	}
+	if f.pretrainedPartial && f.pretrained == "" {
+		return nil, fmt.Errorf("--pretrained-partial needs --pretrained FILE")
+	}
 	return f, nil
 }
 
@@ -110,6 +118,11 @@ type Result struct {
 	ValN        int     `json:"val_examples"`
 	TestN       int     `json:"test_examples"`
 	CPUS        float64 `json:"cpu_s"` // CPU time of the whole process (user + system)
+	// Pretrained is the --pretrained file and PretrainedSHA256 the SHA-256
+	// of its bytes (hex), so a result names the exact weights it started
+	// from.
+	Pretrained       string `json:"pretrained,omitempty"`
+	PretrainedSHA256 string `json:"pretrained_sha256,omitempty"`
 }
 
 func runTrain(args []string) error {
@@ -183,13 +196,11 @@ func runTrain(args []string) error {
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
 	}
+	var pretrainedSum string
 	if f.pretrained != "" {
-		rep, err := nn.LoadStateDict(vs, f.pretrained, &nn.LoadOptions{Partial: true})
-		if err != nil {
-			return fmt.Errorf("--pretrained: %w", err)
+		if pretrainedSum, err = loadPretrained(vs, f, int64(full.Classes), int64(full.C)); err != nil {
+			return err
 		}
-		fmt.Printf("loaded %d tensors from %s; kept the model's own for %d (missing %d, other shape %d), ignored %d unexpected\n",
-			len(rep.Loaded), f.pretrained, len(rep.Missing)+len(rep.Mismatched), len(rep.Missing), len(rep.Mismatched), len(rep.Unexpected))
 	}
 	regDesc, err := assignRegularizer(model.Sites(), f)
 	if err != nil {
@@ -218,8 +229,53 @@ func runTrain(args []string) error {
 	return writeJSON(filepath.Join(f.out, "result.json"), Result{
 		Result: res, Model: f.model, Dataset: f.dataset, Regularizer: regDesc, Seed: f.seed,
 		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testN,
-		CPUS: cpuSeconds(),
+		CPUS: cpuSeconds(), Pretrained: f.pretrained, PretrainedSHA256: pretrainedSum,
 	})
+}
+
+// loadPretrained loads f.pretrained into vs and returns the file's SHA-256
+// (hex). By default only the classifier (classes outputs) and the stem
+// (inChannels inputs) may be left to the model (nn.FineTuneSkips); with
+// f.pretrainedPartial anything that does not fit is skipped. Skipped
+// tensors are named in the output, as is a stripped DataParallel prefix.
+func loadPretrained(vs *gnn.VarStore, f *trainFlags, classes, inChannels int64) (string, error) {
+	sum, err := fileSHA256(f.pretrained)
+	if err != nil {
+		return "", fmt.Errorf("--pretrained: %w", err)
+	}
+	opts := &nn.LoadOptions{Partial: true, StripPrefix: nn.DataParallelPrefix}
+	if !f.pretrainedPartial {
+		opts.Skippable = nn.FineTuneSkips(classes, inChannels)
+	}
+	rep, err := nn.LoadStateDict(vs, f.pretrained, opts)
+	if err != nil {
+		if rep != nil && len(rep.Refused) > 0 {
+			return "", fmt.Errorf("--pretrained: %w (another architecture? --pretrained-partial loads what fits)", err)
+		}
+		return "", fmt.Errorf("--pretrained: %w", err)
+	}
+	if rep.Stripped != "" {
+		fmt.Printf("note: stripped the prefix %q (DataParallel) from every key of %s\n", rep.Stripped, f.pretrained)
+	}
+	fmt.Printf("loaded %d tensors from %s (sha256 %s)\n", len(rep.Loaded), f.pretrained, sum)
+	if skipped := rep.Skipped(); len(skipped) > 0 {
+		fmt.Printf("skipped %d tensors (missing, unexpected or of another shape; the model keeps its own initialization): %s\n", len(skipped), strings.Join(skipped, ", "))
+	}
+	return sum, nil
+}
+
+// fileSHA256 is the hex SHA-256 of the file's bytes.
+func fileSHA256(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 // assignRegularizer puts the chosen regularizer on the model's sites and

@@ -128,6 +128,22 @@ func runTrainLM(args []string) error {
 		c.Valid = c.Valid[:min(len(c.Valid), *evalTokens)]
 		c.Test = c.Test[:min(len(c.Test), *evalTokens)]
 	}
+	if *steps > 0 {
+		cfg.MaxStep = *steps
+	}
+	lmCfg := train.LMConfig{
+		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
+		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,
+		Progress: os.Stdout, Every: *every,
+	}
+	// Before building the model: a split too short for its streams must
+	// not cost a training run to find out.
+	if err := train.CheckSplits(c, lmCfg); err != nil {
+		if *dataDir != "" {
+			return fmt.Errorf("--data %s in %s: %w", *dataset, *dataDir, err)
+		}
+		return fmt.Errorf("--data %s: %w", *dataset, err)
+	}
 	cfg.Model.NToken = int64(c.Vocab.Len())
 	vs := gnn.NewVarStore(dev0)
 	m, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
@@ -142,17 +158,10 @@ func runTrainLM(args []string) error {
 	if err := nn.SetLMRegularizer(m.Sites(), *reg, *pattern, cfg.Model); err != nil {
 		return err
 	}
-	if *steps > 0 {
-		cfg.MaxStep = *steps
-	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg)
-	res, err := train.TrainLM(ctx, vs, m, c, train.LMConfig{
-		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
-		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,
-		Progress: os.Stdout, Every: *every,
-	})
+	res, err := train.TrainLM(ctx, vs, m, c, lmCfg)
 	if err != nil {
 		return err
 	}
