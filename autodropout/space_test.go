@@ -197,7 +197,7 @@ func TestLoadSearchSpaceErrors(t *testing.T) {
 func TestPatternsFile(t *testing.T) {
 	ps := []SitePattern{
 		{"block1.layer.0.bn1", Pattern{Size: 3, Stride: 1, Repeat: 4, Rotate: 45, ShearX: 0.3, ShareC: true}},
-		{"block1.layer.0.residual", Pattern{Size: 1, Stride: 2, Repeat: 64, ShearY: 1, Residual: true}},
+		{"block1.layer.0.shortcut", Pattern{Size: 1, Stride: 2, Repeat: 64, ShearY: 1, Residual: true}},
 		{"bn1", Pattern{Height: 2, Width: 5, Stride: 3, Repeat: 2}},
 	}
 	path := filepath.Join(t.TempDir(), "patterns.json")

@@ -4,9 +4,11 @@
 // Every model is a gotch ts.ModuleT (ForwardT(x, train) returns logits;
 // train selects batch statistics and regularization) and a SiteModel: it
 // declares named dropout sites, the outputs of its batch-norm layers and,
-// for residual networks, its residual branches, to which a dropout pattern
-// or a baseline regularizer is assigned by name (Sites.Set, Sites.SetAll).
-// An unassigned site is the identity.
+// for residual networks, each block's shortcut path just before the
+// addition ("<block>.shortcut", where a pattern's residual token applies
+// it too), to which a dropout pattern or a baseline regularizer is
+// assigned by name (Sites.Set, Sites.SetAll, Sites.SetPatterns). An
+// unassigned site is the identity.
 //
 // The models:
 //

@@ -240,7 +240,7 @@ func TestImageNetSites(t *testing.T) {
 			vars := vs.Variables()
 			for _, n := range names {
 				if _, ok := vars[n+".running_var"]; !ok && !strings.HasSuffix(n, ".shortcut") {
-					t.Errorf("site %q is neither a batch norm nor a residual branch", n)
+					t.Errorf("site %q is neither a batch norm nor a block's shortcut", n)
 				}
 			}
 
