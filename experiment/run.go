@@ -298,7 +298,7 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 	}
 	args := append([]string{"train"}, f.Args()...)
 	args = append(args, "--seed", strconv.FormatInt(r.seed, 10), "--threads", strconv.Itoa(threads),
-		"--progress", "1h", "--out", r.dir)
+		"--progress", "1m", "--out", r.dir) // a line a minute in output.log: the dashboard sees the run is alive
 	args = append(args, r.args...)
 	log, err := os.Create(filepath.Join(r.dir, "output.log"))
 	if err != nil {
