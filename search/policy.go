@@ -475,7 +475,7 @@ func LoadPolicy(path string, space Space, kind string) (Policy, error) {
 		got = KindLSTM
 	}
 	if want := kindOf(ControllerConfig{Kind: kind}.withDefaults()); got != want {
-		return nil, fmt.Errorf("load controller %s: it holds a %s controller, and controller.kind asks for %s (start the search in a new folder)", path, got, want)
+		return nil, fmt.Errorf("load controller %s: it holds a controller of kind %s, and controller.kind asks for %s (start the search in a new folder)", path, got, want)
 	}
 	if k := kindOf(ck.Config); k != got {
 		return nil, fmt.Errorf("load controller %s: kind %s, but its config says %s", path, got, k)
