@@ -3,11 +3,13 @@ package search
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -20,13 +22,60 @@ var kinds = []string{KindLSTM, KindTransformer}
 // oneThread runs the rest of the test with one libtorch intra-op thread.
 // The controllers' tensors are a few hundred numbers; with two OpenMP
 // threads on a busy machine a layer norm costs several times its
-// arithmetic in thread wake-ups, and the results are the same.
-func oneThread(t *testing.T) {
+// arithmetic in thread wake-ups, and the results are the same
+// (TestPolicyThreads).
+func oneThread(t *testing.T) { threads(t, 1) }
+
+// threads sets libtorch's intra-op threads for the rest of the test. OpenMP
+// keeps the count per OS thread, so the test's goroutine stays on its
+// thread (Sample and Update run on the calling goroutine's thread).
+func threads(t *testing.T, n int) {
+	runtime.LockOSThread()
 	prev := libtorch.Threads()
-	if err := libtorch.SetThreads(1); err != nil {
+	if err := libtorch.SetThreads(n); err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { libtorch.SetThreads(prev) })
+	t.Cleanup(func() {
+		libtorch.SetThreads(prev)
+		runtime.UnlockOSThread()
+	})
+}
+
+// Proposals and updates do not depend on libtorch's thread count.
+func TestPolicyThreads(t *testing.T) {
+	space := ConvNetSpace{autodropout.DefaultSearchSpace()}
+	for _, kind := range kinds {
+		var runs [2][]Proposal
+		for i, n := range []int{1, 2} {
+			t.Run(fmt.Sprintf("%s-%d", kind, n), func(t *testing.T) {
+				threads(t, n)
+				p, err := NewPolicy(space, testSites, ControllerConfig{Kind: kind, LR: 0.05}, 9)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for round := 0; round < 2; round++ {
+					var batch []Scored
+					for j := 0; j < 4; j++ {
+						pr, err := p.Sample()
+						if err != nil {
+							t.Fatal(err)
+						}
+						runs[i] = append(runs[i], pr)
+						batch = append(batch, Scored{Choices: pr.Choices, Reward: float64(pr.Choices[1][j])})
+					}
+					if _, err := p.Update(batch); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+		}
+		for j := range runs[0] {
+			if a, b := runs[0][j], runs[1][j]; !reflect.DeepEqual(a, b) {
+				t.Errorf("%s: proposal %d differs with 1 and 2 threads: choices %v / %v, log-probability %v / %v", kind, j, a.Choices, b.Choices, a.LogProb, b.LogProb)
+				break
+			}
+		}
+	}
 }
 
 // score is the teacher-forced log-probability of choices under p.

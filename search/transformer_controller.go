@@ -160,8 +160,14 @@ func (c *TransformerController) hidden(p *pass, table *ts.Tensor, in []int64) *t
 		}
 	}
 	mask := k(k(ts.MustOfSlice(maskv)).MustView([]int64{L, L}, false))
+	// Layer norm written out: libtorch's fused layer norm sums its gain
+	// and bias gradients per thread, so updates would depend on the
+	// thread count; these element-wise ops and small reductions do not.
 	norm := func(x *ts.Tensor, g, b int) *ts.Tensor {
-		return k(ts.MustLayerNorm(x, []int64{W}, lv[g], lv[b], 1e-5, false))
+		xc := k(x.MustSub(k(x.MustMeanDim([]int64{-1}, true, gotch.Double, false)), false))
+		v := k(k(xc.MustMul(xc, false)).MustMeanDim([]int64{-1}, true, gotch.Double, false))
+		r := k(k(v.MustAddScalar(ts.FloatScalar(1e-5), false)).MustRsqrt(false))
+		return k(k(k(xc.MustMul(r, false)).MustMul(lv[g], false)).MustAdd(lv[b], false))
 	}
 	linear := func(x *ts.Tensor, w, b int) *ts.Tensor {
 		return k(k(x.MustMm(lv[w], false)).MustAdd(lv[b], false))
