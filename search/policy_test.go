@@ -19,13 +19,6 @@ import (
 
 var kinds = []string{KindLSTM, KindTransformer}
 
-// oneThread runs the rest of the test with one libtorch intra-op thread.
-// The controllers' tensors are a few hundred numbers; with two OpenMP
-// threads on a busy machine a layer norm costs several times its
-// arithmetic in thread wake-ups, and the results are the same
-// (TestPolicyThreads).
-func oneThread(t *testing.T) { threads(t, 1) }
-
 // threads sets libtorch's intra-op threads for the rest of the test. OpenMP
 // keeps the count per OS thread, so the test's goroutine stays on its
 // thread (Sample and Update run on the calling goroutine's thread).
@@ -116,7 +109,6 @@ func target(sites int) [][]int {
 // their samples, the best reward found, and the probability they give the
 // target.
 func TestPoliciesFindTarget(t *testing.T) {
-	oneThread(t)
 	const N, B, seeds = 64, 8, 5
 	space := ConvNetSpace{autodropout.DefaultSearchSpace()}
 	sites := testSites[:1]
@@ -224,7 +216,6 @@ func (tinySpace) PatternFile(sites []string, choices [][]int) (json.RawMessage, 
 // Transformer that let a position see later decisions would break), and
 // the log-probability Sample reports is the one Update recomputes.
 func TestPolicyIsADistribution(t *testing.T) {
-	oneThread(t)
 	for _, kind := range kinds {
 		p, err := NewPolicy(tinySpace{}, []string{"x", "y"}, ControllerConfig{Kind: kind, InitRange: 1}, 3)
 		if err != nil {
@@ -256,7 +247,6 @@ func TestPolicyIsADistribution(t *testing.T) {
 // A Transformer restored from a checkpoint continues exactly as the one
 // that wrote it, and checkpoints are refused under the other kind.
 func TestTransformerCheckpointExact(t *testing.T) {
-	oneThread(t)
 	space := ConvNetSpace{autodropout.DefaultSearchSpace()}
 	a, err := NewTransformerController(space, testSites, ControllerConfig{LR: 0.05, Layers: 1, Heads: 4, Width: 16}, 5)
 	if err != nil {

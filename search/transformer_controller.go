@@ -24,6 +24,9 @@ import (
 // Sampling runs the network over the prefix decided so far once per
 // decision; scoring (Update) runs it once over the whole sequence, the
 // causal mask giving every position the same view it had when sampled.
+// Layer norm, softmax and attention are built from small operations, not
+// libtorch's fused kernels, so that, as with the LSTM, proposals and
+// updates do not depend on libtorch's thread count.
 type TransformerController struct {
 	core
 	// indexes into params
@@ -172,15 +175,31 @@ func (c *TransformerController) hidden(p *pass, table *ts.Tensor, in []int64) *t
 	linear := func(x *ts.Tensor, w, b int) *ts.Tensor {
 		return k(k(x.MustMm(lv[w], false)).MustAdd(lv[b], false))
 	}
-	heads := func(qkv *ts.Tensor, j int64) *ts.Tensor { // [nh, L, d]
-		return k(k(k(qkv.MustNarrow(1, j*W, W, false)).MustView([]int64{L, nh, d}, false)).MustTranspose(0, 1, false))
+	// Softmax and attention written out too, one head at a time with mm:
+	// libtorch's fused softmax and its bmm for small matrices run rows or
+	// heads on OpenMP threads, and waking them costs milliseconds when
+	// trials keep every core busy; these small ops run on the calling
+	// thread.
+	softmax := func(x *ts.Tensor) *ts.Tensor {
+		m := k(k(x.MustAmax([]int64{-1}, true, false)).MustDetach(false))
+		e := k(k(x.MustSub(m, false)).MustExp(false))
+		return k(e.MustDiv(k(e.MustSumDimIntlist([]int64{-1}, true, gotch.Double, false)), false))
 	}
+	scale := ts.FloatScalar(1 / math.Sqrt(float64(d)))
 	for _, b := range c.blocks {
-		qkv := linear(norm(x, b.ln1G, b.ln1B), b.wqkv, b.bqkv)
-		q, kk, v := heads(qkv, 0), heads(qkv, 1), heads(qkv, 2)
-		att := k(k(q.MustBmm(k(kk.MustTranspose(1, 2, false)), false)).MustMulScalar(ts.FloatScalar(1/math.Sqrt(float64(d))), false))
-		att = k(k(att.MustAdd(mask, false)).MustSoftmax(-1, gotch.Double, false))
-		y := k(k(k(att.MustBmm(v, false)).MustTranspose(0, 1, false)).MustReshape([]int64{L, W}, false))
+		qkv := linear(norm(x, b.ln1G, b.ln1B), b.wqkv, b.bqkv) // [L,3W]: queries, keys, values
+		ys := make([]*ts.Tensor, nh)
+		for h := range nh {
+			q := k(qkv.MustNarrow(1, h*d, d, false))
+			kt := k(k(qkv.MustNarrow(1, W+h*d, d, false)).MustTranspose(0, 1, false))
+			v := k(qkv.MustNarrow(1, 2*W+h*d, d, false))
+			att := softmax(k(k(k(q.MustMm(kt, false)).MustMulScalar(scale, false)).MustAdd(mask, false))) // [L,L]
+			ys[h] = k(att.MustMm(v, false))
+		}
+		y := ys[0]
+		if nh > 1 {
+			y = k(ts.MustCat(ys, 1))
+		}
 		x = k(x.MustAdd(linear(y, b.wo, b.bo), false))
 		m := linear(k(linear(norm(x, b.ln2G, b.ln2B), b.w1, b.b1).MustGelu("none", false)), b.w2, b.b2)
 		x = k(x.MustAdd(m, false))
