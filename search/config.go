@@ -120,10 +120,9 @@ func (c Config) Check() error {
 		return fmt.Errorf("parallel %d: want at least 1", c.Parallel)
 	case c.SamplesPerUpdate < 1:
 		return fmt.Errorf("samples_per_update %d: want at least 1", c.SamplesPerUpdate)
-	case c.Controller.Hidden < 1 || c.Controller.Temperature <= 0 || c.Controller.LR <= 0:
-		return fmt.Errorf("controller: hidden, temperature and lr must be positive")
-	case c.Controller.BaselineDecay < 0 || c.Controller.BaselineDecay >= 1:
-		return fmt.Errorf("controller.baseline_decay %v: want [0, 1)", c.Controller.BaselineDecay)
+	}
+	if err := c.Controller.check(); err != nil {
+		return err
 	}
 	if _, err := time.ParseDuration(c.Task.Timeout); err != nil {
 		return fmt.Errorf("task.timeout: %w", err)

@@ -20,14 +20,29 @@
 //
 // # Controller
 //
-// Controller is a one-layer LSTM (default width 32). For every site, in the
-// model's order, it makes one decision per token of the space, in
-// Space.Tokens() order. Each token type has its own embedding (the
-// input after a decision is the embedding of the value chosen) and its own
-// softmax head; a learned start vector is the first input. Logits are
-// divided by the temperature and squashed to C·tanh(logits/C) as in NAS
-// and ENAS. Sample returns the pattern file, the choices, and the summed
-// log-probability and entropy.
+// The search drives a Policy: Sample, Update, Save and Steps. The config's
+// controller.kind picks it (NewPolicy, LoadPolicy):
+//
+//   - "lstm" or empty (the default): Controller, a one-layer LSTM of
+//     width controller.hidden (default 32).
+//   - "transformer": TransformerController, a causal pre-layer-norm
+//     Transformer with controller.layers blocks (default 2),
+//     controller.heads attention heads (default 2, a divisor of the width)
+//     and width controller.width (default 32), with a learned positional
+//     embedding per decision. hidden is the LSTM's setting and layers,
+//     heads and width the Transformer's; setting one for the other kind
+//     is an error.
+//
+// Both make, for every site in the model's order, one decision per token
+// of the space, in Space.Tokens() order. Each token type has its own
+// embedding (the input after a decision is the embedding of the value
+// chosen) and its own softmax head; a learned start vector is the first
+// input. Logits are divided by the temperature and squashed to
+// C·tanh(logits/C) as in NAS and ENAS. Sample returns the pattern file,
+// the choices, and the summed log-probability and entropy. The two kinds
+// share everything below (sampling, REINFORCE, the checkpoint); the
+// checkpoint records the kind, and resuming a search under another kind is
+// refused.
 //
 // Sampling draws its uniforms from a Go math/rand generator seeded by the
 // search's seed and inverts the softmax's CDF read back from libtorch, so

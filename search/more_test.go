@@ -188,7 +188,7 @@ func killSearch(out string) *Search {
 		time.Sleep(20 * time.Millisecond)
 		return slow(ctx, t)
 	})
-	cfg := Config{Budget: 24, Parallel: 2, SamplesPerUpdate: 4, Seed: 3}.WithDefaults()
+	cfg := Config{Budget: 24, Parallel: 2, SamplesPerUpdate: 4, Seed: 3, Controller: ControllerConfig{Kind: os.Getenv(childKindEnv)}}.WithDefaults()
 	return &Search{Config: cfg, Sites: testSites[:1], Executor: ex, Out: out}
 }
 

@@ -127,7 +127,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		}
 	}
 
-	var ctl *Controller
+	var ctl Policy
 	ckpt := filepath.Join(s.Out, "controller.json")
 	if cfg.Method == "rl" {
 		if s.Checkpoints != nil {
@@ -136,10 +136,10 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 			}
 		}
 		if _, err := os.Stat(ckpt); err == nil {
-			if ctl, err = LoadController(ckpt, space); err != nil {
+			if ctl, err = LoadPolicy(ckpt, space, cfg.Controller.Kind); err != nil {
 				return Summary{}, err
 			}
-		} else if ctl, err = NewController(space, s.Sites, cfg.Controller, cfg.Seed); err != nil {
+		} else if ctl, err = NewPolicy(space, s.Sites, cfg.Controller, cfg.Seed); err != nil {
 			return Summary{}, err
 		}
 	}
@@ -187,7 +187,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 			return Summary{}, err
 		}
 		lo, hi := b*K, min(b*K+K, cfg.Budget)
-		if ctl != nil && b < ctl.Step {
+		if ctl != nil && b < ctl.Steps() {
 			continue // batch already in the checkpointed controller
 		}
 		// Propose the batch.
@@ -303,7 +303,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				return Summary{}, err
 			}
 		}
-		step := ctl.Step
+		step := ctl.Steps()
 		if err := appendEv(Event{Type: ControllerUpdated, Step: &step, Baseline: fp(st.Baseline),
 			MeanReward: fp(st.MeanReward), Loss: fp(st.Loss)}); err != nil {
 			return Summary{}, err
@@ -311,7 +311,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 	}
 	updates := 0
 	if ctl != nil {
-		updates = ctl.Step
+		updates = ctl.Steps()
 	}
 	return s.finish(recs, updates)
 }
