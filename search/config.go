@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -385,8 +386,8 @@ func (t Task) TimeoutDuration() time.Duration {
 }
 
 // Args are the train flags of the task (without pattern, out, seed,
-// threads). Trials add --test=false: their reward is the validation score,
-// and the test set is for final models.
+// threads). Trials of either kind add --test=false: their reward is the
+// validation score, and the test split is for final models only.
 func (t Task) Args() []string {
 	var a []string
 	if t.Kind == "lm" {
@@ -415,23 +416,46 @@ func (t Task) Args() []string {
 	return a
 }
 
-// ReadConfig reads a JSON config; unknown fields are errors.
+// ReadConfig reads a JSON config and checks it (Config.Check); unknown
+// fields, and anything after the JSON object, are errors naming the file.
 func ReadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	var c Config
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	c = c.WithDefaults()
-	if err := c.Check(); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ParseConfig decodes a JSON config strictly (DecodeStrict), fills the
+// defaults and checks it.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := DecodeStrict(b, &c); err != nil {
+		return Config{}, err
+	}
+	c = c.WithDefaults()
+	if err := c.Check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// DecodeStrict decodes one JSON value into v: unknown fields and anything
+// but white space after the value are errors.
+func DecodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("data after the JSON value (offset %d)", d.InputOffset())
+	}
+	return nil
 }
 
 // hash is the SHA-256 of the config (with defaults) and the resolved sites.

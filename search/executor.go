@@ -104,10 +104,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		bin = os.Args[0]
 	}
 	args := append([]string{"train"}, t.Task.Args()...)
-	if t.Task.Kind != "lm" {
-		args = append(args, "--test=false")
-	}
-	args = append(args, "--pattern", pat, "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
+	args = append(args, "--test=false", "--pattern", pat, "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc

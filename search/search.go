@@ -556,7 +556,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	}
 	var fins []fin
 	for id, r := range recs {
-		if r.done == nil {
+		if r.done == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
 			continue
 		}
 		sum.Trials++
@@ -572,7 +572,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		fins = append(fins, fin{id, *r.done.Reward})
 		sum.MeanReward += *r.done.Reward
 	}
-	sum.CommonFailure, sum.CommonFailureCount = commonFailure(recs)
+	sum.CommonFailure, sum.CommonFailureCount = commonFailure(recs, cfg.Budget)
 	sort.Slice(fins, func(a, b int) bool {
 		if fins[a].r != fins[b].r {
 			return fins[a].r > fins[b].r
@@ -607,12 +607,13 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	return sum, nil
 }
 
-// commonFailure returns the most common failure of recs and its count.
-func commonFailure(recs map[int]*record) (string, int) {
+// commonFailure returns the most common failure of trials [0, budget)
+// and its count.
+func commonFailure(recs map[int]*record, budget int) (string, int) {
 	n := map[string]int{}
 	first := map[string]int{}
 	for id, r := range recs {
-		if r.done == nil || r.done.Type != TrialFailed {
+		if r.done == nil || r.done.Type != TrialFailed || id >= budget {
 			continue
 		}
 		k := failureText(r.done)

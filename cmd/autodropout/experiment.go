@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"flag"
@@ -45,32 +44,54 @@ type FinalConfig struct {
 
 // readExperimentConfig reads and checks an experiment configuration.
 func readExperimentConfig(path string) (ExperimentConfig, error) {
-	var c ExperimentConfig
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("read experiment config: %w", err)
+		return ExperimentConfig{}, fmt.Errorf("read experiment config: %w", err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
+	c, err := parseExperimentConfig(b)
+	if err != nil {
 		return c, fmt.Errorf("experiment config %s: %w", path, err)
+	}
+	return c, nil
+}
+
+// parseExperimentConfig decodes an experiment configuration strictly,
+// fills the defaults and checks every field, naming the first bad one.
+// The search configuration it names is read by the caller.
+func parseExperimentConfig(b []byte) (ExperimentConfig, error) {
+	var c ExperimentConfig
+	if err := search.DecodeStrict(b, &c); err != nil {
+		return c, err
+	}
+	if c.Parallel < 0 {
+		return c, fmt.Errorf("parallel %d: want 1 or more (0: 1)", c.Parallel)
 	}
 	c.Parallel = max(c.Parallel, 1)
 	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
 	f := c.Final
+	seen := map[int64]bool{}
+	for _, s := range f.Seeds {
+		if seen[s] {
+			return c, fmt.Errorf("final.seeds: seed %d listed twice", s)
+		}
+		seen[s] = true
+	}
 	switch {
 	case c.Search == "":
-		err = fmt.Errorf("search: want a search configuration file")
+		return c, fmt.Errorf("search: want a search configuration file")
 	case len(f.Seeds) == 0:
-		err = fmt.Errorf("final.seeds: want at least one seed")
-	case f.Kind != "lm" && (f.DropRate <= 0 || f.DropRate >= 1 || f.BlockSize < 1):
-		err = fmt.Errorf("final: drop_rate must be in (0, 1) and block_size positive")
+		return c, fmt.Errorf("final.seeds: want at least one seed")
+	case f.Kind == "lm" && f.DropRate != 0:
+		return c, fmt.Errorf("final.drop_rate: not used by lm tasks (the recipe sets the baselines' rates)")
+	case f.Kind == "lm" && f.BlockSize != 0:
+		return c, fmt.Errorf("final.block_size: not used by lm tasks")
+	case f.Kind != "lm" && !(f.DropRate > 0 && f.DropRate < 1):
+		return c, fmt.Errorf("final.drop_rate %v: want (0, 1)", f.DropRate)
+	case f.Kind != "lm" && f.BlockSize < 1:
+		return c, fmt.Errorf("final.block_size %d: want at least 1", f.BlockSize)
 	}
-	if err == nil {
-		err = search.Config{Task: f.Task}.WithDefaults().Check()
-	}
-	if err != nil {
-		return c, fmt.Errorf("experiment config %s: %w", path, err)
+	if err := f.Task.Check(); err != nil {
+		return c, fmt.Errorf("final.%w", err)
 	}
 	return c, nil
 }
@@ -103,10 +124,16 @@ func runExperiment(args []string) error {
 	}
 	space, sites, err := searchSpace(scfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("config %s: %w", cfg.Search, err)
 	}
 	if *dry {
 		return printExperimentPlan(os.Stdout, cfg, scfg, sites, *tflops)
+	}
+	if err := scfg.Task.CheckFiles(); err != nil {
+		return fmt.Errorf("config %s: task.%w", cfg.Search, err)
+	}
+	if err := cfg.Final.Task.CheckFiles(); err != nil {
+		return fmt.Errorf("experiment config %s: final.%w", *cfgPath, err)
 	}
 	bin, err := trainerBinary(*binary)
 	if err != nil {
@@ -132,7 +159,7 @@ func runExperiment(args []string) error {
 		s := &search.Search{Config: c, Sites: sites, Space: space, Out: dir, Progress: os.Stdout,
 			Executor: &search.LocalExecutor{Binary: bin, Timeout: c.Task.TimeoutDuration()}}
 		if _, err := searchTo(ctx, s); err != nil {
-			return err
+			return fmt.Errorf("%s search: %w", m.method, err)
 		}
 		tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json"))
 		if len(tops) == 0 {
@@ -161,9 +188,10 @@ func runExperiment(args []string) error {
 	}
 	step(3, "final training: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
 		f.Model, f.Data, len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(*out, "final"))
-	failed := trainAll(ctx, bin, f, runs, cfg.Parallel)
+	done, failed := trainAll(ctx, bin, f, runs, cfg.Parallel)
 	if err := ctx.Err(); err != nil {
-		return err
+		return fmt.Errorf("interrupted (%v) during the final training: both searches are done and kept in %s and %s, %d of %d final trainings are done and kept in %s (those running start over); %s",
+			err, filepath.Join(*out, "search-rl"), filepath.Join(*out, "search-random"), done, len(runs), filepath.Join(*out, "final"), rerunHint())
 	}
 
 	step(4, "report")
@@ -182,9 +210,9 @@ func runExperiment(args []string) error {
 
 // trainAll runs the final trainings, parallel at a time with the cores
 // divided among them, skipping those whose result.json exists (a rerun
-// resumes). It returns how many failed; a failure is reported and the
-// others go on.
-func trainAll(ctx context.Context, bin string, f FinalConfig, runs []finalRun, parallel int) int {
+// resumes). It returns how many have a result (done before or now) and
+// how many failed; a failure is reported and the others go on.
+func trainAll(ctx context.Context, bin string, f FinalConfig, runs []finalRun, parallel int) (int, int) {
 	threads := max(1, runtime.NumCPU()/parallel)
 	var mu sync.Mutex
 	done, failed := 0, 0
@@ -260,7 +288,7 @@ func trainAll(ctx context.Context, bin string, f FinalConfig, runs []finalRun, p
 	close(work)
 	wg.Wait()
 	close(stopTick)
-	return failed
+	return done - failed, failed
 }
 
 type regularizer struct {

@@ -142,10 +142,11 @@ ACC=0.$(( 5000 + N % 4000 ))
 mkdir -p "$OUT"
 echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \"wall_s\": 0.1, \"cpu_s\": 0.1, \"regularizer\": \"x\"}" > "$OUT/result.json"
 `), 0o755)
+	data := toyData(t) // checked for before the first trial
 	scfg := filepath.Join(dir, "search.json")
-	os.WriteFile(scfg, []byte(`{"budget": 4, "parallel": 2, "samples_per_update": 2, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	os.WriteFile(scfg, []byte(`{"budget": 4, "parallel": 2, "samples_per_update": 2, "task": {"model": "convnet", "data": "fashion-mnist", "data_dir": "`+data+`"}}`), 0o644)
 	ecfg := filepath.Join(dir, "experiment.json")
-	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "final": {"model": "convnet", "seeds": [1, 2], "drop_rate": 0.1, "block_size": 3}, "parallel": 2}`), 0o644)
+	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "final": {"model": "convnet", "data_dir": "`+data+`", "seeds": [1, 2], "drop_rate": 0.1, "block_size": 3}, "parallel": 2}`), 0o644)
 	out := filepath.Join(dir, "run")
 	args := []string{"--config", ecfg, "--out", out, "--binary", fake}
 	captureStdout(t, func() error { return runExperiment(args) })

@@ -3,11 +3,14 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"regexp"
+	"strings"
 	"syscall"
 
 	"github.com/sugarme/gotch"
@@ -61,13 +64,18 @@ func runSearch(args []string) error {
 	}
 	space, sites, err := searchSpace(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
 	if *dry {
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		fmt.Printf("config:\n%s\n", b)
 		_, err := printSearchPlan(os.Stdout, cfg, sites, *tflops)
 		return err
+	}
+	if *natsURL == "" { // workers of a distributed search read their own files
+		if err := cfg.Task.CheckFiles(); err != nil {
+			return fmt.Errorf("config %s: task.%w", *cfgPath, err)
+		}
 	}
 	bin, err := trainerBinary(*binary)
 	if err != nil {
@@ -103,16 +111,35 @@ func trainerBinary(path string) (string, error) {
 }
 
 // searchTo runs (or resumes) a search, printing progress and a closing
-// line.
+// line. An interrupted search's error says what was kept and how to
+// resume; one whose trials all failed names the most common failure.
 func searchTo(ctx context.Context, s *search.Search) (search.Summary, error) {
 	out := s.Out
 	sum, err := s.Run(ctx)
-	if err != nil {
+	var ie *search.InterruptedError
+	switch {
+	case errors.As(err, &ie):
+		return sum, fmt.Errorf("%w; %s", err, rerunHint())
+	case errors.Is(err, search.ErrAllFailed):
+		return sum, fmt.Errorf("%w (each trial's output: %s)", err, filepath.Join(out, "trials", "NNNN", "output.log"))
+	case err != nil:
 		return sum, err
 	}
 	fmt.Printf("done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs; see %s/summary.json and %s/top/\n",
 		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS, out, out)
 	return sum, nil
+}
+
+// rerunHint tells the user to run this command again, quoted for a shell.
+func rerunHint() string {
+	args := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		args[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~{}!") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return "rerun the same command to resume: " + strings.Join(args, " ")
 }
 
 // searchSpace returns what the controller searches for the task: ConvNet
@@ -170,12 +197,12 @@ func lmSites(t search.Task, spaceKinds []string) ([]string, error) {
 func resolveSites(t search.Task) ([]string, error) {
 	shape, ok := datasetShapes[t.Data]
 	if !ok {
-		return nil, fmt.Errorf("dataset %q unknown", t.Data)
+		return nil, fmt.Errorf("task.data %q unknown", t.Data)
 	}
 	vs := gnn.NewVarStore(gotch.CPU)
 	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", t.Model, err)
+		return nil, fmt.Errorf("task.model %s: %w", t.Model, err)
 	}
 	names := m.Sites().Names()
 	if len(t.Sites) > 0 {
