@@ -173,6 +173,12 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 // folder another worker has taken over. Linux delivers the parent-death
 // signal when the thread that started the child exits, so the goroutine
 // keeps its thread until the child is gone.
+//
+// The child runs in a process group of its own, so Ctrl-C in a terminal
+// reaches the parent only. The parent then cancels its context, which
+// kills the child, and leaves the trial unfinished in the journal; if the
+// child got the signal too, it could exit first and the search record an
+// interrupted trial as failed.
 func RunChild(cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -180,6 +186,7 @@ func RunChild(cmd *exec.Cmd) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.SysProcAttr.Setpgid = true
 	return cmd.Run()
 }
 

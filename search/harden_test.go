@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"reflect"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -445,5 +447,19 @@ echo '{"val_acc": 0.5, "val_ppl": 100}' > $OUT/result.json
 		if !strings.Contains(" "+string(args), " --test=false ") {
 			t.Errorf("%s trial ran train %s; want --test=false", task.Kind, args)
 		}
+	}
+}
+
+// TestChildOwnProcessGroup checks that a trial's process is out of the
+// terminal's reach: Ctrl-C goes to the search, which decides.
+func TestChildOwnProcessGroup(t *testing.T) {
+	cmd := exec.Command("sh", "-c", "cut -d' ' -f5 /proc/$$/stat")
+	var out bytes.Buffer
+	cmd.Stdout = &out
+	if err := RunChild(cmd); err != nil {
+		t.Fatal(err)
+	}
+	if got, mine := strings.TrimSpace(out.String()), strconv.Itoa(syscall.Getpgrp()); got == mine || got == "" {
+		t.Errorf("child's process group %q, the test's %s: want its own", got, mine)
 	}
 }

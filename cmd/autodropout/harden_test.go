@@ -112,4 +112,11 @@ echo '{"val_acc": 0.5}' > $OUT/result.json`)
 	if err != nil || !strings.Contains(string(sum), `"trials": 4`) {
 		t.Fatalf("summary after resume: %s, %v", sum, err)
 	}
+	// A refused resume says so once, without a second "search:" prefix
+	// (main adds "autodropout search: ").
+	os.WriteFile(cfg, []byte(`{"method": "random", "budget": 5, "task": {"data_dir": "`+data+`"}}`), 0o644)
+	err = runSearch(args)
+	if err == nil || !strings.HasPrefix(err.Error(), out+" was started with another configuration") {
+		t.Errorf("changed config: err %v, want a refusal naming %s first", err, out)
+	}
 }
