@@ -163,8 +163,17 @@ type InterruptedError struct {
 }
 
 func (e *InterruptedError) Error() string {
-	return fmt.Sprintf("interrupted (%v): %d of %d trials done (%d failed) are kept in %s; %d unfinished will run again when the search resumes",
-		e.Err, e.Done, e.Budget, e.Failed, e.Journal, e.Unfinished)
+	return fmt.Sprintf("%s: %d of %d trials done (%d failed) are kept in %s; %d unfinished will run again when the search resumes",
+		stopped(e.Err), e.Done, e.Budget, e.Failed, e.Journal, e.Unfinished)
+}
+
+// stopped says why a context ended: "interrupted" for a cancel (Ctrl-C),
+// else the context's error.
+func stopped(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	return fmt.Sprintf("stopped (%v)", err)
 }
 
 func (e *InterruptedError) Unwrap() error { return e.Err }

@@ -190,8 +190,8 @@ func runExperiment(args []string) error {
 		f.Model, f.Data, len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(*out, "final"))
 	done, failed := trainAll(ctx, bin, f, runs, cfg.Parallel)
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("interrupted (%v) during the final training: both searches are done and kept in %s and %s, %d of %d final trainings are done and kept in %s (those running start over); %s",
-			err, filepath.Join(*out, "search-rl"), filepath.Join(*out, "search-random"), done, len(runs), filepath.Join(*out, "final"), rerunHint())
+		return fmt.Errorf("interrupted during the final training: both searches are done and kept in %s and %s, %d of %d final trainings are done and kept in %s (those running start over); %s",
+			filepath.Join(*out, "search-rl"), filepath.Join(*out, "search-random"), done, len(runs), filepath.Join(*out, "final"), rerunHint())
 	}
 
 	step(4, "report")

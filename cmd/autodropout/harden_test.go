@@ -107,6 +107,7 @@ echo '{"val_acc": 0.5}' > $OUT/result.json`)
 	if !errors.As(err, &ie) || !strings.Contains(err.Error(), "2 of 4 trials done") || !strings.Contains(err.Error(), "rerun the same command to resume") {
 		t.Fatalf("err %v, want an interrupt that says 2 of 4 trials are kept and how to resume", err)
 	}
+	t.Logf("autodropout search: %v", err)
 	captureStdout(t, func() error { return runSearch(args) })
 	sum, err := os.ReadFile(filepath.Join(out, "summary.json"))
 	if err != nil || !strings.Contains(string(sum), `"trials": 4`) {
@@ -118,5 +119,43 @@ echo '{"val_acc": 0.5}' > $OUT/result.json`)
 	err = runSearch(args)
 	if err == nil || !strings.HasPrefix(err.Error(), out+" was started with another configuration") {
 		t.Errorf("changed config: err %v, want a refusal naming %s first", err, out)
+	}
+}
+
+// TestExperimentInterrupt sends the experiment SIGINT from its third final
+// training: the error says the searches and the finished trainings are
+// kept and how to resume, and rerunning finishes without repeating them.
+func TestExperimentInterrupt(t *testing.T) {
+	data := toyData(t)
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	fake := fakeTrainer(t, `FINAL=1
+while [ $# -gt 0 ]; do
+  case "$1" in --out) OUT=$2;; --test=false) FINAL=0;; esac
+  shift
+done
+if [ $FINAL = 1 ]; then
+  echo run >> `+count+`
+  if [ "$(wc -l < `+count+`)" -eq 3 ]; then kill -INT $PPID; sleep 5; fi
+fi
+mkdir -p "$OUT"
+echo '{"val_acc": 0.5, "test_acc": 0.5, "wall_s": 0.1}' > "$OUT/result.json"`)
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 2, "samples_per_update": 2, "task": {"data_dir": "`+data+`"}}`), 0o644)
+	ecfg := filepath.Join(dir, "experiment.json")
+	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "final": {"data_dir": "`+data+`", "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`), 0o644)
+	out := filepath.Join(dir, "run")
+	args := []string{"--config", ecfg, "--out", out, "--binary", fake}
+	var err error
+	captureStdout(t, func() error { err = runExperiment(args); return nil })
+	if err == nil || !strings.Contains(err.Error(), "during the final training") || !strings.Contains(err.Error(), "2 of 5 final trainings are done") ||
+		!strings.Contains(err.Error(), "rerun the same command to resume") {
+		t.Fatalf("err %v, want an interrupt that says 2 of 5 final trainings are kept and how to resume", err)
+	}
+	t.Logf("autodropout experiment: %v", err)
+	captureStdout(t, func() error { return runExperiment(args) })
+	b, _ := os.ReadFile(count)
+	if n := strings.Count(string(b), "\n"); n != 6 {
+		t.Errorf("%d final trainings in all, want 5 and the interrupted one again", n)
 	}
 }
