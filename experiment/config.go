@@ -1,8 +1,6 @@
 package experiment
 
 import (
-	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -70,25 +68,35 @@ type Grid struct {
 
 // ReadConfig reads and checks an experiment configuration.
 func ReadConfig(path string) (Config, error) {
-	var c Config
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return c, fmt.Errorf("read experiment config: %w", err)
+		return Config{}, fmt.Errorf("read experiment config: %w", err)
 	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
-		return c, fmt.Errorf("experiment config %s: %w", path, err)
-	}
-	if err := c.check(); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return c, fmt.Errorf("experiment config %s: %w", path, err)
 	}
 	return c, nil
 }
 
+// ParseConfig decodes an experiment configuration strictly (unknown
+// fields, trailing data and wrong types are errors), fills the defaults
+// and checks every field, naming the first bad one. The search
+// configuration it names is not read.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := search.DecodeStrict(b, &c); err != nil {
+		return c, err
+	}
+	return c, c.check()
+}
+
 // check fills the defaults and checks every field, naming the first bad
 // one.
 func (c *Config) check() error {
+	if c.Parallel < 0 {
+		return fmt.Errorf("parallel %d: want 1 or more (0: 1)", c.Parallel)
+	}
 	c.Parallel = max(c.Parallel, 1)
 	if len(c.Methods) == 0 {
 		c.Methods = []string{"rl", "random"}
@@ -106,6 +114,17 @@ func (c *Config) check() error {
 		return fmt.Errorf("search: want a search configuration file")
 	case len(f.Seeds) == 0:
 		return fmt.Errorf("final.seeds: want at least one seed")
+	case f.Kind == "lm" && f.DropRate != 0:
+		return fmt.Errorf("final.drop_rate: not used by lm tasks (the recipe sets the baselines' rates)")
+	case f.Kind == "lm" && f.BlockSize != 0:
+		return fmt.Errorf("final.block_size: not used by lm tasks")
+	}
+	seenSeed := map[int64]bool{}
+	for _, s := range f.Seeds {
+		if seenSeed[s] {
+			return fmt.Errorf("final.seeds: seed %d listed twice", s)
+		}
+		seenSeed[s] = true
 	}
 	for _, m := range c.Methods {
 		if m != "rl" && m != "random" {
@@ -179,7 +198,10 @@ func (c *Config) check() error {
 	} else if c.Grid != nil {
 		return fmt.Errorf("grid: language-model baselines use the recipe's rates; remove the grid")
 	}
-	return search.Config{Task: f.Task}.WithDefaults().Check()
+	if err := c.Final.Task.Check(); err != nil {
+		return fmt.Errorf("final.%w", err)
+	}
+	return nil
 }
 
 // searchRun is one search of the experiment.

@@ -69,6 +69,13 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Missing data fails here, not in every trial.
+	if err := scfg.Task.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("config %s: task.%w", cfg.Search, err)
+	}
+	if err := cfg.Final.Task.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("experiment final.%w", err)
+	}
 	start := time.Now()
 	res := &Result{}
 	searches := cfg.searches(scfg)
@@ -96,7 +103,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 			Executor: &search.LocalExecutor{Binary: s.Binary, Timeout: sr.Config.Task.TimeoutDuration()}}
 		sum, err := srch.Run(ctx)
 		if err != nil {
-			return res, fmt.Errorf("search %s: %w", dir, err)
+			return res, fmt.Errorf("%s search %d of %d (%s): %w", sr.Config.Method, i+1, len(searches), dir, err)
 		}
 		o := SearchOutcome{Label: sr.Label, Dir: dir, Summary: sum}
 		if tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json")); len(tops) > 0 {
@@ -121,9 +128,11 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 				args: append(append([]string{}, g.args...), "--test=false"),
 				dir:  filepath.Join(s.Out, "grid", g.family+"-"+g.name, fmt.Sprintf("seed-%d", cfg.Grid.Seed))})
 		}
-		res.Failed += trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+		res.Failed += failed
 		if err := ctx.Err(); err != nil {
-			return res, err
+			return res, fmt.Errorf("interrupted (%v) during the baseline grids: the searches are done and kept under %s, %d of %d grid trainings are done and kept in %s (those running start over)",
+				err, s.Out, done, len(runs), filepath.Join(s.Out, "grid"))
 		}
 		bestAcc := map[string]float64{}
 		for i, g := range grid {
@@ -157,9 +166,11 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	res.Finals = len(runs)
 	step("final training: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
 		f.Model, f.Data, len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
-	res.Failed += trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+	done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+	res.Failed += failed
 	if err := ctx.Err(); err != nil {
-		return res, err
+		return res, fmt.Errorf("interrupted (%v) during the final training: the searches are done and kept under %s, %d of %d final trainings are done and kept in %s (those running start over)",
+			err, s.Out, done, len(runs), filepath.Join(s.Out, "final"))
 	}
 
 	step("report")
@@ -212,10 +223,10 @@ func finalRuns(out, label string, args []string, seeds []int64) []trainRun {
 
 // trainAll runs trainings, parallel at a time with threads each, skipping
 // those whose result.json exists (a rerun resumes). It returns how many
-// failed; a failure is reported and the others go on.
-func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int) int {
+// have a result (from before or now) and how many failed; a failure is
+// reported and the others go on.
+func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int) (done, failed int) {
 	var mu sync.Mutex
-	done, failed := 0, 0
 	running := map[string]time.Time{}
 	work := make(chan trainRun)
 	var wg sync.WaitGroup
@@ -288,7 +299,7 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	close(work)
 	wg.Wait()
 	close(stopTick)
-	return failed
+	return done - failed, failed
 }
 
 // trainOne runs `autodropout train` for r, its output in r.dir/output.log.

@@ -6,10 +6,19 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
+	"math"
 	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
 	"strconv"
+	"strings"
 	"time"
+
+	"github.com/autodropout/autodropout/data"
 )
 
 // Config is a search's JSON configuration. Zero fields take the defaults
@@ -107,25 +116,295 @@ func (c Config) WithDefaults() Config {
 	return c
 }
 
-// Check reports a configuration error.
+// MaxBudget bounds Config.Budget: trial folders are numbered with four
+// digits or more, and a budget this large is a typing error, not a search.
+const MaxBudget = 1_000_000
+
+// Check reports the first configuration error, naming the field (as in
+// the JSON, task fields as task.NAME) and its value. It checks values
+// only; Task.CheckFiles checks the files a task reads.
 func (c Config) Check() error {
 	switch {
-	case c.Task.Kind != "classify" && c.Task.Kind != "lm":
-		return fmt.Errorf("task.kind %q: want classify or lm", c.Task.Kind)
 	case c.Method != "rl" && c.Method != "random":
 		return fmt.Errorf("method %q: want rl or random", c.Method)
-	case c.Budget < 1:
-		return fmt.Errorf("budget %d: want at least 1", c.Budget)
+	case c.Budget < 1 || c.Budget > MaxBudget:
+		return fmt.Errorf("budget %d: want 1 to %d", c.Budget, MaxBudget)
 	case c.Parallel < 1:
 		return fmt.Errorf("parallel %d: want at least 1", c.Parallel)
+	case c.Cores < 0:
+		return fmt.Errorf("cores %d: want 0 (all) or more", c.Cores)
 	case c.SamplesPerUpdate < 1:
 		return fmt.Errorf("samples_per_update %d: want at least 1", c.SamplesPerUpdate)
+	case c.TopK < 1:
+		return fmt.Errorf("top_k %d: want at least 1", c.TopK)
+	case !finite(c.FailureReward):
+		return fmt.Errorf("failure_reward %v: want a number", c.FailureReward)
 	}
 	if err := c.Controller.check(); err != nil {
+		return fmt.Errorf("controller.%w", err)
+	}
+	if err := c.Task.Check(); err != nil {
+		return fmt.Errorf("task.%w", err)
+	}
+	return nil
+}
+
+func finite(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+
+// maxHidden bounds the controller's width (its weights live in Go slices
+// and are copied into libtorch on every pass).
+const maxHidden = 4096
+
+// check names the first bad field of a controller configuration (with
+// defaults filled). tanh_c, entropy_weight and clip_norm may be negative:
+// that turns them off.
+func (c ControllerConfig) check() error {
+	if err := c.checkKind(); err != nil {
 		return err
 	}
-	if _, err := time.ParseDuration(c.Task.Timeout); err != nil {
-		return fmt.Errorf("task.timeout: %w", err)
+	switch {
+	case !(c.LR > 0) || !finite(c.LR):
+		return fmt.Errorf("lr %v: want a positive number", c.LR)
+	case !(c.Beta1 > 0 && c.Beta1 < 1):
+		return fmt.Errorf("beta1 %v: want (0, 1)", c.Beta1)
+	case !(c.Beta2 > 0 && c.Beta2 < 1):
+		return fmt.Errorf("beta2 %v: want (0, 1)", c.Beta2)
+	case !(c.Eps > 0) || !finite(c.Eps):
+		return fmt.Errorf("eps %v: want a positive number", c.Eps)
+	case !(c.Temperature > 0) || !finite(c.Temperature):
+		return fmt.Errorf("temperature %v: want a positive number", c.Temperature)
+	case !finite(c.TanhC):
+		return fmt.Errorf("tanh_c %v: want a number", c.TanhC)
+	case !finite(c.EntropyWeight):
+		return fmt.Errorf("entropy_weight %v: want a number", c.EntropyWeight)
+	case !(c.BaselineDecay >= 0 && c.BaselineDecay < 1):
+		return fmt.Errorf("baseline_decay %v: want [0, 1)", c.BaselineDecay)
+	case !finite(c.ClipNorm):
+		return fmt.Errorf("clip_norm %v: want a number", c.ClipNorm)
+	case !(c.InitRange > 0) || !finite(c.InitRange):
+		return fmt.Errorf("init_range %v: want a positive number", c.InitRange)
+	}
+	return nil
+}
+
+// checkKind checks the kind and the fields that belong to it: hidden for
+// the LSTM; layers, heads and width for the Transformer.
+func (c ControllerConfig) checkKind() error {
+	switch c.Kind {
+	case "":
+		switch {
+		case c.Hidden < 1 || c.Hidden > maxHidden:
+			return fmt.Errorf("hidden %d: want 1 to %d", c.Hidden, maxHidden)
+		case c.Layers != 0 || c.Heads != 0 || c.Width != 0:
+			return fmt.Errorf("layers, heads and width are settings of kind %q; the LSTM's width is hidden", KindTransformer)
+		}
+	case KindTransformer:
+		switch {
+		case c.Hidden != 0:
+			return fmt.Errorf("hidden is the LSTM's width; the transformer's is width")
+		case c.Width < 1 || c.Width > maxHidden:
+			return fmt.Errorf("width %d: want 1 to %d", c.Width, maxHidden)
+		case c.Layers < 1 || c.Layers > 64:
+			return fmt.Errorf("layers %d: want 1 to 64", c.Layers)
+		case c.Heads < 1 || c.Width%c.Heads != 0:
+			return fmt.Errorf("heads %d: want a positive divisor of width %d", c.Heads, c.Width)
+		}
+	default:
+		return fmt.Errorf("kind %q: want %s (the default) or %s", c.Kind, KindLSTM, KindTransformer)
+	}
+	return nil
+}
+
+// Datasets a task may name, by kind.
+var (
+	ClassifyDatasets = []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"}
+	LMDatasets       = []string{"fortunes", "ptb", "wikitext2", "wikitext103"}
+)
+
+// Check reports the first bad field of a task (with defaults filled),
+// naming it as in the JSON. A field the task's kind does not use is an
+// error rather than silently ignored: batch_size in a language-model
+// task, for instance, is the recipe's (lm_config), not the task's.
+func (t Task) Check() error {
+	if t.Kind != "classify" && t.Kind != "lm" {
+		return fmt.Errorf("kind %q: want classify or lm", t.Kind)
+	}
+	lm := t.Kind == "lm"
+	unused := func(name string, set bool, why string) error {
+		if set {
+			return fmt.Errorf("%s: not used by %s tasks (%s)", name, t.Kind, why)
+		}
+		return nil
+	}
+	for _, err := range []error{
+		unused("lm_config", !lm && t.LMConfig != "", "only lm tasks read a recipe"),
+		unused("steps", !lm && t.Steps != 0, "classification trains for epochs"),
+		unused("eval_tokens", !lm && t.EvalTokens != 0, "only lm tasks evaluate tokens"),
+		unused("epochs", lm && t.Epochs != 0, "use steps"),
+		unused("batch_size", lm && t.BatchSize != 0, "the recipe in lm_config sets it"),
+		unused("lr", lm && t.LR != 0, "the recipe in lm_config sets it"),
+		unused("train_subset", lm && t.TrainSubset != 0, "the corpus is read whole"),
+		unused("val_frac", lm && t.ValFrac != 0, "the corpus has its own validation split"),
+		unused("per_class", lm && t.PerClass != 0, "only imagenet reads it"),
+		unused("image_size", lm && t.ImageSize != 0, "only imagenet reads it"),
+		unused("sites_regexp", lm && t.SitesRegexp != "", "sites name sublayer kinds"),
+	} {
+		if err != nil {
+			return err
+		}
+	}
+	if lm {
+		switch {
+		case t.Model != "transformer-xl":
+			return fmt.Errorf("model %q: language-model tasks train transformer-xl", t.Model)
+		case !slices.Contains(LMDatasets, t.Data):
+			return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(LMDatasets, ", "))
+		case t.LMConfig == "":
+			return fmt.Errorf("lm_config: want the model and recipe file")
+		case t.Steps < 0:
+			return fmt.Errorf("steps %d: want 0 (the recipe's max_step) or more", t.Steps)
+		case t.EvalTokens < 0:
+			return fmt.Errorf("eval_tokens %d: want 0 (all) or more", t.EvalTokens)
+		}
+	} else {
+		imagenet := t.Data == "imagenet"
+		switch {
+		case t.Model == "":
+			return fmt.Errorf("model: want a model name")
+		case !slices.Contains(ClassifyDatasets, t.Data):
+			return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(ClassifyDatasets, ", "))
+		case t.Epochs < 1:
+			return fmt.Errorf("epochs %d: want at least 1", t.Epochs)
+		case t.BatchSize < 1:
+			return fmt.Errorf("batch_size %d: want at least 1", t.BatchSize)
+		case !(t.LR > 0) || !finite(t.LR):
+			return fmt.Errorf("lr %v: want a positive number", t.LR)
+		case t.TrainSubset < 0:
+			return fmt.Errorf("train_subset %d: want 0 (all) or more", t.TrainSubset)
+		case !(t.ValFrac >= 0 && t.ValFrac < 1):
+			return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for train's default", t.ValFrac)
+		case t.PerClass < 0:
+			return fmt.Errorf("per_class %d: want 0 (all) or more", t.PerClass)
+		case t.PerClass != 0 && !imagenet:
+			return fmt.Errorf("per_class: only imagenet reads it, not %s", t.Data)
+		case t.ImageSize < 0:
+			return fmt.Errorf("image_size %d: want 0 (224) or more", t.ImageSize)
+		case t.ImageSize != 0 && !imagenet:
+			return fmt.Errorf("image_size: only imagenet reads it, not %s", t.Data)
+		case t.Data == "mnist" && t.DataDir == "":
+			return fmt.Errorf("data_dir: mnist has no default folder")
+		case len(t.Sites) > 0 && t.SitesRegexp != "":
+			return fmt.Errorf("sites and sites_regexp: set one")
+		}
+		if _, err := regexp.Compile(t.SitesRegexp); err != nil {
+			return fmt.Errorf("sites_regexp %q: %w", t.SitesRegexp, err)
+		}
+	}
+	seen := map[string]bool{}
+	for _, s := range t.Sites {
+		if s == "" || seen[s] {
+			return fmt.Errorf("sites: %q is empty or listed twice", s)
+		}
+		seen[s] = true
+	}
+	if err := checkDevice(t.Device); err != nil {
+		return err
+	}
+	if d, err := time.ParseDuration(t.Timeout); err != nil || d < 0 {
+		return fmt.Errorf("timeout %q: want a Go duration such as 30m (0: none)", t.Timeout)
+	}
+	return nil
+}
+
+func checkDevice(d string) error {
+	if d == "" || d == "cpu" || d == "cuda" {
+		return nil
+	}
+	if n, ok := strings.CutPrefix(d, "cuda:"); ok {
+		if i, err := strconv.Atoi(n); err == nil && i >= 0 && strconv.Itoa(i) == n {
+			return nil
+		}
+	}
+	return fmt.Errorf("device %q: want cpu, cuda or cuda:N", d)
+}
+
+// CheckFiles checks that the files a trial reads exist where the trainer
+// will look: the dataset's files in data_dir (or the trainer's default
+// folder) and, for language models, lm_config. Relative paths are taken
+// from the current folder, as the trainer does. A search whose trials run
+// on other machines (workers) cannot check their files this way.
+func (t Task) CheckFiles() error {
+	if t.Kind == "lm" {
+		if err := isFile("lm_config", t.LMConfig); err != nil {
+			return err
+		}
+	}
+	dir := t.DataDir
+	if dir == "" {
+		switch t.Data {
+		case "fashion-mnist":
+			dir = data.FashionMNISTDir
+		case "fortunes":
+			dir = data.FortunesDir
+		case "mnist":
+			return fmt.Errorf("data_dir: mnist has no default folder")
+		default:
+			dir = "." // the trainer reads the current folder
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a folder")
+		}
+		return fmt.Errorf("data_dir %s (data %s): %w", dir, t.Data, err)
+	}
+	// anyOf is satisfied by the first name found in dir or in one of subs.
+	need := func(subs []string, anyOf ...string) error {
+		for _, sub := range subs {
+			for _, n := range anyOf {
+				if _, err := os.Stat(filepath.Join(dir, sub, n)); err == nil {
+					return nil
+				}
+			}
+		}
+		return fmt.Errorf("data_dir %s (data %s): %s not found", dir, t.Data, strings.Join(anyOf, " or "))
+	}
+	var err error
+	here := []string{""}
+	switch t.Data {
+	case "fashion-mnist", "mnist":
+		for _, n := range []string{"train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"} {
+			err = cmp.Or(err, need(here, n, n+".gz"))
+		}
+	case "cifar10":
+		for _, n := range []string{"data_batch_1.bin", "data_batch_2.bin", "data_batch_3.bin", "data_batch_4.bin", "data_batch_5.bin", "test_batch.bin"} {
+			err = cmp.Or(err, need([]string{"", data.CIFAR10Folder}, n))
+		}
+	case "cifar100":
+		for _, n := range []string{"train.bin", "test.bin"} {
+			err = cmp.Or(err, need([]string{"", data.CIFAR100Folder}, n))
+		}
+	case "imagenet":
+		err = cmp.Or(need(here, "train"), need(here, "val"))
+	case "ptb":
+		for _, n := range []string{"train", "valid", "test"} {
+			err = cmp.Or(err, need(here, "ptb."+n+".txt"))
+		}
+	case "wikitext2", "wikitext103":
+		for _, n := range []string{"train", "valid", "test"} {
+			err = cmp.Or(err, need(here, "wiki."+n+".tokens"))
+		}
+	}
+	return err
+}
+
+func isFile(field, path string) error {
+	st, err := os.Stat(path)
+	if err == nil && !st.Mode().IsRegular() {
+		err = errors.New("not a regular file")
+	}
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", field, path, err)
 	}
 	return nil
 }
@@ -137,8 +416,8 @@ func (t Task) TimeoutDuration() time.Duration {
 }
 
 // Args are the train flags of the task (without pattern, out, seed,
-// threads). Trials add --test=false: their reward is the validation score,
-// and the test set is for final models.
+// threads). Trials of either kind add --test=false: their reward is the
+// validation score, and the test split is for final models only.
 func (t Task) Args() []string {
 	var a []string
 	if t.Kind == "lm" {
@@ -170,23 +449,46 @@ func (t Task) Args() []string {
 	return a
 }
 
-// ReadConfig reads a JSON config; unknown fields are errors.
+// ReadConfig reads a JSON config and checks it (Config.Check); unknown
+// fields, and anything after the JSON object, are errors naming the file.
 func ReadConfig(path string) (Config, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return Config{}, fmt.Errorf("read config: %w", err)
 	}
-	var c Config
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(&c); err != nil {
-		return Config{}, fmt.Errorf("config %s: %w", path, err)
-	}
-	c = c.WithDefaults()
-	if err := c.Check(); err != nil {
+	c, err := ParseConfig(b)
+	if err != nil {
 		return Config{}, fmt.Errorf("config %s: %w", path, err)
 	}
 	return c, nil
+}
+
+// ParseConfig decodes a JSON config strictly (DecodeStrict), fills the
+// defaults and checks it.
+func ParseConfig(b []byte) (Config, error) {
+	var c Config
+	if err := DecodeStrict(b, &c); err != nil {
+		return Config{}, err
+	}
+	c = c.WithDefaults()
+	if err := c.Check(); err != nil {
+		return Config{}, err
+	}
+	return c, nil
+}
+
+// DecodeStrict decodes one JSON value into v: unknown fields and anything
+// but white space after the value are errors.
+func DecodeStrict(b []byte, v any) error {
+	d := json.NewDecoder(bytes.NewReader(b))
+	d.DisallowUnknownFields()
+	if err := d.Decode(v); err != nil {
+		return err
+	}
+	if _, err := d.Token(); err != io.EOF {
+		return fmt.Errorf("data after the JSON value (offset %d)", d.InputOffset())
+	}
+	return nil
 }
 
 // hash is the SHA-256 of the config (with defaults) and the resolved sites.

@@ -79,9 +79,10 @@
 // binary as a child process (`autodropout train --pattern FILE --out DIR`),
 // so a crashing or leaking child cannot hurt the search and memory returns
 // after every trial. Parallel trials share the cores (--threads =
-// cores/parallel). A non-zero exit, a timeout, a diverged loss or a
-// missing result.json is a failure recorded with its reason and the last
-// 2 KB of output. Every trial trains with the same seed (task.seed), so
+// cores/parallel). Trials pass --test=false: no trial evaluates a test
+// split. A non-zero exit, a timeout, a diverged loss or a missing
+// result.json is a failure recorded with its reason and the last 2 KB of
+// output. Every trial trains with the same seed (task.seed), so
 // rewards compare patterns rather than initializations.
 //
 // Reward is the validation accuracy for classification. For language
@@ -94,18 +95,39 @@
 // All state is an append-only Journal of Events (run_started,
 // trial_proposed, trial_started, trial_finished, trial_failed,
 // controller_updated) plus the controller checkpoint. FileJournal writes
-// one JSON object per line and syncs after each; a torn last line (a
-// process killed mid-write) is ignored on reading and cut off on opening.
-// Running a Search again on the same folder resumes it: batches the
-// checkpointed controller has already learned from are skipped, the
-// current batch is re-sampled from the checkpoint (giving the same
-// proposals; journaled proposals win if they differ), finished and failed
-// trials are never run again, and proposed but unfinished ones run again
-// with their patterns. The configuration's hash is in run_started; a
-// different configuration is refused unless ForceConfig is set (cores,
-// parallel and the timeout are left out of the hash).
+// one JSON object per line and syncs after each; a write that fails (a
+// full disk) is cut off again, and a torn last line (a process killed
+// mid-write) is ignored on reading and cut off on opening. Replay checks
+// every event against the search (trial ids, the shape and range of the
+// choices, a reward for every finished trial) and refuses a journal that
+// fails, naming the event.
+//
+// The journal is the record: each controller update is journaled before
+// the checkpoint is saved. Running a Search again on the same folder
+// resumes it: temporary files a killed atomic write left are deleted,
+// batches the checkpointed controller has already learned from are
+// skipped, the current batch is re-sampled from the checkpoint (giving the
+// same proposals; journaled proposals win if they differ), finished and
+// failed trials are never run again, and proposed but unfinished ones run
+// again with their patterns. An update the journal holds but the
+// checkpoint lacks is computed again and not journaled twice; a
+// checkpoint ahead of the journal (older versions saved first) has its
+// missing event journaled, marked recovered; without a checkpoint the
+// controller is rebuilt from the journal, which is left as it is. The
+// configuration's hash is in run_started; a different configuration is
+// refused unless ForceConfig is set (cores, parallel and the timeout are
+// left out of the hash).
+//
+// Config.Check names the first bad field of a configuration, and
+// Task.CheckFiles the first missing file of a task's dataset; the command
+// runs both before the first trial. Run prints its plan and a line per
+// trial start to Progress. A cancelled context ends Run with an
+// *InterruptedError saying what the journal kept; a search whose every
+// trial failed returns its summary and an error wrapping ErrAllFailed
+// with the most common failure.
 //
 // At the end, top/NN-REWARD.json holds the best top_k pattern files and
-// summary.json the best and mean reward, trial and failure counts and the
-// total CPU time of the trials.
+// summary.json the best and mean reward, trial and failure counts, the
+// most common failure, the controller updates journaled and the total CPU
+// time of the trials (of trials 0 to budget-1).
 package search

@@ -104,12 +104,9 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		bin = os.Args[0]
 	}
 	args := append([]string{"train"}, t.Task.Args()...)
-	if t.Task.Kind != "lm" {
-		args = append(args, "--test=false")
-	}
 	// The search's own space checked the proposal; it may differ from the
-	// default space that train checks against.
-	args = append(args, "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
+	// default space that train checks against. No trial reads a test set.
+	args = append(args, "--test=false", "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc
@@ -178,6 +175,12 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 // folder another worker has taken over. Linux delivers the parent-death
 // signal when the thread that started the child exits, so the goroutine
 // keeps its thread until the child is gone.
+//
+// The child runs in a process group of its own, so Ctrl-C in a terminal
+// reaches the parent only. The parent then cancels its context, which
+// kills the child, and leaves the trial unfinished in the journal; if the
+// child got the signal too, it could exit first and the search record an
+// interrupted trial as failed.
 func RunChild(cmd *exec.Cmd) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -185,6 +188,7 @@ func RunChild(cmd *exec.Cmd) error {
 		cmd.SysProcAttr = &syscall.SysProcAttr{}
 	}
 	cmd.SysProcAttr.Pdeathsig = syscall.SIGKILL
+	cmd.SysProcAttr.Setpgid = true
 	return cmd.Run()
 }
 

@@ -51,6 +51,10 @@ type Event struct {
 	Baseline   *float64 `json:"baseline,omitempty"`
 	MeanReward *float64 `json:"mean_reward,omitempty"`
 	Loss       *float64 `json:"loss,omitempty"`
+	// Recovered marks an update journaled on resume from a checkpoint
+	// that was saved before its event (folders of older versions); its
+	// loss is unknown, its baseline known only for the checkpoint's step.
+	Recovered bool `json:"recovered,omitempty"`
 }
 
 // Cost is what a trial spent.
@@ -72,17 +76,30 @@ type Journal interface {
 }
 
 // FileJournal is a Journal in a JSON-lines file, synced after every line.
+// An append writes a whole line or nothing: a failed or short write (a
+// full disk) is cut off again before Append returns its error.
 type FileJournal struct {
-	path string
-	f    *os.File
+	path   string
+	f      journalFile
+	off    int64 // length of the whole lines written
+	broken error // set when a failed append could not be rolled back
+}
+
+// journalFile is what FileJournal needs of its file (*os.File); tests put
+// a file that fails in its place.
+type journalFile interface {
+	io.Writer
+	Truncate(size int64) error
+	Seek(offset int64, whence int) (int64, error)
+	Sync() error
+	Close() error
 }
 
 // OpenFileJournal opens (creating if needed) the journal at path. A torn
 // last line, left by a process killed mid-write, is cut off so that new
 // events start on a line of their own.
 func OpenFileJournal(path string) (*FileJournal, error) {
-	evs, good, err := readJournal(path)
-	_ = evs
+	_, good, err := readJournal(path)
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return nil, err
 	}
@@ -98,11 +115,16 @@ func OpenFileJournal(path string) (*FileJournal, error) {
 		f.Close()
 		return nil, fmt.Errorf("open journal %s: %w", path, err)
 	}
-	return &FileJournal{path: path, f: f}, nil
+	return &FileJournal{path: path, f: f, off: good}, nil
 }
 
-// Append writes e as one line and syncs the file.
+// Append writes e as one line and syncs the file. If the line cannot be
+// written whole and synced, the file is cut back to the lines before it
+// and the error returned; if even that fails, every later Append fails.
 func (j *FileJournal) Append(e Event) error {
+	if j.broken != nil {
+		return j.broken
+	}
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
 	}
@@ -110,13 +132,37 @@ func (j *FileJournal) Append(e Event) error {
 	if err != nil {
 		return fmt.Errorf("journal %s: encode %s: %w", j.path, e.Type, err)
 	}
-	if _, err := j.f.Write(append(b, '\n')); err != nil {
-		return fmt.Errorf("journal %s: append %s: %w", j.path, e.Type, err)
+	line := append(b, '\n')
+	n, err := j.f.Write(line)
+	if err == nil && n < len(line) {
+		err = io.ErrShortWrite
 	}
-	if err := j.f.Sync(); err != nil {
-		return fmt.Errorf("journal %s: sync: %w", j.path, err)
+	if err == nil {
+		if err = j.f.Sync(); err != nil {
+			err = fmt.Errorf("sync: %w", err)
+		}
 	}
+	if err != nil {
+		err = fmt.Errorf("journal %s: append %s: %w", j.path, e.Type, err)
+		if rerr := j.rollback(); rerr != nil {
+			j.broken = fmt.Errorf("%w; cutting the partial line off failed too (%v): reopen the journal", err, rerr)
+			return j.broken
+		}
+		return err
+	}
+	j.off += int64(len(line))
 	return nil
+}
+
+// rollback cuts the file back to its whole lines.
+func (j *FileJournal) rollback() error {
+	if err := j.f.Truncate(j.off); err != nil {
+		return err
+	}
+	if _, err := j.f.Seek(j.off, io.SeekStart); err != nil {
+		return err
+	}
+	return j.f.Sync()
 }
 
 // Events reads every whole event of the journal.

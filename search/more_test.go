@@ -170,12 +170,18 @@ func TestLocalExecutor(t *testing.T) {
 			}
 		})
 	}
-	// A whole search where every child exits non-zero completes.
+	// A whole search where every child fails completes, writes its
+	// summary and returns an error naming the most common failure: the
+	// child's last line.
 	cfg := Config{Method: "random", Budget: 3, Parallel: 2}.WithDefaults()
-	s := &Search{Config: cfg, Sites: testSites, Out: filepath.Join(dir, "s"), Executor: &LocalExecutor{Binary: script("crash", "kill -SEGV $$")}}
+	s := &Search{Config: cfg, Sites: testSites, Out: filepath.Join(dir, "s"),
+		Executor: &LocalExecutor{Binary: script("crash", `echo "autodropout train: --batch-size -5: want at least 1" >&2; exit 1`)}}
 	sum, err := s.Run(context.Background())
-	if err != nil || sum.Failures != 3 {
+	if sum.Failures != 3 || !errors.Is(err, ErrAllFailed) || !strings.Contains(err.Error(), "(3 times): child: exit status 1: autodropout train: --batch-size -5") {
 		t.Fatalf("summary %+v err %v", sum, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "s", "summary.json")); err != nil {
+		t.Error(err)
 	}
 }
 

@@ -35,6 +35,8 @@ type Policy interface {
 	Save(path string) error
 	// Steps is the number of updates done.
 	Steps() int
+	// MovingBaseline is the reward baseline after the last update.
+	MovingBaseline() float64
 	// Kind is KindLSTM or KindTransformer.
 	Kind() string
 }
@@ -69,41 +71,9 @@ func newPolicy(space Space, sites []string, cfg ControllerConfig, seed int64) (P
 		}
 		return c, &c.core, nil
 	}
-	return nil, nil, fmt.Errorf("new controller: %w", cfg.withDefaults().check())
+	return nil, nil, fmt.Errorf("new controller: controller.%w", cfg.withDefaults().check())
 }
 
-// check reports a bad setting, naming its field. It expects defaults
-// filled (withDefaults).
-func (c ControllerConfig) check() error {
-	switch {
-	case c.Kind != "" && c.Kind != KindTransformer:
-		return fmt.Errorf("controller.kind %q: want %s (the default) or %s", c.Kind, KindLSTM, KindTransformer)
-	case c.Temperature <= 0 || c.LR <= 0:
-		return fmt.Errorf("controller: temperature and lr must be positive")
-	case c.BaselineDecay < 0 || c.BaselineDecay >= 1:
-		return fmt.Errorf("controller.baseline_decay %v: want [0, 1)", c.BaselineDecay)
-	}
-	if c.Kind == "" {
-		switch {
-		case c.Hidden < 1:
-			return fmt.Errorf("controller.hidden %d: want at least 1", c.Hidden)
-		case c.Layers != 0 || c.Heads != 0 || c.Width != 0:
-			return fmt.Errorf("controller: layers, heads and width are settings of controller.kind %q; the LSTM's width is hidden", KindTransformer)
-		}
-		return nil
-	}
-	switch {
-	case c.Hidden != 0:
-		return fmt.Errorf("controller.hidden is the LSTM's width; the transformer's is controller.width")
-	case c.Width < 1:
-		return fmt.Errorf("controller.width %d: want at least 1", c.Width)
-	case c.Layers < 1:
-		return fmt.Errorf("controller.layers %d: want at least 1", c.Layers)
-	case c.Heads < 1 || c.Width%c.Heads != 0:
-		return fmt.Errorf("controller.heads %d: want a positive divisor of controller.width %d", c.Heads, c.Width)
-	}
-	return nil
-}
 
 // core is the state both controllers share: parameters and Adam's moments
 // in Go slices, the step count, the baseline and the sampling generator.
@@ -162,6 +132,9 @@ func newCore(space Space, sites []string, cfg ControllerConfig, seed int64) (cor
 }
 
 // add appends a parameter to the layout and returns its index.
+// MovingBaseline is the moving-average reward baseline (Policy).
+func (c *core) MovingBaseline() float64 { return c.Baseline }
+
 func (c *core) add(name string, init initKind, shape ...int64) int {
 	n := int64(1)
 	for _, s := range shape {

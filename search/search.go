@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -13,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -48,35 +50,182 @@ type Summary struct {
 	MeanReward float64 `json:"mean_reward"`
 	CPUS       float64 `json:"total_cpu_s"`
 	WallS      float64 `json:"total_trial_wall_s"`
-	Updates    int     `json:"controller_updates"`
+	Updates    int     `json:"controller_updates"` // controller_updated events journaled
+
+	// The most common failure (its reason and the last line of the
+	// trial's output) and how many trials failed so; ties go to the
+	// failure of the lowest trial.
+	CommonFailure      string `json:"common_failure,omitempty"`
+	CommonFailureCount int    `json:"common_failure_count,omitempty"`
 }
 
 type record struct {
 	proposed *Event
+	started  bool   // a trial_started event was journaled
 	done     *Event // trial_finished or trial_failed
 }
+
+// state is what a journal says: the run's config hash, every trial's
+// events and the controller updates by step.
+type state struct {
+	started string
+	recs    map[int]*record
+	updates map[int]*Event // controller_updated by step (the first of a step)
+}
+
+// replay reads a journal's events into a state, checking each against
+// the search: trial ids in [0, MaxBudget), proposals shaped for sites and
+// the space's tokens, finished trials with a reward. A bad event is an
+// error naming its index (the line of a FileJournal) and type.
+func replay(evs []Event, sites []string, toks []autodropout.Token) (*state, error) {
+	st := &state{recs: map[int]*record{}, updates: map[int]*Event{}}
+	for i := range evs {
+		e := &evs[i]
+		bad := func(format string, a ...any) error {
+			return fmt.Errorf("journal event %d (%s): %s", i+1, e.Type, fmt.Sprintf(format, a...))
+		}
+		switch e.Type {
+		case RunStarted:
+			st.started = e.ConfigHash
+		case ControllerUpdated:
+			if e.Step == nil || *e.Step < 1 {
+				return nil, bad("no controller step of 1 or more")
+			}
+			if st.updates[*e.Step] == nil {
+				st.updates[*e.Step] = e
+			}
+		case TrialProposed, TrialStarted, TrialFinished, TrialFailed:
+			if e.Trial == nil || *e.Trial < 0 || *e.Trial >= MaxBudget {
+				return nil, bad("want a trial id in [0, %d)", MaxBudget)
+			}
+			r := st.recs[*e.Trial]
+			if r == nil {
+				r = &record{}
+				st.recs[*e.Trial] = r
+			}
+			switch {
+			case e.Type == TrialProposed:
+				if err := checkChoices(e.Choices, sites, toks); err != nil {
+					return nil, bad("trial %d: %v", *e.Trial, err)
+				}
+				if len(e.Patterns) == 0 {
+					return nil, bad("trial %d: no pattern file", *e.Trial)
+				}
+				if r.proposed == nil {
+					r.proposed = e
+				}
+			case e.Type == TrialStarted:
+				r.started = true
+			case r.done != nil: // the first end counts
+			case e.Type == TrialFinished && (e.Reward == nil || !finite(*e.Reward)):
+				return nil, bad("trial %d: no reward", *e.Trial)
+			default:
+				r.done = e
+			}
+		default:
+			return nil, bad("unknown event type")
+		}
+	}
+	for id, r := range st.recs {
+		if r.done != nil && r.proposed == nil {
+			return nil, fmt.Errorf("journal: trial %d ended but was never proposed", id)
+		}
+	}
+	return st, nil
+}
+
+// checkChoices checks that choices hold one value in range per token for
+// every site.
+func checkChoices(choices [][]int, sites []string, toks []autodropout.Token) error {
+	if len(choices) != len(sites) {
+		return fmt.Errorf("choices for %d sites, want %d", len(choices), len(sites))
+	}
+	for i, c := range choices {
+		if len(c) != len(toks) {
+			return fmt.Errorf("site %d: %d choices, want %d", i, len(c), len(toks))
+		}
+		for k, v := range c {
+			if v < 0 || v >= toks[k].Choices {
+				return fmt.Errorf("site %d token %s: choice %d, want [0, %d)", i, toks[k].Name, v, toks[k].Choices)
+			}
+		}
+	}
+	return nil
+}
+
+// InterruptedError is what Run returns when its context ends: what the
+// journal kept. Running the search again on the same folder resumes it.
+type InterruptedError struct {
+	Done, Failed, Budget int    // trials ended (failed among them) of the budget
+	Unfinished           int    // trials started but not ended: they run again
+	Journal              string // where the trials are kept
+	Err                  error  // the context's error
+}
+
+func (e *InterruptedError) Error() string {
+	return fmt.Sprintf("%s: %d of %d trials done (%d failed) are kept in %s; %d unfinished will run again when the search resumes",
+		stopped(e.Err), e.Done, e.Budget, e.Failed, e.Journal, e.Unfinished)
+}
+
+// stopped says why a context ended: "interrupted" for a cancel (Ctrl-C),
+// else the context's error.
+func stopped(err error) string {
+	if errors.Is(err, context.Canceled) {
+		return "interrupted"
+	}
+	return fmt.Sprintf("stopped (%v)", err)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
+
+// ErrAllFailed is wrapped by Run's error when every trial of a finished
+// search failed; the error names the most common failure.
+var ErrAllFailed = errors.New("all trials failed")
+
+// hook, when set by a test, is called at the named points of a controller
+// update (“journaled”: the event is appended, the checkpoint not yet
+// saved; “saved”: both done). An error stops Run there, as a kill would.
+var hook func(point string, step int) error
 
 // Run runs the search to its budget, resuming from whatever the journal
 // and checkpoint in Out hold. Finished and failed trials are never run
 // again; proposed but unfinished trials run again with the same patterns.
+//
+// The journal is written before the checkpoint that depends on it: each
+// controller update is journaled, then saved. On resume the checkpoint
+// may be one step behind the journal (killed between the two; the
+// update is computed again from the journaled trials and not journaled
+// twice) or, in folders of older versions that saved first, one step
+// ahead (the missing controller_updated event is journaled from the
+// checkpoint, marked recovered). Without a checkpoint the controller is
+// rebuilt from the journal, which is left as it is.
+//
+// If the context ends, Run returns an *InterruptedError. If every trial
+// failed, it writes the summary and returns it with an error wrapping
+// ErrAllFailed.
 func (s *Search) Run(ctx context.Context) (Summary, error) {
 	cfg := s.Config
 	if err := cfg.Check(); err != nil {
-		return Summary{}, fmt.Errorf("search: %w", err)
+		return Summary{}, fmt.Errorf("config: %w", err)
 	}
 	if len(s.Sites) == 0 {
-		return Summary{}, errors.New("search: no dropout sites")
+		return Summary{}, errors.New("no dropout sites to search")
 	}
 	space := s.Space
 	if space == nil {
 		space = ConvNetSpace{autodropout.DefaultSearchSpace()}
 	}
 	if err := os.MkdirAll(s.Out, 0o755); err != nil {
-		return Summary{}, fmt.Errorf("search: %w", err)
+		return Summary{}, err
+	}
+	if err := s.removeTemps(); err != nil {
+		return Summary{}, err
 	}
 	j := s.Journal
+	where := "the run's journal"
 	if j == nil {
-		fj, err := OpenFileJournal(filepath.Join(s.Out, "journal.jsonl"))
+		where = filepath.Join(s.Out, "journal.jsonl")
+		fj, err := OpenFileJournal(where)
 		if err != nil {
 			return Summary{}, err
 		}
@@ -95,36 +244,34 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 	if err != nil {
 		return Summary{}, err
 	}
-	recs := map[int]*record{}
-	started := ""
-	for i := range evs {
-		e := &evs[i]
-		switch e.Type {
-		case RunStarted:
-			started = e.ConfigHash
-		case TrialProposed, TrialFinished, TrialFailed:
-			if e.Trial == nil {
-				return Summary{}, fmt.Errorf("journal: %s event without trial id", e.Type)
-			}
-			r := recs[*e.Trial]
-			if r == nil {
-				r = &record{}
-				recs[*e.Trial] = r
-			}
-			if e.Type == TrialProposed {
-				r.proposed = e
-			} else if r.done == nil {
-				r.done = e
-			}
-		}
+	st, err := replay(evs, s.Sites, space.Tokens())
+	if err != nil {
+		return Summary{}, err
 	}
-	if started != "" && started != h && !s.ForceConfig {
-		return Summary{}, fmt.Errorf("search: %s was started with another configuration (hash %s, now %s); use a new folder, or force it (autodropout search --force-config)", s.Out, started, h)
+	recs := st.recs
+	if st.started != "" && st.started != h && !s.ForceConfig {
+		return Summary{}, fmt.Errorf("%s was started with another configuration (hash %s, now %s); use a new folder, or force it (autodropout search --force-config)", s.Out, st.started, h)
 	}
-	if started != h {
+	if st.started != h {
 		if err := appendEv(Event{Type: RunStarted, Config: raw, ConfigHash: h, Seed: cfg.Seed}); err != nil {
 			return Summary{}, err
 		}
+	}
+	K := cfg.SamplesPerUpdate
+	batchRewards := func(b int) ([]Scored, bool) {
+		var batch []Scored
+		for id := b * K; id < min(b*K+K, cfg.Budget); id++ {
+			r := recs[id]
+			if r == nil || r.done == nil {
+				return nil, false
+			}
+			rw := cfg.FailureReward
+			if r.done.Type == TrialFinished {
+				rw = *r.done.Reward
+			}
+			batch = append(batch, Scored{Choices: r.proposed.Choices, Reward: rw})
+		}
+		return batch, len(batch) > 0
 	}
 
 	var ctl Policy
@@ -142,6 +289,26 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		} else if ctl, err = NewPolicy(space, s.Sites, cfg.Controller, cfg.Seed); err != nil {
 			return Summary{}, err
 		}
+		// A checkpoint ahead of the journal (saved, then killed before the
+		// event was appended, by versions that saved first): journal the
+		// missing updates from the trials they learned from.
+		for step := 1; step <= ctl.Steps(); step++ {
+			if st.updates[step] != nil {
+				continue
+			}
+			batch, ok := batchRewards(step - 1)
+			if !ok {
+				return Summary{}, fmt.Errorf("%s is at controller step %d, but the journal has not recorded every trial of batch %d: it belongs to another run; delete it and the controller is rebuilt from the journal", ckpt, ctl.Steps(), step-1)
+			}
+			e := Event{Type: ControllerUpdated, Step: ip(step), MeanReward: fp(meanReward(batch)), Recovered: true}
+			if step == ctl.Steps() {
+				e.Baseline = fp(ctl.MovingBaseline())
+			}
+			if err := appendEv(e); err != nil {
+				return Summary{}, err
+			}
+			st.updates[step] = &e
+		}
 	}
 
 	cores := cfg.Cores
@@ -149,26 +316,35 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		cores = runtime.NumCPU()
 	}
 	threads := max(1, cores/cfg.Parallel)
-	K := cfg.SamplesPerUpdate
 	begin := time.Now()
 	ranNow := 0
 	var pmu sync.Mutex
 	running := 0
-	progress := func() {
-		if s.Progress == nil {
-			return
-		}
-		done, failed, best := 0, 0, math.Inf(-1)
+	counts := func() (done, failed, unfinished int, best float64) {
+		best = math.Inf(-1)
 		for _, r := range recs {
-			if r.done != nil {
-				done++
-				if r.done.Type == TrialFailed {
-					failed++
-				} else if *r.done.Reward > best {
-					best = *r.done.Reward
+			switch {
+			case r.done == nil:
+				if r.started {
+					unfinished++
 				}
+			case r.done.Type == TrialFailed:
+				done++
+				failed++
+			default:
+				done++
+				best = max(best, *r.done.Reward)
 			}
 		}
+		return
+	}
+	printf := func(format string, a ...any) {
+		if s.Progress != nil {
+			fmt.Fprintf(s.Progress, format, a...)
+		}
+	}
+	progress := func() {
+		done, failed, _, best := counts()
 		el := time.Since(begin)
 		rem := "?"
 		if ranNow > 0 {
@@ -178,13 +354,25 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		if !math.IsInf(best, -1) {
 			bs = fmt.Sprintf("%.4f", best)
 		}
-		fmt.Fprintf(s.Progress, "trials %d/%d  running %d  failed %d  best %s  elapsed %v  remaining ~%s\n",
+		printf("trials %d/%d  running %d  failed %d  best %s  elapsed %v  remaining ~%s\n",
 			done, cfg.Budget, running, failed, bs, el.Round(time.Second), rem)
+	}
+	interrupted := func(err error) error {
+		done, failed, unfinished, _ := counts()
+		return &InterruptedError{Done: done, Failed: failed, Budget: cfg.Budget, Unfinished: unfinished, Journal: where, Err: err}
+	}
+
+	// The plan, before anything runs.
+	printf("search %s: %d trials, %d per controller update, %d at a time with %d threads each, %d sites; journal %s\n",
+		cfg.Method, cfg.Budget, K, cfg.Parallel, threads, len(s.Sites), where)
+	if done, failed, unfinished, _ := counts(); done+unfinished > 0 || len(st.updates) > 0 {
+		printf("resuming: %d trials done (%d failed), %d unfinished run again, %d controller updates journaled\n",
+			done, failed, unfinished, len(st.updates))
 	}
 
 	for b := 0; b*K < cfg.Budget; b++ {
 		if err := ctx.Err(); err != nil {
-			return Summary{}, err
+			return Summary{}, interrupted(err)
 		}
 		lo, hi := b*K, min(b*K+K, cfg.Budget)
 		if ctl != nil && b < ctl.Steps() {
@@ -235,12 +423,22 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 			go func() {
 				defer wg.Done()
 				for t := range work {
+					if err := ctx.Err(); err != nil {
+						errc <- err // interrupted before it started
+						continue
+					}
 					if err := appendEv(Event{Type: TrialStarted, Trial: ip(t.ID)}); err != nil {
 						errc <- err
 						continue
 					}
 					pmu.Lock()
+					again := ""
+					if recs[t.ID].started {
+						again = " again"
+					}
+					recs[t.ID].started = true
 					running++
+					printf("trial %d started%s (batch %d): %s\n", t.ID, again, b, t.Dir)
 					pmu.Unlock()
 					res := s.Executor.Run(ctx, t)
 					if ctx.Err() != nil {
@@ -253,15 +451,19 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 					e := Event{Type: TrialFinished, Trial: ip(t.ID), Metrics: res.Metrics, Cost: &res.Cost}
 					if res.Err != nil {
 						e.Type, e.Reason, e.Output = TrialFailed, res.Err.Error(), res.Output
+					} else if !finite(res.Reward) {
+						e.Type, e.Reason, e.Output = TrialFailed, fmt.Sprintf("reward %v is not a number", res.Reward), res.Output
 					} else {
 						e.Reward = fp(res.Reward)
 					}
 					err := appendEv(e)
 					pmu.Lock()
 					running--
-					recs[t.ID].done = &e
-					ranNow++
-					progress()
+					if err == nil {
+						recs[t.ID].done = &e
+						ranNow++
+						progress()
+					}
 					pmu.Unlock()
 					if err != nil {
 						errc <- err
@@ -275,25 +477,40 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		close(work)
 		wg.Wait()
 		close(errc)
+		var first error
 		for err := range errc {
-			return Summary{}, err
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return Summary{}, interrupted(err)
+			}
+			first = cmp.Or(first, err)
+		}
+		if first != nil {
+			return Summary{}, first
 		}
 		if ctl == nil {
 			continue
 		}
-		// Update the controller with every trial of the batch.
-		batch := make([]Scored, 0, len(trials))
-		for _, t := range trials {
-			r := recs[t.ID]
-			rw := cfg.FailureReward
-			if r.done.Type == TrialFinished {
-				rw = *r.done.Reward
-			}
-			batch = append(batch, Scored{Choices: r.proposed.Choices, Reward: rw})
-		}
-		st, err := ctl.Update(batch)
+		// Update the controller with every trial of the batch: journal the
+		// update (unless the journal has it: a resume after a kill between
+		// journal and checkpoint), then save the checkpoint.
+		batch, _ := batchRewards(b)
+		us, err := ctl.Update(batch)
 		if err != nil {
 			return Summary{}, err
+		}
+		step := ctl.Steps()
+		if st.updates[step] == nil {
+			e := Event{Type: ControllerUpdated, Step: &step, Baseline: fp(us.Baseline),
+				MeanReward: fp(us.MeanReward), Loss: fp(us.Loss)}
+			if err := appendEv(e); err != nil {
+				return Summary{}, err
+			}
+			st.updates[step] = &e
+		}
+		if hook != nil {
+			if err := hook("journaled", step); err != nil {
+				return Summary{}, err
+			}
 		}
 		if err := ctl.Save(ckpt); err != nil {
 			return Summary{}, err
@@ -303,17 +520,39 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				return Summary{}, err
 			}
 		}
-		step := ctl.Steps()
-		if err := appendEv(Event{Type: ControllerUpdated, Step: &step, Baseline: fp(st.Baseline),
-			MeanReward: fp(st.MeanReward), Loss: fp(st.Loss)}); err != nil {
-			return Summary{}, err
+		if hook != nil {
+			if err := hook("saved", step); err != nil {
+				return Summary{}, err
+			}
 		}
 	}
-	updates := 0
-	if ctl != nil {
-		updates = ctl.Steps()
+	sum, err := s.finish(recs, len(st.updates))
+	if err == nil && sum.Finished == 0 && sum.Failures > 0 {
+		err = fmt.Errorf("%w (%d); the most common failure (%d times): %s",
+			ErrAllFailed, sum.Failures, sum.CommonFailureCount, sum.CommonFailure)
 	}
-	return s.finish(recs, updates)
+	return sum, err
+}
+
+func meanReward(batch []Scored) float64 {
+	var m float64
+	for _, s := range batch {
+		m += s.Reward
+	}
+	return m / float64(len(batch))
+}
+
+// removeTemps deletes the temporary files of atomic writes a killed run
+// left in Out, top/ and the trial folders.
+func (s *Search) removeTemps() error {
+	dirs := []string{s.Out, filepath.Join(s.Out, "top")}
+	trials, _ := filepath.Glob(filepath.Join(s.Out, "trials", "*"))
+	for _, d := range append(dirs, trials...) {
+		if _, err := atomicfile.RemoveTemps(d); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // finish writes top/ and summary.json.
@@ -326,7 +565,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	}
 	var fins []fin
 	for id, r := range recs {
-		if r.done == nil {
+		if r.done == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
 			continue
 		}
 		sum.Trials++
@@ -342,6 +581,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		fins = append(fins, fin{id, *r.done.Reward})
 		sum.MeanReward += *r.done.Reward
 	}
+	sum.CommonFailure, sum.CommonFailureCount = commonFailure(recs, cfg.Budget)
 	sort.Slice(fins, func(a, b int) bool {
 		if fins[a].r != fins[b].r {
 			return fins[a].r > fins[b].r
@@ -374,6 +614,41 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// commonFailure returns the most common failure of trials [0, budget)
+// and its count.
+func commonFailure(recs map[int]*record, budget int) (string, int) {
+	n := map[string]int{}
+	first := map[string]int{}
+	for id, r := range recs {
+		if r.done == nil || r.done.Type != TrialFailed || id >= budget {
+			continue
+		}
+		k := failureText(r.done)
+		n[k]++
+		if f, ok := first[k]; !ok || id < f {
+			first[k] = id
+		}
+	}
+	best := ""
+	for k, c := range n {
+		if best == "" || c > n[best] || (c == n[best] && first[k] < first[best]) {
+			best = k
+		}
+	}
+	return best, n[best]
+}
+
+// failureText is a failure's reason and the last non-empty line of its
+// output, which for a child that exits non-zero is its error message.
+func failureText(e *Event) string {
+	t := e.Reason
+	lines := strings.Split(strings.TrimSpace(e.Output), "\n")
+	if last := strings.TrimSpace(lines[len(lines)-1]); last != "" && !strings.Contains(t, last) {
+		t += ": " + last
+	}
+	return t
 }
 
 func nanNil(v float64) *float64 {

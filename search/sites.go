@@ -86,12 +86,12 @@ func lmSites(t Task, spaceKinds []string) ([]string, error) {
 func resolveSites(t Task) ([]string, error) {
 	shape, ok := datasetShapes[t.Data]
 	if !ok {
-		return nil, fmt.Errorf("dataset %q unknown", t.Data)
+		return nil, fmt.Errorf("task.data %q unknown", t.Data)
 	}
 	vs := gnn.NewVarStore(gotch.CPU)
 	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
 	if err != nil {
-		return nil, fmt.Errorf("model %s: %w", t.Model, err)
+		return nil, fmt.Errorf("task.model %s: %w", t.Model, err)
 	}
 	names := m.Sites().Names()
 	if len(t.Sites) > 0 {

@@ -41,7 +41,7 @@ type LMConfig struct {
 type LMResult struct {
 	TrainLoss  float64 `json:"train_loss"` // mean over the last 100 steps
 	ValPPL     float64 `json:"val_ppl"`
-	TestPPL    float64 `json:"test_ppl"`
+	TestPPL    float64 `json:"test_ppl,omitempty"` // absent when the test split was not evaluated
 	Steps      int     `json:"steps"`
 	Tokens     int64   `json:"tokens"`
 	WallS      float64 `json:"wall_s"`
@@ -55,7 +55,8 @@ type LMResult struct {
 // training stream wraps around. A NaN or infinite loss is ErrDiverged.
 // The splits are checked first (CheckSplits), so a split too short for
 // its streams is an error before any training, not after it. An empty
-// c.Test is not evaluated (TestPPL stays 0); c.Valid must not be empty.
+// c.Test is not evaluated (TestPPL stays 0 and is left out of the JSON);
+// c.Valid must not be empty.
 func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*LMResult, error) {
 	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
 		return nil, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")

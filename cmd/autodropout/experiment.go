@@ -42,13 +42,9 @@ func runExperiment(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	res, err := experiment.Run(ctx, cfg, experiment.Settings{Out: *out, Binary: bin, Progress: os.Stdout})
+	_, err = experiment.Run(ctx, cfg, experiment.Settings{Out: *out, Binary: bin, Progress: os.Stdout})
 	if err != nil && ctx.Err() != nil {
-		return fmt.Errorf("interrupted: finished trainings and search trials are kept in %s; run the same command again to resume", *out)
+		return fmt.Errorf("%w; %s", err, rerunHint())
 	}
-	if err != nil {
-		return err
-	}
-	_ = res
-	return nil
+	return err
 }

@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
 	"syscall"
 
 	"github.com/autodropout/autodropout/experiment"
@@ -42,13 +45,18 @@ func runSearch(args []string) error {
 	}
 	space, sites, err := search.SpaceFor(cfg)
 	if err != nil {
-		return err
+		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
 	if *dry {
 		b, _ := json.MarshalIndent(cfg, "", "  ")
 		fmt.Printf("config:\n%s\n", b)
 		_, err := experiment.SearchPlan(os.Stdout, cfg, sites, *tflops)
 		return err
+	}
+	if *natsURL == "" { // workers of a distributed search read their own files
+		if err := cfg.Task.CheckFiles(); err != nil {
+			return fmt.Errorf("config %s: task.%w", *cfgPath, err)
+		}
 	}
 	bin, err := trainerBinary(*binary)
 	if err != nil {
@@ -84,14 +92,33 @@ func trainerBinary(path string) (string, error) {
 }
 
 // searchTo runs (or resumes) a search, printing progress and a closing
-// line.
+// line. An interrupted search's error says what was kept and how to
+// resume; one whose trials all failed names the most common failure.
 func searchTo(ctx context.Context, s *search.Search) (search.Summary, error) {
 	out := s.Out
 	sum, err := s.Run(ctx)
-	if err != nil {
+	var ie *search.InterruptedError
+	switch {
+	case errors.As(err, &ie):
+		return sum, fmt.Errorf("%w; %s", err, rerunHint())
+	case errors.Is(err, search.ErrAllFailed):
+		return sum, fmt.Errorf("%w (each trial's output: %s)", err, filepath.Join(out, "trials", "NNNN", "output.log"))
+	case err != nil:
 		return sum, err
 	}
 	fmt.Printf("done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs; see %s/summary.json and %s/top/\n",
 		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS, out, out)
 	return sum, nil
+}
+
+// rerunHint tells the user to run this command again, quoted for a shell.
+func rerunHint() string {
+	args := make([]string, len(os.Args))
+	for i, a := range os.Args {
+		args[i] = a
+		if a == "" || strings.ContainsAny(a, " \t\n'\"\\$`;&|<>()*?[]#~{}!") {
+			args[i] = "'" + strings.ReplaceAll(a, "'", `'\''`) + "'"
+		}
+	}
+	return "rerun the same command to resume: " + strings.Join(args, " ")
 }

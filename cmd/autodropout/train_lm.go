@@ -78,6 +78,7 @@ func runTrainLM(args []string) error {
 	minCount := fs.Int("min-count", 2, "fortunes: training words seen fewer times become <unk>")
 	evalTokens := fs.Int("eval-tokens", 0, "evaluate on the first this many validation and test tokens (0: all)")
 	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
+	test := fs.Bool("test", true, "evaluate on the test split (search trials skip it: their reward is the validation perplexity)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -127,6 +128,9 @@ func runTrainLM(args []string) error {
 	if *evalTokens > 0 {
 		c.Valid = c.Valid[:min(len(c.Valid), *evalTokens)]
 		c.Test = c.Test[:min(len(c.Test), *evalTokens)]
+	}
+	if !*test {
+		c.Test = nil // never read: TrainLM skips an empty test split
 	}
 	if *steps > 0 {
 		cfg.MaxStep = *steps

@@ -34,3 +34,44 @@ func TestWrite(t *testing.T) {
 		t.Errorf("folder holds %d entries, want a.json and d", len(entries))
 	}
 }
+
+func TestRemoveTemps(t *testing.T) {
+	dir := t.TempDir()
+	files := map[string]bool{ // name: a leftover of Write
+		".controller.json.tmp123456": true,
+		".summary.json.tmp9":         true,
+		"controller.json":            false,
+		".controller.json.tmp":       false, // no digits: not CreateTemp's
+		".notes.tmp1x":               false,
+		"a.tmp1":                     false, // not hidden
+		".hidden":                    false,
+	}
+	for name := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// A real leftover: a Write whose rename never happened.
+	f, err := os.CreateTemp(dir, ".model.ot"+tmpMark+"*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	files[filepath.Base(f.Name())] = true
+	removed, err := RemoveTemps(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(removed) != 3 {
+		t.Errorf("removed %v, want the 3 leftovers", removed)
+	}
+	for name, leftover := range files {
+		_, err := os.Stat(filepath.Join(dir, name))
+		if gone := err != nil; gone != leftover {
+			t.Errorf("%s: removed %v, want %v", name, gone, leftover)
+		}
+	}
+	if removed, err := RemoveTemps(filepath.Join(dir, "missing")); err != nil || removed != nil {
+		t.Errorf("missing folder: %v, %v", removed, err)
+	}
+}

@@ -43,8 +43,10 @@ func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, run string) (*
 }
 
 // Restore writes the stored checkpoint to path. With none stored it
-// leaves path as it is. The store wins over a file at path: it is never
-// behind the journal, which is what the search resumes from.
+// leaves path as it is. The store wins over a file at path: the run's
+// journal and checkpoint live on the server, and a stored checkpoint is
+// never ahead of the journal (search.Run journals an update before it
+// saves it) and at most one step behind, which Run computes again.
 func (c *Checkpoints) Restore(path string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), checkpointTimeout)
 	defer cancel()
