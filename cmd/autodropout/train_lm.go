@@ -76,12 +76,17 @@ func runTrainLM(args []string) error {
 	minCount := fs.Int("min-count", 2, "fortunes: training words seen fewer times become <unk>")
 	evalTokens := fs.Int("eval-tokens", 0, "evaluate on the first this many validation and test tokens (0: all)")
 	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
+	precision := fs.String("precision", string(defaultPrecision), precisionUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	dev0, err := parseDevice(*device)
 	if err != nil {
 		return err
+	}
+	prec, err := libtorch.Resolve(libtorch.Precision(*precision), dev0)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
 	}
 	if *model != "transformer-xl" {
 		return fmt.Errorf("--task lm: model %q: want transformer-xl", *model)
@@ -140,11 +145,11 @@ func runTrainLM(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg)
+	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s, %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg, prec)
 	res, err := train.TrainLM(ctx, vs, m, c, train.LMConfig{
 		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
 		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,
-		Progress: os.Stdout, Every: *every,
+		Precision: prec, Progress: os.Stdout, Every: *every,
 	})
 	if err != nil {
 		return err
