@@ -31,9 +31,10 @@ type Config struct {
 
 // DefaultConfig is SGD with Nesterov momentum 0.9, learning rate 0.05 on a
 // cosine schedule, and weight decay 5e-4: the usual recipe for ResNets on
-// small images.
+// small images; precision auto (bf16 where the device computes it
+// natively, see libtorch.Resolve). A zero Config's precision is fp32.
 func DefaultConfig() Config {
-	return Config{Epochs: 1, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, Device: gotch.CPU, Every: 5 * time.Second}
+	return Config{Epochs: 1, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, Device: gotch.CPU, Precision: libtorch.Auto, Every: 5 * time.Second}
 }
 
 // Result summarises a training run.

@@ -89,7 +89,7 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 	fs.IntVar(&f.blockSize, "block-size", 3, "DropBlock's block side")
 	variants := fs.String("variants", "", "comma-separated regularizers to time (default all: none, dropout, dropblock, pattern; none is always timed)")
 	skip := fs.String("skip", "", "comma-separated sections to leave out: "+strings.Join(benchSections, ", "))
-	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto (the step times of the first feed the loader and controller sections)")
+	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto (default fp32, where train defaults to auto, so that runs compare with earlier ones; the first precision's steps feed the loader and controller sections)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
