@@ -147,11 +147,14 @@ func TestLossScalerSkipsOverflowingStep(t *testing.T) {
 			}
 		}
 	}
-	// A scale that keeps overflowing down to the floor is divergence.
+	// At the smallest scale the scaler accepts, finite gradients are an
+	// ordinary step (only overflows there are divergence).
 	sc.Scale = minLossScale
-	sc.BackoffFactor = 1e-40
 	if _, err := step(m, opt, b, gotch.CPU, amp); err != nil {
-		t.Fatalf("finite gradients at a tiny scale: %v", err)
+		t.Fatalf("finite gradients at the smallest scale: %v", err)
+	}
+	if sc.Scale != minLossScale {
+		t.Errorf("scale %v after a good step, want %v", sc.Scale, minLossScale)
 	}
 }
 
