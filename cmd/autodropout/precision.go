@@ -9,8 +9,8 @@ import (
 // defaultPrecision is --precision's default for train and so for the
 // search's and experiments' trials: bf16 where the CPU computes it
 // natively, fp32 elsewhere. On Fashion-MNIST bf16 and fp32 reach the same
-// test accuracy (paired difference +0.03 points, 95% interval −0.35 to
-// +0.41, 5 seeds) at about half the step time (docs/performance.md).
+// test accuracy (paired difference −0.05 points, 95% interval −0.32 to
+// +0.22, 8 seeds) at about half the step time (docs/performance.md).
 const defaultPrecision = libtorch.Auto
 
 // precisionUsage is --precision's help text.
