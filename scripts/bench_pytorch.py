@@ -26,6 +26,10 @@ Serve protocol: one JSON object per line each way. Requests:
   {"op": "drop", "id": "..."}              -> {"ok": true}
 Errors answer {"ok": false, "error": "..."}. See make_spec for the spec.
 
+A spec's "precision" is "fp32" (default) or "bf16": the forward pass and
+the loss then run under torch.autocast("cpu", dtype=torch.bfloat16), as
+`autodropout bench --precision bf16` runs ours.
+
 Regularizers: "dropout" is F.dropout; "dropblock" is torchvision's
 drop_block2d; "pattern" is a direct port of autodropout's mask algorithm
 (rows and columns in tiles, gathered through the rotated and sheared source
@@ -34,6 +38,7 @@ rescaling); the Transformer pattern likewise.
 """
 
 import argparse
+import contextlib
 import json
 import math
 import os
@@ -147,7 +152,7 @@ class PatternDropout:
         n, c, h, w = x.shape
         with torch.no_grad():
             keep, kept = pattern_mask(self.p, n, c, h, w)
-            f = keep * (h * w / kept)
+            f = (keep * (h * w / kept)).to(x.dtype)  # as autodropout: the factor in x's dtype
         return x * f
 
 
@@ -172,7 +177,18 @@ class TransformerDropout:
                 keep = 1 - sel
                 kept = keep.sum(1, keepdim=True).clamp_min(1)
                 fac = keep * (t / kept)
+            fac = fac.to(x.dtype)
         return x * fac
+
+
+def autocast(precision):
+    """The forward pass's context: torch.autocast for bf16 (as autodropout's
+    --precision bf16), nothing for fp32."""
+    if precision in (None, "", "fp32"):
+        return contextlib.nullcontext()
+    if precision == "bf16":
+        return torch.autocast("cpu", dtype=torch.bfloat16)
+    raise ValueError("precision %r: the CPU script knows fp32 and bf16" % precision)
 
 
 def make_reg(r):
@@ -389,11 +405,14 @@ class ClassifierBench:
         i = torch.arange(n * c * h * w)
         self.x = ((i % 97).float() / 48 - 1).view(n, c, h, w)
         self.y = torch.arange(n) % spec["classes"]
+        self.precision = spec.get("precision", "fp32")
+        autocast(self.precision)  # refuse an unknown precision at build
         self.model.train()
 
     def step(self):
         x, y = self.x.clone(), self.y.clone()  # ours copies the batch in too
-        loss = F.cross_entropy(self.model(x), y)
+        with autocast(self.precision):
+            loss = F.cross_entropy(self.model(x), y)
         v = loss.item()
         if not math.isfinite(v):
             raise RuntimeError("loss is %r" % v)
@@ -417,11 +436,14 @@ class LMBench:
         self.x = torch.randint(c["n_token"], (b, t))
         self.y = torch.randint(c["n_token"], (b, t))
         self.mems = None
+        self.precision = spec.get("precision", "fp32")
+        autocast(self.precision)
         self.model.train()
 
     def step(self):
-        logits, self.mems = self.model(self.x, self.mems)
-        loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), self.y.view(-1))
+        with autocast(self.precision):
+            logits, self.mems = self.model(self.x, self.mems)
+            loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), self.y.view(-1))
         v = loss.item()
         if not math.isfinite(v):
             raise RuntimeError("loss is %r" % v)
@@ -503,14 +525,15 @@ def standalone(args):
         "dropblock": [dict(hand, kind="dropblock", rate=0.1, block_size=3)],
         "pattern": [hand],
     }
-    print("torch %s, %d threads, batch %d" % (torch.__version__, torch.get_num_threads(), args.batch))
+    print("torch %s, %d threads, batch %d, %s" % (torch.__version__, torch.get_num_threads(), args.batch, args.precision))
     for model in args.models.split(","):
         m = re.fullmatch(r"wrn-(\d+)-(\d+)", model)
         if not m:
             sys.exit("standalone mode knows wrn-D-K models only (the Go side drives transformer-xl)")
         inp = [1, 28, 28] if model == "wrn-16-2" else [3, 32, 32]
         bs = {k: build({"kind": "classifier", "depth": int(m.group(1)), "width": int(m.group(2)), "input": inp,
-                        "classes": 10, "batch": args.batch, "regularizers": v}) for k, v in variants.items()}
+                        "classes": 10, "batch": args.batch, "regularizers": v, "precision": args.precision})
+              for k, v in variants.items()}
         times = {k: [] for k in bs}
         for _ in range(args.warmup):
             for b in bs.values():
@@ -533,6 +556,7 @@ def main():
     ap.add_argument("--threads", type=int, default=os.cpu_count(), help="intra-op threads (default: all cores)")
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
+    ap.add_argument("--precision", default="fp32", choices=["fp32", "bf16"], help="bf16: the step's forward under torch.autocast")
     args = ap.parse_args()
     if args.serve:
         serve()

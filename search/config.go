@@ -58,6 +58,7 @@ type Task struct {
 	ImageSize   int      `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
 	Augment     *bool    `json:"augment,omitempty"`     // random crop (and flip for colour images); default: train's, on
 	Device      string   `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
+	Precision   string   `json:"precision,omitempty"`   // train's --precision: fp32 (default), bf16, fp16 (CUDA) or auto
 	Sites       []string `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
 	SitesRegexp string   `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
 	Timeout     string   `json:"timeout"`               // Go duration per trial (default "30m")
@@ -445,6 +446,9 @@ func (t Task) Args() []string {
 	}
 	if t.Device != "" {
 		a = append(a, "--device", t.Device)
+	}
+	if t.Precision != "" {
+		a = append(a, "--precision", t.Precision)
 	}
 	return a
 }

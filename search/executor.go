@@ -149,6 +149,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		Examples int64    `json:"examples"`
 		Tokens   int64    `json:"tokens"`
 		WallS    float64  `json:"wall_s"`
+		Prec     string   `json:"precision"`
 	}
 	if err := json.Unmarshal(b, &res); err != nil {
 		return fail(r, "result.json: %v", err)
@@ -163,7 +164,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	if res.TestAcc != nil {
 		r.Metrics["test_acc"] = *res.TestAcc
 	}
-	r.Cost.Steps, r.Cost.Examples = res.Steps, res.Examples+res.Tokens
+	r.Cost.Steps, r.Cost.Examples, r.Cost.Precision = res.Steps, res.Examples+res.Tokens, res.Prec
 	if r.Reward, err = Reward(r.Metrics); err != nil {
 		return fail(r, "reward: %v", err)
 	}

@@ -63,6 +63,9 @@ type Cost struct {
 	CPUS     float64 `json:"cpu_s"` // user + system time of the child (rusage)
 	Steps    int     `json:"steps"`
 	Examples int64   `json:"examples"` // training examples (language models: tokens) seen
+	// Precision the child computed in (fp32, bf16, fp16), from its
+	// result.json: wall and CPU seconds compare only at one precision.
+	Precision string `json:"precision,omitempty"`
 }
 
 // A Journal is an append-only log of events. A search's whole state can be

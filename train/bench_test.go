@@ -42,10 +42,10 @@ func BenchmarkStep(b *testing.B) {
 				name = ""
 			}
 			m, opt, batch := wrnStep(b, 16, 2, 128, name, tc.opt, bnSite)
-			step(m, opt, batch, gotch.CPU) // warm-up
+			step(m, opt, batch, gotch.CPU, nil) // warm-up
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := step(m, opt, batch, gotch.CPU); err != nil {
+				if _, err := step(m, opt, batch, gotch.CPU, nil); err != nil {
 					b.Fatal(err)
 				}
 			}
@@ -68,10 +68,10 @@ func BenchmarkStepWRN28(b *testing.B) {
 			}
 			defer release()
 			m, opt, batch := wrnStepIn(b, 28, 2, 128, []int{3, 32, 32}, tc.reg, tc.opt, bn2)
-			step(m, opt, batch, gotch.CPU) // warm-up
+			step(m, opt, batch, gotch.CPU, nil) // warm-up
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				if _, err := step(m, opt, batch, gotch.CPU); err != nil {
+				if _, err := step(m, opt, batch, gotch.CPU, nil); err != nil {
 					b.Fatal(err)
 				}
 			}

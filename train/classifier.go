@@ -21,15 +21,20 @@ type Config struct {
 	Momentum    float64
 	WeightDecay float64
 	Device      gotch.Device
-	Progress    io.Writer     // nil: quiet
-	Every       time.Duration // progress interval (default 5s)
+	// Precision of the forward passes, training and evaluation: fp32
+	// (also ""), bf16, fp16 (CUDA) or auto (see libtorch.Resolve). The
+	// weights and the optimizer stay float32.
+	Precision libtorch.Precision
+	Progress  io.Writer     // nil: quiet
+	Every     time.Duration // progress interval (default 5s)
 }
 
 // DefaultConfig is SGD with Nesterov momentum 0.9, learning rate 0.05 on a
 // cosine schedule, and weight decay 5e-4: the usual recipe for ResNets on
-// small images.
+// small images; precision auto (bf16 where the device computes it
+// natively, see libtorch.Resolve). A zero Config's precision is fp32.
 func DefaultConfig() Config {
-	return Config{Epochs: 1, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, Device: gotch.CPU, Every: 5 * time.Second}
+	return Config{Epochs: 1, LR: 0.05, Momentum: 0.9, WeightDecay: 5e-4, Device: gotch.CPU, Precision: libtorch.Auto, Every: 5 * time.Second}
 }
 
 // Result summarises a training run.
@@ -42,6 +47,7 @@ type Result struct {
 	Examples  int64    `json:"examples"` // training examples seen
 	WallS     float64  `json:"wall_s"`
 	Params    int64    `json:"params"`
+	Precision string   `json:"precision"` // the precision used: fp32, bf16 or fp16
 }
 
 // ErrDiverged is wrapped when the loss becomes NaN or infinite.
@@ -64,11 +70,15 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	}
 	defer release()
 	start := time.Now()
+	amp, err := NewAMP(cfg.Precision, vs)
+	if err != nil {
+		return nil, err
+	}
 	opt, err := gnn.NewSGDConfig(cfg.Momentum, 0, cfg.WeightDecay, cfg.Momentum > 0).Build(vs, cfg.LR)
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
-	res := &Result{Params: CountParams(vs)}
+	res := &Result{Params: CountParams(vs), Precision: amp.String()}
 	total := cfg.Epochs * trainSet.Batches()
 	lastReport := time.Now()
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
@@ -77,7 +87,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		for b := range trainSet.Epoch(ctx, epoch) {
 			// Cosine decay from LR to 0 over the run, per step.
 			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(total))))
-			loss, err := step(model, opt, b, cfg.Device)
+			loss, err := step(model, opt, b, cfg.Device, amp)
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 			}
@@ -101,14 +111,14 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		res.Epochs = epoch + 1
 	}
 	if valSet != nil {
-		a, err := Accuracy(ctx, model, valSet, cfg.Device)
+		a, err := amp.accuracy(ctx, model, valSet)
 		if err != nil {
 			return nil, fmt.Errorf("validation: %w", err)
 		}
 		res.ValAcc = &a
 	}
 	if testSet != nil {
-		a, err := Accuracy(ctx, model, testSet, cfg.Device)
+		a, err := amp.accuracy(ctx, model, testSet)
 		if err != nil {
 			return nil, fmt.Errorf("test: %w", err)
 		}
@@ -119,17 +129,19 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 }
 
 // step runs forward, backward and the optimizer on one batch and returns the
-// loss.
-func step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device) (float64, error) {
+// loss. The forward pass and the loss run in amp's precision (nil: float32).
+func step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device, amp *AMP) (float64, error) {
 	x, y, err := b.Tensors(dev)
 	if err != nil {
 		return 0, err
 	}
 	defer x.MustDrop()
 	defer y.MustDrop()
-	logits := model.ForwardT(x, true)
-	loss, err := crossEntropy(logits, y)
-	logits.MustDrop()
+	loss, err := amp.forward(func() (*ts.Tensor, error) {
+		logits := model.ForwardT(x, true)
+		defer logits.MustDrop()
+		return crossEntropy(logits, y)
+	})
 	if err != nil {
 		return 0, err
 	}
@@ -141,13 +153,7 @@ func step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device)
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return v, fmt.Errorf("%w: loss is %v", ErrDiverged, v)
 	}
-	if err := opt.ZeroGrad(); err != nil {
-		return 0, err
-	}
-	if err := loss.Backward(); err != nil {
-		return 0, err
-	}
-	return v, opt.Step()
+	return v, amp.backward(loss, opt, nil)
 }
 
 var noWeight = ts.NewTensor()
@@ -189,6 +195,19 @@ func Accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.D
 		return 0, fmt.Errorf("no examples to evaluate")
 	}
 	return float64(correct) / float64(n), ctx.Err()
+}
+
+// accuracy is Accuracy in the precision's autocast region.
+func (a *AMP) accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader) (float64, error) {
+	exit, err := a.Autocast()
+	if err != nil {
+		return 0, err
+	}
+	acc, err := Accuracy(ctx, model, l, a.Device)
+	if xerr := exit(); err == nil {
+		err = xerr
+	}
+	return acc, err
 }
 
 // CountParams returns the number of trainable scalars in vs.

@@ -33,6 +33,7 @@ type LMConfig struct {
 	EvalBatch int64 // evaluation streams (default 10)
 	TgtLen    int64 // segment length
 	Device    gotch.Device
+	Precision libtorch.Precision // as Config.Precision
 	Progress  io.Writer
 	Every     time.Duration
 }
@@ -48,6 +49,7 @@ type LMResult struct {
 	TrainS     float64 `json:"train_s"`
 	TokensPerS float64 `json:"tokens_per_s"` // training tokens per second
 	Params     int64   `json:"params"`
+	Precision  string  `json:"precision"` // the precision used: fp32, bf16 or fp16
 }
 
 // TrainLM trains model on c.Train and evaluates on c.Valid and c.Test.
@@ -76,6 +78,10 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	}
 	defer release()
 	start := time.Now()
+	amp, err := NewAMP(cfg.Precision, vs)
+	if err != nil {
+		return nil, err
+	}
 	tr, err := data.NewStreams(c.Train, cfg.BatchSize)
 	if err != nil {
 		return nil, fmt.Errorf("train split: %w", err)
@@ -84,7 +90,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
-	res := &LMResult{Params: CountParams(vs)}
+	res := &LMResult{Params: CountParams(vs), Precision: amp.String()}
 	nseg := tr.Segments(cfg.TgtLen)
 	var mems []*ts.Tensor
 	dropMems := func() {
@@ -117,7 +123,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		if err != nil {
 			return nil, err
 		}
-		v, next, err := LMStep(vs, opt, model, x, y, mems, cfg.Clip)
+		v, next, err := LMStepAMP(vs, opt, model, x, y, mems, cfg.Clip, amp)
 		mems = next
 		n := y.Numel()
 		x.MustDrop()
@@ -142,13 +148,23 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	res.TokensPerS = float64(res.Tokens) / res.TrainS
 	res.TrainLoss = mean(recent)
 	dropMems()
-	if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
-		return nil, fmt.Errorf("validation: %w", err)
+	exit, err := amp.Autocast()
+	if err != nil {
+		return nil, err
+	}
+	defer exit()
+	if len(c.Valid) > 0 {
+		if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+			return nil, fmt.Errorf("validation: %w", err)
+		}
 	}
 	if len(c.Test) > 0 {
 		if res.TestPPL, err = Perplexity(model, c.Test, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
 			return nil, fmt.Errorf("test: %w", err)
 		}
+	}
+	if err := exit(); err != nil {
+		return nil, err
 	}
 	res.WallS = time.Since(start).Seconds()
 	if cfg.Progress != nil {

@@ -36,7 +36,7 @@ func TestStepMemoryIsFlat(t *testing.T) {
 	m, opt, batch := wrnStep(t, 10, 1, 32, "dropblock", autodropout.Options{Rate: 0.1, BlockSize: 3}, nil)
 	run := func(n int) {
 		for i := 0; i < n; i++ {
-			if _, err := step(m, opt, batch, gotch.CPU); err != nil {
+			if _, err := step(m, opt, batch, gotch.CPU, nil); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -78,7 +78,7 @@ func TestStepMemoryLong(t *testing.T) {
 			}
 			defer release()
 			m, opt, batch := wrnStep(t, 10, 1, 32, tc.reg, tc.opt, bn)
-			checkFlat(t, func() error { _, err := step(m, opt, batch, gotch.CPU); return err })
+			checkFlat(t, func() error { _, err := step(m, opt, batch, gotch.CPU, nil); return err })
 		})
 	}
 	for _, reg := range []string{"none", "pattern"} {

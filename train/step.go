@@ -15,7 +15,17 @@ import (
 // loss. It is exported so that benchmarks time the step that training runs.
 // The caller holds a libtorch.TrainThread.
 func Step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device) (float64, error) {
-	return step(model, opt, b, dev)
+	return step(model, opt, b, dev, nil)
+}
+
+// StepAMP is Step in amp's precision (nil: float32), as Classifier runs it
+// with Config.Precision.
+func StepAMP(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, amp *AMP) (float64, error) {
+	dev := gotch.CPU
+	if amp != nil {
+		dev = amp.Device
+	}
+	return step(model, opt, b, dev, amp)
 }
 
 // LMStep runs one training step of a language model, exactly as TrainLM
@@ -25,12 +35,23 @@ func Step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device)
 // which the caller owns (also on error). x and y stay the caller's. The
 // caller holds a libtorch.TrainThread.
 func LMStep(vs *gnn.VarStore, opt *gnn.Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64) (float64, []*ts.Tensor, error) {
-	logits, next := model.ForwardMem(x, mems, true)
+	return LMStepAMP(vs, opt, model, x, y, mems, clip, nil)
+}
+
+// LMStepAMP is LMStep in amp's precision (nil: float32), as TrainLM runs
+// it with LMConfig.Precision. The memories it returns are in the dtype the
+// layers computed (bfloat16 under bf16 autocast).
+func LMStepAMP(vs *gnn.VarStore, opt *gnn.Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64, amp *AMP) (float64, []*ts.Tensor, error) {
+	var next []*ts.Tensor
+	loss, err := amp.forward(func() (*ts.Tensor, error) {
+		var logits *ts.Tensor
+		logits, next = model.ForwardMem(x, mems, true)
+		defer logits.MustDrop()
+		return LMLoss(logits, y)
+	})
 	for _, m := range mems {
 		m.MustDrop()
 	}
-	loss, err := LMLoss(logits, y)
-	logits.MustDrop()
 	if err != nil {
 		return 0, next, err
 	}
@@ -40,16 +61,11 @@ func LMStep(vs *gnn.VarStore, opt *gnn.Optimizer, model LM, x, y *ts.Tensor, mem
 		err = fmt.Errorf("%w: loss is %v", ErrDiverged, v)
 	}
 	if err == nil {
-		err = opt.ZeroGrad()
-	}
-	if err == nil {
-		err = loss.Backward()
-	}
-	if err == nil && clip > 0 {
-		err = clipGradNorm(vs, clip)
-	}
-	if err == nil {
-		err = opt.Step()
+		var clipFn func() error
+		if clip > 0 {
+			clipFn = func() error { return clipGradNorm(vs, clip) }
+		}
+		err = amp.backward(loss, opt, clipFn)
 	}
 	return v, next, err
 }

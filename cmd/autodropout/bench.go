@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -60,6 +61,7 @@ type benchFlags struct {
 	blockSize     int
 	skip          map[string]bool
 	variants      map[string]bool // nil: all
+	precisions    []libtorch.Precision
 }
 
 var benchSections = []string{"step", "mask", "loader", "controller"}
@@ -87,6 +89,7 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 	fs.IntVar(&f.blockSize, "block-size", 3, "DropBlock's block side")
 	variants := fs.String("variants", "", "comma-separated regularizers to time (default all: none, dropout, dropblock, pattern; none is always timed)")
 	skip := fs.String("skip", "", "comma-separated sections to leave out: "+strings.Join(benchSections, ", "))
+	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto (default fp32, where train defaults to auto, so that runs compare with earlier ones; the first precision's steps feed the loader and controller sections)")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -105,6 +108,19 @@ func parseBenchFlags(args []string) (*benchFlags, error) {
 			}
 			f.variants[v] = true
 		}
+	}
+	for _, s := range strings.Split(*precisions, ",") {
+		p, err := libtorch.ParsePrecision(s)
+		if err == nil {
+			p, err = libtorch.Resolve(p, gotch.CPU)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("--precision: %w", err)
+		}
+		if slices.Contains(f.precisions, p) {
+			continue // auto may resolve to one already listed
+		}
+		f.precisions = append(f.precisions, p)
 	}
 	f.skip = map[string]bool{}
 	for _, s := range strings.Split(*skip, ",") {
@@ -149,7 +165,8 @@ type BenchMachine struct {
 type StepResult struct {
 	Model     string   `json:"model"`
 	Variant   string   `json:"variant"`
-	Sites     int      `json:"sites"` // sites the regularizer is on
+	Precision string   `json:"precision"` // of both ours and PyTorch's step: fp32 or bf16 (autocast)
+	Sites     int      `json:"sites"`     // sites the regularizer is on
 	OursMS    float64  `json:"ours_ms"`
 	OursNone  float64  `json:"ours_vs_none"`
 	TorchMS   *float64 `json:"pytorch_ms,omitempty"`
@@ -159,9 +176,14 @@ type StepResult struct {
 	// ratio is a claim only as far as its interval reaches.
 	OursNoneCI  [2]float64  `json:"ours_vs_none_ci95"`
 	OursTorchCI *[2]float64 `json:"ours_vs_pytorch_ci95,omitempty"`
-	Faults      float64     `json:"ours_page_faults_per_step"` // median minor faults (Linux)
-	OursAll     []float64   `json:"ours_all_ms"`
-	TorchAll    []float64   `json:"pytorch_all_ms,omitempty"`
+	// With several precisions: our step against our float32 step of the
+	// same variant in the same round, and PyTorch's likewise.
+	OursFP32   *float64    `json:"ours_vs_fp32,omitempty"`
+	OursFP32CI *[2]float64 `json:"ours_vs_fp32_ci95,omitempty"`
+	TorchFP32  *float64    `json:"pytorch_vs_fp32,omitempty"`
+	Faults     float64     `json:"ours_page_faults_per_step"` // median minor faults (Linux)
+	OursAll    []float64   `json:"ours_all_ms"`
+	TorchAll   []float64   `json:"pytorch_all_ms,omitempty"`
 }
 
 // ParamCount compares the trainable parameters of our model and PyTorch's.
@@ -308,10 +330,11 @@ type classifierStepper struct {
 	vs    *gnn.VarStore
 	opt   *gnn.Optimizer
 	batch *data.Batch
+	amp   *train.AMP
 }
 
 func (c *classifierStepper) step() error {
-	_, err := train.Step(c.model, c.opt, c.batch, gotch.CPU)
+	_, err := train.StepAMP(c.model, c.opt, c.batch, c.amp)
 	return err
 }
 
@@ -324,10 +347,11 @@ type lmStepper struct {
 	x, y  *ts.Tensor
 	mems  []*ts.Tensor
 	clip  float64
+	amp   *train.AMP
 }
 
 func (l *lmStepper) step() error {
-	_, next, err := train.LMStep(l.vs, l.opt, l.model, l.x, l.y, l.mems, l.clip)
+	_, next, err := train.LMStepAMP(l.vs, l.opt, l.model, l.x, l.y, l.mems, l.clip, l.amp)
 	l.mems = next
 	return err
 }
@@ -344,6 +368,7 @@ func (l *lmStepper) close() {
 // A benchVariant is one regularizer on one model, ours and PyTorch's.
 type benchVariant struct {
 	name     string
+	prec     libtorch.Precision
 	ours     stepper
 	sites    int
 	pyID     string // "" when PyTorch does not run it
@@ -413,6 +438,9 @@ func parseInput(spec string) (name string, in []int64, err error) {
 	return name, in, nil
 }
 
+// benchClasses is the classifiers' number of classes.
+const benchClasses = 10
+
 func buildClassifier(f *benchFlags, spec string, py *pyBridge) (*benchModel, error) {
 	name, in, err := parseInput(spec)
 	if err != nil {
@@ -427,74 +455,91 @@ func buildClassifier(f *benchFlags, spec string, py *pyBridge) (*benchModel, err
 	if py != nil && wrn == nil {
 		m.pySkip = "the PyTorch script builds WRN-d-k only"
 	}
-	const classes = 10
 	batch := &data.Batch{X: make([]float32, f.batch*int(in[0]*in[1]*in[2])), Y: make([]int64, f.batch),
 		N: f.batch, C: int(in[0]), H: int(in[1]), W: int(in[2])}
 	for i := range batch.X { // the fixture of train's BenchmarkStep
 		batch.X[i] = float32(i%97)/48 - 1
 	}
 	for i := range batch.Y {
-		batch.Y[i] = int64(i % classes)
+		batch.Y[i] = int64(i % benchClasses)
 	}
-	for _, v := range []string{"none", "dropout", "dropblock", "pattern"} {
-		if f.variants != nil && !f.variants[v] {
-			continue
-		}
-		if err := libtorch.ManualSeed(1); err != nil {
-			return nil, err
-		}
-		vs := gnn.NewVarStore(gotch.CPU)
-		model, err := nn.New(name, vs.Root(), nn.Input{C: in[0], H: in[1], W: in[2]}, classes)
-		if err != nil {
-			return nil, err
-		}
-		if m.patterns == nil {
-			m.patterns = mapPatterns(model.Sites().Names(), file)
-			if len(m.patterns) == 0 {
-				return nil, fmt.Errorf("no site of %s matches the sites of %s", name, f.wrnPattern)
+	for _, prec := range f.precisions {
+		for _, v := range []string{"none", "dropout", "dropblock", "pattern"} {
+			if f.variants != nil && !f.variants[v] {
+				continue
 			}
-		}
-		sites := make([]string, len(m.patterns))
-		for i, sp := range m.patterns {
-			sites[i] = sp.Site
-		}
-		switch v {
-		case "dropout", "dropblock":
-			// The baselines go to the pattern's sites, so that every
-			// regularized variant touches the same activations.
-			reg, err := autodropout.New(v, autodropout.Options{Rate: f.rate, BlockSize: f.blockSize})
+			bv, err := buildClassifierVariant(f, m, name, spec, v, prec, wrn, file, batch, py)
 			if err != nil {
 				return nil, err
 			}
-			for _, s := range sites {
-				if err := model.Sites().Set(s, reg); err != nil {
-					return nil, err
-				}
-			}
-		case "pattern":
-			if _, err := model.Sites().SetPatterns(m.patterns); err != nil {
+			m.variants = append(m.variants, bv)
+		}
+	}
+	return m, nil
+}
+
+// buildClassifierVariant builds one regularizer v on model name in
+// precision prec, ours and PyTorch's.
+func buildClassifierVariant(f *benchFlags, m *benchModel, name, spec, v string, prec libtorch.Precision, wrn []string,
+	file []autodropout.SitePattern, batch *data.Batch, py *pyBridge) (*benchVariant, error) {
+	in := m.in
+	if err := libtorch.ManualSeed(1); err != nil {
+		return nil, err
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	model, err := nn.New(name, vs.Root(), nn.Input{C: in[0], H: in[1], W: in[2]}, benchClasses)
+	if err != nil {
+		return nil, err
+	}
+	if m.patterns == nil {
+		m.patterns = mapPatterns(model.Sites().Names(), file)
+		if len(m.patterns) == 0 {
+			return nil, fmt.Errorf("no site of %s matches the sites of %s", name, f.wrnPattern)
+		}
+	}
+	sites := make([]string, len(m.patterns))
+	for i, sp := range m.patterns {
+		sites[i] = sp.Site
+	}
+	switch v {
+	case "dropout", "dropblock":
+		// The baselines go to the pattern's sites, so that every
+		// regularized variant touches the same activations.
+		reg, err := autodropout.New(v, autodropout.Options{Rate: f.rate, BlockSize: f.blockSize})
+		if err != nil {
+			return nil, err
+		}
+		for _, s := range sites {
+			if err := model.Sites().Set(s, reg); err != nil {
 				return nil, err
 			}
 		}
-		opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.01)
-		if err != nil {
-			return nil, fmt.Errorf("optimizer: %w", err)
+	case "pattern":
+		if _, err := model.Sites().SetPatterns(m.patterns); err != nil {
+			return nil, err
 		}
-		bv := &benchVariant{name: v, ours: &classifierStepper{model, vs, opt, batch}, params: train.CountParams(vs),
-			sites: countSites(model.Sites())}
-		if py != nil && m.pySkip == "" {
-			depth, _ := strconv.Atoi(wrn[1])
-			width, _ := strconv.Atoi(wrn[2])
-			bv.pyID = spec + "/" + v
-			pspec := map[string]any{"kind": "classifier", "depth": depth, "width": width, "input": in, "classes": classes,
-				"batch": f.batch, "regularizers": regSpecs(model.Sites()), "seed": 1}
-			if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
-				return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
-			}
-		}
-		m.variants = append(m.variants, bv)
 	}
-	return m, nil
+	opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.01)
+	if err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	amp, err := train.NewAMP(prec, vs)
+	if err != nil {
+		return nil, err
+	}
+	bv := &benchVariant{name: v, prec: prec, ours: &classifierStepper{model, vs, opt, batch, amp}, params: train.CountParams(vs),
+		sites: countSites(model.Sites())}
+	if py != nil && m.pySkip == "" {
+		depth, _ := strconv.Atoi(wrn[1])
+		width, _ := strconv.Atoi(wrn[2])
+		bv.pyID = spec + "/" + v + "/" + string(prec)
+		pspec := map[string]any{"kind": "classifier", "depth": depth, "width": width, "input": in, "classes": benchClasses,
+			"batch": f.batch, "regularizers": regSpecs(model.Sites()), "seed": 1, "precision": string(prec)}
+		if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
+			return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
+		}
+	}
+	return bv, nil
 }
 
 func buildLM(f *benchFlags, py *pyBridge) (*benchModel, error) {
@@ -511,48 +556,54 @@ func buildLM(f *benchFlags, py *pyBridge) (*benchModel, error) {
 		return nil, fmt.Errorf("--lm-config %s: batch_size %d: want ≥ 1", f.lmConfig, cfg.BatchSize)
 	}
 	m := &benchModel{name: "transformer-xl"}
-	for _, v := range []string{"none", "dropout", "pattern"} {
-		if f.variants != nil && !f.variants[v] {
-			continue
-		}
-		if err := libtorch.ManualSeed(1); err != nil {
-			return nil, err
-		}
-		vs := gnn.NewVarStore(gotch.CPU)
-		model, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
-		if err != nil {
-			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
-		}
-		if err := nn.SetLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
-			return nil, err
-		}
-		opt, err := train.LMOptimizer(vs, cfg.Optimizer, cfg.LR)
-		if err != nil {
-			return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
-		}
-		shape := []int64{cfg.BatchSize, cfg.Model.TgtLen}
-		x, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
-		if err != nil {
-			return nil, err
-		}
-		y, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
-		if err != nil {
-			return nil, err
-		}
-		bv := &benchVariant{name: v, params: train.CountParams(vs), sites: countSites(model.Sites()),
-			ours: &lmStepper{model: model, vs: vs, opt: opt, x: x, y: y, clip: cfg.Clip}}
-		if py != nil {
-			bv.pyID = "transformer-xl/" + v
-			c := cfg.Model
-			pspec := map[string]any{"kind": "lm", "batch": cfg.BatchSize, "lr": cfg.LR, "clip": cfg.Clip, "optimizer": cfg.Optimizer,
-				"regularizers": regSpecs(model.Sites()), "seed": 1,
-				"config": map[string]any{"n_token": c.NToken, "n_layer": c.NLayer, "d_model": c.DModel, "n_head": c.NHead,
-					"d_head": c.DHead, "d_inner": c.DInner, "tgt_len": c.TgtLen, "mem_len": c.MemLen}}
-			if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
-				return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
+	for _, prec := range f.precisions {
+		for _, v := range []string{"none", "dropout", "pattern"} {
+			if f.variants != nil && !f.variants[v] {
+				continue
 			}
+			if err := libtorch.ManualSeed(1); err != nil {
+				return nil, err
+			}
+			vs := gnn.NewVarStore(gotch.CPU)
+			model, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
+			if err != nil {
+				return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
+			}
+			if err := nn.SetLMRegularizer(model.Sites(), v, f.lmPattern, cfg.Model); err != nil {
+				return nil, err
+			}
+			opt, err := train.LMOptimizer(vs, cfg.Optimizer, cfg.LR)
+			if err != nil {
+				return nil, fmt.Errorf("--lm-config %s: %w", f.lmConfig, err)
+			}
+			shape := []int64{cfg.BatchSize, cfg.Model.TgtLen}
+			x, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
+			if err != nil {
+				return nil, err
+			}
+			y, err := ts.Randint(int64(f.vocab), shape, gotch.Int64, gotch.CPU)
+			if err != nil {
+				return nil, err
+			}
+			amp, err := train.NewAMP(prec, vs)
+			if err != nil {
+				return nil, err
+			}
+			bv := &benchVariant{name: v, prec: prec, params: train.CountParams(vs), sites: countSites(model.Sites()),
+				ours: &lmStepper{model: model, vs: vs, opt: opt, x: x, y: y, clip: cfg.Clip, amp: amp}}
+			if py != nil {
+				bv.pyID = "transformer-xl/" + v + "/" + string(prec)
+				c := cfg.Model
+				pspec := map[string]any{"kind": "lm", "batch": cfg.BatchSize, "lr": cfg.LR, "clip": cfg.Clip, "optimizer": cfg.Optimizer,
+					"regularizers": regSpecs(model.Sites()), "seed": 1, "precision": string(prec),
+					"config": map[string]any{"n_token": c.NToken, "n_layer": c.NLayer, "d_model": c.DModel, "n_head": c.NHead,
+						"d_head": c.DHead, "d_inner": c.DInner, "tgt_len": c.TgtLen, "mem_len": c.MemLen}}
+				if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
+					return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
+				}
+			}
+			m.variants = append(m.variants, bv)
 		}
-		m.variants = append(m.variants, bv)
 	}
 	return m, nil
 }
@@ -667,15 +718,33 @@ func (m *benchModel) run(f *benchFlags, py *pyBridge, rep *BenchReport) error {
 	// none step of the same round, ours against PyTorch's step that ran
 	// right after it. Pairing cancels the machine's slower and faster
 	// spells, which move every variant of a round alike.
-	none := m.variants[0]
+	// A variant's none is the none of its precision; its fp32 is the same
+	// variant in fp32 when that is timed too.
+	find := func(name string, p libtorch.Precision) *benchVariant {
+		for _, v := range m.variants {
+			if v.name == name && v.prec == p {
+				return v
+			}
+		}
+		return nil
+	}
 	for _, v := range m.variants {
-		r := StepResult{Model: m.name, Variant: v.name, Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT,
+		none := find("none", v.prec)
+		r := StepResult{Model: m.name, Variant: v.name, Precision: string(v.prec), Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT,
 			Faults: median(v.faults)}
 		r.OursNone, r.OursNoneCI = pairedRatio(v.oursT, none.oursT), pairedRatioCI(v.oursT, none.oursT)
 		if len(v.pyT) > 0 {
 			t, tn, ot := median(v.pyT), pairedRatio(v.pyT, none.pyT), pairedRatio(v.oursT, v.pyT)
 			ci := pairedRatioCI(v.oursT, v.pyT)
 			r.TorchMS, r.TorchNone, r.OursTorch, r.OursTorchCI = &t, &tn, &ot, &ci
+		}
+		if fp := find(v.name, libtorch.FP32); fp != nil && fp != v {
+			of, ci := pairedRatio(v.oursT, fp.oursT), pairedRatioCI(v.oursT, fp.oursT)
+			r.OursFP32, r.OursFP32CI = &of, &ci
+			if len(v.pyT) > 0 && len(fp.pyT) > 0 {
+				tf := pairedRatio(v.pyT, fp.pyT)
+				r.TorchFP32 = &tf
+			}
 		}
 		rep.Step = append(rep.Step, r)
 	}
@@ -696,13 +765,32 @@ func (m *benchModel) noneMS() float64 { return median(m.variants[0].oursT) }
 func printSteps(rep *BenchReport) {
 	fmt.Printf("\ntraining step (forward, backward, optimizer), batch %d (Transformer-XL: its config's)\n", rep.Batch)
 	fmt.Println("ratios: medians of per-round ratios (95% bootstrap interval); faults: our page faults per step (memory the allocator had given back)")
-	fmt.Printf("%-16s %-10s %5s %9s %16s %11s %7s %16s %7s\n", "model", "variant", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT", "faults")
+	multi := false
+	for _, r := range rep.Step {
+		multi = multi || r.OursFP32 != nil
+	}
+	fmt.Printf("%-16s %-10s %-5s %5s %9s %16s %11s %7s %16s %7s", "model", "variant", "prec", "sites", "ours ms", "×none", "PyTorch ms", "×none", "ours/PT", "faults")
+	if multi {
+		fmt.Printf(" %16s %8s", "ours ×fp32", "PT ×fp32")
+	}
+	fmt.Println()
 	for _, r := range rep.Step {
 		pt, ptn, ot := "-", "-", "-"
 		if r.TorchMS != nil {
 			pt, ptn, ot = fmt.Sprintf("%.1f", *r.TorchMS), fmt.Sprintf("%.2f", *r.TorchNone), ratioText(*r.OursTorch, *r.OursTorchCI)
 		}
-		fmt.Printf("%-16s %-10s %5d %9.1f %16s %11s %7s %16s %7.0f\n", r.Model, r.Variant, r.Sites, r.OursMS, ratioText(r.OursNone, r.OursNoneCI), pt, ptn, ot, r.Faults)
+		fmt.Printf("%-16s %-10s %-5s %5d %9.1f %16s %11s %7s %16s %7.0f", r.Model, r.Variant, r.Precision, r.Sites, r.OursMS, ratioText(r.OursNone, r.OursNoneCI), pt, ptn, ot, r.Faults)
+		if multi {
+			of, tf := "-", "-"
+			if r.OursFP32 != nil {
+				of = ratioText(*r.OursFP32, *r.OursFP32CI)
+			}
+			if r.TorchFP32 != nil {
+				tf = fmt.Sprintf("%.2f", *r.TorchFP32)
+			}
+			fmt.Printf(" %16s %8s", of, tf)
+		}
+		fmt.Println()
 	}
 	for _, p := range rep.Params {
 		same := "equal"

@@ -118,3 +118,38 @@ func TestParseBenchFlags(t *testing.T) {
 		t.Error("a shape of two sides accepted")
 	}
 }
+
+// With --precision fp32,bf16 every variant runs in both precisions: each
+// row names its precision, and the bf16 rows carry their ratio to the
+// fp32 step of the same variant.
+func TestBenchPrecisions(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "bench.json")
+	err := runBench([]string{"--models", "wrn-10-1@1x8x8", "--batch", "2", "--steps", "2", "--warmup", "0", "--threads", "1",
+		"--skip", "mask,loader,controller", "--precision", "fp32,bf16", "--variants", "pattern", "--json", out,
+		"--pattern", "../../configs/patterns/wrn-16-2-hand.json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(out)
+	var rep BenchReport
+	if err := json.Unmarshal(b, &rep); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range rep.Step {
+		got = append(got, r.Variant+"/"+r.Precision)
+		if (r.Precision == "bf16") != (r.OursFP32 != nil) {
+			t.Errorf("%s/%s: ratio to fp32 %v", r.Variant, r.Precision, r.OursFP32)
+		}
+		if r.Variant == "none" && r.OursNone != 1 {
+			t.Errorf("%s/%s: none is %v× none (of its own precision)", r.Variant, r.Precision, r.OursNone)
+		}
+	}
+	want := []string{"none/fp32", "pattern/fp32", "none/bf16", "pattern/bf16"}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("rows %v, want %v", got, want)
+	}
+	if _, err := parseBenchFlags([]string{"--precision", "fp16"}); err == nil {
+		t.Error("--precision fp16 accepted on the CPU")
+	}
+}

@@ -16,5 +16,7 @@ func runEnv(args []string) error {
 	fmt.Printf("cores:            %d\n", runtime.NumCPU())
 	fmt.Printf("libtorch threads: %d\n", libtorch.Threads())
 	fmt.Printf("cuda available:   %v\n", gotch.CudaIfAvailable() != gotch.CPU)
+	auto, _ := libtorch.Resolve(libtorch.Auto, gotch.CPU)
+	fmt.Printf("cpu bfloat16:     %v (--precision auto runs %s on the CPU)\n", libtorch.CPUHasBF16(), auto)
 	return nil
 }

@@ -46,6 +46,7 @@ type trainFlags struct {
 	imageSize, perClass     int
 	augment                 bool
 	progressEvery           time.Duration
+	precision               string
 }
 
 func parseTrainFlags(args []string) (*trainFlags, error) {
@@ -84,6 +85,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.BoolVar(&f.test, "test", true, "evaluate on the test set (search trials skip it: their reward is the validation accuracy)")
 	fs.BoolVar(&f.augment, "augment", true, "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
 	fs.DurationVar(&f.progressEvery, "progress", 5*time.Second, "interval between progress lines")
+	fs.StringVar(&f.precision, "precision", string(defaultPrecision), precisionUsage)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -101,6 +103,9 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	}
 	if f.pretrainedPartial && f.pretrained == "" {
 		return nil, fmt.Errorf("--pretrained-partial needs --pretrained FILE")
+	}
+	if _, err := parsePrecision(f.precision); err != nil {
+		return nil, err
 	}
 	return f, nil
 }
@@ -209,8 +214,11 @@ func runTrain(args []string) error {
 
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = f.epochs, f.lr, dev, os.Stdout, f.progressEvery
-	fmt.Printf("training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, seed %d\n",
-		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testN, f.epochs, trainLoader.Batches(), libtorch.Threads(), f.seed)
+	if cfg.Precision, err = libtorch.Resolve(libtorch.Precision(f.precision), dev); err != nil {
+		return fmt.Errorf("--precision: %w", err)
+	}
+	fmt.Printf("training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
+		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testN, f.epochs, trainLoader.Batches(), libtorch.Threads(), cfg.Precision, f.seed)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

@@ -79,12 +79,17 @@ func runTrainLM(args []string) error {
 	evalTokens := fs.Int("eval-tokens", 0, "evaluate on the first this many validation and test tokens (0: all)")
 	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
 	test := fs.Bool("test", true, "evaluate on the test split (search trials skip it: their reward is the validation perplexity)")
+	precision := fs.String("precision", string(defaultPrecision), precisionUsage)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	dev0, err := parseDevice(*device)
 	if err != nil {
 		return err
+	}
+	prec, err := libtorch.Resolve(libtorch.Precision(*precision), dev0)
+	if err != nil {
+		return fmt.Errorf("--precision: %w", err)
 	}
 	if *model != "transformer-xl" {
 		return fmt.Errorf("--task lm: model %q: want transformer-xl", *model)
@@ -138,7 +143,7 @@ func runTrainLM(args []string) error {
 	lmCfg := train.LMConfig{
 		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
 		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,
-		Progress: os.Stdout, Every: *every,
+		Precision: prec, Progress: os.Stdout, Every: *every,
 	}
 	// Before building the model: a split too short for its streams must
 	// not cost a training run to find out.
@@ -164,7 +169,7 @@ func runTrainLM(args []string) error {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg)
+	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s, %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg, prec)
 	res, err := train.TrainLM(ctx, vs, m, c, lmCfg)
 	if err != nil {
 		return err
