@@ -74,7 +74,6 @@ func newPolicy(space Space, sites []string, cfg ControllerConfig, seed int64) (P
 	return nil, nil, fmt.Errorf("new controller: controller.%w", cfg.withDefaults().check())
 }
 
-
 // core is the state both controllers share: parameters and Adam's moments
 // in Go slices, the step count, the baseline and the sampling generator.
 // Every forward pass builds leaf tensors from the parameters, so libtorch
