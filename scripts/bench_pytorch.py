@@ -115,44 +115,80 @@ def _geometry(h, w, rot, shx, shy):
     return g
 
 
-def _axis_drop(v, n, planes, size, tile, stride, repeat):
+def _axis_drop(v, origin, tile, stride, repeat):
     period = tile + stride
     extent = (repeat - 1) * period + tile
-    lo, hi = min(0, size - extent), max(0, size - extent)
-    o = torch.randint(hi - lo + 1, (n, planes, 1)) + lo
-    d = v - o
+    d = v - origin
     inside = (d >= 0) & (d < extent)
     if stride > 0:
         inside = inside & (torch.remainder(d, period) < tile)
-    return inside.float()
+    return inside.float().view(1, 1, -1)
+
+
+_bases = {}
+
+
+def _base(p, h, w):
+    """The pattern's rescaled base mask on an h×w map, centred, and the
+    table of its every cyclic shift when small (autodropout/mask.go)."""
+    th = p.get("height") or p["size"]
+    tw = p.get("width") or p["size"]
+    key = (h, w, p.get("rotate", 0) % 360, p.get("shear_x", 0), p.get("shear_y", 0), th, tw, p["stride"], p["repeat"])
+    b = _bases.get(key)
+    if b is not None:
+        return b
+    vy, vx, iy, ix, _ = _geometry(h, w, p.get("rotate", 0), p.get("shear_x", 0), p.get("shear_y", 0))
+    eh = (p["repeat"] - 1) * (th + p["stride"]) + th
+    ew = (p["repeat"] - 1) * (tw + p["stride"]) + tw
+    dy = _axis_drop(vy, (h - eh) // 2, th, p["stride"], p["repeat"])
+    dx = _axis_drop(vx, (w - ew) // 2, tw, p["stride"], p["repeat"])
+    drop = (torch.gather(dy, 2, iy) * torch.gather(dx, 2, ix)).view(h, w)
+    if bool((drop == 1).all()):
+        drop = torch.zeros_like(drop)  # a pattern that covers the map is kept whole
+    keep = 1 - drop
+    scaled = keep * (h * w / keep.sum())
+    b = {"keep": (keep, None), "scaled": (scaled, None)}
+    if h * w * h * w <= 1 << 22:
+        for k, m in list(b.items()):
+            tiled = m[0].repeat(2, 2)
+            b[k] = (m[0], tiled.as_strided((h, w, h, w), (2 * w, 1, 2 * w, 1)).reshape(h * w, h * w))
+    _bases[key] = b
+    return b
+
+
+def _shifted(base, table, n, planes, h, w):
+    """n×planes×h×w: each plane the base shifted by a uniform (dy, dx)."""
+    dy = torch.randint(h, (n * planes,))
+    dx = torch.randint(w, (n * planes,))
+    if table is not None:
+        return F.embedding(dy * w + dx, table).view(n, planes, h, w)
+    cols = ((torch.arange(w).view(1, 1, w) + dx.view(-1, 1, 1)) % w).expand(n * planes, h, w)
+    f = torch.gather(base.view(1, h, w).expand(n * planes, h, w), 2, cols)
+    rows = ((torch.arange(h).view(1, h, 1) + dy.view(-1, 1, 1)) % h).expand(n * planes, h, w)
+    return torch.gather(f, 1, rows).view(n, planes, h, w)
 
 
 def pattern_mask(p, n, c, h, w):
-    """keep mask (n×planes×h×w, {0,1}) and kept counts (n×planes×1×1)."""
-    vy, vx, iy, ix, count = _geometry(h, w, p.get("rotate", 0), p.get("shear_x", 0), p.get("shear_y", 0))
+    """keep mask (n×planes×h×w, {0,1}), as autodropout's Pattern.Mask."""
     planes = 1 if p.get("share_c") else c
-    th = p.get("height") or p["size"]
-    tw = p.get("width") or p["size"]
-    dy = _axis_drop(vy, n, planes, h, th, p["stride"], p["repeat"])
-    dx = _axis_drop(vx, n, planes, w, tw, p["stride"], p["repeat"])
-    ex = (n, planes, h * w)
-    drop = (torch.gather(dy, 2, iy.expand(ex)) * torch.gather(dx, 2, ix.expand(ex))).view(n, planes, h, w)
-    dropped = (torch.matmul(dy, count) * dx).sum(-1)
-    empty = (dropped == h * w).float().view(n, planes, 1, 1)
-    keep = (empty + 1) - drop
-    kept = h * w - dropped.view(n, planes, 1, 1) * (1 - empty)
-    return keep, kept
+    keep, table = _base(p, h, w)["keep"]
+    return _shifted(keep, table, n, planes, h, w)
 
 
 class PatternDropout:
+    """Port of autodropout.PatternDropout: a uniformly random cyclic shift
+    of the pattern's base mask per plane, looked up in the table of every
+    shift (or gathered, on large maps)."""
+
     def __init__(self, p):
         self.p = p
 
     def __call__(self, x):
         n, c, h, w = x.shape
         with torch.no_grad():
-            keep, kept = pattern_mask(self.p, n, c, h, w)
-            f = (keep * (h * w / kept)).to(x.dtype)  # as autodropout: the factor in x's dtype
+            planes = 1 if self.p.get("share_c") else c
+            scaled, table = _base(self.p, h, w)["scaled"]
+            f = _shifted(scaled, table, n, planes, h, w).to(x.dtype)  # as autodropout: the factor in x's dtype
         return x * f
 
 
@@ -170,7 +206,8 @@ class TransformerDropout:
             pos = torch.arange(t, dtype=torch.float32).view(1, t, 1)
             off = torch.randint(t, (b, 1, f)).float()
             rel = torch.remainder(pos - off, float(t))
-            sel = ((rel < p["repeat"] * p["stride"]) & (torch.remainder(rel, float(p["stride"])) < p["size"])).float()
+            period = float(p["size"] + p["stride"])  # stride: unselected tokens between tiles
+            sel = ((rel < p["repeat"] * period) & (torch.remainder(rel, period) < p["size"])).float()
             if p["noise"] == "gaussian":
                 fac = torch.randn(sel.shape) * sel * p.get("sigma", 0) + 1
             else:
