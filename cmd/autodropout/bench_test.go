@@ -2,13 +2,12 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/autodropout/autodropout/bench"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
-
-	"github.com/autodropout/autodropout/autodropout"
 )
 
 // A tiny run of every section writes a JSON report with a row per variant,
@@ -27,7 +26,7 @@ func TestBenchWritesReport(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var rep BenchReport
+	var rep bench.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
@@ -75,27 +74,10 @@ func TestBenchWithoutPyTorch(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
-	var rep BenchReport
+	var rep bench.Report
 	json.Unmarshal(b, &rep)
 	if !strings.HasPrefix(rep.PyTorch, "skipped: ") || len(rep.Step) != 4 || rep.Step[0].TorchMS != nil {
 		t.Errorf("pytorch %q, %d rows", rep.PyTorch, len(rep.Step))
-	}
-}
-
-// A pattern file for one WRN maps onto a deeper one by site kind within
-// each group.
-func TestMapPatterns(t *testing.T) {
-	a := autodropout.Pattern{Size: 1, Stride: 1, Repeat: 1}
-	b := autodropout.Pattern{Size: 2, Stride: 1, Repeat: 1}
-	c := autodropout.Pattern{Size: 3, Stride: 1, Repeat: 1}
-	file := []autodropout.SitePattern{{Site: "block1.layer.0.bn2", Pattern: a}, {Site: "block1.layer.1.bn2", Pattern: b}, {Site: "block2.layer.0.bn1", Pattern: c}}
-	names := []string{"block1.layer.0.bn1", "block1.layer.0.bn2", "block1.layer.1.bn2", "block1.layer.2.bn2",
-		"block2.layer.0.bn1", "block2.layer.3.bn1", "block2.layer.3.bn2", "bn1"}
-	got := mapPatterns(names, file)
-	want := []autodropout.SitePattern{{Site: "block1.layer.0.bn2", Pattern: a}, {Site: "block1.layer.1.bn2", Pattern: b},
-		{Site: "block1.layer.2.bn2", Pattern: a}, {Site: "block2.layer.0.bn1", Pattern: c}, {Site: "block2.layer.3.bn1", Pattern: c}}
-	if !reflect.DeepEqual(got, want) {
-		t.Errorf("got %v\nwant %v", got, want)
 	}
 }
 
@@ -106,16 +88,8 @@ func TestParseBenchFlags(t *testing.T) {
 		}
 	}
 	f, err := parseBenchFlags([]string{"--skip", "mask, loader"})
-	if err != nil || !f.skip["mask"] || !f.skip["loader"] || f.skip["step"] {
-		t.Errorf("skip %v, %v", f.skip, err)
-	}
-	for spec, want := range map[string][]int64{"wrn-16-2": {1, 28, 28}, "wrn-28-2": {3, 32, 32}, "wrn-10-1@2x5x7": {2, 5, 7}} {
-		if _, in, err := parseInput(spec); err != nil || !reflect.DeepEqual(in, want) {
-			t.Errorf("%s: %v, %v; want %v", spec, in, err, want)
-		}
-	}
-	if _, _, err := parseInput("wrn-10-1@2x5"); err == nil {
-		t.Error("a shape of two sides accepted")
+	if err != nil || !f.Skip["mask"] || !f.Skip["loader"] || f.Skip["step"] {
+		t.Errorf("skip %v, %v", f.Skip, err)
 	}
 }
 
@@ -131,7 +105,7 @@ func TestBenchPrecisions(t *testing.T) {
 		t.Fatal(err)
 	}
 	b, _ := os.ReadFile(out)
-	var rep BenchReport
+	var rep bench.Report
 	if err := json.Unmarshal(b, &rep); err != nil {
 		t.Fatal(err)
 	}
