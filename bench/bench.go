@@ -1249,9 +1249,14 @@ func machine() Machine {
 			}
 		}
 	}
-	// The libtorch this process runs is the one mapped into it.
+	// The version the build step found (as setup and `autodropout
+	// version` say it); else the soname of the libtorch mapped into this
+	// process.
+	if v, _ := libtorch.Version(); v != "unknown" {
+		m.Libtorch = v
+	}
 	if b, err := os.ReadFile("/proc/self/maps"); err == nil {
-		if s := libtorchFile.FindSubmatch(b); s != nil {
+		if s := libtorchFile.FindSubmatch(b); s != nil && m.Libtorch == "unknown" {
 			m.Libtorch = string(s[1])
 		}
 		// Debian's default libblas.so.3 is the reference BLAS; OpenBLAS
