@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/libtorch"
 	"io"
 	"math"
 	"os"
@@ -230,6 +231,11 @@ func (t Task) Check() error {
 	if t.Kind != "classify" && t.Kind != "lm" {
 		return fmt.Errorf("kind %q: want classify or lm", t.Kind)
 	}
+	if t.Precision != "" {
+		if _, err := libtorch.ParsePrecision(t.Precision); err != nil {
+			return err
+		}
+	}
 	lm := t.Kind == "lm"
 	unused := func(name string, set bool, why string) error {
 		if set {
@@ -249,6 +255,7 @@ func (t Task) Check() error {
 		unused("per_class", lm && t.PerClass != 0, "only imagenet reads it"),
 		unused("image_size", lm && t.ImageSize != 0, "only imagenet reads it"),
 		unused("sites_regexp", lm && t.SitesRegexp != "", "sites name sublayer kinds"),
+		unused("augment", lm && t.Augment != nil, "only image tasks augment"),
 	} {
 		if err != nil {
 			return err

@@ -12,6 +12,8 @@ import (
 func TestConfigNamesTheBadField(t *testing.T) {
 	for _, tc := range []struct{ json, err string }{
 		{`{"task": {"batch_size": -5}}`, "task.batch_size -5"},
+		{`{"task": {"precision": "fp8"}}`, `task.precision "fp8"`},
+		{`{"task": {"kind": "lm", "augment": false}}`, "task.augment: not used by lm"},
 		{`{"task": {"val_frac": 1.5}}`, "task.val_frac 1.5"},
 		{`{"task": {"val_frac": -0.1}}`, "task.val_frac -0.1"},
 		{`{"task": {"train_subset": -10}}`, "task.train_subset -10"},
