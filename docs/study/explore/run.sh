@@ -2,7 +2,7 @@
 # Regime exploration for the study (docs/study.md): none, Dropout and
 # DropBlock at two seeds in two candidate regimes. Resumable: a run with a
 # result.json is skipped.
-cd /work/main
+cd "$(dirname "$0")/../../.."  # the repository root
 B=bin/autodropout
 run() { # name seed args...
   local name=$1 seed=$2; shift 2
