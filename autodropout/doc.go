@@ -131,6 +131,10 @@
 //     between threads: run the training loop on a pinned thread
 //     (libtorch.TrainThread), or backward fails with "element 0 of tensors
 //     does not require grad".
+//   - gotch does not keep an op's arguments alive during its C call: pass
+//     named tensors and drop them after their last use, never unnamed
+//     temporaries (conv.ForwardT inside bn.ForwardT), which a finalizer
+//     can free while libtorch reads them.
 //
 // # Search spaces and files
 //

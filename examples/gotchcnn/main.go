@@ -54,16 +54,33 @@ func newCNN(p *nn.Path) *cnn {
 }
 
 func (m *cnn) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	// Every intermediate is held in a variable and dropped after its last
+	// use: gotch does not keep an op's arguments alive during the C call,
+	// so an unnamed temporary can be freed by its finalizer while libtorch
+	// still reads it (a crash in BatchNorm a few steps in).
 	stage := func(x *ts.Tensor, conv *nn.Conv2D, bn *nn.BatchNorm, drop ts.ModuleT) *ts.Tensor {
-		h := bn.ForwardT(conv.ForwardT(x, train), train)
+		c := conv.ForwardT(x, train)
+		h := bn.ForwardT(c, train)
+		c.MustDrop()
 		if drop != nil {
-			h = drop.ForwardT(h, train) // the learned pattern: an ordinary module
+			d := drop.ForwardT(h, train) // the learned pattern: an ordinary module
+			h.MustDrop()
+			h = d
 		}
-		return h.MustRelu(true).MustMaxPool2d([]int64{2, 2}, []int64{2, 2}, []int64{0, 0}, []int64{1, 1}, false, true)
+		r := h.MustRelu(false)
+		h.MustDrop()
+		p := r.MustMaxPool2d([]int64{2, 2}, []int64{2, 2}, []int64{0, 0}, []int64{1, 1}, false, false)
+		r.MustDrop()
+		return p
 	}
-	h := stage(x, m.conv1, m.bn1, m.drop1)
-	h = stage(h, m.conv2, m.bn2, m.drop2)
-	return m.fc.Forward(h.MustFlatten(1, -1, true))
+	h1 := stage(x, m.conv1, m.bn1, m.drop1)
+	h2 := stage(h1, m.conv2, m.bn2, m.drop2)
+	h1.MustDrop()
+	flat := h2.MustFlatten(1, -1, false)
+	h2.MustDrop()
+	out := m.fc.Forward(flat)
+	flat.MustDrop()
+	return out
 }
 
 func main() {
@@ -152,4 +169,3 @@ func run(patternFile, dir string, steps int) error {
 	fmt.Printf("pattern dropout at bn1 and bn2 from %s: loss %.4f → %.4f in %d steps\n", patternFile, first, last, step)
 	return nil
 }
-
