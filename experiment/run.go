@@ -2,7 +2,6 @@ package experiment
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
@@ -324,30 +323,9 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 	return nil
 }
 
-// scores is the part of result.json progress lines and grids read.
-type scores struct {
-	ValAcc  *float64 `json:"val_acc"`
-	TestAcc *float64 `json:"test_acc"`
-	ValPPL  *float64 `json:"val_ppl"`
-	TestPPL *float64 `json:"test_ppl"`
-	WallS   float64  `json:"wall_s"`
-}
-
-func readScores(path string) (scores, error) {
-	var r scores
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return r, err
-	}
-	if err := json.Unmarshal(b, &r); err != nil {
-		return r, fmt.Errorf("%s: %w", path, err)
-	}
-	return r, nil
-}
-
 // valAcc is a result.json's validation accuracy, NaN when it has none.
 func valAcc(path string) float64 {
-	r, err := readScores(path)
+	r, err := report.ReadResultFile(path)
 	if err != nil || r.ValAcc == nil {
 		return nan
 	}
@@ -358,16 +336,20 @@ var nan = math.NaN()
 
 // resultLine summarises a result.json for the progress output.
 func resultLine(path string) string {
-	r, err := readScores(path)
+	r, err := report.ReadResultFile(path)
+	var wall float64 // 0 when absent, as before
+	if r.WallS != nil {
+		wall = *r.WallS
+	}
 	switch {
 	case err != nil:
 		return err.Error()
 	case r.ValAcc != nil && r.TestAcc != nil:
-		return fmt.Sprintf("val acc %.4f  test acc %.4f  %.0fs", *r.ValAcc, *r.TestAcc, r.WallS)
+		return fmt.Sprintf("val acc %.4f  test acc %.4f  %.0fs", *r.ValAcc, *r.TestAcc, wall)
 	case r.ValAcc != nil:
-		return fmt.Sprintf("val acc %.4f  %.0fs", *r.ValAcc, r.WallS)
+		return fmt.Sprintf("val acc %.4f  %.0fs", *r.ValAcc, wall)
 	case r.ValPPL != nil && r.TestPPL != nil:
-		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, r.WallS)
+		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, wall)
 	}
 	return "no scores in " + path
 }

@@ -547,9 +547,9 @@ func (s *Search) Best() (Trial, bool) {
 	return Trial{}, false
 }
 
-// resultFile is the part of result.json the report reads (train's Result
-// and LMResultFile).
-type resultFile struct {
+// ResultFile is the part of a training run's result.json that reports
+// and experiments read (train's Result and LMResultFile).
+type ResultFile struct {
 	Model       string   `json:"model"`
 	Dataset     string   `json:"dataset"`
 	Regularizer string   `json:"regularizer"`
@@ -564,18 +564,27 @@ type resultFile struct {
 	Steps       int      `json:"steps"`
 }
 
+// ReadResultFile reads a result.json; errors name the file.
+func ReadResultFile(path string) (ResultFile, error) {
+	var f ResultFile
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return f, err
+	}
+	if err := json.Unmarshal(b, &f); err != nil {
+		return f, fmt.Errorf("%s: %w", path, err)
+	}
+	return f, nil
+}
+
 // loadRun reads dir/result.json. The run's label is the folder above a
 // seed-N folder, the regularizer for a run in root itself, and the path
 // below root otherwise.
 func loadRun(root, dir string) (Run, error) {
 	p := filepath.Join(dir, "result.json")
-	b, err := os.ReadFile(p)
+	f, err := ReadResultFile(p)
 	if err != nil {
 		return Run{}, fmt.Errorf("report: %w", err)
-	}
-	var f resultFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return Run{}, fmt.Errorf("report: %s: %w", p, err)
 	}
 	if f.ValAcc == nil && f.TestAcc == nil && f.ValPPL == nil && f.TestPPL == nil {
 		return Run{}, fmt.Errorf("report: %s: no val_acc, test_acc, val_ppl or test_ppl", p)
