@@ -50,7 +50,7 @@ type GridOutcome struct {
 	ValAcc       float64
 }
 
-// Run runs (or resumes) an experiment: its searches, its baseline grid,
+// Run runs (or resumes) an experiment: its baseline grid, its searches,
 // the final trainings, and the report. Every training runs in a child
 // process of s.Binary; a training with a result.json is not run again, and
 // searches resume from their journals, so after an interruption the same
@@ -89,6 +89,39 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		fmt.Fprintf(pr, "\n[%d/%d %s] %s\n", stage, stages, time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
 	}
 
+	// The grid first: it is cheap, and says early whether the regime is
+	// one where a regularizer helps at all.
+	f := cfg.Final
+	threads := max(1, runtime.NumCPU()/cfg.Parallel)
+	res.Tuned = map[string][]string{}
+	if len(grid) > 0 {
+		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
+		var runs []trainRun
+		for _, g := range grid {
+			runs = append(runs, trainRun{label: g.family + "-" + g.name, seed: cfg.Grid.Seed,
+				args: append(append([]string{}, g.args...), "--test=false"),
+				dir:  filepath.Join(s.Out, "grid", g.family+"-"+g.name, fmt.Sprintf("seed-%d", cfg.Grid.Seed))})
+		}
+		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+		res.Failed += failed
+		if err := ctx.Err(); err != nil {
+			return res, fmt.Errorf("interrupted (%v) during the baseline grids: %d of %d grid trainings are done and kept in %s (those running start over); the searches follow",
+				err, done, len(runs), filepath.Join(s.Out, "grid"))
+		}
+		bestAcc := map[string]float64{}
+		for i, g := range grid {
+			acc := valAcc(filepath.Join(runs[i].dir, "result.json"))
+			res.Grid = append(res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
+			if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
+				bestAcc[g.family] = acc
+				res.Tuned[g.family] = g.args
+			}
+		}
+		for _, fam := range sortedKeys(res.Tuned) {
+			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
+		}
+	}
+
 	step("%d searches of %d trials each: %s", len(searches), scfg.Budget, searchList(searches))
 	best := map[string]SearchOutcome{}
 	for i, sr := range searches {
@@ -113,37 +146,6 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		res.Searches = append(res.Searches, o)
 		if b, ok := best[sr.Label]; o.Best != "" && (!ok || sum.BestReward > b.Summary.BestReward) {
 			best[sr.Label] = o
-		}
-	}
-
-	f := cfg.Final
-	threads := max(1, runtime.NumCPU()/cfg.Parallel)
-	res.Tuned = map[string][]string{}
-	if len(grid) > 0 {
-		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
-		var runs []trainRun
-		for _, g := range grid {
-			runs = append(runs, trainRun{label: g.family + "-" + g.name, seed: cfg.Grid.Seed,
-				args: append(append([]string{}, g.args...), "--test=false"),
-				dir:  filepath.Join(s.Out, "grid", g.family+"-"+g.name, fmt.Sprintf("seed-%d", cfg.Grid.Seed))})
-		}
-		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
-		res.Failed += failed
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("interrupted (%v) during the baseline grids: the searches are done and kept under %s, %d of %d grid trainings are done and kept in %s (those running start over)",
-				err, s.Out, done, len(runs), filepath.Join(s.Out, "grid"))
-		}
-		bestAcc := map[string]float64{}
-		for i, g := range grid {
-			acc := valAcc(filepath.Join(runs[i].dir, "result.json"))
-			res.Grid = append(res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
-			if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
-				bestAcc[g.family] = acc
-				res.Tuned[g.family] = g.args
-			}
-		}
-		for _, fam := range sortedKeys(res.Tuned) {
-			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
 		}
 	}
 

@@ -27,6 +27,26 @@ type Config struct {
 	Precision libtorch.Precision
 	Progress  io.Writer     // nil: quiet
 	Every     time.Duration // progress interval (default 5s)
+	// Seed reseeds libtorch's generators at the start of every epoch
+	// (EpochSeed), so the masks of epoch e depend on Seed and e only: a
+	// run continued from a checkpoint taken between epochs draws the same
+	// masks as one that never stopped.
+	Seed int64
+	// Curve evaluates the validation set after every epoch and records
+	// Result.Curve (the learning curves that show over-fitting).
+	Curve bool
+}
+
+// EpochSeed is the seed of libtorch's generators during epoch e of a run
+// seeded with seed: distinct from seed itself, which seeds the
+// initialization.
+func EpochSeed(seed int64, e int) int64 { return seed*1_000_003 + int64(e) + 1 }
+
+// Point is one epoch of a learning curve.
+type Point struct {
+	Epoch     int     `json:"epoch"`
+	TrainLoss float64 `json:"train_loss"` // mean over the epoch, with the regularizer on
+	ValAcc    float64 `json:"val_acc"`
 }
 
 // DefaultConfig is SGD with Nesterov momentum 0.9, learning rate 0.05 on a
@@ -48,6 +68,7 @@ type Result struct {
 	WallS     float64  `json:"wall_s"`
 	Params    int64    `json:"params"`
 	Precision string   `json:"precision"` // the precision used: fp32, bf16 or fp16
+	Curve     []Point  `json:"curve,omitempty"` // per epoch, with Config.Curve
 }
 
 // ErrDiverged is wrapped when the loss becomes NaN or infinite.
@@ -82,6 +103,9 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	total := cfg.Epochs * trainSet.Batches()
 	lastReport := time.Now()
 	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+		if err := libtorch.ManualSeed(EpochSeed(cfg.Seed, epoch)); err != nil {
+			return nil, err
+		}
 		var lossSum float64
 		var lossN int
 		for b := range trainSet.Epoch(ctx, epoch) {
@@ -109,8 +133,20 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		}
 		res.TrainLoss = lossSum / float64(max(lossN, 1))
 		res.Epochs = epoch + 1
+		if cfg.Curve && valSet != nil {
+			a, err := amp.accuracy(ctx, model, valSet)
+			if err != nil {
+				return nil, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
+			}
+			res.Curve = append(res.Curve, Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a})
+			if cfg.Progress != nil {
+				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, a)
+			}
+		}
 	}
-	if valSet != nil {
+	if n := len(res.Curve); n > 0 {
+		res.ValAcc = &res.Curve[n-1].ValAcc
+	} else if valSet != nil {
 		a, err := amp.accuracy(ctx, model, valSet)
 		if err != nil {
 			return nil, fmt.Errorf("validation: %w", err)
