@@ -29,6 +29,10 @@ type Config struct {
 	// Subspaces adds searches in restricted search spaces, each with the
 	// same budget and seeds.
 	Subspaces []Subspace `json:"subspaces,omitempty"`
+	// Variants adds searches with another search configuration (multi-
+	// fidelity, another controller) on the same seeds, for the cost
+	// comparison: their best patterns are not retrained in the final.
+	Variants []Variant `json:"variants,omitempty"`
 	// Grid tunes the baselines; without it they use Final.DropRate and
 	// Final.BlockSize.
 	Grid *Grid `json:"grid,omitempty"`
@@ -49,6 +53,16 @@ type FinalConfig struct {
 type Subspace struct {
 	Name    string   `json:"name"`
 	Space   string   `json:"space"`             // search-space JSON file
+	Methods []string `json:"methods,omitempty"` // default ["rl"]
+	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
+}
+
+// Variant is a search configuration file searched like the main one (its
+// method and seed overridden as there), named for its folders
+// ("search-<name>-<method>-seed<s>").
+type Variant struct {
+	Name    string   `json:"name"`
+	Search  string   `json:"search"`            // search configuration file
 	Methods []string `json:"methods,omitempty"` // default ["rl"]
 	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
 }
@@ -141,7 +155,7 @@ func (c *Config) check() error {
 	names := map[string]bool{}
 	for i, s := range c.Subspaces {
 		switch {
-		case s.Name == "" || s.Name != filepath.Base(s.Name) || s.Name == "." || s.Name == "..":
+		case !plainName(s.Name):
 			return fmt.Errorf("subspaces[%d].name %q: want a plain name (it names folders)", i, s.Name)
 		case names[s.Name]:
 			return fmt.Errorf("subspaces[%d].name %q: used twice", i, s.Name)
@@ -155,6 +169,25 @@ func (c *Config) check() error {
 		for _, m := range c.Subspaces[i].Methods {
 			if m != "rl" && m != "random" {
 				return fmt.Errorf("subspaces[%d].methods: %q: want rl or random", i, m)
+			}
+		}
+	}
+	for i, v := range c.Variants {
+		switch {
+		case !plainName(v.Name):
+			return fmt.Errorf("variants[%d].name %q: want a plain name (it names folders)", i, v.Name)
+		case names[v.Name]:
+			return fmt.Errorf("variants[%d].name %q: used twice", i, v.Name)
+		case v.Search == "":
+			return fmt.Errorf("variants[%d].search: want a search configuration file", i)
+		}
+		names[v.Name] = true
+		if len(v.Methods) == 0 {
+			c.Variants[i].Methods = []string{"rl"}
+		}
+		for _, m := range c.Variants[i].Methods {
+			if m != "rl" && m != "random" {
+				return fmt.Errorf("variants[%d].methods: %q: want rl or random", i, m)
 			}
 		}
 	}
@@ -204,6 +237,11 @@ func (c *Config) check() error {
 	return nil
 }
 
+// plainName reports whether name can name a folder on its own.
+func plainName(name string) bool {
+	return name != "" && name == filepath.Base(name) && name != "." && name != ".."
+}
+
 // searchRun is one search of the experiment.
 type searchRun struct {
 	Label  string // final-run label of its family's best pattern, e.g. "autodropout-best"
@@ -249,6 +287,41 @@ func (c Config) searches(scfg search.Config) []searchRun {
 		}
 	}
 	return out
+}
+
+// variantSearches lists the variants' searches, reading each variant's
+// search configuration.
+func (c Config) variantSearches(scfg search.Config) ([]searchRun, error) {
+	seeds := c.SearchSeeds
+	if len(seeds) == 0 {
+		seeds = []int64{scfg.Seed}
+	}
+	var out []searchRun
+	for i, v := range c.Variants {
+		vc, err := search.ReadConfig(v.Search)
+		if err != nil {
+			return nil, fmt.Errorf("variants[%d] (%s): %w", i, v.Name, err)
+		}
+		s := seeds
+		if len(v.Seeds) > 0 {
+			s = v.Seeds
+		}
+		for _, m := range v.Methods {
+			for _, seed := range s {
+				sc := vc
+				sc.Method, sc.Seed = m, seed
+				out = append(out, searchRun{Label: v.Name + "-" + m, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
+			}
+		}
+	}
+	return out, nil
+}
+
+// allSearches is every search of the experiment in the order they run:
+// the full space's, the subspaces', then the variants'.
+func (c Config) allSearches(scfg search.Config) ([]searchRun, error) {
+	vs, err := c.variantSearches(scfg)
+	return append(c.searches(scfg), vs...), err
 }
 
 // familyLabel names the final run of a search family's best pattern.

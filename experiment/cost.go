@@ -185,8 +185,15 @@ func sitesText(sites []string) string {
 // configuration cfg.Search names, sites its resolved sites.
 func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflops float64) error {
 	var sum float64
-	for _, sr := range cfg.searches(scfg) {
+	searches, err := cfg.allSearches(scfg)
+	if err != nil {
+		return err
+	}
+	for _, sr := range searches {
 		fmt.Fprintf(w, "%s (seed %d", sr.Label, sr.Config.Seed)
+		if !strings.HasSuffix(sr.Label, "-best") {
+			fmt.Fprintf(w, ", not retrained")
+		}
 		if sr.Space != "" {
 			fmt.Fprintf(w, ", space %s", sr.Space)
 		}

@@ -145,11 +145,14 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 `), 0o755)
 	scfg := filepath.Join(dir, "search.json")
 	os.WriteFile(scfg, []byte(`{"budget": 2, "parallel": 2, "samples_per_update": 2, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	vcfg := filepath.Join(dir, "search-variant.json")
+	os.WriteFile(vcfg, []byte(`{"budget": 3, "parallel": 1, "samples_per_update": 3, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
 	sub := filepath.Join(dir, "dropblock-like.json")
 	os.WriteFile(sub, []byte(`{"repeat": [1], "rotate": [0], "shear_x": [0], "shear_y": [0]}`), 0o644)
 	ecfg := filepath.Join(dir, "study.json")
 	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "search_seeds": [1, 2],
 		"subspaces": [{"name": "dropblock-like", "space": "`+sub+`"}],
+		"variants": [{"name": "other", "search": "`+vcfg+`", "methods": ["rl", "random"], "seeds": [3]}],
 		"grid": {"dropout": [0.1, 0.2, 0.3], "spatial": [0.2], "dropblock": [0.1, 0.2], "block_sizes": [3, 5]},
 		"final": {"model": "convnet", "seeds": [1, 2]}, "parallel": 2}`), 0o644)
 	cfg, err := ReadConfig(ecfg)
@@ -161,7 +164,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if err := WritePlan(&plan, cfg, sc, []string{"bn1", "bn2"}, 40); err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"dropblock-like-rl-best (seed 2, space " + sub, "baseline grids: 8 trainings", "dropout ×3, spatial ×1, dropblock ×4",
+	for _, want := range []string{"dropblock-like-rl-best (seed 2, space " + sub, "other-random (seed 3, not retrained):", "baseline grids: 8 trainings", "dropout ×3, spatial ×1, dropblock ×4",
 		"none, dropout, spatial, dropblock, autodropout-best, random-best, dropblock-like-rl-best"} {
 		if !strings.Contains(plan.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan.String())
@@ -173,13 +176,20 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
-	for _, d := range []string{"search-rl-seed1", "search-rl-seed2", "search-random-seed2", "search-dropblock-like-rl-seed1", "search-dropblock-like-rl-seed2"} {
+	for _, d := range []string{"search-rl-seed1", "search-rl-seed2", "search-random-seed2", "search-dropblock-like-rl-seed1", "search-dropblock-like-rl-seed2",
+		"search-other-rl-seed3", "search-other-random-seed3"} {
 		if _, err := os.Stat(filepath.Join(out, d, "summary.json")); err != nil {
 			t.Errorf("search %s: %v", d, err)
 		}
 	}
-	if len(res.Searches) != 6 || len(res.Grid) != 8 {
-		t.Errorf("%d searches and %d grid runs, want 6 and 8", len(res.Searches), len(res.Grid))
+	if len(res.Searches) != 8 || len(res.Grid) != 8 {
+		t.Errorf("%d searches and %d grid runs, want 8 and 8", len(res.Searches), len(res.Grid))
+	}
+	if n := res.Searches[6].Summary.Trials; n != 3 {
+		t.Errorf("the variant's search ran %d trials, want its own budget 3", n)
+	}
+	if _, err := os.Stat(filepath.Join(out, "final", "other-rl")); err == nil {
+		t.Errorf("a variant's best pattern was retrained in the final")
 	}
 	want := map[string]string{"dropout": "--drop-rate 0.2", "spatial": "--drop-rate 0.2", "dropblock": "--drop-rate 0.2 --block-size 5"}
 	for fam, w := range want {
@@ -219,6 +229,10 @@ func TestReadConfigStudyFields(t *testing.T) {
 		{`{` + base + `, "subspaces": [{"name": "../x", "space": "a.json"}]}`, "subspaces[0].name"},
 		{`{` + base + `, "subspaces": [{"name": "a"}]}`, "subspaces[0].space"},
 		{`{` + base + `, "subspaces": [{"name": "a", "space": "a.json"}, {"name": "a", "space": "b.json"}]}`, "used twice"},
+		{`{` + base + `, "variants": [{"name": "", "search": "a.json"}]}`, "variants[0].name"},
+		{`{` + base + `, "variants": [{"name": "a"}]}`, "variants[0].search"},
+		{`{` + base + `, "variants": [{"name": "a", "search": "a.json", "methods": ["grid"]}]}`, "variants[0].methods"},
+		{`{` + base + `, "subspaces": [{"name": "a", "space": "a.json"}], "variants": [{"name": "a", "search": "b.json"}]}`, "used twice"},
 		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [1.2]}}`, "grid.dropblock"},
 		{`{` + base + `, "grid": {"dropout": [], "dropblock": [0.1]}}`, "grid"},
 		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [0.1], "block_sizes": [0]}}`, "grid.block_sizes"},

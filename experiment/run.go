@@ -77,7 +77,10 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	}
 	start := time.Now()
 	res := &Result{}
-	searches := cfg.searches(scfg)
+	searches, err := cfg.allSearches(scfg)
+	if err != nil {
+		return nil, err
+	}
 	grid := cfg.gridRuns()
 	stages := 3
 	if len(grid) > 0 {
