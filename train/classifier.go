@@ -33,8 +33,11 @@ type Config struct {
 	// masks as one that never stopped.
 	Seed int64
 	// Curve evaluates the validation set after every epoch and records
-	// Result.Curve (the learning curves that show over-fitting).
-	Curve bool
+	// Result.Curve (the learning curves that show over-fitting), with the
+	// accuracy on CurveTrain (the training examples without augmentation)
+	// when set.
+	Curve      bool
+	CurveTrain *data.Loader
 }
 
 // EpochSeed is the seed of libtorch's generators during epoch e of a run
@@ -45,8 +48,9 @@ func EpochSeed(seed int64, e int) int64 { return seed*1_000_003 + int64(e) + 1 }
 // Point is one epoch of a learning curve.
 type Point struct {
 	Epoch     int     `json:"epoch"`
-	TrainLoss float64 `json:"train_loss"` // mean over the epoch, with the regularizer on
-	ValAcc    float64 `json:"val_acc"`
+	TrainLoss float64  `json:"train_loss"`          // mean over the epoch, with the regularizer on
+	TrainAcc  *float64 `json:"train_acc,omitempty"` // on Config.CurveTrain, evaluated as the validation set is
+	ValAcc    float64  `json:"val_acc"`
 }
 
 // DefaultConfig is SGD with Nesterov momentum 0.9, learning rate 0.05 on a
@@ -138,9 +142,19 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 			if err != nil {
 				return nil, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
 			}
-			res.Curve = append(res.Curve, Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a})
+			pt := Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a}
+			trainText := ""
+			if cfg.CurveTrain != nil {
+				ta, err := amp.accuracy(ctx, model, cfg.CurveTrain)
+				if err != nil {
+					return nil, fmt.Errorf("training accuracy after epoch %d: %w", epoch+1, err)
+				}
+				pt.TrainAcc = &ta
+				trainText = fmt.Sprintf("  train accuracy %.4f", ta)
+			}
+			res.Curve = append(res.Curve, pt)
 			if cfg.Progress != nil {
-				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, a)
+				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f%s  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, trainText, a)
 			}
 		}
 	}

@@ -66,3 +66,31 @@ func TestClassifierReportsDivergence(t *testing.T) {
 		t.Errorf("err = %v, want ErrDiverged", err)
 	}
 }
+
+// Curve records every epoch's validation and training accuracy, and the
+// run's validation accuracy is the last epoch's (not evaluated twice).
+func TestClassifierCurve(t *testing.T) {
+	im := halves(128, 0.25)
+	libtorch.ManualSeed(1)
+	tr, _ := data.NewLoader(im, data.LoaderConfig{BatchSize: 16, Shuffle: true, Seed: 1})
+	ev, _ := data.NewLoader(im, data.LoaderConfig{BatchSize: 64})
+	vs := gnn.NewVarStore(gotch.CPU)
+	net := nn.NewConvNet(vs.Root(), 1, 8, 8, 2)
+	cfg := DefaultConfig()
+	cfg.Epochs, cfg.Curve, cfg.CurveTrain = 3, true, ev
+	res, err := Classifier(context.Background(), vs, net, tr, ev, nil, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Curve) != 3 {
+		t.Fatalf("curve has %d points, want 3: %+v", len(res.Curve), res.Curve)
+	}
+	for i, p := range res.Curve {
+		if p.Epoch != i+1 || p.TrainAcc == nil || *p.TrainAcc != p.ValAcc || p.TrainLoss <= 0 {
+			t.Errorf("point %d = %+v (train and validation are the same examples here)", i, p)
+		}
+	}
+	if res.ValAcc == nil || *res.ValAcc != res.Curve[2].ValAcc || res.TrainLoss != res.Curve[2].TrainLoss {
+		t.Errorf("result's validation %v and loss %v, want the last point's %+v", res.ValAcc, res.TrainLoss, res.Curve[2])
+	}
+}

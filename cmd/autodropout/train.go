@@ -86,7 +86,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.BoolVar(&f.test, "test", true, "evaluate on the test set (search trials skip it: their reward is the validation accuracy)")
 	fs.BoolVar(&f.augment, "augment", true, "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
 	fs.DurationVar(&f.progressEvery, "progress", 5*time.Second, "interval between progress lines")
-	fs.BoolVar(&f.curve, "curve", false, "evaluate the validation set after every epoch and record the learning curve (result.json's curve)")
+	fs.BoolVar(&f.curve, "curve", false, "evaluate the validation and training sets after every epoch and record the learning curve (result.json's curve)")
 	fs.StringVar(&f.precision, "precision", string(defaultPrecision), precisionUsage)
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -217,6 +217,11 @@ func runTrain(args []string) error {
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = f.epochs, f.lr, dev, os.Stdout, f.progressEvery
 	cfg.Seed, cfg.Curve = f.seed, f.curve
+	if f.curve {
+		if cfg.CurveTrain, err = data.NewLoader(trainSet, evalCfg); err != nil {
+			return err
+		}
+	}
 	if cfg.Precision, err = libtorch.Resolve(libtorch.Precision(f.precision), dev); err != nil {
 		return fmt.Errorf("--precision: %w", err)
 	}
