@@ -50,8 +50,9 @@ type GridOutcome struct {
 	ValAcc       float64
 }
 
-// Run runs (or resumes) an experiment: its baseline grid, its searches,
-// the final trainings, and the report. Every training runs in a child
+// Run runs (or resumes) an experiment: its baseline grid, the baselines'
+// final trainings, its searches, the final trainings of their best
+// patterns, and the report. Every training runs in a child
 // process of s.Binary; a training with a result.json is not run again, and
 // searches resume from their journals, so after an interruption the same
 // call picks up where it stopped. A failed training is reported and
@@ -82,7 +83,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		return nil, err
 	}
 	grid := cfg.gridRuns()
-	stages := 3
+	stages := 4
 	if len(grid) > 0 {
 		stages++
 	}
@@ -108,7 +109,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
 		res.Failed += failed
 		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("interrupted (%v) during the baseline grids: %d of %d grid trainings are done and kept in %s (those running start over); the searches follow",
+			return res, fmt.Errorf("interrupted (%v) during the baseline grids: %d of %d grid trainings are done and kept in %s (those running start over); the baselines' final runs and the searches follow",
 				err, done, len(runs), filepath.Join(s.Out, "grid"))
 		}
 		bestAcc := map[string]float64{}
@@ -123,6 +124,22 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		for _, fam := range sortedKeys(res.Tuned) {
 			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
 		}
+	}
+
+	// The baselines' final runs next: they need no search, and with the
+	// grid they say whether a regularizer beats none at all.
+	var base []trainRun
+	for _, r := range cfg.baselines(res.Tuned) {
+		base = append(base, finalRuns(s.Out, r.label, r.args, f.Seeds)...)
+	}
+	res.Finals = len(base)
+	step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
+		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
+	done, failed := trainAll(ctx, pr, s.Binary, f, base, cfg.Parallel, threads)
+	res.Failed += failed
+	if err := ctx.Err(); err != nil {
+		return res, fmt.Errorf("interrupted (%v) during the baselines' final training: %d of %d are done and kept in %s (those running start over); the searches follow",
+			err, done, len(base), filepath.Join(s.Out, "final"))
 	}
 
 	step("%d searches of %d trials each: %s", len(searches), scfg.Budget, searchList(searches))
@@ -153,27 +170,25 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	}
 
 	var runs []trainRun
-	for _, r := range cfg.baselines(res.Tuned) {
-		runs = append(runs, finalRuns(s.Out, r.label, r.args, f.Seeds)...)
-	}
 	for _, label := range cfg.finalLabels() {
+		if !strings.HasSuffix(label, "-best") {
+			continue // a baseline, trained above
+		}
 		o, ok := best[label]
 		if !ok {
-			if strings.HasSuffix(label, "-best") {
-				fmt.Fprintf(pr, "no trial of the %s searches finished; the final comparison leaves it out\n", label)
-			}
+			fmt.Fprintf(pr, "no trial of the %s searches finished; the final comparison leaves it out\n", label)
 			continue
 		}
 		// The pattern comes from the search's own space, checked there.
 		runs = append(runs, finalRuns(s.Out, label, []string{"--pattern", o.Best, "--allow-outside-space"}, f.Seeds)...)
 	}
-	res.Finals = len(runs)
-	step("final training: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
-		f.Model, f.Data, len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
-	done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
+	res.Finals += len(runs)
+	step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
+		len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
+	done, failed = trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
 	res.Failed += failed
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("interrupted (%v) during the final training: the searches are done and kept under %s, %d of %d final trainings are done and kept in %s (those running start over)",
+		return res, fmt.Errorf("interrupted (%v) during the final training of the patterns: the grid, the baselines' final runs and the searches are done and kept under %s, %d of %d pattern trainings are done and kept in %s (those running start over)",
 			err, s.Out, done, len(runs), filepath.Join(s.Out, "final"))
 	}
 
