@@ -290,3 +290,44 @@ func TestMultiFidelityKillAnywhere(t *testing.T) {
 		}
 	}
 }
+
+// TestRealMultiFidelitySearch runs configs/search-fashion-mnist-multifidelity-tiny.json
+// through the real autodropout binary: rung states are saved and resumed
+// by real trainings.
+func TestRealMultiFidelitySearch(t *testing.T) {
+	cfg, err := ReadConfig("../configs/search-fashion-mnist-multifidelity-tiny.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cfg.MultiFidelity == nil || len(cfg.MultiFidelity.Rungs) != 2 {
+		t.Fatalf("multi_fidelity %+v", cfg.MultiFidelity)
+	}
+	if testing.Short() {
+		t.Skip("trains real models")
+	}
+	const dataDir = "/usr/share/datasets/fashion-mnist"
+	if _, err := os.Stat(dataDir); err != nil {
+		t.Skip("no Fashion-MNIST:", err)
+	}
+	cfg.Task.DataDir, cfg.Cores = dataDir, 1
+	out := t.TempDir()
+	s := &Search{Config: cfg, Sites: []string{"bn1", "bn2"}, Out: out, Executor: &LocalExecutor{Binary: buildBinary(t), Timeout: cfg.Task.TimeoutDuration()}}
+	sum, err := s.Run(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("summary %+v", sum)
+	if sum.FullFidelity != 2 || sum.Stopped != 4 || sum.Failures != 0 || sum.Updates != 2 {
+		evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+		t.Fatalf("summary %+v; journal %+v", sum, evs)
+	}
+	if sum.BestReward <= 0.1 || sum.BestReward > 1 || sum.CPUS <= 0 {
+		t.Errorf("summary %+v: want a reward above chance and CPU time", sum)
+	}
+	evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+	for _, e := range evs {
+		if e.Type == TrialFinished && (e.Epochs != 2 || e.Metrics["val_acc"] != *e.Reward) {
+			t.Errorf("trial %d finished at %d epochs with reward %v", *e.Trial, e.Epochs, *e.Reward)
+		}
+	}
+}
