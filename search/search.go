@@ -613,7 +613,9 @@ func batchDone(recs map[int]*record, lo, hi int) bool {
 }
 
 // trialDir is the folder of trial id.
-func trialDir(out string, id int) string { return filepath.Join(out, "trials", fmt.Sprintf("%04d", id)) }
+func trialDir(out string, id int) string {
+	return filepath.Join(out, "trials", fmt.Sprintf("%04d", id))
+}
 
 // batchTrials are trials [lo, hi) with their folders only.
 func batchTrials(out string, lo, hi int) []Trial {

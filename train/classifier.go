@@ -79,7 +79,7 @@ type Result struct {
 	Examples  int64    `json:"examples"` // training examples seen
 	WallS     float64  `json:"wall_s"`
 	Params    int64    `json:"params"`
-	Precision string   `json:"precision"` // the precision used: fp32, bf16 or fp16
+	Precision string   `json:"precision"`       // the precision used: fp32, bf16 or fp16
 	Curve     []Point  `json:"curve,omitempty"` // per epoch, with Config.Curve
 }
 
