@@ -36,6 +36,41 @@ type Config struct {
 	SearchSpace      string           `json:"search_space"`       // search-space JSON file (default: the built-in space)
 	Controller       ControllerConfig `json:"controller"`
 	Task             Task             `json:"task"`
+	// MultiFidelity, when set, runs successive halving inside every batch
+	// of samples_per_update trials (see the package doc); nil: every
+	// trial trains all task.epochs.
+	MultiFidelity *MultiFidelity `json:"multi_fidelity,omitempty"`
+}
+
+// MultiFidelity is successive halving inside a controller batch: every
+// trial of the batch trains to Rungs[0] epochs; the best
+// max(1, ⌊n/Reduction⌋) of the n trials at a rung continue from their
+// state to the next rung, the others stop.
+type MultiFidelity struct {
+	Rungs     []int `json:"rungs"`     // epochs, strictly increasing, the last = task.epochs
+	Reduction int   `json:"reduction"` // at least 2
+}
+
+// check names the first bad field (relative to multi_fidelity).
+func (m *MultiFidelity) check(t Task) error {
+	if t.Kind == "lm" {
+		return errors.New("multi_fidelity: not supported for task.kind lm (language-model trials run in steps and cannot yet stop and resume at a rung); remove it")
+	}
+	if len(m.Rungs) < 2 {
+		return fmt.Errorf("multi_fidelity.rungs %v: want at least two rungs (epochs, strictly increasing, the last = task.epochs %d)", m.Rungs, t.Epochs)
+	}
+	for i, r := range m.Rungs {
+		if r < 1 || i > 0 && r <= m.Rungs[i-1] {
+			return fmt.Errorf("multi_fidelity.rungs %v: want epochs of 1 or more, strictly increasing", m.Rungs)
+		}
+	}
+	if last := m.Rungs[len(m.Rungs)-1]; last != t.Epochs {
+		return fmt.Errorf("multi_fidelity.rungs %v: the last rung is %d epochs, want task.epochs %d", m.Rungs, last, t.Epochs)
+	}
+	if m.Reduction < 2 {
+		return fmt.Errorf("multi_fidelity.reduction %d: want at least 2", m.Reduction)
+	}
+	return nil
 }
 
 // Task is the proxy task every trial trains: the flags of `autodropout train`.
@@ -147,6 +182,9 @@ func (c Config) Check() error {
 	}
 	if err := c.Task.Check(); err != nil {
 		return fmt.Errorf("task.%w", err)
+	}
+	if c.MultiFidelity != nil {
+		return c.MultiFidelity.check(c.Task)
 	}
 	return nil
 }

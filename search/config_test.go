@@ -12,6 +12,13 @@ import (
 func TestConfigNamesTheBadField(t *testing.T) {
 	for _, tc := range []struct{ json, err string }{
 		{`{"task": {"batch_size": -5}}`, "task.batch_size -5"},
+		{`{"task": {"epochs": 9}, "multi_fidelity": {"rungs": [1, 3, 9]}}`, "multi_fidelity.reduction 0"},
+		{`{"task": {"epochs": 9}, "multi_fidelity": {"rungs": [1, 3, 10], "reduction": 3}}`, "last rung is 10 epochs, want task.epochs 9"},
+		{`{"task": {"epochs": 9}, "multi_fidelity": {"rungs": [3, 3, 9], "reduction": 3}}`, "multi_fidelity.rungs [3 3 9]: want epochs of 1 or more, strictly increasing"},
+		{`{"task": {"epochs": 9}, "multi_fidelity": {"rungs": [0, 9], "reduction": 3}}`, "multi_fidelity.rungs [0 9]"},
+		{`{"task": {"epochs": 9}, "multi_fidelity": {"rungs": [9], "reduction": 3}}`, "want at least two rungs"},
+		{`{"task": {"kind": "lm"}, "multi_fidelity": {"rungs": [1, 2], "reduction": 3}}`, "multi_fidelity: not supported for task.kind lm"},
+		{`{"multi_fidelity": {"rungs": [1, 2], "reduction": 2, "eta": 3}}`, "eta"},
 		{`{"task": {"precision": "fp8"}}`, `task.precision "fp8"`},
 		{`{"task": {"kind": "lm", "augment": false}}`, "task.augment: not used by lm"},
 		{`{"task": {"val_frac": 1.5}}`, "task.val_frac 1.5"},

@@ -130,4 +130,38 @@
 // summary.json the best and mean reward, trial and failure counts, the
 // most common failure, the controller updates journaled and the total CPU
 // time of the trials (of trials 0 to budget-1).
+//
+// # Multi-fidelity
+//
+// With Config.MultiFidelity (`"multi_fidelity": {"rungs": [1, 3, 9],
+// "reduction": 3}`, rungs in epochs, the last = task.epochs) every batch
+// of samples_per_update trials runs successive halving: all trials train
+// to rung 0 (`autodropout train --stop-epoch 1 --save-state ...`), the
+// best max(1, ⌊n/reduction⌋) of the n trials that entered the rung (ties
+// to the lower id; failed trials never) continue from their state
+// (`--resume-state`) to the next rung, and so on to the last rung. The
+// learning rate follows the full task.epochs schedule at every rung, and
+// a continued training equals an unbroken one bit for bit (see
+// train.State), so a trial that reaches the last rung has exactly the
+// result it would have had without stops. Synchronous halving inside a
+// batch keeps the search deterministic for any parallel and across kills;
+// the price is that workers idle at rung boundaries (CPU seconds, what
+// the cost comparison counts, are not spent while idle).
+//
+// The journal records rung_finished for every rung result (rung, epochs,
+// metrics, that rung's cost), trial_promoted for every promotion, and one
+// final event per trial: trial_finished at the last rung, trial_failed,
+// or trial_stopped (at the end of the batch) carrying the controller's
+// reward for the stopped trial, StoppedReward: its rung score plus the
+// mean gain from that rung to the last of the trials (this batch and
+// earlier) that reached the end. Final events carry the trial's total
+// cost over its rungs. A resume never reruns a journaled rung, reruns an
+// interrupted one from the previous rung's state, and recomputes the same
+// promotions from the journaled scores. Rung states live in the trial
+// folders (rung-R.state) and are deleted when the batch has ended.
+//
+// Only trials trained to the last rung count for best_reward, mean_reward
+// and top/; summary.json adds full_fidelity, stopped and stopped_per_rung,
+// and its CPU total includes every rung. Language-model tasks and NATS
+// workers do not run rungs yet (the config check and the command say so).
 package search

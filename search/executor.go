@@ -29,6 +29,15 @@ type Trial struct {
 	Task     Task
 	Dir      string // folder for the trial's files (pattern, result, output)
 	Threads  int    // libtorch threads the trial may use
+
+	// Multi-fidelity (zero: one training of all Task.Epochs). The trial
+	// trains rung Rung: from ResumeState (the previous rung's state; ""
+	// at rung 0) to StopEpoch of Task.Epochs, saving its state to
+	// SaveState; the last rung has StopEpoch 0 and no SaveState.
+	Rung        int
+	StopEpoch   int
+	ResumeState string
+	SaveState   string
 }
 
 // Result is how a trial ended. Err != nil means failure, with Reason a
@@ -108,6 +117,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	// default space that train checks against. No trial reads a test set.
 	args = append(args, "--test=false", "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
+	args = append(args, t.rungArgs()...)
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
@@ -169,6 +179,21 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		return fail(r, "reward: %v", err)
 	}
 	return r
+}
+
+// rungArgs are the train flags of a multi-fidelity rung.
+func (t Trial) rungArgs() []string {
+	var a []string
+	if t.StopEpoch > 0 {
+		a = append(a, "--stop-epoch", strconv.Itoa(t.StopEpoch))
+	}
+	if t.SaveState != "" {
+		a = append(a, "--save-state", t.SaveState)
+	}
+	if t.ResumeState != "" {
+		a = append(a, "--resume-state", t.ResumeState)
+	}
+	return a
 }
 
 // RunChild runs cmd so that it dies with its parent: a search or worker

@@ -18,6 +18,15 @@ const (
 	TrialFinished     = "trial_finished"
 	TrialFailed       = "trial_failed"
 	ControllerUpdated = "controller_updated"
+
+	// Multi-fidelity (Config.MultiFidelity): a rung's result, a promotion
+	// to the next rung, and the final event of a trial stopped at a rung
+	// (its reward is the controller's, in full-fidelity units; see
+	// StoppedReward). A trial that reaches the last rung ends with
+	// trial_finished, one that fails at any rung with trial_failed.
+	RungFinished  = "rung_finished"
+	TrialPromoted = "trial_promoted"
+	TrialStopped  = "trial_stopped"
 )
 
 // An Event is one journal line. Type says which fields are set.
@@ -43,6 +52,14 @@ type Event struct {
 	Cost    *Cost              `json:"cost,omitempty"`
 	Reason  string             `json:"reason,omitempty"`
 	Output  string             `json:"output_tail,omitempty"`
+
+	// Multi-fidelity: the rung (index into multi_fidelity.rungs) of
+	// trial_started, rung_finished, trial_promoted (the rung promoted
+	// from), trial_finished, trial_failed and trial_stopped (the last rung
+	// trained), and the epochs trained by then. The cost of rung_finished
+	// is that rung's; the final event's is the trial's total.
+	Rung   *int `json:"rung,omitempty"`
+	Epochs int  `json:"epochs,omitempty"`
 
 	// trial_proposed and controller_updated
 	Step *int `json:"controller_step,omitempty"`

@@ -57,12 +57,26 @@ type Summary struct {
 	// failure of the lowest trial.
 	CommonFailure      string `json:"common_failure,omitempty"`
 	CommonFailureCount int    `json:"common_failure_count,omitempty"`
+
+	// Multi-fidelity: trials trained to the last rung (the only ones
+	// that count for best_reward, mean_reward and top/; they are
+	// Finished) and trials stopped at each rung (index into
+	// multi_fidelity.rungs; not in Finished, but in Trials and the
+	// CPU total, which includes every rung).
+	FullFidelity   int   `json:"full_fidelity,omitempty"`
+	Stopped        int   `json:"stopped,omitempty"`
+	StoppedPerRung []int `json:"stopped_per_rung,omitempty"`
 }
 
 type record struct {
 	proposed *Event
 	started  bool   // a trial_started event was journaled
-	done     *Event // trial_finished or trial_failed
+	done     *Event // trial_finished, trial_failed or trial_stopped
+
+	// Multi-fidelity: rung_finished by rung, and the rungs whose
+	// promotion is journaled.
+	rungs    map[int]*Event
+	promoted map[int]bool
 }
 
 // state is what a journal says: the run's config hash, every trial's
@@ -94,7 +108,7 @@ func replay(evs []Event, sites []string, toks []autodropout.Token) (*state, erro
 			if st.updates[*e.Step] == nil {
 				st.updates[*e.Step] = e
 			}
-		case TrialProposed, TrialStarted, TrialFinished, TrialFailed:
+		case TrialProposed, TrialStarted, TrialFinished, TrialFailed, RungFinished, TrialPromoted, TrialStopped:
 			if e.Trial == nil || *e.Trial < 0 || *e.Trial >= MaxBudget {
 				return nil, bad("want a trial id in [0, %d)", MaxBudget)
 			}
@@ -116,8 +130,19 @@ func replay(evs []Event, sites []string, toks []autodropout.Token) (*state, erro
 				}
 			case e.Type == TrialStarted:
 				r.started = true
+			case e.Type == RungFinished || e.Type == TrialPromoted:
+				if e.Rung == nil || *e.Rung < 0 {
+					return nil, bad("trial %d: no rung", *e.Trial)
+				}
+				if e.Type == TrialPromoted {
+					r.promote(*e.Rung)
+				} else if e.Reward == nil || !finite(*e.Reward) {
+					return nil, bad("trial %d: no reward", *e.Trial)
+				} else if r.rungs[*e.Rung] == nil {
+					r.setRung(*e.Rung, e)
+				}
 			case r.done != nil: // the first end counts
-			case e.Type == TrialFinished && (e.Reward == nil || !finite(*e.Reward)):
+			case (e.Type == TrialFinished || e.Type == TrialStopped) && (e.Reward == nil || !finite(*e.Reward)):
 				return nil, bad("trial %d: no reward", *e.Trial)
 			default:
 				r.done = e
@@ -132,6 +157,20 @@ func replay(evs []Event, sites []string, toks []autodropout.Token) (*state, erro
 		}
 	}
 	return st, nil
+}
+
+func (r *record) setRung(rung int, e *Event) {
+	if r.rungs == nil {
+		r.rungs = map[int]*Event{}
+	}
+	r.rungs[rung] = e
+}
+
+func (r *record) promote(rung int) {
+	if r.promoted == nil {
+		r.promoted = map[int]bool{}
+	}
+	r.promoted[rung] = true
 }
 
 // checkChoices checks that choices hold one value in range per token for
@@ -266,7 +305,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				return nil, false
 			}
 			rw := cfg.FailureReward
-			if r.done.Type == TrialFinished {
+			if r.done.Type != TrialFailed {
 				rw = *r.done.Reward
 			}
 			batch = append(batch, Scored{Choices: r.proposed.Choices, Reward: rw})
@@ -331,6 +370,8 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 			case r.done.Type == TrialFailed:
 				done++
 				failed++
+			case r.done.Type == TrialStopped:
+				done++
 			default:
 				done++
 				best = max(best, *r.done.Reward)
@@ -370,6 +411,83 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 			done, failed, unfinished, len(st.updates))
 	}
 
+	// runAll runs trials cfg.Parallel at a time: it journals
+	// trial_started, runs each, journals the event end makes of its
+	// result and gives it to record (under the progress lock). An
+	// interrupted trial is left unfinished.
+	runAll := func(b int, pending []Trial, end func(Trial, Result) *Event, record func(Trial, *Event)) error {
+		work := make(chan Trial)
+		errc := make(chan error, len(pending))
+		var wg sync.WaitGroup
+		for w := 0; w < min(cfg.Parallel, len(pending)); w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for t := range work {
+					if err := ctx.Err(); err != nil {
+						errc <- err // interrupted before it started
+						continue
+					}
+					se := Event{Type: TrialStarted, Trial: ip(t.ID)}
+					if cfg.MultiFidelity != nil {
+						se.Rung = ip(t.Rung)
+					}
+					if err := appendEv(se); err != nil {
+						errc <- err
+						continue
+					}
+					pmu.Lock()
+					again := ""
+					if recs[t.ID].started {
+						again = " again"
+					}
+					recs[t.ID].started = true
+					running++
+					rung := ""
+					if cfg.MultiFidelity != nil {
+						rung = fmt.Sprintf(", rung %d", t.Rung)
+					}
+					printf("trial %d started%s (batch %d%s): %s\n", t.ID, again, b, rung, t.Dir)
+					pmu.Unlock()
+					res := s.Executor.Run(ctx, t)
+					if ctx.Err() != nil {
+						errc <- ctx.Err() // interrupted: leave the trial unfinished
+						pmu.Lock()
+						running--
+						pmu.Unlock()
+						continue
+					}
+					e := end(t, res)
+					err := appendEv(*e)
+					pmu.Lock()
+					running--
+					if err == nil {
+						record(t, e)
+						progress()
+					}
+					pmu.Unlock()
+					if err != nil {
+						errc <- err
+					}
+				}
+			}()
+		}
+		for _, t := range pending {
+			work <- t
+		}
+		close(work)
+		wg.Wait()
+		close(errc)
+		var first error
+		for err := range errc {
+			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+				return interrupted(err)
+			}
+			first = cmp.Or(first, err)
+		}
+		return first
+	}
+
 	for b := 0; b*K < cfg.Budget; b++ {
 		if err := ctx.Err(); err != nil {
 			return Summary{}, interrupted(err)
@@ -377,6 +495,14 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		lo, hi := b*K, min(b*K+K, cfg.Budget)
 		if ctl != nil && b < ctl.Steps() {
 			continue // batch already in the checkpointed controller
+		}
+		if cfg.MultiFidelity != nil && batchDone(recs, lo, hi) {
+			// Ended before a kill (random search: nothing to update); a
+			// kill may have come before its rung states were deleted.
+			removeRungStates(batchTrials(s.Out, lo, hi))
+			if ctl == nil {
+				continue
+			}
 		}
 		// Propose the batch.
 		trials := make([]Trial, 0, hi-lo)
@@ -406,86 +532,28 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				r.proposed = &e
 			}
 			trials = append(trials, Trial{ID: id, Patterns: r.proposed.Patterns, Choices: r.proposed.Choices, Seed: cfg.Task.Seed, Task: cfg.Task,
-				Dir: filepath.Join(s.Out, "trials", fmt.Sprintf("%04d", id)), Threads: threads})
+				Dir: trialDir(s.Out, id), Threads: threads})
 		}
-		// Run what is not done.
-		var pending []Trial
-		for _, t := range trials {
-			if recs[t.ID].done == nil {
-				pending = append(pending, t)
+		if mf := cfg.MultiFidelity; mf != nil {
+			if err := s.runRungs(b, trials, recs, mf, runAll, appendEv, &ranNow); err != nil {
+				return Summary{}, err
 			}
-		}
-		work := make(chan Trial)
-		errc := make(chan error, len(pending))
-		var wg sync.WaitGroup
-		for w := 0; w < min(cfg.Parallel, len(pending)); w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for t := range work {
-					if err := ctx.Err(); err != nil {
-						errc <- err // interrupted before it started
-						continue
-					}
-					if err := appendEv(Event{Type: TrialStarted, Trial: ip(t.ID)}); err != nil {
-						errc <- err
-						continue
-					}
-					pmu.Lock()
-					again := ""
-					if recs[t.ID].started {
-						again = " again"
-					}
-					recs[t.ID].started = true
-					running++
-					printf("trial %d started%s (batch %d): %s\n", t.ID, again, b, t.Dir)
-					pmu.Unlock()
-					res := s.Executor.Run(ctx, t)
-					if ctx.Err() != nil {
-						errc <- ctx.Err() // interrupted: leave the trial unfinished
-						pmu.Lock()
-						running--
-						pmu.Unlock()
-						continue
-					}
-					e := Event{Type: TrialFinished, Trial: ip(t.ID), Metrics: res.Metrics, Cost: &res.Cost}
-					if res.Err != nil {
-						e.Type, e.Reason, e.Output = TrialFailed, res.Err.Error(), res.Output
-					} else if !finite(res.Reward) {
-						e.Type, e.Reason, e.Output = TrialFailed, fmt.Sprintf("reward %v is not a number", res.Reward), res.Output
-					} else {
-						e.Reward = fp(res.Reward)
-					}
-					err := appendEv(e)
-					pmu.Lock()
-					running--
-					if err == nil {
-						recs[t.ID].done = &e
-						ranNow++
-						progress()
-					}
-					pmu.Unlock()
-					if err != nil {
-						errc <- err
-					}
+		} else {
+			var pending []Trial
+			for _, t := range trials {
+				if recs[t.ID].done == nil {
+					pending = append(pending, t)
 				}
-			}()
-		}
-		for _, t := range pending {
-			work <- t
-		}
-		close(work)
-		wg.Wait()
-		close(errc)
-		var first error
-		for err := range errc {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return Summary{}, interrupted(err)
 			}
-			first = cmp.Or(first, err)
-		}
-		if first != nil {
-			return Summary{}, first
+			if err := runAll(b, pending, func(t Trial, res Result) *Event {
+				e := endEvent(t, res)
+				return &e
+			}, func(t Trial, e *Event) {
+				recs[t.ID].done = e
+				ranNow++
+			}); err != nil {
+				return Summary{}, err
+			}
 		}
 		if ctl == nil {
 			continue
@@ -534,12 +602,50 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 	return sum, err
 }
 
+// batchDone reports whether trials [lo, hi) have all ended.
+func batchDone(recs map[int]*record, lo, hi int) bool {
+	for id := lo; id < hi; id++ {
+		if r := recs[id]; r == nil || r.done == nil {
+			return false
+		}
+	}
+	return true
+}
+
+// trialDir is the folder of trial id.
+func trialDir(out string, id int) string {
+	return filepath.Join(out, "trials", fmt.Sprintf("%04d", id))
+}
+
+// batchTrials are trials [lo, hi) with their folders only.
+func batchTrials(out string, lo, hi int) []Trial {
+	var ts []Trial
+	for id := lo; id < hi; id++ {
+		ts = append(ts, Trial{ID: id, Dir: trialDir(out, id)})
+	}
+	return ts
+}
+
 func meanReward(batch []Scored) float64 {
 	var m float64
 	for _, s := range batch {
 		m += s.Reward
 	}
 	return m / float64(len(batch))
+}
+
+// endEvent is the journal event of a trial's result: trial_finished with
+// its reward, or trial_failed with the reason.
+func endEvent(t Trial, res Result) Event {
+	e := Event{Type: TrialFinished, Trial: ip(t.ID), Metrics: res.Metrics, Cost: &res.Cost}
+	if res.Err != nil {
+		e.Type, e.Reason, e.Output = TrialFailed, res.Err.Error(), res.Output
+	} else if !finite(res.Reward) {
+		e.Type, e.Reason, e.Output = TrialFailed, fmt.Sprintf("reward %v is not a number", res.Reward), res.Output
+	} else {
+		e.Reward = fp(res.Reward)
+	}
+	return e
 }
 
 // removeTemps deletes the temporary files of atomic writes a killed run
@@ -577,9 +683,24 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 			sum.Failures++
 			continue
 		}
+		if r.done.Type == TrialStopped {
+			sum.Stopped++
+			rung := *r.done.Rung
+			for len(sum.StoppedPerRung) <= rung {
+				sum.StoppedPerRung = append(sum.StoppedPerRung, 0)
+			}
+			sum.StoppedPerRung[rung]++
+			continue
+		}
 		sum.Finished++
 		fins = append(fins, fin{id, *r.done.Reward})
 		sum.MeanReward += *r.done.Reward
+	}
+	if cfg.MultiFidelity != nil {
+		sum.FullFidelity = sum.Finished
+		for len(sum.StoppedPerRung) < len(cfg.MultiFidelity.Rungs)-1 {
+			sum.StoppedPerRung = append(sum.StoppedPerRung, 0)
+		}
 	}
 	sum.CommonFailure, sum.CommonFailureCount = commonFailure(recs, cfg.Budget)
 	sort.Slice(fins, func(a, b int) bool {

@@ -38,6 +38,18 @@ type Config struct {
 	// when set.
 	Curve      bool
 	CurveTrain *data.Loader
+	// StopEpoch, when in [1, Epochs), ends the run after that many epochs
+	// of the Epochs schedule (the learning rate follows the Epochs-long
+	// cosine): a rung of successive halving.
+	StopEpoch int
+	// Resume continues the run from a state taken between epochs (its
+	// variables, momentum buffers and step count); the caller has checked
+	// its identity. Nil: start from the model's initialization.
+	Resume *State
+	// SaveState, when set, receives the state after the last epoch this
+	// call trains (the caller owns it), so that a later call with Resume
+	// continues bit-identically.
+	SaveState func(*State) error
 }
 
 // EpochSeed is the seed of libtorch's generators during epoch e of a run
@@ -71,7 +83,7 @@ type Result struct {
 	Examples  int64    `json:"examples"` // training examples seen
 	WallS     float64  `json:"wall_s"`
 	Params    int64    `json:"params"`
-	Precision string   `json:"precision"` // the precision used: fp32, bf16 or fp16
+	Precision string   `json:"precision"`       // the precision used: fp32, bf16 or fp16
 	Curve     []Point  `json:"curve,omitempty"` // per epoch, with Config.Curve
 }
 
@@ -105,8 +117,25 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	}
 	res := &Result{Params: CountParams(vs), Precision: amp.String()}
 	total := cfg.Epochs * trainSet.Batches()
+	first, stop := 0, cfg.Epochs
+	if cfg.StopEpoch > 0 && cfg.StopEpoch < cfg.Epochs {
+		stop = cfg.StopEpoch
+	}
+	if r := cfg.Resume; r != nil {
+		if r.Epochs < 1 || r.Epochs >= stop || r.Steps != r.Epochs*trainSet.Batches() {
+			return nil, fmt.Errorf("resume after epoch %d (step %d) of a run that stops after epoch %d with %d steps an epoch", r.Epochs, r.Steps, stop, trainSet.Batches())
+		}
+		if err := applyState(vs, opt, r, cfg.Momentum); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		if amp.Scaler != nil && r.LossScale > 0 {
+			amp.Scaler.Scale, amp.Scaler.good = r.LossScale, r.ScaleGood
+		}
+		first, res.Epochs, res.Steps, res.Examples = r.Epochs, r.Epochs, r.Steps, r.Examples
+	}
+	firstExamples := res.Examples
 	lastReport := time.Now()
-	for epoch := 0; epoch < cfg.Epochs; epoch++ {
+	for epoch := first; epoch < stop; epoch++ {
 		if err := libtorch.ManualSeed(EpochSeed(cfg.Seed, epoch)); err != nil {
 			return nil, err
 		}
@@ -126,10 +155,11 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 			if cfg.Progress != nil && time.Since(lastReport) >= cfg.Every {
 				lastReport = time.Now()
 				el := time.Since(start)
-				eta := time.Duration(float64(el) / float64(res.Steps) * float64(total-res.Steps))
+				done := res.Steps - first*trainSet.Batches()
+				eta := time.Duration(float64(el) / float64(done) * float64(stop*trainSet.Batches()-res.Steps))
 				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f  %.0f examples/s  elapsed %s  eta %s\n",
 					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN),
-					float64(res.Examples)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+					float64(res.Examples-firstExamples)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
 			}
 		}
 		if err := ctx.Err(); err != nil {
@@ -156,6 +186,19 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 			if cfg.Progress != nil {
 				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f%s  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, trainText, a)
 			}
+		}
+	}
+	if cfg.SaveState != nil {
+		st, err := captureState(vs, opt, cfg.Momentum)
+		if err != nil {
+			return nil, fmt.Errorf("state after epoch %d: %w", res.Epochs, err)
+		}
+		st.Epochs, st.Steps, st.Examples = res.Epochs, res.Steps, res.Examples
+		if amp.Scaler != nil {
+			st.LossScale, st.ScaleGood = amp.Scaler.Scale, amp.Scaler.good
+		}
+		if err := cfg.SaveState(st); err != nil {
+			return nil, err
 		}
 	}
 	if n := len(res.Curve); n > 0 {

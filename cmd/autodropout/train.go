@@ -48,6 +48,8 @@ type trainFlags struct {
 	progressEvery           time.Duration
 	curve                   bool
 	precision               string
+	stopEpoch               int
+	saveState, resumeState  string
 }
 
 func parseTrainFlags(args []string) (*trainFlags, error) {
@@ -88,8 +90,14 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.DurationVar(&f.progressEvery, "progress", 5*time.Second, "interval between progress lines")
 	fs.BoolVar(&f.curve, "curve", false, "evaluate the validation and training sets after every epoch and record the learning curve (result.json's curve)")
 	fs.StringVar(&f.precision, "precision", string(defaultPrecision), precisionUsage)
+	fs.IntVar(&f.stopEpoch, "stop-epoch", 0, "stop after this many epochs of the --epochs schedule (the learning rate follows the full cosine), evaluate, and write result.json with the epochs done: a rung of multi-fidelity search (0: train all --epochs)")
+	fs.StringVar(&f.saveState, "save-state", "", "file for the resumable state after the last epoch trained: weights, batch-norm buffers, SGD momentum, epochs and steps done, and the run's identity")
+	fs.StringVar(&f.resumeState, "resume-state", "", "continue from a --save-state file of the same run (same flags, pattern and seed, apart from --stop-epoch, --out, --threads, --progress and the state files); the result equals an unbroken run's bit for bit on the same machine and thread count")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
+	}
+	if f.stopEpoch < 0 || f.stopEpoch > f.epochs {
+		return nil, fmt.Errorf("--stop-epoch %d: want 0 (all) to --epochs %d", f.stopEpoch, f.epochs)
 	}
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments %q", fs.Args())
@@ -130,6 +138,11 @@ type Result struct {
 	// from.
 	Pretrained       string `json:"pretrained,omitempty"`
 	PretrainedSHA256 string `json:"pretrained_sha256,omitempty"`
+	// EpochsPlanned is --epochs, the schedule's length, when --stop-epoch
+	// ends the run earlier (Epochs is then the epochs done).
+	EpochsPlanned int `json:"epochs_planned,omitempty"`
+	// ResumedFrom is the --resume-state file.
+	ResumedFrom string `json:"resumed_from,omitempty"`
 }
 
 func runTrain(args []string) error {
@@ -228,6 +241,31 @@ func runTrain(args []string) error {
 	fmt.Printf("training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
 		f.model, f.dataset, regDesc, trainSet.N, len(valIdx), testN, f.epochs, trainLoader.Batches(), libtorch.Threads(), cfg.Precision, f.seed)
 
+	cfg.StopEpoch = f.stopEpoch
+	identity, err := trainIdentity(f, pretrainedSum, cfg.Precision)
+	if err != nil {
+		return err
+	}
+	if f.resumeState != "" {
+		st, err := train.LoadState(f.resumeState)
+		if err != nil {
+			return err
+		}
+		defer st.Drop()
+		if err := st.CheckIdentity(f.resumeState, identity); err != nil {
+			return err
+		}
+		cfg.Resume = st
+		fmt.Printf("resuming after epoch %d (step %d) from %s\n", st.Epochs, st.Steps, f.resumeState)
+	}
+	if f.saveState != "" {
+		cfg.SaveState = func(st *train.State) error {
+			defer st.Drop()
+			st.Identity = identity
+			return st.Save(f.saveState)
+		}
+	}
+
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	res, err := train.Classifier(ctx, vs, model, trainLoader, valLoader, testLoader, cfg)
@@ -246,7 +284,40 @@ func runTrain(args []string) error {
 		Result: res, Model: f.model, Dataset: f.dataset, Regularizer: regDesc, Seed: f.seed,
 		Threads: libtorch.Threads(), Device: f.device, TrainN: trainSet.N, ValN: len(valIdx), TestN: testN,
 		CPUS: cpuSeconds(), Pretrained: f.pretrained, PretrainedSHA256: pretrainedSum,
+		EpochsPlanned: planned(f), ResumedFrom: f.resumeState,
 	})
+}
+
+func planned(f *trainFlags) int {
+	if f.stopEpoch > 0 && f.stopEpoch < f.epochs {
+		return f.epochs
+	}
+	return 0
+}
+
+// trainIdentity names the run a state belongs to: the seed, the epochs
+// planned, and a hash of every flag that changes the numbers (the pattern
+// and pretrained files by content). --stop-epoch, --out, --threads,
+// --progress, --curve, --test and the state files may differ between the
+// pieces of a run.
+func trainIdentity(f *trainFlags, pretrainedSum string, prec libtorch.Precision) (map[string]string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %d %v %d %v %q %q %v %v %d %q %q %d %d %v %q %v %q\n",
+		f.model, f.dataset, f.dataDir, f.batchSize, f.lr, f.subset, f.valFrac, f.regularizer, f.space,
+		f.outsideSpace, f.rate, f.blockSize, f.sites, pretrainedSum, f.imageSize, f.perClass, f.augment,
+		prec, f.pretrainedPartial, f.device)
+	if f.pattern != "" {
+		b, err := os.ReadFile(f.pattern)
+		if err != nil {
+			return nil, fmt.Errorf("--pattern: %w", err)
+		}
+		h.Write(b)
+	}
+	return map[string]string{
+		"seed":   fmt.Sprint(f.seed),
+		"epochs": fmt.Sprint(f.epochs),
+		"flags":  hex.EncodeToString(h.Sum(nil)),
+	}, nil
 }
 
 // loadPretrained loads f.pretrained into vs and returns the file's SHA-256

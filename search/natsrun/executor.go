@@ -139,6 +139,11 @@ func (e *Executor) Duplicates() int {
 // trial queued: a worker may finish it, and the next controller picks up
 // the result.
 func (e *Executor) Run(ctx context.Context, t search.Trial) search.Result {
+	if t.Rung > 0 || t.StopEpoch > 0 || t.ResumeState != "" || t.SaveState != "" {
+		// Results are kept one per trial, and rung states have no store
+		// on the server yet.
+		return search.Result{Err: fmt.Errorf("trial %d rung %d: NATS workers do not run multi-fidelity rungs yet", t.ID, t.Rung)}
+	}
 	wait := DefaultBackoff.Min
 	for {
 		err := e.submit(ctx, t)

@@ -1,0 +1,331 @@
+package train
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strings"
+
+	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
+)
+
+// State is a training run stopped between epochs: everything Classifier
+// needs to continue it as if it had never stopped. The model's variables
+// (parameters and batch-norm buffers) and SGD's momentum buffers are
+// copies, owned by the State.
+type State struct {
+	// Identity names the run the state belongs to (seed, epochs planned,
+	// a hash of the training flags and pattern …); a resume compares it
+	// key by key and refuses a mismatch.
+	Identity map[string]string `json:"identity"`
+	Epochs   int               `json:"epochs_done"`
+	Steps    int               `json:"steps_done"`
+	Examples int64             `json:"examples"`
+	// LossScale and ScaleGood are the float16 loss scaler's state (zero
+	// without one).
+	LossScale float64 `json:"loss_scale,omitempty"`
+	ScaleGood int     `json:"loss_scale_good,omitempty"`
+
+	Vars     map[string]*ts.Tensor `json:"-"` // by VarStore name
+	Momentum map[string]*ts.Tensor `json:"-"` // by trainable variable name
+}
+
+// stateMagic starts every state file: a text line, then the JSON header,
+// then libtorch's tensor archive.
+const stateMagic = "autodropout train state v1\n"
+
+// Save writes the state to path atomically.
+func (s *State) Save(path string) error {
+	var names []string
+	var tensors []*ts.Tensor
+	for _, group := range []struct {
+		prefix string
+		m      map[string]*ts.Tensor
+	}{{"var/", s.Vars}, {"momentum/", s.Momentum}} {
+		for _, k := range sortedKeys(group.m) {
+			names = append(names, group.prefix+k)
+			tensors = append(tensors, group.m[k])
+		}
+	}
+	archive, err := libtorch.EncodeTensors(names, tensors)
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	head, err := json.Marshal(s)
+	if err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	var b bytes.Buffer
+	b.WriteString(stateMagic)
+	b.Write(head)
+	b.WriteByte('\n')
+	b.Write(archive)
+	if err := atomicfile.Write(path, b.Bytes()); err != nil {
+		return fmt.Errorf("save state %s: %w", path, err)
+	}
+	return nil
+}
+
+// LoadState reads a state written by State.Save.
+func LoadState(path string) (*State, error) {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("load state: %w", err)
+	}
+	r := bufio.NewReader(bytes.NewReader(raw))
+	magic, err := r.ReadString('\n')
+	if err != nil || magic != stateMagic {
+		return nil, fmt.Errorf("load state %s: not a training state (want a file written by --save-state)", path)
+	}
+	head, err := r.ReadBytes('\n')
+	if err != nil {
+		return nil, fmt.Errorf("load state %s: truncated header", path)
+	}
+	s := &State{}
+	if err := json.Unmarshal(head, s); err != nil {
+		return nil, fmt.Errorf("load state %s: header: %w", path, err)
+	}
+	archive, _ := io.ReadAll(r)
+	named, err := libtorch.DecodeTensors(archive, gotch.CPU)
+	if err != nil {
+		return nil, fmt.Errorf("load state %s: %w", path, err)
+	}
+	s.Vars, s.Momentum = map[string]*ts.Tensor{}, map[string]*ts.Tensor{}
+	for _, nt := range named {
+		switch {
+		case strings.HasPrefix(nt.Name, "var/"):
+			s.Vars[strings.TrimPrefix(nt.Name, "var/")] = nt.Tensor
+		case strings.HasPrefix(nt.Name, "momentum/"):
+			s.Momentum[strings.TrimPrefix(nt.Name, "momentum/")] = nt.Tensor
+		default:
+			return nil, fmt.Errorf("load state %s: unexpected tensor %q", path, nt.Name)
+		}
+	}
+	return s, nil
+}
+
+// CheckIdentity returns an error naming file and the first key whose value
+// differs between the state and want.
+func (s *State) CheckIdentity(file string, want map[string]string) error {
+	keys := sortedKeys(want)
+	for k := range s.Identity {
+		if _, ok := want[k]; !ok {
+			keys = append(keys, k)
+		}
+	}
+	for _, k := range keys {
+		if s.Identity[k] != want[k] {
+			return fmt.Errorf("resume state %s belongs to another run: %s is %q there, %q here", file, k, s.Identity[k], want[k])
+		}
+	}
+	return nil
+}
+
+// Drop frees the state's tensors.
+func (s *State) Drop() {
+	for _, m := range []map[string]*ts.Tensor{s.Vars, s.Momentum} {
+		for _, t := range m {
+			t.MustDrop()
+		}
+	}
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+// captureState copies vs's variables and opt's momentum buffers.
+//
+// gotch hides the C++ optimizer, and libtorch offers no call that reads
+// SGD's momentum_buffer, so readMomentum reads it through a probe step
+// that changes nothing the run depends on.
+func captureState(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (*State, error) {
+	s := &State{Vars: map[string]*ts.Tensor{}}
+	err := libtorch.NoGrad(func() {
+		for name, v := range vs.Variables() {
+			s.Vars[name] = copyTensor(&v)
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if momentum > 0 {
+		if s.Momentum, err = readMomentum(vs, opt, momentum); err != nil {
+			s.Drop()
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+// trainables returns vs's trainable variables by name.
+func trainables(vs *gnn.VarStore) map[string]*ts.Tensor {
+	out := map[string]*ts.Tensor{}
+	for name, v := range vs.Variables() {
+		if v.MustRequiresGrad() {
+			t := v
+			out[name] = &t
+		}
+	}
+	return out
+}
+
+// readMomentum returns a copy of SGD's momentum buffer of every trainable
+// variable, exactly. With every parameter p set to 0, every gradient to 0,
+// momentum set to 1 and the learning rate to −1, libtorch's SGD step
+// (d = g + wd·p = 0; buf = 1·buf + d = buf; d = d + 1·buf (Nesterov) or
+// buf; p = p − lr·d) writes buf into p without rounding and leaves buf
+// unchanged. The parameters and the momentum are then restored; the
+// caller sets the learning rate before its next step.
+func readMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (map[string]*ts.Tensor, error) {
+	params := trainables(vs)
+	saved := map[string]*ts.Tensor{}
+	err := libtorch.NoGrad(func() {
+		for name, p := range params {
+			saved[name] = copyTensor(p)
+			p.MustZero_()
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		_ = libtorch.NoGrad(func() {
+			for name, p := range params {
+				p.Copy_(saved[name])
+				saved[name].MustDrop()
+			}
+		})
+		opt.SetMomentum(momentum)
+	}()
+	if err := setGrads(opt, params, nil); err != nil {
+		return nil, err
+	}
+	opt.SetMomentum(1)
+	opt.SetLR(-1)
+	if err := opt.Step(); err != nil {
+		return nil, fmt.Errorf("read momentum: %w", err)
+	}
+	out := map[string]*ts.Tensor{}
+	err = libtorch.NoGrad(func() {
+		for name, p := range params {
+			out[name] = copyTensor(p)
+		}
+	})
+	return out, err
+}
+
+// writeMomentum gives a fresh SGD optimizer (no state yet) the momentum
+// buffers bufs: with every parameter at 0, gradient g = buf and learning
+// rate 0, libtorch's first step stores buf = clone(g + wd·0) = g exactly
+// and moves no parameter; the parameters are then restored. A trainable
+// variable missing from bufs is an error.
+func writeMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, bufs map[string]*ts.Tensor) error {
+	params := trainables(vs)
+	for name := range params {
+		if bufs[name] == nil {
+			return fmt.Errorf("no momentum buffer for %s", name)
+		}
+	}
+	saved := map[string]*ts.Tensor{}
+	err := libtorch.NoGrad(func() {
+		for name, p := range params {
+			saved[name] = copyTensor(p)
+			p.MustZero_()
+		}
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		_ = libtorch.NoGrad(func() {
+			for name, p := range params {
+				p.Copy_(saved[name])
+				saved[name].MustDrop()
+			}
+		})
+	}()
+	if err := setGrads(opt, params, bufs); err != nil {
+		return err
+	}
+	opt.SetLR(0)
+	if err := opt.Step(); err != nil {
+		return fmt.Errorf("write momentum: %w", err)
+	}
+	return nil
+}
+
+// setGrads makes every parameter's gradient defined and equal to
+// grads[name] (zero where grads is nil), by backward of Σ sum(p·c): its
+// gradient is exactly c.
+func setGrads(opt *gnn.Optimizer, params map[string]*ts.Tensor, grads map[string]*ts.Tensor) error {
+	if err := opt.ZeroGrad(); err != nil {
+		return err
+	}
+	for _, name := range sortedKeys(params) {
+		p := params[name]
+		c := grads[name]
+		if c == nil {
+			c = p.MustZerosLike(false)
+			defer c.MustDrop()
+		}
+		prod, err := p.Mul(c, false)
+		if err != nil {
+			return fmt.Errorf("set gradient of %s: %w", name, err)
+		}
+		sum := prod.MustSum(prod.DType(), true)
+		err = sum.Backward()
+		sum.MustDrop()
+		if err != nil {
+			return fmt.Errorf("set gradient of %s: %w", name, err)
+		}
+	}
+	return nil
+}
+
+// applyState loads s's variables into vs (every variable, by name, of the
+// same shape) and its momentum into the fresh optimizer opt.
+func applyState(vs *gnn.VarStore, opt *gnn.Optimizer, s *State, momentum float64) error {
+	vars := vs.Variables()
+	if len(vars) != len(s.Vars) {
+		return fmt.Errorf("the state has %d variables, the model %d", len(s.Vars), len(vars))
+	}
+	for name, v := range vars {
+		src := s.Vars[name]
+		if src == nil {
+			return fmt.Errorf("the state has no variable %s", name)
+		}
+		if fmt.Sprint(src.MustSize()) != fmt.Sprint(v.MustSize()) {
+			return fmt.Errorf("variable %s: shape %v in the state, %v in the model", name, src.MustSize(), v.MustSize())
+		}
+	}
+	err := libtorch.NoGrad(func() {
+		for name, v := range vars {
+			v.Copy_(s.Vars[name])
+		}
+	})
+	if err != nil || momentum == 0 {
+		return err
+	}
+	return writeMomentum(vs, opt, s.Momentum)
+}
+
+// copyTensor returns a detached copy of t's values.
+func copyTensor(t *ts.Tensor) *ts.Tensor {
+	c := t.MustZerosLike(false)
+	c.Copy_(t)
+	return c
+}
