@@ -47,6 +47,10 @@ const (
 	Finished   Status = "finished"
 	Failed     Status = "failed"
 	Unfinished Status = "unfinished" // proposed (maybe started), no outcome yet
+	// Stopped: a multi-fidelity trial stopped at a rung; its Reward is the
+	// controller's (the rung score raised to full-fidelity units), not a
+	// measured full-fidelity score, so it never counts as a best.
+	Stopped Status = "stopped"
 )
 
 // Search is one search run folder (a journal.jsonl).
@@ -64,7 +68,14 @@ type Search struct {
 	Summary *search.Summary // nil without summary.json
 
 	Finished, Failed, Unfinished int
-	BestTrial                    int     // -1 without a finished trial
+	Stopped                      int  // multi-fidelity trials stopped at a rung
+	MultiFidelity                bool // run_started's configuration has multi_fidelity
+	// Curve is the best full-fidelity reward so far against the CPU-seconds
+	// spent so far, in journal order: every rung's and every trial's cost
+	// counts when it is journaled, so a multi-fidelity search's cheap rungs
+	// move it right and only trials trained to the end move it up.
+	Curve     []CostPoint
+	BestTrial int // -1 without a finished trial
 	BestReward, MeanReward       float64 // over finished trials; NaN without one
 
 	// Cost of the trials that journaled one (finished or failed).
@@ -84,7 +95,8 @@ type Trial struct {
 	Entropy float64 // of the proposal; NaN when not journaled
 	LogProb float64
 	Status  Status
-	Reward  float64 // NaN unless finished
+	Reward  float64 // NaN unless finished or stopped
+	Rung    int     // multi-fidelity: the last rung trained; -1 otherwise
 	// Best is the best reward among finished trials with an id up to this
 	// one (the running best by trial number); NaN before the first.
 	Best    float64
@@ -92,6 +104,9 @@ type Trial struct {
 	Cost    *search.Cost // nil when not journaled
 	Reason  string       // failure reason
 }
+
+// CostPoint is a point of Search.Curve.
+type CostPoint struct{ CPUS, Best float64 }
 
 // Update is one controller update.
 type Update struct {
@@ -325,12 +340,30 @@ func loadSearch(root, dir string) (*Search, error) {
 		}
 		t := trials[*e.Trial]
 		if t == nil {
-			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished}
+			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished, Rung: -1}
 			trials[*e.Trial] = t
 		}
 		return t, nil
 	}
 	var first, last time.Time
+	curveCPU, curveBest := 0.0, math.NaN()
+	counted := map[int]float64{} // CPU-seconds of each trial already in the curve
+	addCost := func(e *search.Event) {
+		if e.Cost == nil || e.Trial == nil {
+			return
+		}
+		c := e.Cost.CPUS
+		if e.Type != search.RungFinished { // a final event's cost is the trial's total
+			c -= counted[*e.Trial]
+		}
+		curveCPU += max(c, 0)
+		counted[*e.Trial] += max(c, 0)
+	}
+	point := func() {
+		if !math.IsNaN(curveBest) {
+			s.Curve = append(s.Curve, CostPoint{curveCPU, curveBest})
+		}
+	}
 	for i := range evs {
 		e := &evs[i]
 		if !e.Time.IsZero() {
@@ -345,8 +378,9 @@ func loadSearch(root, dir string) (*Search, error) {
 		case search.RunStarted:
 			s.Config, s.Seed = e.Config, e.Seed
 			var c struct {
-				Method string `json:"method"`
-				Budget int    `json:"budget"`
+				Method        string          `json:"method"`
+				Budget        int             `json:"budget"`
+				MultiFidelity json.RawMessage `json:"multi_fidelity"`
 			}
 			if len(e.Config) > 0 {
 				if err := json.Unmarshal(e.Config, &c); err != nil {
@@ -354,6 +388,12 @@ func loadSearch(root, dir string) (*Search, error) {
 				}
 			}
 			s.Method, s.Budget = c.Method, c.Budget
+			s.MultiFidelity = len(c.MultiFidelity) > 0 && string(c.MultiFidelity) != "null"
+		case search.RungFinished:
+			if t, err := get(e, i+1); err == nil && t.Status == Unfinished {
+				addCost(e)
+				point()
+			}
 		case search.TrialProposed:
 			t, err := get(e, i+1)
 			if err != nil {
@@ -364,7 +404,7 @@ func loadSearch(root, dir string) (*Search, error) {
 				t.Entropy = deref(e.Entropy)
 				t.LogProb = deref(e.LogProb)
 			}
-		case search.TrialFinished, search.TrialFailed:
+		case search.TrialFinished, search.TrialFailed, search.TrialStopped:
 			t, err := get(e, i+1)
 			if err != nil {
 				return nil, err
@@ -373,14 +413,24 @@ func loadSearch(root, dir string) (*Search, error) {
 				continue
 			}
 			t.Metrics, t.Cost, t.Reason = e.Metrics, e.Cost, e.Reason
-			if e.Type == search.TrialFailed {
-				t.Status = Failed
-			} else {
-				if e.Reward == nil {
-					return nil, fmt.Errorf("report: journal %s: event %d: trial %d finished without a reward", jpath, i+1, t.ID)
-				}
-				t.Status, t.Reward = Finished, *e.Reward
+			if e.Rung != nil {
+				t.Rung = *e.Rung
 			}
+			addCost(e)
+			switch {
+			case e.Type == search.TrialFailed:
+				t.Status = Failed
+			case e.Reward == nil:
+				return nil, fmt.Errorf("report: journal %s: event %d: trial %d %s without a reward", jpath, i+1, t.ID, e.Type)
+			case e.Type == search.TrialStopped:
+				t.Status, t.Reward = Stopped, *e.Reward
+			default:
+				t.Status, t.Reward = Finished, *e.Reward
+				if math.IsNaN(curveBest) || t.Reward > curveBest {
+					curveBest = t.Reward
+				}
+			}
+			point()
 		case search.ControllerUpdated:
 			u := Update{Step: -1, Baseline: deref(e.Baseline), MeanReward: deref(e.MeanReward), Loss: deref(e.Loss), AfterTrial: -1}
 			if e.Step != nil {
@@ -411,6 +461,8 @@ func loadSearch(root, dir string) (*Search, error) {
 			}
 		case Failed:
 			s.Failed++
+		case Stopped:
+			s.Stopped++
 		default:
 			s.Unfinished++
 		}

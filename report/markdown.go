@@ -77,13 +77,14 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 	}
 	p("\n")
 
-	// RL against random, for every pair.
+	// RL against random: each RL search against its random twin (the same
+	// name but for the method, so the same seed and settings).
 	for _, a := range r.Searches {
 		if a.Method != "rl" {
 			continue
 		}
 		for _, c := range r.Searches {
-			if c.Method != "random" || a.Finished == 0 || c.Finished == 0 {
+			if c.Method != "random" || a.Finished == 0 || c.Finished == 0 || !twins(a.Name, c.Name) {
 				continue
 			}
 			p("**RL against random** (`%s` against `%s`): best reward %s against %s (%s); mean reward %s against %s (%s). ",
@@ -102,8 +103,9 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 
 	if has["cost.png"] {
 		p("![Best reward so far against the CPU-seconds of each search's trials](cost.png)\n\n")
-		p("Best reward so far against the CPU time the search's trials have used, one colour per search family and one line per seed: how much compute each method needs to reach a score.\n\n")
+		p("Best reward so far against the CPU time the search's trials have used, one colour per search family and one line per seed: how much compute each method needs to reach a score. Only trials trained to the end count as a best; a multi-fidelity search's rungs add their CPU time when they end.\n\n")
 	}
+	r.familyCostTable(b)
 	p("<details><summary>Reward and running best of every trial</summary>\n\n")
 	ids := map[int]bool{}
 	p("| trial |")
@@ -527,6 +529,108 @@ func (r *Report) costSection(b *strings.Builder) {
 		}
 		p("\n")
 	}
+}
+
+// twins reports whether two search names differ only in their method
+// ("search-rl-seed1" and "search-random-seed1", "search-mf-rl-seed2" and
+// "search-mf-random-seed2").
+func twins(rl, random string) bool {
+	return strings.Replace(rl, "-rl", "-random", 1) == random
+}
+
+// familyCostTable compares search families (the seeds of one search) by
+// the best full-fidelity reward they end with and the CPU-seconds they
+// need to reach a target: the lowest final best among the seeds of a
+// reference family, the full-space full-fidelity searches (search-rl,
+// search-random). "Reached" is the lower end of the reference's seed
+// spread, the issue's "within its seed spread".
+func (r *Report) familyCostTable(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var names []string
+	fams := map[string][]*Search{}
+	for _, s := range r.Searches {
+		f := family(s.Name)
+		if fams[f] == nil {
+			names = append(names, f)
+		}
+		fams[f] = append(fams[f], s)
+	}
+	if len(names) < 2 {
+		return
+	}
+	var refs []string
+	for _, f := range names {
+		if (f == "search-rl" || f == "search-random") && !fams[f][0].MultiFidelity {
+			refs = append(refs, f)
+		}
+	}
+	target := map[string]float64{}
+	cpuMean := map[string]float64{}
+	for _, f := range names {
+		var bests, cpus []float64
+		for _, s := range fams[f] {
+			if s.Finished > 0 {
+				bests = append(bests, s.BestReward)
+			}
+			cpus = append(cpus, s.CPUS)
+		}
+		target[f] = Describe(bests).Min
+		cpuMean[f] = Describe(cpus).Mean
+	}
+	p("### Search families: best score against CPU-seconds\n\n")
+	p("A family is one search over its seeds. Final best: each seed's best full-fidelity reward, mean ± standard deviation. ")
+	if len(refs) > 0 {
+		p("To reach a reference: the CPU-seconds after which a seed's best so far first reaches the reference family's lowest final best (the low end of its seed spread), median over the seeds that reached it, and that median as a share of the reference family's mean CPU-seconds.")
+	}
+	p("\n\n| family | method | fidelity | seeds | final best | CPU s (mean) |")
+	for _, ref := range refs {
+		p(" to reach `%s` (%s) | share of its CPU |", ref, f4(target[ref]))
+	}
+	p("\n|---|---|---|---:|---:|---:|%s\n", strings.Repeat("---:|---:|", len(refs)))
+	for _, f := range names {
+		ss := fams[f]
+		var bests []float64
+		for _, s := range ss {
+			if s.Finished > 0 {
+				bests = append(bests, s.BestReward)
+			}
+		}
+		fid := "full"
+		if ss[0].MultiFidelity {
+			fid = "multi-fidelity"
+		}
+		p("| `%s` | %s | %s | %d | %s | %s |", f, orDash(ss[0].Method), fid, len(ss), pm(Describe(bests)), f1(cpuMean[f]))
+		for _, ref := range refs {
+			var at []float64
+			for _, s := range ss {
+				if c, ok := s.cpuToReach(target[ref]); ok {
+					at = append(at, c)
+				}
+			}
+			if len(at) == 0 {
+				p(" not reached | — |")
+				continue
+			}
+			m := median(at)
+			p(" %s (%d of %d) | %s |", f1(m), len(at), len(ss), pct(m/cpuMean[ref]))
+		}
+		p("\n")
+	}
+	p("\n")
+}
+
+// cpuToReach is the CPU-seconds after which the search's best so far is
+// at least v.
+func (s *Search) cpuToReach(v float64) (float64, bool) {
+	if math.IsNaN(v) {
+		return 0, false
+	}
+	for _, c := range s.Curve {
+		if c.Best >= v {
+			return c.CPUS, true
+		}
+	}
+	return 0, false
 }
 
 // Helpers.

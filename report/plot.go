@@ -290,7 +290,7 @@ func family(name string) string {
 }
 
 // costPNG draws every search's best reward so far against the CPU-seconds
-// its trials have used (journal order), one colour per search family and
+// its trials have used (Search.Curve), one colour per search family and
 // one line per seed: the cost of reaching a score, RL against random. It
 // returns nil, nil when no search journaled trial costs.
 func costPNG(r *Report) ([]byte, error) {
@@ -304,15 +304,8 @@ func costPNG(r *Report) ([]byte, error) {
 			colour[f] = plotutil.Color(len(colour))
 		}
 		var pts plotter.XYs
-		cpu := 0.0
-		for _, t := range s.Trials {
-			if t.Cost == nil {
-				continue
-			}
-			cpu += t.Cost.CPUS
-			if !math.IsNaN(t.Best) {
-				pts = append(pts, plotter.XY{X: cpu, Y: t.Best})
-			}
+		for _, c := range s.Curve {
+			pts = append(pts, plotter.XY{X: c.CPUS, Y: c.Best})
 		}
 		if len(pts) == 0 {
 			continue

@@ -8,6 +8,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"sort"
 	"strings"
@@ -517,5 +518,63 @@ func TestWriteEarlySearch(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A multi-fidelity journal: rungs add their CPU to the cost curve when
+// they end, stopped trials never count as a best, and the family table
+// measures the CPU to reach the full-fidelity searches' final best.
+func TestMultiFidelityCost(t *testing.T) {
+	root := t.TempDir()
+	ev := func(s string) string { return s + "\n" }
+	cost := func(cpu float64) string { return fmt.Sprintf(`"cost":{"wall_s":1,"cpu_s":%g,"steps":1,"examples":1}`, cpu) }
+	prop := func(id int) string {
+		return ev(fmt.Sprintf(`{"type":"trial_proposed","trial":%d,"entropy":1,"logprob":-1,"controller_step":0}`, id))
+	}
+	write := func(name, journal string) {
+		d := filepath.Join(root, name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "journal.jsonl"), []byte(journal), 0o644)
+	}
+	// Full fidelity: two trials of 100 CPU-s each, best 0.80.
+	full := ev(`{"type":"run_started","config":{"method":"random","budget":2},"seed":1}`) + prop(0) + prop(1) +
+		ev(`{"type":"trial_finished","trial":0,"reward":0.78,`+cost(100)+`}`) +
+		ev(`{"type":"trial_finished","trial":1,"reward":0.80,`+cost(100)+`}`)
+	write("search-random-seed1", full)
+	// Multi-fidelity: rung 0 costs 10 each; trial 1 goes on (total 60, reward
+	// 0.81); trial 0 stops with a controller reward of 0.9, above any
+	// measured score, which must not count as a best.
+	mf := ev(`{"type":"run_started","config":{"method":"random","budget":2,"multi_fidelity":{"rungs":[1,5],"reduction":2}},"seed":1}`) + prop(0) + prop(1) +
+		ev(`{"type":"rung_finished","trial":0,"rung":0,"epochs":1,"metrics":{"val_acc":0.5},`+cost(10)+`}`) +
+		ev(`{"type":"rung_finished","trial":1,"rung":0,"epochs":1,"metrics":{"val_acc":0.6},`+cost(10)+`}`) +
+		ev(`{"type":"trial_promoted","trial":1,"rung":0}`) +
+		ev(`{"type":"trial_finished","trial":1,"rung":1,"epochs":5,"reward":0.81,`+cost(60)+`}`) +
+		ev(`{"type":"trial_stopped","trial":0,"rung":0,"epochs":1,"reward":0.9,`+cost(10)+`}`)
+	write("search-mf-random-seed1", mf)
+	r, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := r.Search("search-mf-random-seed1")
+	if !s.MultiFidelity || s.Stopped != 1 || s.Finished != 1 || s.BestReward != 0.81 || s.CPUS != 70 {
+		t.Errorf("multi-fidelity search: mf %v stopped %d finished %d best %v CPU %v, want true 1 1 0.81 70", s.MultiFidelity, s.Stopped, s.Finished, s.BestReward, s.CPUS)
+	}
+	want := []CostPoint{{70, 0.81}, {70, 0.81}} // rung 0 of both (no best yet), trial 1's last rung (+50), the stop (+0)
+	if !reflect.DeepEqual(s.Curve, want) {
+		t.Errorf("curve %v, want %v", s.Curve, want)
+	}
+	if c := r.Search("search-random-seed1").Curve; !reflect.DeepEqual(c, []CostPoint{{100, 0.78}, {200, 0.80}}) {
+		t.Errorf("full-fidelity curve %v", c)
+	}
+	p, err := r.Write(Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	for _, w := range []string{"| `search-mf-random` | random | multi-fidelity | 1 | 0.8100 | 70.0 | 70.0 (1 of 1) | 35.0% |",
+		"| `search-random` | random | full | 1 | 0.8000 | 200.0 | 200.0 (1 of 1) | 100.0% |"} {
+		if !strings.Contains(string(b), w) {
+			t.Errorf("report lacks %q:\n%s", w, b)
+		}
 	}
 }
