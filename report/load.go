@@ -74,9 +74,9 @@ type Search struct {
 	// spent so far, in journal order: every rung's and every trial's cost
 	// counts when it is journaled, so a multi-fidelity search's cheap rungs
 	// move it right and only trials trained to the end move it up.
-	Curve     []CostPoint
-	BestTrial int // -1 without a finished trial
-	BestReward, MeanReward       float64 // over finished trials; NaN without one
+	Curve                  []CostPoint
+	BestTrial              int     // -1 without a finished trial
+	BestReward, MeanReward float64 // over finished trials; NaN without one
 
 	// Cost of the trials that journaled one (finished or failed).
 	CPUS, TrialWallS float64 // totals

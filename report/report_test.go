@@ -527,7 +527,9 @@ func TestWriteEarlySearch(t *testing.T) {
 func TestMultiFidelityCost(t *testing.T) {
 	root := t.TempDir()
 	ev := func(s string) string { return s + "\n" }
-	cost := func(cpu float64) string { return fmt.Sprintf(`"cost":{"wall_s":1,"cpu_s":%g,"steps":1,"examples":1}`, cpu) }
+	cost := func(cpu float64) string {
+		return fmt.Sprintf(`"cost":{"wall_s":1,"cpu_s":%g,"steps":1,"examples":1}`, cpu)
+	}
 	prop := func(id int) string {
 		return ev(fmt.Sprintf(`{"type":"trial_proposed","trial":%d,"entropy":1,"logprob":-1,"controller_step":0}`, id))
 	}
