@@ -160,6 +160,24 @@ func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) 
 		return 0, fmt.Errorf("cost estimate: %w", err)
 	}
 	total := c.Total() * float64(cfg.Budget)
+	mfText := ""
+	if mf := cfg.MultiFidelity; mf != nil && t.Epochs > 0 {
+		// Successive halving in each batch: the trials at each rung, the
+		// epochs each trains there and a validation per rung.
+		total = 0
+		for lo := 0; lo < cfg.Budget; lo += cfg.SamplesPerUpdate {
+			n, prev := min(cfg.SamplesPerUpdate, cfg.Budget-lo), 0
+			for i, r := range mf.Rungs {
+				if i > 0 {
+					n = max(1, n/mf.Reduction)
+				}
+				total += float64(n) * (c.TrainFLOPs*float64(r-prev)/float64(t.Epochs) + c.EvalFLOPs)
+				prev = r
+			}
+		}
+		mfText = fmt.Sprintf("  multi-fidelity: rungs at %v epochs, the best 1/%d of each batch's trials go on: %.0f%% of the full-fidelity search's FLOPs\n",
+			mf.Rungs, mf.Reduction, 100*total/(c.Total()*float64(cfg.Budget)))
+	}
 	how := "patterns drawn uniformly"
 	if cfg.Method == "rl" {
 		how = fmt.Sprintf("%d controller updates of %d samples", (cfg.Budget+cfg.SamplesPerUpdate-1)/cfg.SamplesPerUpdate, cfg.SamplesPerUpdate)
@@ -167,6 +185,7 @@ func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) 
 	fmt.Fprintf(w, "search (%s): %d trials of %s on %s, %d at a time, %s; %d sites: %s\n",
 		cfg.Method, cfg.Budget, t.Model, t.Data, cfg.Parallel, how, len(sites), sitesText(sites))
 	fmt.Fprintf(w, "  one trial: %s train + %s validation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
+	fmt.Fprint(w, mfText)
 	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %d in parallel\n",
 		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel), cfg.Parallel)
 	return total, nil

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"strings"
@@ -243,5 +244,28 @@ func TestReadConfigStudyFields(t *testing.T) {
 		if _, err := ReadConfig(p); err == nil || !strings.Contains(err.Error(), tc.err) {
 			t.Errorf("%s: err %v, want one naming %q", tc.json, err, tc.err)
 		}
+	}
+}
+
+// A multi-fidelity search's plan counts successive halving: with batches
+// of 4, rungs at 1, 3 and 10 of 10 epochs and reduction 3, each batch
+// trains 4 trials 1 epoch, 1 trial 2 more and 1 trial 7 more (13 of 40
+// epochs) and validates 6 times (of 4).
+func TestSearchPlanMultiFidelity(t *testing.T) {
+	cfg := search.Config{Method: "rl", Budget: 8, SamplesPerUpdate: 4, Parallel: 1,
+		Task:          search.Task{Model: "convnet", Data: "fashion-mnist", Epochs: 10, TrainSubset: 2048, BatchSize: 64},
+		MultiFidelity: &search.MultiFidelity{Rungs: []int{1, 3, 10}, Reduction: 3}}
+	c, err := EstimateTask(cfg.Task, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	got, err := SearchPlan(&b, cfg, []string{"bn1"}, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := 2 * (c.TrainFLOPs*13/10 + 6*c.EvalFLOPs)
+	if math.Abs(got-want) > 1e-6*want || !strings.Contains(b.String(), "multi-fidelity: rungs at [1 3 10]") {
+		t.Errorf("FLOPs %g, want %g; plan:\n%s", got, want, b.String())
 	}
 }
