@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 	"strconv"
 
 	"github.com/autodropout/autodropout/search"
@@ -318,10 +319,20 @@ func (c Config) variantSearches(scfg search.Config) ([]searchRun, error) {
 }
 
 // allSearches is every search of the experiment in the order they run:
-// the full space's, the subspaces', then the variants'.
+// seed by seed, and for each seed the full space's, the subspaces', then
+// the variants'. Seed by seed, so that an experiment stopped part way
+// (a long study spans sessions) has whole seeds of every family.
 func (c Config) allSearches(scfg search.Config) ([]searchRun, error) {
 	vs, err := c.variantSearches(scfg)
-	return append(c.searches(scfg), vs...), err
+	all := append(c.searches(scfg), vs...)
+	rank := map[int64]int{}
+	for _, r := range all {
+		if _, ok := rank[r.Config.Seed]; !ok {
+			rank[r.Config.Seed] = len(rank)
+		}
+	}
+	sort.SliceStable(all, func(i, j int) bool { return rank[all[i].Config.Seed] < rank[all[j].Config.Seed] })
+	return all, err
 }
 
 // familyLabel names the final run of a search family's best pattern.

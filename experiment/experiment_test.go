@@ -186,8 +186,16 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if len(res.Searches) != 8 || len(res.Grid) != 8 {
 		t.Errorf("%d searches and %d grid runs, want 8 and 8", len(res.Searches), len(res.Grid))
 	}
-	if n := res.Searches[6].Summary.Trials; n != 3 {
-		t.Errorf("the variant's search ran %d trials, want its own budget 3", n)
+	var order []string
+	for _, o := range res.Searches {
+		order = append(order, filepath.Base(o.Dir))
+		if o.Label == "other-rl" && o.Summary.Trials != 3 {
+			t.Errorf("the variant's search ran %d trials, want its own budget 3", o.Summary.Trials)
+		}
+	}
+	// Seed by seed: whole seeds of every family first.
+	if got, want := strings.Join(order, " "), "search-rl-seed1 search-random-seed1 search-dropblock-like-rl-seed1 search-rl-seed2 search-random-seed2 search-dropblock-like-rl-seed2 search-other-rl-seed3 search-other-random-seed3"; got != want {
+		t.Errorf("searches ran in the order\n%s\nwant\n%s", got, want)
 	}
 	if _, err := os.Stat(filepath.Join(out, "final", "other-rl")); err == nil {
 		t.Errorf("a variant's best pattern was retrained in the final")
