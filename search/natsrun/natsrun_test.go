@@ -219,7 +219,7 @@ func TestWorkerAcksAnsweredTrial(t *testing.T) {
 	var r resultMsg
 	eventually(t, "trial 8 failed", func() bool {
 		var ok bool
-		r, ok, _ = firstResult(ctx, results, run, 8)
+		r, ok, _ = firstResult(ctx, results, run, key{8, noRung})
 		return ok
 	})
 	if !r.Failed || !strings.Contains(r.Reason, "delivered 2 times") || runs.Load() != 1 {
