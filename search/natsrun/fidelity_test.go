@@ -2,6 +2,7 @@ package natsrun
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math/rand"
@@ -11,6 +12,7 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -344,5 +346,60 @@ func testMultiFidelityOverNATS(t *testing.T, method string) {
 	}
 	if !strings.Contains(log.String(), fmt.Sprintf("%v of run %s interrupted; handed back", held, run)) {
 		t.Errorf("log does not say %v was handed back:\n%s", held, log.String())
+	}
+}
+
+// TestWorkerRungWithoutState: a rung whose previous rung's state is not
+// on the server (deleted with its batch, a failed previous rung) fails
+// with the reason, and is not run.
+func TestWorkerRungWithoutState(t *testing.T) {
+	_, url := startServer(t, -1)
+	_, js := connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const run = "nostate"
+	if _, err := trialsStream(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	results, err := resultsStream(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Trial 1's rung 0 names a state nobody stored; trial 2 has no rung 0 result.
+	zero := 0
+	b, _ := json.Marshal(resultMsg{Run: run, Trial: 1, Rung: &zero, Worker: "gone", Reward: 0.3, State: stateObject(run, key{1, 0}, 1, 1)})
+	if _, err := js.Publish(ctx, resultKeySubject(run, key{1, 0}), b); err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	for _, id := range []int{1, 2} {
+		tr := search.Trial{ID: id, Dir: filepath.Join(t.TempDir(), "t"), Rung: 1, ResumeState: "x/rung-0.state", SaveState: "x/rung-1.state", StopEpoch: 3}
+		b, _ = json.Marshal(trialMsg{Run: run, Trial: tr, Rung: &one})
+		if _, err := js.Publish(ctx, trialKeySubject(run, key{id, 1}), b); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var runs atomic.Int32
+	w := &Worker{Run: run, Name: "w", AckWait: testAckWait,
+		Executor: search.ExecutorFunc(func(ctx context.Context, t search.Trial) search.Result {
+			runs.Add(1)
+			return search.Result{Reward: 1}
+		})}
+	wctx, stop := context.WithCancel(ctx)
+	defer stop()
+	go w.Serve(wctx, js)
+	for id, want := range map[int]string{1: "is gone from bucket " + StatesBucket, 2: "no result of trial 2 rung 0 stored"} {
+		var r resultMsg
+		eventually(t, fmt.Sprintf("trial %d rung 1 failed", id), func() bool {
+			var ok bool
+			r, ok, _ = firstResult(ctx, results, run, key{id, 1})
+			return ok
+		})
+		if !r.Failed || !strings.Contains(r.Reason, want) || r.Rung == nil || *r.Rung != 1 {
+			t.Errorf("trial %d rung 1: result %+v; want a failure saying %q", id, r, want)
+		}
+	}
+	if runs.Load() != 0 {
+		t.Errorf("%d rungs ran without their state", runs.Load())
 	}
 }
