@@ -158,10 +158,13 @@
 // cost over its rungs. A resume never reruns a journaled rung, reruns an
 // interrupted one from the previous rung's state, and recomputes the same
 // promotions from the journaled scores. Rung states live in the trial
-// folders (rung-R.state) and are deleted when the batch has ended.
+// folders (rung-R.state) and are deleted when the batch has ended; an
+// executor that keeps them elsewhere (a StateStore, such as natsrun's,
+// whose workers pass states through the server's object store) is asked
+// to delete them then too.
 //
 // Only trials trained to the last rung count for best_reward, mean_reward
 // and top/; summary.json adds full_fidelity, stopped and stopped_per_rung,
-// and its CPU total includes every rung. Language-model tasks and NATS
-// workers do not run rungs yet (the config check and the command say so).
+// and its CPU total includes every rung. Language-model tasks do not run
+// rungs yet (the config check says so).
 package search

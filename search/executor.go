@@ -56,6 +56,19 @@ type Executor interface {
 	Run(ctx context.Context, t Trial) Result
 }
 
+// A StateStore is an Executor that keeps the rung states of
+// multi-fidelity trials itself rather than (only) at their Trial paths:
+// natsrun.Executor's workers store them on the server, since the next
+// rung of a trial may run on another machine. Search calls
+// RemoveRungStates with a batch's trials once every one of them has
+// ended, when it also deletes the state files in the trial folders. An
+// error only leaves states behind (disk, not results): Search reports it
+// and goes on.
+type StateStore interface {
+	Executor
+	RemoveRungStates(ctx context.Context, trials []Trial) error
+}
+
 // ExecutorFunc adapts a function to Executor (fakes, in-process runs).
 type ExecutorFunc func(ctx context.Context, t Trial) Result
 

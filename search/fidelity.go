@@ -1,6 +1,7 @@
 package search
 
 import (
+	"context"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +18,7 @@ type runFunc func(b int, pending []Trial, end func(Trial, Result) *Event, record
 // promotions from the journaled rung results, and an interrupted rung
 // reruns from the previous rung's state. At the end every stopped trial
 // gets its trial_stopped event and the batch's rung states are deleted.
-func (s *Search) runRungs(b int, trials []Trial, recs map[int]*record, mf *MultiFidelity, runAll runFunc, appendEv func(Event) error, ranNow *int) error {
+func (s *Search) runRungs(ctx context.Context, b int, trials []Trial, recs map[int]*record, mf *MultiFidelity, runAll runFunc, appendEv func(Event) error, ranNow *int) error {
 	last := len(mf.Rungs) - 1
 	alive := trials
 	for ri := range mf.Rungs {
@@ -72,7 +73,7 @@ func (s *Search) runRungs(b int, trials []Trial, recs map[int]*record, mf *Multi
 		r.done = e
 		*ranNow++
 	}
-	removeRungStates(trials)
+	s.removeRungStates(ctx, trials)
 	return nil
 }
 
@@ -95,12 +96,18 @@ func rungState(dir string, ri int) string {
 }
 
 // removeRungStates deletes the rung states of a batch whose trials have
-// all ended: nothing resumes from them any more.
-func removeRungStates(trials []Trial) {
+// all ended, in the trial folders and in the executor's store if it has
+// one: nothing resumes from them any more.
+func (s *Search) removeRungStates(ctx context.Context, trials []Trial) {
 	for _, t := range trials {
 		states, _ := filepath.Glob(filepath.Join(t.Dir, "rung-*.state"))
 		for _, f := range states {
 			os.Remove(f)
+		}
+	}
+	if st, ok := s.Executor.(StateStore); ok {
+		if err := st.RemoveRungStates(ctx, trials); err != nil && s.Progress != nil {
+			fmt.Fprintf(s.Progress, "warning: rung states of trials %d-%d left in the executor's store: %v\n", trials[0].ID, trials[len(trials)-1].ID, err)
 		}
 	}
 }

@@ -499,7 +499,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 		if cfg.MultiFidelity != nil && batchDone(recs, lo, hi) {
 			// Ended before a kill (random search: nothing to update); a
 			// kill may have come before its rung states were deleted.
-			removeRungStates(batchTrials(s.Out, lo, hi))
+			s.removeRungStates(ctx, batchTrials(s.Out, lo, hi))
 			if ctl == nil {
 				continue
 			}
@@ -535,7 +535,7 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 				Dir: trialDir(s.Out, id), Threads: threads})
 		}
 		if mf := cfg.MultiFidelity; mf != nil {
-			if err := s.runRungs(b, trials, recs, mf, runAll, appendEv, &ranNow); err != nil {
+			if err := s.runRungs(ctx, b, trials, recs, mf, runAll, appendEv, &ranNow); err != nil {
 				return Summary{}, err
 			}
 		} else {

@@ -66,11 +66,6 @@ func runSearch(args []string) error {
 	defer stop()
 	s := &search.Search{Config: cfg, Sites: sites, Space: space, Out: *out, Progress: os.Stdout, ForceConfig: *force,
 		Executor: &search.LocalExecutor{Binary: bin, Timeout: cfg.Task.TimeoutDuration()}}
-	if *natsURL != "" && cfg.MultiFidelity != nil {
-		// NATS workers keep one result per trial and have no store for
-		// rung states yet.
-		return fmt.Errorf("config %s: multi_fidelity runs with the local executor only, not yet with --nats workers; remove multi_fidelity or run without --nats", *cfgPath)
-	}
 	if *natsURL != "" {
 		ex, j, ck, closeNATS, err := natsBackend(ctx, *natsURL, *run, *nopts)
 		if err != nil {

@@ -28,16 +28,9 @@ func OpenCheckpoints(ctx context.Context, js jetstream.JetStream, run string) (*
 	if err := CheckRun(run); err != nil {
 		return nil, err
 	}
-	obs, err := js.ObjectStore(ctx, CheckpointBucket)
-	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: CheckpointBucket,
-			Description: "autodropout controller checkpoints, RUN/controller.json", Storage: jetstream.FileStorage})
-		if errors.Is(err, jetstream.ErrBucketExists) {
-			obs, err = js.ObjectStore(ctx, CheckpointBucket)
-		}
-	}
+	obs, err := openBucket(ctx, js, CheckpointBucket, "autodropout controller checkpoints, RUN/controller.json")
 	if err != nil {
-		return nil, fmt.Errorf("checkpoint bucket %s: %w", CheckpointBucket, err)
+		return nil, fmt.Errorf("checkpoints: %w", err)
 	}
 	return &Checkpoints{obs: obs, name: run + "/controller.json"}, nil
 }

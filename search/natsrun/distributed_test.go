@@ -130,7 +130,7 @@ func TestKillWorkerAndController(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r, ok, err := firstResult(context.Background(), results, run, lost)
+	r, ok, err := firstResult(context.Background(), results, run, key{lost, noRung})
 	if err != nil || !ok || r.Worker == "w0" || r.Failed {
 		t.Errorf("trial %d, lost with w0: result %+v (found %v, err %v); want one from another worker", lost, r, ok, err)
 	} else {

@@ -19,18 +19,25 @@
 // Every name carries the run (a search: one journal, one budget), so one
 // server serves many runs. RUN is letters, digits, '-' and '_'.
 //
-//	AUTODROPOUT_TRIALS   work queue, subjects autodropout.trials.RUN.ID:
-//	                     one message per trial, the whole search.Trial as
+//	AUTODROPOUT_TRIALS   work queue, subjects autodropout.trials.RUN.ID
+//	                     (a multi-fidelity rung: RUN.ID.RUNG): one message
+//	                     per trial or rung, the whole search.Trial as
 //	                     JSON; consumed by the durable pull consumer
 //	                     workers-RUN (explicit ack)
-//	AUTODROPOUT_RESULTS  limits retention, subjects autodropout.results.RUN.ID:
-//	                     every result any worker published, duplicates
-//	                     included (they are the record of what happened)
+//	AUTODROPOUT_RESULTS  limits retention, subjects autodropout.results.RUN.ID
+//	                     (a rung: RUN.ID.RUNG): every result any worker
+//	                     published, duplicates included (they are the
+//	                     record of what happened)
 //	AUTODROPOUT_JOURNAL  limits retention, subjects autodropout.journal.RUN:
 //	                     the search.Journal, one event per message
 //	autodropout_checkpoints
 //	                     object store; RUN/controller.json is the latest
 //	                     controller checkpoint
+//	autodropout_rung_states
+//	                     object store; RUN/ID/rung-R.SEQ-DELIVERY.state is
+//	                     the state a worker saved after rung R of trial ID
+//	                     (SEQ, DELIVERY: the trial message's queue sequence
+//	                     and delivery count)
 //
 // A stream or bucket that exists already is used as it is, so an operator
 // can create them beforehand with other limits or replicas on a cluster.
@@ -73,6 +80,43 @@
 // the journal gets one trial_finished per trial. Results carry a message
 // id (run, trial, queue sequence, delivery) so that a worker retrying a
 // publish does not store it twice.
+//
+// # Multi-fidelity rungs
+//
+// With multi_fidelity, search.Search asks for every rung of a trial
+// separately (search.Trial.Rung, StopEpoch, ResumeState, SaveState), and
+// the Executor queues each as its own (trial, rung), with the rung in the
+// message and in its result; a message without a rung is a whole trial,
+// as before rungs existed. Rungs are answered and deduplicated per
+// (trial, rung) by the rules above, so the rungs of a trial never answer
+// each other.
+//
+// The state paths in the message are the controller's and mean nothing
+// on a worker. A worker running rung R saves to rung-R.state in its trial
+// folder and, once the training succeeded, stores that file in
+// autodropout_rung_states under a name unique to this delivery, then
+// publishes the result naming the object, then acks: the state is stored
+// before anything can promote the trial. For rung R > 0 the worker first
+// looks up the first result of rung R-1 (the one the journal has) and
+// fetches the object it names into rung-(R-1).state, so the rung resumes
+// from exactly the training that earned the promotion, even if a
+// duplicate run of rung R-1 stored another state. It deletes both local
+// files afterwards: states are large, and the server keeps them. States
+// travel in the object store (chunked), not in messages, because they
+// may be far larger than a message.
+//
+// A worker lost mid-rung stops its heartbeats; the rung is redelivered
+// and trained again from the previous rung's state, which stays on the
+// server until its batch ends. A worker that finds the rung answered
+// already stores no state. A rung whose previous state is missing (no
+// result, a failed one, or an object deleted) fails with that reason; it
+// is never trained from scratch under a resumed rung's name. When every
+// trial of a batch has ended, the search calls
+// Executor.RemoveRungStates (search.StateStore), which deletes the
+// batch's objects; a late duplicate storing a state after that leaves it
+// in the bucket until the bucket is purged. Workers of a multi-fidelity
+// run must be of this version or later: an older worker would run a rung
+// as a whole trial and answer on the wrong subject.
 //
 // # Journal and checkpoint
 //

@@ -19,10 +19,10 @@ import (
 	"github.com/autodropout/autodropout/search"
 )
 
-// answer plays a worker in-process: it takes n trials of run and
-// publishes for each the results reward(trial) returns, in order (more
-// than one: a late finisher), then acks.
-func answer(ctx context.Context, t *testing.T, js jetstream.JetStream, run string, n int, rewards func(id int) []float64) {
+// answer plays a worker in-process: it takes n trials (or rungs) of run
+// and publishes for each the results reward(its key) returns, in order
+// (more than one: a late finisher), then acks.
+func answer(ctx context.Context, t *testing.T, js jetstream.JetStream, run string, n int, rewards func(k key) []float64) {
 	t.Helper()
 	w := &Worker{Run: run, AckWait: testAckWait}
 	w.defaults()
@@ -49,11 +49,12 @@ func answer(ctx context.Context, t *testing.T, js jetstream.JetStream, run strin
 			t.Error(err)
 			return
 		}
-		for i, rw := range rewards(tm.Trial.ID) {
-			r := resultMsg{Run: run, Trial: tm.Trial.ID, Worker: fmt.Sprintf("fake-%d", i), Delivery: 1, Reward: rw,
+		k := tm.key()
+		for i, rw := range rewards(k) {
+			r := resultMsg{Run: run, Trial: k.Trial, Rung: k.rung(), Worker: fmt.Sprintf("fake-%d", i), Delivery: 1, Reward: rw,
 				Metrics: map[string]float64{"val_acc": rw}}
 			b, _ := json.Marshal(r)
-			if _, err := js.Publish(ctx, resultSubject(run, tm.Trial.ID), b); err != nil {
+			if _, err := js.Publish(ctx, resultKeySubject(run, k), b); err != nil {
 				t.Error(err)
 				return
 			}
@@ -90,7 +91,7 @@ func TestDuplicateResult(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer e.Close()
-	go answer(ctx, t, js, run, 1, func(int) []float64 { return []float64{0.7, 0.1} })
+	go answer(ctx, t, js, run, 1, func(key) []float64 { return []float64{0.7, 0.1} })
 	tr := search.Trial{ID: 5, Seed: 1, Task: search.Config{}.WithDefaults().Task, Dir: "/nonexistent/0005"}
 	if r := e.Run(ctx, tr); r.Err != nil || r.Reward != 0.7 {
 		t.Fatalf("result %+v, want reward 0.7 (the first)", r)
@@ -119,6 +120,53 @@ func TestDuplicateResult(t *testing.T) {
 	}
 }
 
+// TestRungResults: the rungs of a trial and the whole trial of the same
+// id are queued and answered apart, each its first result; a duplicate
+// of a rung's result is ignored and counted, also after a restart.
+func TestRungResults(t *testing.T) {
+	_, url := startServer(t, -1)
+	_, js := connect(t, url)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	const run = "rungs"
+	var log syncBuffer
+	e, err := NewExecutor(ctx, js, run, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	reward := func(k key) float64 { return float64(k.Trial) + float64(k.Rung+2)/10 }
+	go answer(ctx, t, js, run, 3, func(k key) []float64 { return []float64{reward(k), 0.01} })
+	task := search.Config{}.WithDefaults().Task
+	trials := []search.Trial{
+		{ID: 5, Task: task, Dir: "/nonexistent/0005", Rung: 0, StopEpoch: 1, SaveState: "/nonexistent/0005/rung-0.state"},
+		{ID: 5, Task: task, Dir: "/nonexistent/0005", Rung: 1, ResumeState: "/nonexistent/0005/rung-0.state"},
+		{ID: 5, Task: task, Dir: "/nonexistent/0005"},
+	}
+	for _, tr := range trials {
+		k := keyOf(tr)
+		if r := e.Run(ctx, tr); r.Err != nil || r.Reward != reward(k) {
+			t.Errorf("%v: result %+v, want reward %v", k, r, reward(k))
+		}
+	}
+	eventually(t, "three duplicates", func() bool { return e.Duplicates() == 3 })
+	if !strings.Contains(log.String(), "duplicate result for trial 5 rung 1 from worker fake-1") {
+		t.Errorf("log %q does not report the rung's duplicate", log.String())
+	}
+	e2, err := NewExecutor(ctx, js, run, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e2.Close()
+	if r := e2.Run(ctx, trials[1]); r.Err != nil || r.Reward != reward(key{5, 1}) {
+		t.Errorf("after restart: rung 1 result %+v", r)
+	}
+	trialsS, _ := trialsStream(ctx, js)
+	if _, err := trialsS.GetLastMsgForSubject(ctx, trialKeySubject(run, key{5, 1})); !errors.Is(err, jetstream.ErrMsgNotFound) {
+		t.Errorf("answered rung queued again (err %v)", err)
+	}
+}
+
 // TestSearchCountsFirstResults runs a whole search whose every trial is
 // answered twice: the journal and the summary count each trial once,
 // with its first reward.
@@ -129,7 +177,7 @@ func TestSearchCountsFirstResults(t *testing.T) {
 	defer cancel()
 	const run = "twice"
 	first := func(id int) float64 { return 0.5 + float64(id)/100 }
-	go answer(ctx, t, js, run, 6, func(id int) []float64 { return []float64{first(id), 0.01} })
+	go answer(ctx, t, js, run, 6, func(k key) []float64 { return []float64{first(k.Trial), 0.01} })
 	e, err := NewExecutor(ctx, js, run, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -219,7 +267,7 @@ func TestWorkerAcksAnsweredTrial(t *testing.T) {
 	var r resultMsg
 	eventually(t, "trial 8 failed", func() bool {
 		var ok bool
-		r, ok, _ = firstResult(ctx, results, run, 8)
+		r, ok, _ = firstResult(ctx, results, run, key{8, noRung})
 		return ok
 	})
 	if !r.Failed || !strings.Contains(r.Reason, "delivered 2 times") || runs.Load() != 1 {

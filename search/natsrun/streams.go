@@ -19,6 +19,7 @@ const (
 	ResultsStream    = "AUTODROPOUT_RESULTS"
 	JournalStream    = "AUTODROPOUT_JOURNAL"
 	CheckpointBucket = "autodropout_checkpoints"
+	StatesBucket     = "autodropout_rung_states"
 )
 
 // DefaultRun is the run name when none is given.
@@ -39,13 +40,65 @@ func CheckRun(run string) error {
 	return nil
 }
 
-func trialSubject(run string, id int) string {
-	return "autodropout.trials." + run + "." + strconv.Itoa(id)
+// noRung is the rung of a trial without multi-fidelity: its subjects and
+// messages are those from before rungs existed.
+const noRung = -1
+
+// A key names what a trial message asks and a result answers: a whole
+// trial (Rung noRung) or one rung of a multi-fidelity trial.
+type key struct{ Trial, Rung int }
+
+// keyOf is the key of a trial the search asks an executor to run.
+func keyOf(t search.Trial) key {
+	if t.Rung > 0 || t.StopEpoch > 0 || t.ResumeState != "" || t.SaveState != "" {
+		return key{t.ID, t.Rung}
+	}
+	return key{t.ID, noRung}
 }
 
-func resultSubject(run string, id int) string {
-	return "autodropout.results." + run + "." + strconv.Itoa(id)
+func (k key) rung() *int {
+	if k.Rung == noRung {
+		return nil
+	}
+	r := k.Rung
+	return &r
 }
+
+func (k key) String() string {
+	if k.Rung == noRung {
+		return "trial " + strconv.Itoa(k.Trial)
+	}
+	return fmt.Sprintf("trial %d rung %d", k.Trial, k.Rung)
+}
+
+// token is the key's end of a subject: ID, or ID.RUNG.
+func (k key) token() string {
+	if k.Rung == noRung {
+		return strconv.Itoa(k.Trial)
+	}
+	return strconv.Itoa(k.Trial) + "." + strconv.Itoa(k.Rung)
+}
+
+func trialSubject(run string, id int) string { return trialKeySubject(run, key{id, noRung}) }
+
+func trialKeySubject(run string, k key) string { return "autodropout.trials." + run + "." + k.token() }
+
+func resultSubject(run string, id int) string { return resultKeySubject(run, key{id, noRung}) }
+
+func resultKeySubject(run string, k key) string {
+	return "autodropout.results." + run + "." + k.token()
+}
+
+// stateObject is the name in StatesBucket of the state a worker saved
+// after rung k at the given delivery of the trial message (queue
+// sequence seq): one name per attempt, so that the state a result names
+// is the one that attempt wrote, whatever a duplicate does.
+func stateObject(run string, k key, seq, delivery uint64) string {
+	return fmt.Sprintf("%s/%d/rung-%d.%d-%d.state", run, k.Trial, k.Rung, seq, delivery)
+}
+
+// stateTrialPrefix starts the names of every state of a trial.
+func stateTrialPrefix(run string, id int) string { return fmt.Sprintf("%s/%d/", run, id) }
 
 func journalSubject(run string) string { return "autodropout.journal." + run }
 
@@ -57,12 +110,21 @@ func consumerName(run string) string { return "workers-" + run }
 type trialMsg struct {
 	Run   string       `json:"run"`
 	Trial search.Trial `json:"trial"`
+	Rung  *int         `json:"rung,omitempty"` // a multi-fidelity rung (Trial.Rung); absent: a whole trial
+}
+
+func (m trialMsg) key() key {
+	if m.Rung == nil {
+		return key{m.Trial.ID, noRung}
+	}
+	return key{m.Trial.ID, *m.Rung}
 }
 
 // resultMsg is a result message.
 type resultMsg struct {
 	Run      string             `json:"run"`
 	Trial    int                `json:"trial"`
+	Rung     *int               `json:"rung,omitempty"` // absent: the result of a whole trial
 	Worker   string             `json:"worker"`
 	Delivery uint64             `json:"delivery"` // how many times the trial message had been delivered
 	Failed   bool               `json:"failed,omitempty"`
@@ -71,9 +133,17 @@ type resultMsg struct {
 	Metrics  map[string]float64 `json:"metrics,omitempty"`
 	Cost     search.Cost        `json:"cost"`
 	Output   string             `json:"output_tail,omitempty"`
+	State    string             `json:"state,omitempty"` // object in StatesBucket with the state the rung saved
 	Time     time.Time          `json:"time"`
 
 	seq uint64 // stream sequence, set on reading
+}
+
+func (r resultMsg) key() key {
+	if r.Rung == nil {
+		return key{r.Trial, noRung}
+	}
+	return key{r.Trial, *r.Rung}
 }
 
 func (r resultMsg) result() search.Result {
@@ -84,8 +154,8 @@ func (r resultMsg) result() search.Result {
 	return res
 }
 
-func fromResult(run string, id int, worker string, delivery uint64, res search.Result) resultMsg {
-	m := resultMsg{Run: run, Trial: id, Worker: worker, Delivery: delivery, Reward: res.Reward,
+func fromResult(run string, k key, worker string, delivery uint64, res search.Result) resultMsg {
+	m := resultMsg{Run: run, Trial: k.Trial, Rung: k.rung(), Worker: worker, Delivery: delivery, Reward: res.Reward,
 		Metrics: res.Metrics, Cost: res.Cost, Output: res.Output, Time: time.Now().UTC()}
 	if res.Err != nil {
 		m.Failed, m.Reason = true, res.Err.Error()
@@ -143,18 +213,38 @@ func journalStream(ctx context.Context, js jetstream.JetStream) (jetstream.Strea
 	})
 }
 
-// firstResult returns the first result stored for the trial, if any.
-func firstResult(ctx context.Context, results jetstream.Stream, run string, id int) (resultMsg, bool, error) {
-	m, err := results.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(resultSubject(run, id)))
+// firstResult returns the first result stored for k, if any.
+func firstResult(ctx context.Context, results jetstream.Stream, run string, k key) (resultMsg, bool, error) {
+	m, err := results.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(resultKeySubject(run, k)))
 	if errors.Is(err, jetstream.ErrMsgNotFound) {
 		return resultMsg{}, false, nil
 	}
 	if err != nil {
-		return resultMsg{}, false, fmt.Errorf("look up result of trial %d: %w", id, err)
+		return resultMsg{}, false, fmt.Errorf("look up result of %v: %w", k, err)
 	}
 	r, err := decodeResult(m.Data, m.Sequence)
 	if err != nil {
 		return resultMsg{}, false, err
 	}
 	return r, true, nil
+}
+
+// openBucket returns the object store bucket, creating it if it is
+// missing (an existing one is used as it is).
+func openBucket(ctx context.Context, js jetstream.JetStream, bucket, description string) (jetstream.ObjectStore, error) {
+	obs, err := js.ObjectStore(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		obs, err = js.CreateObjectStore(ctx, jetstream.ObjectStoreConfig{Bucket: bucket, Description: description, Storage: jetstream.FileStorage})
+		if errors.Is(err, jetstream.ErrBucketExists) {
+			obs, err = js.ObjectStore(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("bucket %s: %w", bucket, err)
+	}
+	return obs, nil
+}
+
+func statesBucket(ctx context.Context, js jetstream.JetStream) (jetstream.ObjectStore, error) {
+	return openBucket(ctx, js, StatesBucket, "autodropout multi-fidelity rung states, RUN/TRIAL/rung-R.SEQ-DELIVERY.state")
 }

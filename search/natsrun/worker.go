@@ -32,7 +32,9 @@ type Worker struct {
 	Executor      search.Executor // nil: search.LocalExecutor with the task's timeout
 	Log           io.Writer       // what the worker does; nil: none
 
-	js jetstream.JetStream
+	js       jetstream.JetStream
+	statesMu sync.Mutex
+	states   jetstream.ObjectStore // StatesBucket, opened when first needed
 }
 
 // fetchWait is how long one pull waits for a trial.
@@ -221,18 +223,20 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, results jetstream.
 	}()
 	stopHeartbeat := func() { stopHB(); hbDone.Wait() }
 
+	k := tm.key()
 	// Its previous holder may have died between storing the result and
 	// acking: then only the ack is missing.
-	if r, ok, err := firstResult(ctx, results, tm.Run, t.ID); err == nil && ok {
+	if r, ok, err := firstResult(ctx, results, tm.Run, k); err == nil && ok {
 		stopHeartbeat()
-		w.logf("trial %d of run %s has a result already (worker %s); acking delivery %d", t.ID, tm.Run, r.Worker, delivery)
+		w.logf("%v of run %s has a result already (worker %s); acking delivery %d", k, tm.Run, r.Worker, delivery)
 		w.ack(ctx, m)
 		return nil
 	}
 	var res search.Result
+	var states *rungStates
 	if int(delivery) > w.MaxDeliveries {
 		res = search.Result{Err: fmt.Errorf("delivered %d times without a result (workers killed or lost mid-trial?)", delivery)}
-		w.logf("trial %d of run %s: %v; recorded as failed", t.ID, tm.Run, res.Err)
+		w.logf("%v of run %s: %v; recorded as failed", k, tm.Run, res.Err)
 	} else {
 		t.Threads = w.Threads
 		if w.TrialsDir != "" {
@@ -243,47 +247,89 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, results jetstream.
 			m.Nak()
 			return fmt.Errorf("trial %d: cannot make its folder here (mount the shared storage, or give --trials DIR): %w", t.ID, err)
 		}
-		w.logf("trial %d of run %s started (delivery %d) in %s", t.ID, tm.Run, delivery, t.Dir)
-		ex := w.Executor
-		if ex == nil {
-			ex = &search.LocalExecutor{Binary: w.Binary, Timeout: t.Task.TimeoutDuration()}
+		if k.Rung != noRung {
+			var err error
+			states, err = w.prepareRung(ctx, results, tm.Run, k, &t)
+			var fail rungFailure
+			switch {
+			case errors.As(err, &fail):
+				res = search.Result{Err: fail.error}
+			case err != nil:
+				// The server is away or slow: not the trial's fault.
+				stopHeartbeat()
+				states.cleanup()
+				if ctx.Err() != nil {
+					m.Nak()
+				} else {
+					m.NakWithDelay(5 * time.Second)
+				}
+				w.logf("%v of run %s: %v; handed back", k, tm.Run, err)
+				return nil
+			}
 		}
-		res = ex.Run(ctx, t)
-		if ctx.Err() != nil {
-			stopHeartbeat()
-			m.Nak() // stopping: hand the trial back now rather than after the ack wait
-			w.logf("trial %d of run %s interrupted; handed back", t.ID, tm.Run)
-			return nil
+		if res.Err == nil {
+			w.logf("%v of run %s started (delivery %d) in %s", k, tm.Run, delivery, t.Dir)
+			ex := w.Executor
+			if ex == nil {
+				ex = &search.LocalExecutor{Binary: w.Binary, Timeout: t.Task.TimeoutDuration()}
+			}
+			res = ex.Run(ctx, t)
+			if ctx.Err() != nil {
+				stopHeartbeat()
+				states.cleanup()
+				m.Nak() // stopping: hand the trial back now rather than after the ack wait
+				w.logf("%v of run %s interrupted; handed back", k, tm.Run)
+				return nil
+			}
 		}
 	}
 	// Store the result even while stopping: it cost a trial.
 	pctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
-	r := fromResult(tm.Run, t.ID, w.Name, delivery, res)
+	r := fromResult(tm.Run, k, w.Name, delivery, res)
+	if states != nil && res.Err == nil && states.save != "" {
+		// The state first, then the result that names it, then the ack:
+		// whoever sees the result finds the state.
+		name := stateObject(tm.Run, k, meta.Sequence.Stream, delivery)
+		stored, err := w.storeState(context.WithoutCancel(ctx), results, tm.Run, k, states.save, name)
+		var fail rungFailure
+		if err != nil && !errors.As(err, &fail) {
+			stopHeartbeat()
+			states.cleanup()
+			w.logf("%v of run %s: %v; left for redelivery", k, tm.Run, err)
+			return nil
+		}
+		if err != nil {
+			r = fromResult(tm.Run, k, w.Name, delivery, search.Result{Err: fail.error, Cost: res.Cost, Output: res.Output})
+		} else if stored {
+			r.State = name
+		}
+	}
+	states.cleanup()
 	b, err := json.Marshal(r)
 	if err != nil {
 		stopHeartbeat()
-		return fmt.Errorf("trial %d: encode result: %w", t.ID, err)
+		return fmt.Errorf("%v: encode result: %w", k, err)
 	}
-	id := fmt.Sprintf("%s.%d.%d.%d", tm.Run, t.ID, meta.Sequence.Stream, delivery)
+	id := fmt.Sprintf("%s.%s.%d.%d", tm.Run, k.token(), meta.Sequence.Stream, delivery)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, 5*time.Second) {
-		_, err = w.publish(pctx, resultSubject(tm.Run, t.ID), b, id)
+		_, err = w.publish(pctx, resultKeySubject(tm.Run, k), b, id)
 		if err == nil || pctx.Err() != nil {
 			break
 		}
-		w.logf("trial %d: store result: %v; retrying in %v", t.ID, err, wait)
+		w.logf("%v: store result: %v; retrying in %v", k, err, wait)
 		time.Sleep(wait)
 	}
 	stopHeartbeat()
 	if err != nil {
 		// Without the result stored, the message must stay: it will be redelivered.
-		w.logf("trial %d: could not store its result: %v; left for redelivery", t.ID, err)
+		w.logf("%v: could not store its result: %v; left for redelivery", k, err)
 		return nil
 	}
-	if res.Err != nil {
-		w.logf("trial %d of run %s failed: %v", t.ID, tm.Run, res.Err)
+	if r.Failed {
+		w.logf("%v of run %s failed: %s", k, tm.Run, r.Reason)
 	} else {
-		w.logf("trial %d of run %s finished: reward %.4f", t.ID, tm.Run, res.Reward)
+		w.logf("%v of run %s finished: reward %.4f", k, tm.Run, res.Reward)
 	}
 	w.ack(ctx, m)
 	return nil
