@@ -153,43 +153,38 @@ func (c *Config) check() error {
 		}
 		seen[s] = true
 	}
+	// Subspaces and variants share one namespace of folder names.
 	names := map[string]bool{}
-	for i, s := range c.Subspaces {
+	named := func(field, name, file, fileWant string, methods *[]string) error {
 		switch {
-		case !plainName(s.Name):
-			return fmt.Errorf("subspaces[%d].name %q: want a plain name (it names folders)", i, s.Name)
-		case names[s.Name]:
-			return fmt.Errorf("subspaces[%d].name %q: used twice", i, s.Name)
-		case s.Space == "":
-			return fmt.Errorf("subspaces[%d].space: want a search-space file", i)
+		case !plainName(name):
+			return fmt.Errorf("%s.name %q: want a plain name (it names folders)", field, name)
+		case names[name]:
+			return fmt.Errorf("%s.name %q: used twice", field, name)
+		case file == "":
+			return fmt.Errorf("%s: want %s", field, fileWant)
 		}
-		names[s.Name] = true
-		if len(s.Methods) == 0 {
-			c.Subspaces[i].Methods = []string{"rl"}
+		names[name] = true
+		if len(*methods) == 0 {
+			*methods = []string{"rl"}
 		}
-		for _, m := range c.Subspaces[i].Methods {
+		for _, m := range *methods {
 			if m != "rl" && m != "random" {
-				return fmt.Errorf("subspaces[%d].methods: %q: want rl or random", i, m)
+				return fmt.Errorf("%s.methods: %q: want rl or random", field, m)
 			}
+		}
+		return nil
+	}
+	for i := range c.Subspaces {
+		s := &c.Subspaces[i]
+		if err := named(fmt.Sprintf("subspaces[%d]", i), s.Name, s.Space, "a search-space file (space)", &s.Methods); err != nil {
+			return err
 		}
 	}
-	for i, v := range c.Variants {
-		switch {
-		case !plainName(v.Name):
-			return fmt.Errorf("variants[%d].name %q: want a plain name (it names folders)", i, v.Name)
-		case names[v.Name]:
-			return fmt.Errorf("variants[%d].name %q: used twice", i, v.Name)
-		case v.Search == "":
-			return fmt.Errorf("variants[%d].search: want a search configuration file", i)
-		}
-		names[v.Name] = true
-		if len(v.Methods) == 0 {
-			c.Variants[i].Methods = []string{"rl"}
-		}
-		for _, m := range c.Variants[i].Methods {
-			if m != "rl" && m != "random" {
-				return fmt.Errorf("variants[%d].methods: %q: want rl or random", i, m)
-			}
+	for i := range c.Variants {
+		v := &c.Variants[i]
+		if err := named(fmt.Sprintf("variants[%d]", i), v.Name, v.Search, "a search configuration file (search)", &v.Methods); err != nil {
+			return err
 		}
 	}
 	if f.Kind != "lm" {
