@@ -14,10 +14,14 @@ import (
 // require grad". NoGrad and TrainThread pin the goroutine instead.
 
 // NoGrad runs fn with gradient recording off on the calling goroutine's
-// thread, then restores the previous mode.
+// thread, then restores the previous mode. The thread computes with the
+// intra-op thread count set by SetThreads.
 func NoGrad(fn func()) error {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
+	if err := useThreads(); err != nil {
+		return err
+	}
 	prev, err := setGradEnabled(false)
 	if err != nil {
 		return fmt.Errorf("disable gradients: %w", err)
@@ -27,11 +31,18 @@ func NoGrad(fn func()) error {
 	return nil
 }
 
-// TrainThread pins the calling goroutine to its OS thread and switches
-// gradient recording on there. Call the returned function when training
-// ends, on the same goroutine.
+// TrainThread pins the calling goroutine to its OS thread, switches
+// gradient recording on there and gives the thread the intra-op thread
+// count set by SetThreads (a thread keeps the count it first computed
+// with otherwise, and runs with the same seed would differ by the thread
+// they landed on). Call the returned function when training ends, on the
+// same goroutine.
 func TrainThread() (release func(), err error) {
 	runtime.LockOSThread()
+	if err := useThreads(); err != nil {
+		runtime.UnlockOSThread()
+		return nil, err
+	}
 	if _, err := setGradEnabled(true); err != nil {
 		runtime.UnlockOSThread()
 		return nil, fmt.Errorf("enable gradients: %w", err)

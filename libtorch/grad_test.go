@@ -1,6 +1,7 @@
 package libtorch
 
 import (
+	"runtime"
 	"testing"
 
 	"github.com/sugarme/gotch"
@@ -45,4 +46,41 @@ func TestSetGradEnabledReportsPreviousMode(t *testing.T) {
 			t.Fatalf("setGradEnabled(%v) = %v, %v; want previous %v", step.set, prev, err, step.wantPrev)
 		}
 	}
+}
+
+// A thread that computed with one count keeps it after SetThreads on
+// another thread; TrainThread and NoGrad give it the count set last.
+func TestPinnedThreadsGetSetThreads(t *testing.T) {
+	old := Threads()
+	defer SetThreads(old)
+	check := func(name string, enter func() (func(), error)) {
+		set, ask, got := make(chan int), make(chan struct{}), make(chan int)
+		go func() {
+			runtime.LockOSThread()
+			defer runtime.UnlockOSThread()
+			SetThreads(3) // this thread now computes on 3
+			set <- threadThreads()
+			<-ask
+			release, err := enter()
+			if err != nil {
+				t.Error(err)
+				got <- -1
+				return
+			}
+			got <- threadThreads()
+			release()
+		}()
+		if n := <-set; n != 3 {
+			t.Fatalf("%s: thread count %d after SetThreads(3), want 3", name, n)
+		}
+		if err := SetThreads(1); err != nil { // on another thread: the test's
+			t.Fatal(err)
+		}
+		ask <- struct{}{}
+		if n := <-got; n != 1 {
+			t.Errorf("%s: the other thread computes on %d threads after SetThreads(1), want 1", name, n)
+		}
+	}
+	check("TrainThread", TrainThread)
+	check("NoGrad", func() (func(), error) { return func() {}, NoGrad(func() {}) })
 }

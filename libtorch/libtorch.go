@@ -25,6 +25,7 @@ import (
 	"os"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/sugarme/gotch/ts"
 )
@@ -59,21 +60,61 @@ func ManualSeed(seed int64) error {
 	return nil
 }
 
-// Threads returns the number of intra-op threads libtorch uses.
+// libtorch's intra-op thread count is per OS thread where it matters: with
+// OpenMP, at::set_num_threads sets the calling thread's count (OpenMP's
+// nthreads-var) and a process-wide default that a thread adopts only on its
+// first parallel operation. A thread that has already computed keeps the
+// count it had, whatever SetThreads later said on another thread. Go runs a
+// goroutine on any of its threads, so one process could train on 2 threads
+// after SetThreads(1), or on 1 after SetThreads(2), depending on which OS
+// thread the goroutine landed on; sums then round differently and the same
+// seed gives other weights. wantThreads remembers the count SetThreads set,
+// and TrainThread and NoGrad apply it to their pinned thread (useThreads).
+
+// wantThreads is the count last passed to SetThreads (0: never called).
+var wantThreads atomic.Int64
+
+// Threads returns the number of intra-op threads libtorch uses: the count
+// last set with SetThreads, else the calling thread's.
 func Threads() int {
-	if check() != nil {
-		return 1
+	if n := wantThreads.Load(); n > 0 {
+		return int(n)
 	}
-	return int(C.at_get_num_threads())
+	return threadThreads()
 }
 
-// SetThreads sets the number of intra-op threads. n < 1 is an error.
+// SetThreads sets the number of intra-op threads, for the calling thread
+// now and for every thread that later enters TrainThread or NoGrad. n < 1
+// is an error.
 func SetThreads(n int) error {
 	if n < 1 {
 		return fmt.Errorf("libtorch threads: %d is not a positive count", n)
 	}
 	if err := check(); err != nil {
 		return err
+	}
+	wantThreads.Store(int64(n))
+	C.at_set_num_threads(C.int(n))
+	if err := ts.TorchErr(); err != nil {
+		return fmt.Errorf("libtorch threads: set %d: %w", n, err)
+	}
+	return nil
+}
+
+// threadThreads returns the calling OS thread's intra-op thread count.
+func threadThreads() int {
+	if check() != nil {
+		return 1
+	}
+	return int(C.at_get_num_threads())
+}
+
+// useThreads gives the calling OS thread the count last set with
+// SetThreads, where it has another. The caller has pinned its goroutine.
+func useThreads() error {
+	n := wantThreads.Load()
+	if n == 0 || check() != nil || int64(threadThreads()) == n {
+		return nil
 	}
 	C.at_set_num_threads(C.int(n))
 	if err := ts.TorchErr(); err != nil {

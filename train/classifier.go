@@ -59,7 +59,7 @@ func EpochSeed(seed int64, e int) int64 { return seed*1_000_003 + int64(e) + 1 }
 
 // Point is one epoch of a learning curve.
 type Point struct {
-	Epoch     int     `json:"epoch"`
+	Epoch     int      `json:"epoch"`
 	TrainLoss float64  `json:"train_loss"`          // mean over the epoch, with the regularizer on
 	TrainAcc  *float64 `json:"train_acc,omitempty"` // on Config.CurveTrain, evaluated as the validation set is
 	ValAcc    float64  `json:"val_acc"`

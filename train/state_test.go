@@ -15,10 +15,10 @@ import (
 	gnn "github.com/sugarme/gotch/nn"
 )
 
-// resumable trains a dropout ConvNet on halves under a 3-epoch schedule,
-// from its initialization or from resume, stopping after stop epochs (0:
-// all) and saving the state to save (empty: none).
-func resumable(t *testing.T, stop int, resume, save string) (*Result, *gnn.VarStore) {
+// resumable trains a dropout ConvNet on halves under a 3-epoch schedule in
+// precision p, from its initialization or from resume, stopping after stop
+// epochs (0: all) and saving the state to save (empty: none).
+func resumable(t *testing.T, p libtorch.Precision, stop int, resume, save string) (*Result, *gnn.VarStore) {
 	t.Helper()
 	im := halves(96, 0.25)
 	libtorch.ManualSeed(7)
@@ -34,7 +34,7 @@ func resumable(t *testing.T, stop int, resume, save string) (*Result, *gnn.VarSt
 		t.Fatal("no sites")
 	}
 	cfg := DefaultConfig()
-	cfg.Epochs, cfg.Seed, cfg.StopEpoch, cfg.Precision = 3, 7, stop, libtorch.FP32
+	cfg.Epochs, cfg.Seed, cfg.StopEpoch, cfg.Precision = 3, 7, stop, p
 	if resume != "" {
 		st, err := LoadState(resume)
 		if err != nil {
@@ -57,17 +57,40 @@ func resumable(t *testing.T, stop int, resume, save string) (*Result, *gnn.VarSt
 	return res, vs
 }
 
-// TestResumeIsExact: 3 epochs straight and 1 + 2 through a saved state give
-// bit-identical weights (batch-norm buffers included) and the same
-// validation accuracy; so do 1 + 1 + 1.
-func TestResumeIsExact(t *testing.T) {
+// oneThread runs the test on one intra-op thread and restores the count
+// after it.
+func oneThread(t *testing.T) {
+	old := libtorch.Threads()
 	if err := libtorch.SetThreads(1); err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(func() { libtorch.SetThreads(old) })
+}
+
+// TestResumeIsExact: 3 epochs straight and 1 + 2 through a saved state give
+// bit-identical weights (batch-norm buffers included) and the same
+// validation accuracy; so do 1 + 1 + 1. In float32, and in bfloat16
+// autocast where the CPU computes it.
+func TestResumeIsExact(t *testing.T) {
+	oneThread(t)
+	for _, p := range []libtorch.Precision{libtorch.FP32, libtorch.BF16} {
+		t.Run(string(p), func(t *testing.T) {
+			if p == libtorch.BF16 && !libtorch.CPUHasBF16() {
+				t.Skip("no bfloat16 on this CPU")
+			}
+			resumeIsExact(t, p)
+		})
+	}
+}
+
+func resumeIsExact(t *testing.T, p libtorch.Precision) {
 	dir := t.TempDir()
-	straight, want := resumable(t, 0, "", "")
+	straight, want := resumable(t, p, 0, "", "")
+	if straight.Precision != string(p) {
+		t.Fatalf("trained in %s, want %s", straight.Precision, p)
+	}
 	one := filepath.Join(dir, "1.state")
-	r1, _ := resumable(t, 1, "", one)
+	r1, _ := resumable(t, p, 1, "", one)
 	if r1.Epochs != 1 || r1.Steps != 6 {
 		t.Fatalf("stopped run: epochs %d steps %d, want 1 and 6", r1.Epochs, r1.Steps)
 	}
@@ -75,11 +98,11 @@ func TestResumeIsExact(t *testing.T) {
 		name string
 		run  func() (*Result, *gnn.VarStore)
 	}{
-		{"1+2", func() (*Result, *gnn.VarStore) { return resumable(t, 0, one, "") }},
+		{"1+2", func() (*Result, *gnn.VarStore) { return resumable(t, p, 0, one, "") }},
 		{"1+1+1", func() (*Result, *gnn.VarStore) {
 			two := filepath.Join(dir, "2.state")
-			resumable(t, 2, one, two)
-			return resumable(t, 0, two, "")
+			resumable(t, p, 2, one, two)
+			return resumable(t, p, 0, two, "")
 		}},
 	} {
 		res, got := tc.run()
@@ -105,13 +128,11 @@ func TestResumeIsExact(t *testing.T) {
 // TestResumeWithoutMomentumDiffers shows the test above can fail: a state
 // whose momentum buffers are zeroed continues to other weights.
 func TestResumeWithoutMomentumDiffers(t *testing.T) {
-	if err := libtorch.SetThreads(1); err != nil {
-		t.Fatal(err)
-	}
+	oneThread(t)
 	dir := t.TempDir()
-	_, want := resumable(t, 0, "", "")
+	_, want := resumable(t, libtorch.FP32, 0, "", "")
 	one := filepath.Join(dir, "1.state")
-	resumable(t, 1, "", one)
+	resumable(t, libtorch.FP32, 1, "", one)
 	st, err := LoadState(one)
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +145,7 @@ func TestResumeWithoutMomentumDiffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Drop()
-	_, got := resumable(t, 0, zeroed, "")
+	_, got := resumable(t, libtorch.FP32, 0, zeroed, "")
 	same := true
 	gv := got.Variables()
 	for name, w := range want.Variables() {
