@@ -106,9 +106,6 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		return nil, err
 	}
 	defer release()
-	if debugThreads != nil {
-		debugThreads(libtorch.Threads())
-	}
 	start := time.Now()
 	amp, err := NewAMP(cfg.Precision, vs)
 	if err != nil {
@@ -314,5 +311,3 @@ func CountParams(vs *gnn.VarStore) int64 {
 	}
 	return n
 }
-
-var debugThreads func(int)
