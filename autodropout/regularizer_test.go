@@ -442,3 +442,34 @@ func TestZeroPatternDropoutPanics(t *testing.T) {
 		}()
 	}
 }
+
+// DropBlock's mask equals the max-pooled seeds it is defined by (Ghiasi et
+// al.; torchvision's drop_block2d): the same uniform draws, thresholded,
+// padded by block−1 and max-pooled with the block as kernel.
+func TestDropBlockMatchesMaxPool(t *testing.T) {
+	for _, tc := range []struct {
+		n, c, h, w int64
+		block      int
+	}{{2, 3, 8, 8, 3}, {2, 2, 9, 7, 5}, {1, 4, 6, 6, 1}, {3, 2, 5, 5, 7}, {2, 2, 12, 10, 4}} {
+		d, err := NewDropBlock(0.3, tc.block, ScopeDefault)
+		if err != nil {
+			t.Fatal(err)
+		}
+		libtorch.ManualSeed(5)
+		got, err := d.Mask(tc.n, tc.c, tc.h, tc.w, gotch.CPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		bh, bw := min(int64(tc.block), tc.h), min(int64(tc.block), tc.w)
+		libtorch.ManualSeed(5)
+		u := ts.MustRand([]int64{tc.n, tc.c, tc.h - bh + 1, tc.w - bw + 1}, gotch.Float, gotch.CPU)
+		seed := u.MustLt(ts.FloatScalar(d.Gamma(tc.h, tc.w)), true).MustTotype(gotch.Float, true)
+		padded := seed.MustConstantPadNd([]int64{bw - 1, bw - 1, bh - 1, bh - 1}, true)
+		want := padded.MustMaxPool2d([]int64{bh, bw}, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, false, true).MustRsubScalar(ts.FloatScalar(1), true)
+		if !got.MustEqual(want, false) {
+			t.Errorf("%d×%d×%d×%d block %d: mask differs from the max-pooled seeds", tc.n, tc.c, tc.h, tc.w, tc.block)
+		}
+		got.MustDrop()
+		want.MustDrop()
+	}
+}
