@@ -140,6 +140,7 @@ type Run struct {
 	WallS, CPUS                 float64
 	CPUEstimated                bool // result.json has no cpu_s: CPUS is WallS × Threads
 	Steps                       int
+	Curve                       []CurvePoint // per epoch, from train --curve
 }
 
 // Group is the training runs that share a label (usually one per seed).
@@ -614,6 +615,16 @@ type ResultFile struct {
 	WallS       *float64 `json:"wall_s"`
 	CPUS        *float64 `json:"cpu_s"`
 	Steps       int      `json:"steps"`
+	// Curve is the per-epoch learning curve (train --curve); nil without.
+	Curve []CurvePoint `json:"curve,omitempty"`
+}
+
+// CurvePoint is one epoch of a learning curve (train.Point's JSON).
+type CurvePoint struct {
+	Epoch     int      `json:"epoch"`
+	TrainLoss float64  `json:"train_loss"`
+	TrainAcc  *float64 `json:"train_acc,omitempty"`
+	ValAcc    float64  `json:"val_acc"`
 }
 
 // ReadResultFile reads a result.json; errors name the file.
@@ -647,7 +658,7 @@ func loadRun(root, dir string) (Run, error) {
 	r := Run{Dir: dir, Seed: f.Seed, Model: f.Model, Dataset: f.Dataset, Regularizer: f.Regularizer,
 		Threads: f.Threads, Steps: f.Steps, LM: f.ValPPL != nil || f.TestPPL != nil,
 		ValAcc: deref(f.ValAcc), TestAcc: deref(f.TestAcc), ValPPL: deref(f.ValPPL), TestPPL: deref(f.TestPPL),
-		WallS: deref(f.WallS)}
+		WallS: deref(f.WallS), Curve: f.Curve}
 	if f.CPUS != nil {
 		r.CPUS = *f.CPUS
 	} else {

@@ -23,8 +23,12 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 	if len(r.Searches) > 0 {
 		p("Searches:\n\n")
 		for _, s := range r.Searches {
-			p("- `%s`: %s search, seed %d, %d trials of a budget of %s (%d finished, %d failed, %d unfinished), %d controller updates\n",
-				s.Name, orDash(s.Method), s.Seed, len(s.Trials), intOrDash(s.Budget), s.Finished, s.Failed, s.Unfinished, len(s.Updates))
+			stopped := ""
+			if s.MultiFidelity {
+				stopped = fmt.Sprintf(", multi-fidelity: %d stopped at a rung", s.Stopped)
+			}
+			p("- `%s`: %s search, seed %d, %d trials of a budget of %s (%d finished, %d failed, %d unfinished%s), %d controller updates\n",
+				s.Name, orDash(s.Method), s.Seed, len(s.Trials), intOrDash(s.Budget), s.Finished, s.Failed, s.Unfinished, stopped, len(s.Updates))
 		}
 		p("\n")
 	}
@@ -57,6 +61,7 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 		r.trainingSection(b)
 		r.comparisonSection(b)
 	}
+	r.curveSection(b, has)
 	r.costSection(b)
 }
 
@@ -529,6 +534,34 @@ func (r *Report) costSection(b *strings.Builder) {
 		}
 		p("\n")
 	}
+}
+
+// curveSection shows the learning curves of runs trained with --curve.
+func (r *Report) curveSection(b *strings.Builder, has map[string]bool) {
+	if !has["curves.png"] {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("## Learning curves\n\n")
+	p("![Validation accuracy (solid) and accuracy on the training images (dashed) after every epoch](curves.png)\n\n")
+	p("Runs trained with `train --curve` (the first seed of each label): accuracy on the validation set and on the training images (unaugmented, evaluated as the validation set is) after every epoch, and the training loss (mean over the epoch, with the regularizer on). A model that over-fits reaches 100%% on its training images while its validation accuracy stops rising.\n\n")
+	p("| run | seed | epochs | best validation (epoch) | last validation | last training accuracy | last training loss |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range r.curveRuns() {
+		best, at := math.Inf(-1), 0
+		for _, c := range run.Curve {
+			if c.ValAcc > best {
+				best, at = c.ValAcc, c.Epoch
+			}
+		}
+		last := run.Curve[len(run.Curve)-1]
+		ta := math.NaN()
+		if last.TrainAcc != nil {
+			ta = *last.TrainAcc
+		}
+		p("| `%s` | %d | %d | %s (%d) | %s | %s | %s |\n", run.Label, run.Seed, last.Epoch, f4(best), at, f4(last.ValAcc), f4(ta), f4(last.TrainLoss))
+	}
+	p("\n")
 }
 
 // twins reports whether two search names differ only in their method

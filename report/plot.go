@@ -332,3 +332,56 @@ func costPNG(r *Report) ([]byte, error) {
 	}
 	return encodePNG([]*panel{pn}, figWidth, figHeight)
 }
+
+// curveRuns is the first run with a learning curve of every group and
+// grid setting, in the report's order.
+func (r *Report) curveRuns() []Run {
+	var out []Run
+	for _, g := range append(append([]*Group{}, r.Groups...), r.Grid...) {
+		for _, run := range g.Runs {
+			if len(run.Curve) > 0 {
+				run.Label = g.Label
+				out = append(out, run)
+				break
+			}
+		}
+	}
+	return out
+}
+
+// curvesPNG draws the learning curves of training runs recorded with
+// train --curve: validation accuracy (solid) and accuracy on the training
+// images (dashed) after every epoch, one colour per label. It returns nil,
+// nil when no run has a curve.
+func curvesPNG(r *Report) ([]byte, error) {
+	runs := r.curveRuns()
+	if len(runs) == 0 {
+		return nil, nil
+	}
+	pn := newPanel("Learning curves", "epoch", "accuracy")
+	for i, run := range runs {
+		col := plotutil.Color(i)
+		var val, tr plotter.XYs
+		for _, c := range run.Curve {
+			val = append(val, plotter.XY{X: float64(c.Epoch), Y: c.ValAcc})
+			if c.TrainAcc != nil {
+				tr = append(tr, plotter.XY{X: float64(c.Epoch), Y: *c.TrainAcc})
+			}
+		}
+		l, err := plotter.NewLine(val)
+		if err != nil {
+			return nil, err
+		}
+		l.LineStyle.Color, l.LineStyle.Width = col, vg.Points(1.5)
+		pn.add(fmt.Sprintf("%s (seed %d): validation", run.Label, run.Seed), l)
+		if len(tr) > 0 {
+			l, err := plotter.NewLine(tr)
+			if err != nil {
+				return nil, err
+			}
+			l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = col, vg.Points(1), []vg.Length{vg.Points(4), vg.Points(3)}
+			pn.add(fmt.Sprintf("%s (seed %d): training images", run.Label, run.Seed), l)
+		}
+	}
+	return encodePNG([]*panel{pn}, figWidth, figHeight)
+}

@@ -99,6 +99,11 @@ func (r *Report) figures(opt Options) ([]Figure, map[*Search]*maskFigure, error)
 	} else if b != nil {
 		figs = append(figs, Figure{"cost.png", b})
 	}
+	if b, err := curvesPNG(r); err != nil {
+		return nil, nil, fmt.Errorf("report: learning curves: %w", err)
+	} else if b != nil {
+		figs = append(figs, Figure{"curves.png", b})
+	}
 	if b, err := controllerPNG(r); err != nil {
 		return nil, nil, fmt.Errorf("report: controller figure: %w", err)
 	} else if b != nil {

@@ -580,3 +580,34 @@ func TestMultiFidelityCost(t *testing.T) {
 		}
 	}
 }
+
+// Runs trained with --curve get the learning-curve figure and table; runs
+// without get neither.
+func TestLearningCurves(t *testing.T) {
+	root := t.TempDir()
+	write := func(label, body string) {
+		d := filepath.Join(root, label, "seed-1")
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "result.json"), []byte(body), 0o644)
+	}
+	write("none", `{"val_acc": 0.84, "test_acc": 0.83, "wall_s": 10, "cpu_s": 10, "seed": 1, "regularizer": "no regularizer",
+		"curve": [{"epoch": 1, "train_loss": 1.2, "train_acc": 0.6, "val_acc": 0.58}, {"epoch": 2, "train_loss": 0.1, "train_acc": 1, "val_acc": 0.86},
+		{"epoch": 3, "train_loss": 0.01, "train_acc": 1, "val_acc": 0.84}]}`)
+	p, err := Write(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if !strings.Contains(string(b), "](curves.png)") || !strings.Contains(string(b), "| `none` | 1 | 3 | 0.8600 (2) | 0.8400 | 1.0000 | 0.0100 |") {
+		t.Errorf("report lacks the learning curves:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(root, "curves.png")); err != nil {
+		t.Error(err)
+	}
+	write("none", `{"val_acc": 0.84, "test_acc": 0.83, "wall_s": 10, "cpu_s": 10, "seed": 1}`)
+	os.Remove(filepath.Join(root, "curves.png"))
+	p, _ = Write(root, Options{})
+	if b, _ := os.ReadFile(p); strings.Contains(string(b), "Learning curves") {
+		t.Errorf("a report without curves has a learning-curve section")
+	}
+}

@@ -20,3 +20,4 @@ run() { # name args...
 run none --regularizer none
 run dropout-p0.1 --regularizer dropout --drop-rate 0.1
 run spatial-p0.05 --regularizer spatial --drop-rate 0.05
+$B report docs/study/curves --out docs/study/curves/report.md
