@@ -508,6 +508,7 @@ func (s *Server) stale(st *searchState) time.Duration {
 type StatusInput struct {
 	Gone             bool          // the folder or journal is gone
 	Finished, Failed int           // trials with an outcome in the journal
+	Stopped          int           // multi-fidelity trials stopped at a rung (an outcome too)
 	SummaryTrials    int           // summary.json's trials; -1 without summary.json
 	SummaryFinished  int           // summary.json's finished trials
 	Silent, Stale    time.Duration // since the journal last changed; how long counts as running
@@ -529,12 +530,12 @@ func Status(in StatusInput) string {
 	switch {
 	case in.Gone:
 		return Gone
-	case in.SummaryTrials >= 0 && in.SummaryTrials == in.Finished+in.Failed:
+	case in.SummaryTrials >= 0 && in.SummaryTrials == in.Finished+in.Failed+in.Stopped:
 		if in.SummaryFinished == 0 && in.Failed > 0 {
 			return Failed
 		}
 		return Finished
-	case in.NoSummary && in.Budget > 0 && in.Finished+in.Failed >= in.Budget:
+	case in.NoSummary && in.Budget > 0 && in.Finished+in.Failed+in.Stopped >= in.Budget:
 		if in.Finished == 0 {
 			return Failed
 		}
@@ -549,7 +550,7 @@ func Status(in StatusInput) string {
 
 func (s *Server) statusOf(sr *searchRun) string {
 	st := sr.src.state()
-	in := StatusInput{Gone: sr.gone, Finished: st.finished, Failed: st.failed, SummaryTrials: -1, Stale: s.stale(st),
+	in := StatusInput{Gone: sr.gone, Finished: st.finished, Failed: st.failed, Stopped: st.stopped, SummaryTrials: -1, Stale: s.stale(st),
 		NoSummary: !sr.files, Budget: st.budget}
 	if sr.summary != nil {
 		in.SummaryTrials, in.SummaryFinished = sr.summary.Trials, sr.summary.Finished

@@ -194,6 +194,8 @@ func TestStatus(t *testing.T) {
 		{"NATS run, budget spent, all failed", StatusInput{Failed: 8, SummaryTrials: -1, NoSummary: true, Budget: 8}, Failed},
 		{"NATS run, going", StatusInput{Finished: 3, SummaryTrials: -1, NoSummary: true, Budget: 8, Silent: time.Second, Stale: stale}, Running},
 		{"folder run, budget spent, no summary yet", StatusInput{Finished: 8, SummaryTrials: -1, Budget: 8, Silent: time.Second, Stale: stale}, Running},
+		{"multi-fidelity, summary counts the stopped trials", StatusInput{Finished: 2, Stopped: 6, SummaryTrials: 8, SummaryFinished: 2, Silent: time.Hour, Stale: stale}, Finished},
+		{"multi-fidelity NATS run, budget spent", StatusInput{Finished: 2, Stopped: 6, SummaryTrials: -1, NoSummary: true, Budget: 8, Silent: time.Hour, Stale: stale}, Finished},
 	} {
 		if got := Status(c.in); got != c.want {
 			t.Errorf("%s: Status(%+v) = %s, want %s", c.name, c.in, got, c.want)
@@ -453,6 +455,32 @@ func TestNewErrors(t *testing.T) {
 	missing := filepath.Join(t.TempDir(), "nope")
 	if _, err := New([]string{missing}, nil); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("New(%s): %v, want an error naming it", missing, err)
+	}
+}
+
+// A multi-fidelity search's events: a rung result keeps the trial
+// running (and says which rung it reached), a stopped trial has an outcome
+// and its controller reward but is never the best, and its cost counts.
+func TestMultiFidelityEvents(t *testing.T) {
+	st := newSearchState()
+	cost := func(c float64) *search.Cost { return &search.Cost{CPUS: c, WallS: c} }
+	for id := 0; id < 2; id++ {
+		st.apply(&search.Event{Type: search.TrialProposed, Trial: ip(id), Step: ip(0)})
+		st.apply(&search.Event{Type: search.TrialStarted, Trial: ip(id), Rung: ip(0)})
+		st.apply(&search.Event{Type: search.RungFinished, Trial: ip(id), Rung: ip(0), Cost: cost(10)})
+	}
+	if st.running != 2 || st.done() != 0 || *st.trials[1].Rung != 0 {
+		t.Fatalf("after rung 0: running %d done %d, want 2 and 0", st.running, st.done())
+	}
+	st.apply(&search.Event{Type: search.TrialFinished, Trial: ip(1), Rung: ip(1), Reward: fp(0.8), Cost: cost(60)})
+	st.apply(&search.Event{Type: search.TrialStopped, Trial: ip(0), Rung: ip(0), Reward: fp(0.95), Cost: cost(10)})
+	tr := st.trials[0]
+	if tr.Status != TrialStopped || *tr.Reward != 0.95 || *tr.Rung != 0 {
+		t.Errorf("stopped trial = %+v", tr)
+	}
+	if st.running != 0 || st.done() != 2 || st.stopped != 1 || st.finished != 1 || st.best != 0.8 || st.bestTrial != 1 || st.cpuS != 70 || len(st.top) != 1 {
+		t.Errorf("running %d done %d stopped %d finished %d best %v (#%d) CPU %v top %v; want 0 2 1 1 0.8 (#1) 70 [1]",
+			st.running, st.done(), st.stopped, st.finished, st.best, st.bestTrial, st.cpuS, st.top)
 	}
 }
 

@@ -136,9 +136,10 @@ type SearchInfo struct {
 	Status    string   `json:"status"`
 	Method    string   `json:"method"`
 	Budget    int      `json:"budget"`
-	Done      int      `json:"done"` // finished + failed
+	Done      int      `json:"done"` // finished + failed + stopped
 	Finished  int      `json:"finished"`
 	Failed    int      `json:"failed"`
+	Stopped   int      `json:"stopped"` // multi-fidelity trials stopped at a rung
 	Running   int      `json:"running"` // started, no outcome yet
 	Best      *float64 `json:"best"`
 	BestTrial int      `json:"best_trial"`
@@ -204,7 +205,7 @@ func (s *Server) runsLocked() Runs {
 	for _, sr := range s.sortedSearches() {
 		st := sr.src.state()
 		si := SearchInfo{ID: sr.id, Dir: sr.display, Group: sr.group, Status: s.statusOf(sr),
-			Method: st.method, Budget: st.budget, Done: st.done(), Finished: st.finished, Failed: st.failed,
+			Method: st.method, Budget: st.budget, Done: st.done(), Finished: st.finished, Failed: st.failed, Stopped: st.stopped,
 			Running: st.running, Best: num(st.best), BestTrial: st.bestTrial, CPUS: st.cpuS,
 			Updates: len(st.updates), Epoch: sr.src.epoch(), Version: st.version, BadLines: st.badLines, LastBad: st.lastBad,
 			Error: sr.err}

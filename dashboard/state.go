@@ -16,6 +16,9 @@ const (
 	TrialRunning  = "running"  // started, no outcome yet
 	TrialFinished = "finished"
 	TrialFailed   = "failed"
+	// TrialStopped is a multi-fidelity trial stopped at a rung; its reward
+	// is the controller's (see search.StoppedReward), never a best.
+	TrialStopped = "stopped"
 )
 
 // maxReason caps a failure reason kept in memory and sent to the page.
@@ -28,7 +31,8 @@ const topK = 5
 type Trial struct {
 	ID      int      `json:"id"`
 	Status  string   `json:"status"`
-	Reward  *float64 `json:"reward,omitempty"`  // finished trials
+	Reward  *float64 `json:"reward,omitempty"`  // finished (and stopped) trials
+	Rung    *int     `json:"rung,omitempty"`    // multi-fidelity: the last rung trained
 	Entropy *float64 `json:"entropy,omitempty"` // of the proposal
 	Step    int      `json:"step"`              // controller step of the proposal; -1 unknown
 	CPUS    float64  `json:"cpu_s,omitempty"`
@@ -74,6 +78,7 @@ type searchState struct {
 	updates []Update
 
 	finished, failed, running int
+	stopped                   int // multi-fidelity trials stopped at a rung
 	best                      float64 // NaN before a finished trial
 	bestTrial                 int
 	cpuS, wallS               float64
@@ -152,7 +157,7 @@ func (s *searchState) apply(e *search.Event) {
 		}
 		s.seed = e.Seed
 		s.version++
-	case search.TrialProposed, search.TrialStarted, search.TrialFinished, search.TrialFailed:
+	case search.TrialProposed, search.TrialStarted, search.TrialFinished, search.TrialFailed, search.TrialStopped, search.RungFinished:
 		if e.Trial == nil {
 			s.badLines++
 			s.lastBad = e.Type + " event without a trial id"
@@ -187,9 +192,18 @@ func (s *searchState) apply(e *search.Event) {
 			}
 			t.Status = TrialRunning
 			s.running++
+		case search.RungFinished:
+			if e.Rung != nil && t.Status == TrialRunning {
+				r := *e.Rung
+				t.Rung = &r
+			}
 		default:
-			if t.Status == TrialFinished || t.Status == TrialFailed {
+			if t.Status == TrialFinished || t.Status == TrialFailed || t.Status == TrialStopped {
 				return // the first outcome stands, as in search.Run
+			}
+			if e.Rung != nil {
+				r := *e.Rung
+				t.Rung = &r
 			}
 			if t.Status == TrialRunning {
 				s.running--
@@ -221,6 +235,11 @@ func (s *searchState) apply(e *search.Event) {
 					t.Reason = t.Reason[:n] + "…"
 				}
 				s.failed++
+			} else if e.Type == search.TrialStopped {
+				t.Status = TrialStopped
+				r := *e.Reward
+				t.Reward = &r
+				s.stopped++
 			} else {
 				t.Status = TrialFinished
 				r := *e.Reward
@@ -274,7 +293,7 @@ func (s *searchState) insertTop(t *Trial) {
 }
 
 // done is the number of trials with an outcome.
-func (s *searchState) done() int { return s.finished + s.failed }
+func (s *searchState) done() int { return s.finished + s.failed + s.stopped }
 
 // changedSince returns the trials changed after version v, by id.
 func (s *searchState) changedSince(v uint64) []Trial {
