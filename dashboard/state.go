@@ -78,7 +78,7 @@ type searchState struct {
 	updates []Update
 
 	finished, failed, running int
-	stopped                   int // multi-fidelity trials stopped at a rung
+	stopped                   int     // multi-fidelity trials stopped at a rung
 	best                      float64 // NaN before a finished trial
 	bestTrial                 int
 	cpuS, wallS               float64
