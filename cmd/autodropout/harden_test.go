@@ -122,9 +122,10 @@ echo '{"val_acc": 0.5}' > $OUT/result.json`)
 	}
 }
 
-// TestExperimentInterrupt sends the experiment SIGINT from its third final
-// training: the error says the searches and the finished trainings are
-// kept and how to resume, and rerunning finishes without repeating them.
+// TestExperimentInterrupt sends the experiment SIGINT from its fifth final
+// training (the second pattern's, after the three baselines' and the
+// searches): the error says what is kept and how to resume, and rerunning
+// finishes without repeating them.
 func TestExperimentInterrupt(t *testing.T) {
 	data := toyData(t)
 	dir := t.TempDir()
@@ -136,7 +137,7 @@ while [ $# -gt 0 ]; do
 done
 if [ $FINAL = 1 ]; then
   echo run >> `+count+`
-  if [ "$(wc -l < `+count+`)" -eq 3 ]; then kill -INT $PPID; sleep 5; fi
+  if [ "$(wc -l < `+count+`)" -eq 5 ]; then kill -INT $PPID; sleep 5; fi
 fi
 mkdir -p "$OUT"
 echo '{"val_acc": 0.5, "test_acc": 0.5, "wall_s": 0.1}' > "$OUT/result.json"`)
@@ -148,9 +149,9 @@ echo '{"val_acc": 0.5, "test_acc": 0.5, "wall_s": 0.1}' > "$OUT/result.json"`)
 	args := []string{"--config", ecfg, "--out", out, "--binary", fake}
 	var err error
 	captureStdout(t, func() error { err = runExperiment(args); return nil })
-	if err == nil || !strings.Contains(err.Error(), "during the final training") || !strings.Contains(err.Error(), "2 of 5 final trainings are done") ||
+	if err == nil || !strings.Contains(err.Error(), "during the final training of the patterns") || !strings.Contains(err.Error(), "1 of 2 pattern trainings are done") ||
 		!strings.Contains(err.Error(), "rerun the same command to resume") {
-		t.Fatalf("err %v, want an interrupt that says 2 of 5 final trainings are kept and how to resume", err)
+		t.Fatalf("err %v, want an interrupt that says 1 of 2 pattern trainings are kept and how to resume", err)
 	}
 	t.Logf("autodropout experiment: %v", err)
 	captureStdout(t, func() error { return runExperiment(args) })
