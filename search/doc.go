@@ -161,7 +161,10 @@
 // folders (rung-R.state) and are deleted when the batch has ended; an
 // executor that keeps them elsewhere (a StateStore, such as natsrun's,
 // whose workers pass states through the server's object store) is asked
-// to delete them then too.
+// to delete them then too. A LocalExecutor that finds a rung's previous
+// state gone (a search resumed on another machine from its journal alone)
+// trains that rung from the start instead: resuming is exact, so the
+// result is the same, at the cost of the epochs trained again.
 //
 // Only trials trained to the last rung count for best_reward, mean_reward
 // and top/; summary.json adds full_fidelity, stopped and stopped_per_rung,

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/autodropout/autodropout/internal/atomicfile"
+	"io/fs"
 	"math"
 	"os"
 	"os/exec"
@@ -130,6 +131,15 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	// default space that train checks against. No trial reads a test set.
 	args = append(args, "--test=false", "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
 		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
+	if t.ResumeState != "" {
+		if _, err := os.Stat(t.ResumeState); errors.Is(err, fs.ErrNotExist) {
+			// The previous rung's state is gone (a search resumed on another
+			// machine from its journal alone): train this rung from the
+			// start. Resuming is exact, so the result is the same; the cost
+			// journaled is what this run spent.
+			t.ResumeState = ""
+		}
+	}
 	args = append(args, t.rungArgs()...)
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc

@@ -13,6 +13,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
+
+	"github.com/autodropout/autodropout/autodropout"
 )
 
 // rungKey names one rung of one trial.
@@ -328,6 +330,38 @@ func TestRealMultiFidelitySearch(t *testing.T) {
 	for _, e := range evs {
 		if e.Type == TrialFinished && (e.Epochs != 2 || e.Metrics["val_acc"] != *e.Reward) {
 			t.Errorf("trial %d finished at %d epochs with reward %v", *e.Trial, e.Epochs, *e.Reward)
+		}
+	}
+}
+
+// A rung whose previous state is gone (a search resumed on another machine
+// from its committed journal) trains from the start to its stop epoch
+// instead of failing; a rung whose state is there resumes from it.
+func TestLocalRungWithoutState(t *testing.T) {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "train.sh")
+	os.WriteFile(bin, []byte(`#!/bin/sh
+echo "$*" > `+filepath.Join(dir, "args")+`
+while [ $# -gt 0 ]; do [ "$1" = --out ] && OUT=$2; shift; done
+echo '{"val_acc": 0.5, "steps": 1, "examples": 8, "wall_s": 0.1}' > $OUT/result.json
+`), 0o755)
+	pat, err := autodropout.EncodePatterns([]autodropout.SitePattern{{Site: "bn1", Pattern: autodropout.Pattern{Size: 3, Stride: 1, Repeat: 1}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	state := filepath.Join(dir, "trial", "rung-0.state")
+	for _, have := range []bool{false, true} {
+		if have {
+			os.WriteFile(state, []byte("state"), 0o644)
+		}
+		tr := Trial{ID: 1, Patterns: pat, Task: Task{Epochs: 10}, Dir: filepath.Join(dir, "trial"), Threads: 1,
+			Rung: 1, StopEpoch: 3, ResumeState: state, SaveState: filepath.Join(dir, "trial", "rung-1.state")}
+		if r := (&LocalExecutor{Binary: bin}).Run(context.Background(), tr); r.Err != nil {
+			t.Fatal(r.Err)
+		}
+		args, _ := os.ReadFile(filepath.Join(dir, "args"))
+		if resumes := strings.Contains(string(args), "--resume-state"); resumes != have || !strings.Contains(string(args), "--stop-epoch 3") {
+			t.Errorf("state present %v: train %s", have, args)
 		}
 	}
 }
