@@ -459,6 +459,9 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 	pattern := pick(func(l string) bool { return strings.HasSuffix(l, "-best") })
 	baseline := pick(func(l string) bool { return l == "dropout" || l == "spatial" || l == "dropblock" || l == "variational" })
 	pairs := [][2]*Group{{pattern, baseline}, {pattern, r.Group("none")}, {baseline, r.Group("none")}, {r.Group("autodropout-best"), r.Group("random-best")}}
+	for _, l := range []string{"dropout", "spatial", "dropblock", "variational"} {
+		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
+	}
 	testScore := func(run Run) float64 {
 		if lm {
 			return run.TestPPL
@@ -484,6 +487,33 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 			}
 		}
 		p("| `%s` | `%s` | %d | %+.4f | %s | %s |\n", d.A, d.B, d.Diff.N, d.Diff.Mean, iv, verdict)
+	}
+	p("\n")
+	r.regimeTable(b, cls, lm)
+}
+
+// regimeTable says whether regularization matters in this setting: each
+// regularizer's mean test score against no regularizer's, in units of no
+// regularizer's seed-to-seed standard deviation.
+func (r *Report) regimeTable(b *strings.Builder, cls []*Group, lm bool) {
+	none := r.Group("none")
+	if none == nil || lm || none.TestAcc.N < 2 {
+		return
+	}
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	sd := none.TestAcc.Std
+	p("Against no regularizer (mean test accuracy %s, seed-to-seed standard deviation %s over %d seeds): does a regularizer beat it by more than that deviation?\n\n", f4(none.TestAcc.Mean), f4(sd), none.TestAcc.N)
+	p("| label | n | mean − none | in none's deviations | by more than one? |\n|---|---:|---:|---:|---|\n")
+	for _, g := range cls {
+		if g == none {
+			continue
+		}
+		d := g.TestAcc.Mean - none.TestAcc.Mean
+		verdict := "no"
+		if d > sd {
+			verdict = "yes"
+		}
+		p("| `%s` | %d | %+.4f | %+.1f | %s |\n", g.Label, g.TestAcc.N, d, d/sd, verdict)
 	}
 	p("\n")
 }
