@@ -63,7 +63,8 @@ func TestComparisonsAndGrid(t *testing.T) {
 	var b strings.Builder
 	r.markdown(&b, nil, nil, Options{})
 	md := b.String()
-	for _, want := range []string{"## Baseline grids", "| `dropblock-p0.2-b3` ✓ |", "| `dropout-p0.1` ✓ |", "## Comparisons"} {
+	for _, want := range []string{"## Baseline grids", "| `dropblock-p0.2-b3` ✓ |", "| `dropout-p0.1` ✓ |", "## Comparisons",
+		"| no regularizer (final run, for reference) | 1 | 0.8000 | 20.0 | |"} {
 		if !strings.Contains(md, want) {
 			t.Errorf("report lacks %q", want)
 		}

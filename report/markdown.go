@@ -380,6 +380,15 @@ func (r *Report) gridSection(b *strings.Builder) {
 		}
 		p("| `%s`%s | %s | %s | %s | %s |\n", g.Label, mark, seeds(g), val, cpuMean(g), cell(strings.Join(g.Regularizers, "; ")))
 	}
+	// The same training without a regularizer, for reference: the final
+	// runs of none with the grid's seeds.
+	if none := r.Group("none"); none != nil && len(r.Grid) > 0 && len(r.Grid[0].Runs) > 0 {
+		for _, run := range none.Runs {
+			if run.Seed == r.Grid[0].Runs[0].Seed && !math.IsNaN(run.ValAcc) {
+				p("| no regularizer (final run, for reference) | %d | %s | %s | |\n", run.Seed, f4(run.ValAcc), f1(run.CPUS))
+			}
+		}
+	}
 	p("\nThe grids cost %s CPU-seconds in all", f1(cpu))
 	if r.Baseline != nil && r.Baseline.CPU.Mean > 0 {
 		p(", %.1f× one `%s` training", cpu/r.Baseline.CPU.Mean, r.Baseline.Label)
