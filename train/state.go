@@ -192,6 +192,30 @@ func trainables(vs *gnn.VarStore) map[string]*ts.Tensor {
 // caller sets the learning rate before its next step.
 func readMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (map[string]*ts.Tensor, error) {
 	params := trainables(vs)
+	out := map[string]*ts.Tensor{}
+	err := withZeroParams(params, func() error {
+		defer opt.SetMomentum(momentum)
+		if err := setGrads(opt, params, nil); err != nil {
+			return err
+		}
+		opt.SetMomentum(1)
+		opt.SetLR(-1)
+		if err := opt.Step(); err != nil {
+			return fmt.Errorf("read momentum: %w", err)
+		}
+		return libtorch.NoGrad(func() {
+			for name, p := range params {
+				out[name] = copyTensor(p)
+			}
+		})
+	})
+	return out, err
+}
+
+// withZeroParams runs f with every parameter set to 0 (the probe steps'
+// starting point) and restores the parameters afterwards, whatever f
+// returns.
+func withZeroParams(params map[string]*ts.Tensor, f func() error) error {
 	saved := map[string]*ts.Tensor{}
 	err := libtorch.NoGrad(func() {
 		for name, p := range params {
@@ -200,7 +224,7 @@ func readMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (map[s
 		}
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer func() {
 		_ = libtorch.NoGrad(func() {
@@ -209,23 +233,8 @@ func readMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (map[s
 				saved[name].MustDrop()
 			}
 		})
-		opt.SetMomentum(momentum)
 	}()
-	if err := setGrads(opt, params, nil); err != nil {
-		return nil, err
-	}
-	opt.SetMomentum(1)
-	opt.SetLR(-1)
-	if err := opt.Step(); err != nil {
-		return nil, fmt.Errorf("read momentum: %w", err)
-	}
-	out := map[string]*ts.Tensor{}
-	err = libtorch.NoGrad(func() {
-		for name, p := range params {
-			out[name] = copyTensor(p)
-		}
-	})
-	return out, err
+	return f()
 }
 
 // writeMomentum gives a fresh SGD optimizer (no state yet) the momentum
@@ -240,32 +249,16 @@ func writeMomentum(vs *gnn.VarStore, opt *gnn.Optimizer, bufs map[string]*ts.Ten
 			return fmt.Errorf("no momentum buffer for %s", name)
 		}
 	}
-	saved := map[string]*ts.Tensor{}
-	err := libtorch.NoGrad(func() {
-		for name, p := range params {
-			saved[name] = copyTensor(p)
-			p.MustZero_()
+	return withZeroParams(params, func() error {
+		if err := setGrads(opt, params, bufs); err != nil {
+			return err
 		}
+		opt.SetLR(0)
+		if err := opt.Step(); err != nil {
+			return fmt.Errorf("write momentum: %w", err)
+		}
+		return nil
 	})
-	if err != nil {
-		return err
-	}
-	defer func() {
-		_ = libtorch.NoGrad(func() {
-			for name, p := range params {
-				p.Copy_(saved[name])
-				saved[name].MustDrop()
-			}
-		})
-	}()
-	if err := setGrads(opt, params, bufs); err != nil {
-		return err
-	}
-	opt.SetLR(0)
-	if err := opt.Step(); err != nil {
-		return fmt.Errorf("write momentum: %w", err)
-	}
-	return nil
 }
 
 // setGrads makes every parameter's gradient defined and equal to
