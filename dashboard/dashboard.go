@@ -5,10 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"math"
 	"os"
 	"path"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +18,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
 )
 
@@ -422,8 +425,8 @@ func (s *Server) scanCollections(i int, results, reports []string, finals map[st
 			if rf := c.results[rd]; rf != nil && rf.mod.Equal(info.ModTime()) {
 				continue
 			}
-			r, err := readResult(fsys, path.Join(rd, "result.json"))
-			c.results[rd] = &resultFile{mod: info.ModTime(), r: r, err: err}
+			r, err := readRun(fsys, d, rd)
+			c.results[rd] = &resultFile{mod: info.ModTime(), run: r, err: err}
 			changed = true
 		}
 		for rd := range c.results {
@@ -433,13 +436,13 @@ func (s *Server) scanCollections(i int, results, reports []string, finals map[st
 			}
 		}
 		if changed || c.rows == nil {
-			ok := map[string]result{}
-			for rd, rf := range c.results {
-				if rf.err == nil {
-					ok[rd] = rf.r
+			var ok []report.Run
+			for _, rd := range slices.Sorted(maps.Keys(c.results)) {
+				if rf := c.results[rd]; rf.err == nil {
+					ok = append(ok, rf.run)
 				}
 			}
-			c.rows, c.base = table(d, ok)
+			c.rows, c.base = table(ok)
 		}
 	}
 	for _, c := range s.colls {

@@ -1,55 +1,38 @@
 package dashboard
 
 import (
-	"encoding/json"
 	"fmt"
 	"io/fs"
 	"math"
 	"path"
-	"regexp"
-	"sort"
-	"strconv"
 	"time"
 
 	"github.com/autodropout/autodropout/report"
 )
 
-// result is the part of a training run's result.json the comparison
-// table needs (the fields package report reads).
-type result struct {
-	Regularizer string   `json:"regularizer"`
-	Seed        int64    `json:"seed"`
-	Threads     int      `json:"threads"`
-	ValAcc      *float64 `json:"val_acc"`
-	TestAcc     *float64 `json:"test_acc"`
-	ValPPL      *float64 `json:"val_ppl"`
-	TestPPL     *float64 `json:"test_ppl"`
-	WallS       *float64 `json:"wall_s"`
-	CPUS        *float64 `json:"cpu_s"`
-}
-
 // resultFile is a result.json as last read, with its modification time so
 // that it is read again only when it changes.
 type resultFile struct {
 	mod time.Time
-	r   result
+	run report.Run
 	err error
 }
 
-var seedDir = regexp.MustCompile(`^seed-(\d+)$`)
-
-// readResult reads name (a result.json below fsys).
-func readResult(fsys fs.FS, name string) (result, error) {
+// readRun reads the training run of name (a result.json below fsys, in
+// folder dir below the collection's folder col).
+func readRun(fsys fs.FS, col, dir string) (report.Run, error) {
+	name := path.Join(dir, "result.json")
 	b, err := fs.ReadFile(fsys, name)
 	if err != nil {
-		return result{}, err
+		return report.Run{}, err
 	}
-	var r result
-	if err := json.Unmarshal(b, &r); err != nil {
-		return result{}, fmt.Errorf("%s: %w", name, err)
+	f, err := report.DecodeResultFile(name, b)
+	if err != nil {
+		return report.Run{}, err
 	}
-	if r.ValAcc == nil && r.TestAcc == nil && r.ValPPL == nil && r.TestPPL == nil {
-		return result{}, fmt.Errorf("%s: no val_acc, test_acc, val_ppl or test_ppl", name)
+	r, err := report.NewRun(col, dir, f)
+	if err != nil {
+		return report.Run{}, fmt.Errorf("%s: %w", name, err)
 	}
 	return r, nil
 }
@@ -79,8 +62,7 @@ type Stat struct {
 	Max  *float64 `json:"max"`
 }
 
-func stat(xs []float64) Stat {
-	s := report.Describe(xs)
+func stat(s report.Stat) Stat {
 	return Stat{num(s.Mean), num(s.Std), num(s.Min), num(s.Max)}
 }
 
@@ -92,135 +74,47 @@ func num(v float64) *float64 {
 	return &v
 }
 
-// label is the group a training run at dir (slash path below the
-// collection's folder col) belongs to, as package report labels it: the
-// folder above a seed-N folder, the regularizer for a run in col itself,
-// and the path below col otherwise.
-func label(col, dir string, r result) (string, int64) {
-	if m := seedDir.FindStringSubmatch(path.Base(dir)); m != nil && dir != col {
-		seed, _ := strconv.ParseInt(m[1], 10, 64)
-		return path.Base(path.Dir(dir)), seed
-	}
-	if dir == col {
-		if r.Regularizer == "" {
-			return "run", r.Seed
+// table is the rows of the runs' groups (report.GroupRuns) and the
+// baseline's label (report.Baseline).
+func table(runs []report.Run) ([]Row, string) {
+	groups := report.GroupRuns(runs)
+	base := report.Baseline(groups)
+	var rows []Row
+	for _, g := range groups {
+		row := Row{Label: g.Label, N: len(g.Runs), LM: g.LM, CPUEstimated: g.CPUEstimated,
+			Regularizers: g.Regularizers, CPUS: g.CPU.Mean, WallS: g.Wall.Mean}
+		for _, r := range g.Runs {
+			row.Seeds = append(row.Seeds, r.Seed)
 		}
-		return r.Regularizer, r.Seed
+		if g.LM {
+			row.Val, row.Test = stat(g.ValPPL), stat(g.TestPPL)
+		} else {
+			row.Val, row.Test = stat(g.ValAcc), stat(g.TestAcc)
+		}
+		if math.IsNaN(row.CPUS) {
+			row.CPUS = 0
+		}
+		if math.IsNaN(row.WallS) {
+			row.WallS = 0
+		}
+		if g != base && g.LM == base.LM && row.Test.Mean != nil {
+			if bt := score(base); !math.IsNaN(bt) {
+				d := *row.Test.Mean - bt
+				row.Delta = &d
+			}
+		}
+		rows = append(rows, row)
 	}
-	rel := dir
-	if col != "." {
-		rel = dir[len(col)+1:]
+	if base == nil {
+		return rows, ""
 	}
-	return rel, r.Seed
+	return rows, base.Label
 }
 
-// table groups the runs (dir -> result, dirs below col) into rows in
-// report.LabelOrder and names the baseline ("none", else the first row).
-func table(col string, runs map[string]result) ([]Row, string) {
-	type acc struct {
-		row                       Row
-		va, ta, vp, tp, cpu, wall []float64
-		seen                      map[string]bool
+// score is a group's mean test score: perplexity for a language model.
+func score(g *report.Group) float64 {
+	if g.LM {
+		return g.TestPPL.Mean
 	}
-	groups := map[string]*acc{}
-	dirs := make([]string, 0, len(runs))
-	for d := range runs {
-		dirs = append(dirs, d)
-	}
-	sort.Strings(dirs)
-	add := func(xs *[]float64, v *float64) {
-		if v != nil && !math.IsNaN(*v) {
-			*xs = append(*xs, *v)
-		}
-	}
-	for _, d := range dirs {
-		r := runs[d]
-		l, seed := label(col, d, r)
-		g := groups[l]
-		if g == nil {
-			g = &acc{row: Row{Label: l}, seen: map[string]bool{}}
-			groups[l] = g
-		}
-		g.row.N++
-		g.row.Seeds = append(g.row.Seeds, seed)
-		g.row.LM = g.row.LM || r.ValPPL != nil || r.TestPPL != nil
-		add(&g.va, r.ValAcc)
-		add(&g.ta, r.TestAcc)
-		add(&g.vp, r.ValPPL)
-		add(&g.tp, r.TestPPL)
-		add(&g.wall, r.WallS)
-		switch {
-		case r.CPUS != nil:
-			add(&g.cpu, r.CPUS)
-		case r.WallS != nil:
-			v := *r.WallS * float64(max(r.Threads, 1))
-			add(&g.cpu, &v)
-			g.row.CPUEstimated = true
-		}
-		if !g.seen[r.Regularizer] {
-			g.seen[r.Regularizer] = true
-			g.row.Regularizers = append(g.row.Regularizers, r.Regularizer)
-		}
-	}
-	rank := map[string]int{}
-	for i, l := range report.LabelOrder {
-		rank[l] = i + 1
-	}
-	var rows []Row
-	var accs []*acc
-	for _, g := range groups {
-		accs = append(accs, g)
-	}
-	r := func(l string) int {
-		if v, ok := rank[l]; ok {
-			return v
-		}
-		return len(report.LabelOrder) + 1
-	}
-	sort.Slice(accs, func(i, j int) bool {
-		a, b := accs[i].row.Label, accs[j].row.Label
-		if r(a) != r(b) {
-			return r(a) < r(b)
-		}
-		return a < b
-	})
-	for _, g := range accs {
-		sort.Slice(g.row.Seeds, func(i, j int) bool { return g.row.Seeds[i] < g.row.Seeds[j] })
-		if g.row.LM {
-			g.row.Val, g.row.Test = stat(g.vp), stat(g.tp)
-		} else {
-			g.row.Val, g.row.Test = stat(g.va), stat(g.ta)
-		}
-		g.row.CPUS = report.Describe(g.cpu).Mean
-		g.row.WallS = report.Describe(g.wall).Mean
-		if math.IsNaN(g.row.CPUS) {
-			g.row.CPUS = 0
-		}
-		if math.IsNaN(g.row.WallS) {
-			g.row.WallS = 0
-		}
-		rows = append(rows, g.row)
-	}
-	base := ""
-	if len(rows) > 0 {
-		base = rows[0].Label
-		for _, row := range rows {
-			if row.Label == "none" {
-				base = "none"
-			}
-		}
-		var b *Row
-		for i := range rows {
-			if rows[i].Label == base {
-				b = &rows[i]
-			}
-		}
-		for i := range rows {
-			if rows[i].Label != base && rows[i].Test.Mean != nil && b.Test.Mean != nil && rows[i].LM == b.LM {
-				d := *rows[i].Test.Mean - *b.Test.Mean
-				rows[i].Delta = &d
-			}
-		}
-	}
-	return rows, base
+	return g.TestAcc.Mean
 }

@@ -214,50 +214,21 @@ func Load(dir string) (*Report, error) {
 	}
 	sort.Slice(r.Searches, func(i, j int) bool { return r.Searches[i].Name < r.Searches[j].Name })
 
-	groups := map[string]*Group{}
+	var runs []Run
 	for _, rd := range runDirs {
 		run, err := loadRun(dir, rd)
 		if err != nil {
 			return nil, err
 		}
-		g := groups[run.Label]
-		if g == nil {
-			g = &Group{Label: run.Label}
-			groups[run.Label] = g
-			r.Groups = append(r.Groups, g)
-		}
-		g.Runs = append(g.Runs, run)
+		runs = append(runs, run)
 	}
-	rank := map[string]int{}
-	for i, l := range LabelOrder {
-		rank[l] = i + 1
-	}
-	sort.Slice(r.Groups, func(i, j int) bool {
-		a, b := r.Groups[i].Label, r.Groups[j].Label
-		ra, rb := rank[a], rank[b]
-		if ra == 0 {
-			ra = len(LabelOrder) + 1
-		}
-		if rb == 0 {
-			rb = len(LabelOrder) + 1
-		}
-		if ra != rb {
-			return ra < rb
-		}
-		return a < b
-	})
-	var final []*Group
-	for _, g := range r.Groups {
+	estimated := 0
+	for _, g := range GroupRuns(runs) {
 		if inGrid(relName(dir, g.Runs[0].Dir)) {
 			r.Grid = append(r.Grid, g)
 		} else {
-			final = append(final, g)
+			r.Groups = append(r.Groups, g)
 		}
-	}
-	r.Groups = final
-	estimated := 0
-	for _, g := range append(append([]*Group{}, r.Groups...), r.Grid...) {
-		g.summarize()
 		for _, run := range g.Runs {
 			if run.CPUEstimated {
 				estimated++
@@ -267,14 +238,7 @@ func Load(dir string) (*Report, error) {
 	if estimated > 0 {
 		r.Notes = append(r.Notes, fmt.Sprintf("%d of the training runs' result.json have no cpu_s: their CPU time is estimated as wall_s × threads, an upper bound (marked *).", estimated))
 	}
-	if len(r.Groups) > 0 {
-		r.Baseline = r.Groups[0]
-		for _, g := range r.Groups {
-			if g.Label == "none" {
-				r.Baseline = g
-			}
-		}
-	}
+	r.Baseline = Baseline(r.Groups)
 	return r, nil
 }
 
@@ -629,31 +593,46 @@ type CurvePoint struct {
 
 // ReadResultFile reads a result.json; errors name the file.
 func ReadResultFile(path string) (ResultFile, error) {
-	var f ResultFile
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return f, err
+		return ResultFile{}, err
 	}
+	return DecodeResultFile(path, b)
+}
+
+// DecodeResultFile decodes the result.json b read from name; errors name it.
+func DecodeResultFile(name string, b []byte) (ResultFile, error) {
+	var f ResultFile
 	if err := json.Unmarshal(b, &f); err != nil {
-		return f, fmt.Errorf("%s: %w", path, err)
+		return f, fmt.Errorf("%s: %w", name, err)
 	}
 	return f, nil
 }
 
-// loadRun reads dir/result.json. The run's label is the folder above a
-// seed-N folder, the regularizer for a run in root itself, and the path
-// below root otherwise.
+// loadRun reads dir/result.json.
 func loadRun(root, dir string) (Run, error) {
 	p := filepath.Join(dir, "result.json")
 	f, err := ReadResultFile(p)
 	if err != nil {
 		return Run{}, fmt.Errorf("report: %w", err)
 	}
+	r, err := NewRun(root, dir, f)
+	if err != nil {
+		return Run{}, fmt.Errorf("report: %s: %w", p, err)
+	}
+	return r, nil
+}
+
+// NewRun is the Run of result file f, found in folder dir at or below
+// root. Its label is the folder above a seed-N folder, the regularizer for
+// a run in root itself, and the path below root otherwise. A result with
+// no score, or with neither wall_s nor cpu_s, is an error.
+func NewRun(root, dir string, f ResultFile) (Run, error) {
 	if f.ValAcc == nil && f.TestAcc == nil && f.ValPPL == nil && f.TestPPL == nil {
-		return Run{}, fmt.Errorf("report: %s: no val_acc, test_acc, val_ppl or test_ppl", p)
+		return Run{}, errors.New("no val_acc, test_acc, val_ppl or test_ppl")
 	}
 	if f.WallS == nil && f.CPUS == nil {
-		return Run{}, fmt.Errorf("report: %s: neither wall_s nor cpu_s", p)
+		return Run{}, errors.New("neither wall_s nor cpu_s")
 	}
 	r := Run{Dir: dir, Seed: f.Seed, Model: f.Model, Dataset: f.Dataset, Regularizer: f.Regularizer,
 		Threads: f.Threads, Steps: f.Steps, LM: f.ValPPL != nil || f.TestPPL != nil,
@@ -664,13 +643,18 @@ func loadRun(root, dir string) (Run, error) {
 	} else {
 		r.CPUS, r.CPUEstimated = r.WallS*float64(max(f.Threads, 1)), true
 	}
-	abs, err := filepath.Abs(dir)
-	if err != nil {
-		return Run{}, fmt.Errorf("report: %w", err)
+	named := filepath.Clean(dir)
+	if b := filepath.Base(named); b == "." || b == ".." {
+		// A relative path that names no folder: the label needs the names.
+		abs, err := filepath.Abs(dir)
+		if err != nil {
+			return Run{}, err
+		}
+		named = abs
 	}
-	switch m := seedDir.FindStringSubmatch(filepath.Base(abs)); {
+	switch m := seedDir.FindStringSubmatch(filepath.Base(named)); {
 	case m != nil:
-		r.Label = filepath.Base(filepath.Dir(abs))
+		r.Label = filepath.Base(filepath.Dir(named))
 		r.Seed, _ = strconv.ParseInt(m[1], 10, 64)
 	case filepath.Clean(root) == filepath.Clean(dir):
 		r.Label = f.Regularizer
@@ -681,6 +665,53 @@ func loadRun(root, dir string) (Run, error) {
 		r.Label = relName(root, dir)
 	}
 	return r, nil
+}
+
+// GroupRuns groups runs by label into summarized groups, in LabelOrder
+// and then alphabetically.
+func GroupRuns(runs []Run) []*Group {
+	byLabel := map[string]*Group{}
+	var groups []*Group
+	for _, run := range runs {
+		g := byLabel[run.Label]
+		if g == nil {
+			g = &Group{Label: run.Label}
+			byLabel[run.Label] = g
+			groups = append(groups, g)
+		}
+		g.Runs = append(g.Runs, run)
+	}
+	rank := func(l string) int {
+		if i := slices.Index(LabelOrder, l); i >= 0 {
+			return i
+		}
+		return len(LabelOrder)
+	}
+	sort.Slice(groups, func(i, j int) bool {
+		a, b := groups[i].Label, groups[j].Label
+		if rank(a) != rank(b) {
+			return rank(a) < rank(b)
+		}
+		return a < b
+	})
+	for _, g := range groups {
+		g.summarize()
+	}
+	return groups
+}
+
+// Baseline is the group others are compared with: "none" if there is
+// one, else the first; nil for no groups.
+func Baseline(groups []*Group) *Group {
+	for _, g := range groups {
+		if g.Label == "none" {
+			return g
+		}
+	}
+	if len(groups) > 0 {
+		return groups[0]
+	}
+	return nil
 }
 
 func (g *Group) summarize() {
