@@ -173,6 +173,17 @@ func TestBrowser(t *testing.T) {
 	if got := text(`#runs tr[data-run="0:search-rl"] td.best`); got != "0.9000 (#40)" {
 		t.Errorf("best of search-rl: %q, want 0.9000 (#40)", got)
 	}
+	// A multi-fidelity trial stopped at its first rung: a ring, not a best.
+	appendTo(t, filepath.Join(dir, "search-rl", "journal.jsonl"), f.trial(41, 10, TrialStopped, 0.95))
+	must("wait for trial 41", chromedp.Do(bctx, chromedp.WaitVisible(chromedp.CSS(rl+` tr[data-trial="41"]`))))
+	if got := text(rl + ` tr[data-trial="41"] td:nth-child(2)`); got != "stopped after 1 epoch" {
+		t.Errorf("status of trial 41 on the page: %q, want stopped after 1 epoch", got)
+	}
+	if got := text(`#runs tr[data-run="0:search-rl"] td.best`); got != "0.9000 (#40)" {
+		t.Errorf("best of search-rl after a stopped trial: %q, want 0.9000 (#40)", got)
+	}
+	_, err = chromedp.Run(bctx, chromedp.Poll[bool](`document.querySelectorAll('.panel[data-run="0:search-rl"] svg path.rings').length === 1`))
+	must("wait for the stopped trial's ring", err)
 	// Every mask picture loaded (the renderer answered), then the picture.
 	_, err = chromedp.Run(bctx, chromedp.Poll[bool](`(() => { const im = [...document.querySelectorAll('.top img')];
 		return im.length > 0 && im.every(i => i.complete && i.naturalWidth > 0); })()`))

@@ -68,6 +68,9 @@ func (f *fixture) trial(id, step int, outcome string, reward float64) []byte {
 	case TrialFailed:
 		out = append(out, f.line(search.Event{Type: search.TrialFailed, Trial: ip(id), Cost: cost,
 			Reason: "loss diverged (NaN) at step 7", Output: "..."})...)
+	case TrialStopped: // multi-fidelity: ranked low after its first rung of 1 epoch
+		out = append(out, f.line(search.Event{Type: search.TrialStopped, Trial: ip(id), Rung: ip(0), Epochs: 1,
+			Reward: fp(reward), Metrics: map[string]float64{"val_acc": reward}, Cost: cost})...)
 	}
 	return out
 }

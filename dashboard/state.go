@@ -32,7 +32,8 @@ type Trial struct {
 	ID      int      `json:"id"`
 	Status  string   `json:"status"`
 	Reward  *float64 `json:"reward,omitempty"`  // finished (and stopped) trials
-	Rung    *int     `json:"rung,omitempty"`    // multi-fidelity: the last rung trained
+	Rung    *int     `json:"rung,omitempty"`    // multi-fidelity: the last rung trained (0 first)
+	Epochs  int      `json:"epochs,omitempty"`  // multi-fidelity: the epochs that rung trained to
 	Entropy *float64 `json:"entropy,omitempty"` // of the proposal
 	Step    int      `json:"step"`              // controller step of the proposal; -1 unknown
 	CPUS    float64  `json:"cpu_s,omitempty"`
@@ -195,7 +196,7 @@ func (s *searchState) apply(e *search.Event) {
 		case search.RungFinished:
 			if e.Rung != nil && t.Status == TrialRunning {
 				r := *e.Rung
-				t.Rung = &r
+				t.Rung, t.Epochs = &r, e.Epochs
 			}
 		default:
 			if t.Status == TrialFinished || t.Status == TrialFailed || t.Status == TrialStopped {
@@ -203,7 +204,7 @@ func (s *searchState) apply(e *search.Event) {
 			}
 			if e.Rung != nil {
 				r := *e.Rung
-				t.Rung = &r
+				t.Rung, t.Epochs = &r, e.Epochs
 			}
 			if t.Status == TrialRunning {
 				s.running--

@@ -36,7 +36,7 @@ const colour = (m) => getComputedStyle(document.documentElement).getPropertyValu
 
 // ---- charts ---------------------------------------------------------------
 
-// chart draws series on shared axes. A series is {kind: "dots"|"step"|"line"|"crosses", pts: [[x,y]...], colour}.
+// chart draws series on shared axes. A series is {kind: "dots"|"rings"|"step"|"line"|"crosses", pts: [[x,y]...], colour}.
 function chart(series, opt) {
   const W = opt.width || 520, H = opt.height || 220, L = 48, R = 10, T = 10, B = 28;
   // Loops, not Math.min(...xs): a search may have far more points than a
@@ -72,6 +72,9 @@ function chart(series, opt) {
     if (s.kind === "dots") {
       for (const [x, y] of s.pts) d += `M${sx(x).toFixed(1)} ${sy(y).toFixed(1)}h0`;
       svg.append(el("svg:path", {class: "dots", d, stroke: s.colour, "stroke-opacity": s.opacity ?? 0.55}));
+    } else if (s.kind === "rings") {
+      for (const [x, y] of s.pts) d += `M${(sx(x) - 2.5).toFixed(1)} ${sy(y).toFixed(1)}a2.5 2.5 0 1 0 5 0a2.5 2.5 0 1 0 -5 0`;
+      svg.append(el("svg:path", {class: "rings", d, stroke: s.colour}));
     } else if (s.kind === "crosses") {
       const yb = H - B - 4;
       for (const [x] of s.pts) { const cx = sx(x); d += `M${cx - 3} ${yb - 3}l6 6m0 -6l-6 6`; }
@@ -98,10 +101,12 @@ function legend(items) {
   }));
 }
 
-// rewardSeries returns the dots, failure crosses and running best (by trial id) of a search.
+// rewardSeries returns the dots, failure crosses and running best (by trial
+// id) of a search, and the rings of trials stopped at a rung (multi-fidelity):
+// their rewards are the controller's estimates, never a best.
 function rewardSeries(s) {
   const ids = [...s.trials.keys()].sort((a, b) => a - b);
-  const dots = [], fails = [], best = [];
+  const dots = [], fails = [], best = [], stopped = [];
   let b = null;
   for (const id of ids) {
     const t = s.trials.get(id);
@@ -109,8 +114,9 @@ function rewardSeries(s) {
       dots.push([id, t.reward]);
       if (b === null || t.reward > b) { b = t.reward; best.push([id, b]); }
     } else if (t.status === "failed") fails.push([id, 0]);
+    else if (t.status === "stopped" && t.reward !== undefined && t.reward !== null) stopped.push([id, t.reward]);
   }
-  return {dots, fails, best};
+  return {dots, fails, best, stopped};
 }
 
 // ---- search panels ----------------------------------------------------------
@@ -140,7 +146,7 @@ function panel(s) {
 function drawSearch(s) {
   const info = s.info, p = panel(s);
   const c = colour(info.method);
-  const {dots, fails, best} = rewardSeries(s);
+  const {dots, fails, best, stopped} = rewardSeries(s);
   const x1 = Math.max(info.budget || 0, s.trials.size);
   const kids = [
     el("h3", {}, `${info.dir} `, el("span", {class: "muted", text: `(${info.method || "?"}) `}), statusBadge(info.status)),
@@ -151,10 +157,14 @@ function drawSearch(s) {
   if (info.bad_lines) kids.push(el("div", {class: "warn", text: `${info.bad_lines} undecodable journal line(s) skipped; last: ${info.last_bad}`}));
   kids.push(chart([
     {kind: "dots", pts: dots, colour: c},
+    {kind: "rings", pts: stopped, colour: c},
     {kind: "crosses", pts: fails},
     {kind: "step", pts: best, colour: c},
   ], {x1, xlabel: "trial", label: "reward by trial of " + info.dir}));
-  kids.push(legend([[c, "reward (dot) and best so far (line)"], ["#888", "× failed"]]));
+  const keys = [[c, "reward (dot) and best so far (line)"]];
+  if (stopped.length) keys.push([c, "○ stopped at a rung (estimated reward)"]);
+  keys.push(["#888", "× failed"]);
+  kids.push(legend(keys));
 
   if (s.updates.length) {
     const ent = s.updates.filter(u => u.entropy !== undefined).map(u => [u.step, u.entropy]);
@@ -180,6 +190,9 @@ function drawSearch(s) {
       const t = s.trials.get(id);
       let st = t.status;
       if (interrupted && (st === "running" || st === "proposed")) st += " (interrupted)";
+      const epochs = t.epochs === 1 ? "1 epoch" : `${t.epochs} epochs`;
+      if (t.epochs && st === "stopped") st += ` after ${epochs}`;
+      else if (t.epochs && st === "running") st += ` (${epochs} done)`;
       return el("tr", {"data-trial": id}, el("td", {text: String(id)}), el("td", {text: st}),
         el("td", {text: fmt(t.reward)}), el("td", {text: fmt(t.cpu_s, 1)}), el("td", {text: fmt(t.wall_s, 1)}));
     }))));
