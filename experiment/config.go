@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 
@@ -37,6 +38,22 @@ type Config struct {
 	// Grid tunes the baselines; without it they use Final.DropRate and
 	// Final.BlockSize.
 	Grid *Grid `json:"grid,omitempty"`
+	// RewardNoise, when set, retrains patterns and baselines at the
+	// search's own trial settings with other seeds, to measure how noisy
+	// a trial's reward is against the differences between patterns.
+	RewardNoise *RewardNoise `json:"reward_noise,omitempty"`
+}
+
+// RewardNoise says what the reward-noise stage retrains, each run at the
+// search configuration's task (a trial's settings, validation only):
+// the Top best patterns of the full space's searches of SearchSeeds, with
+// each of Seeds (the journal has their reward at the task's own seed),
+// and no regularizer and the tuned baselines with the task's seed and
+// each of Seeds. The stage runs right after the last of those searches.
+type RewardNoise struct {
+	Top         int     `json:"top,omitempty"`          // best patterns of each search (default 3; at most the search's top_k)
+	Seeds       []int64 `json:"seeds"`                  // training seeds other than the task's
+	SearchSeeds []int64 `json:"search_seeds,omitempty"` // default: the first search seed
 }
 
 // FinalConfig is the training the regularizers are compared on: the flags
@@ -134,24 +151,16 @@ func (c *Config) check() error {
 	case f.Kind == "lm" && f.BlockSize != 0:
 		return fmt.Errorf("final.block_size: not used by lm tasks")
 	}
-	seenSeed := map[int64]bool{}
-	for _, s := range f.Seeds {
-		if seenSeed[s] {
-			return fmt.Errorf("final.seeds: seed %d listed twice", s)
-		}
-		seenSeed[s] = true
+	if err := distinct("final.seeds", f.Seeds); err != nil {
+		return err
 	}
 	for _, m := range c.Methods {
 		if m != "rl" && m != "random" {
 			return fmt.Errorf("methods: %q: want rl or random", m)
 		}
 	}
-	seen := map[int64]bool{}
-	for _, s := range c.SearchSeeds {
-		if seen[s] {
-			return fmt.Errorf("search_seeds: %d listed twice", s)
-		}
-		seen[s] = true
+	if err := distinct("search_seeds", c.SearchSeeds); err != nil {
+		return err
 	}
 	// Subspaces and variants share one namespace of folder names.
 	names := map[string]bool{}
@@ -185,6 +194,28 @@ func (c *Config) check() error {
 		v := &c.Variants[i]
 		if err := named(fmt.Sprintf("variants[%d]", i), v.Name, v.Search, "a search configuration file (search)", &v.Methods); err != nil {
 			return err
+		}
+	}
+	if n := c.RewardNoise; n != nil {
+		if n.Top < 0 {
+			return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+		}
+		if n.Top == 0 {
+			n.Top = 3
+		}
+		if len(n.Seeds) == 0 {
+			return fmt.Errorf("reward_noise.seeds: want at least one training seed")
+		}
+		if err := distinct("reward_noise.seeds", n.Seeds); err != nil {
+			return err
+		}
+		if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
+			return err
+		}
+		for _, s := range n.SearchSeeds {
+			if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
+				return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
+			}
 		}
 	}
 	if f.Kind != "lm" {
@@ -233,6 +264,18 @@ func (c *Config) check() error {
 	return nil
 }
 
+// distinct returns an error naming field if a seed is listed twice.
+func distinct(field string, seeds []int64) error {
+	seen := map[int64]bool{}
+	for _, s := range seeds {
+		if seen[s] {
+			return fmt.Errorf("%s: seed %d listed twice", field, s)
+		}
+		seen[s] = true
+	}
+	return nil
+}
+
 // plainName reports whether name can name a folder on its own.
 func plainName(name string) bool {
 	return name != "" && name == filepath.Base(name) && name != "." && name != ".."
@@ -240,6 +283,7 @@ func plainName(name string) bool {
 
 // searchRun is one search of the experiment.
 type searchRun struct {
+	Main   bool   // a search of the full space with one of the experiment's methods
 	Label  string // final-run label of its family's best pattern, e.g. "autodropout-best"
 	Dir    string // folder under the output folder
 	Space  string // search-space file, "" for the search configuration's own
@@ -267,7 +311,7 @@ func (c Config) searches(scfg search.Config) []searchRun {
 			if space != "" {
 				sc.SearchSpace = space
 			}
-			out = append(out, searchRun{Label: familyLabel(prefix, method), Dir: dir, Space: space, Config: sc})
+			out = append(out, searchRun{Main: prefix == "", Label: familyLabel(prefix, method), Dir: dir, Space: space, Config: sc})
 		}
 	}
 	for _, m := range c.Methods {

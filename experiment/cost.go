@@ -3,6 +3,7 @@ package experiment
 import (
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 
 	"github.com/autodropout/autodropout/nn"
@@ -238,13 +239,31 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/c.Total())
 		sum += n * v.Total()
 	}
+	if nz := cfg.RewardNoise; nz != nil {
+		v, err := EstimateTask(scfg.Task, false)
+		if err != nil {
+			return err
+		}
+		refs := len(cfg.baselines(nil)) * (1 + len(others(scfg.Task.Seed, nz.Seeds)))
+		pats := 0
+		for _, sr := range searches {
+			if sr.Main && slices.Contains(cfg.noiseSeeds(scfg), sr.Config.Seed) {
+				pats += min(nz.Top, sr.Config.TopK, sr.Config.Budget) * len(others(sr.Config.Task.Seed, nz.Seeds))
+			}
+		}
+		k := float64(refs + pats)
+		fmt.Fprintf(w, "reward noise: %d trainings at the trial's settings without the test set: %d of the baselines (seeds %d and %v), %d of the best patterns of the searches of seeds %v\n",
+			refs+pats, refs, scfg.Task.Seed, others(scfg.Task.Seed, nz.Seeds), pats, cfg.noiseSeeds(scfg))
+		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(k*v.Total()), timeText(k*v.Total(), tflops, 1), k*v.Total()/c.Total())
+		sum += k * v.Total()
+	}
 	regs := cfg.finalLabels()
 	n := float64(len(regs) * len(f.Seeds))
 	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
 	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
 	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(n*c.Total()), timeText(n*c.Total(), tflops, 1))
 	sum += n * c.Total()
-	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; searches and grids cost %.1f× one final run\n",
+	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; everything before the final runs costs %.1f× one of them\n",
 		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-n*c.Total())/c.Total())
 	return nil
 }

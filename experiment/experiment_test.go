@@ -134,13 +134,13 @@ func TestStudyExperiment(t *testing.T) {
 	// size; patterns score by their file's size.
 	os.WriteFile(fake, []byte(`#!/bin/sh
 echo "$*" >> `+count+`
-PAT=""; R=0; B=0
+PAT=""; R=0; B=0; S=1
 while [ $# -gt 0 ]; do
-  case "$1" in --out) OUT=$2;; --pattern) PAT=$2;; --drop-rate) R=$2;; --block-size) B=$2;; esac
+  case "$1" in --out) OUT=$2;; --pattern) PAT=$2;; --drop-rate) R=$2;; --block-size) B=$2;; --seed) S=$2;; esac
   shift
 done
 N=0; [ -n "$PAT" ] && N=$(wc -c < "$PAT")
-ACC=$(awk -v r=$R -v b=$B -v n=$N 'BEGIN { d = r - 0.2; if (d < 0) d = -d; printf "%.4f", 0.6 - d + b/100 + (n % 997)/100000 }')
+ACC=$(awk -v r=$R -v b=$B -v n=$N -v s=$S 'BEGIN { d = r - 0.2; if (d < 0) d = -d; printf "%.4f", 0.6 - d + b/100 + (n % 997)/100000 + s/10000 }')
 mkdir -p "$OUT"
 echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \"wall_s\": 0.1, \"cpu_s\": 0.1, \"regularizer\": \"x\"}" > "$OUT/result.json"
 `), 0o755)
@@ -155,6 +155,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 		"subspaces": [{"name": "dropblock-like", "space": "`+sub+`"}],
 		"variants": [{"name": "other", "search": "`+vcfg+`", "methods": ["rl", "random"], "seeds": [3]}],
 		"grid": {"dropout": [0.1, 0.2, 0.3], "spatial": [0.2], "dropblock": [0.1, 0.2], "block_sizes": [3, 5]},
+		"reward_noise": {"top": 2, "seeds": [1, 7]},
 		"final": {"model": "convnet", "seeds": [1, 2]}, "parallel": 2}`), 0o644)
 	cfg, err := ReadConfig(ecfg)
 	if err != nil {
@@ -166,6 +167,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 		t.Fatal(err)
 	}
 	for _, want := range []string{"dropblock-like-rl-best (seed 2, space " + sub, "other-random (seed 3, not retrained):", "baseline grids: 8 trainings", "dropout ×3, spatial ×1, dropblock ×4",
+		"reward noise: 12 trainings at the trial's settings without the test set: 8 of the baselines (seeds 1 and [7]), 4 of the best patterns of the searches of seeds [1]",
 		"none, dropout, spatial, dropblock, autodropout-best, random-best, dropblock-like-rl-best"} {
 		if !strings.Contains(plan.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan.String())
@@ -222,6 +224,45 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if gridTest != 0 {
 		t.Errorf("%d grid runs touched the test set", gridTest)
 	}
+	// The reward-noise stage: right after the full space's searches of
+	// seed 1, every run at the trial's settings without the test set; the
+	// baselines with the task's seed 1 and seed 7, the two best patterns
+	// of each search with seed 7 only (the journal has seed 1's).
+	var noise []string
+	afterSeed1, beforeSubspace := -1, -1
+	for i, l := range strings.Split(string(calls), "\n") {
+		switch {
+		case strings.Contains(l, "/noise/"):
+			noise = append(noise, l)
+			if !strings.Contains(l, "--test=false") {
+				t.Errorf("a reward-noise run reads the test set: %s", l)
+			}
+		case strings.Contains(l, "search-random-seed1/trials/"):
+			afterSeed1 = i
+		case strings.Contains(l, "search-dropblock-like-rl-seed1/trials/") && beforeSubspace < 0:
+			beforeSubspace = i
+		}
+		if strings.Contains(l, "/noise/") && (i < afterSeed1 || (beforeSubspace >= 0 && i > beforeSubspace)) {
+			t.Errorf("reward-noise run at line %d, want after the last trial of search-random-seed1 (line %d) and before the subspace's (%d)", i, afterSeed1, beforeSubspace)
+		}
+	}
+	if len(noise) != 12 {
+		t.Errorf("%d reward-noise runs, want 12:\n%s", len(noise), strings.Join(noise, "\n"))
+	}
+	for _, d := range []string{"none/seed-1", "none/seed-7", "dropblock/seed-7", "search-rl-seed1-top1/seed-7", "search-random-seed1-top2/seed-7"} {
+		if _, err := os.Stat(filepath.Join(out, "noise", d, "result.json")); err != nil {
+			t.Errorf("reward noise %s: %v", d, err)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, "noise", "search-rl-seed1-top1", "seed-1")); err == nil {
+		t.Errorf("a pattern was retrained with the trial's own seed")
+	}
+	rep, _ := os.ReadFile(filepath.Join(out, "report.md"))
+	for _, want := range []string{"## Reward noise at the trials' settings", "| `search-rl-seed1` | 1 |", "pooled over the 8 retrained groups (8 degrees of freedom)"} {
+		if !strings.Contains(string(rep), want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
 	for _, l := range []string{"spatial", "dropblock-like-rl-best", "random-best", "autodropout-best"} {
 		if _, err := os.Stat(filepath.Join(out, "final", l, "seed-1", "result.json")); err != nil {
 			t.Errorf("final %s: %v", l, err)
@@ -246,6 +287,10 @@ func TestReadConfigStudyFields(t *testing.T) {
 		{`{` + base + `, "grid": {"dropout": [], "dropblock": [0.1]}}`, "grid"},
 		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [0.1], "block_sizes": [0]}}`, "grid.block_sizes"},
 		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"dropout": [0.1], "dropblock": [0.1]}}`, "grid"},
+		{`{` + base + `, "reward_noise": {"top": 3}}`, "reward_noise.seeds: want at least one"},
+		{`{` + base + `, "reward_noise": {"top": -1, "seeds": [2]}}`, "reward_noise.top"},
+		{`{` + base + `, "reward_noise": {"seeds": [2, 2]}}`, "reward_noise.seeds: seed 2 listed twice"},
+		{`{` + base + `, "search_seeds": [1, 2], "reward_noise": {"seeds": [2], "search_seeds": [3]}}`, "reward_noise.search_seeds: 3 is not one of"},
 	} {
 		p := filepath.Join(dir, "e.json")
 		os.WriteFile(p, []byte(tc.json), 0o644)

@@ -83,8 +83,12 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		return nil, err
 	}
 	grid := cfg.gridRuns()
+	noiseAfter := cfg.noiseAfter(searches, scfg)
 	stages := 4
 	if len(grid) > 0 {
+		stages++
+	}
+	if noiseAfter >= 0 {
 		stages++
 	}
 	stage := 0
@@ -166,6 +170,20 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		res.Searches = append(res.Searches, o)
 		if b, ok := best[sr.Label]; o.Best != "" && (!ok || sum.BestReward > b.Summary.BestReward) {
 			best[sr.Label] = o
+		}
+		if i == noiseAfter {
+			runs := cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned)
+			step("reward noise: %d trainings at the searches' trial settings (%s on %s, %d epochs, validation only), %d at a time -> %s",
+				len(runs), scfg.Task.Model, scfg.Task.Data, scfg.Task.Epochs, cfg.Parallel, filepath.Join(s.Out, NoiseDir))
+			done, failed := trainAll(ctx, pr, s.Binary, FinalConfig{Task: scfg.Task}, runs, cfg.Parallel, threads)
+			res.Failed += failed
+			if err := ctx.Err(); err != nil {
+				return res, fmt.Errorf("interrupted (%v) during the reward-noise stage: %d of %d are done and kept in %s (those running start over); the other searches follow",
+					err, done, len(runs), filepath.Join(s.Out, NoiseDir))
+			}
+			if i+1 < len(searches) {
+				fmt.Fprintf(pr, "\nthe searches go on: %d of %d left\n", len(searches)-i-1, len(searches))
+			}
 		}
 	}
 

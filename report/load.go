@@ -31,6 +31,10 @@ type Report struct {
 	// Grid is the training runs under grid/ (an experiment's baseline
 	// grid: validation only), by label; they are not in Groups.
 	Grid []*Group
+	// Noise is the training runs under noise/ (an experiment's reward-
+	// noise stage: baselines and search patterns retrained at the trials'
+	// settings, validation only), by label; they are not in Groups.
+	Noise []*Group
 	// Baseline is the group whose training cost the searches are compared
 	// with: "none" when present, else the first group; nil without runs.
 	Baseline *Group
@@ -222,17 +226,18 @@ func Load(dir string) (*Report, error) {
 		}
 		runs = append(runs, run)
 	}
+	// Each area is grouped on its own: a label ("none") means one thing
+	// in the final comparison and another at the trials' settings.
+	areas := map[string][]Run{}
+	for _, run := range runs {
+		a := areaOf(relName(dir, run.Dir))
+		areas[a] = append(areas[a], run)
+	}
+	r.Groups, r.Grid, r.Noise = GroupRuns(areas[""]), GroupRuns(areas[gridFolder]), GroupRuns(areas[NoiseFolder])
 	estimated := 0
-	for _, g := range GroupRuns(runs) {
-		if inGrid(relName(dir, g.Runs[0].Dir)) {
-			r.Grid = append(r.Grid, g)
-		} else {
-			r.Groups = append(r.Groups, g)
-		}
-		for _, run := range g.Runs {
-			if run.CPUEstimated {
-				estimated++
-			}
+	for _, run := range runs {
+		if run.CPUEstimated {
+			estimated++
 		}
 	}
 	if estimated > 0 {
@@ -242,10 +247,23 @@ func Load(dir string) (*Report, error) {
 	return r, nil
 }
 
-// inGrid reports whether a run's folder (relative to the report's) lies
-// under a folder named grid.
-func inGrid(rel string) bool {
-	return slices.Contains(strings.Split(filepath.ToSlash(rel), "/"), "grid")
+// gridFolder and NoiseFolder hold an experiment's grid and reward-noise
+// runs (package experiment writes them).
+const (
+	gridFolder  = "grid"
+	NoiseFolder = "noise"
+)
+
+// areaOf is the area of a run's folder (relative to the report's): the
+// grid or noise folder it lies under, or "" for the final comparison.
+func areaOf(rel string) string {
+	parts := strings.Split(filepath.ToSlash(rel), "/")
+	for _, a := range []string{gridFolder, NoiseFolder} {
+		if slices.Contains(parts, a) {
+			return a
+		}
+	}
+	return ""
 }
 
 // Group returns the group with the label, or nil.

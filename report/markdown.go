@@ -5,6 +5,7 @@ import (
 	"math"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 )
 
@@ -60,6 +61,9 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 	if len(r.Groups) > 0 {
 		r.trainingSection(b)
 		r.comparisonSection(b)
+	}
+	if len(r.Noise) > 0 {
+		r.noiseSection(b)
 	}
 	r.curveSection(b, has)
 	r.costSection(b)
@@ -856,4 +860,135 @@ func cell(s string) string {
 		s = string(r[:200]) + "…"
 	}
 	return strings.ReplaceAll(s, "|", `\|`)
+}
+
+// noiseSection compares the reward's seed-to-seed noise with the
+// differences between trials: the best patterns of some searches and the
+// baselines, retrained at the trials' own settings with other seeds (an
+// experiment's reward_noise stage, under noise/). Rewards are in the
+// search's units: validation accuracy, or 80/perplexity.
+func (r *Report) noiseSection(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	reward := func(run Run) float64 {
+		if run.LM {
+			return 80 / run.ValPPL
+		}
+		return run.ValAcc
+	}
+	rewards := func(g *Group) []float64 {
+		var xs []float64
+		for _, run := range g.Runs {
+			if v := reward(run); !math.IsNaN(v) {
+				xs = append(xs, v)
+			}
+		}
+		return xs
+	}
+	p("## Reward noise at the trials' settings\n\n")
+	p("A trial's reward is one training with one seed. Here the best patterns of searches, and no regularizer and the tuned baselines, are retrained with other seeds at the trials' own settings (validation only; the test set is not read), so that the seed's share of the differences between trials can be seen. Rewards: validation accuracy, or 80/perplexity for language models.\n\n")
+	var within []Stat // every retrained group, with the journal's reward where it has one
+	var curse []float64
+	measured := map[*Search]bool{}
+	var pats, refs []string
+	for _, g := range r.Noise {
+		xs := rewards(g)
+		s, k, trial, ok := r.noisePattern(g.Label)
+		if !ok {
+			within = append(within, Describe(xs))
+			refs = append(refs, fmt.Sprintf("| `%s` | %s | %s | %s | %s |\n", g.Label, cell(strings.Join(g.Regularizers, "; ")), seeds(g), pm(Describe(xs)), rng(Describe(xs))))
+			continue
+		}
+		measured[s] = true
+		others := Describe(xs)
+		all := Describe(append([]float64{trial.Reward}, xs...))
+		within = append(within, all)
+		if !math.IsNaN(others.Mean) {
+			curse = append(curse, trial.Reward-others.Mean)
+		}
+		pats = append(pats, fmt.Sprintf("| `%s` | %d | %d | %s | %s | %s | %s | %s |\n",
+			s.Name, k, trial.ID, f4(trial.Reward), seeds(g), pm(others), signed(trial.Reward-others.Mean), pm(all)))
+	}
+	if len(refs) > 0 {
+		p("**No regularizer and the tuned baselines**, at the trials' settings:\n\n")
+		p("| regularizer | setting | seeds | reward mean ± sd | range |\n|---|---|---|---:|---|\n")
+		for _, l := range refs {
+			p("%s", l)
+		}
+		p("\n")
+	}
+	if len(pats) > 0 {
+		p("**The searches' best patterns** (rank k by journal reward, which was measured with the trial's own seed), retrained with other seeds:\n\n")
+		p("| search | k | trial | journal reward | other seeds | their mean ± sd | journal − their mean | all seeds mean ± sd |\n|---|---:|---:|---:|---|---:|---:|---:|\n")
+		for _, l := range pats {
+			p("%s", l)
+		}
+		p("\n")
+	}
+	// The pooled within-group sd is the reward's noise; a search's spread
+	// is the sd of its finished trials' rewards.
+	var ss, df float64
+	for _, s := range within {
+		if s.N > 1 {
+			ss += float64(s.N-1) * s.Std * s.Std
+			df += float64(s.N - 1)
+		}
+	}
+	if df > 0 {
+		noise := math.Sqrt(ss / df)
+		p("The reward's seed-to-seed standard deviation, pooled over the %d retrained groups (%d degrees of freedom): **%s**.", len(within), int(df), f4(noise))
+		var names []string
+		for s := range measured {
+			names = append(names, s.Name)
+		}
+		sort.Strings(names)
+		for _, n := range names {
+			spread := Describe(r.Search(n).rewards())
+			p(" The rewards of `%s`'s %d finished trials spread with a standard deviation of %s", n, spread.N, f4(spread.Std))
+			if noise > 0 {
+				p(" (%.1f× the noise)", spread.Std/noise)
+			}
+			p(".")
+		}
+		if len(curse) > 0 {
+			c := Describe(curse)
+			p(" The best patterns' journal rewards exceed their rewards at other seeds by %s on average (%d patterns): what picking the best of a search's noisy rewards adds.", signed(c.Mean), c.N)
+		}
+		p("\n\n")
+	}
+	var cpu float64
+	for _, g := range r.Noise {
+		for _, run := range g.Runs {
+			cpu += run.CPUS
+		}
+	}
+	p("These retrainings cost %s CPU-seconds", f1(cpu))
+	if r.Baseline != nil && r.Baseline.CPU.Mean > 0 {
+		p(", %.1f× one `%s` training of the final comparison", cpu/r.Baseline.CPU.Mean, r.Baseline.Label)
+	}
+	p(".\n\n")
+}
+
+// noisePattern resolves a reward-noise label "<search>-top<k>" to its
+// search, k and the k-th best finished trial of its journal.
+func (r *Report) noisePattern(label string) (*Search, int, Trial, bool) {
+	i := strings.LastIndex(label, "-top")
+	if i < 0 {
+		return nil, 0, Trial{}, false
+	}
+	k, err := strconv.Atoi(label[i+len("-top"):])
+	s := r.Search(label[:i])
+	if err != nil || k < 1 || s == nil {
+		return nil, 0, Trial{}, false
+	}
+	var fin []Trial
+	for _, t := range s.Trials {
+		if t.Status == Finished {
+			fin = append(fin, t)
+		}
+	}
+	sort.SliceStable(fin, func(a, b int) bool { return fin[a].Reward > fin[b].Reward })
+	if k > len(fin) {
+		return nil, 0, Trial{}, false
+	}
+	return s, k, fin[k-1], true
 }
