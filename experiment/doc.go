@@ -1,8 +1,10 @@
 // Package experiment runs the comparisons autodropout exists for: searches
 // for dropout patterns (the controller and random search, optionally over
 // several search seeds and in restricted subspaces), a grid that tunes the
-// hand-designed baselines on validation accuracy, the final training of a
-// model with every regularizer over several seeds, and the report.
+// hand-designed baselines on validation accuracy, an optional reward-noise
+// stage (the searches' best patterns and the baselines retrained at the
+// trials' own settings with other seeds), the final training of a model
+// with every regularizer over several seeds, and the report.
 //
 // An experiment is a JSON file (Config; configs/demo.json,
 // configs/paper/*, configs/study/*). ReadConfig checks it, WritePlan
