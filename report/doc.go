@@ -24,7 +24,11 @@
 // for a lone run in DIR itself, and the path below DIR otherwise. A run's
 // CPU time is result.json's cpu_s; without it, wall_s × threads, an upper
 // bound that the report marks with *. Classification runs report
-// accuracies, language models (val_ppl/test_ppl) perplexities.
+// accuracies, language models (val_ppl/test_ppl) perplexities. Runs under a
+// grid/ folder (an experiment's baseline grid) and under a noise/ folder
+// (its reward-noise stage) are grouped apart from the final comparison,
+// each area on its own, so "none" at the trials' settings is not merged
+// with "none" in the final runs.
 //
 // # What it computes
 //
@@ -68,7 +72,11 @@
 // of thumb reading: collapsing when the last batch's entropy is under a
 // tenth of the first's, learning when the later half of the updates has a
 // higher batch mean reward than the earlier half), the best patterns, the
-// final trainings (mean ± std, range, n, difference from the baseline) and
-// the cost (per search and per trial, the ratios to one baseline training,
+// final trainings (mean ± std, range, n, difference from the baseline),
+// the reward noise (a noise/ group "<search>-top<k>" is the k-th best
+// finished trial of that search retrained with other seeds: its journal
+// reward against its mean at those seeds, and the standard deviation
+// within groups pooled over every retrained group, against the spread of
+// the search's rewards) and the cost (per search and per trial, the ratios to one baseline training,
 // and every failure with its reason). Files are written atomically.
 package report
