@@ -322,3 +322,24 @@ func TestSearchPlanMultiFidelity(t *testing.T) {
 		t.Errorf("FLOPs %g, want %g; plan:\n%s", got, want, b.String())
 	}
 }
+
+// A reward-noise stage that names no search of the experiment is an
+// error before anything runs, not a stage silently skipped.
+func TestRewardNoiseWithoutItsSearch(t *testing.T) {
+	dir := t.TempDir()
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 2, "seed": 1, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	cfg, err := ParseConfig([]byte(`{"search": "` + scfg + `", "reward_noise": {"seeds": [2], "search_seeds": [5]},
+		"final": {"model": "convnet", "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "run")
+	_, err = Run(context.Background(), cfg, Settings{Out: out, Binary: "/bin/false"})
+	if err == nil || !strings.Contains(err.Error(), "reward_noise.search_seeds [5]") {
+		t.Fatalf("err %v, want one naming reward_noise.search_seeds [5]", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Errorf("the failed experiment wrote %s", out)
+	}
+}

@@ -84,6 +84,9 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	}
 	grid := cfg.gridRuns()
 	noiseAfter := cfg.noiseAfter(searches, scfg)
+	if cfg.RewardNoise != nil && noiseAfter < 0 {
+		return nil, fmt.Errorf("experiment reward_noise.search_seeds %v: no search of the full space has these seeds (the search configuration's seed is %d)", cfg.noiseSeeds(scfg), scfg.Seed)
+	}
 	stages := 4
 	if len(grid) > 0 {
 		stages++
