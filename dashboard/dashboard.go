@@ -442,7 +442,7 @@ func (s *Server) scanCollections(i int, results, reports []string, finals map[st
 					ok = append(ok, rf.run)
 				}
 			}
-			c.rows, c.base = table(ok)
+			c.rows, c.base = table(d, ok)
 		}
 	}
 	for _, c := range s.colls {

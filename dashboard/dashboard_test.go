@@ -403,6 +403,11 @@ func TestExperimentTable(t *testing.T) {
 	newFixture(t).experiment(dir, 8, 8)
 	write(t, filepath.Join(dir, "final", "none", "seed-4", "result.json"), []byte("{not json"))
 	write(t, filepath.Join(dir, "rewards.png"), []byte("\x89PNG"))
+	// The grid and the reward-noise stage are not the final comparison:
+	// their "none" and "dropout" must not join the final rows.
+	for _, d := range []string{"noise/none/seed-7", "noise/search-rl-top1/seed-7", "grid/dropout-p0.1/seed-1"} {
+		write(t, filepath.Join(dir, d, "result.json"), []byte(`{"val_acc":0.5,"wall_s":1,"cpu_s":1,"regularizer":"none","seed":7}`))
+	}
 	s := newServer(t, nil, dir)
 	var runs Runs
 	getJSON(t, s, "/api/runs", &runs)

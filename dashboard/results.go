@@ -5,6 +5,7 @@ import (
 	"io/fs"
 	"math"
 	"path"
+	"path/filepath"
 	"time"
 
 	"github.com/autodropout/autodropout/report"
@@ -30,7 +31,9 @@ func readRun(fsys fs.FS, col, dir string) (report.Run, error) {
 	if err != nil {
 		return report.Run{}, err
 	}
-	r, err := report.NewRun(col, dir, f)
+	// Rooted paths: labels come from the folder names below fsys, never
+	// from the process's working directory.
+	r, err := report.NewRun(path.Join("/", col), path.Join("/", dir), f)
 	if err != nil {
 		return report.Run{}, fmt.Errorf("%s: %w", name, err)
 	}
@@ -74,10 +77,19 @@ func num(v float64) *float64 {
 	return &v
 }
 
-// table is the rows of the runs' groups (report.GroupRuns) and the
-// baseline's label (report.Baseline).
-func table(runs []report.Run) ([]Row, string) {
-	groups := report.GroupRuns(runs)
+// table is the rows of the groups (report.GroupRuns) of the runs in the
+// final comparison of collection col, as report.md's "Final training"
+// table has them (not the grid/ or noise/ runs), and the baseline's label
+// (report.Baseline).
+func table(col string, runs []report.Run) ([]Row, string) {
+	var final []report.Run
+	for _, r := range runs {
+		rel, err := filepath.Rel(path.Join("/", col), r.Dir)
+		if err == nil && report.AreaOf(rel) == "" {
+			final = append(final, r)
+		}
+	}
+	groups := report.GroupRuns(final)
 	base := report.Baseline(groups)
 	var rows []Row
 	for _, g := range groups {

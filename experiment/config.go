@@ -50,6 +50,8 @@ type Config struct {
 // each of Seeds (the journal has their reward at the task's own seed),
 // and no regularizer and the tuned baselines with the task's seed and
 // each of Seeds. The stage runs right after the last of those searches.
+// Its folders are named by rank (noise/<search>-top<k>): a search resumed
+// with a larger budget after the stage ran needs those folders removed.
 type RewardNoise struct {
 	Top         int     `json:"top,omitempty"`          // best patterns of each search (default 3; at most the search's top_k)
 	Seeds       []int64 `json:"seeds"`                  // training seeds other than the task's

@@ -239,6 +239,9 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/c.Total())
 		sum += n * v.Total()
 	}
+	if _, err := cfg.noiseAfter(searches, scfg); err != nil {
+		return err
+	}
 	if nz := cfg.RewardNoise; nz != nil {
 		v, err := EstimateTask(scfg.Task, false)
 		if err != nil {

@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -258,7 +259,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 		t.Errorf("a pattern was retrained with the trial's own seed")
 	}
 	rep, _ := os.ReadFile(filepath.Join(out, "report.md"))
-	for _, want := range []string{"## Reward noise at the trials' settings", "| `search-rl-seed1` | 1 |", "pooled over the 8 retrained groups (8 degrees of freedom)"} {
+	for _, want := range []string{"## Reward noise at the trials' settings", "| `search-rl-seed1` | 1 |", "pooled over the 4 groups retrained with two or more seeds (4 degrees of freedom"} {
 		if !strings.Contains(string(rep), want) {
 			t.Errorf("report lacks %q", want)
 		}
@@ -329,17 +330,26 @@ func TestRewardNoiseWithoutItsSearch(t *testing.T) {
 	dir := t.TempDir()
 	scfg := filepath.Join(dir, "search.json")
 	os.WriteFile(scfg, []byte(`{"budget": 2, "seed": 1, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
-	cfg, err := ParseConfig([]byte(`{"search": "` + scfg + `", "reward_noise": {"seeds": [2], "search_seeds": [5]},
-		"final": {"model": "convnet", "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	out := filepath.Join(dir, "run")
-	_, err = Run(context.Background(), cfg, Settings{Out: out, Binary: "/bin/false"})
-	if err == nil || !strings.Contains(err.Error(), "reward_noise.search_seeds [5]") {
-		t.Fatalf("err %v, want one naming reward_noise.search_seeds [5]", err)
-	}
-	if _, err := os.Stat(out); err == nil {
-		t.Errorf("the failed experiment wrote %s", out)
+	for _, tc := range []struct{ noise, err string }{
+		{`{"seeds": [2], "search_seeds": [5]}`, "reward_noise.search_seeds [5]: no search"},
+		{`{"seeds": [1]}`, "reward_noise.seeds [1]: want a seed besides the trials' own (1)"},
+	} {
+		cfg, err := ParseConfig([]byte(`{"search": "` + scfg + `", "reward_noise": ` + tc.noise + `,
+			"final": {"model": "convnet", "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		sc, _ := search.ReadConfig(scfg)
+		if err := WritePlan(io.Discard, cfg, sc, []string{"bn1"}, 1); err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: plan err %v, want one naming %q", tc.noise, err, tc.err)
+		}
+		out := filepath.Join(dir, "run")
+		_, err = Run(context.Background(), cfg, Settings{Out: out, Binary: "/bin/false"})
+		if err == nil || !strings.Contains(err.Error(), tc.err) {
+			t.Errorf("%s: err %v, want one naming %q", tc.noise, err, tc.err)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("the failed experiment wrote %s", out)
+		}
 	}
 }

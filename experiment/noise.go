@@ -6,6 +6,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
@@ -34,8 +35,16 @@ func (c Config) noiseSeeds(scfg search.Config) []int64 {
 
 // noiseAfter is the index in searches after which the reward-noise stage
 // runs: the last of the full space's searches it measures; -1 without
-// the stage.
-func (c Config) noiseAfter(searches []searchRun, scfg search.Config) int {
+// the stage. A stage that would measure nothing is an error: no search
+// with its search seeds, or no seed besides the trials' own.
+func (c Config) noiseAfter(searches []searchRun, scfg search.Config) (int, error) {
+	n := c.RewardNoise
+	if n == nil {
+		return -1, nil
+	}
+	if len(others(scfg.Task.Seed, n.Seeds)) == 0 {
+		return -1, fmt.Errorf("experiment reward_noise.seeds %v: want a seed besides the trials' own (%d), whose rewards the journals have", n.Seeds, scfg.Task.Seed)
+	}
 	seeds := c.noiseSeeds(scfg)
 	after := -1
 	for i, sr := range searches {
@@ -43,7 +52,10 @@ func (c Config) noiseAfter(searches []searchRun, scfg search.Config) int {
 			after = i
 		}
 	}
-	return after
+	if after < 0 {
+		return -1, fmt.Errorf("experiment reward_noise.search_seeds %v: no search of the full space has these seeds (the search configuration's seed is %d)", seeds, scfg.Seed)
+	}
+	return after, nil
 }
 
 // noiseRuns lists the reward-noise stage's trainings: the baselines (with
@@ -68,7 +80,7 @@ func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, 
 			continue
 		}
 		tops, _ := filepath.Glob(filepath.Join(out, sr.Dir, "top", "*.json"))
-		sort.Strings(tops) // NN-REWARD.json: by rank
+		sort.Slice(tops, func(i, j int) bool { return topRank(tops[i]) < topRank(tops[j]) })
 		for k, top := range tops[:min(len(tops), n.Top)] {
 			label := fmt.Sprintf("%s-top%d", sr.Dir, k+1)
 			for _, s := range others(sr.Config.Task.Seed, n.Seeds) { // the journal has the trial's own
@@ -89,4 +101,12 @@ func others(own int64, seeds []int64) []int64 {
 		}
 	}
 	return out
+}
+
+// topRank is the rank NN of a top/NN-REWARD.json file (0 when the name
+// does not say).
+func topRank(path string) int {
+	nn, _, _ := strings.Cut(filepath.Base(path), "-")
+	k, _ := strconv.Atoi(nn)
+	return k
 }

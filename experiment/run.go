@@ -32,7 +32,7 @@ type Result struct {
 	Grid     []GridOutcome
 	Tuned    map[string][]string // baseline family → the train flags the grid chose
 	Finals   int                 // final trainings
-	Failed   int                 // final or grid trainings that failed
+	Failed   int                 // grid, reward-noise or final trainings that failed
 	Report   string              // path of report.md
 	Elapsed  time.Duration
 }
@@ -51,8 +51,9 @@ type GridOutcome struct {
 }
 
 // Run runs (or resumes) an experiment: its baseline grid, the baselines'
-// final trainings, its searches, the final trainings of their best
-// patterns, and the report. Every training runs in a child
+// final trainings, its searches (with the reward-noise stage after the
+// searches it measures), the final trainings of their best patterns, and
+// the report. Every training runs in a child
 // process of s.Binary; a training with a result.json is not run again, and
 // searches resume from their journals, so after an interruption the same
 // call picks up where it stopped. A failed training is reported and
@@ -83,9 +84,9 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		return nil, err
 	}
 	grid := cfg.gridRuns()
-	noiseAfter := cfg.noiseAfter(searches, scfg)
-	if cfg.RewardNoise != nil && noiseAfter < 0 {
-		return nil, fmt.Errorf("experiment reward_noise.search_seeds %v: no search of the full space has these seeds (the search configuration's seed is %d)", cfg.noiseSeeds(scfg), scfg.Seed)
+	noiseAfter, err := cfg.noiseAfter(searches, scfg)
+	if err != nil {
+		return nil, err
 	}
 	stages := 4
 	if len(grid) > 0 {
@@ -176,8 +177,8 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		}
 		if i == noiseAfter {
 			runs := cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned)
-			step("reward noise: %d trainings at the searches' trial settings (%s on %s, %d epochs, validation only), %d at a time -> %s",
-				len(runs), scfg.Task.Model, scfg.Task.Data, scfg.Task.Epochs, cfg.Parallel, filepath.Join(s.Out, NoiseDir))
+			step("reward noise: %d trainings at the searches' trial settings (%s on %s, validation only), %d at a time -> %s",
+				len(runs), scfg.Task.Model, scfg.Task.Data, cfg.Parallel, filepath.Join(s.Out, NoiseDir))
 			done, failed := trainAll(ctx, pr, s.Binary, FinalConfig{Task: scfg.Task}, runs, cfg.Parallel, threads)
 			res.Failed += failed
 			if err := ctx.Err(); err != nil {

@@ -105,3 +105,48 @@ func TestFamily(t *testing.T) {
 		}
 	}
 }
+
+// The reward-noise stage's runs (noise/) form their own groups: "none"
+// there is not the final comparison's. The section pools the retrained
+// seeds' deviations (not a pattern's journal reward, a selected one) and
+// names a pattern it cannot resolve instead of calling it a baseline.
+func TestRewardNoise(t *testing.T) {
+	dir := filepath.Dir(copySearch(t)) // dir/s: a search of the demo
+	write := func(rel string, seed int64, val float64) {
+		d := filepath.Join(dir, rel, fmt.Sprintf("seed-%d", seed))
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "result.json"), []byte(fmt.Sprintf(
+			`{"regularizer": "x", "seed": %d, "threads": 1, "val_acc": %g, "wall_s": 10, "cpu_s": 20}`, seed, val)), 0o644)
+	}
+	write("final/none", 1, 0.90)
+	for i, v := range []float64{0.80, 0.81, 0.82} {
+		write("noise/none", int64(i+1), v)
+	}
+	write("noise/s-top1", 2, 0.70)
+	write("noise/s-top1", 3, 0.72)
+	write("noise/gone-top2", 2, 0.5)
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Groups) != 1 || len(r.Noise) != 3 || len(r.Groups[0].Runs) != 1 {
+		t.Fatalf("final groups %v and %d noise groups, want none with 1 run, and 3", r.Groups, len(r.Noise))
+	}
+	s := r.Search("s")
+	best, _ := s.Best()
+	var b strings.Builder
+	r.markdown(&b, nil, nil, Options{})
+	md := b.String()
+	pooled := math.Sqrt((2*0.01*0.01 + 0.02*0.02/2) / 3)
+	for _, want := range []string{
+		"## Reward noise at the trials' settings",
+		"| `none` | x | 1, 2, 3 | 0.8100 ± 0.0100 | 0.8000–0.8200 |",
+		fmt.Sprintf("| `s` | 1 | %d | %.4f | 2, 3 | 0.7100 ± 0.0141 | %+.4f |", best.ID, best.Reward, best.Reward-0.71),
+		"| `gone` | 2 | — | — | 2 | 0.5000 | — | — |",
+		fmt.Sprintf("pooled over the 2 groups retrained with two or more seeds (3 degrees of freedom; a pattern's journal reward left out, being a selected one): **%.4f**", pooled),
+	} {
+		if !strings.Contains(md, want) {
+			t.Errorf("report lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -230,7 +230,7 @@ func Load(dir string) (*Report, error) {
 	// in the final comparison and another at the trials' settings.
 	areas := map[string][]Run{}
 	for _, run := range runs {
-		a := areaOf(relName(dir, run.Dir))
+		a := AreaOf(relName(dir, run.Dir))
 		areas[a] = append(areas[a], run)
 	}
 	r.Groups, r.Grid, r.Noise = GroupRuns(areas[""]), GroupRuns(areas[gridFolder]), GroupRuns(areas[NoiseFolder])
@@ -254,9 +254,9 @@ const (
 	NoiseFolder = "noise"
 )
 
-// areaOf is the area of a run's folder (relative to the report's): the
+// AreaOf is the area of a run's folder (relative to the report's): the
 // grid or noise folder it lies under, or "" for the final comparison.
-func areaOf(rel string) string {
+func AreaOf(rel string) string {
 	parts := strings.Split(filepath.ToSlash(rel), "/")
 	for _, a := range []string{gridFolder, NoiseFolder} {
 		if slices.Contains(parts, a) {
@@ -670,9 +670,10 @@ func NewRun(root, dir string, f ResultFile) (Run, error) {
 		}
 		named = abs
 	}
+	parent := filepath.Base(filepath.Dir(named))
 	switch m := seedDir.FindStringSubmatch(filepath.Base(named)); {
-	case m != nil:
-		r.Label = filepath.Base(filepath.Dir(named))
+	case m != nil && parent != "/" && parent != ".":
+		r.Label = parent
 		r.Seed, _ = strconv.ParseInt(m[1], 10, 64)
 	case filepath.Clean(root) == filepath.Clean(dir):
 		r.Label = f.Regularizer

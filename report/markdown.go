@@ -886,22 +886,29 @@ func (r *Report) noiseSection(b *strings.Builder) {
 	}
 	p("## Reward noise at the trials' settings\n\n")
 	p("A trial's reward is one training with one seed. Here the best patterns of searches, and no regularizer and the tuned baselines, are retrained with other seeds at the trials' own settings (validation only; the test set is not read), so that the seed's share of the differences between trials can be seen. Rewards: validation accuracy, or 80/perplexity for language models.\n\n")
-	var within []Stat // every retrained group, with the journal's reward where it has one
+	// The noise is pooled over the retrained seeds only: a journal reward
+	// was picked as one of a search's best, so it is biased upward (the
+	// "journal − their mean" column measures by how much).
+	var within []Stat
 	var curse []float64
 	measured := map[*Search]bool{}
 	var pats, refs []string
 	for _, g := range r.Noise {
 		xs := rewards(g)
-		s, k, trial, ok := r.noisePattern(g.Label)
+		others := Describe(xs)
+		within = append(within, others)
+		name, k, isPattern := noiseLabel(g.Label)
+		if !isPattern {
+			refs = append(refs, fmt.Sprintf("| `%s` | %s | %s | %s | %s |\n", g.Label, cell(strings.Join(g.Regularizers, "; ")), seeds(g), pm(others), rng(others)))
+			continue
+		}
+		s, trial, ok := r.noisePattern(name, k)
 		if !ok {
-			within = append(within, Describe(xs))
-			refs = append(refs, fmt.Sprintf("| `%s` | %s | %s | %s | %s |\n", g.Label, cell(strings.Join(g.Regularizers, "; ")), seeds(g), pm(Describe(xs)), rng(Describe(xs))))
+			pats = append(pats, fmt.Sprintf("| `%s` | %d | — | — | %s | %s | — | — |\n", name, k, seeds(g), pm(others)))
 			continue
 		}
 		measured[s] = true
-		others := Describe(xs)
 		all := Describe(append([]float64{trial.Reward}, xs...))
-		within = append(within, all)
 		if !math.IsNaN(others.Mean) {
 			curse = append(curse, trial.Reward-others.Mean)
 		}
@@ -927,15 +934,17 @@ func (r *Report) noiseSection(b *strings.Builder) {
 	// The pooled within-group sd is the reward's noise; a search's spread
 	// is the sd of its finished trials' rewards.
 	var ss, df float64
+	pooled := 0
 	for _, s := range within {
 		if s.N > 1 {
 			ss += float64(s.N-1) * s.Std * s.Std
 			df += float64(s.N - 1)
+			pooled++
 		}
 	}
 	if df > 0 {
 		noise := math.Sqrt(ss / df)
-		p("The reward's seed-to-seed standard deviation, pooled over the %d retrained groups (%d degrees of freedom): **%s**.", len(within), int(df), f4(noise))
+		p("The reward's seed-to-seed standard deviation, pooled over the %d groups retrained with two or more seeds (%d degrees of freedom; a pattern's journal reward left out, being a selected one): **%s**.", pooled, int(df), f4(noise))
 		var names []string
 		for s := range measured {
 			names = append(names, s.Name)
@@ -944,7 +953,7 @@ func (r *Report) noiseSection(b *strings.Builder) {
 		for _, n := range names {
 			spread := Describe(r.Search(n).rewards())
 			p(" The rewards of `%s`'s %d finished trials spread with a standard deviation of %s", n, spread.N, f4(spread.Std))
-			if noise > 0 {
+			if noise > 0 && !math.IsNaN(spread.Std) {
 				p(" (%.1f× the noise)", spread.Std/noise)
 			}
 			p(".")
@@ -968,27 +977,46 @@ func (r *Report) noiseSection(b *strings.Builder) {
 	p(".\n\n")
 }
 
-// noisePattern resolves a reward-noise label "<search>-top<k>" to its
-// search, k and the k-th best finished trial of its journal.
-func (r *Report) noisePattern(label string) (*Search, int, Trial, bool) {
+// noiseLabel splits a reward-noise label "<search>-top<k>" (a search's
+// k-th best pattern) into the search's folder name and k; ok is false for
+// a baseline's label.
+func noiseLabel(label string) (search string, k int, ok bool) {
 	i := strings.LastIndex(label, "-top")
-	if i < 0 {
-		return nil, 0, Trial{}, false
+	if i < 1 {
+		return "", 0, false
 	}
 	k, err := strconv.Atoi(label[i+len("-top"):])
-	s := r.Search(label[:i])
-	if err != nil || k < 1 || s == nil {
-		return nil, 0, Trial{}, false
+	if err != nil || k < 1 {
+		return "", 0, false
+	}
+	return label[:i], k, true
+}
+
+// noisePattern finds the search named name (its folder name; a search in
+// a sub-folder of the report's matches by its last element) and its k-th
+// best finished trial within the budget, the trial whose pattern is
+// top/k's.
+func (r *Report) noisePattern(name string, k int) (*Search, Trial, bool) {
+	s := r.Search(name)
+	if s == nil {
+		for _, c := range r.Searches {
+			if filepath.Base(c.Dir) == name {
+				s = c
+			}
+		}
+	}
+	if s == nil {
+		return nil, Trial{}, false
 	}
 	var fin []Trial
 	for _, t := range s.Trials {
-		if t.Status == Finished {
+		if t.Status == Finished && (s.Budget == 0 || t.ID < s.Budget) {
 			fin = append(fin, t)
 		}
 	}
 	sort.SliceStable(fin, func(a, b int) bool { return fin[a].Reward > fin[b].Reward })
 	if k > len(fin) {
-		return nil, 0, Trial{}, false
+		return s, Trial{}, false
 	}
-	return s, k, fin[k-1], true
+	return s, fin[k-1], true
 }

@@ -191,8 +191,8 @@ function drawSearch(s) {
       let st = t.status;
       if (interrupted && (st === "running" || st === "proposed")) st += " (interrupted)";
       const epochs = t.epochs === 1 ? "1 epoch" : `${t.epochs} epochs`;
-      if (t.epochs && st === "stopped") st += ` after ${epochs}`;
-      else if (t.epochs && st === "running") st += ` (${epochs} done)`;
+      if (t.epochs && t.status === "stopped") st += ` after ${epochs}`;
+      else if (t.epochs && t.status === "running") st += ` (${epochs} done)`;
       return el("tr", {"data-trial": id}, el("td", {text: String(id)}), el("td", {text: st}),
         el("td", {text: fmt(t.reward)}), el("td", {text: fmt(t.cpu_s, 1)}), el("td", {text: fmt(t.wall_s, 1)}));
     }))));
