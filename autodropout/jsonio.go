@@ -49,15 +49,29 @@ func readPatterns(path string, space *SearchSpace) ([]SitePattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read patterns: %w", err)
 	}
+	ps, err := parsePatterns(data, space)
+	if err != nil {
+		return nil, fmt.Errorf("read patterns %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// ParsePatterns decodes the contents of a pattern file (see ReadPatterns),
+// such as the one a search journals with each proposal.
+func ParsePatterns(data []byte) ([]SitePattern, error) {
+	return parsePatterns(data, nil)
+}
+
+func parsePatterns(data []byte, space *SearchSpace) ([]SitePattern, error) {
 	var f patternFile
 	if err := decodeStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("read patterns %s: %w", path, err)
+		return nil, err
 	}
 	if f.Patterns == nil {
-		return nil, fmt.Errorf("read patterns %s: no \"patterns\" list", path)
+		return nil, errors.New("no \"patterns\" list")
 	}
 	if err := checkSites(f.Patterns, space); err != nil {
-		return nil, fmt.Errorf("read patterns %s: %w", path, err)
+		return nil, err
 	}
 	return f.Patterns, nil
 }

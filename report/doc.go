@@ -15,8 +15,12 @@
 // the journal (a disagreement becomes a note); top/NN-REWARD.json are the
 // best pattern files. A ConvNet pattern file (autodropout.ReadPatterns) gets
 // a mask picture; any other valid JSON, such as a Transformer search's list
-// of {"sites", "pattern"}, is printed as text. The journal's pattern field
-// is never read, so the report does not depend on its encoding.
+// of {"sites", "pattern"}, is printed as text. A proposal's pattern field
+// in the journal is read only when it is a ConvNet pattern file
+// (autodropout.ParsePatterns), for its dropped share: the mean over its
+// sites of the share of the site's map it drops, at the maps
+// search.SiteMaps measures for the search's model and data; anything else
+// there is ignored.
 //
 // A folder with result.json is a training run (`autodropout train --out`).
 // Runs are grouped by label: the folder above a seed-N folder (so
@@ -56,6 +60,8 @@
 //     step line) of every search on one plot, RL in the palette's even
 //     colours (red first) and other methods in the odd ones, failed trials
 //     as crosses on the bottom edge so they do not stretch the axis;
+//   - dropped.png: every finished trial's reward against its dropped
+//     share, one colour per search;
 //   - controller.png: the entropy of every proposal by trial (a random
 //     search's uniform proposals, the maximum, dashed) above the
 //     controller's baseline and batch mean reward at each update;
@@ -71,7 +77,9 @@
 // against the uniform maximum, baseline and batch mean reward, and a rule
 // of thumb reading: collapsing when the last batch's entropy is under a
 // tenth of the first's, learning when the later half of the updates has a
-// higher batch mean reward than the earlier half), the best patterns, the
+// higher batch mean reward than the earlier half), what the reward follows
+// (Spearman's rank correlation of dropped share and reward per search, the
+// median share and the best trial's), the best patterns, the
 // final trainings (mean ± std, range, n, difference from the baseline),
 // the reward noise (a noise/ group "<search>-top<k>" is the k-th best
 // finished trial of that search retrained with other seeds: its journal

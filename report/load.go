@@ -107,6 +107,12 @@ type Trial struct {
 	Metrics map[string]float64
 	Cost    *search.Cost // nil when not journaled
 	Reason  string       // failure reason
+	// Patterns is the proposal when the journal holds a ConvNet pattern
+	// file (nil otherwise), and Dropped the mean over its sites of the
+	// share of each site's map the pattern drops, at the maps of the
+	// search's task (search.SiteMaps); NaN when either is unknown.
+	Patterns []autodropout.SitePattern
+	Dropped  float64
 }
 
 // CostPoint is a point of Search.Curve.
@@ -217,6 +223,7 @@ func Load(dir string) (*Report, error) {
 		r.Notes = append(r.Notes, s.checkSummary()...)
 	}
 	sort.Slice(r.Searches, func(i, j int) bool { return r.Searches[i].Name < r.Searches[j].Name })
+	droppedShares(r.Searches)
 
 	var runs []Run
 	for _, rd := range runDirs {
@@ -323,7 +330,7 @@ func loadSearch(root, dir string) (*Search, error) {
 		}
 		t := trials[*e.Trial]
 		if t == nil {
-			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished, Rung: -1}
+			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished, Rung: -1, Dropped: math.NaN()}
 			trials[*e.Trial] = t
 		}
 		return t, nil
@@ -386,6 +393,9 @@ func loadSearch(root, dir string) (*Search, error) {
 				t.Step = *e.Step
 				t.Entropy = deref(e.Entropy)
 				t.LogProb = deref(e.LogProb)
+			}
+			if t.Patterns == nil && len(e.Patterns) > 0 {
+				t.Patterns, _ = autodropout.ParsePatterns(e.Patterns) // nil unless a ConvNet pattern file
 			}
 		case search.TrialFinished, search.TrialFailed, search.TrialStopped:
 			t, err := get(e, i+1)
@@ -763,4 +773,52 @@ func (g *Group) summarize() {
 	}
 	g.ValAcc, g.TestAcc, g.ValPPL, g.TestPPL = Describe(va), Describe(ta), Describe(vp), Describe(tp)
 	g.CPU, g.Wall = Describe(cpu), Describe(wall)
+}
+
+// droppedShares sets every trial's Dropped: the mean over its pattern's
+// sites of the share of the site's map dropped (Pattern.KeptFraction, the
+// same for every placement), at the maps of the search's task, which
+// search.SiteMaps measures once per model and dataset. A search whose
+// task is not a classifier on a dataset of known shape keeps NaN.
+func droppedShares(ss []*Search) {
+	maps := map[[2]string]map[string][2]int64{}
+	for _, s := range ss {
+		var c search.Config
+		if len(s.Config) == 0 || json.Unmarshal(s.Config, &c) != nil {
+			continue
+		}
+		t := c.WithDefaults().Task
+		if t.Kind != "classify" {
+			continue
+		}
+		key := [2]string{t.Model, t.Data}
+		m, ok := maps[key]
+		if !ok {
+			m, _ = search.SiteMaps(t) // nil when unknown
+			maps[key] = m
+		}
+		if m == nil {
+			continue
+		}
+		for i := range s.Trials {
+			t := &s.Trials[i]
+			var sum float64
+			n := 0
+			for _, sp := range t.Patterns {
+				hw, ok := m[sp.Site]
+				if !ok {
+					continue
+				}
+				kept, err := sp.Pattern.KeptFraction(hw[0], hw[1])
+				if err != nil {
+					continue
+				}
+				sum += 1 - kept
+				n++
+			}
+			if n > 0 && n == len(t.Patterns) {
+				t.Dropped = sum / float64(n)
+			}
+		}
+	}
 }

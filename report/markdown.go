@@ -53,6 +53,7 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 	if len(r.Searches) > 0 {
 		r.searchSection(b, has)
 		r.controllerSection(b, has)
+		r.droppedSection(b, has)
 		r.patternSection(b, masks, opt)
 	}
 	if len(r.Grid) > 0 {
@@ -1019,4 +1020,46 @@ func (r *Report) noisePattern(name string, k int) (*Search, Trial, bool) {
 		return s, Trial{}, false
 	}
 	return s, fin[k-1], true
+}
+
+// droppedPairs returns the dropped share and reward of s's finished
+// trials that have both.
+func (s *Search) droppedPairs() (dropped, reward []float64) {
+	for _, t := range s.Trials {
+		if t.Status == Finished && !math.IsNaN(t.Dropped) {
+			dropped = append(dropped, t.Dropped)
+			reward = append(reward, t.Reward)
+		}
+	}
+	return dropped, reward
+}
+
+// droppedSection relates each search's rewards to how much of the maps
+// its patterns drop: a strong rank correlation says the reward mostly
+// follows that one number, whatever the pattern's shape.
+func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var rows []string
+	for _, s := range r.Searches {
+		d, w := s.droppedPairs()
+		if len(d) < 3 {
+			continue
+		}
+		best, _ := s.Best()
+		rows = append(rows, fmt.Sprintf("| `%s` | %s | %d | %s | %s | %s | %s |\n", s.Name, orDash(s.Method), len(d),
+			fmtOr("%+.2f", Spearman(d, w)), pct(median(d)), pct(best.Dropped), f4(best.Reward)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("## What the reward follows: the share dropped\n\n")
+	if has["dropped.png"] {
+		p("![Reward against the mean share of the maps dropped, per finished trial](dropped.png)\n\n")
+	}
+	p("A trial's dropped share is the mean, over its sites, of the share of the site's activation map its pattern drops, at the map sizes of the search's model and data (every placement of a pattern drops the same number of cells). ρ is Spearman's rank correlation between that share and the reward over the finished trials: near −1, the reward mostly says how much a pattern drops, whatever its shape.\n\n")
+	p("| search | method | finished trials | ρ (dropped share, reward) | dropped share, median | dropped share of the best trial | best reward |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for _, row := range rows {
+		p("%s", row)
+	}
+	p("\n")
 }

@@ -385,3 +385,37 @@ func curvesPNG(r *Report) ([]byte, error) {
 	}
 	return encodePNG([]*panel{pn}, figWidth, figHeight)
 }
+
+// droppedPNG draws every finished trial's reward against its dropped
+// share, one colour per search. It returns nil, nil when no search has
+// three such trials (droppedSection's condition).
+func droppedPNG(r *Report) ([]byte, error) {
+	pn := newPanel("Reward against the share of the maps dropped", "mean share of each site's map dropped", "reward (validation score)")
+	cols := searchColours(r.Searches)
+	drawn := false
+	for i, s := range r.Searches {
+		d, w := s.droppedPairs()
+		if len(d) < 3 {
+			continue
+		}
+		pts := make(plotter.XYs, len(d))
+		for j := range d {
+			pts[j] = plotter.XY{X: d[j], Y: w[j]}
+		}
+		sc, err := plotter.NewScatter(pts)
+		if err != nil {
+			return nil, err
+		}
+		sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = cols[i], draw.CircleGlyph{}, vg.Points(3)
+		name := s.Name
+		if s.Method != "" {
+			name += " (" + s.Method + ")"
+		}
+		pn.add(name, sc)
+		drawn = true
+	}
+	if !drawn {
+		return nil, nil
+	}
+	return encodePNG([]*panel{pn}, figWidth, figHeight)
+}

@@ -104,6 +104,11 @@ func (r *Report) figures(opt Options) ([]Figure, map[*Search]*maskFigure, error)
 	} else if b != nil {
 		figs = append(figs, Figure{"curves.png", b})
 	}
+	if b, err := droppedPNG(r); err != nil {
+		return nil, nil, fmt.Errorf("report: dropped-share figure: %w", err)
+	} else if b != nil {
+		figs = append(figs, Figure{"dropped.png", b})
+	}
 	if b, err := controllerPNG(r); err != nil {
 		return nil, nil, fmt.Errorf("report: controller figure: %w", err)
 	} else if b != nil {

@@ -13,6 +13,8 @@ import (
 	"sort"
 	"strings"
 	"testing"
+
+	"github.com/autodropout/autodropout/search"
 )
 
 // The tests recompute every number from the raw files with their own
@@ -268,7 +270,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"rewards.png", "cost.png", "controller.png", "masks-search-rl.png", "masks-search-random.png",
+	want := []string{"rewards.png", "cost.png", "controller.png", "dropped.png", "masks-search-rl.png", "masks-search-random.png",
 		"timed out after 30m0s", "training diverged: loss NaN at step 57", "**RL against random**"}
 	for _, s := range r.Searches {
 		want = append(want, fmt.Sprintf("| %.4f (%d) | %.4f |", s.BestReward, s.BestTrial, s.MeanReward))
@@ -287,8 +289,8 @@ func TestWrite(t *testing.T) {
 	}
 	// Every linked figure exists next to the report and is a PNG.
 	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(md, -1)
-	if len(links) != 5 {
-		t.Errorf("%d figures linked, want 5", len(links))
+	if len(links) != 6 {
+		t.Errorf("%d figures linked, want 6", len(links))
 	}
 	for _, l := range links {
 		f, err := os.Open(filepath.Join(filepath.Dir(out), l[1]))
@@ -609,5 +611,74 @@ func TestLearningCurves(t *testing.T) {
 	p, _ = Write(root, Options{})
 	if b, _ := os.ReadFile(p); strings.Contains(string(b), "Learning curves") {
 		t.Errorf("a report without curves has a learning-curve section")
+	}
+}
+
+// A trial's dropped share is the mean over its sites of 1 − KeptFraction
+// at the site's map of the search's model and data, and the table's ρ is
+// the rank correlation of those shares with the rewards.
+func TestDroppedShare(t *testing.T) {
+	r, err := Load(filepath.Join("testdata", "demo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg search.Config
+	s := r.Search("search-rl")
+	if err := json.Unmarshal(s.Config, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	maps, err := search.SiteMaps(cfg.WithDefaults().Task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var checked int
+	for _, tr := range s.Trials {
+		if tr.Patterns == nil {
+			if !math.IsNaN(tr.Dropped) {
+				t.Errorf("trial %d: dropped share %v without patterns", tr.ID, tr.Dropped)
+			}
+			continue
+		}
+		var sum float64
+		for _, sp := range tr.Patterns {
+			hw := maps[sp.Site]
+			k, err := sp.Pattern.KeptFraction(hw[0], hw[1])
+			if err != nil {
+				t.Fatal(err)
+			}
+			sum += 1 - k
+		}
+		if want := sum / float64(len(tr.Patterns)); !near(tr.Dropped, want) {
+			t.Errorf("trial %d: dropped share %v, want %v", tr.ID, tr.Dropped, want)
+		}
+		checked++
+	}
+	if checked < 3 {
+		t.Fatalf("%d trials with patterns, want the demo's", checked)
+	}
+	var b strings.Builder
+	r.markdown(&b, nil, nil, Options{})
+	d, w := s.droppedPairs()
+	if row := fmt.Sprintf("| `search-rl` | rl | %d | %+.2f |", len(d), Spearman(d, w)); !strings.Contains(b.String(), row) {
+		t.Errorf("report lacks %q", row)
+	}
+}
+
+func TestSpearman(t *testing.T) {
+	for _, tc := range []struct {
+		xs, ys []float64
+		want   float64
+	}{
+		{[]float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}, 1},
+		{[]float64{1, 2, 3, 4}, []float64{4, 3, 2, 1}, -1},
+		{[]float64{1, 2, 3, 4}, []float64{1, 3, 2, 4}, 0.8},
+		{[]float64{1, 1, 2}, []float64{1, 2, 3}, 1.5 / math.Sqrt(3)}, // tied x share rank 1.5
+		{[]float64{1, 2}, []float64{1, 2}, math.NaN()},                // too few
+		{[]float64{5, 5, 5}, []float64{1, 2, 3}, math.NaN()},          // constant
+	} {
+		got := Spearman(tc.xs, tc.ys)
+		if math.IsNaN(tc.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-tc.want) > 1e-12) {
+			t.Errorf("Spearman(%v, %v) = %v, want %v", tc.xs, tc.ys, got, tc.want)
+		}
 	}
 }

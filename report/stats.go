@@ -1,6 +1,9 @@
 package report
 
-import "math"
+import (
+	"math"
+	"sort"
+)
 
 // Stat summarizes a sample: its size, mean, sample standard deviation
 // (divisor n-1; NaN for fewer than two values) and range. An empty sample
@@ -97,4 +100,46 @@ func PairedDiff(a, b *Group, score func(Run) float64) Paired {
 	}
 	p.Diff = Describe(d)
 	return p
+}
+
+// Spearman is the rank correlation of xs and ys (ties get their mean
+// rank); NaN for fewer than 3 pairs or a constant series.
+func Spearman(xs, ys []float64) float64 {
+	if len(xs) != len(ys) || len(xs) < 3 {
+		return math.NaN()
+	}
+	rx, ry := ranks(xs), ranks(ys)
+	mx, my := Describe(rx).Mean, Describe(ry).Mean
+	var sxy, sxx, syy float64
+	for i := range rx {
+		dx, dy := rx[i]-mx, ry[i]-my
+		sxy += dx * dy
+		sxx += dx * dx
+		syy += dy * dy
+	}
+	if sxx == 0 || syy == 0 {
+		return math.NaN()
+	}
+	return sxy / math.Sqrt(sxx*syy)
+}
+
+// ranks returns the 1-based ranks of xs, ties sharing their mean rank.
+func ranks(xs []float64) []float64 {
+	idx := make([]int, len(xs))
+	for i := range idx {
+		idx[i] = i
+	}
+	sort.SliceStable(idx, func(a, b int) bool { return xs[idx[a]] < xs[idx[b]] })
+	r := make([]float64, len(xs))
+	for i := 0; i < len(idx); {
+		j := i
+		for j+1 < len(idx) && xs[idx[j+1]] == xs[idx[i]] {
+			j++
+		}
+		for k := i; k <= j; k++ {
+			r[idx[k]] = float64(i+j)/2 + 1
+		}
+		i = j + 1
+	}
+	return r
 }

@@ -6,8 +6,10 @@ import (
 
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
+	"github.com/sugarme/gotch/ts"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 )
 
@@ -120,4 +122,48 @@ func resolveSites(t Task) ([]string, error) {
 		return nil, fmt.Errorf("no site of model %s matches %q (sites: %v)", t.Model, t.SitesRegexp, names)
 	}
 	return sites, nil
+}
+
+// SiteMaps returns the height and width of the activation at each of the
+// model's dropout sites for a classification task on a dataset of known
+// shape (DatasetInput), from one forward pass of a zero sample without
+// gradients: the map a pattern at that site tiles.
+func SiteMaps(t Task) (map[string][2]int64, error) {
+	shape, ok := datasetShapes[t.Data]
+	if !ok {
+		return nil, fmt.Errorf("task.data %q: input shape unknown", t.Data)
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
+	if err != nil {
+		return nil, fmt.Errorf("task.model %s: %w", t.Model, err)
+	}
+	maps := map[string][2]int64{}
+	for _, name := range m.Sites().Names() {
+		if err := m.Sites().Set(name, mapRecorder{name, maps}); err != nil {
+			return nil, err
+		}
+	}
+	err = libtorch.NoGrad(func() {
+		x := ts.MustZeros([]int64{1, shape.in.C, shape.in.H, shape.in.W}, gotch.Float, gotch.CPU)
+		m.ForwardT(x, false).MustDrop()
+		x.MustDrop()
+	})
+	if err != nil {
+		return nil, err
+	}
+	return maps, nil
+}
+
+// mapRecorder is a site's module that records the H×W of its input.
+type mapRecorder struct {
+	name string
+	maps map[string][2]int64
+}
+
+func (r mapRecorder) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
+	if size := x.MustSize(); len(size) == 4 {
+		r.maps[r.name] = [2]int64{size[2], size[3]}
+	}
+	return x.MustShallowClone()
 }

@@ -57,3 +57,30 @@ func TestSearchSpaceLM(t *testing.T) {
 		}
 	}
 }
+
+// SiteMaps measures the map each site sees: WRN-16-2 on 28×28 inputs
+// halves it in groups 2 and 3 (a group's first bn1 still sees the
+// previous group's map), the ConvNet's sites follow its pooling.
+func TestSiteMaps(t *testing.T) {
+	maps, err := SiteMaps(Task{Model: "wrn-16-2", Data: "fashion-mnist"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for site, want := range map[string][2]int64{
+		"block1.layer.0.bn1": {28, 28},
+		"block2.layer.0.bn1": {28, 28},
+		"block2.layer.0.bn2": {14, 14},
+		"block3.layer.1.bn2": {7, 7},
+		"bn1":                {7, 7},
+	} {
+		if got := maps[site]; got != want {
+			t.Errorf("%s: map %v, want %v", site, got, want)
+		}
+	}
+	if len(maps) != 19 { // 13 batch-norm outputs and 6 blocks' shortcuts
+		t.Errorf("%d sites measured, want 19: %v", len(maps), maps)
+	}
+	if _, err := SiteMaps(Task{Model: "wrn-16-2", Data: "svhn"}); err == nil || !strings.Contains(err.Error(), "svhn") {
+		t.Errorf("unknown dataset: err %v", err)
+	}
+}
