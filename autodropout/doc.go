@@ -78,6 +78,10 @@
 // path as well, just before the addition (the nn package's "….shortcut"
 // sites, see nn.Sites.SetPatterns); masks ignore it.
 //
+// Off leaves the site unregularized: its masks keep every cell. It is
+// not one of the paper's tokens; a SearchSpace offers it only when its
+// Off list is given (see docs/search-space.md).
+//
 // # Modules
 //
 // All regularizers implement gotch's ts.ModuleT (and Regularizer) and are

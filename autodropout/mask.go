@@ -18,8 +18,21 @@ import (
 // uniformly per plane from libtorch's generator, rows then columns, so
 // libtorch.ManualSeed makes masks reproducible, every cell is dropped with
 // the same probability, and every mask keeps the same number of cells. A
-// pattern that would drop every cell is kept whole instead.
+// pattern that would drop every cell is kept whole instead, and so is an
+// Off pattern's (without drawing).
 func (p Pattern) Mask(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error) {
+	if p.Off {
+		if err := checkMap(p, h, w); err != nil {
+			return nil, err
+		}
+		if n < 1 || c < 1 {
+			return nil, fmt.Errorf("pattern mask: shape %d×%d×%d×%d: every dimension must be positive", n, c, h, w)
+		}
+		if p.ShareC {
+			c = 1
+		}
+		return ts.Ones([]int64{n, c, h, w}, gotch.Float, dev)
+	}
 	d, err := p.drawShifts(n, c, h, w, dev)
 	if err != nil {
 		return nil, err
@@ -40,6 +53,9 @@ func (p Pattern) KeptFraction(h, w int64) (float64, error) {
 	if err := checkMap(p, h, w); err != nil {
 		return 0, err
 	}
+	if p.Off {
+		return 1, nil
+	}
 	b, err := inspectBase(p, h, w)
 	if err != nil {
 		return 0, fmt.Errorf("pattern mask: %w", err)
@@ -54,11 +70,17 @@ func (p Pattern) BaseMask(h, w int64) ([]float32, error) {
 	if err := checkMap(p, h, w); err != nil {
 		return nil, err
 	}
+	out := make([]float32, h*w)
+	if p.Off {
+		for i := range out {
+			out[i] = 1
+		}
+		return out, nil
+	}
 	b, err := inspectBase(p, h, w)
 	if err != nil {
 		return nil, fmt.Errorf("pattern mask: %w", err)
 	}
-	out := make([]float32, h*w)
 	b.keep.MustCopyData(out, uint(h*w))
 	return out, nil
 }

@@ -36,6 +36,10 @@ type Pattern struct {
 	// and width (the paper's text speaks of a rectangle).
 	Height int `json:"height,omitempty"`
 	Width  int `json:"width,omitempty"`
+	// Off leaves the site unregularized: its masks keep every cell and the
+	// other tokens do nothing. Only a search space with an off token
+	// (SearchSpace.Off) chooses it; the paper has no such token.
+	Off bool `json:"off,omitempty"`
 }
 
 // Limits that keep a pattern's masks bounded in memory: the source
@@ -121,6 +125,9 @@ func (p Pattern) String() string {
 	}
 	fmt.Fprintf(&b, " stride=%d repeat=%d rotate=%g shear_x=%g shear_y=%g share_c=%t residual=%t",
 		p.Stride, p.Repeat, p.Rotate, p.ShearX, p.ShearY, p.ShareC, p.Residual)
+	if p.Off {
+		b.WriteString(" off=true")
+	}
 	return b.String()
 }
 

@@ -451,7 +451,7 @@ func (d *PatternDropout) Mask(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, e
 
 // ForwardT implements ts.ModuleT.
 func (d *PatternDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
-	if !train {
+	if !train || d.Pattern.Off {
 		return x.MustShallowClone()
 	}
 	n, c, h, w := size4(d.String(), x)

@@ -28,6 +28,10 @@ type SearchSpace struct {
 	Residual []bool    `json:"residual"`
 	Height   []int     `json:"height,omitempty"`
 	Width    []int     `json:"width,omitempty"`
+	// Off, when given, adds a last token that can leave a site
+	// unregularized (Pattern.Off): [false, true] offers it. Absent by
+	// default, so the default space is the paper's eight tokens.
+	Off []bool `json:"off,omitempty"`
 }
 
 // DefaultSearchSpace returns the default vocabulary. The paper does not
@@ -137,7 +141,10 @@ func (s *SearchSpace) Check() error {
 	for _, f := range []struct {
 		name string
 		v    []bool
-	}{{"share_c", s.ShareC}, {"residual", s.Residual}} {
+	}{{"share_c", s.ShareC}, {"residual", s.Residual}, {"off", s.Off}} {
+		if len(f.v) == 0 && f.name == "off" {
+			continue // optional
+		}
 		if len(f.v) == 0 {
 			return &FieldError{Field: f.name, Value: "[]", Reason: "want at least one value"}
 		}
@@ -211,7 +218,7 @@ func (s *SearchSpace) Validate(p Pattern) error {
 		name string
 		v    bool
 		in   []bool
-	}{{"share_c", p.ShareC, s.ShareC}, {"residual", p.Residual, s.Residual}} {
+	}{{"share_c", p.ShareC, s.ShareC}, {"residual", p.Residual, s.Residual}, {"off", p.Off, s.offValues()}} {
 		if indexBool(f.in, f.v) < 0 {
 			return &FieldError{Field: f.name, Value: f.v, Reason: "not in the search space " + listText(f.in)}
 		}
@@ -267,9 +274,18 @@ type Token struct {
 	Choices int    // number of values
 }
 
+// offValues is the off token's values, [false] when the space has none.
+func (s *SearchSpace) offValues() []bool {
+	if len(s.Off) == 0 {
+		return []bool{false}
+	}
+	return s.Off
+}
+
 // Tokens lists a pattern's decisions in the paper's order (size, stride,
 // repeat, rotate, shear_x, shear_y, share_c, residual); a rectangular
-// space has height and width in place of size.
+// space has height and width in place of size, and a space with an off
+// token has it last.
 func (s *SearchSpace) Tokens() []Token {
 	var t []Token
 	if s.Rectangular() {
@@ -277,10 +293,14 @@ func (s *SearchSpace) Tokens() []Token {
 	} else {
 		t = append(t, Token{"size", len(s.Size)})
 	}
-	return append(t,
+	t = append(t,
 		Token{"stride", len(s.Stride)}, Token{"repeat", len(s.Repeat)},
 		Token{"rotate", len(s.Rotate)}, Token{"shear_x", len(s.ShearX)}, Token{"shear_y", len(s.ShearY)},
 		Token{"share_c", len(s.ShareC)}, Token{"residual", len(s.Residual)})
+	if len(s.Off) > 0 {
+		t = append(t, Token{"off", len(s.Off)})
+	}
+	return t
 }
 
 // Pattern builds the pattern a controller chose: choice[i] indexes the
@@ -308,6 +328,9 @@ func (s *SearchSpace) Pattern(choice []int) (Pattern, error) {
 	p.Stride, p.Repeat = s.Stride[c[0]], s.Repeat[c[1]]
 	p.Rotate, p.ShearX, p.ShearY = s.Rotate[c[2]], s.ShearX[c[3]], s.ShearY[c[4]]
 	p.ShareC, p.Residual = s.ShareC[c[5]], s.Residual[c[6]]
+	if len(s.Off) > 0 {
+		p.Off = s.Off[c[7]]
+	}
 	return p, nil
 }
 
@@ -326,7 +349,11 @@ func (s *SearchSpace) Choices(p Pattern) ([]int, error) {
 		}
 		c = append(c, indexInt(s.Size, p.Size))
 	}
-	return append(c, indexInt(s.Stride, p.Stride), indexInt(s.Repeat, p.Repeat),
+	c = append(c, indexInt(s.Stride, p.Stride), indexInt(s.Repeat, p.Repeat),
 		indexFloat(s.Rotate, p.Rotate), indexFloat(s.ShearX, p.ShearX), indexFloat(s.ShearY, p.ShearY),
-		indexBool(s.ShareC, p.ShareC), indexBool(s.Residual, p.Residual)), nil
+		indexBool(s.ShareC, p.ShareC), indexBool(s.Residual, p.Residual))
+	if len(s.Off) > 0 {
+		c = append(c, indexBool(s.Off, p.Off))
+	}
+	return c, nil
 }

@@ -300,3 +300,89 @@ func TestPatternString(t *testing.T) {
 		t.Errorf("Extent() = %d×%d", h, w)
 	}
 }
+
+// The off token: absent from the default space (whose decisions stay the
+// paper's eight), a last token when a space offers it, and a pattern that
+// keeps every cell.
+func TestOffToken(t *testing.T) {
+	def := DefaultSearchSpace()
+	if toks := def.Tokens(); len(toks) != 8 || toks[len(toks)-1].Name != "residual" {
+		t.Fatalf("default tokens %v, want the paper's eight", toks)
+	}
+	on := Pattern{Size: 3, Stride: 1, Repeat: 4, Off: true}
+	var fe *FieldError
+	if err := def.Validate(on); !errors.As(err, &fe) || fe.Field != "off" {
+		t.Errorf("default space accepted an off pattern: %v", err)
+	}
+	s := DefaultSearchSpace()
+	s.Off = []bool{false, true}
+	if err := s.Check(); err != nil {
+		t.Fatal(err)
+	}
+	toks := s.Tokens()
+	if len(toks) != 9 || toks[8] != (Token{"off", 2}) {
+		t.Fatalf("tokens %v, want off last with 2 values", toks)
+	}
+	choice := make([]int, 9)
+	choice[8] = 1
+	p, err := s.Pattern(choice)
+	if err != nil || !p.Off {
+		t.Fatalf("pattern of %v: %v %v, want off", choice, p, err)
+	}
+	back, err := s.Choices(p)
+	if err != nil || !reflect.DeepEqual(back, choice) {
+		t.Errorf("choices %v (%v), want %v", back, err, choice)
+	}
+	if !strings.Contains(p.String(), "off=true") {
+		t.Errorf("String() = %q lacks off=true", p.String())
+	}
+	for _, bad := range [][]bool{{true, true}, {false, true, false}} {
+		s.Off = bad
+		if err := s.Check(); !errors.As(err, &fe) || fe.Field != "off" {
+			t.Errorf("off %v: err %v, want one naming off", bad, err)
+		}
+	}
+	dir := t.TempDir()
+	path := filepath.Join(dir, "space.json")
+	os.WriteFile(path, []byte(`{"off": [false, true]}`), 0o644)
+	if sp, err := LoadSearchSpace(path); err != nil || len(sp.Off) != 2 || len(sp.Size) != len(def.Size) {
+		t.Errorf("space file with off: %+v, %v", sp, err)
+	}
+}
+
+func TestOffPatternKeepsEverything(t *testing.T) {
+	for _, p := range []Pattern{
+		{Size: 7, Stride: 1, Repeat: 64, Off: true},
+		{Size: 2, Stride: 0, Repeat: 8, ShareC: true, Off: true},
+	} {
+		shape, v := mask(t, p, 2, 3, 7, 7)
+		want := []int64{2, 3, 7, 7}
+		if p.ShareC {
+			want[1] = 1
+		}
+		if !sameShape(shape, want) || mean(v) != 1 {
+			t.Errorf("%v: mask %v with mean %v, want %v of ones", p, shape, mean(v), want)
+		}
+		if k, err := p.KeptFraction(7, 7); err != nil || k != 1 {
+			t.Errorf("%v: kept fraction %v %v, want 1", p, k, err)
+		}
+		if b, err := p.BaseMask(5, 5); err != nil || mean(f64(b)) != 1 {
+			t.Errorf("%v: base mask %v %v, want ones", p, b, err)
+		}
+		x := randn(t, 2, 3, 7, 7)
+		y := (&PatternDropout{Pattern: p}).ForwardT(x, true)
+		_, out := read(t, y) // read drops what it reads
+		_, in := read(t, x)
+		if !reflect.DeepEqual(in, out) {
+			t.Errorf("%v: training forward changed the input", p)
+		}
+	}
+}
+
+func f64(v []float32) []float64 {
+	out := make([]float64, len(v))
+	for i, x := range v {
+		out[i] = float64(x)
+	}
+	return out
+}

@@ -85,3 +85,37 @@ func TestTaskArgs(t *testing.T) {
 		t.Errorf("kind rank: err %v", err)
 	}
 }
+
+// A space file with the off token: every site's proposal gains a ninth
+// decision, and a choice of true writes "off": true to the pattern file
+// that train reads.
+func TestOffTokenSpace(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "space.json")
+	os.WriteFile(path, []byte(`{"off": [false, true]}`), 0o644)
+	space, sites, err := SpaceFor(Config{SearchSpace: path, Task: Task{Model: "convnet", Data: "fashion-mnist", SitesRegexp: DefaultSitesRegexp}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	toks := space.Tokens()
+	if len(toks) != 9 || toks[8].Name != "off" {
+		t.Fatalf("tokens %v, want off as the ninth", toks)
+	}
+	choices := make([][]int, len(sites))
+	for i := range choices {
+		choices[i] = make([]int, 9)
+		choices[i][8] = i % 2
+	}
+	raw, err := space.PatternFile(sites, choices)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ps, err := autodropout.ParsePatterns(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, sp := range ps {
+		if sp.Pattern.Off != (i%2 == 1) {
+			t.Errorf("site %s: off %v, want %v", sp.Site, sp.Pattern.Off, i%2 == 1)
+		}
+	}
+}
