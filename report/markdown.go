@@ -924,6 +924,7 @@ func (r *Report) noiseSection(b *strings.Builder) {
 		}
 		p("\n")
 	}
+	r.fidelityTable(b)
 	if len(pats) > 0 {
 		p("**The searches' best patterns** (rank k by journal reward, which was measured with the trial's own seed), retrained with other seeds:\n\n")
 		p("| search | k | trial | journal reward | other seeds | their mean ± sd | journal − their mean | all seeds mean ± sd |\n|---|---:|---:|---:|---|---:|---:|---:|\n")
@@ -1058,6 +1059,44 @@ func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
 	}
 	p("A trial's dropped share is the mean, over its sites, of the share of the site's activation map its pattern drops, at the map sizes of the search's model and data (every placement of a pattern drops the same number of cells). ρ is Spearman's rank correlation between that share and the reward over the finished trials: near −1, the reward mostly says how much a pattern drops, whatever its shape.\n\n")
 	p("| search | method | finished trials | ρ (dropped share, reward) | dropped share, median | dropped share of the best trial | best reward |\n|---|---|---:|---:|---:|---:|---:|\n")
+	for _, row := range rows {
+		p("%s", row)
+	}
+	p("\n")
+}
+
+// fidelityTable compares each baseline's standing against none at the
+// trials' settings (the noise/ runs) with its standing in the final
+// comparison (validation and test scores of the final runs): a proxy
+// task that ranks regularizers otherwise than the final task steers a
+// search accordingly. Nothing is written without a none at both.
+func (r *Report) fidelityTable(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	var nNone *Group
+	for _, g := range r.Noise {
+		if g.Label == "none" {
+			nNone = g
+		}
+	}
+	fNone := r.Group("none")
+	if nNone == nil || fNone == nil || nNone.LM != fNone.LM {
+		return
+	}
+	var rows []string
+	for _, g := range r.Noise {
+		f := r.Group(g.Label)
+		if g == nNone || f == nil || f.LM != g.LM {
+			continue
+		}
+		rows = append(rows, fmt.Sprintf("| `%s` | %s | %s | %s | %s |\n", g.Label,
+			signed(score(g, false)-score(nNone, false)), signed(score(f, false)-score(fNone, false)),
+			signed(score(f, true)-score(fNone, true)), seeds(g)))
+	}
+	if len(rows) == 0 {
+		return
+	}
+	p("**The trials' settings against the final runs'**: each baseline's mean score minus no regularizer's, at the trials' settings (the runs above) and in the final comparison (its own runs). A proxy task that ranks the regularizers otherwise than the final task steers a search the same way.\n\n")
+	p("| regularizer | at the trials' settings (validation) | final runs, validation | final runs, test | seeds at the trials' settings |\n|---|---:|---:|---:|---|\n")
 	for _, row := range rows {
 		p("%s", row)
 	}
