@@ -84,7 +84,9 @@
 // the reward noise (a noise/ group "<search>-top<k>" is the k-th best
 // finished trial of that search retrained with other seeds: its journal
 // reward against its mean at those seeds, and the standard deviation
-// within groups pooled over every retrained group, against the spread of
-// the search's rewards) and the cost (per search and per trial, the ratios to one baseline training,
+// within groups pooled over the retrained seeds, against the spread of
+// the search's rewards; and each baseline's mean minus none's at the
+// trials' settings beside the same difference in the final runs) and the
+// cost (per search and per trial, the ratios to one baseline training,
 // and every failure with its reason). Files are written atomically.
 package report
