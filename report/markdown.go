@@ -916,23 +916,11 @@ func (r *Report) noiseSection(b *strings.Builder) {
 		pats = append(pats, fmt.Sprintf("| `%s` | %d | %d | %s | %s | %s | %s | %s |\n",
 			s.Name, k, trial.ID, f4(trial.Reward), seeds(g), pm(others), signed(trial.Reward-others.Mean), pm(all)))
 	}
-	if len(refs) > 0 {
-		p("**No regularizer and the tuned baselines**, at the trials' settings:\n\n")
-		p("| regularizer | setting | seeds | reward mean ± sd | range |\n|---|---|---|---:|---|\n")
-		for _, l := range refs {
-			p("%s", l)
-		}
-		p("\n")
-	}
+	table(b, "**No regularizer and the tuned baselines**, at the trials' settings:",
+		"| regularizer | setting | seeds | reward mean ± sd | range |\n|---|---|---|---:|---|", refs)
 	r.fidelityTable(b)
-	if len(pats) > 0 {
-		p("**The searches' best patterns** (rank k by journal reward, which was measured with the trial's own seed), retrained with other seeds:\n\n")
-		p("| search | k | trial | journal reward | other seeds | their mean ± sd | journal − their mean | all seeds mean ± sd |\n|---|---:|---:|---:|---|---:|---:|---:|\n")
-		for _, l := range pats {
-			p("%s", l)
-		}
-		p("\n")
-	}
+	table(b, "**The searches' best patterns** (rank k by journal reward, which was measured with the trial's own seed), retrained with other seeds:",
+		"| search | k | trial | journal reward | other seeds | their mean ± sd | journal − their mean | all seeds mean ± sd |\n|---|---:|---:|---:|---|---:|---:|---:|", pats)
 	// The pooled within-group sd is the reward's noise; a search's spread
 	// is the sd of its finished trials' rewards.
 	var ss, df float64
@@ -1071,7 +1059,6 @@ func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
 // task that ranks regularizers otherwise than the final task steers a
 // search accordingly. Nothing is written without a none at both.
 func (r *Report) fidelityTable(b *strings.Builder) {
-	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	var nNone *Group
 	for _, g := range r.Noise {
 		if g.Label == "none" {
@@ -1092,13 +1079,19 @@ func (r *Report) fidelityTable(b *strings.Builder) {
 			signed(score(g, false)-score(nNone, false)), signed(score(f, false)-score(fNone, false)),
 			signed(score(f, true)-score(fNone, true)), seeds(g)))
 	}
+	table(b, "**The trials' settings against the final runs'**: each baseline's mean score minus no regularizer's, at the trials' settings (the runs above) and in the final comparison (its own runs). A proxy task that ranks the regularizers otherwise than the final task steers a search the same way.",
+		"| regularizer | at the trials' settings (validation) | final runs, validation | final runs, test | seeds at the trials' settings |\n|---|---:|---:|---:|---|", rows)
+}
+
+// table writes a paragraph, a table's header lines and its rows (each
+// ending in a newline); nothing without rows.
+func table(b *strings.Builder, intro, header string, rows []string) {
 	if len(rows) == 0 {
 		return
 	}
-	p("**The trials' settings against the final runs'**: each baseline's mean score minus no regularizer's, at the trials' settings (the runs above) and in the final comparison (its own runs). A proxy task that ranks the regularizers otherwise than the final task steers a search the same way.\n\n")
-	p("| regularizer | at the trials' settings (validation) | final runs, validation | final runs, test | seeds at the trials' settings |\n|---|---:|---:|---:|---|\n")
+	fmt.Fprintf(b, "%s\n\n%s\n", intro, header)
 	for _, row := range rows {
-		p("%s", row)
+		b.WriteString(row)
 	}
-	p("\n")
+	b.WriteString("\n")
 }

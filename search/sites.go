@@ -86,14 +86,9 @@ func lmSites(t Task, spaceKinds []string) ([]string, error) {
 // resolveSites lists the task's sites: the config's list, checked against
 // the model, or the model's sites matching the regular expression.
 func resolveSites(t Task) ([]string, error) {
-	shape, ok := datasetShapes[t.Data]
-	if !ok {
-		return nil, fmt.Errorf("task.data %q unknown", t.Data)
-	}
-	vs := gnn.NewVarStore(gotch.CPU)
-	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
+	m, _, err := taskModel(t)
 	if err != nil {
-		return nil, fmt.Errorf("task.model %s: %w", t.Model, err)
+		return nil, err
 	}
 	names := m.Sites().Names()
 	if len(t.Sites) > 0 {
@@ -124,19 +119,29 @@ func resolveSites(t Task) ([]string, error) {
 	return sites, nil
 }
 
+// taskModel builds the task's model, with fresh weights on the CPU, for
+// its dataset's input shape.
+func taskModel(t Task) (nn.SiteModel, nn.Input, error) {
+	shape, ok := datasetShapes[t.Data]
+	if !ok {
+		return nil, nn.Input{}, fmt.Errorf("task.data %q unknown", t.Data)
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
+	if err != nil {
+		return nil, nn.Input{}, fmt.Errorf("task.model %s: %w", t.Model, err)
+	}
+	return m, shape.in, nil
+}
+
 // SiteMaps returns the height and width of the activation at each of the
 // model's dropout sites for a classification task on a dataset of known
 // shape (DatasetInput), from one forward pass of a zero sample without
 // gradients: the map a pattern at that site tiles.
 func SiteMaps(t Task) (map[string][2]int64, error) {
-	shape, ok := datasetShapes[t.Data]
-	if !ok {
-		return nil, fmt.Errorf("task.data %q: input shape unknown", t.Data)
-	}
-	vs := gnn.NewVarStore(gotch.CPU)
-	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
+	m, in, err := taskModel(t)
 	if err != nil {
-		return nil, fmt.Errorf("task.model %s: %w", t.Model, err)
+		return nil, err
 	}
 	maps := map[string][2]int64{}
 	for _, name := range m.Sites().Names() {
@@ -145,7 +150,7 @@ func SiteMaps(t Task) (map[string][2]int64, error) {
 		}
 	}
 	err = libtorch.NoGrad(func() {
-		x := ts.MustZeros([]int64{1, shape.in.C, shape.in.H, shape.in.W}, gotch.Float, gotch.CPU)
+		x := ts.MustZeros([]int64{1, in.C, in.H, in.W}, gotch.Float, gotch.CPU)
 		m.ForwardT(x, false).MustDrop()
 		x.MustDrop()
 	})
