@@ -14,6 +14,9 @@
 // autodropout binary, so one that crashes is a recorded failure; a
 // training whose folder has a result.json is not repeated and searches
 // resume from their journals, so Run resumes an interrupted experiment.
+// Its progress lines say how much of the plan's FLOPs the output folder
+// holds (finished trainings, and each search's share of its budget) and
+// how long the rest should take at the pace of the running process.
 //
 // The command `autodropout experiment` is a thin shell over this package.
 package experiment

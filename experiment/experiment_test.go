@@ -2,6 +2,7 @@ package experiment
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -180,6 +181,13 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if err != nil {
 		t.Fatalf("%v\n%s", err, b.String())
 	}
+	// Progress through the plan, from the output folder: nothing at the
+	// first stage, everything at the report.
+	for _, want := range []string{"experiment: 0% of the plan's", "experiment: 100% of the plan's", "left at this run's pace"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("progress lacks %q:\n%s", want, b.String())
+		}
+	}
 	for _, d := range []string{"search-rl-seed1", "search-rl-seed2", "search-random-seed2", "search-dropblock-like-rl-seed1", "search-dropblock-like-rl-seed2",
 		"search-other-rl-seed3", "search-other-random-seed3"} {
 		if _, err := os.Stat(filepath.Join(out, d, "summary.json")); err != nil {
@@ -351,5 +359,45 @@ func TestRewardNoiseWithoutItsSearch(t *testing.T) {
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("the failed experiment wrote %s", out)
 		}
+	}
+}
+
+// Progress counts what the output folder holds: finished trainings
+// whole, a search by the share of its budget with an outcome.
+func TestProgress(t *testing.T) {
+	dir := t.TempDir()
+	scfg := search.Config{Budget: 4, Task: search.Task{Model: "convnet", Data: "fashion-mnist", TrainSubset: 2048}}.WithDefaults()
+	cfg, err := ParseConfig([]byte(`{"search": "s.json", "search_seeds": [1], "methods": ["rl"],
+		"grid": {"dropout": [0.1], "dropblock": [0.1], "block_sizes": [3]},
+		"final": {"model": "convnet", "train_subset": 2048, "seeds": [1]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	searches := cfg.searches(scfg)
+	p := newProgress(cfg, scfg, searches, dir)
+	if p == nil || len(p.parts) != 2+4+1 { // 2 grid runs, 4 final runs (none, dropout, dropblock, the pattern), 1 search
+		t.Fatalf("%d parts, want 7", len(p.parts))
+	}
+	if got := p.line(); !strings.HasPrefix(got, "experiment: 0% of the plan's") || strings.Contains(got, "left") {
+		t.Errorf("nothing done: %q", got)
+	}
+	os.MkdirAll(filepath.Join(dir, "grid", "dropout-p0.1", "seed-1"), 0o755)
+	os.WriteFile(filepath.Join(dir, "grid", "dropout-p0.1", "seed-1", "result.json"), []byte("{}"), 0o644)
+	os.MkdirAll(filepath.Join(dir, searches[0].Dir), 0o755)
+	j, err := search.OpenFileJournal(filepath.Join(dir, searches[0].Dir, "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := 0.5
+	for id := range 2 {
+		j.Append(search.Event{Type: search.TrialFinished, Trial: &id, Reward: &r})
+	}
+	j.Close()
+	want := p.parts[0].flops + p.parts[6].flops/2
+	if got := p.done(); math.Abs(got-want) > 1e-9*want {
+		t.Errorf("done %g FLOPs, want %g (a grid run and half the search)", got, want)
+	}
+	if got := p.line(); !strings.Contains(got, fmt.Sprintf("experiment: %.0f%% of the plan's", 100*want/p.total)) || !strings.Contains(got, "left at this run's pace") {
+		t.Errorf("part done: %q", got)
 	}
 }

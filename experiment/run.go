@@ -95,10 +95,14 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	if noiseAfter >= 0 {
 		stages++
 	}
+	prog := newProgress(cfg, scfg, searches, s.Out)
 	stage := 0
 	step := func(format string, a ...any) {
 		stage++
 		fmt.Fprintf(pr, "\n[%d/%d %s] %s\n", stage, stages, time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
+		if l := prog.line(); l != "" {
+			fmt.Fprintln(pr, l)
+		}
 	}
 
 	// The grid first: it is cheap, and says early whether the regime is
@@ -171,6 +175,9 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		}
 		fmt.Fprintf(pr, "done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs\n",
 			sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS)
+		if l := prog.line(); l != "" {
+			fmt.Fprintln(pr, l)
+		}
 		res.Searches = append(res.Searches, o)
 		if b, ok := best[sr.Label]; o.Best != "" && (!ok || sum.BestReward > b.Summary.BestReward) {
 			best[sr.Label] = o

@@ -1,0 +1,138 @@
+package experiment
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/autodropout/autodropout/search"
+)
+
+// planPart is one piece of an experiment's plan: its estimated FLOPs and
+// how much of it the output folder says is done (0 to 1).
+type planPart struct {
+	flops float64
+	done  func() float64
+}
+
+// progress tells how far an experiment is through its plan, from the
+// files in its output folder, and how long the rest should take at the
+// pace this process has kept: a long study resumed across sessions gets
+// an estimate from its own work, not from work done before it started.
+type progress struct {
+	parts      []planPart
+	total      float64
+	start      time.Time
+	doneAtStrt float64
+}
+
+// newProgress builds the plan's parts (the same FLOPs estimates as
+// WritePlan) for an experiment writing to out. A part whose cost cannot be
+// estimated leaves progress out (nil, and no lines).
+func newProgress(cfg Config, scfg search.Config, searches []searchRun, out string) *progress {
+	trainCost, err1 := EstimateTask(cfg.Final.Task, false)
+	finalCost, err2 := EstimateTask(cfg.Final.Task, true)
+	trialCost, err3 := EstimateTask(scfg.Task, false)
+	if err1 != nil || err2 != nil || err3 != nil {
+		return nil
+	}
+	p := &progress{start: time.Now()}
+	training := func(dir string, flops float64) {
+		p.parts = append(p.parts, planPart{flops, func() float64 {
+			if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {
+				return 1
+			}
+			return 0
+		}})
+	}
+	seedDir := func(parts ...string) string {
+		return filepath.Join(append([]string{out}, parts...)...)
+	}
+	for _, g := range cfg.gridRuns() {
+		training(seedDir("grid", g.family+"-"+g.name, "seed-"+strconv.FormatInt(cfg.Grid.Seed, 10)), trainCost.Total())
+	}
+	for _, label := range cfg.finalLabels() {
+		for _, s := range cfg.Final.Seeds {
+			training(seedDir("final", label, "seed-"+strconv.FormatInt(s, 10)), finalCost.Total())
+		}
+	}
+	for _, sr := range searches {
+		flops, err := SearchPlan(io.Discard, sr.Config, nil, 1)
+		if err != nil {
+			return nil
+		}
+		journal, budget := filepath.Join(out, sr.Dir, "journal.jsonl"), sr.Config.Budget
+		p.parts = append(p.parts, planPart{flops, func() float64 { return searchDone(journal, budget) }})
+	}
+	if n := cfg.RewardNoise; n != nil {
+		for _, r := range cfg.baselines(nil) {
+			for _, s := range append([]int64{scfg.Task.Seed}, others(scfg.Task.Seed, n.Seeds)...) {
+				training(seedDir(NoiseDir, r.label, "seed-"+strconv.FormatInt(s, 10)), trialCost.Total())
+			}
+		}
+		measured := cfg.noiseSeeds(scfg)
+		for _, sr := range searches {
+			if !sr.Main || !slices.Contains(measured, sr.Config.Seed) {
+				continue
+			}
+			for k := 1; k <= min(n.Top, sr.Config.TopK, sr.Config.Budget); k++ {
+				for _, s := range others(sr.Config.Task.Seed, n.Seeds) {
+					training(seedDir(NoiseDir, fmt.Sprintf("%s-top%d", sr.Dir, k), "seed-"+strconv.FormatInt(s, 10)), trialCost.Total())
+				}
+			}
+		}
+	}
+	for _, part := range p.parts {
+		p.total += part.flops
+	}
+	if p.total <= 0 {
+		return nil
+	}
+	p.doneAtStrt = p.done()
+	return p
+}
+
+// searchDone is the share of a search's budget with an outcome in its
+// journal (0 without a journal).
+func searchDone(journal string, budget int) float64 {
+	evs, err := search.ReadJournal(journal)
+	if err != nil || budget < 1 {
+		return 0
+	}
+	ended := map[int]bool{}
+	for _, e := range evs {
+		if e.Trial != nil && *e.Trial < budget && (e.Type == search.TrialFinished || e.Type == search.TrialFailed || e.Type == search.TrialStopped) {
+			ended[*e.Trial] = true
+		}
+	}
+	return float64(len(ended)) / float64(budget)
+}
+
+// done is the FLOPs of the plan done so far.
+func (p *progress) done() float64 {
+	var d float64
+	for _, part := range p.parts {
+		d += part.flops * min(max(part.done(), 0), 1)
+	}
+	return d
+}
+
+// line says how much of the plan is done and, once this process has done
+// some of it, how long the rest should take at its pace.
+func (p *progress) line() string {
+	if p == nil {
+		return ""
+	}
+	d := p.done()
+	s := fmt.Sprintf("experiment: %.0f%% of the plan's %s done", 100*d/p.total, flopsText(p.total))
+	el := time.Since(p.start)
+	if now := d - p.doneAtStrt; now > 0 && el > 0 && d < p.total {
+		left := time.Duration((p.total - d) / now * float64(el))
+		s += fmt.Sprintf("; about %s left at this run's pace (%s in %s)", left.Round(time.Minute), flopsText(now), el.Round(time.Second))
+	}
+	return s
+}
