@@ -54,6 +54,7 @@ sync)
 status)
   grep -v 'running:' "$OUT/experiment.log" | tail -n 8
   tail -n 1 "$OUT/experiment.log"
+  grep '^experiment: ' "$OUT/experiment.log" | tail -n 1 || true
   ;;
 *)
   echo "usage: scripts/study.sh run|sync|status" >&2
