@@ -54,3 +54,28 @@ func ExamplePattern_Mask_rotated() {
 	// 1 0 0 1 1 0 0 1
 	// 1 1 1 0 0 1 1 1
 }
+
+// A search space file may add the off token, which leaves a site
+// unregularized; the default space keeps the paper's eight tokens. A
+// journal's proposal is a pattern file, which ParsePatterns reads.
+func ExampleSearchSpace_Tokens_off() {
+	space := autodropout.DefaultSearchSpace()
+	space.Off = []bool{false, true}
+	toks := space.Tokens()
+	fmt.Println(len(autodropout.DefaultSearchSpace().Tokens()), len(toks), toks[len(toks)-1].Name)
+
+	ps, err := autodropout.ParsePatterns([]byte(`{"patterns": [
+		{"site": "bn1", "pattern": {"size": 3, "stride": 1, "repeat": 2, "rotate": 0, "shear_x": 0, "shear_y": 0, "share_c": false, "residual": false}},
+		{"site": "bn2", "pattern": {"size": 3, "stride": 1, "repeat": 2, "rotate": 0, "shear_x": 0, "shear_y": 0, "share_c": false, "residual": false, "off": true}}]}`))
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, sp := range ps {
+		kept, _ := sp.Pattern.KeptFraction(8, 8)
+		fmt.Printf("%s drops %.0f%% of an 8×8 map\n", sp.Site, 100*(1-kept))
+	}
+	// Output:
+	// 8 9 off
+	// bn1 drops 56% of an 8×8 map
+	// bn2 drops 0% of an 8×8 map
+}
