@@ -8,7 +8,8 @@ import (
 
 // Pattern is one ConvNet dropout pattern: the paper's eight tokens in its
 // order, plus an optional rectangle (Height, Width) that overrides the
-// square Size. See the package documentation for the exact semantics.
+// square Size and an optional Off that leaves the site unregularized. See
+// the package documentation for the exact semantics.
 type Pattern struct {
 	// Size is the side of the square tile of dropped cells (activations).
 	Size int `json:"size"`

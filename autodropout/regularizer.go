@@ -451,12 +451,15 @@ func (d *PatternDropout) Mask(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, e
 
 // ForwardT implements ts.ModuleT.
 func (d *PatternDropout) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
-	if !train || d.Pattern.Off {
+	if !train {
 		return x.MustShallowClone()
 	}
 	n, c, h, w := size4(d.String(), x)
 	if _, ok := scopeNames[d.Scope]; !ok {
 		panic(fmt.Errorf("autodropout: %s: rescale scope %d", d, int(d.Scope)))
+	}
+	if d.Pattern.Off {
+		return x.MustShallowClone()
 	}
 	dr, err := d.Pattern.drawShifts(n, c, h, w, x.MustDevice())
 	if err != nil {

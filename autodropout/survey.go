@@ -16,7 +16,8 @@ type Survey struct {
 	// Dropped fraction of the map (1 − KeptFraction) over the samples.
 	Mean, Q10, Q25, Median, Q75, Q90 float64
 	OverHalf                         float64 // share of patterns dropping more than half the map
-	Whole                            float64 // share kept whole: the pattern would drop the entire map
+	Whole                            float64 // share kept whole: the pattern would drop the entire map (off patterns not counted)
+	Off                              float64 // share of off patterns (a space with the off token), which drop nothing
 	Distinct                         int     // distinct base masks among the samples (masks up to a cyclic shift, counted by their centred base)
 }
 
@@ -64,7 +65,10 @@ func (s *SearchSpace) Survey(h, w int64, samples int, seed int64) (Survey, error
 		if d > 0.5 {
 			out.OverHalf += 1 / float64(samples)
 		}
-		if d == 0 {
+		switch {
+		case p.Off:
+			out.Off += 1 / float64(samples)
+		case d == 0:
 			out.Whole += 1 / float64(samples)
 		}
 	}

@@ -400,4 +400,10 @@ func TestProgress(t *testing.T) {
 	if got := p.line(); !strings.Contains(got, fmt.Sprintf("experiment: %.0f%% of the plan's", 100*want/p.total)) || !strings.Contains(got, "left at this run's pace") {
 		t.Errorf("part done: %q", got)
 	}
+	// A resumed experiment: what was done before it started counts as done,
+	// not toward its pace, so no estimate until it has done some work.
+	resumed := newProgress(cfg, scfg, searches, dir)
+	if got := resumed.line(); !strings.Contains(got, fmt.Sprintf("experiment: %.0f%% of the plan's", 100*want/p.total)) || strings.Contains(got, "left") {
+		t.Errorf("resumed: %q", got)
+	}
 }

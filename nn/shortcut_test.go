@@ -128,3 +128,25 @@ func TestShortcutSites(t *testing.T) {
 		})
 	}
 }
+
+// An off pattern's tokens do nothing, its residual token included: a
+// block's shortcut takes the pattern of the first of its sites whose
+// pattern is not off and sets the token.
+func TestOffPatternLeavesShortcut(t *testing.T) {
+	vs := gnn.NewVarStore(gotch.CPU)
+	m, err := NewWRN(vs.Root(), 10, 1, 1, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := autodropout.Pattern{Size: 1, Stride: 1, Repeat: 2, Residual: true, Off: true}
+	on := autodropout.Pattern{Size: 2, Stride: 1, Repeat: 2, Residual: true}
+	sites := m.Sites()
+	n, err := sites.SetPatterns([]autodropout.SitePattern{{Site: "block2.layer.0.bn1", Pattern: off}, {Site: "block2.layer.0.bn2", Pattern: on}})
+	if err != nil || n != 3 {
+		t.Fatalf("SetPatterns set %d sites, %v; want 3", n, err)
+	}
+	got, ok := sites.Get("block2.layer.0.shortcut").(*autodropout.PatternDropout)
+	if !ok || got.Pattern != on {
+		t.Errorf("the shortcut has %v, want the pattern that is not off (%v)", sites.Get("block2.layer.0.shortcut"), on)
+	}
+}

@@ -80,7 +80,8 @@ func (s *Sites) SetPatterns(ps []autodropout.SitePattern) (int, error) {
 		}
 		n++
 		sc, ok := s.Shortcut(sp.Site)
-		if !sp.Pattern.Residual || !ok || explicit[sc] || s.Get(sc) != nil {
+		// An off pattern's tokens do nothing, its residual token included.
+		if sp.Pattern.Off || !sp.Pattern.Residual || !ok || explicit[sc] || s.Get(sc) != nil {
 			continue
 		}
 		if err := s.Set(sc, reg); err != nil {

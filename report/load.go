@@ -781,7 +781,7 @@ func (g *Group) summarize() {
 // search.SiteMaps measures once per model and dataset. A search whose
 // task is not a classifier on a dataset of known shape keeps NaN.
 func droppedShares(ss []*Search) {
-	maps := map[[2]string]map[string][2]int64{}
+	maps := map[[3]string]map[string][2]int64{}
 	for _, s := range ss {
 		var c search.Config
 		if len(s.Config) == 0 || json.Unmarshal(s.Config, &c) != nil {
@@ -791,7 +791,7 @@ func droppedShares(ss []*Search) {
 		if t.Kind != "classify" {
 			continue
 		}
-		key := [2]string{t.Model, t.Data}
+		key := [3]string{t.Model, t.Data, fmt.Sprint(t.ImageSize)}
 		m, ok := maps[key]
 		if !ok {
 			m, _ = search.SiteMaps(t) // nil when unknown

@@ -672,9 +672,10 @@ func TestSpearman(t *testing.T) {
 		{[]float64{1, 2, 3, 4}, []float64{10, 20, 30, 40}, 1},
 		{[]float64{1, 2, 3, 4}, []float64{4, 3, 2, 1}, -1},
 		{[]float64{1, 2, 3, 4}, []float64{1, 3, 2, 4}, 0.8},
-		{[]float64{1, 1, 2}, []float64{1, 2, 3}, 1.5 / math.Sqrt(3)}, // tied x share rank 1.5
-		{[]float64{1, 2}, []float64{1, 2}, math.NaN()},               // too few
-		{[]float64{5, 5, 5}, []float64{1, 2, 3}, math.NaN()},         // constant
+		{[]float64{1, 1, 2}, []float64{1, 2, 3}, 1.5 / math.Sqrt(3)},  // tied x share rank 1.5
+		{[]float64{1, 2}, []float64{1, 2}, math.NaN()},                // too few
+		{[]float64{5, 5, 5}, []float64{1, 2, 3}, math.NaN()},          // constant
+		{[]float64{1, math.NaN(), 3}, []float64{1, 2, 3}, math.NaN()}, // not a number
 	} {
 		got := Spearman(tc.xs, tc.ys)
 		if math.IsNaN(tc.want) != math.IsNaN(got) || (!math.IsNaN(got) && math.Abs(got-tc.want) > 1e-12) {

@@ -103,10 +103,16 @@ func PairedDiff(a, b *Group, score func(Run) float64) Paired {
 }
 
 // Spearman is the rank correlation of xs and ys (ties get their mean
-// rank); NaN for fewer than 3 pairs or a constant series.
+// rank); NaN for fewer than 3 pairs, a constant series, or a value that is
+// NaN or infinite.
 func Spearman(xs, ys []float64) float64 {
 	if len(xs) != len(ys) || len(xs) < 3 {
 		return math.NaN()
+	}
+	for i := range xs {
+		if math.IsNaN(xs[i]) || math.IsInf(xs[i], 0) || math.IsNaN(ys[i]) || math.IsInf(ys[i], 0) {
+			return math.NaN()
+		}
 	}
 	rx, ry := ranks(xs), ranks(ys)
 	mx, my := Describe(rx).Mean, Describe(ry).Mean

@@ -86,10 +86,11 @@ func lmSites(t Task, spaceKinds []string) ([]string, error) {
 // resolveSites lists the task's sites: the config's list, checked against
 // the model, or the model's sites matching the regular expression.
 func resolveSites(t Task) ([]string, error) {
-	m, _, err := taskModel(t)
+	m, _, free, err := taskModel(t)
 	if err != nil {
 		return nil, err
 	}
+	defer free()
 	names := m.Sites().Names()
 	if len(t.Sites) > 0 {
 		have := map[string]bool{}
@@ -120,18 +121,23 @@ func resolveSites(t Task) ([]string, error) {
 }
 
 // taskModel builds the task's model, with fresh weights on the CPU, for
-// its dataset's input shape.
-func taskModel(t Task) (nn.SiteModel, nn.Input, error) {
+// its dataset's input shape (ImageNet's crop side from task.image_size);
+// free releases the weights.
+func taskModel(t Task) (m nn.SiteModel, in nn.Input, free func(), err error) {
 	shape, ok := datasetShapes[t.Data]
 	if !ok {
-		return nil, nn.Input{}, fmt.Errorf("task.data %q unknown", t.Data)
+		return nil, nn.Input{}, nil, fmt.Errorf("task.data %q unknown", t.Data)
+	}
+	in = shape.in
+	if t.Data == "imagenet" && t.ImageSize > 0 {
+		in.H, in.W = int64(t.ImageSize), int64(t.ImageSize)
 	}
 	vs := gnn.NewVarStore(gotch.CPU)
-	m, err := nn.New(t.Model, vs.Root(), shape.in, shape.classes)
-	if err != nil {
-		return nil, nn.Input{}, fmt.Errorf("task.model %s: %w", t.Model, err)
+	if m, err = nn.New(t.Model, vs.Root(), in, shape.classes); err != nil {
+		vs.Destroy()
+		return nil, nn.Input{}, nil, fmt.Errorf("task.model %s: %w", t.Model, err)
 	}
-	return m, shape.in, nil
+	return m, in, vs.Destroy, nil
 }
 
 // SiteMaps returns the height and width of the activation at each of the
@@ -139,10 +145,11 @@ func taskModel(t Task) (nn.SiteModel, nn.Input, error) {
 // shape (DatasetInput), from one forward pass of a zero sample without
 // gradients: the map a pattern at that site tiles.
 func SiteMaps(t Task) (map[string][2]int64, error) {
-	m, in, err := taskModel(t)
+	m, in, free, err := taskModel(t)
 	if err != nil {
 		return nil, err
 	}
+	defer free()
 	maps := map[string][2]int64{}
 	for _, name := range m.Sites().Names() {
 		if err := m.Sites().Set(name, mapRecorder{name, maps}); err != nil {

@@ -51,6 +51,13 @@ func runSpace(args []string) error {
 			s.H, s.W, s.Mean, s.Q10, s.Q25, s.Median, s.Q75, s.Q90, 100*s.OverHalf, 100*s.Whole, s.Distinct)
 	}
 	fmt.Println("\nKept whole: the pattern would drop the entire map, so the site is left unregularized. Distinct masks: different centred base masks among the draws (every mask is a cyclic shift of its base).")
+	if len(space.Off) > 0 {
+		s, err := space.Survey(sizes[0][0], sizes[0][1], *samples, *seed)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("Off: %.1f%% of the draws leave the site unregularized (the space's off token); they count in the fractions above as 0 dropped, not as kept whole.\n", 100*s.Off)
+	}
 	return nil
 }
 
