@@ -132,7 +132,16 @@ func (p *progress) line() string {
 	el := time.Since(p.start)
 	if now := d - p.doneAtStrt; now > 0 && el > 0 && d < p.total {
 		left := time.Duration((p.total - d) / now * float64(el))
-		s += fmt.Sprintf("; about %s left at this run's pace (%s in %s)", left.Round(time.Minute), flopsText(now), el.Round(time.Second))
+		s += fmt.Sprintf("; about %s left at this run's pace (%s in %s)", hoursMinutes(left), flopsText(now), hoursMinutes(el))
 	}
 	return s
+}
+
+// hoursMinutes formats d as "4h37m" or "12m" (at least "1m").
+func hoursMinutes(d time.Duration) string {
+	m := max(int(d.Round(time.Minute)/time.Minute), 1)
+	if m < 60 {
+		return fmt.Sprintf("%dm", m)
+	}
+	return fmt.Sprintf("%dh%02dm", m/60, m%60)
 }
