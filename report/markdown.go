@@ -623,9 +623,15 @@ func twins(rl, random string) bool {
 // spread, the issue's "within its seed spread".
 func (r *Report) familyCostTable(b *strings.Builder) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	var names []string
+	var names, running []string
 	fams := map[string][]*Search{}
 	for _, s := range r.Searches {
+		// A search still short of its budget would pull its family's final
+		// best and CPU down: it joins the table when it ends.
+		if s.Budget > 0 && s.Finished+s.Failed+s.Stopped < s.Budget {
+			running = append(running, "`"+s.Name+"`")
+			continue
+		}
 		f := family(s.Name)
 		if fams[f] == nil {
 			names = append(names, f)
@@ -635,6 +641,11 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 	if len(names) < 2 {
 		return
 	}
+	defer func() {
+		if len(running) > 0 {
+			p("Searches short of their budget, left out until they end: %s.\n\n", strings.Join(running, ", "))
+		}
+	}()
 	var refs []string
 	for _, f := range names {
 		if (f == "search-rl" || f == "search-random") && !fams[f][0].MultiFidelity {
