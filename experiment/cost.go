@@ -3,7 +3,6 @@ package experiment
 import (
 	"fmt"
 	"io"
-	"slices"
 	"strings"
 
 	"github.com/autodropout/autodropout/nn"
@@ -248,12 +247,7 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 			return err
 		}
 		refs := len(cfg.baselines(nil)) * (1 + len(others(scfg.Task.Seed, nz.Seeds)))
-		pats := 0
-		for _, sr := range searches {
-			if sr.Main && slices.Contains(cfg.noiseSeeds(scfg), sr.Config.Seed) {
-				pats += min(nz.Top, sr.Config.TopK, sr.Config.Budget) * len(others(sr.Config.Task.Seed, nz.Seeds))
-			}
-		}
+		pats := len(cfg.noiseRuns("", scfg, searches, nil)) - refs
 		k := float64(refs + pats)
 		fmt.Fprintf(w, "reward noise: %d trainings at the trial's settings without the test set: %d of the baselines (seeds %d and %v), %d of the best patterns of the searches of seeds %v\n",
 			refs+pats, refs, scfg.Task.Seed, others(scfg.Task.Seed, nz.Seeds), pats, cfg.noiseSeeds(scfg))

@@ -4,9 +4,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"slices"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
@@ -60,18 +57,21 @@ func (c Config) noiseAfter(searches []searchRun, scfg search.Config) (int, error
 
 // noiseRuns lists the reward-noise stage's trainings: the baselines (with
 // the settings tuned chose) at the task's seed and every noise seed, then
-// the best patterns of the measured searches (their top/ files under out)
-// at every noise seed. Every run has the trial's settings and no test set.
+// the k best patterns of each measured search at every noise seed, k up
+// to the stage's top. A pattern's run has its search's top/ file as
+// flags once that file exists, nil flags before (so the plan can count
+// it before the search has run). Every run has the trial's settings and
+// no test set.
 func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, tuned map[string][]string) []trainRun {
 	n := c.RewardNoise
-	dir := func(label string, seed int64) string {
-		return filepath.Join(out, NoiseDir, label, "seed-"+strconv.FormatInt(seed, 10))
+	if n == nil {
+		return nil
 	}
 	var runs []trainRun
 	for _, r := range c.baselines(tuned) {
 		for _, s := range append([]int64{scfg.Task.Seed}, others(scfg.Task.Seed, n.Seeds)...) {
 			runs = append(runs, trainRun{label: "noise " + r.label, seed: s,
-				args: append(append([]string{}, r.args...), "--test=false"), dir: dir(r.label, s)})
+				args: append(append([]string{}, r.args...), "--test=false"), dir: runDir(out, NoiseDir, r.label, s)})
 		}
 	}
 	measured := c.noiseSeeds(scfg)
@@ -79,13 +79,14 @@ func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, 
 		if !sr.Main || !slices.Contains(measured, sr.Config.Seed) {
 			continue
 		}
-		tops, _ := filepath.Glob(filepath.Join(out, sr.Dir, "top", "*.json"))
-		sort.Slice(tops, func(i, j int) bool { return topRank(tops[i]) < topRank(tops[j]) })
-		for k, top := range tops[:min(len(tops), n.Top)] {
-			label := fmt.Sprintf("%s-top%d", sr.Dir, k+1)
+		for k := 1; k <= min(n.Top, sr.Config.TopK, sr.Config.Budget); k++ {
+			var args []string
+			if tops, _ := filepath.Glob(filepath.Join(out, sr.Dir, "top", fmt.Sprintf("%02d-*.json", k))); len(tops) > 0 {
+				args = []string{"--pattern", tops[0], "--allow-outside-space", "--test=false"}
+			}
+			label := fmt.Sprintf("%s-top%d", sr.Dir, k)
 			for _, s := range others(sr.Config.Task.Seed, n.Seeds) { // the journal has the trial's own
-				runs = append(runs, trainRun{label: "noise " + label, seed: s,
-					args: []string{"--pattern", top, "--allow-outside-space", "--test=false"}, dir: dir(label, s)})
+				runs = append(runs, trainRun{label: "noise " + label, seed: s, args: args, dir: runDir(out, NoiseDir, label, s)})
 			}
 		}
 	}
@@ -101,12 +102,4 @@ func others(own int64, seeds []int64) []int64 {
 		}
 	}
 	return out
-}
-
-// topRank is the rank NN of a top/NN-REWARD.json file (0 when the name
-// does not say).
-func topRank(path string) int {
-	nn, _, _ := strings.Cut(filepath.Base(path), "-")
-	k, _ := strconv.Atoi(nn)
-	return k
 }

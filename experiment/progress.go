@@ -5,8 +5,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
-	"strconv"
 	"time"
 
 	"github.com/autodropout/autodropout/search"
@@ -41,24 +39,20 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 		return nil
 	}
 	p := &progress{start: time.Now()}
-	training := func(dir string, flops float64) {
-		p.parts = append(p.parts, planPart{flops, func() float64 {
-			if _, err := os.Stat(filepath.Join(dir, "result.json")); err == nil {
-				return 1
-			}
-			return 0
-		}})
-	}
-	seedDir := func(parts ...string) string {
-		return filepath.Join(append([]string{out}, parts...)...)
-	}
-	for _, g := range cfg.gridRuns() {
-		training(seedDir("grid", g.family+"-"+g.name, "seed-"+strconv.FormatInt(cfg.Grid.Seed, 10)), trainCost.Total())
-	}
-	for _, label := range cfg.finalLabels() {
-		for _, s := range cfg.Final.Seeds {
-			training(seedDir("final", label, "seed-"+strconv.FormatInt(s, 10)), finalCost.Total())
+	training := func(runs []trainRun, flops float64) {
+		for _, r := range runs {
+			result := filepath.Join(r.dir, "result.json")
+			p.parts = append(p.parts, planPart{flops, func() float64 {
+				if _, err := os.Stat(result); err == nil {
+					return 1
+				}
+				return 0
+			}})
 		}
+	}
+	training(cfg.gridTrainings(out), trainCost.Total())
+	for _, label := range cfg.finalLabels() {
+		training(finalRuns(out, label, nil, cfg.Final.Seeds), finalCost.Total())
 	}
 	for _, sr := range searches {
 		flops, err := SearchPlan(io.Discard, sr.Config, nil, 1)
@@ -68,24 +62,7 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 		journal, budget := filepath.Join(out, sr.Dir, "journal.jsonl"), sr.Config.Budget
 		p.parts = append(p.parts, planPart{flops, func() float64 { return searchDone(journal, budget) }})
 	}
-	if n := cfg.RewardNoise; n != nil {
-		for _, r := range cfg.baselines(nil) {
-			for _, s := range append([]int64{scfg.Task.Seed}, others(scfg.Task.Seed, n.Seeds)...) {
-				training(seedDir(NoiseDir, r.label, "seed-"+strconv.FormatInt(s, 10)), trialCost.Total())
-			}
-		}
-		measured := cfg.noiseSeeds(scfg)
-		for _, sr := range searches {
-			if !sr.Main || !slices.Contains(measured, sr.Config.Seed) {
-				continue
-			}
-			for k := 1; k <= min(n.Top, sr.Config.TopK, sr.Config.Budget); k++ {
-				for _, s := range others(sr.Config.Task.Seed, n.Seeds) {
-					training(seedDir(NoiseDir, fmt.Sprintf("%s-top%d", sr.Dir, k), "seed-"+strconv.FormatInt(s, 10)), trialCost.Total())
-				}
-			}
-		}
-	}
+	training(cfg.noiseRuns(out, scfg, searches, nil), trialCost.Total())
 	for _, part := range p.parts {
 		p.total += part.flops
 	}

@@ -112,17 +112,12 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	res.Tuned = map[string][]string{}
 	if len(grid) > 0 {
 		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
-		var runs []trainRun
-		for _, g := range grid {
-			runs = append(runs, trainRun{label: g.family + "-" + g.name, seed: cfg.Grid.Seed,
-				args: append(append([]string{}, g.args...), "--test=false"),
-				dir:  filepath.Join(s.Out, "grid", g.family+"-"+g.name, fmt.Sprintf("seed-%d", cfg.Grid.Seed))})
-		}
+		runs := cfg.gridTrainings(s.Out)
 		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
 		res.Failed += failed
 		if err := ctx.Err(); err != nil {
 			return res, fmt.Errorf("interrupted (%v) during the baseline grids: %d of %d grid trainings are done and kept in %s (those running start over); the baselines' final runs and the searches follow",
-				err, done, len(runs), filepath.Join(s.Out, "grid"))
+				err, done, len(runs), filepath.Join(s.Out, gridArea))
 		}
 		bestAcc := map[string]float64{}
 		for i, g := range grid {
@@ -146,12 +141,12 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	}
 	res.Finals = len(base)
 	step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
-		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
+		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, finalArea))
 	done, failed := trainAll(ctx, pr, s.Binary, f, base, cfg.Parallel, threads)
 	res.Failed += failed
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("interrupted (%v) during the baselines' final training: %d of %d are done and kept in %s (those running start over); the searches follow",
-			err, done, len(base), filepath.Join(s.Out, "final"))
+			err, done, len(base), filepath.Join(s.Out, finalArea))
 	}
 
 	step("%d searches of %d trials each: %s", len(searches), scfg.Budget, searchList(searches))
@@ -183,7 +178,12 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 			best[sr.Label] = o
 		}
 		if i == noiseAfter {
-			runs := cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned)
+			var runs []trainRun
+			for _, r := range cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned) {
+				if r.args != nil { // a search with fewer finished trials than the stage's top
+					runs = append(runs, r)
+				}
+			}
 			step("reward noise: %d trainings at the searches' trial settings (%s on %s, validation only), %d at a time -> %s",
 				len(runs), scfg.Task.Model, scfg.Task.Data, cfg.Parallel, filepath.Join(s.Out, NoiseDir))
 			done, failed := trainAll(ctx, pr, s.Binary, FinalConfig{Task: scfg.Task}, runs, cfg.Parallel, threads)
@@ -213,12 +213,12 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	}
 	res.Finals += len(runs)
 	step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
-		len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, "final"))
+		len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, finalArea))
 	done, failed = trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
 	res.Failed += failed
 	if err := ctx.Err(); err != nil {
 		return res, fmt.Errorf("interrupted (%v) during the final training of the patterns: the grid, the baselines' final runs and the searches are done and kept under %s, %d of %d pattern trainings are done and kept in %s (those running start over)",
-			err, s.Out, done, len(runs), filepath.Join(s.Out, "final"))
+			err, s.Out, done, len(runs), filepath.Join(s.Out, finalArea))
 	}
 
 	step("report")
@@ -250,23 +250,6 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	sort.Strings(k)
 	return k
-}
-
-// trainRun is one training: a regularizer (label) and a seed.
-type trainRun struct {
-	label string
-	seed  int64
-	args  []string // regularizer flags
-	dir   string
-}
-
-func finalRuns(out, label string, args []string, seeds []int64) []trainRun {
-	var runs []trainRun
-	for _, s := range seeds {
-		runs = append(runs, trainRun{label: label, seed: s, args: args,
-			dir: filepath.Join(out, "final", label, fmt.Sprintf("seed-%d", s))})
-	}
-	return runs
 }
 
 // trainAll runs trainings, parallel at a time with threads each, skipping
