@@ -72,8 +72,11 @@
 //
 // report.md has a section per subject: the searches (a table, RL against
 // random — best and mean reward, best after equal numbers of trials, the
-// trial at which RL first matched random's best — and every trial's reward
-// and running best), the controller (entropy at the first and last batch
+// trial at which RL first matched random's best; then each RL family
+// against its random twin paired by search seed, over the seeds where both
+// spent their budget, with a 95% t-interval of the difference in best and
+// in mean reward — the search families' best score against CPU-seconds,
+// and every trial's reward and running best), the controller (entropy at the first and last batch
 // against the uniform maximum, baseline and batch mean reward, and a rule
 // of thumb reading: collapsing when the last batch's entropy is under a
 // tenth of the first's, learning when the later half of the updates has a

@@ -1,9 +1,12 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -110,6 +113,8 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 			}
 		}
 	}
+
+	r.rlRandomOverSeeds(b)
 
 	if has["cost.png"] {
 		p("![Best reward so far against the CPU-seconds of each search's trials](cost.png)\n\n")
@@ -491,15 +496,7 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 		}
 		seen[pr] = true
 		d := PairedDiff(pr[0], pr[1], testScore)
-		h := d.Diff.Half95()
-		iv, verdict := "—", "too few seeds"
-		if !math.IsNaN(h) {
-			iv = fmt.Sprintf("[%+.4f, %+.4f]", d.Diff.Mean-h, d.Diff.Mean+h)
-			verdict = "no: the interval contains 0"
-			if d.Significant() {
-				verdict = "yes"
-			}
-		}
+		iv, verdict := d.interval()
 		p("| `%s` | `%s` | %d | %+.4f | %s | %s |\n", d.A, d.B, d.Diff.N, d.Diff.Mean, iv, verdict)
 	}
 	p("\n")
@@ -628,7 +625,7 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 	for _, s := range r.Searches {
 		// A search still short of its budget would pull its family's final
 		// best and CPU down: it joins the table when it ends.
-		if s.Budget > 0 && s.Finished+s.Failed+s.Stopped < s.Budget {
+		if !s.complete() {
 			running = append(running, "`"+s.Name+"`")
 			continue
 		}
@@ -707,6 +704,88 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 	p("\n")
 }
 
+// rlRandomOverSeeds pairs every RL search family with its random twin
+// (search-rl with search-random, search-mf-rl with search-mf-random) by
+// search seed, over the seeds where both spent their budget, and gives
+// the mean difference of their best and mean rewards with a 95%
+// t-interval: whether the controller beats random search at equal budget
+// beyond the spread between seeds.
+func (r *Report) rlRandomOverSeeds(b *strings.Builder) {
+	bySeed := map[string]map[int64]*Search{}
+	var fams []string
+	for _, s := range r.Searches {
+		seed, ok := searchSeed(s.Name)
+		if !ok || !s.complete() || s.Finished == 0 {
+			continue
+		}
+		f := family(s.Name)
+		if bySeed[f] == nil {
+			bySeed[f] = map[int64]*Search{}
+			fams = append(fams, f)
+		}
+		bySeed[f][seed] = s
+	}
+	header := false
+	for _, f := range fams {
+		for _, g := range fams {
+			if !twins(f, g) || f == g {
+				continue
+			}
+			best := Paired{A: f, B: g}
+			mean := best
+			var d, m []float64
+			for _, seed := range sortedKeys(bySeed[f]) {
+				a, c := bySeed[f][seed], bySeed[g][seed]
+				if c == nil || a.Method != "rl" || c.Method != "random" {
+					continue
+				}
+				best.Seeds = append(best.Seeds, seed)
+				d = append(d, a.BestReward-c.BestReward)
+				m = append(m, a.MeanReward-c.MeanReward)
+			}
+			if len(d) == 0 {
+				continue
+			}
+			best.Diff, mean.Diff, mean.Seeds = Describe(d), Describe(m), best.Seeds
+			if !header {
+				header = true
+				fmt.Fprintf(b, "**RL against random over the search seeds**: each RL family against its random twin, paired by search seed over the seeds where both spent their budget (RL − random, with a 95%% t-interval over the seeds).\n\n")
+				fmt.Fprintf(b, "| RL | random | seeds | best reward: RL − random | 95%% interval | beyond noise? | mean reward: RL − random | 95%% interval | beyond noise? |\n|---|---|---|---:|---|---|---:|---|---|\n")
+			}
+			bi, bv := best.interval()
+			mi, mv := mean.interval()
+			fmt.Fprintf(b, "| `%s` | `%s` | %s | %+.4f | %s | %s | %+.4f | %s | %s |\n", f, g, seedList(best.Seeds), best.Diff.Mean, bi, bv, mean.Diff.Mean, mi, mv)
+		}
+	}
+	if header {
+		fmt.Fprintf(b, "\n")
+	}
+}
+
+// complete reports whether the search has an outcome for every trial of
+// its budget (true when the budget is unknown).
+func (s *Search) complete() bool {
+	return s.Budget <= 0 || s.Finished+s.Failed+s.Stopped >= s.Budget
+}
+
+// searchSeed is the seed a search's name ends with ("search-rl-seed2": 2).
+func searchSeed(name string) (int64, bool) {
+	f := family(name)
+	if f == name {
+		return 0, false
+	}
+	seed, err := strconv.ParseInt(name[len(f)+len("-seed"):], 10, 64)
+	return seed, err == nil
+}
+
+func seedList(seeds []int64) string {
+	parts := make([]string, len(seeds))
+	for i, s := range seeds {
+		parts[i] = strconv.FormatInt(s, 10)
+	}
+	return strings.Join(parts, ", ")
+}
+
 // cpuToReach is the CPU-seconds after which the search's best so far is
 // at least v.
 func (s *Search) cpuToReach(v float64) (float64, bool) {
@@ -776,13 +855,8 @@ func median(xs []float64) float64 {
 	return (ys[n/2-1] + ys[n/2]) / 2
 }
 
-func sortedKeys[V any](m map[int]V) []int {
-	ks := make([]int, 0, len(m))
-	for k := range m {
-		ks = append(ks, k)
-	}
-	sort.Ints(ks)
-	return ks
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
 }
 
 func seeds(g *Group) string {

@@ -683,3 +683,44 @@ func TestSpearman(t *testing.T) {
 		}
 	}
 }
+
+// RL against random over the search seeds: each RL family paired with its
+// random twin by seed, over the seeds where both spent their budget (seed
+// 4's RL search is short of it), with a t-interval over the seeds.
+func TestRLRandomOverSeeds(t *testing.T) {
+	root := t.TempDir()
+	write := func(name, method string, rewards ...float64) {
+		j := fmt.Sprintf(`{"type":"run_started","config":{"method":%q,"budget":2},"seed":1}`+"\n", method)
+		for id, r := range rewards {
+			j += fmt.Sprintf(`{"type":"trial_proposed","trial":%d,"entropy":1,"logprob":-1,"controller_step":0}`+"\n", id)
+			j += fmt.Sprintf(`{"type":"trial_finished","trial":%d,"reward":%g}`+"\n", id, r)
+		}
+		d := filepath.Join(root, name)
+		os.MkdirAll(d, 0o755)
+		os.WriteFile(filepath.Join(d, "journal.jsonl"), []byte(j), 0o644)
+	}
+	write("search-rl-seed1", "rl", 0.7, 0.8)
+	write("search-rl-seed2", "rl", 0.6, 0.9)
+	write("search-rl-seed3", "rl", 0.5, 0.75)
+	write("search-rl-seed4", "rl", 0.99)
+	write("search-random-seed1", "random", 0.6, 0.7)
+	write("search-random-seed2", "random", 0.8, 0.8)
+	write("search-random-seed3", "random", 0.6, 0.6)
+	write("search-random-seed4", "random", 0.1, 0.1)
+	write("search-dropblock-like-rl-seed1", "rl", 0.8, 0.8) // no random twin
+	r, err := Load(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	r.markdown(&b, nil, nil, Options{})
+	md := b.String()
+	// Best: differences 0.10, 0.10, 0.15; mean: 0.10, −0.05, 0.025.
+	want := "| `search-rl` | `search-random` | 1, 2, 3 | +0.1167 | [+0.0450, +0.1884] | yes | +0.0250 | [-0.1613, +0.2113] | no: the interval contains 0 |"
+	if !strings.Contains(md, want) {
+		t.Errorf("report lacks %q:\n%s", want, md)
+	}
+	if strings.Contains(md, "| `search-dropblock-like-rl` | ") && strings.Contains(md, "`search-dropblock-like-random`") {
+		t.Errorf("a family without a random twin got a row:\n%s", md)
+	}
+}

@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"sort"
 )
@@ -76,6 +77,20 @@ type Paired struct {
 func (p Paired) Significant() bool {
 	h := p.Diff.Half95()
 	return !math.IsNaN(h) && (p.Diff.Mean-h > 0 || p.Diff.Mean+h < 0)
+}
+
+// interval is the difference's 95% interval as text ("—" with fewer than
+// two seeds) and the verdict on it.
+func (p Paired) interval() (iv, verdict string) {
+	h := p.Diff.Half95()
+	if math.IsNaN(h) {
+		return "—", "too few seeds"
+	}
+	iv = fmt.Sprintf("[%+.4f, %+.4f]", p.Diff.Mean-h, p.Diff.Mean+h)
+	if p.Significant() {
+		return iv, "yes"
+	}
+	return iv, "no: the interval contains 0"
 }
 
 // PairedDiff pairs a's and b's runs by seed and describes score(a) −
