@@ -271,7 +271,7 @@ func (c *classifierStepper) close() {}
 type lmStepper struct {
 	model *nn.TransformerXL
 	vs    *gnn.VarStore
-	opt   *gnn.Optimizer
+	opt   train.Optimizer
 	x, y  *ts.Tensor
 	mems  []*ts.Tensor
 	clip  float64
@@ -289,6 +289,9 @@ func (l *lmStepper) close() {
 		m.MustDrop()
 	}
 	l.mems = nil
+	if a, ok := l.opt.(*train.Adam); ok {
+		a.Drop()
+	}
 	l.x.MustDrop()
 	l.y.MustDrop()
 }

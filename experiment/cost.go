@@ -161,22 +161,23 @@ func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) 
 	}
 	total := c.Total() * float64(cfg.Budget)
 	mfText := ""
-	if mf := cfg.MultiFidelity; mf != nil && t.Epochs > 0 {
+	if n, unit := t.Length(); cfg.MultiFidelity != nil && n > 0 {
+		mf := cfg.MultiFidelity
 		// Successive halving in each batch: the trials at each rung, the
 		// epochs each trains there and a validation per rung.
 		total = 0
 		for lo := 0; lo < cfg.Budget; lo += cfg.SamplesPerUpdate {
-			n, prev := min(cfg.SamplesPerUpdate, cfg.Budget-lo), 0
+			k, prev := min(cfg.SamplesPerUpdate, cfg.Budget-lo), 0
 			for i, r := range mf.Rungs {
 				if i > 0 {
-					n = max(1, n/mf.Reduction)
+					k = max(1, k/mf.Reduction)
 				}
-				total += float64(n) * (c.TrainFLOPs*float64(r-prev)/float64(t.Epochs) + c.EvalFLOPs)
+				total += float64(k) * (c.TrainFLOPs*float64(r-prev)/float64(n) + c.EvalFLOPs)
 				prev = r
 			}
 		}
-		mfText = fmt.Sprintf("  multi-fidelity: rungs at %v epochs, the best 1/%d of each batch's trials go on: %.0f%% of the full-fidelity search's FLOPs\n",
-			mf.Rungs, mf.Reduction, 100*total/(c.Total()*float64(cfg.Budget)))
+		mfText = fmt.Sprintf("  multi-fidelity: rungs at %v %s, the best 1/%d of each batch's trials go on: %.0f%% of the full-fidelity search's FLOPs\n",
+			mf.Rungs, unit, mf.Reduction, 100*total/(c.Total()*float64(cfg.Budget)))
 	}
 	how := "patterns drawn uniformly"
 	if cfg.Method == "rl" {

@@ -43,29 +43,41 @@ type Config struct {
 }
 
 // MultiFidelity is successive halving inside a controller batch: every
-// trial of the batch trains to Rungs[0] epochs; the best
-// max(1, ⌊n/Reduction⌋) of the n trials at a rung continue from their
-// state to the next rung, the others stop.
+// trial of the batch trains to Rungs[0] epochs (steps for a language
+// model); the best max(1, ⌊n/Reduction⌋) of the n trials at a rung
+// continue from their state to the next rung, the others stop.
 type MultiFidelity struct {
-	Rungs     []int `json:"rungs"`     // epochs, strictly increasing, the last = task.epochs
+	Rungs     []int `json:"rungs"`     // epochs (lm: steps), strictly increasing, the last = task.epochs (lm: task.steps)
 	Reduction int   `json:"reduction"` // at least 2
+}
+
+// Length is how long a trial trains, in its unit: task.epochs of a
+// classifier, task.steps of a language model (0 when the recipe's
+// max_step decides).
+func (t Task) Length() (n int, unit string) {
+	if t.Kind == "lm" {
+		return t.Steps, "steps"
+	}
+	return t.Epochs, "epochs"
 }
 
 // check names the first bad field (relative to multi_fidelity).
 func (m *MultiFidelity) check(t Task) error {
-	if t.Kind == "lm" {
-		return errors.New("multi_fidelity: not supported for task.kind lm (language-model trials run in steps and cannot yet stop and resume at a rung); remove it")
+	n, unit := t.Length()
+	field := "task." + unit
+	if n < 1 {
+		return fmt.Errorf("multi_fidelity: set %s, the last rung (the recipe's max_step cannot be checked against the rungs)", field)
 	}
 	if len(m.Rungs) < 2 {
-		return fmt.Errorf("multi_fidelity.rungs %v: want at least two rungs (epochs, strictly increasing, the last = task.epochs %d)", m.Rungs, t.Epochs)
+		return fmt.Errorf("multi_fidelity.rungs %v: want at least two rungs (%s, strictly increasing, the last = %s %d)", m.Rungs, unit, field, n)
 	}
 	for i, r := range m.Rungs {
 		if r < 1 || i > 0 && r <= m.Rungs[i-1] {
-			return fmt.Errorf("multi_fidelity.rungs %v: want epochs of 1 or more, strictly increasing", m.Rungs)
+			return fmt.Errorf("multi_fidelity.rungs %v: want %s of 1 or more, strictly increasing", m.Rungs, unit)
 		}
 	}
-	if last := m.Rungs[len(m.Rungs)-1]; last != t.Epochs {
-		return fmt.Errorf("multi_fidelity.rungs %v: the last rung is %d epochs, want task.epochs %d", m.Rungs, last, t.Epochs)
+	if last := m.Rungs[len(m.Rungs)-1]; last != n {
+		return fmt.Errorf("multi_fidelity.rungs %v: the last rung is %d %s, want %s %d", m.Rungs, last, unit, field, n)
 	}
 	if m.Reduction < 2 {
 		return fmt.Errorf("multi_fidelity.reduction %d: want at least 2", m.Reduction)

@@ -134,13 +134,15 @@
 // # Multi-fidelity
 //
 // With Config.MultiFidelity (`"multi_fidelity": {"rungs": [1, 3, 9],
-// "reduction": 3}`, rungs in epochs, the last = task.epochs) every batch
-// of samples_per_update trials runs successive halving: all trials train
-// to rung 0 (`autodropout train --stop-epoch 1 --save-state ...`), the
+// "reduction": 3}`, rungs in epochs, the last = task.epochs; for a
+// language model in steps, the last = task.steps) every batch of
+// samples_per_update trials runs successive halving: all trials train to
+// rung 0 (`autodropout train --stop-epoch 1 --save-state ...`; lm:
+// `--stop-step`), the
 // best max(1, ⌊n/reduction⌋) of the n trials that entered the rung (ties
 // to the lower id; failed trials never) continue from their state
 // (`--resume-state`) to the next rung, and so on to the last rung. The
-// learning rate follows the full task.epochs schedule at every rung, and
+// learning rate follows the full schedule at every rung, and
 // a continued training equals an unbroken one bit for bit (see
 // train.State), so a trial that reaches the last rung has exactly the
 // result it would have had without stops. Synchronous halving inside a

@@ -33,8 +33,9 @@ type Trial struct {
 
 	// Multi-fidelity (zero: one training of all Task.Epochs). The trial
 	// trains rung Rung: from ResumeState (the previous rung's state; ""
-	// at rung 0) to StopEpoch of Task.Epochs, saving its state to
-	// SaveState; the last rung has StopEpoch 0 and no SaveState.
+	// at rung 0) to StopEpoch of Task.Epochs (a language model: steps of
+	// Task.Steps), saving its state to SaveState; the last rung has
+	// StopEpoch 0 and no SaveState.
 	Rung        int
 	StopEpoch   int
 	ResumeState string
@@ -208,7 +209,11 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 func (t Trial) rungArgs() []string {
 	var a []string
 	if t.StopEpoch > 0 {
-		a = append(a, "--stop-epoch", strconv.Itoa(t.StopEpoch))
+		flag := "--stop-epoch"
+		if t.Task.Kind == "lm" {
+			flag = "--stop-step"
+		}
+		a = append(a, flag, strconv.Itoa(t.StopEpoch))
 	}
 	if t.SaveState != "" {
 		a = append(a, "--save-state", t.SaveState)

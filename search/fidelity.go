@@ -29,14 +29,20 @@ func (s *Search) runRungs(ctx context.Context, b int, trials []Trial, recs map[i
 			}
 		}
 		err := runAll(b, pending, func(t Trial, res Result) *Event {
+			// A resumed training counts its steps and examples from the
+			// run's start: the rung's own are those beyond the rungs below.
+			below := trialCost(recs[t.ID], ri)
+			if ri > 0 && res.Cost.Steps >= below.Steps && res.Cost.Examples >= below.Examples {
+				res.Cost.Steps -= below.Steps
+				res.Cost.Examples -= below.Examples
+			}
 			e := endEvent(t, res)
 			e.Rung, e.Epochs = ip(ri), mf.Rungs[ri]
 			if e.Type == TrialFinished && ri < last {
 				e.Type = RungFinished
 			} else {
-				total := trialCost(recs[t.ID], ri)
-				addCost(&total, res.Cost)
-				e.Cost = &total
+				addCost(&below, res.Cost)
+				e.Cost = &below
 			}
 			return &e
 		}, func(t Trial, e *Event) {

@@ -56,8 +56,9 @@ type Event struct {
 	// Multi-fidelity: the rung (index into multi_fidelity.rungs) of
 	// trial_started, rung_finished, trial_promoted (the rung promoted
 	// from), trial_finished, trial_failed and trial_stopped (the last rung
-	// trained), and the epochs trained by then. The cost of rung_finished
-	// is that rung's; the final event's is the trial's total.
+	// trained), and the epochs (a language model: steps) trained by then.
+	// The cost of rung_finished is that rung's own; the final event's is
+	// the trial's total.
 	Rung   *int `json:"rung,omitempty"`
 	Epochs int  `json:"epochs,omitempty"`
 

@@ -78,6 +78,53 @@ func TestRealLMSearch(t *testing.T) {
 	}
 }
 
+// TestRealLMMultiFidelitySearch runs successive halving on language-model
+// trials: four trials train 4 of 10 steps, the best two continue from
+// their rung states (--stop-step, --save-state, --resume-state) to the
+// end, the other two stop; no rung state is left behind.
+func TestRealLMMultiFidelitySearch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("trains real models")
+	}
+	if _, err := os.Stat("/usr/share/games/fortunes"); err != nil {
+		t.Skip("no fortunes corpus:", err)
+	}
+	bin := buildBinary(t)
+	recipe := filepath.Join(t.TempDir(), "lm.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "d_head": 16, "d_inner": 64, "tgt_len": 16, "mem_len": 16},
+ "optimizer": "adam", "lr": 0.001, "clip": 0.25, "max_step": 10, "batch_size": 8, "eval_batch_size": 10}`), 0o644)
+	cfg := Config{Method: "random", Budget: 4, Parallel: 2, SamplesPerUpdate: 4, Cores: 2,
+		Task:          Task{Kind: "lm", LMConfig: recipe, Steps: 10, EvalTokens: 500, Timeout: "5m"},
+		MultiFidelity: &MultiFidelity{Rungs: []int{4, 10}, Reduction: 2}}.WithDefaults()
+	if err := cfg.Check(); err != nil {
+		t.Fatal(err)
+	}
+	out := t.TempDir()
+	s := &Search{Config: cfg, Sites: []string{`^emb$`, `\.ff\.hidden$`}, Space: TransformerSpace{autodropout.DefaultTransformerSpace()},
+		Out: out, Executor: &LocalExecutor{Binary: bin, Timeout: cfg.Task.TimeoutDuration()}}
+	sum, err := s.Run(context.Background())
+	evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+	if err != nil || sum.Finished != 2 || sum.Stopped != 2 {
+		t.Fatalf("summary %+v, error %v; journal %+v", sum, err, evs)
+	}
+	count := map[string]int{}
+	for _, e := range evs {
+		count[e.Type]++
+		if e.Type == RungFinished && (e.Cost.Steps != 4 || e.Epochs != 4) {
+			t.Errorf("rung result of trial %d: cost %+v at %v steps, want 4 steps", *e.Trial, e.Cost, e.Epochs)
+		}
+		if e.Type == TrialFinished && (e.Metrics["val_ppl"] <= 1 || e.Cost.Examples != 10*8*16 || e.Cost.Steps != 10) {
+			t.Errorf("finished trial %d: metrics %v cost %+v; want a perplexity, 10 steps and 1280 tokens over both rungs", *e.Trial, e.Metrics, e.Cost)
+		}
+	}
+	if count[RungFinished] != 4 || count[TrialPromoted] != 2 {
+		t.Errorf("events %v: want 4 rung results and 2 promotions", count)
+	}
+	if states, _ := filepath.Glob(filepath.Join(out, "trials", "*", "rung-*.state")); len(states) > 0 {
+		t.Errorf("rung states left: %v", states)
+	}
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "autodropout")

@@ -81,7 +81,7 @@ func (a *AMP) forward(fn func() (*ts.Tensor, error)) (loss *ts.Tensor, err error
 // backward runs zero_grad, backward of loss and, unless the loss scaler
 // finds an infinite or NaN gradient, clip (when not nil) and the
 // optimizer's step. A step that the scaler skips is not an error.
-func (a *AMP) backward(loss *ts.Tensor, opt *gnn.Optimizer, clip func() error) error {
+func (a *AMP) backward(loss *ts.Tensor, opt Optimizer, clip func() error) error {
 	if err := opt.ZeroGrad(); err != nil {
 		return err
 	}

@@ -223,7 +223,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 
 // step runs forward, backward and the optimizer on one batch and returns the
 // loss. The forward pass and the loss run in amp's precision (nil: float32).
-func step(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, dev gotch.Device, amp *AMP) (float64, error) {
+func step(model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp *AMP) (float64, error) {
 	x, y, err := b.Tensors(dev)
 	if err != nil {
 		return 0, err

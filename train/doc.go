@@ -7,6 +7,15 @@
 // dynamic loss scaling (LossScaler). The result records the precision
 // used.
 //
+// A run can stop between epochs (Config.StopEpoch) or, for a language
+// model, between steps (LMConfig.StopStep), save a State, and continue
+// from it exactly: the generators are reseeded per epoch (EpochSeed) or
+// per step (StepSeed), and the state holds everything else the run
+// carries (weights, SGD momentum or Adam's moments, a language model's
+// memories and stream position, the loss scaler). Language models train
+// with Adam, this package's own implementation of torch.optim.Adam, whose
+// moments libtorch's optimizer would keep out of reach.
+//
 // The loop returns errors instead of exiting (a diverging child model is a
 // recorded failure, not a crash of the search), drops each step's tensors
 // as soon as they are used, and reports progress at a steady pace.

@@ -36,7 +36,28 @@ type LMConfig struct {
 	Precision libtorch.Precision // as Config.Precision
 	Progress  io.Writer
 	Every     time.Duration
+	// Seed reseeds libtorch's generators before every step (StepSeed), so
+	// the masks of step s depend on Seed and s only: a run continued from
+	// a state draws the same masks as one that never stopped.
+	Seed int64
+	// StopStep, when in [1, Steps), ends the run after that many steps of
+	// the Steps schedule (the learning rate follows the Steps-long
+	// cosine): a rung of successive halving. The validation split is
+	// evaluated then, the test split is not.
+	StopStep int
+	// Resume continues the run from a state saved after step Resume.Steps
+	// (the caller has checked its identity). Nil: from the model's
+	// initialization.
+	Resume *State
+	// SaveState, when set, receives the state after the last step this
+	// call trains (the caller owns it), so that a later call with Resume
+	// continues as if the run had never stopped.
+	SaveState func(*State) error
 }
+
+// StepSeed is the seed of libtorch's generators during step s (from 0)
+// of a language-model run seeded with seed.
+func StepSeed(seed int64, s int) int64 { return EpochSeed(seed, s) }
 
 // LMResult summarises a run. Perplexities are exp(mean token cross-entropy).
 type LMResult struct {
@@ -62,6 +83,16 @@ type LMResult struct {
 func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*LMResult, error) {
 	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
 		return nil, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")
+	}
+	stop := cfg.Steps
+	if cfg.StopStep > 0 && cfg.StopStep < cfg.Steps {
+		stop = cfg.StopStep
+	}
+	if (cfg.StopStep > 0 || cfg.Resume != nil || cfg.SaveState != nil) && (cfg.Steps < 1 || cfg.Duration > 0) {
+		return nil, fmt.Errorf("lm training: stopping at a step, saving and resuming want a number of steps and no duration (a duration ends at an unknown step)")
+	}
+	if r := cfg.Resume; r != nil && (r.Steps < 1 || r.Steps >= stop) {
+		return nil, fmt.Errorf("resume after step %d of a run that stops after step %d", r.Steps, stop)
 	}
 	if cfg.EvalBatch < 1 {
 		cfg.EvalBatch = 10
@@ -90,6 +121,9 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	if err != nil {
 		return nil, fmt.Errorf("optimizer: %w", err)
 	}
+	if a, ok := opt.(*Adam); ok {
+		defer a.Drop()
+	}
 	res := &LMResult{Params: CountParams(vs), Precision: amp.String()}
 	nseg := tr.Segments(cfg.TgtLen)
 	var mems []*ts.Tensor
@@ -101,9 +135,17 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	}
 	defer dropMems()
 	var recent []float64
+	seg := 0 // the next training segment
+	if r := cfg.Resume; r != nil {
+		if mems, err = applyLMState(vs, opt, r, amp); err != nil {
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		res.Steps, res.Tokens, seg, recent = r.Steps, r.Examples, r.Segment, append([]float64(nil), r.Recent...)
+	}
+	firstTokens := res.Tokens
 	last := time.Now()
-	for seg := 0; ; seg++ {
-		if cfg.Steps > 0 && res.Steps >= cfg.Steps {
+	for {
+		if cfg.Steps > 0 && res.Steps >= stop {
 			break
 		}
 		if cfg.Duration > 0 && time.Since(start) >= cfg.Duration {
@@ -112,12 +154,15 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		if seg == nseg {
+		if seg >= nseg {
 			seg = 0
 			dropMems()
 		}
 		if cfg.Steps > 0 {
 			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(cfg.Steps))))
+		}
+		if err := libtorch.ManualSeed(StepSeed(cfg.Seed, res.Steps)); err != nil {
+			return nil, err
 		}
 		x, y, err := tr.SegmentTensors(seg, cfg.TgtLen, cfg.Device)
 		if err != nil {
@@ -131,6 +176,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		if err != nil {
 			return nil, fmt.Errorf("step %d: %w", res.Steps+1, err)
 		}
+		seg++
 		res.Steps++
 		res.Tokens += int64(n)
 		recent = append(recent, v)
@@ -141,11 +187,24 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 			last = time.Now()
 			el := time.Since(start).Seconds()
 			fmt.Fprintf(cfg.Progress, "  step %d  loss %.3f  ppl %.1f  %.0f tokens/s  elapsed %.0fs\n",
-				res.Steps, mean(recent), math.Exp(mean(recent)), float64(res.Tokens)/el, el)
+				res.Steps, mean(recent), math.Exp(mean(recent)), float64(res.Tokens-firstTokens)/el, el)
 		}
 	}
+	if cfg.SaveState != nil {
+		st, err := captureLMState(vs, opt, mems, amp)
+		if err != nil {
+			return nil, fmt.Errorf("state after step %d: %w", res.Steps, err)
+		}
+		st.Steps, st.Examples, st.Segment, st.Recent = res.Steps, res.Tokens, seg, append([]float64(nil), recent...)
+		if err := cfg.SaveState(st); err != nil {
+			return nil, err
+		}
+	}
+	if stop < cfg.Steps {
+		c = &data.Corpus{Name: c.Name, Vocab: c.Vocab, Train: c.Train, Valid: c.Valid} // a rung: no test
+	}
 	res.TrainS = time.Since(start).Seconds()
-	res.TokensPerS = float64(res.Tokens) / res.TrainS
+	res.TokensPerS = float64(res.Tokens-firstTokens) / res.TrainS
 	res.TrainLoss = mean(recent)
 	dropMems()
 	exit, err := amp.Autocast()
@@ -360,11 +419,12 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 }
 
 // LMOptimizer builds a language model's optimizer by name: "adam" (also
-// "") or "sgd" (plain, as the Transformer-XL recipes use it).
-func LMOptimizer(vs *gnn.VarStore, name string, lr float64) (*gnn.Optimizer, error) {
+// "", Adam) or "sgd" (plain, as the Transformer-XL recipes use it, with no
+// state to save).
+func LMOptimizer(vs *gnn.VarStore, name string, lr float64) (Optimizer, error) {
 	switch name {
 	case "", "adam":
-		return gnn.DefaultAdamConfig().Build(vs, lr)
+		return NewAdam(vs, lr)
 	case "sgd":
 		return gnn.NewSGDConfig(0, 0, 0, false).Build(vs, lr)
 	}

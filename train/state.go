@@ -3,11 +3,14 @@ package train
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"os"
-	"sort"
+	"slices"
+	"strconv"
 	"strings"
 
 	"github.com/autodropout/autodropout/internal/atomicfile"
@@ -17,10 +20,10 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// State is a training run stopped between epochs: everything Classifier
-// needs to continue it as if it had never stopped. The model's variables
-// (parameters and batch-norm buffers) and SGD's momentum buffers are
-// copies, owned by the State.
+// State is a training run stopped between epochs (Classifier) or steps
+// (TrainLM): everything needed to continue it as if it had never stopped.
+// Its tensors (the model's variables, SGD's momentum buffers, Adam's
+// moments, a language model's memories) are copies, owned by the State.
 type State struct {
 	// Identity names the run the state belongs to (seed, epochs planned,
 	// a hash of the training flags and pattern …); a resume compares it
@@ -28,15 +31,40 @@ type State struct {
 	Identity map[string]string `json:"identity"`
 	Epochs   int               `json:"epochs_done"`
 	Steps    int               `json:"steps_done"`
-	Examples int64             `json:"examples"`
+	Examples int64             `json:"examples"` // training examples seen (tokens for a language model)
 	// LossScale and ScaleGood are the float16 loss scaler's state (zero
 	// without one).
 	LossScale float64 `json:"loss_scale,omitempty"`
 	ScaleGood int     `json:"loss_scale_good,omitempty"`
 
+	// A language model's place in its training stream (the next
+	// segment), its last losses (the window of LMResult.TrainLoss) and
+	// Adam's step count per trainable variable.
+	Segment   int            `json:"segment,omitempty"`
+	Recent    []float64      `json:"recent_losses,omitempty"`
+	AdamSteps map[string]int `json:"adam_steps,omitempty"`
+
 	Vars     map[string]*ts.Tensor `json:"-"` // by VarStore name
 	Momentum map[string]*ts.Tensor `json:"-"` // by trainable variable name
+	AdamM    map[string]*ts.Tensor `json:"-"` // Adam's first moments, by trainable variable name
+	AdamV    map[string]*ts.Tensor `json:"-"` // Adam's second moments
+	Mems     []*ts.Tensor          `json:"-"` // a language model's memories, by layer
 }
+
+// tensorGroups are the State's named tensor maps, by their prefix in the
+// archive.
+func (s *State) tensorGroups() []struct {
+	prefix string
+	m      *map[string]*ts.Tensor
+} {
+	return []struct {
+		prefix string
+		m      *map[string]*ts.Tensor
+	}{{"var/", &s.Vars}, {"momentum/", &s.Momentum}, {"adam_m/", &s.AdamM}, {"adam_v/", &s.AdamV}}
+}
+
+// memPrefix names a memory in the archive: mem/000, mem/001, …
+const memPrefix = "mem/"
 
 // stateMagic starts every state file: a text line, then the JSON header,
 // then libtorch's tensor archive.
@@ -46,14 +74,15 @@ const stateMagic = "autodropout train state v1\n"
 func (s *State) Save(path string) error {
 	var names []string
 	var tensors []*ts.Tensor
-	for _, group := range []struct {
-		prefix string
-		m      map[string]*ts.Tensor
-	}{{"var/", s.Vars}, {"momentum/", s.Momentum}} {
-		for _, k := range sortedKeys(group.m) {
+	for _, group := range s.tensorGroups() {
+		for _, k := range sortedKeys(*group.m) {
 			names = append(names, group.prefix+k)
-			tensors = append(tensors, group.m[k])
+			tensors = append(tensors, (*group.m)[k])
 		}
+	}
+	for i, m := range s.Mems {
+		names = append(names, fmt.Sprintf("%s%03d", memPrefix, i))
+		tensors = append(tensors, m)
 	}
 	archive, err := libtorch.EncodeTensors(names, tensors)
 	if err != nil {
@@ -98,16 +127,34 @@ func LoadState(path string) (*State, error) {
 	if err != nil {
 		return nil, fmt.Errorf("load state %s: %w", path, err)
 	}
-	s.Vars, s.Momentum = map[string]*ts.Tensor{}, map[string]*ts.Tensor{}
+	groups := s.tensorGroups()
+	for _, g := range groups {
+		*g.m = map[string]*ts.Tensor{}
+	}
+	mems := map[int]*ts.Tensor{}
+next:
 	for _, nt := range named {
-		switch {
-		case strings.HasPrefix(nt.Name, "var/"):
-			s.Vars[strings.TrimPrefix(nt.Name, "var/")] = nt.Tensor
-		case strings.HasPrefix(nt.Name, "momentum/"):
-			s.Momentum[strings.TrimPrefix(nt.Name, "momentum/")] = nt.Tensor
-		default:
-			return nil, fmt.Errorf("load state %s: unexpected tensor %q", path, nt.Name)
+		for _, g := range groups {
+			if k, ok := strings.CutPrefix(nt.Name, g.prefix); ok {
+				(*g.m)[k] = nt.Tensor
+				continue next
+			}
 		}
+		if k, ok := strings.CutPrefix(nt.Name, memPrefix); ok {
+			if i, err := strconv.Atoi(k); err == nil && i >= 0 && i < len(named) {
+				mems[i] = nt.Tensor
+				continue
+			}
+		}
+		s.Drop()
+		return nil, fmt.Errorf("load state %s: unexpected tensor %q", path, nt.Name)
+	}
+	for i := range len(mems) {
+		if mems[i] == nil {
+			s.Drop()
+			return nil, fmt.Errorf("load state %s: memories %v are not numbered from 0", path, sortedKeys(mems))
+		}
+		s.Mems = append(s.Mems, mems[i])
 	}
 	return s, nil
 }
@@ -131,20 +178,18 @@ func (s *State) CheckIdentity(file string, want map[string]string) error {
 
 // Drop frees the state's tensors.
 func (s *State) Drop() {
-	for _, m := range []map[string]*ts.Tensor{s.Vars, s.Momentum} {
-		for _, t := range m {
+	for _, g := range s.tensorGroups() {
+		for _, t := range *g.m {
 			t.MustDrop()
 		}
 	}
+	for _, t := range s.Mems {
+		t.MustDrop()
+	}
 }
 
-func sortedKeys[V any](m map[string]V) []string {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	return keys
+func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
+	return slices.Sorted(maps.Keys(m))
 }
 
 // captureState copies vs's variables and opt's momentum buffers.
@@ -321,4 +366,60 @@ func copyTensor(t *ts.Tensor) *ts.Tensor {
 	c := t.MustZerosLike(false)
 	c.Copy_(t)
 	return c
+}
+
+// captureLMState copies a language model's variables, Adam's moments and
+// step counts (when opt is Adam; plain SGD keeps no state), the memories
+// carried into the next segment and the loss scaler's state.
+func captureLMState(vs *gnn.VarStore, opt Optimizer, mems []*ts.Tensor, amp *AMP) (*State, error) {
+	s, err := captureState(vs, nil, 0)
+	if err != nil {
+		return nil, err
+	}
+	if a, ok := opt.(*Adam); ok {
+		if s.AdamM, s.AdamV, s.AdamSteps, err = a.state(); err != nil {
+			s.Drop()
+			return nil, err
+		}
+	}
+	err = libtorch.NoGrad(func() {
+		for _, m := range mems {
+			s.Mems = append(s.Mems, copyTensor(m))
+		}
+	})
+	if err != nil {
+		s.Drop()
+		return nil, err
+	}
+	if amp != nil && amp.Scaler != nil {
+		s.LossScale, s.ScaleGood = amp.Scaler.Scale, amp.Scaler.good
+	}
+	return s, nil
+}
+
+// applyLMState loads s into a language model's variables, its optimizer
+// and loss scaler, and returns copies of its memories (the caller's).
+func applyLMState(vs *gnn.VarStore, opt Optimizer, s *State, amp *AMP) ([]*ts.Tensor, error) {
+	if err := applyState(vs, nil, s, 0); err != nil {
+		return nil, err
+	}
+	a, isAdam := opt.(*Adam)
+	switch {
+	case isAdam:
+		if err := a.setState(s.AdamM, s.AdamV, s.AdamSteps); err != nil {
+			return nil, err
+		}
+	case len(s.AdamM) > 0:
+		return nil, fmt.Errorf("the state has Adam moments, the optimizer is not Adam")
+	}
+	if amp != nil && amp.Scaler != nil && s.LossScale > 0 {
+		amp.Scaler.Scale, amp.Scaler.good = s.LossScale, s.ScaleGood
+	}
+	var mems []*ts.Tensor
+	err := libtorch.NoGrad(func() {
+		for _, m := range s.Mems {
+			mems = append(mems, copyTensor(m))
+		}
+	})
+	return mems, err
 }

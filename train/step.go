@@ -34,14 +34,14 @@ func StepAMP(model ts.ModuleT, opt *gnn.Optimizer, b *data.Batch, amp *AMP) (flo
 // optimizer step. It drops mems and returns the loss and the new memories,
 // which the caller owns (also on error). x and y stay the caller's. The
 // caller holds a libtorch.TrainThread.
-func LMStep(vs *gnn.VarStore, opt *gnn.Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64) (float64, []*ts.Tensor, error) {
+func LMStep(vs *gnn.VarStore, opt Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64) (float64, []*ts.Tensor, error) {
 	return LMStepAMP(vs, opt, model, x, y, mems, clip, nil)
 }
 
 // LMStepAMP is LMStep in amp's precision (nil: float32), as TrainLM runs
 // it with LMConfig.Precision. The memories it returns are in the dtype the
 // layers computed (bfloat16 under bf16 autocast).
-func LMStepAMP(vs *gnn.VarStore, opt *gnn.Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64, amp *AMP) (float64, []*ts.Tensor, error) {
+func LMStepAMP(vs *gnn.VarStore, opt Optimizer, model LM, x, y *ts.Tensor, mems []*ts.Tensor, clip float64, amp *AMP) (float64, []*ts.Tensor, error) {
 	var next []*ts.Tensor
 	loss, err := amp.forward(func() (*ts.Tensor, error) {
 		var logits *ts.Tensor

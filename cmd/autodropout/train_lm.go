@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -47,6 +49,11 @@ type LMResultFile struct {
 	Vocab       int     `json:"vocab"`
 	EvalTokens  int     `json:"eval_tokens"` // validation tokens evaluated
 	CPUS        float64 `json:"cpu_s"`       // CPU time of the whole process (user + system)
+	// StepsPlanned is the run's steps when --stop-step ended it before
+	// them (a rung of a multi-fidelity search); absent otherwise.
+	StepsPlanned int `json:"steps_planned,omitempty"`
+	// ResumedFrom is the --resume-state file.
+	ResumedFrom string `json:"resumed_from,omitempty"`
 }
 
 // printLMFlags prints train --task lm's flags to w.
@@ -80,6 +87,9 @@ func runTrainLM(args []string) error {
 	device := fs.String("device", "cpu", "cpu, cuda or cuda:N")
 	test := fs.Bool("test", true, "evaluate on the test split (search trials skip it: their reward is the validation perplexity)")
 	precision := fs.String("precision", string(defaultPrecision), precisionUsage)
+	stopStep := fs.Int("stop-step", 0, "stop after this many of the run's steps (the learning rate still follows the whole schedule), evaluate validation only, and save --save-state: a rung of a multi-fidelity search")
+	saveState := fs.String("save-state", "", "file for the resumable state after the last step trained: weights, Adam's moments, the memories, the stream position, and the run's identity")
+	resumeState := fs.String("resume-state", "", "continue from a --save-state file of the same run (same flags, pattern, config and seed, apart from --stop-step, --out, --threads, --progress, --test, --eval-tokens and the state files); the result equals an unbroken run's bit for bit on the same machine and thread count")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -143,7 +153,30 @@ func runTrainLM(args []string) error {
 	lmCfg := train.LMConfig{
 		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
 		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,
-		Precision: prec, Progress: os.Stdout, Every: *every,
+		Precision: prec, Progress: os.Stdout, Every: *every, Seed: *seed, StopStep: *stopStep,
+	}
+	identity, err := lmIdentity(b, *dataset, *dataDir, *reg, *pattern, *outsideSpace, *minCount, prec, *device, *seed, cfg.MaxStep)
+	if err != nil {
+		return err
+	}
+	if *resumeState != "" {
+		st, err := train.LoadState(*resumeState)
+		if err != nil {
+			return err
+		}
+		defer st.Drop()
+		if err := st.CheckIdentity(*resumeState, identity); err != nil {
+			return err
+		}
+		lmCfg.Resume = st
+		fmt.Printf("resuming after step %d from %s\n", st.Steps, *resumeState)
+	}
+	if *saveState != "" {
+		lmCfg.SaveState = func(st *train.State) error {
+			defer st.Drop()
+			st.Identity = identity
+			return st.Save(*saveState)
+		}
 	}
 	// Before building the model: a split too short for its streams must
 	// not cost a training run to find out.
@@ -178,10 +211,32 @@ func runTrainLM(args []string) error {
 		if err := os.MkdirAll(*out, 0o755); err != nil {
 			return err
 		}
+		planned := 0
+		if *stopStep > 0 && *stopStep < cfg.MaxStep {
+			planned = cfg.MaxStep
+		}
 		return writeJSON(filepath.Join(*out, "result.json"), LMResultFile{LMResult: res, Model: *model, Dataset: c.Name,
-			Regularizer: *reg, Config: *cfgPath, Seed: *seed, Threads: n, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), CPUS: cpuSeconds()})
+			Regularizer: *reg, Config: *cfgPath, Seed: *seed, Threads: n, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), CPUS: cpuSeconds(),
+			StepsPlanned: planned, ResumedFrom: *resumeState})
 	}
 	return nil
+}
+
+// lmIdentity names the language-model run a state belongs to: the seed,
+// the steps planned, and a hash of the recipe file's content and every
+// flag that changes the training (the pattern file by content).
+func lmIdentity(recipe []byte, dataset, dataDir, reg, pattern string, outsideSpace bool, minCount int, prec libtorch.Precision, device string, seed int64, steps int) (map[string]string, error) {
+	h := sha256.New()
+	fmt.Fprintf(h, "%q %q %q %v %d %q %q\n", dataset, dataDir, reg, outsideSpace, minCount, prec, device)
+	h.Write(recipe)
+	if pattern != "" {
+		b, err := os.ReadFile(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("--pattern: %w", err)
+		}
+		h.Write(b)
+	}
+	return map[string]string{"seed": fmt.Sprint(seed), "steps": fmt.Sprint(steps), "flags": hex.EncodeToString(h.Sum(nil))}, nil
 }
 
 // checkLMPatternSpace refuses Transformer patterns with values outside the

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -48,5 +50,64 @@ func TestTrainLMSplitErrors(t *testing.T) {
 				t.Error("result.json written for a refused corpus")
 			}
 		})
+	}
+}
+
+// TestTrainLMStopResume: a language-model run stopped with --stop-step
+// and continued with --resume-state ends as the unbroken run does; the
+// rung evaluates validation only; a state of another run is refused.
+func TestTrainLMStopResume(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, "w%d w%d w%d the end\n", i%13, (i*7)%17, i%5)
+	}
+	for _, name := range []string{"train", "valid", "test"} {
+		if err := os.WriteFile(filepath.Join(dir, "ptb."+name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8, "dropout": 0.2},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 8, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	state := filepath.Join(t.TempDir(), "rung.state")
+	train := func(out string, extra ...string) (map[string]any, error) {
+		args := append([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1", "--config", recipe,
+			"--regularizer", "dropout", "--eval-tokens", "400", "--out", out}, extra...)
+		if err := runTrainLM(args); err != nil {
+			return nil, err
+		}
+		var res map[string]any
+		raw, err := os.ReadFile(filepath.Join(out, "result.json"))
+		if err == nil {
+			err = json.Unmarshal(raw, &res)
+		}
+		return res, err
+	}
+	whole, err := train(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rung, err := train(t.TempDir(), "--stop-step", "3", "--save-state", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rung["steps"] != 3.0 || rung["steps_planned"] != 8.0 || rung["test_ppl"] != nil || rung["val_ppl"] == nil {
+		t.Errorf("rung result %v: want 3 of 8 steps, a validation perplexity and no test", rung)
+	}
+	resumed, err := train(t.TempDir(), "--resume-state", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"val_ppl", "test_ppl", "train_loss", "steps", "tokens"} {
+		if resumed[k] != whole[k] {
+			t.Errorf("%s: %v resumed, %v unbroken", k, resumed[k], whole[k])
+		}
+	}
+	if resumed["resumed_from"] != state {
+		t.Errorf("resumed_from %v, want %s", resumed["resumed_from"], state)
+	}
+	if _, err := train(t.TempDir(), "--resume-state", state, "--seed", "2"); err == nil || !strings.Contains(err.Error(), "seed is \"1\" there, \"2\" here") {
+		t.Errorf("resume with another seed: %v, want a refusal naming the seed", err)
 	}
 }
