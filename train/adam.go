@@ -29,15 +29,17 @@ type Optimizer interface {
 type Adam struct {
 	LR, Beta1, Beta2, Eps float64
 
-	names  []string     // trainable variables, sorted
-	params []*ts.Tensor // by names
-	m, v   []*ts.Tensor // first and second moments (zero before a variable's first step)
-	steps  []int        // steps taken per variable (a variable without a gradient takes none)
+	vs      *gnn.VarStore // keeps the variables alive: params share their handles, and gotch frees a tensor when its Go object is collected
+	names   []string      // trainable variables, sorted
+	params  []*ts.Tensor  // by names
+	m, v    []*ts.Tensor  // first and second moments (zero before a variable's first step)
+	scratch []*ts.Tensor  // a variable's temporaries during Step
+	steps   []int         // steps taken per variable (a variable without a gradient takes none)
 }
 
 // NewAdam returns Adam over vs's trainable variables with step size lr.
 func NewAdam(vs *gnn.VarStore, lr float64) (*Adam, error) {
-	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8}
+	a := &Adam{LR: lr, Beta1: 0.9, Beta2: 0.999, Eps: 1e-8, vs: vs}
 	vars := trainables(vs)
 	a.names = sortedKeys(vars)
 	err := libtorch.NoGrad(func() {
@@ -46,6 +48,7 @@ func NewAdam(vs *gnn.VarStore, lr float64) (*Adam, error) {
 			a.params = append(a.params, p)
 			a.m = append(a.m, p.MustZerosLike(false))
 			a.v = append(a.v, p.MustZerosLike(false))
+			a.scratch = append(a.scratch, p.MustZerosLike(false))
 			a.steps = append(a.steps, 0)
 		}
 	})
@@ -76,6 +79,9 @@ func (a *Adam) ZeroGrad() (err error) {
 //
 //	t ← t+1; m ← m + (1−β1)(g−m); v ← β2·v + (1−β2)·g²
 //	p ← p − lr/(1−β1ᵗ) · m / (√v/√(1−β2ᵗ) + ε)
+//
+// in place, through a scratch tensor per variable: no allocation, about
+// a dozen libtorch calls per variable.
 func (a *Adam) Step() (err error) {
 	defer recoverErr(&err, "adam step")
 	return libtorch.NoGrad(func() {
@@ -87,41 +93,35 @@ func (a *Adam) Step() (err error) {
 			}
 			a.steps[i]++
 			t := float64(a.steps[i])
-			m, v := a.m[i], a.v[i]
-			libtorch.InPlace(m, func(out *lib.Ctensor, self lib.Ctensor) {
-				w := lib.AtsFloat(1 - a.Beta1)
-				lib.AtgLerp_(out, self, lib.Ctensor(g.Ctensor()), w)
-				lib.AtsFree(w)
-			})
-			g2 := g.MustMul(g, true) // drops g
-			scaleInPlace(g2, 1-a.Beta2)
+			m, v, s := a.m[i], a.v[i], a.scratch[i]
+			gc, mc, vc, sc := lib.Ctensor(g.Ctensor()), lib.Ctensor(m.Ctensor()), lib.Ctensor(v.Ctensor()), lib.Ctensor(s.Ctensor())
+			withScalar(m, 1-a.Beta1, func(out *lib.Ctensor, self lib.Ctensor, w lib.Cscalar) { lib.AtgLerp_(out, self, gc, w) })
+			libtorch.InPlace(s, func(out *lib.Ctensor, self lib.Ctensor) { lib.AtgMulOut(out, self, gc, gc) })
+			g.MustDrop()
+			scaleInPlace(s, 1-a.Beta2)
 			scaleInPlace(v, a.Beta2)
-			libtorch.Add_(v, g2)
-			g2.MustDrop()
-			denom := v.MustSqrt(false)
-			scaleInPlace(denom, 1/math.Sqrt(1-math.Pow(a.Beta2, t)))
-			libtorch.InPlace(denom, func(out *lib.Ctensor, self lib.Ctensor) {
-				e := lib.AtsFloat(a.Eps)
-				lib.AtgAddScalar_(out, self, e)
-				lib.AtsFree(e)
-			})
-			upd := m.MustDiv(denom, false)
-			denom.MustDrop()
-			scaleInPlace(upd, -a.LR/(1-math.Pow(a.Beta1, t)))
-			libtorch.Add_(p, upd)
-			upd.MustDrop()
+			libtorch.Add_(v, s)
+			if a.LR == 0 {
+				continue
+			}
+			// s ← (√v/√(1−β2ᵗ) + ε) · (−(1−β1ᵗ)/lr); p ← p + m/s.
+			libtorch.InPlace(s, func(out *lib.Ctensor, self lib.Ctensor) { lib.AtgSqrtOut(out, self, vc) })
+			scaleInPlace(s, 1/math.Sqrt(1-math.Pow(a.Beta2, t)))
+			withScalar(s, a.Eps, lib.AtgAddScalar_)
+			scaleInPlace(s, -(1-math.Pow(a.Beta1, t))/a.LR)
+			libtorch.InPlace(p, func(out *lib.Ctensor, self lib.Ctensor) { lib.AtgAddcdiv_(out, self, mc, sc) })
 		}
 	})
 }
 
 // Drop frees the moments.
 func (a *Adam) Drop() {
-	for _, moments := range [][]*ts.Tensor{a.m, a.v} {
-		for _, t := range moments {
+	for _, ts := range [][]*ts.Tensor{a.m, a.v, a.scratch} {
+		for _, t := range ts {
 			t.MustDrop()
 		}
 	}
-	a.m, a.v = nil, nil
+	a.m, a.v, a.scratch = nil, nil, nil
 }
 
 // state copies the moments and step counts, by variable name.
@@ -161,11 +161,14 @@ func (a *Adam) setState(m, v map[string]*ts.Tensor, steps map[string]int) error 
 
 // scaleInPlace multiplies x by c in place (not gotch's MulScalar_, which
 // leaks the handle it replaces).
-func scaleInPlace(x *ts.Tensor, c float64) {
+func scaleInPlace(x *ts.Tensor, c float64) { withScalar(x, c, lib.AtgMulScalar_) }
+
+// withScalar runs an in-place op of x and the scalar c.
+func withScalar(x *ts.Tensor, c float64, op func(out *lib.Ctensor, self lib.Ctensor, c lib.Cscalar)) {
 	libtorch.InPlace(x, func(out *lib.Ctensor, self lib.Ctensor) {
 		s := lib.AtsFloat(c)
-		lib.AtgMulScalar_(out, self, s)
-		lib.AtsFree(s)
+		defer lib.AtsFree(s)
+		op(out, self, s)
 	})
 }
 

@@ -37,16 +37,65 @@ func BenchmarkLMStep(b *testing.B) {
 			if c.m != nil {
 				m.Sites().SetAll(c.m, nil)
 			}
-			opt, err := gnn.DefaultAdamConfig().Build(vs, 1e-3)
+			opt, err := LMOptimizer(vs, "adam", 1e-3)
 			if err != nil {
 				b.Fatal(err)
 			}
+			defer opt.(*Adam).Drop()
 			x := ts.MustRandint(800, []int64{16, 32}, gotch.Int64, gotch.CPU)
 			var mems []*ts.Tensor
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				// The training step of TrainLM, with the small config's clip.
 				if _, mems, err = LMStep(vs, opt, m, x, x, mems, 0.25); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+// BenchmarkAdamStep times the optimizer step alone on the small
+// Transformer-XL of BenchmarkLMStep (gradients from one backward pass):
+// libtorch's Adam against this package's, whose state can be saved:
+// go test ./train -bench AdamStep -run XXX
+func BenchmarkAdamStep(b *testing.B) {
+	for _, name := range []string{"libtorch", "go"} {
+		b.Run(name, func(b *testing.B) {
+			release, err := libtorch.TrainThread()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer release()
+			vs := gnn.NewVarStore(gotch.CPU)
+			cfg := nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32}
+			m, err := nn.NewTransformerXL(vs.Root(), cfg)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var opt Optimizer
+			if name == "libtorch" {
+				opt, err = gnn.DefaultAdamConfig().Build(vs, 1e-3)
+			} else {
+				var a *Adam
+				a, err = NewAdam(vs, 1e-3)
+				defer a.Drop()
+				opt = a
+			}
+			if err != nil {
+				b.Fatal(err)
+			}
+			x := ts.MustRandint(800, []int64{16, 32}, gotch.Int64, gotch.CPU)
+			_, mems, err := LMStep(vs, opt, m, x, x, nil, 0.25)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, t := range mems {
+				t.MustDrop()
+			}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if err := opt.Step(); err != nil {
 					b.Fatal(err)
 				}
 			}

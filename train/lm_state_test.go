@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -75,6 +76,10 @@ func TestAdamMatchesLibtorch(t *testing.T) {
 			t.Errorf("%s: max |ours − libtorch| = %g after 30 steps (scale %g)", name, diff, scale)
 		}
 	}
+	// Variables() shares the stores' handles, which gotch frees when a
+	// store is collected.
+	runtime.KeepAlive(vsRef)
+	runtime.KeepAlive(vsOurs)
 }
 
 type mlp struct{ l1, l2 *gnn.Linear }
@@ -160,6 +165,8 @@ func TestTrainLMResumesExactly(t *testing.T) {
 			t.Errorf("variable %s differs after the resume", name)
 		}
 	}
+	runtime.KeepAlive(vsA)
+	runtime.KeepAlive(vsC)
 
 	// A resume needs a step schedule, and a state from before the stop.
 	for _, bad := range []struct {
