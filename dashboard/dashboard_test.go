@@ -289,7 +289,7 @@ func TestRewritten(t *testing.T) {
 		t.Fatal(err)
 	}
 	si := searchInfo(t, s, "0:.")
-	if si.Done != 2 || si.Method != "random" || si.Epoch != 2 {
+	if si.Done != 2 || si.Method != "random" || si.Epoch != 2 || si.Unit != "epochs" {
 		t.Errorf("after the rewrite: %d done, method %s, epoch %d; want 2, random, 2", si.Done, si.Method, si.Epoch)
 	}
 	var d SearchDelta
@@ -595,5 +595,16 @@ func TestConcurrentAppend(t *testing.T) {
 	}
 	if si := searchInfo(t, s, "0:."); si.Done != 300 || si.BadLines != 0 || si.Epoch != 1 || si.Running != 0 {
 		t.Errorf("after the appends: %d done, %d bad lines, epoch %d, %d running; want 300, 0, 1, 0", si.Done, si.BadLines, si.Epoch, si.Running)
+	}
+}
+
+// A language-model search's rungs count steps, and the page says so.
+func TestUnitOfLanguageModelRungs(t *testing.T) {
+	dir := t.TempDir()
+	write(t, filepath.Join(dir, "journal.jsonl"), []byte(`{"type":"run_started","config":{"method":"rl","budget":2,"task":{"kind":"lm","steps":100}},"seed":1}
+`))
+	s := newServer(t, nil, dir)
+	if si := searchInfo(t, s, "0:."); si.Unit != "steps" {
+		t.Errorf("unit %q, want steps", si.Unit)
 	}
 }

@@ -135,6 +135,7 @@ type SearchInfo struct {
 	Group     string   `json:"group"` // searches of one group are shown side by side
 	Status    string   `json:"status"`
 	Method    string   `json:"method"`
+	Unit      string   `json:"unit,omitempty"` // what multi-fidelity rungs count: epochs, or steps for a language model
 	Budget    int      `json:"budget"`
 	Done      int      `json:"done"` // finished + failed + stopped
 	Finished  int      `json:"finished"`
@@ -205,7 +206,7 @@ func (s *Server) runsLocked() Runs {
 	for _, sr := range s.sortedSearches() {
 		st := sr.src.state()
 		si := SearchInfo{ID: sr.id, Dir: sr.display, Group: sr.group, Status: s.statusOf(sr),
-			Method: st.method, Budget: st.budget, Done: st.done(), Finished: st.finished, Failed: st.failed, Stopped: st.stopped,
+			Method: st.method, Unit: st.unit, Budget: st.budget, Done: st.done(), Finished: st.finished, Failed: st.failed, Stopped: st.stopped,
 			Running: st.running, Best: num(st.best), BestTrial: st.bestTrial, CPUS: st.cpuS,
 			Updates: len(st.updates), Epoch: sr.src.epoch(), Version: st.version, BadLines: st.badLines, LastBad: st.lastBad,
 			Error: sr.err}

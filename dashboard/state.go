@@ -33,7 +33,7 @@ type Trial struct {
 	Status  string   `json:"status"`
 	Reward  *float64 `json:"reward,omitempty"`  // finished (and stopped) trials
 	Rung    *int     `json:"rung,omitempty"`    // multi-fidelity: the last rung trained (0 first)
-	Epochs  int      `json:"epochs,omitempty"`  // multi-fidelity: the epochs that rung trained to
+	Epochs  int      `json:"epochs,omitempty"`  // multi-fidelity: the epochs (SearchInfo.Unit) that rung trained to
 	Entropy *float64 `json:"entropy,omitempty"` // of the proposal
 	Step    int      `json:"step"`              // controller step of the proposal; -1 unknown
 	CPUS    float64  `json:"cpu_s,omitempty"`
@@ -71,6 +71,7 @@ type searchState struct {
 	budget   int
 	seed     int64
 	data     string        // task.data of the configuration: the masks' map size
+	unit     string        // what a trial's rungs count: epochs, or steps for a language model
 	timeout  time.Duration // task.timeout: the longest a trial stays silent
 	parallel int
 
@@ -148,12 +149,14 @@ func (s *searchState) apply(e *search.Event) {
 			Budget   int    `json:"budget"`
 			Parallel int    `json:"parallel"`
 			Task     struct {
+				Kind    string `json:"kind"`
 				Data    string `json:"data"`
 				Timeout string `json:"timeout"`
 			} `json:"task"`
 		}
 		if len(e.Config) > 0 && json.Unmarshal(e.Config, &c) == nil {
 			s.method, s.budget, s.parallel, s.data = c.Method, c.Budget, c.Parallel, c.Task.Data
+			_, s.unit = search.Task{Kind: c.Task.Kind}.Length()
 			s.timeout, _ = time.ParseDuration(c.Task.Timeout)
 		}
 		s.seed = e.Seed

@@ -190,7 +190,8 @@ function drawSearch(s) {
       const t = s.trials.get(id);
       let st = t.status;
       if (interrupted && (st === "running" || st === "proposed")) st += " (interrupted)";
-      const epochs = t.epochs === 1 ? "1 epoch" : `${t.epochs} epochs`;
+      const unit = info.unit || "epochs";
+      const epochs = t.epochs === 1 ? `1 ${unit.replace(/s$/, "")}` : `${t.epochs} ${unit}`;
       if (t.epochs && t.status === "stopped") st += ` after ${epochs}`;
       else if (t.epochs && t.status === "running") st += ` (${epochs} done)`;
       return el("tr", {"data-trial": id}, el("td", {text: String(id)}), el("td", {text: st}),
