@@ -47,16 +47,7 @@ func TestRealSearch(t *testing.T) {
 // TestRealLMSearch runs a tiny language-model search: two trials train a
 // one-layer Transformer-XL for a few steps on the fortunes corpus.
 func TestRealLMSearch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains real models")
-	}
-	if _, err := os.Stat("/usr/share/games/fortunes"); err != nil {
-		t.Skip("no fortunes corpus:", err)
-	}
-	bin := buildBinary(t)
-	recipe := filepath.Join(t.TempDir(), "lm.json")
-	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "d_head": 16, "d_inner": 64, "tgt_len": 16, "mem_len": 16},
- "optimizer": "adam", "lr": 0.001, "clip": 0.25, "max_step": 10, "batch_size": 8, "eval_batch_size": 10}`), 0o644)
+	bin, recipe := lmSearchSetup(t)
 	cfg := Config{Budget: 2, Parallel: 1, SamplesPerUpdate: 2, Cores: 1,
 		Task: Task{Kind: "lm", LMConfig: recipe, EvalTokens: 500, Timeout: "5m"}}.WithDefaults()
 	out := t.TempDir()
@@ -83,16 +74,7 @@ func TestRealLMSearch(t *testing.T) {
 // their rung states (--stop-step, --save-state, --resume-state) to the
 // end, the other two stop; no rung state is left behind.
 func TestRealLMMultiFidelitySearch(t *testing.T) {
-	if testing.Short() {
-		t.Skip("trains real models")
-	}
-	if _, err := os.Stat("/usr/share/games/fortunes"); err != nil {
-		t.Skip("no fortunes corpus:", err)
-	}
-	bin := buildBinary(t)
-	recipe := filepath.Join(t.TempDir(), "lm.json")
-	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "d_head": 16, "d_inner": 64, "tgt_len": 16, "mem_len": 16},
- "optimizer": "adam", "lr": 0.001, "clip": 0.25, "max_step": 10, "batch_size": 8, "eval_batch_size": 10}`), 0o644)
+	bin, recipe := lmSearchSetup(t)
 	cfg := Config{Method: "random", Budget: 4, Parallel: 2, SamplesPerUpdate: 4, Cores: 2,
 		Task:          Task{Kind: "lm", LMConfig: recipe, Steps: 10, EvalTokens: 500, Timeout: "5m"},
 		MultiFidelity: &MultiFidelity{Rungs: []int{4, 10}, Reduction: 2}}.WithDefaults()
@@ -123,6 +105,23 @@ func TestRealLMMultiFidelitySearch(t *testing.T) {
 	if states, _ := filepath.Glob(filepath.Join(out, "trials", "*", "rung-*.state")); len(states) > 0 {
 		t.Errorf("rung states left: %v", states)
 	}
+}
+
+// lmSearchSetup skips a language-model search test without the fortunes
+// corpus or in -short mode, and returns the binary and a tiny recipe: a
+// one-layer Transformer-XL trained for 10 steps.
+func lmSearchSetup(t *testing.T) (bin, recipe string) {
+	t.Helper()
+	if testing.Short() {
+		t.Skip("trains real models")
+	}
+	if _, err := os.Stat("/usr/share/games/fortunes"); err != nil {
+		t.Skip("no fortunes corpus:", err)
+	}
+	recipe = filepath.Join(t.TempDir(), "lm.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 32, "n_head": 2, "d_head": 16, "d_inner": 64, "tgt_len": 16, "mem_len": 16},
+ "optimizer": "adam", "lr": 0.001, "clip": 0.25, "max_step": 10, "batch_size": 8, "eval_batch_size": 10}`), 0o644)
+	return buildBinary(t), recipe
 }
 
 func buildBinary(t *testing.T) string {

@@ -23,17 +23,8 @@ func BenchmarkLMStep(b *testing.B) {
 		m    ts.ModuleT
 	}{{"none", nil}, {"dropout", drop}, {"variational", vari}, {"pattern", pat}} {
 		b.Run(c.name, func(b *testing.B) {
-			release, err := libtorch.TrainThread()
-			if err != nil {
-				b.Fatal(err)
-			}
+			release, vs, m := benchTXL(b)
 			defer release()
-			vs := gnn.NewVarStore(gotch.CPU)
-			cfg := nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32}
-			m, err := nn.NewTransformerXL(vs.Root(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
 			if c.m != nil {
 				m.Sites().SetAll(c.m, nil)
 			}
@@ -62,18 +53,10 @@ func BenchmarkLMStep(b *testing.B) {
 func BenchmarkAdamStep(b *testing.B) {
 	for _, name := range []string{"libtorch", "go"} {
 		b.Run(name, func(b *testing.B) {
-			release, err := libtorch.TrainThread()
-			if err != nil {
-				b.Fatal(err)
-			}
+			release, vs, m := benchTXL(b)
 			defer release()
-			vs := gnn.NewVarStore(gotch.CPU)
-			cfg := nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32}
-			m, err := nn.NewTransformerXL(vs.Root(), cfg)
-			if err != nil {
-				b.Fatal(err)
-			}
 			var opt Optimizer
+			var err error
 			if name == "libtorch" {
 				opt, err = gnn.DefaultAdamConfig().Build(vs, 1e-3)
 			} else {
@@ -101,4 +84,21 @@ func BenchmarkAdamStep(b *testing.B) {
 			}
 		})
 	}
+}
+
+// benchTXL pins a training thread (call release when done) and builds the
+// benchmarks' small Transformer-XL (B=16, T=32, memory 32, vocabulary 800).
+func benchTXL(b *testing.B) (release func(), vs *gnn.VarStore, m *nn.TransformerXL) {
+	b.Helper()
+	release, err := libtorch.TrainThread()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vs = gnn.NewVarStore(gotch.CPU)
+	cfg := nn.TransformerXLConfig{NToken: 800, NLayer: 2, DModel: 64, NHead: 4, DHead: 16, DInner: 128, TgtLen: 32, MemLen: 32}
+	if m, err = nn.NewTransformerXL(vs.Root(), cfg); err != nil {
+		release()
+		b.Fatal(err)
+	}
+	return release, vs, m
 }
