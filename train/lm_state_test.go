@@ -95,6 +95,10 @@ func (m mlp) Forward(x *ts.Tensor) *ts.Tensor {
 // loss and validation perplexity. The corpus wraps around (the memories
 // reset) before and after the stop, and dropout draws masks throughout.
 func TestTrainLMResumesExactly(t *testing.T) {
+	// One OS thread for building the models too: libtorch's thread count
+	// is per thread (package libtorch).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	var ids []int64
 	for i := range 600 {
 		ids = append(ids, int64((i*i+3*i)%11))

@@ -31,6 +31,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"strings"
 )
 
@@ -52,6 +53,13 @@ var commands = []command{
 	{"env", "print the libtorch build and thread count", runEnv},
 	{"version", "print the versions of autodropout, gotch and libtorch, and whether CUDA is present", runVersion},
 }
+
+// init keeps the command on the main OS thread. libtorch's intra-op
+// thread count is per thread (package libtorch): a goroutine that moved
+// threads between --threads and building the model initialized it, now
+// and then, on a thread with another count, and one run in 50 of the same
+// seed drew other weights.
+func init() { runtime.LockOSThread() }
 
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))

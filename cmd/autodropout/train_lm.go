@@ -150,6 +150,9 @@ func runTrainLM(args []string) error {
 	if *steps > 0 {
 		cfg.MaxStep = *steps
 	}
+	if *stopStep < 0 || *stopStep > cfg.MaxStep {
+		return fmt.Errorf("--stop-step %d: want 0 (all) to the run's %d steps (--steps or the config's max_step)", *stopStep, cfg.MaxStep)
+	}
 	lmCfg := train.LMConfig{
 		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: *duration,
 		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev0,

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 )
@@ -56,7 +57,10 @@ func TestTrainLMSplitErrors(t *testing.T) {
 // TestTrainLMStopResume: a language-model run stopped with --stop-step
 // and continued with --resume-state ends as the unbroken run does; the
 // rung evaluates validation only; a state of another run is refused.
+// The test stays on one OS thread, as the command does (main.go's init).
 func TestTrainLMStopResume(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	dir := t.TempDir()
 	var b strings.Builder
 	for i := range 300 {
@@ -106,6 +110,9 @@ func TestTrainLMStopResume(t *testing.T) {
 	}
 	if resumed["resumed_from"] != state {
 		t.Errorf("resumed_from %v, want %s", resumed["resumed_from"], state)
+	}
+	if _, err := train(t.TempDir(), "--stop-step", "9"); err == nil || !strings.Contains(err.Error(), "--stop-step 9: want 0 (all) to the run's 8 steps") {
+		t.Errorf("--stop-step beyond the run: %v", err)
 	}
 	if _, err := train(t.TempDir(), "--resume-state", state, "--seed", "2"); err == nil || !strings.Contains(err.Error(), "seed is \"1\" there, \"2\" here") {
 		t.Errorf("resume with another seed: %v, want a refusal naming the seed", err)
