@@ -116,8 +116,8 @@ func (a *Adam) Step() (err error) {
 
 // Drop frees the moments.
 func (a *Adam) Drop() {
-	for _, ts := range [][]*ts.Tensor{a.m, a.v, a.scratch} {
-		for _, t := range ts {
+	for _, group := range [][]*ts.Tensor{a.m, a.v, a.scratch} {
+		for _, t := range group {
 			t.MustDrop()
 		}
 	}

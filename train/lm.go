@@ -10,7 +10,6 @@ import (
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
-	lib "github.com/sugarme/gotch/libtch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
@@ -403,11 +402,7 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 						err = fmt.Errorf("scale gradient: %v", r)
 					}
 				}()
-				libtorch.InPlace(g, func(out *lib.Ctensor, self lib.Ctensor) {
-					c := lib.AtsFloat(coef)
-					lib.AtgMulScalar_(out, self, c)
-					lib.AtsFree(c)
-				})
+				scaleInPlace(g, coef)
 			}()
 			if err != nil {
 				return err
