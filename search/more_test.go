@@ -279,6 +279,42 @@ func TestResumeAfterKill(t *testing.T) {
 	}
 }
 
+// TestRerunFinishedSameFiles reruns a finished search: it reads every
+// trial back from the journal, and must write the same top/ files and
+// summary.json, byte for byte, as the run that did the trials.
+func TestRerunFinishedSameFiles(t *testing.T) {
+	out := t.TempDir()
+	runSyntheticIn(t, out, "rl", 3, 16, testSites)
+	files := func() map[string]string {
+		m := map[string]string{}
+		paths, _ := filepath.Glob(filepath.Join(out, "top", "*.json"))
+		for _, p := range append(paths, filepath.Join(out, "summary.json")) {
+			b, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			m[filepath.Base(p)] = string(b)
+		}
+		return m
+	}
+	first := files()
+	if len(first) < 2 {
+		t.Fatalf("files after the run: %v, want top patterns and summary.json", first)
+	}
+	for i := 0; i < 3; i++ {
+		runSyntheticIn(t, out, "rl", 3, 16, testSites)
+		again := files()
+		for name, b := range first {
+			if again[name] != b {
+				t.Fatalf("rerun %d: %s changed:\n%s\nwas\n%s", i+1, name, again[name], b)
+			}
+		}
+		if len(again) != len(first) {
+			t.Fatalf("rerun %d: %d files, was %d", i+1, len(again), len(first))
+		}
+	}
+}
+
 func TestConfigChangeRefused(t *testing.T) {
 	out := t.TempDir()
 	runSyntheticIn(t, out, "random", 1, 4, testSites)

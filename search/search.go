@@ -1,6 +1,7 @@
 package search
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -670,7 +671,15 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		r  float64
 	}
 	var fins []fin
-	for id, r := range recs {
+	// In id order: sums over a map's order would differ in the last bit
+	// between a run and its resume.
+	ids := make([]int, 0, len(recs))
+	for id := range recs {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	for _, id := range ids {
+		r := recs[id]
 		if r.done == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
 			continue
 		}
@@ -722,7 +731,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	}
 	for i, f := range fins[:min(len(fins), cfg.TopK)] {
 		p := filepath.Join(top, fmt.Sprintf("%02d-%.4f.json", i+1, f.r))
-		if err := atomicfile.Write(p, recs[f.id].proposed.Patterns); err != nil {
+		if err := atomicfile.Write(p, patternFileText(recs[f.id].proposed.Patterns)); err != nil {
 			return sum, fmt.Errorf("top patterns: %w", err)
 		}
 	}
@@ -735,6 +744,18 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		return sum, err
 	}
 	return sum, nil
+}
+
+// patternFileText returns a trial's pattern file as a pattern file is
+// written (indented, one final newline): read back from the journal it is
+// one compact line, and a resumed search must write the same top/ files
+// as an uninterrupted one.
+func patternFileText(raw json.RawMessage) []byte {
+	var b bytes.Buffer
+	if err := json.Indent(&b, bytes.TrimSpace(raw), "", "  "); err != nil {
+		return raw
+	}
+	return append(b.Bytes(), '\n')
 }
 
 // commonFailure returns the most common failure of trials [0, budget)
