@@ -43,12 +43,14 @@ func TestComparisonsAndGrid(t *testing.T) {
 	auto := []float64{0.83, 0.82, 0.82, 0.84, 0.83}
 	rnd := []float64{0.81, 0.82, 0.80, 0.83, 0.82}
 	db := []float64{0.82, 0.82, 0.81, 0.83, 0.84}
+	sub := []float64{0.82, 0.80, 0.81, 0.82, 0.82}
 	for i := range none {
 		s := int64(i + 1)
 		write("final/none", s, 0.80, none[i])
 		write("final/autodropout-best", s, 0.84, auto[i])
 		write("final/random-best", s, 0.83, rnd[i])
 		write("final/dropblock", s, 0.82, db[i])
+		write("final/dropblock-like-rl-best", s, 0.82, sub[i])
 	}
 	write("grid/dropblock-p0.1-b3", 1, 0.81, math.NaN())
 	write("grid/dropblock-p0.2-b3", 1, 0.83, math.NaN())
@@ -57,8 +59,12 @@ func TestComparisonsAndGrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Grid) != 3 || len(r.Groups) != 4 {
-		t.Fatalf("%d grid groups and %d final groups, want 3 and 4", len(r.Grid), len(r.Groups))
+	if len(r.Grid) != 3 || len(r.Groups) != 5 {
+		t.Fatalf("%d grid groups and %d final groups, want 3 and 5", len(r.Grid), len(r.Groups))
+	}
+	// 25 final runs and 3 grid runs of 20 CPU-seconds each.
+	if sp := r.Spent(); sp.Final != 500 || sp.Grid != 60 || sp.Total() != 560 {
+		t.Errorf("spent %+v, want 500 s of final training and 60 of grids", sp)
 	}
 	var b strings.Builder
 	r.markdown(&b, nil, nil, Options{})
@@ -87,6 +93,11 @@ func TestComparisonsAndGrid(t *testing.T) {
 	// autodropout-best − none is beyond noise here, RL − random is not.
 	if !strings.Contains(md, "| `autodropout-best` | `none` | 5 |") || !strings.Contains(md, "| `autodropout-best` | `random-best` | 5 |") {
 		t.Errorf("report lacks the pattern-vs-none or RL-vs-random rows:\n%s", md)
+	}
+	// A subspace's best pattern is paired with the full space's:
+	// 0.814 − 0.828 over the same seeds.
+	if !strings.Contains(md, "| `dropblock-like-rl-best` | `autodropout-best` | 5 | -0.0140 |") {
+		t.Errorf("report lacks the subspace-vs-full-space row:\n%s", md)
 	}
 	// The regime table: none's mean 0.804 and deviation 0.0114; DropBlock's
 	// mean 0.824 is 1.8 deviations above, random's 0.816 1.1.

@@ -304,6 +304,34 @@ func (r *Report) CostRatios(s *Search) (cpu, wall float64) {
 	return s.CPUS / r.Baseline.CPU.Mean, s.ElapsedS / r.Baseline.Wall.Mean
 }
 
+// Spent is the CPU-seconds of all the work a report covers, by kind.
+type Spent struct {
+	Searches, Final, Grid, Noise float64
+}
+
+// Total is the sum of every kind.
+func (s Spent) Total() float64 { return s.Searches + s.Final + s.Grid + s.Noise }
+
+// Spent adds up the CPU-seconds of the searches' trials and of every
+// training run: the final ones (Groups), the grids and the reward-noise
+// stage.
+func (r *Report) Spent() Spent {
+	runs := func(gs []*Group) float64 {
+		var c float64
+		for _, g := range gs {
+			for _, run := range g.Runs {
+				c += run.CPUS
+			}
+		}
+		return c
+	}
+	sp := Spent{Final: runs(r.Groups), Grid: runs(r.Grid), Noise: runs(r.Noise)}
+	for _, s := range r.Searches {
+		sp.Searches += s.CPUS
+	}
+	return sp
+}
+
 func relName(root, dir string) string {
 	rel, err := filepath.Rel(root, dir)
 	if err != nil || rel == "." {

@@ -430,7 +430,9 @@ func better(lm bool, a, b float64) bool {
 
 // comparisonSection gives every group's 95% interval and the paired
 // differences that matter: the best learned pattern against the best
-// hand-designed baseline and against none, RL against random. "Best" is
+// hand-designed baseline and against none, RL against random, each
+// other space's best pattern (labels "…-rl-best") against the full
+// space's, and each baseline against none. "Best" is
 // chosen by mean validation score, so the test set is read only for the
 // numbers reported.
 func (r *Report) comparisonSection(b *strings.Builder) {
@@ -478,6 +480,12 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 	pattern := pick(func(l string) bool { return strings.HasSuffix(l, "-best") })
 	baseline := pick(func(l string) bool { return l == "dropout" || l == "spatial" || l == "dropblock" || l == "variational" })
 	pairs := [][2]*Group{{pattern, baseline}, {pattern, r.Group("none")}, {baseline, r.Group("none")}, {r.Group("autodropout-best"), r.Group("random-best")}}
+	// Each other space's best pattern against the full space's (critique 1).
+	for _, g := range cls {
+		if strings.HasSuffix(g.Label, "-rl-best") {
+			pairs = append(pairs, [2]*Group{g, r.Group("autodropout-best")})
+		}
+	}
 	for _, l := range []string{"dropout", "spatial", "dropblock", "variational"} {
 		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
 	}
@@ -487,7 +495,7 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 		}
 		return run.TestAcc
 	}
-	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score.\n\n", unit)
+	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score; the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).\n\n", unit)
 	p("| A | B | seeds | mean A − B | 95%% interval | beyond noise? |\n|---|---|---:|---:|---|---|\n")
 	seen := map[[2]*Group]bool{}
 	for _, pr := range pairs {
@@ -556,6 +564,10 @@ func (r *Report) costSection(b *strings.Builder) {
 				f1(s.TrialCPU.Mean), f1(s.TrialCPU.Min), f1(s.TrialCPU.Max), f1(s.TrialWall.Mean), f1(s.TrialWall.Min), f1(s.TrialWall.Max), ratio(cr), ratio(wr))
 		}
 		p("\n")
+		if sp := r.Spent(); sp.Searches > 0 && sp.Total() > sp.Searches && base != nil {
+			p("All the work here: %s CPU-seconds (%.1f CPU-hours, %s× one `%s` training): searches %s, final training %s, baseline grids %s, reward-noise retrainings %s.\n\n",
+				f1(sp.Total()), sp.Total()/3600, f1(sp.Total()/base.CPU.Mean), base.Label, f1(sp.Searches), f1(sp.Final), f1(sp.Grid), f1(sp.Noise))
+		}
 		p("### Failures\n\n")
 		n := 0
 		for _, s := range r.Searches {
