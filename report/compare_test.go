@@ -51,6 +51,7 @@ func TestComparisonsAndGrid(t *testing.T) {
 		write("final/random-best", s, 0.83, rnd[i])
 		write("final/dropblock", s, 0.82, db[i])
 		write("final/dropblock-like-rl-best", s, 0.82, sub[i])
+		write("final/spatial", s, 0.81, none[i]+0.005)
 	}
 	write("grid/dropblock-p0.1-b3", 1, 0.81, math.NaN())
 	write("grid/dropblock-p0.2-b3", 1, 0.83, math.NaN())
@@ -59,12 +60,12 @@ func TestComparisonsAndGrid(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(r.Grid) != 3 || len(r.Groups) != 5 {
-		t.Fatalf("%d grid groups and %d final groups, want 3 and 5", len(r.Grid), len(r.Groups))
+	if len(r.Grid) != 3 || len(r.Groups) != 6 {
+		t.Fatalf("%d grid groups and %d final groups, want 3 and 6", len(r.Grid), len(r.Groups))
 	}
-	// 25 final runs and 3 grid runs of 20 CPU-seconds each.
-	if sp := r.Spent(); sp.Final != 500 || sp.Grid != 60 || sp.Total() != 560 {
-		t.Errorf("spent %+v, want 500 s of final training and 60 of grids", sp)
+	// 30 final runs and 3 grid runs of 20 CPU-seconds each.
+	if sp := r.Spent(); sp.Final != 600 || sp.Grid != 60 || sp.Total() != 660 {
+		t.Errorf("spent %+v, want 600 s of final training and 60 of grids", sp)
 	}
 	var b strings.Builder
 	r.markdown(&b, nil, nil, Options{})
@@ -93,6 +94,11 @@ func TestComparisonsAndGrid(t *testing.T) {
 	// autodropout-best − none is beyond noise here, RL − random is not.
 	if !strings.Contains(md, "| `autodropout-best` | `none` | 5 |") || !strings.Contains(md, "| `autodropout-best` | `random-best` | 5 |") {
 		t.Errorf("report lacks the pattern-vs-none or RL-vs-random rows:\n%s", md)
+	}
+	// The best pattern is paired with the baseline that is not the best
+	// too: 0.828 − 0.809.
+	if !strings.Contains(md, "| `autodropout-best` | `spatial` | 5 | +0.0190 |") {
+		t.Errorf("report lacks the pattern-vs-other-baseline row:\n%s", md)
 	}
 	// A subspace's best pattern is paired with the full space's:
 	// 0.814 − 0.828 over the same seeds.
