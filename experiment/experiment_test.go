@@ -406,4 +406,26 @@ func TestProgress(t *testing.T) {
 	if got := resumed.line(); !strings.Contains(got, fmt.Sprintf("experiment: %.0f%% of the plan's", 100*want/p.total)) || strings.Contains(got, "left") {
 		t.Errorf("resumed: %q", got)
 	}
+	// The search spends its budget. Without a best pattern (no top/ file)
+	// the experiment leaves the pattern's final runs out: they count as
+	// done, so a finished experiment reaches 100%.
+	j, err = search.OpenFileJournal(filepath.Join(dir, searches[0].Dir, "journal.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for id := 2; id < 4; id++ {
+		j.Append(search.Event{Type: search.TrialFailed, Trial: &id, Reason: "test"})
+	}
+	j.Close()
+	want = p.parts[0].flops + p.parts[5].flops + p.parts[6].flops
+	if got := p.done(); math.Abs(got-want) > 1e-9*want {
+		t.Errorf("done %g FLOPs, want %g (a grid run, the search, the pattern's left-out final run)", got, want)
+	}
+	// With a best pattern, its final run is to train.
+	os.MkdirAll(filepath.Join(dir, searches[0].Dir, "top"), 0o755)
+	os.WriteFile(filepath.Join(dir, searches[0].Dir, "top", "01-0.5000.json"), []byte("{}"), 0o644)
+	want = p.parts[0].flops + p.parts[6].flops
+	if got := p.done(); math.Abs(got-want) > 1e-9*want {
+		t.Errorf("done %g FLOPs, want %g (a grid run and the search)", got, want)
+	}
 }

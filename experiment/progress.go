@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/autodropout/autodropout/search"
@@ -39,20 +40,25 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 		return nil
 	}
 	p := &progress{start: time.Now()}
-	training := func(runs []trainRun, flops float64) {
+	// skipped says whether runs the experiment will not train are settled.
+	training := func(runs []trainRun, flops float64, skipped func() bool) {
 		for _, r := range runs {
 			result := filepath.Join(r.dir, "result.json")
 			p.parts = append(p.parts, planPart{flops, func() float64 {
-				if _, err := os.Stat(result); err == nil {
+				if _, err := os.Stat(result); err == nil || (skipped != nil && skipped()) {
 					return 1
 				}
 				return 0
 			}})
 		}
 	}
-	training(cfg.gridTrainings(out), trainCost.Total())
+	training(cfg.gridTrainings(out), trainCost.Total(), nil)
 	for _, label := range cfg.finalLabels() {
-		training(finalRuns(out, label, nil, cfg.Final.Seeds), finalCost.Total())
+		var skipped func() bool
+		if strings.HasSuffix(label, "-best") {
+			skipped = func() bool { return noBestPattern(out, label, searches) }
+		}
+		training(finalRuns(out, label, nil, cfg.Final.Seeds), finalCost.Total(), skipped)
 	}
 	for _, sr := range searches {
 		flops, err := SearchPlan(io.Discard, sr.Config, nil, 1)
@@ -62,7 +68,7 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 		journal, budget := filepath.Join(out, sr.Dir, "journal.jsonl"), sr.Config.Budget
 		p.parts = append(p.parts, planPart{flops, func() float64 { return searchDone(journal, budget) }})
 	}
-	training(cfg.noiseRuns(out, scfg, searches, nil), trialCost.Total())
+	training(cfg.noiseRuns(out, scfg, searches, nil), trialCost.Total(), nil)
 	for _, part := range p.parts {
 		p.total += part.flops
 	}
@@ -71,6 +77,27 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 	}
 	p.doneAtStrt = p.done()
 	return p
+}
+
+// noBestPattern says whether every search of a family has spent its
+// budget without a finished trial: the experiment then leaves the
+// family's final runs out, and they count as done.
+func noBestPattern(out, label string, searches []searchRun) bool {
+	n := 0
+	for _, sr := range searches {
+		if sr.Label != label {
+			continue
+		}
+		n++
+		dir := filepath.Join(out, sr.Dir)
+		if searchDone(filepath.Join(dir, "journal.jsonl"), sr.Config.Budget) < 1 {
+			return false
+		}
+		if tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json")); len(tops) > 0 {
+			return false
+		}
+	}
+	return n > 0
 }
 
 // searchDone is the share of a search's budget with an outcome in its
