@@ -113,6 +113,30 @@ func ReadConfig(path string) (Config, error) {
 	return c, nil
 }
 
+// CheckFiles says which file the configuration names is missing (Run
+// checks before it starts). Its paths are relative to the working
+// directory, not to the configuration file: the shipped configurations
+// name configs/… from the repository root.
+func (c Config) CheckFiles() error {
+	files := [][2]string{{"search", c.Search}}
+	for i, s := range c.Subspaces {
+		files = append(files, [2]string{fmt.Sprintf("subspaces[%d].space", i), s.Space})
+	}
+	for i, v := range c.Variants {
+		files = append(files, [2]string{fmt.Sprintf("variants[%d].search", i), v.Search})
+	}
+	for _, f := range files {
+		if f[1] == "" {
+			continue
+		}
+		if _, err := os.Stat(f[1]); err != nil {
+			wd, _ := os.Getwd()
+			return fmt.Errorf("%s: %w (paths are relative to the working directory, %s)", f[0], err, wd)
+		}
+	}
+	return nil
+}
+
 // ParseConfig decodes an experiment configuration strictly (unknown
 // fields, trailing data and wrong types are errors), fills the defaults
 // and checks every field, naming the first bad one. The search

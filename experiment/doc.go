@@ -7,7 +7,11 @@
 // with every regularizer over several seeds, and the report.
 //
 // An experiment is a JSON file (Config; configs/demo.json,
-// configs/paper/*, configs/study/*). ReadConfig checks it, WritePlan
+// configs/paper/*, configs/study/*). Its file paths (the search
+// configuration, subspaces' spaces, variants' searches) are relative to
+// the working directory, as the shipped files name configs/… from the
+// repository root; CheckFiles names the field whose file is missing.
+// ReadConfig checks the rest, WritePlan
 // prints what it will run and what that costs in FLOPs (EstimateTask
 // counts a training's multiply-accumulates from the model's own layer
 // tables), and Run runs it. Every training is a child process of the

@@ -429,3 +429,32 @@ func TestProgress(t *testing.T) {
 		t.Errorf("done %g FLOPs, want %g (a grid run and the search)", got, want)
 	}
 }
+
+// CheckFiles names the field whose file is missing, and says what the
+// paths are relative to.
+func TestCheckFiles(t *testing.T) {
+	t.Chdir(t.TempDir())
+	for _, f := range []string{"s.json", "space.json"} {
+		os.WriteFile(f, []byte("{}"), 0o644)
+	}
+	sub := func(space string) []Subspace {
+		return []Subspace{{Name: "a", Space: "space.json"}, {Name: "b", Space: space}}
+	}
+	for _, tc := range []struct {
+		cfg Config
+		err string
+	}{
+		{Config{Search: "s.json", Subspaces: sub("space.json"), Variants: []Variant{{Name: "v", Search: "s.json"}}}, ""},
+		{Config{Search: "missing.json"}, "search: stat missing.json"},
+		{Config{Search: "s.json", Subspaces: sub("nope.json")}, "subspaces[1].space: stat nope.json"},
+		{Config{Search: "s.json", Variants: []Variant{{Name: "v", Search: "gone.json"}}}, "variants[0].search: stat gone.json"},
+	} {
+		err := tc.cfg.CheckFiles()
+		switch {
+		case tc.err == "" && err != nil:
+			t.Errorf("%+v: %v", tc.cfg, err)
+		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "relative to the working directory")):
+			t.Errorf("%+v: error %v, want %q and what paths are relative to", tc.cfg, err, tc.err)
+		}
+	}
+}

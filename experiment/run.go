@@ -66,6 +66,9 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	if pr == nil {
 		pr = io.Discard
 	}
+	if err := cfg.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("experiment config: %w", err)
+	}
 	scfg, err := search.ReadConfig(cfg.Search)
 	if err != nil {
 		return nil, err

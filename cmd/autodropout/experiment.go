@@ -25,6 +25,9 @@ func runExperiment(args []string) error {
 	if err != nil {
 		return err
 	}
+	if err := cfg.CheckFiles(); err != nil {
+		return fmt.Errorf("experiment config %s: %w", *cfgPath, err)
+	}
 	if *dry {
 		scfg, err := search.ReadConfig(cfg.Search)
 		if err != nil {
