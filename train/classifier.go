@@ -96,6 +96,9 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	if cfg.Epochs < 1 {
 		return nil, fmt.Errorf("epochs %d: want at least 1", cfg.Epochs)
 	}
+	if err := checkSGD(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
+		return nil, err
+	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
 	}
@@ -310,4 +313,18 @@ func CountParams(vs *gnn.VarStore) int64 {
 		n += int64(t.Numel())
 	}
 	return n
+}
+
+// checkSGD checks the optimizer's settings before libtorch does: its
+// refusal comes with a C++ stack trace.
+func checkSGD(lr, momentum, weightDecay float64) error {
+	for _, v := range []struct {
+		name string
+		x    float64
+	}{{"learning rate", lr}, {"momentum", momentum}, {"weight decay", weightDecay}} {
+		if math.IsNaN(v.x) || math.IsInf(v.x, 0) || v.x < 0 {
+			return fmt.Errorf("%s %v: want a finite number ≥ 0", v.name, v.x)
+		}
+	}
+	return nil
 }

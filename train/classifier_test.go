@@ -3,6 +3,8 @@ package train
 import (
 	"context"
 	"errors"
+	"math"
+	"strings"
 	"testing"
 
 	"github.com/autodropout/autodropout/data"
@@ -56,6 +58,17 @@ func TestClassifierLearns(t *testing.T) {
 	}
 	if res.Epochs != 3 || res.Steps != 24 || res.Examples != 3*128 || res.Params == 0 {
 		t.Errorf("result = %+v", res)
+	}
+}
+
+// Settings libtorch would refuse with a C++ stack trace are refused first,
+// naming the setting.
+func TestClassifierRefusesBadSettings(t *testing.T) {
+	for _, lr := range []float64{-1, math.NaN(), math.Inf(1)} {
+		_, err := run(t, halves(32, 0.25), lr)
+		if err == nil || !strings.Contains(err.Error(), "learning rate") {
+			t.Errorf("lr %v: error %v, want one naming the learning rate", lr, err)
+		}
 	}
 }
 

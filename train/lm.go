@@ -417,6 +417,9 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 // "", Adam) or "sgd" (plain, as the Transformer-XL recipes use it, with no
 // state to save).
 func LMOptimizer(vs *gnn.VarStore, name string, lr float64) (Optimizer, error) {
+	if err := checkSGD(lr, 0, 0); err != nil {
+		return nil, err
+	}
 	switch name {
 	case "", "adam":
 		return NewAdam(vs, lr)

@@ -135,6 +135,9 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"--regularizer", "dropout", "--sites", "^nothing$"}, "matches none"},
 		{[]string{"--device", "tpu"}, "want cpu, cuda"},
 		{[]string{"--val-frac", "1"}, "--val-frac"},
+		{[]string{"--epochs", "-1"}, "--epochs -1: want at least 1"},
+		{[]string{"--lr", "-1"}, "learning rate -1: want a finite number ≥ 0"},
+		{[]string{"--lr", "NaN"}, "learning rate NaN"},
 	} {
 		args := append([]string{"--data", "mnist", "--data-dir", dir, "--threads", "1"}, tc.args...)
 		if tc.args[0] == "--data" {

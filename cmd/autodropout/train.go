@@ -96,6 +96,9 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
+	if f.epochs < 1 {
+		return nil, fmt.Errorf("--epochs %d: want at least 1", f.epochs)
+	}
 	if f.stopEpoch < 0 || f.stopEpoch > f.epochs {
 		return nil, fmt.Errorf("--stop-epoch %d: want 0 (all) to --epochs %d", f.stopEpoch, f.epochs)
 	}
