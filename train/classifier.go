@@ -96,7 +96,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	if cfg.Epochs < 1 {
 		return nil, fmt.Errorf("epochs %d: want at least 1", cfg.Epochs)
 	}
-	if err := checkSGD(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
+	if err := checkOptimizer(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
 		return nil, err
 	}
 	if cfg.Every <= 0 {
@@ -131,9 +131,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		if err := applyState(vs, opt, r, cfg.Momentum); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
-		if amp.Scaler != nil && r.LossScale > 0 {
-			amp.Scaler.Scale, amp.Scaler.good = r.LossScale, r.ScaleGood
-		}
+		r.restoreScaler(amp)
 		first, res.Epochs, res.Steps, res.Examples = r.Epochs, r.Epochs, r.Steps, r.Examples
 	}
 	firstExamples := res.Examples
@@ -197,9 +195,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 			return nil, fmt.Errorf("state after epoch %d: %w", res.Epochs, err)
 		}
 		st.Epochs, st.Steps, st.Examples = res.Epochs, res.Steps, res.Examples
-		if amp.Scaler != nil {
-			st.LossScale, st.ScaleGood = amp.Scaler.Scale, amp.Scaler.good
-		}
+		st.saveScaler(amp)
 		if err := cfg.SaveState(st); err != nil {
 			return nil, err
 		}
@@ -315,9 +311,9 @@ func CountParams(vs *gnn.VarStore) int64 {
 	return n
 }
 
-// checkSGD checks the optimizer's settings before libtorch does: its
+// checkOptimizer checks an optimizer's settings before libtorch does: its
 // refusal comes with a C++ stack trace.
-func checkSGD(lr, momentum, weightDecay float64) error {
+func checkOptimizer(lr, momentum, weightDecay float64) error {
 	for _, v := range []struct {
 		name string
 		x    float64

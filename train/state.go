@@ -382,18 +382,11 @@ func captureLMState(vs *gnn.VarStore, opt Optimizer, mems []*ts.Tensor, amp *AMP
 			return nil, err
 		}
 	}
-	err = libtorch.NoGrad(func() {
-		for _, m := range mems {
-			s.Mems = append(s.Mems, copyTensor(m))
-		}
-	})
-	if err != nil {
+	if s.Mems, err = copyTensors(mems); err != nil {
 		s.Drop()
 		return nil, err
 	}
-	if amp != nil && amp.Scaler != nil {
-		s.LossScale, s.ScaleGood = amp.Scaler.Scale, amp.Scaler.good
-	}
+	s.saveScaler(amp)
 	return s, nil
 }
 
@@ -412,14 +405,31 @@ func applyLMState(vs *gnn.VarStore, opt Optimizer, s *State, amp *AMP) ([]*ts.Te
 	case len(s.AdamM) > 0:
 		return nil, fmt.Errorf("the state has Adam moments, the optimizer is not Adam")
 	}
+	s.restoreScaler(amp)
+	return copyTensors(s.Mems)
+}
+
+// copyTensors copies xs (nil for none), the copies the caller's.
+func copyTensors(xs []*ts.Tensor) ([]*ts.Tensor, error) {
+	var out []*ts.Tensor
+	err := libtorch.NoGrad(func() {
+		for _, t := range xs {
+			out = append(out, copyTensor(t))
+		}
+	})
+	return out, err
+}
+
+// saveScaler records amp's float16 loss scaler (none: nothing).
+func (s *State) saveScaler(amp *AMP) {
+	if amp != nil && amp.Scaler != nil {
+		s.LossScale, s.ScaleGood = amp.Scaler.Scale, amp.Scaler.good
+	}
+}
+
+// restoreScaler gives amp's loss scaler the state saveScaler recorded.
+func (s *State) restoreScaler(amp *AMP) {
 	if amp != nil && amp.Scaler != nil && s.LossScale > 0 {
 		amp.Scaler.Scale, amp.Scaler.good = s.LossScale, s.ScaleGood
 	}
-	var mems []*ts.Tensor
-	err := libtorch.NoGrad(func() {
-		for _, m := range s.Mems {
-			mems = append(mems, copyTensor(m))
-		}
-	})
-	return mems, err
 }
