@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"io"
+	"maps"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -673,12 +675,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 	var fins []fin
 	// In id order: sums over a map's order would differ in the last bit
 	// between a run and its resume.
-	ids := make([]int, 0, len(recs))
-	for id := range recs {
-		ids = append(ids, id)
-	}
-	sort.Ints(ids)
-	for _, id := range ids {
+	for _, id := range slices.Sorted(maps.Keys(recs)) {
 		r := recs[id]
 		if r.done == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
 			continue

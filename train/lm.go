@@ -415,9 +415,9 @@ func clipGradNorm(vs *gnn.VarStore, max float64) error {
 
 // LMOptimizer builds a language model's optimizer by name: "adam" (also
 // "", Adam) or "sgd" (plain, as the Transformer-XL recipes use it, with no
-// state to save).
+// state to save). An *Adam holds its moments until its Drop.
 func LMOptimizer(vs *gnn.VarStore, name string, lr float64) (Optimizer, error) {
-	if err := checkSGD(lr, 0, 0); err != nil {
+	if err := checkOptimizer(lr, 0, 0); err != nil {
 		return nil, err
 	}
 	switch name {
