@@ -101,9 +101,11 @@ func Reward(metrics map[string]float64) (float64, error) {
 // LocalExecutor runs every trial as a child process of Binary (the
 // autodropout command): `Binary train --pattern DIR/pattern.json --out DIR ...`.
 // A child that exits non-zero, runs past Timeout, reports a diverged
-// loss, or leaves no result.json is a failure.
+// loss, or leaves no result.json is a failure. Search.Run checks the
+// binary before the first trial (Check): a program that embeds the
+// library is not autodropout, so it must set Binary.
 type LocalExecutor struct {
-	Binary  string        // path of the autodropout binary (default os.Args[0])
+	Binary  string        // path of the autodropout binary (default os.Args[0], which only the command itself may rely on)
 	Timeout time.Duration // per trial; 0: none
 }
 
@@ -123,10 +125,7 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 		return fail(Result{}, "write pattern: %v", err)
 	}
 	os.Remove(filepath.Join(t.Dir, "result.json"))
-	bin := e.Binary
-	if bin == "" {
-		bin = os.Args[0]
-	}
+	bin := e.binary()
 	args := append([]string{"train"}, t.Task.Args()...)
 	// The search's own space checked the proposal; it may differ from the
 	// default space that train checks against. No trial reads a test set.

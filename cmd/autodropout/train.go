@@ -18,6 +18,7 @@ import (
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
@@ -166,11 +167,11 @@ func runTrain(args []string) error {
 	if err := libtorch.ManualSeed(f.seed); err != nil {
 		return err
 	}
-	if f.out != "" {
-		if err := os.MkdirAll(f.out, 0o755); err != nil {
-			return err
-		}
+	unlock, err := lockOut(f.out)
+	if err != nil {
+		return err
 	}
+	defer unlock()
 
 	full, testSet, err := data.Open(f.dataset, f.dataDir, data.OpenOptions{ImageSize: f.imageSize, PerClass: f.perClass, Seed: f.seed, Progress: os.Stdout})
 	if err != nil {
@@ -477,4 +478,23 @@ func setThreads(threads int) (int, error) {
 		return 0, fmt.Errorf("--threads: %w", err)
 	}
 	return n, libtorch.SetThreads(n)
+}
+
+// lockOut makes a training's --out folder and locks it until the command
+// ends (package runlock): a second training into the same folder is
+// refused with the process that holds it, rather than both writing
+// result.json and model.ot. The kernel drops the lock when the process
+// dies. No --out: nothing to lock.
+func lockOut(out string) (unlock func(), err error) {
+	if out == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := runlock.Acquire(out)
+	if err != nil {
+		return nil, fmt.Errorf("--out %w", err)
+	}
+	return func() { l.Release() }, nil
 }

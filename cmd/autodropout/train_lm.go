@@ -203,6 +203,11 @@ func runTrainLM(args []string) error {
 	if err := nn.SetLMRegularizer(m.Sites(), *reg, *pattern, cfg.Model); err != nil {
 		return err
 	}
+	unlock, err := lockOut(*out)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	fmt.Printf("transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s, %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), *reg, prec)

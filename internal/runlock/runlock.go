@@ -20,7 +20,7 @@ var ErrHeld = errors.New("in use by another process")
 
 // HeldError says who holds a lock another Acquire wanted.
 type HeldError struct {
-	Dir     string    // the folder (for AcquireFile: the lock file)
+	Dir     string    // the folder
 	PID     int       // the holder's process id; 0: not written yet
 	Command string    // the holder's command line, "" if unknown
 	Since   time.Time // when it took the lock; zero if unknown
@@ -31,6 +31,9 @@ func (e *HeldError) Error() string {
 	if e.PID > 0 {
 		who = "process " + strconv.Itoa(e.PID)
 		var what []string
+		if e.PID == os.Getpid() {
+			what = append(what, "this one")
+		}
 		if e.Command != "" {
 			what = append(what, e.Command)
 		}
@@ -39,9 +42,6 @@ func (e *HeldError) Error() string {
 		}
 		if len(what) > 0 {
 			who += " (" + strings.Join(what, ", ") + ")"
-		}
-		if e.PID == os.Getpid() {
-			who += ", this one"
 		}
 	}
 	return fmt.Sprintf("%s is in use by %s: wait for it to end, or use another folder", e.Dir, who)
@@ -59,12 +59,7 @@ type Lock struct {
 // Acquire locks the folder dir (which must exist) for this caller, or
 // returns a *HeldError naming the holder.
 func Acquire(dir string) (*Lock, error) {
-	l, err := AcquireFile(filepath.Join(dir, Name))
-	var he *HeldError
-	if errors.As(err, &he) {
-		he.Dir = dir
-	}
-	return l, err
+	return AcquireFile(filepath.Join(dir, Name))
 }
 
 // AcquireFile locks the file at path (creating it), for a folder that
@@ -83,7 +78,7 @@ func AcquireFile(path string) (*Lock, error) {
 	}
 	if errors.Is(err, syscall.EWOULDBLOCK) {
 		he := holder(f)
-		he.Dir = path
+		he.Dir = filepath.Dir(path)
 		f.Close()
 		return nil, he
 	}

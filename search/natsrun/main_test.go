@@ -151,6 +151,7 @@ func fakeTrain(t *testing.T, sleep string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "fake-train")
 	script := `#!/bin/sh
+[ "$1" = version ] && { echo "autodropout fake"; exit 0; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) OUT=$2 ;;
