@@ -3,6 +3,7 @@ package runlock
 import (
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,7 +89,7 @@ func AcquireFile(path string) (*Lock, error) {
 	}
 	// Who holds it, for the message another process gets. A failed write
 	// only makes that message vaguer.
-	line := fmt.Sprintf("%d %s %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339), commandLine())
+	line := fmt.Sprintf("%d %s %s\n", os.Getpid(), time.Now().UTC().Format(time.RFC3339), CommandLine())
 	if f.Truncate(0) == nil {
 		f.WriteAt([]byte(line), 0)
 	}
@@ -128,12 +129,19 @@ func holder(f *os.File) *HeldError {
 	return he
 }
 
-// commandLine is this process's command, shortened for a one-line
-// message: the program's base name and its arguments, at most 200 bytes.
-func commandLine() string {
-	args := append([]string{filepath.Base(os.Args[0])}, os.Args[1:]...)
-	s := strings.Join(args, " ")
-	s = strings.ReplaceAll(s, "\n", " ")
+// CommandLine is this process's command for a message naming a lock's
+// holder: the program's base name and its arguments on one line, at most
+// 200 bytes, with the password of any URL (a --nats server's) hidden.
+func CommandLine() string {
+	args := []string{filepath.Base(os.Args[0])}
+	for _, a := range os.Args[1:] {
+		if u, err := url.Parse(a); err == nil && u.User != nil && u.Host != "" {
+			u.User = url.User("REDACTED")
+			a = u.String()
+		}
+		args = append(args, a)
+	}
+	s := strings.ReplaceAll(strings.Join(args, " "), "\n", " ")
 	if len(s) > 200 {
 		s = s[:197] + "..."
 	}

@@ -115,3 +115,23 @@ func TestMissingFolder(t *testing.T) {
 		t.Fatalf("err %v, want one naming %s", err, dir)
 	}
 }
+
+// TestCommandLine: the holder's command is one line, without the
+// password of a server URL.
+func TestCommandLine(t *testing.T) {
+	defer func(a []string) { os.Args = a }(os.Args)
+	for _, tc := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"/usr/bin/autodropout", "search", "--out", "runs/x"}, "autodropout search --out runs/x"},
+		{[]string{"bin/autodropout", "search", "--nats", "nats://alice:secret@host:4222"}, "autodropout search --nats nats://REDACTED@host:4222"},
+		{[]string{"prog", "a\nb"}, "prog a b"},
+		{[]string{"prog", strings.Repeat("x", 300)}, "prog " + strings.Repeat("x", 192) + "..."},
+	} {
+		os.Args = tc.args
+		if got := CommandLine(); got != tc.want {
+			t.Errorf("%q: %q, want %q", tc.args, got, tc.want)
+		}
+	}
+}

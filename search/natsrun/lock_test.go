@@ -3,11 +3,14 @@ package natsrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -88,4 +91,79 @@ func TestWorkerWaitsForAHeldFolder(t *testing.T) {
 	if err := <-served; err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestLockRun: a second controller of a run is refused with one line
+// naming the run and the holder; a released claim is free at once, a
+// killed controller's lapses after the TTL; a claim taken over is lost,
+// and its journal appends no more.
+func TestLockRun(t *testing.T) {
+	_, url := startServer(t, -1)
+	_, js := connect(t, url)
+	ctx := context.Background()
+	l1, err := LockRun(ctx, js, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = LockRun(ctx, js, "r")
+	var he *RunHeldError
+	if !errors.As(err, &he) || !errors.Is(err, search.ErrInUse) {
+		t.Fatalf("second claim: %v, want a *RunHeldError", err)
+	}
+	host, _ := os.Hostname()
+	if want := "run r is controlled by process " + strconv.Itoa(os.Getpid()) + " on " + host + " (natsrun.test"; !strings.Contains(err.Error(), want) || strings.Contains(err.Error(), "\n") {
+		t.Errorf("second claim: %q, want one line with %q", err, want)
+	}
+	other, err := LockRun(ctx, js, "other-run")
+	if err != nil {
+		t.Fatalf("another run: %v", err)
+	}
+	other.Release()
+	time.Sleep(testControllerTTL / 2) // heartbeats keep the claim past its TTL
+	time.Sleep(testControllerTTL)
+	if _, err := LockRun(ctx, js, "r"); !errors.Is(err, search.ErrInUse) {
+		t.Fatalf("claim after a TTL of heartbeats: %v, want a refusal", err)
+	}
+	if err := l1.Release(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := LockRun(ctx, js, "r")
+	if err != nil {
+		t.Fatalf("claim after Release: %v", err)
+	}
+	l2.Release()
+
+	// A controller killed with SIGKILL: refused while its claim lasts,
+	// free once it lapses.
+	p := startProc(t, "claimer", "claim", urlEnv+"="+url, runEnv+"=r")
+	p.waitLine(t, regexp.MustCompile(`claimed`), 30*time.Second)
+	p.cmd.Process.Signal(syscall.SIGKILL)
+	<-p.done
+	_, err = LockRun(ctx, js, "r")
+	if !errors.As(err, &he) || he.Holder.PID != p.cmd.Process.Pid {
+		t.Fatalf("claim right after the kill: %v, want a refusal naming pid %d", err, p.cmd.Process.Pid)
+	}
+	var l3 *RunLock
+	killed := time.Now()
+	eventually(t, "the killed controller's claim to lapse", func() bool {
+		l3, err = LockRun(ctx, js, "r")
+		return err == nil
+	})
+	t.Logf("the claim lapsed %v after the kill (TTL %v)", time.Since(killed).Round(time.Millisecond), testControllerTTL)
+
+	// Taken over (its heartbeats did not reach the server for a TTL, and
+	// another controller claimed the run): lost, and its journal refuses.
+	j, err := OpenJournal(ctx, js, "r")
+	if err != nil {
+		t.Fatal(err)
+	}
+	j.lock = l3
+	kv, _, _ := controllersBucket(ctx, js)
+	kv.Put(ctx, "r", []byte(`{"id": "x", "host": "elsewhere", "pid": 7, "command": "autodropout search"}`))
+	eventually(t, "the claim to be lost", func() bool { return l3.Err() != nil })
+	err = j.Append(search.Event{Type: search.RunStarted})
+	if err == nil || !strings.Contains(err.Error(), "lost the claim on run r: run r is controlled by process 7 on elsewhere") {
+		t.Errorf("append after the claim was lost: %v", err)
+	}
+	j.Close()
 }
