@@ -69,8 +69,9 @@ type RunLock struct {
 	stop chan struct{}
 	done chan struct{}
 
+	rev uint64 // revision of our claim (the heartbeat's, then Release's)
+
 	mu   sync.Mutex
-	rev  uint64 // revision of our claim
 	lost error
 }
 
@@ -90,14 +91,22 @@ func LockRun(ctx context.Context, js jetstream.JetStream, run string) (*RunLock,
 	l := &RunLock{kv: kv, run: run, ttl: ttl, stop: make(chan struct{}), done: make(chan struct{}),
 		me: claim{ID: nuid.Next(), Host: host, PID: os.Getpid(), Command: runlock.CommandLine(), Since: time.Now().UTC()}}
 	b, _ := json.Marshal(l.me)
-	rev, err := kv.Create(ctx, run, b)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		return nil, l.held(ctx)
+	for try := 0; ; try++ {
+		rev, err := kv.Create(ctx, run, b)
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			err = l.held(ctx)
+			var he *RunHeldError
+			if errors.As(err, &he) || try == 2 {
+				return nil, err
+			}
+			continue // lapsed or released between the two calls
+		}
+		if err != nil {
+			return nil, fmt.Errorf("claim run %s: %w", run, err)
+		}
+		l.rev = rev
+		break
 	}
-	if err != nil {
-		return nil, fmt.Errorf("claim run %s: %w", run, err)
-	}
-	l.rev = rev
 	go l.heartbeat()
 	return l, nil
 }
@@ -153,25 +162,25 @@ func (l *RunLock) heartbeat() {
 			return
 		case <-tick.C:
 		}
+		// Only this goroutine writes l.rev until Release has stopped it.
 		ctx, cancel := context.WithTimeout(context.Background(), l.ttl/3)
-		l.mu.Lock()
 		rev, err := l.kv.Update(ctx, l.run, b, l.rev)
 		if err != nil && isWrongLast(err) {
 			// Lapsed (no heartbeat reached the server for a TTL): take it
 			// again if nobody else has.
 			rev, err = l.kv.Create(ctx, l.run, b)
 			if errors.Is(err, jetstream.ErrKeyExists) {
-				l.lost = fmt.Errorf("lost the claim on run %s: %w", l.run, l.held(ctx))
+				lost := fmt.Errorf("lost the claim on run %s: %w", l.run, l.held(ctx))
+				cancel()
+				l.mu.Lock()
+				l.lost = lost
+				l.mu.Unlock()
+				return
 			}
 		}
+		cancel()
 		if err == nil {
 			l.rev = rev
-		}
-		lost := l.lost != nil
-		l.mu.Unlock()
-		cancel()
-		if lost {
-			return
 		}
 		// Another error (the server is away) is retried at the next tick.
 	}
@@ -205,9 +214,7 @@ func (l *RunLock) Release() error {
 	}
 	close(l.stop)
 	<-l.done
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.lost != nil {
+	if l.Err() != nil {
 		return nil // not ours any more
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
