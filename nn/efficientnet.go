@@ -205,7 +205,7 @@ type EfficientNet struct {
 	stem   convBN
 	blocks []*mbConv
 	head   convBN
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -288,7 +288,7 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 	head := cfg.HeadChannels()
 	m.head = newConvBN(features.Sub(fmt.Sprint(len(efficientNetB0Stages)+1)), &m.sites, cfg, blocks[len(blocks)-1].Out, head, 1, 1, 1)
 	bound := 1 / math.Sqrt(float64(cfg.Classes))
-	m.fc = gnn.NewLinear(p.Sub("classifier").Sub("1"), head, cfg.Classes, &gnn.LinearConfig{
+	m.fc = newLinear(p.Sub("classifier").Sub("1"), head, cfg.Classes, &gnn.LinearConfig{
 		WsInit: gnn.NewUniformInit(-bound, bound), BsInit: gnn.NewConstInit(0), Bias: true,
 	})
 	return m, nil

@@ -140,7 +140,7 @@ type ResNet struct {
 	conv1  *gnn.Conv2D
 	bn1    *gnn.BatchNorm
 	blocks []*resBlock
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -199,7 +199,7 @@ func NewResNet(p *gnn.Path, cfg ResNetConfig) (*ResNet, error) {
 		m.blocks = append(m.blocks, b)
 		in = spec.convs[len(spec.convs)-1].out
 	}
-	m.fc = gnn.NewLinear(p.Sub("fc"), in, cfg.Classes, LinearConfig(in))
+	m.fc = newLinear(p.Sub("fc"), in, cfg.Classes, LinearConfig(in))
 	return m, nil
 }
 

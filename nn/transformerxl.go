@@ -86,7 +86,7 @@ type xlLayer struct {
 	qkv, r, o      *ts.Tensor // weights (out×in), no bias
 	rwBias, rrBias *ts.Tensor // H×Dh
 	ln1W, ln1B     *ts.Tensor
-	ff1, ff2       *gnn.Linear
+	ff1, ff2       *linear
 	ln2W, ln2B     *ts.Tensor
 	site           [7]string
 }
@@ -127,8 +127,8 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 		if err != nil {
 			return nil, fmt.Errorf("transformer-xl layer %d: %w", i, err)
 		}
-		l.ff1 = gnn.NewLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("0"), c.DModel, c.DInner, LinearConfig(c.DModel))
-		l.ff2 = gnn.NewLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("3"), c.DInner, c.DModel, LinearConfig(c.DInner))
+		l.ff1 = newLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("0"), c.DModel, c.DInner, LinearConfig(c.DModel))
+		l.ff2 = newLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("3"), c.DInner, c.DModel, LinearConfig(c.DInner))
 		l.ln2W = newVar(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("layer_norm"), "weight", []int64{c.DModel}, gnn.NewConstInit(1))
 		l.ln2B = newVar(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("layer_norm"), "bias", []int64{c.DModel}, gnn.NewConstInit(0))
 		if err != nil {

@@ -24,7 +24,7 @@ type WRN struct {
 	conv1  *gnn.Conv2D
 	blocks []*wrnBlock
 	bn     *gnn.BatchNorm
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -108,7 +108,7 @@ func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
 	m.sites.declare("bn1")
 	fcCfg := LinearConfig(in)
 	fcCfg.BsInit = gnn.NewConstInit(0)
-	m.fc = gnn.NewLinear(p.Sub("fc"), in, classes, fcCfg)
+	m.fc = newLinear(p.Sub("fc"), in, classes, fcCfg)
 	return m, nil
 }
 
