@@ -4,7 +4,8 @@
 set -euo pipefail
 
 # chromium: the dashboard's browser test (dashboard/browser_test.go) drives it headless.
-pkgs=(g++ dataset-fashion-mnist fortunes chromium)
+# bible-kjv, bible-kjv-text: the King James Bible, the "kjv" language-model corpus (data/kjv.go).
+pkgs=(g++ dataset-fashion-mnist fortunes bible-kjv bible-kjv-text chromium)
 # With LIBTORCH set, the user brings their own libtorch.
 [ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
 

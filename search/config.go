@@ -270,7 +270,7 @@ func (c ControllerConfig) checkKind() error {
 // Datasets a task may name, by kind.
 var (
 	ClassifyDatasets = []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"}
-	LMDatasets       = []string{"fortunes", "ptb", "wikitext2", "wikitext103"}
+	LMDatasets       = []string{"fortunes", "kjv", "ptb", "wikitext2", "wikitext103"}
 )
 
 // Check reports the first bad field of a task (with defaults filled),
@@ -390,12 +390,21 @@ func checkDevice(d string) error {
 // will look: the dataset's files in data_dir (or the trainer's default
 // folder) and, for language models, lm_config. Relative paths are taken
 // from the current folder, as the trainer does. A search whose trials run
-// on other machines (workers) cannot check their files this way.
+// on other machines (workers) cannot check their files this way. The
+// "kjv" corpus is prepared here (data.PrepareKJV) when its folder lacks
+// it, so parallel trials find it ready, and a missing Debian package is
+// reported before the first trial.
 func (t Task) CheckFiles() error {
 	if t.Kind == "lm" {
 		if err := isFile("lm_config", t.LMConfig); err != nil {
 			return err
 		}
+	}
+	if t.Data == "kjv" { // prepared here once, rather than by every trial
+		if _, err := data.PrepareKJV(data.KJVOptions{Dir: t.DataDir}); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		return nil
 	}
 	dir := t.DataDir
 	if dir == "" {

@@ -71,8 +71,8 @@ func runTrainLM(args []string) error {
 	fs.String("task", "lm", "task: lm (language modelling)")
 	model := fs.String("model", "transformer-xl", "model: transformer-xl")
 	cfgPath := fs.String("config", "configs/transformer-xl-small.json", "model and recipe JSON")
-	dataset := fs.String("data", "fortunes", "dataset: fortunes, ptb, wikitext2, wikitext103")
-	dataDir := fs.String("data-dir", "", "folder of the corpus (fortunes default: "+data.FortunesDir+")")
+	dataset := fs.String("data", "fortunes", "dataset: fortunes, kjv, ptb, wikitext2, wikitext103")
+	dataDir := fs.String("data-dir", "", "folder of the corpus (fortunes default: "+data.FortunesDir+"; kjv: where it is prepared on first use, default ~/.cache/autodropout/kjv-1)")
 	reg := fs.String("regularizer", "none", "none, dropout, variational or pattern")
 	pattern := fs.String("pattern", "", "JSON list of {sites: regexp, pattern: transformer pattern} (implies --regularizer pattern)")
 	outsideSpace := fs.Bool("allow-outside-space", false, "accept Transformer pattern values outside the default search space")
@@ -130,12 +130,14 @@ func runTrainLM(args []string) error {
 			dir = data.FortunesDir
 		}
 		c, err = data.ReadFortunes(dir, data.FortuneOptions{Seed: *seed, MinCount: *minCount})
+	case "kjv":
+		c, err = data.ReadKJV(data.KJVOptions{Dir: *dataDir})
 	case "ptb":
 		c, err = data.ReadPTB(*dataDir)
 	case "wikitext2", "wikitext103":
 		c, err = data.ReadWikiText(*dataset, *dataDir)
 	default:
-		err = fmt.Errorf("--data %q: want fortunes, ptb, wikitext2 or wikitext103", *dataset)
+		err = fmt.Errorf("--data %q: want fortunes, kjv, ptb, wikitext2 or wikitext103", *dataset)
 	}
 	if err != nil {
 		return err

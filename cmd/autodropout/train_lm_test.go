@@ -118,3 +118,36 @@ func TestTrainLMStopResume(t *testing.T) {
 		t.Errorf("resume with another seed: %v, want a refusal naming the seed", err)
 	}
 }
+
+// TestTrainLMKJV trains two steps on the King James corpus, prepared on
+// first use into --data-dir (Debian's bible-kjv packages, which make setup
+// installs), and checks that the result names it and its vocabulary.
+func TestTrainLMKJV(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir, out := t.TempDir(), t.TempDir()
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 2, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	err := runTrainLM([]string{"--task", "lm", "--data", "kjv", "--data-dir", filepath.Join(dir, "kjv"), "--threads", "1",
+		"--config", recipe, "--eval-tokens", "100", "--out", out, "--progress", "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Dataset string
+		Vocab   int
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "result.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &res)
+	}
+	if err != nil || res.Dataset != "kjv" || res.Vocab != 10000 {
+		t.Errorf("result %+v (%v): want dataset kjv, vocabulary 10000", res, err)
+	}
+	for _, n := range []string{"train", "valid", "test"} {
+		if _, err := os.Stat(filepath.Join(dir, "kjv", "kjv."+n+".txt")); err != nil {
+			t.Error(err)
+		}
+	}
+}
