@@ -224,7 +224,7 @@ func newConvBN(p *gnn.Path, s *Sites, cfg EfficientNetConfig, in, out, k, stride
 	c := convBN{conv: gnn.NewConv2D(p.Sub("0"), in, out, k, ConvConfigFanOut(out, k, stride, (k-1)/2, groups, false))}
 	bnPath := p.Sub("1")
 	c.bn = gnn.BatchNorm2D(bnPath, out, bnCfg)
-	c.site = s.declare(pathName(bnPath))
+	c.site = s.Declare(pathName(bnPath))
 	return c
 }
 
@@ -281,7 +281,7 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 			if blk.expand != nil {
 				members = append(members, blk.expand.site)
 			}
-			blk.shortcutSite = m.sites.declareShortcut(b.Prefix, members...)
+			blk.shortcutSite = m.sites.DeclareShortcut(b.Prefix, members...)
 		}
 		m.blocks = append(m.blocks, blk)
 	}
@@ -359,7 +359,7 @@ func (b *mbConv) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	if train && b.DropProb > 0 {
 		out = stochasticDepth(out, b.DropProb)
 	}
-	sc := s.applyShared(b.shortcutSite, x, train)
+	sc := s.Apply(b.shortcutSite, x, train)
 	libtorch.Add_(out, sc)
 	if sc != x {
 		sc.MustDrop()
