@@ -11,7 +11,9 @@
 //
 // -consumer DIR also writes DIR/go.work, so that a module of your own in
 // DIR builds against this checkout and its patched gotch (make consumer
-// DIR=... runs it).
+// DIR=... runs it). Its go line is the highest of the two modules' and of
+// the go.work already there; the module needs no require line for
+// autodropout, and go mod tidy, which ignores go.work, cannot resolve it.
 //
 // LIBTORCH=/path selects another libtorch (an official one, CUDA included,
 // or a Python install's torch/ folder); unset, Debian's libtorch-dev is used.
