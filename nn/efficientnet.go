@@ -30,6 +30,18 @@ type EfficientNetConfig struct {
 	BNEps, BNMomentum float64
 	// Classes is the size of the classifier's output.
 	Classes int64
+	// InChannels is the number of input channels; 0 means 3 (RGB), the only
+	// value torchvision's pretrained weights accept. Another count changes
+	// only the stem convolution (features.0.0), as for ResNet.
+	InChannels int64
+}
+
+// inChannels resolves InChannels' default of 3.
+func (c EfficientNetConfig) inChannels() int64 {
+	if c.InChannels == 0 {
+		return 3
+	}
+	return c.InChannels
 }
 
 // EfficientNetB returns torchvision 0.14's configuration of EfficientNet-Bn
@@ -150,7 +162,7 @@ func (c EfficientNetConfig) HeadChannels() int64 {
 // describes without building it.
 func (c EfficientNetConfig) NumParams() int64 {
 	convParams := func(in, out, k, groups int64) int64 { return out*(in/groups)*k*k + 2*out }
-	n := convParams(3, c.StemChannels(), efficientNetStemKernel, 1)
+	n := convParams(c.inChannels(), c.StemChannels(), efficientNetStemKernel, 1)
 	for _, b := range c.Blocks() {
 		if b.Expands() {
 			n += convParams(b.In, b.Expanded, 1, 1)
@@ -179,6 +191,8 @@ func (c EfficientNetConfig) validate() error {
 		return fmt.Errorf("EfficientNet batch norm eps %g: want > 0", c.BNEps)
 	case c.Classes < 1:
 		return fmt.Errorf("EfficientNet with %d classes: want at least 1", c.Classes)
+	case c.InChannels < 0:
+		return fmt.Errorf("EfficientNet with %d input channels: want at least 1 (0: 3)", c.InChannels)
 	}
 	return nil
 }
@@ -256,7 +270,7 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 	}
 	m := &EfficientNet{cfg: cfg}
 	features := p.Sub("features")
-	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, 3, cfg.StemChannels(), efficientNetStemKernel, efficientNetStemStride, 1)
+	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, cfg.inChannels(), cfg.StemChannels(), efficientNetStemKernel, efficientNetStemStride, 1)
 	blocks := cfg.Blocks()
 	for _, b := range blocks {
 		bp := features
