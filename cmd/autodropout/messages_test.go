@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -103,5 +104,37 @@ func TestSpaceMaps(t *testing.T) {
 	out := captureStdout(t, func() error { return runSpace([]string{"--samples", "20"}) })
 	if !strings.Contains(out, "| 28×28 |") || !strings.Contains(out, "| 7×7 |") || strings.Contains(out, "32×32") {
 		t.Errorf("space: output:\n%s", out)
+	}
+}
+
+// The --space and --allow-outside-space hint comes only with a value
+// outside the space; a typo in the pattern file gets the line of its key
+// and a did-you-mean, and no hint (issue 27: it said "line 30 col 2:
+// unknown field \"stide\" (--space FILE names another search space; …)"
+// for a key on line 7). Through the command, so that it holds wherever
+// the pattern file is read.
+func TestPatternFileHint(t *testing.T) {
+	data := toyData(t)
+	dir := t.TempDir()
+	typo := filepath.Join(dir, "typo.json")
+	os.WriteFile(typo, []byte(strings.Replace(handPattern, `"stride": 1`, `"stide": 1`, 1)+strings.Repeat("\n", 20)), 0o644)
+	outside := filepath.Join(dir, "outside.json")
+	os.WriteFile(outside, []byte(strings.Replace(handPattern, `"rotate": 90`, `"rotate": 37`, 1)), 0o644)
+	const hint = "--space FILE names another search space"
+	for _, c := range []struct {
+		file, want string
+		hint       bool
+	}{
+		{typo, `line 3 col 41: patterns[1].pattern: unknown field "stide"; did you mean "stride"?`, false},
+		{outside, `field "rotate": 37: not in the search space`, true},
+	} {
+		err := runTrain([]string{"--data", "mnist", "--data-dir", data, "--threads", "1", "--pattern", c.file})
+		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.file) {
+			t.Errorf("%s: error %v, want one naming the file and %q", c.file, err, c.want)
+			continue
+		}
+		if got := strings.Contains(err.Error(), hint); got != c.hint {
+			t.Errorf("%s: error %q: hint shown %v, want %v", c.file, err, got, c.hint)
+		}
 	}
 }

@@ -42,32 +42,3 @@ func TestReadPatternsSpace(t *testing.T) {
 		}
 	}
 }
-
-// The --space and --allow-outside-space hint comes only with a value
-// outside the space; a typo in the file gets its line and a did-you-mean,
-// and no hint (issue 27: it said "line 30 col 2: unknown field \"stide\"
-// (--space FILE names another search space; …)" for line 7).
-func TestReadPatternsHint(t *testing.T) {
-	dir := t.TempDir()
-	typo := filepath.Join(dir, "typo.json")
-	os.WriteFile(typo, []byte(strings.Replace(handPattern, `"stride": 1`, `"stide": 1`, 1)+strings.Repeat("\n", 20)), 0o644)
-	outside := filepath.Join(dir, "outside.json")
-	os.WriteFile(outside, []byte(strings.Replace(handPattern, `"rotate": 90`, `"rotate": 37`, 1)), 0o644)
-	const hint = "--space FILE names another search space"
-	for _, c := range []struct {
-		file, want string
-		hint       bool
-	}{
-		{typo, `line 3 col 41: patterns[1].pattern: unknown field "stide"; did you mean "stride"?`, false},
-		{outside, `field "rotate": 37: not in the search space`, true},
-	} {
-		_, err := readPatterns(&trainFlags{pattern: c.file})
-		if err == nil || !strings.Contains(err.Error(), c.want) || !strings.Contains(err.Error(), c.file) {
-			t.Errorf("%s: error %v, want one naming the file and %q", c.file, err, c.want)
-			continue
-		}
-		if got := strings.Contains(err.Error(), hint); got != c.hint {
-			t.Errorf("%s: error %q: hint shown %v, want %v", c.file, err, got, c.hint)
-		}
-	}
-}
