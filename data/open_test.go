@@ -17,7 +17,11 @@ func TestOpenMessages(t *testing.T) {
 	for _, split := range []string{"train", "val"} {
 		writeImage(t, filepath.Join(flat, split, "x.png"), uniform(4, 4, red))
 	}
-	t.Chdir(t.TempDir()) // an empty working directory
+	work := t.TempDir()
+	if err := os.Mkdir(filepath.Join(work, "train"), 0o755); err != nil { // as in a source tree
+		t.Fatal(err)
+	}
+	t.Chdir(work)
 	for _, tc := range []struct {
 		name, data, dir string
 		want            []string
@@ -60,5 +64,21 @@ func TestOpenWorkingDir(t *testing.T) {
 	}
 	if _, _, err := Open("cifar10", "", OpenOptions{}); err == nil || !strings.Contains(err.Error(), "--data-dir") {
 		t.Fatalf("err = %v, want one asking for --data-dir", err)
+	}
+}
+
+// ImageNet read from the working directory (train/ and val/ there, no
+// --data-dir) says so when its folders are not class folders.
+func TestOpenImageNetWorkingDir(t *testing.T) {
+	dir := t.TempDir()
+	for _, sub := range []string{"train", "val"} {
+		if err := os.Mkdir(filepath.Join(dir, sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Chdir(dir)
+	_, _, err := Open("imagenet", "", OpenOptions{ImageSize: 4})
+	if err == nil || !strings.Contains(err.Error(), "no class folders in train") || !strings.Contains(err.Error(), "no --data-dir, so the working directory was read") {
+		t.Fatalf("err = %v", err)
 	}
 }

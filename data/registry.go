@@ -27,6 +27,7 @@ type OpenOptions struct {
 // holds train/ and val/ folders of class folders.
 func Open(name, dir string, opts OpenOptions) (train, test *Images, err error) {
 	key := strings.ToLower(name)
+	given := dir
 	if dir == "" && slices.Contains(Datasets, key) {
 		switch {
 		case key == "fashion-mnist":
@@ -66,7 +67,10 @@ func Open(name, dir string, opts OpenOptions) (train, test *Images, err error) {
 			fo.PerClass, fo.Classes = 0, train.ClassNames // the same labels as train
 			test, err = LoadImageFolder(filepath.Join(dir, "val"), size, fo)
 		}
-		if err != nil {
+		switch {
+		case err != nil && given == "":
+			err = fmt.Errorf("dataset imagenet: %w (no --data-dir, so the working directory was read: pass --data-dir ROOT, the folder that holds train/ and val/, each of <class>/<image>.jpg)", err)
+		case err != nil:
 			err = fmt.Errorf("dataset imagenet: %w (--data-dir %s must hold train/ and val/, each of <class>/<image>.jpg)", err, dir)
 		}
 	default:
@@ -80,14 +84,14 @@ func Open(name, dir string, opts OpenOptions) (train, test *Images, err error) {
 func inWorkingDir(key string) bool {
 	var files []string
 	switch key {
+	case "imagenet": // both, as a source tree may have a train/ folder
+		return isDir("train") && isDir("val")
 	case "mnist":
 		files = []string{"train-images-idx3-ubyte", "train-images-idx3-ubyte.gz"}
 	case "cifar10":
 		files = []string{"data_batch_1.bin", filepath.Join(CIFAR10Folder, "data_batch_1.bin")}
 	case "cifar100":
 		files = []string{"train.bin", filepath.Join(CIFAR100Folder, "train.bin")}
-	case "imagenet":
-		files = []string{"train"}
 	}
 	for _, p := range files {
 		if _, err := os.Stat(p); err == nil {
@@ -95,6 +99,11 @@ func inWorkingDir(key string) bool {
 		}
 	}
 	return false
+}
+
+func isDir(p string) bool {
+	st, err := os.Stat(p)
+	return err == nil && st.IsDir()
 }
 
 // noDir is the error for a dataset that has no default folder and whose
