@@ -1,7 +1,6 @@
 package autodropout
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/autodropout/autodropout/internal/strictjson"
 )
 
 // Transformer patterns (DESIGN.md §4) act on sequence activations laid out
@@ -247,7 +248,7 @@ func ReadTransformerPatterns(path string) ([]TransformerSitePattern, error) {
 		return nil, fmt.Errorf("read transformer patterns: %w", err)
 	}
 	var ps []TransformerSitePattern
-	if err := decodeStrict(b, &ps); err != nil {
+	if err := strictjson.Decode(b, &ps); err != nil {
 		return nil, fmt.Errorf("read transformer patterns %s: %w", path, err)
 	}
 	for i, p := range ps {
@@ -268,7 +269,7 @@ func LoadTransformerSpace(path string) (TransformerSpace, error) {
 	if err != nil {
 		return s, err
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := strictjson.Decode(b, &s); err != nil {
 		return s, fmt.Errorf("transformer space %s: %w", path, err)
 	}
 	if err := s.Validate(); err != nil {

@@ -22,6 +22,7 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/search"
@@ -479,7 +480,7 @@ func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
 		return nil, fmt.Errorf("--lm-config: %w", err)
 	}
 	var cfg train.LMRecipe
-	if err := json.Unmarshal(b, &cfg); err != nil {
+	if err := strictjson.Decode(b, &cfg); err != nil {
 		return nil, fmt.Errorf("--lm-config %s: %w", f.LMConfig, err)
 	}
 	cfg.Model.NToken = int64(f.Vocab)

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/search"
 )
 
@@ -143,7 +144,7 @@ func (c Config) CheckFiles() error {
 // configuration it names is not read.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	if err := search.DecodeStrict(b, &c); err != nil {
+	if err := strictjson.Decode(b, &c); err != nil {
 		return c, err
 	}
 	return c, c.check()

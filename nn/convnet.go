@@ -34,8 +34,8 @@ func NewConvNet(p *gnn.Path, inC, h, w, classes int64) *ConvNet {
 		fc2:   newLinear(p.Sub("fc2"), hidden, classes, LinearConfig(hidden)),
 		flat:  c2 * (h / 4) * (w / 4),
 	}
-	m.sites.declare("bn1")
-	m.sites.declare("bn2")
+	m.sites.Declare("bn1")
+	m.sites.Declare("bn2")
 	return m
 }
 

@@ -111,8 +111,8 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 	}
 	m.emb = newVar(p.Sub("word_emb"), "weight", []int64{c.NToken, c.DModel}, gnn.NewRandnInit(0, 0.02))
 	m.outB = newVar(p.Sub("crit"), "bias", []int64{c.NToken}, gnn.NewConstInit(0))
-	m.sites.declare("emb")
-	m.sites.declare("pos_emb")
+	m.sites.Declare("emb")
+	m.sites.Declare("pos_emb")
 	for i := int64(0); i < c.NLayer; i++ {
 		l := &xlLayer{}
 		name := fmt.Sprintf("layers.%d", i)
@@ -135,14 +135,14 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 			return nil, fmt.Errorf("transformer-xl layer %d: %w", i, err)
 		}
 		for j, s := range []string{"attn.q", "attn.k", "attn.v", "attn.prob", "attn.attn_out", "ff.hidden", "ff.out"} {
-			l.site[j] = m.sites.declare(name + "." + s)
+			l.site[j] = m.sites.Declare(name + "." + s)
 		}
 		m.layers = append(m.layers, l)
 	}
 	if err != nil {
 		return nil, err
 	}
-	m.sites.declare("out")
+	m.sites.Declare("out")
 	return m, nil
 }
 

@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/autodropout/autodropout/libtorch"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +18,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/internal/strictjson"
 )
 
 // Config is a search's JSON configuration. Zero fields take the defaults
@@ -547,19 +546,11 @@ func ParseConfig(b []byte) (Config, error) {
 	return c, nil
 }
 
-// DecodeStrict decodes one JSON value into v: unknown fields and anything
-// but white space after the value are errors.
-func DecodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return fmt.Errorf("data after the JSON value (offset %d)", d.InputOffset())
-	}
-	return nil
-}
+// DecodeStrict decodes one JSON value into v: unknown fields, wrong types
+// and anything but white space after the value are errors that give the
+// line, column and field path (the module's one strict decoder,
+// internal/strictjson).
+func DecodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
 
 // hash is the SHA-256 of the config (with defaults) and the resolved sites.
 // Cores, parallel and the timeout are left out: they change how fast the

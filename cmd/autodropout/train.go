@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -62,7 +63,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 		fmt.Fprintln(w, "\nLanguage models (--task lm):")
 		printLMFlags(w)
 	}
-	fs.StringVar(&f.model, "model", "convnet", "model: convnet, wrn-D-K (e.g. wrn-28-10), resnet18, resnet50, efficientnet-b0…b7")
+	fs.StringVar(&f.model, "model", "convnet", "model: "+nn.ModelNames)
 	fs.StringVar(&f.dataset, "data", "fashion-mnist", "dataset: "+strings.Join(data.Datasets, ", "))
 	fs.StringVar(&f.dataDir, "data-dir", "", "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+")")
 	fs.IntVar(&f.epochs, "epochs", 1, "training epochs")
@@ -79,7 +80,7 @@ func parseTrainFlags(args []string) (*trainFlags, error) {
 	fs.BoolVar(&f.outsideSpace, "allow-outside-space", false, "accept pattern values outside the search space (any well-formed pattern)")
 	fs.Float64Var(&f.rate, "drop-rate", 0.1, "drop probability of dropout, spatial and dropblock")
 	fs.IntVar(&f.blockSize, "block-size", 3, "dropblock's block side")
-	fs.StringVar(&f.sites, "sites", `\.bn\d+$|^bn\d+$`, "regular expression of the sites a baseline regularizer goes to (default: batch-norm outputs)")
+	fs.StringVar(&f.sites, "sites", `\.bn\d+$|^bn\d+$`, "regular expression of the sites a baseline regularizer goes to; the default matches the batch-norm outputs")
 	fs.StringVar(&f.pretrained, "pretrained", "", "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&f.pretrainedPartial, "pretrained-partial", false, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&f.device, "device", "cpu", "cpu, cuda or cuda:N")
@@ -218,6 +219,9 @@ func runTrain(args []string) error {
 	model, err := nn.New(f.model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
 	if err != nil {
 		return fmt.Errorf("--model: %w", err)
+	}
+	if canon, _ := nn.CanonicalName(f.model); canon != f.model {
+		fmt.Printf("note: --model %s is %s\n", f.model, canon)
 	}
 	var pretrainedSum string
 	if f.pretrained != "" {
@@ -414,8 +418,11 @@ func readPatterns(f *trainFlags) ([]autodropout.SitePattern, error) {
 		}
 	}
 	ps, err := space.ReadPatterns(f.pattern)
-	if err != nil {
+	if errors.Is(err, autodropout.ErrOutsideSpace) { // only then do the flags help
 		return nil, fmt.Errorf("%w (--space FILE names another search space; --allow-outside-space accepts any well-formed pattern)", err)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return ps, nil
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
@@ -112,7 +112,7 @@ func runTrainLM(args []string) error {
 		return err
 	}
 	var cfg LMFileConfig
-	if err := json.Unmarshal(b, &cfg); err != nil {
+	if err := strictjson.Decode(b, &cfg); err != nil {
 		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
 	n, err := setThreads(*threads)

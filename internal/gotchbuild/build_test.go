@@ -210,16 +210,3 @@ func TestBuildReportsUnfixableError(t *testing.T) {
 		}
 	}
 }
-
-func TestWriteWorkFile(t *testing.T) {
-	dir := t.TempDir()
-	if err := WriteWorkFile(dir, filepath.Join(dir, ".build", "gotch"), "1.23"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "go.work"))
-	for _, want := range []string{"go 1.23", "use .", "replace github.com/sugarme/gotch v0.9.1 => ./.build/gotch"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("go.work lacks %q:\n%s", want, b)
-		}
-	}
-}
