@@ -19,7 +19,7 @@ import (
 
 // patchVersion changes whenever this package's output changes, so that the
 // cache is rebuilt after an upgrade of the build step itself.
-const patchVersion = "6"
+const patchVersion = "7"
 
 // extra holds the C++ that autodropout adds to gotch's C layer (see
 // extra/autodropout_api.cpp); Build copies each file into libtch, and the
@@ -51,6 +51,7 @@ type Result struct {
 	Replaced   []string // bindings replaced by error stubs, sorted
 	Rounds     int      // compiler runs
 	OutBuffers int      // leaking output buffers made freed (see fixOutBuffers)
+	KeptAlive  int      // runtime.KeepAlive calls added after C calls (see fixKeepAlive)
 	Elapsed    time.Duration
 }
 
@@ -102,6 +103,9 @@ func Build(cfg Config) (*Result, error) {
 	res := &Result{}
 	if res.OutBuffers, err = fixOutBuffers(filepath.Join(tmp, "ts")); err != nil {
 		return nil, fmt.Errorf("gotch output buffers: %w", err)
+	}
+	if res.KeptAlive, err = fixKeepAlive(tmp); err != nil {
+		return nil, fmt.Errorf("gotch keep-alive patch: %w", err)
 	}
 	if err := patchUntilItCompiles(cfg, libtch, res); err != nil {
 		return nil, err

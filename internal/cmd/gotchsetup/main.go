@@ -1,9 +1,10 @@
 // Command gotchsetup prepares gotch for this machine's libtorch: it copies
 // gotch v0.9.1 from the module cache into .build/gotch, writes its cgo flags
 // for the libtorch found, replaces the generated bindings that this libtorch
-// cannot compile with ones that return an error, and writes a git-ignored
-// go.work that points our module at the copy. make setup runs it; it is
-// cached and returns at once when nothing changed.
+// cannot compile with ones that return an error, makes its Go wrappers keep
+// every tensor they pass to C alive until the call returns, and writes a
+// git-ignored go.work that points our module at the copy. make setup runs
+// it; it is cached and returns at once when nothing changed.
 //
 // Usage:
 //
@@ -82,8 +83,8 @@ func setup(out string, force, list bool, consumer string) error {
 	if res.Cached {
 		fmt.Printf("gotch: up to date for libtorch %s (%s) at %s; %d bindings replaced\n", lt.Version, kind, lt.Root, len(res.Replaced))
 	} else {
-		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt), %d leaking output buffers freed\n",
-			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out, res.OutBuffers)
+		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt), %d leaking output buffers freed, %d KeepAlive calls added after C calls\n",
+			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out, res.OutBuffers, res.KeptAlive)
 	}
 	if list {
 		fmt.Println(strings.Join(res.Replaced, "\n"))
