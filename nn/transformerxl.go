@@ -196,11 +196,12 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 	return logits, newMems
 }
 
-// noBias is the undefined tensor that linear layers without a bias pass.
-// It must outlive every call: gotch does not keep an op's arguments alive
-// during its C call, so a temporary ts.NewTensor() argument can be freed by
-// its finalizer while libtorch reads it (a crash after about an hour of
-// Transformer-XL steps; see docs/performance.md).
+// noBias is the undefined tensor that linear layers without a bias pass:
+// one for the package rather than a ts.NewTensor() per call, each a C
+// allocation left to a finalizer. A temporary there was safe only once the
+// gotch build step kept an op's arguments alive during its C call
+// (internal/gotchbuild); before, one freed while libtorch read it crashed
+// Transformer-XL after about an hour of steps (docs/performance.md).
 var noBias = ts.NewTensor()
 
 // withMemory returns [mem; h] along time, a new tensor the caller drops

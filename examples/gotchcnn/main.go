@@ -68,10 +68,12 @@ func newCNN(p *nn.Path) *cnn {
 func (m *cnn) Sites() *adnn.Sites { return &m.sites }
 
 func (m *cnn) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
-	// Every intermediate is held in a variable and dropped after its last
-	// use: gotch does not keep an op's arguments alive during the C call,
-	// so an unnamed temporary can be freed by its finalizer while libtorch
-	// still reads it (a crash in BatchNorm a few steps in).
+	// Every intermediate is dropped after its last use, which frees its
+	// libtorch memory at once. Nesting the calls, as in
+	// bn.ForwardT(conv.ForwardT(x, train), train), is safe too: the gotch
+	// copy that make consumer points at keeps an op's arguments alive
+	// during its C call. A nested intermediate is freed by its finalizer
+	// after a later garbage collection instead.
 	stage := func(x *ts.Tensor, conv *nn.Conv2D, bn *nn.BatchNorm, site string) *ts.Tensor {
 		c := conv.ForwardT(x, train)
 		h := bn.ForwardT(c, train)
