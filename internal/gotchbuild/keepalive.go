@@ -6,8 +6,10 @@ import (
 	"go/ast"
 	"go/parser"
 	"go/token"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 )
@@ -29,13 +31,17 @@ import (
 //
 // Nothing is listed by hand. A package's C handle fields are the fields
 // of a libtch type in the types it sets finalizers on (Tensor.ctensor and
-// Scalar.cscalar in gotch v0.9.1). A C call is a call into libtch or cgo's C. The
-// values a call uses are the roots of the handle fields it reads, followed
-// through the local variables it passes (a []lib.Ctensor built from a
-// []*Tensor in a loop keeps that []*Tensor alive, a range variable its
-// range expression). A call in a statement that has no place after it (in
-// an if condition, a return or a defer) is covered by a
-// "defer runtime.KeepAlive(v)" just before that statement instead.
+// Scalar.cscalar in gotch v0.9.1). A C call is a call of a libtch function
+// or of cgo's C. The values a call uses are the roots of the handle fields
+// it reads, followed through the local variables it passes (a
+// []lib.Ctensor built from a []*Tensor in a loop keeps that []*Tensor
+// alive, a range variable its range expression). A call in a statement
+// that has no place after it (an if condition, a return, a defer) gets a
+// "defer runtime.KeepAlive(v)" just before that statement instead. The
+// insertions never add a line, so gotch's line numbers in stack traces
+// stay right. A handle the rewrite cannot follow to a variable (one read
+// from a call's result, a shadowed name) stops the build with its position
+// rather than being left unprotected.
 
 const (
 	libtchPath  = "github.com/sugarme/gotch/libtch"
@@ -75,11 +81,11 @@ func fixKeepAlive(root string) (int, error) {
 	}
 	funcs := funcNames(libFiles)
 	total := 0
-	for dir, files := range dirs {
+	for _, dir := range slices.Sorted(maps.Keys(dirs)) {
 		if dir == libDir {
 			continue
 		}
-		n, err := fixKeepAlivePackage(files, funcs)
+		n, err := fixKeepAlivePackage(dirs[dir], funcs)
 		if err != nil {
 			return total, err
 		}
