@@ -170,19 +170,9 @@ func (fn *funcInfo) list(stmts []ast.Stmt) error {
 			}
 			inner = l.Stmt
 		}
-		switch c := inner.(type) {
-		case *ast.CaseClause: // its body is a list of its own
-			for _, e := range c.List {
-				if fn.callsC(&ast.ExprStmt{X: e}) {
-					fn.errPos = e.Pos()
-					return fmt.Errorf("a C call in a case expression is not supported")
-				}
-			}
-			continue
-		case *ast.CommClause:
-			if c.Comm != nil && fn.callsC(c.Comm) {
-				fn.errPos = c.Pos()
-				return fmt.Errorf("a C call in a select case is not supported")
+		if clause, err := fn.clause(inner); clause || err != nil {
+			if err != nil {
+				return err
 			}
 			continue
 		}
@@ -221,6 +211,29 @@ func (fn *funcInfo) list(stmts []ast.Stmt) error {
 		}
 	}
 	return nil
+}
+
+// clause reports whether s is a case of a switch or select, whose body
+// is a statement list of its own; a C call in its case expressions is an
+// error, as no statement of the function can keep its values alive.
+func (fn *funcInfo) clause(s ast.Stmt) (bool, error) {
+	switch c := s.(type) {
+	case *ast.CaseClause:
+		for _, e := range c.List {
+			if fn.callsC(&ast.ExprStmt{X: e}) {
+				fn.errPos = e.Pos()
+				return true, fmt.Errorf("a C call in a case expression is not supported")
+			}
+		}
+		return true, nil
+	case *ast.CommClause:
+		if c.Comm != nil && fn.callsC(c.Comm) {
+			fn.errPos = c.Pos()
+			return true, fmt.Errorf("a C call in a select case is not supported")
+		}
+		return true, nil
+	}
+	return false, nil
 }
 
 func isSimple(s ast.Stmt) bool {
