@@ -198,10 +198,11 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 
 // noBias is the undefined tensor that linear layers without a bias pass:
 // one for the package rather than a ts.NewTensor() per call, each a C
-// allocation left to a finalizer. A temporary there was safe only once the
-// gotch build step kept an op's arguments alive during its C call
-// (internal/gotchbuild); before, one freed while libtorch read it crashed
-// Transformer-XL after about an hour of steps (docs/performance.md).
+// allocation left to a finalizer. A temporary there is safe with the gotch
+// copy that make setup builds, which keeps an op's arguments alive during
+// its C call (internal/gotchbuild); with plain gotch, one freed while
+// libtorch read it crashed Transformer-XL after about an hour of steps
+// (docs/performance.md).
 var noBias = ts.NewTensor()
 
 // withMemory returns [mem; h] along time, a new tensor the caller drops
