@@ -41,14 +41,9 @@ func better(lm bool, a, b float64) bool {
 // space's, and each baseline against none. "Best" is
 // chosen by mean validation score, so the test set is read only for the
 // numbers reported.
-func (r *Report) comparisonSection(b *strings.Builder) {
+func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	var cls []*Group
-	for _, g := range r.Groups {
-		if len(g.Runs) > 0 && !math.IsNaN(score(g, true)) {
-			cls = append(cls, g)
-		}
-	}
+	cls := r.compared()
 	if len(cls) == 0 {
 		return
 	}
@@ -58,6 +53,10 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 		unit, fmtv = "test perplexity (lower is better)", "%.2f"
 	}
 	p("## Comparisons\n\n")
+	if has["comparison.png"] {
+		p("![Each label's mean %s with its 95%% interval; paired differences from the best tuned baseline](comparison.png)\n\n", unit)
+		p("Left: each label's mean %s over its seeds with its 95%% t-interval. Right: each label minus the best hand-designed baseline (by mean validation score), paired by seed, with the 95%% t-interval of the difference; an interval clear of the dashed zero line is beyond the seed-to-seed noise (green above it, red below).\n\n", unit)
+	}
 	p("Mean %s with its 95%% t-interval over seeds:\n\n| label | n | mean | 95%% interval |\n|---|---:|---:|---|\n", unit)
 	for _, g := range cls {
 		st := g.TestAcc
@@ -71,21 +70,8 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 		}
 		p("| `%s` | %d | "+fmtv+" | %s |\n", g.Label, st.N, st.Mean, iv)
 	}
-	pick := func(match func(string) bool) *Group {
-		var best *Group
-		for _, g := range cls {
-			if !match(g.Label) || math.IsNaN(score(g, false)) {
-				continue
-			}
-			if best == nil || better(lm, score(g, false), score(best, false)) {
-				best = g
-			}
-		}
-		return best
-	}
-	pattern := pick(func(l string) bool { return strings.HasSuffix(l, "-best") })
-	baselines := []string{"dropout", "spatial", "dropblock", "variational"}
-	baseline := pick(func(l string) bool { return slices.Contains(baselines, l) })
+	pattern := bestOf(cls, func(l string) bool { return strings.HasSuffix(l, "-best") })
+	baseline := bestOf(cls, isBaseline)
 	pairs := [][2]*Group{{pattern, baseline}}
 	for _, l := range baselines { // the tuned baselines the best one hides
 		pairs = append(pairs, [2]*Group{pattern, r.Group(l)})
@@ -100,12 +86,6 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 	for _, l := range baselines {
 		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
 	}
-	testScore := func(run Run) float64 {
-		if lm {
-			return run.TestPPL
-		}
-		return run.TestAcc
-	}
 	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).\n\n", unit)
 	p("| A | B | seeds | mean A − B | 95%% interval | beyond noise? |\n|---|---|---:|---:|---|---|\n")
 	seen := map[[2]*Group]bool{}
@@ -114,12 +94,55 @@ func (r *Report) comparisonSection(b *strings.Builder) {
 			continue
 		}
 		seen[pr] = true
-		d := PairedDiff(pr[0], pr[1], testScore)
+		d := PairedDiff(pr[0], pr[1], testScore(lm))
 		iv, verdict := d.interval()
 		p("| `%s` | `%s` | %d | %+.4f | %s | %s |\n", d.A, d.B, d.Diff.N, d.Diff.Mean, iv, verdict)
 	}
 	p("\n")
 	r.regimeTable(b, cls, lm)
+}
+
+// baselines are the hand-designed regularizers' labels.
+var baselines = []string{"dropout", "spatial", "dropblock", "variational"}
+
+func isBaseline(label string) bool { return slices.Contains(baselines, label) }
+
+// compared is the final comparison's groups: those with a test score.
+func (r *Report) compared() []*Group {
+	var cls []*Group
+	for _, g := range r.Groups {
+		if len(g.Runs) > 0 && !math.IsNaN(score(g, true)) {
+			cls = append(cls, g)
+		}
+	}
+	return cls
+}
+
+// bestOf is the group of cls whose label matches with the best mean
+// validation score (nil when none has one), so that the test set is read
+// only for the numbers reported.
+func bestOf(cls []*Group, match func(string) bool) *Group {
+	var best *Group
+	for _, g := range cls {
+		if !match(g.Label) || math.IsNaN(score(g, false)) {
+			continue
+		}
+		if best == nil || better(g.LM, score(g, false), score(best, false)) {
+			best = g
+		}
+	}
+	return best
+}
+
+// testScore is a run's test score: accuracy, or perplexity for language
+// models.
+func testScore(lm bool) func(Run) float64 {
+	return func(run Run) float64 {
+		if lm {
+			return run.TestPPL
+		}
+		return run.TestAcc
+	}
 }
 
 // regimeTable says whether regularization matters in this setting: each

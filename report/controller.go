@@ -13,9 +13,9 @@ func (r *Report) controllerSection(b *strings.Builder, has map[string]bool) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Controller: entropy and baseline\n\n")
 	if has["controller.png"] {
-		p("![Entropy of each proposal by trial; baseline and batch mean reward at each controller update](controller.png)\n\n")
-		p("Top: the entropy of each proposal (nats, summed over every site's decisions); a random search's uniform proposals have the largest possible entropy. ")
-		p("Bottom: the controller's moving-average baseline and the batch's mean reward at each update, placed at the last trial of the batch it learned from.\n\n")
+		p("![Entropy of each proposal by trial; batch mean reward at each controller update](controller.png)\n\n")
+		p("Top: the entropy of each proposal (nats, summed over every site's decisions); a random search's uniform proposals have the largest possible entropy (dashed). ")
+		p("Bottom: the mean reward of the batch each update learned from, placed at the last trial of that batch. Each search family in its colour: the median over its seeds, with the range of the seeds as a band. The baselines are in the tables below.\n\n")
 	}
 	uniform := math.NaN() // a random search's proposal entropy: the space's maximum
 	for _, s := range r.Searches {

@@ -60,7 +60,7 @@ func (r *Report) markdown(b *strings.Builder, figs []Figure, masks map[*Search]*
 	}
 	if len(r.Groups) > 0 {
 		r.trainingSection(b)
-		r.comparisonSection(b)
+		r.comparisonSection(b, has)
 	}
 	if len(r.Noise) > 0 {
 		r.noiseSection(b)

@@ -87,6 +87,7 @@ func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
 	p("## What the reward follows: the share dropped\n\n")
 	if has["dropped.png"] {
 		p("![Reward against the mean share of the maps dropped, per finished trial](dropped.png)\n\n")
+		p("One point per finished trial, in its search family's colour (filled: RL, open rings: random search).\n\n")
 	}
 	p("A trial's dropped share is the mean, over its sites, of the share of the site's activation map its pattern drops, at the map sizes of the search's model and data (every placement of a pattern drops the same number of cells). ρ is Spearman's rank correlation between that share and the reward over the finished trials: near −1, the reward mostly says how much a pattern drops, whatever its shape.\n\n")
 	p("| search | method | finished trials | ρ (dropped share, reward) | dropped share, median | dropped share of the best trial | best reward |\n|---|---|---:|---:|---:|---:|---:|\n")

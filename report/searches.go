@@ -16,8 +16,13 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Search: reward per trial\n\n")
 	if has["rewards.png"] {
-		p("![Reward per trial (points), running best (lines), failed trials (crosses on the bottom edge)](rewards.png)\n\n")
-		p("Points: each finished trial's reward; lines: the best reward so far by trial id; crosses on the bottom edge: failed trials.\n\n")
+		p("![Best reward so far by trial, median over each search family's seeds with the range of the seeds as a band](rewards.png)\n\n")
+		p("The best reward so far by trial id, one colour per search family (a search over its seeds; the colours are the same in every figure of this report): the line is the median over the family's seeds, the band runs from the lowest to the highest seed. RL searches are solid, random searches dashed. Full- and multi-fidelity searches have a panel each when both are here (a multi-fidelity search's ids count the trials stopped at a rung too). Crosses on the bottom edge: failed trials. ")
+		if r.oneSeedEach() {
+			p("Points: each finished trial's reward (open rings: random search).\n\n")
+		} else {
+			p("Every trial's reward is in the table below.\n\n")
+		}
 	} else {
 		p("No trial has ended yet.\n\n")
 	}
@@ -56,8 +61,8 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 	r.rlRandomOverSeeds(b)
 
 	if has["cost.png"] {
-		p("![Best reward so far against the CPU-seconds of each search's trials](cost.png)\n\n")
-		p("Best reward so far against the CPU time the search's trials have used, one colour per search family and one line per seed: how much compute each method needs to reach a score. Only trials trained to the end count as a best; a multi-fidelity search's rungs add their CPU time when they end.\n\n")
+		p("![Best reward so far against the CPU-seconds of each search family's trials, median over seeds with the range as a band](cost.png)\n\n")
+		p("Best reward so far against the CPU time the search's trials have used: how much compute each method needs to reach a score. Colours, lines and bands as above (median and range over the family's seeds; a seed that has ended keeps its final best), and the panels share their axes. Only trials trained to the end count as a best; a multi-fidelity search's rungs add their CPU time when they end.\n\n")
 	}
 	r.familyCostTable(b)
 	p("<details><summary>Reward and running best of every trial</summary>\n\n")
