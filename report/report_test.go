@@ -270,7 +270,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"rewards.png", "cost.png", "controller.png", "dropped.png", "masks-search-rl.png", "masks-search-random.png",
+	want := []string{"rewards.png", "cost.png", "controller.png", "dropped.png", "comparison.png", "masks-search-rl.png", "masks-search-random.png",
 		"timed out after 30m0s", "training diverged: loss NaN at step 57", "**RL against random**"}
 	for _, s := range r.Searches {
 		want = append(want, fmt.Sprintf("| %.4f (%d) | %.4f |", s.BestReward, s.BestTrial, s.MeanReward))
@@ -289,8 +289,8 @@ func TestWrite(t *testing.T) {
 	}
 	// Every linked figure exists next to the report and is a PNG.
 	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(md, -1)
-	if len(links) != 6 {
-		t.Errorf("%d figures linked, want 6", len(links))
+	if len(links) != 7 {
+		t.Errorf("%d figures linked, want 7", len(links))
 	}
 	for _, l := range links {
 		f, err := os.Open(filepath.Join(filepath.Dir(out), l[1]))
