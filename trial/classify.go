@@ -22,7 +22,7 @@ import (
 
 // splits are a classifier's loaders.
 type splits struct {
-	full, trainSet      *data.Images
+	full, trainSet      *data.Images // all training images, and those trained on
 	train, val, test    *data.Loader
 	trainN, valN, testN int
 	evalCfg             data.LoaderConfig
@@ -43,19 +43,8 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	full := sp.full
 	vs := gnn.NewVarStore(dev)
-	model, err := nn.New(s.Model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
-	if err != nil {
-		return Result{}, fmt.Errorf("--model: %w", err)
-	}
-	var pretrainedSum string
-	if s.Pretrained != "" {
-		if pretrainedSum, err = s.loadPretrained(vs, int64(full.Classes), int64(full.C)); err != nil {
-			return Result{}, err
-		}
-	}
-	regDesc, err := s.assignRegularizer(model.Sites())
+	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.full)
 	if err != nil {
 		return Result{}, err
 	}
@@ -97,15 +86,38 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
+	if s.Out != "" {
+		if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
+			return out, err
+		}
+	}
+	return s.finish(out)
+}
+
+// finish records the process's CPU time in r and writes it to Out.
+func (s Spec) finish(r Result) (Result, error) {
+	r.CPUS = ptr(cpuSeconds())
 	if s.Out == "" {
-		out.CPUS = ptr(cpuSeconds())
-		return out, nil
+		return r, nil
 	}
-	if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
-		return out, err
+	return r, WriteResult(s.Out, r)
+}
+
+// buildClassifier builds the model for the images in vs, loads the
+// pretrained weights (returning their SHA-256) and puts the regularizer
+// on its sites (returning its description).
+func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
+	model, err = nn.New(s.Model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
+	if err != nil {
+		return nil, "", "", fmt.Errorf("--model: %w", err)
 	}
-	out.CPUS = ptr(cpuSeconds())
-	return out, WriteResult(s.Out, out)
+	if s.Pretrained != "" {
+		if pretrainedSum, err = s.loadPretrained(vs, int64(full.Classes), int64(full.C)); err != nil {
+			return nil, "", "", err
+		}
+	}
+	regDesc, err = s.assignRegularizer(model.Sites())
+	return model, pretrainedSum, regDesc, err
 }
 
 // loadImages opens the dataset and builds the loaders: training

@@ -24,13 +24,9 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
-	recipe, err := os.ReadFile(s.LMConfig)
+	recipe, cfg, err := s.readRecipe()
 	if err != nil {
 		return Result{}, err
-	}
-	var cfg train.LMRecipe
-	if err := json.Unmarshal(recipe, &cfg); err != nil {
-		return Result{}, fmt.Errorf("config %s: %w", s.LMConfig, err)
 	}
 	if _, _, err := s.setup(); err != nil {
 		return Result{}, err
@@ -38,9 +34,6 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	c, err := s.openCorpus()
 	if err != nil {
 		return Result{}, err
-	}
-	if s.Steps > 0 {
-		cfg.MaxStep = s.Steps
 	}
 	if s.StopStep > cfg.MaxStep {
 		return Result{}, fmt.Errorf("--stop-step %d: want 0 (all) to the run's %d steps (--steps or the config's max_step)", s.StopStep, cfg.MaxStep)
@@ -71,11 +64,8 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	}
 	cfg.Model.NToken = int64(c.Vocab.Len())
 	vs := gnn.NewVarStore(dev)
-	m, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
+	m, err := s.buildLM(vs, cfg.Model)
 	if err != nil {
-		return Result{}, fmt.Errorf("config %s: %w", s.LMConfig, err)
-	}
-	if err := s.setLMRegularizer(m.Sites(), cfg.Model); err != nil {
 		return Result{}, err
 	}
 	fmt.Fprintf(s.Output, "transformer-xl on %s: vocab %d, %d/%d/%d tokens, regularizer %s, %s\n", c.Name, c.Vocab.Len(), len(c.Train), len(c.Valid), len(c.Test), s.Regularizer.Name, prec)
@@ -93,11 +83,34 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if s.StopStep > 0 && s.StopStep < cfg.MaxStep {
 		out.StepsPlanned = cfg.MaxStep
 	}
-	out.CPUS = ptr(cpuSeconds())
-	if s.Out == "" {
-		return out, nil
+	return s.finish(out)
+}
+
+// readRecipe reads LMConfig, returning its bytes (for the run's
+// identity) and the recipe with Steps applied.
+func (s Spec) readRecipe() ([]byte, train.LMRecipe, error) {
+	var cfg train.LMRecipe
+	recipe, err := os.ReadFile(s.LMConfig)
+	if err != nil {
+		return nil, cfg, err
 	}
-	return out, WriteResult(s.Out, out)
+	if err := json.Unmarshal(recipe, &cfg); err != nil {
+		return nil, cfg, fmt.Errorf("config %s: %w", s.LMConfig, err)
+	}
+	if s.Steps > 0 {
+		cfg.MaxStep = s.Steps
+	}
+	return recipe, cfg, nil
+}
+
+// buildLM builds the Transformer-XL in vs and puts the regularizer on
+// its sites.
+func (s Spec) buildLM(vs *gnn.VarStore, mc nn.TransformerXLConfig) (*nn.TransformerXL, error) {
+	m, err := nn.NewTransformerXL(vs.Root(), mc)
+	if err != nil {
+		return nil, fmt.Errorf("config %s: %w", s.LMConfig, err)
+	}
+	return m, s.setLMRegularizer(m.Sites(), mc)
 }
 
 // openCorpus reads the corpus and trims its evaluation splits to

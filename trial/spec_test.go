@@ -17,7 +17,7 @@ func TestArgsRoundTrip(t *testing.T) {
 		{Model: "wrn-16-2", Data: "cifar10", DataDir: "/d", Epochs: 3, StopEpoch: 2, BatchSize: 64, LR: 0.1, TrainSubset: 100,
 			ValFrac: 0.2, ImageSize: 64, PerClass: 5, NoAugment: true, Curve: true, Pretrained: "w.pth", PretrainedPartial: true,
 			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
-			Seed: 7, Precision: "bf16", Device: "cuda:1", Threads: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
+			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
 		{ValFrac: -1, Regularizer: Regularizer{Pattern: "p.json", Space: "space.json", AllowOutsideSpace: true}},
 		{Regularizer: Regularizer{Patterns: json.RawMessage(`{"patterns":[]}`)}},
 		{Task: LM, LMConfig: "c.json", Steps: 9, StopStep: 3, Duration: time.Minute, MinCount: 1, EvalTokens: 400,
