@@ -66,7 +66,7 @@ func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+", for fortunes: "+data.FortunesDir+")")
 	fs.StringVar(&s.Regularizer.Name, "regularizer", s.Regularizer.Name, "regularizer at the sites (default none): "+strings.Join(autodropout.Names(), ", ")+"; lm: none, dropout, variational, pattern (pattern needs --pattern)")
 	fs.StringVar(&s.Pattern, "pattern", s.Pattern, "JSON file of per-site patterns (lm: a list of {sites: regexp, pattern: transformer pattern}); implies --regularizer pattern")
-	fs.Func("patterns", "the JSON of a --pattern file inline", func(v string) error {
+	fs.Func("patterns", "the `JSON` of a --pattern file, inline", func(v string) error {
 		s.Patterns = json.RawMessage(v)
 		return nil
 	})
@@ -88,7 +88,7 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, fmt.Sprintf("examples per step (default %d)", DefaultBatchSize))
 	fs.Float64Var(&s.LR, "lr", s.LR, fmt.Sprintf("peak learning rate (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay) (default %v)", DefaultLR))
 	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples (0: all)")
-	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "fraction of the training set held out for validation (0: none)")
+	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
 	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d)", DefaultImageSize))
 	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class (0: all)")
 	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
