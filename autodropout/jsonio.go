@@ -60,6 +60,12 @@ func ParsePatterns(data []byte) ([]SitePattern, error) {
 	return parsePatterns(data, nil)
 }
 
+// ParsePatterns decodes the contents of a pattern file and validates
+// every pattern against s (see SearchSpace.ReadPatterns).
+func (s *SearchSpace) ParsePatterns(data []byte) ([]SitePattern, error) {
+	return parsePatterns(data, s)
+}
+
 func parsePatterns(data []byte, space *SearchSpace) ([]SitePattern, error) {
 	var f patternFile
 	if err := strictjson.Decode(data, &f); err != nil {

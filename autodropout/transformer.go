@@ -247,16 +247,26 @@ func ReadTransformerPatterns(path string) ([]TransformerSitePattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read transformer patterns: %w", err)
 	}
+	ps, err := ParseTransformerPatterns(b)
+	if err != nil {
+		return nil, fmt.Errorf("read transformer patterns %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// ParseTransformerPatterns decodes and validates the contents of a
+// Transformer pattern file (see ReadTransformerPatterns).
+func ParseTransformerPatterns(b []byte) ([]TransformerSitePattern, error) {
 	var ps []TransformerSitePattern
 	if err := strictjson.Decode(b, &ps); err != nil {
-		return nil, fmt.Errorf("read transformer patterns %s: %w", path, err)
+		return nil, err
 	}
 	for i, p := range ps {
 		if _, err := regexp.Compile(p.Sites); err != nil || p.Sites == "" {
-			return nil, fmt.Errorf("read transformer patterns %s: entry %d: sites %q: want a regular expression", path, i, p.Sites)
+			return nil, fmt.Errorf("entry %d: sites %q: want a regular expression", i, p.Sites)
 		}
 		if err := p.Pattern.Validate(); err != nil {
-			return nil, fmt.Errorf("read transformer patterns %s: entry %d (sites %q): %w", path, i, p.Sites, err)
+			return nil, fmt.Errorf("entry %d (sites %q): %w", i, p.Sites, err)
 		}
 	}
 	return ps, nil

@@ -6,17 +6,16 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // Settings say where an experiment runs and where it reports.
@@ -30,10 +29,10 @@ type Settings struct {
 type Result struct {
 	Searches []SearchOutcome
 	Grid     []GridOutcome
-	Tuned    map[string][]string // baseline family → the train flags the grid chose
-	Finals   int                 // final trainings
-	Failed   int                 // grid, reward-noise or final trainings that failed
-	Report   string              // path of report.md
+	Tuned    map[string]trial.Regularizer // baseline family → the setting the grid chose
+	Finals   int                          // final trainings
+	Failed   int                          // grid, reward-noise or final trainings that failed
+	Report   string                       // path of report.md
 	Elapsed  time.Duration
 }
 
@@ -112,7 +111,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	// one where a regularizer helps at all.
 	f := cfg.Final
 	threads := max(1, runtime.NumCPU()/cfg.Parallel)
-	res.Tuned = map[string][]string{}
+	res.Tuned = map[string]trial.Regularizer{}
 	if len(grid) > 0 {
 		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
 		runs := cfg.gridTrainings(s.Out)
@@ -124,15 +123,15 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		}
 		bestAcc := map[string]float64{}
 		for i, g := range grid {
-			acc := valAcc(filepath.Join(runs[i].dir, "result.json"))
+			acc := valAcc(runs[i].dir)
 			res.Grid = append(res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
 			if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
 				bestAcc[g.family] = acc
-				res.Tuned[g.family] = g.args
+				res.Tuned[g.family] = g.reg
 			}
 		}
 		for _, fam := range sortedKeys(res.Tuned) {
-			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
+			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam].Args(), " "), bestAcc[fam])
 		}
 	}
 
@@ -140,7 +139,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	// grid they say whether a regularizer beats none at all.
 	var base []trainRun
 	for _, r := range cfg.baselines(res.Tuned) {
-		base = append(base, finalRuns(s.Out, r.label, r.args, f.Seeds)...)
+		base = append(base, finalRuns(s.Out, r.label, r.reg, f.Seeds)...)
 	}
 	res.Finals = len(base)
 	step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
@@ -183,7 +182,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		if i == noiseAfter {
 			var runs []trainRun
 			for _, r := range cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned) {
-				if r.args != nil { // a search with fewer finished trials than the stage's top
+				if !r.pending { // a search with fewer finished trials than the stage's top
 					runs = append(runs, r)
 				}
 			}
@@ -212,7 +211,7 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 			continue
 		}
 		// The pattern comes from the search's own space, checked there.
-		runs = append(runs, finalRuns(s.Out, label, []string{"--pattern", o.Best, "--allow-outside-space"}, f.Seeds)...)
+		runs = append(runs, finalRuns(s.Out, label, trial.Regularizer{Pattern: o.Best, AllowOutsideSpace: true}, f.Seeds)...)
 	}
 	res.Finals += len(runs)
 	step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
@@ -290,7 +289,7 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 						failed++
 						mu.Unlock()
 					default:
-						msg = resultLine(filepath.Join(r.dir, "result.json"))
+						msg = resultLine(r.dir)
 					}
 				}
 				mu.Lock()
@@ -336,21 +335,23 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	return done - failed, failed
 }
 
-// trainOne runs `autodropout train` for r, its output in r.dir/output.log.
+// trainOne trains r in a child process of bin, built from its
+// trial.Spec (the final task's with r's regularizer, seed and folder),
+// its output in r.dir/output.log.
 func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, threads int) error {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
-	args := append([]string{"train"}, f.Args()...)
-	args = append(args, "--seed", strconv.FormatInt(r.seed, 10), "--threads", strconv.Itoa(threads),
-		"--progress", "1m", "--out", r.dir) // a line a minute in output.log: the dashboard sees the run is alive
-	args = append(args, r.args...)
+	spec := f.Task.Spec()
+	spec.Regularizer, spec.SkipTest = r.reg, r.skipTest
+	// A line a minute in output.log: the dashboard sees the run is alive.
+	spec.Seed, spec.Threads, spec.Every, spec.Out = r.seed, threads, time.Minute, r.dir
 	log, err := os.Create(filepath.Join(r.dir, "output.log"))
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := trial.Command(ctx, bin, spec)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := search.RunChild(cmd); err != nil {
 		return fmt.Errorf("%v (see %s)", err, log.Name())
@@ -359,8 +360,8 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 }
 
 // valAcc is a result.json's validation accuracy, NaN when it has none.
-func valAcc(path string) float64 {
-	r, err := report.ReadResultFile(path)
+func valAcc(dir string) float64 {
+	r, err := trial.ReadResult(dir)
 	if err != nil || r.ValAcc == nil {
 		return nan
 	}
@@ -369,9 +370,9 @@ func valAcc(path string) float64 {
 
 var nan = math.NaN()
 
-// resultLine summarises a result.json for the progress output.
-func resultLine(path string) string {
-	r, err := report.ReadResultFile(path)
+// resultLine summarises a training's result.json for the progress output.
+func resultLine(dir string) string {
+	r, err := trial.ReadResult(dir)
 	var wall float64 // 0 when absent, as before
 	if r.WallS != nil {
 		wall = *r.WallS
@@ -386,5 +387,5 @@ func resultLine(path string) string {
 	case r.ValPPL != nil && r.TestPPL != nil:
 		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, wall)
 	}
-	return "no scores in " + path
+	return "no scores in " + filepath.Join(dir, trial.ResultFile)
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/train"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // MaxDepth is how many folders deep Load looks below the report's folder.
@@ -620,55 +622,13 @@ func (s *Search) Best() (Trial, bool) {
 	return Trial{}, false
 }
 
-// ResultFile is the part of a training run's result.json that reports
-// and experiments read (train's Result and LMResultFile).
-type ResultFile struct {
-	Model       string   `json:"model"`
-	Dataset     string   `json:"dataset"`
-	Regularizer string   `json:"regularizer"`
-	Seed        int64    `json:"seed"`
-	Threads     int      `json:"threads"`
-	ValAcc      *float64 `json:"val_acc"`
-	TestAcc     *float64 `json:"test_acc"`
-	ValPPL      *float64 `json:"val_ppl"`
-	TestPPL     *float64 `json:"test_ppl"`
-	WallS       *float64 `json:"wall_s"`
-	CPUS        *float64 `json:"cpu_s"`
-	Steps       int      `json:"steps"`
-	// Curve is the per-epoch learning curve (train --curve); nil without.
-	Curve []CurvePoint `json:"curve,omitempty"`
-}
-
-// CurvePoint is one epoch of a learning curve (train.Point's JSON).
-type CurvePoint struct {
-	Epoch     int      `json:"epoch"`
-	TrainLoss float64  `json:"train_loss"`
-	TrainAcc  *float64 `json:"train_acc,omitempty"`
-	ValAcc    float64  `json:"val_acc"`
-}
-
-// ReadResultFile reads a result.json; errors name the file.
-func ReadResultFile(path string) (ResultFile, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ResultFile{}, err
-	}
-	return DecodeResultFile(path, b)
-}
-
-// DecodeResultFile decodes the result.json b read from name; errors name it.
-func DecodeResultFile(name string, b []byte) (ResultFile, error) {
-	var f ResultFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return f, fmt.Errorf("%s: %w", name, err)
-	}
-	return f, nil
-}
+// CurvePoint is one epoch of a learning curve (result.json's curve).
+type CurvePoint = train.Point
 
 // loadRun reads dir/result.json.
 func loadRun(root, dir string) (Run, error) {
-	p := filepath.Join(dir, "result.json")
-	f, err := ReadResultFile(p)
+	p := filepath.Join(dir, trial.ResultFile)
+	f, err := trial.ReadResult(dir)
 	if err != nil {
 		return Run{}, fmt.Errorf("report: %w", err)
 	}
@@ -683,7 +643,7 @@ func loadRun(root, dir string) (Run, error) {
 // root. Its label is the folder above a seed-N folder, the regularizer for
 // a run in root itself, and the path below root otherwise. A result with
 // no score, or with neither wall_s nor cpu_s, is an error.
-func NewRun(root, dir string, f ResultFile) (Run, error) {
+func NewRun(root, dir string, f trial.Result) (Run, error) {
 	if f.ValAcc == nil && f.TestAcc == nil && f.ValPPL == nil && f.TestPPL == nil {
 		return Run{}, errors.New("no val_acc, test_acc, val_ppl or test_ppl")
 	}

@@ -74,12 +74,16 @@
 //
 // # Trials
 //
-// A Trial is a pattern file (with the choices behind it), a seed and a Task (the flags of
-// `autodropout train`). An Executor runs it; LocalExecutor starts the same
-// binary as a child process (`autodropout train --pattern FILE --out DIR`),
-// so a crashing or leaking child cannot hurt the search and memory returns
-// after every trial. Parallel trials share the cores (--threads =
-// cores/parallel). Trials pass --test=false: no trial evaluates a test
+// A Trial is a pattern file (with the choices behind it), a seed and a
+// Task; Trial.Spec turns it into the trial.Spec it trains (package trial
+// holds the training, its options and result.json). An Executor runs it:
+// LocalExecutor starts an autodropout binary the caller names (the
+// command names itself) as a child process built from that Spec
+// (`autodropout train --pattern FILE --out DIR ...`, trial.Command), so a
+// crashing or leaking child cannot hurt the search and memory returns
+// after every trial; InProcess calls trial.Run in the search's own
+// process, for a library user without the binary. Parallel trials share
+// the cores (--threads = cores/parallel). No trial evaluates a test
 // split. A non-zero exit, a timeout, a diverged loss or a missing
 // result.json is a failure recorded with its reason and the last 2 KB of
 // output. Every trial trains with the same seed (task.seed), so

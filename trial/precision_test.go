@@ -1,4 +1,4 @@
-package main
+package trial
 
 import (
 	"encoding/json"

@@ -1,4 +1,4 @@
-package main
+package trial
 
 import (
 	"encoding/json"
@@ -9,17 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-func TestIsLMTask(t *testing.T) {
-	for _, c := range []struct {
-		args []string
-		want bool
-	}{{[]string{"--task", "lm"}, true}, {[]string{"-task=lm"}, true}, {[]string{"--model", "wrn-16-2"}, false}} {
-		if got := isLMTask(c.args); got != c.want {
-			t.Errorf("isLMTask(%q) = %v", c.args, got)
-		}
-	}
-}
 
 // TestTrainLMSplitErrors gives train --task lm corpora whose splits cannot
 // be evaluated: each must fail before training, naming the split.
@@ -42,8 +31,8 @@ func TestTrainLMSplitErrors(t *testing.T) {
 				}
 			}
 			out := t.TempDir()
-			err := runTrainLM([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1",
-				"--config", filepath.Join("..", "..", "configs", "transformer-xl-small.json"), "--steps", "1", "--out", out})
+			err := runTrain([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1",
+				"--config", filepath.Join("..", "configs", "transformer-xl-small.json"), "--steps", "1", "--out", out})
 			if err == nil || !strings.Contains(err.Error(), tc.err) {
 				t.Fatalf("err = %v, want one saying %q", err, tc.err)
 			}
@@ -78,7 +67,7 @@ func TestTrainLMStopResume(t *testing.T) {
 	train := func(out string, extra ...string) (map[string]any, error) {
 		args := append([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1", "--config", recipe,
 			"--regularizer", "dropout", "--eval-tokens", "400", "--out", out}, extra...)
-		if err := runTrainLM(args); err != nil {
+		if err := runTrain(args); err != nil {
 			return nil, err
 		}
 		var res map[string]any
@@ -129,7 +118,7 @@ func TestTrainLMKJV(t *testing.T) {
 	recipe := filepath.Join(dir, "recipe.json")
 	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8},
  "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 2, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
-	err := runTrainLM([]string{"--task", "lm", "--data", "kjv", "--data-dir", filepath.Join(dir, "kjv"), "--threads", "1",
+	err := runTrain([]string{"--task", "lm", "--data", "kjv", "--data-dir", filepath.Join(dir, "kjv"), "--threads", "1",
 		"--config", recipe, "--eval-tokens", "100", "--out", out, "--progress", "1h"})
 	if err != nil {
 		t.Fatal(err)

@@ -1,4 +1,4 @@
-package main
+package trial
 
 import (
 	"crypto/sha256"
@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 
 // tinyPth is nn's fixture: torchvision's EfficientNet-B0 stages at width
 // 0.1 and depth 0.5 with 10 classes, saved by torch.save.
-var tinyPth = filepath.Join("..", "..", "nn", "testdata", "efficientnet_tiny.pth")
+var tinyPth = filepath.Join("..", "nn", "testdata", "efficientnet_tiny.pth")
 
 func TestLoadPretrained(t *testing.T) {
 	b, err := os.ReadFile(tinyPth)
@@ -54,7 +55,7 @@ func TestLoadPretrained(t *testing.T) {
 			if _, err := nn.NewEfficientNet(vs.Root(), cfg); err != nil {
 				t.Fatal(err)
 			}
-			got, err := loadPretrained(vs, &trainFlags{pretrained: tinyPth, pretrainedPartial: tc.partial}, tc.classes, 3)
+			got, err := Spec{Pretrained: tinyPth, PretrainedPartial: tc.partial, Output: io.Discard}.loadPretrained(vs, tc.classes, 3)
 			if tc.err != "" {
 				if err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), tinyPth) || strings.Contains(err.Error(), "\n") {
 					t.Fatalf("err = %v, want one line naming %s and saying %q", err, tinyPth, tc.err)
@@ -72,7 +73,7 @@ func TestLoadPretrained(t *testing.T) {
 }
 
 func TestPretrainedPartialNeedsPretrained(t *testing.T) {
-	if _, err := parseTrainFlags([]string{"--pretrained-partial"}); err == nil || !strings.Contains(err.Error(), "needs --pretrained") {
+	if _, err := ParseArgs([]string{"--pretrained-partial"}); err == nil || !strings.Contains(err.Error(), "needs --pretrained") {
 		t.Errorf("err = %v", err)
 	}
 }

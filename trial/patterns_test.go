@@ -1,4 +1,4 @@
-package main
+package trial
 
 import (
 	"os"
@@ -32,8 +32,8 @@ func TestReadPatternsSpace(t *testing.T) {
 		{"stride 0 in another space", strings.Replace(ok, `"stride":1`, `"stride":0`, 1), space, false, ""},
 		{"shear 99 never", strings.Replace(ok, `"shear_y":0.1`, `"shear_y":99`, 1), "", true, `field "shear_y"`},
 	} {
-		f := &trainFlags{pattern: file(strings.ReplaceAll(c.name, " ", "_")+".json", c.pattern), space: c.space, outsideSpace: c.outside}
-		_, err := readPatterns(f)
+		s := Spec{Regularizer: Regularizer{Pattern: file(strings.ReplaceAll(c.name, " ", "_")+".json", c.pattern), Space: c.space, AllowOutsideSpace: c.outside}}
+		_, _, err := s.readPatterns()
 		switch {
 		case c.err == "" && err != nil:
 			t.Errorf("%s: %v", c.name, err)
