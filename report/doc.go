@@ -8,8 +8,10 @@
 // Load walks DIR at most MaxDepth (4) folders deep and skips everything
 // under a trials/ folder (a search's children, whose result.json files are
 // trials, not trainings). A folder with journal.jsonl is a search run: the
-// journal (read with search.ReadJournal, which ignores a torn last line)
-// gives every trial's proposal entropy, outcome, reward, cost and failure
+// journal (read with search.ReadJournal, which ignores a torn last line,
+// and applied to a search.History, which the search resumes by too; event
+// types this version does not know are skipped) gives every trial's
+// proposal entropy, outcome, reward, cost and failure
 // reason and every controller update; summary.json, when present, fills
 // the method and budget if run_started lacks them and is checked against
 // the journal (a disagreement becomes a note); top/NN-REWARD.json are the
@@ -39,7 +41,7 @@
 // Trials are ordered by journal id; a trial's running best is the best
 // reward of the finished trials with an id up to its own (failures and
 // unfinished trials leave it unchanged). The first outcome journaled for a
-// trial stands, as in search.Run. A controller update with step k learned
+// trial stands (search.History's rule). A controller update with step k learned
 // from the trials proposed at step k-1; figures place it at the last of
 // them. Group statistics are the mean, the sample standard deviation
 // (divisor n-1) and the range over seeds (Stat).

@@ -549,8 +549,8 @@ func TestMultiFidelityCost(t *testing.T) {
 	// 0.81); trial 0 stops with a controller reward of 0.9, above any
 	// measured score, which must not count as a best.
 	mf := ev(`{"type":"run_started","config":{"method":"random","budget":2,"multi_fidelity":{"rungs":[1,5],"reduction":2}},"seed":1}`) + prop(0) + prop(1) +
-		ev(`{"type":"rung_finished","trial":0,"rung":0,"epochs":1,"metrics":{"val_acc":0.5},`+cost(10)+`}`) +
-		ev(`{"type":"rung_finished","trial":1,"rung":0,"epochs":1,"metrics":{"val_acc":0.6},`+cost(10)+`}`) +
+		ev(`{"type":"rung_finished","trial":0,"rung":0,"epochs":1,"reward":0.5,"metrics":{"val_acc":0.5},`+cost(10)+`}`) +
+		ev(`{"type":"rung_finished","trial":1,"rung":0,"epochs":1,"reward":0.6,"metrics":{"val_acc":0.6},`+cost(10)+`}`) +
 		ev(`{"type":"trial_promoted","trial":1,"rung":0}`) +
 		ev(`{"type":"trial_finished","trial":1,"rung":1,"epochs":5,"reward":0.81,`+cost(60)+`}`) +
 		ev(`{"type":"trial_stopped","trial":0,"rung":0,"epochs":1,"reward":0.9,`+cost(10)+`}`)

@@ -101,10 +101,17 @@
 // controller_updated) plus the controller checkpoint. FileJournal writes
 // one JSON object per line and syncs after each; a write that fails (a
 // full disk) is cut off again, and a torn last line (a process killed
-// mid-write) is ignored on reading and cut off on opening. Replay checks
-// every event against the search (trial ids, the shape and range of the
-// choices, a reward for every finished trial) and refuses a journal that
-// fails, naming the event.
+// mid-write) is ignored on reading and cut off on opening.
+//
+// History is the one reading of a journal: Apply folds events in one at a
+// time by its rules (the first proposal, outcome and rung result of a
+// trial stand, as does the first update of a controller step), and
+// refuses an event that breaks the journal's shape, naming it. The
+// search resumes from a History that also checks every proposal against
+// its sites and space (the shape and range of the choices, a pattern
+// file); the report and the dashboard read journals through a History
+// too, so a rule changes in one place. While it runs, a search applies
+// each event to its History only after the journal has it.
 //
 // The journal is the record: each controller update is journaled before
 // the checkpoint is saved. Running a Search again on the same folder
