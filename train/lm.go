@@ -52,6 +52,21 @@ type LMConfig struct {
 	// call trains (the caller owns it), so that a later call with Resume
 	// continues as if the run had never stopped.
 	SaveState func(*State) error
+	// CurveEvery, when positive, evaluates the validation split and as
+	// many tokens from the start of the training split (in evaluation
+	// mode, so without the regularizer) after every CurveEvery steps and
+	// after the last, recording LMResult.Curve: over-fitting shows as the
+	// validation perplexity rising while the training perplexity falls.
+	// The evaluations draw no random numbers, so the training is the same
+	// with and without them. A resumed run's curve starts at the resume.
+	CurveEvery int
+}
+
+// LMPoint is one evaluation of a learning curve (LMConfig.CurveEvery).
+type LMPoint struct {
+	Step     int     `json:"step"`
+	TrainPPL float64 `json:"train_ppl"` // on the first len(Valid) training tokens, evaluation mode
+	ValPPL   float64 `json:"val_ppl"`
 }
 
 // StepSeed is the seed of libtorch's generators during step s (from 0)
@@ -70,6 +85,8 @@ type LMResult struct {
 	TokensPerS float64 `json:"tokens_per_s"` // training tokens per second
 	Params     int64   `json:"params"`
 	Precision  string  `json:"precision"` // the precision used: fp32, bf16 or fp16
+	// Curve is the learning curve, with LMConfig.CurveEvery.
+	Curve []LMPoint `json:"curve,omitempty"`
 }
 
 // TrainLM trains model on c.Train and evaluates on c.Valid and c.Test.
@@ -97,7 +114,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		return nil, err
 	}
 	defer r.drop()
-	if err := r.train(ctx, stop); err != nil {
+	if err := r.train(ctx, stop, c); err != nil {
 		return nil, err
 	}
 	if err := r.save(); err != nil {
@@ -208,15 +225,16 @@ func (r *lmRun) dropMems() {
 	r.mems = nil
 }
 
-// train runs steps until stop (or cfg.Duration), printing progress.
-func (r *lmRun) train(ctx context.Context, stop int) error {
+// train runs steps until stop (or cfg.Duration), printing progress and
+// evaluating the learning curve on c.
+func (r *lmRun) train(ctx context.Context, stop int, c *data.Corpus) error {
 	cfg, res := r.cfg, r.res
 	last := time.Now()
 	for {
-		if cfg.Steps > 0 && res.Steps >= stop {
-			return nil
-		}
-		if cfg.Duration > 0 && time.Since(r.start) >= cfg.Duration {
+		if (cfg.Steps > 0 && res.Steps >= stop) || (cfg.Duration > 0 && time.Since(r.start) >= cfg.Duration) {
+			if n := len(res.Curve); cfg.CurveEvery > 0 && (n == 0 || res.Curve[n-1].Step != res.Steps) {
+				return r.curvePoint(c)
+			}
 			return nil
 		}
 		if err := ctx.Err(); err != nil {
@@ -224,6 +242,11 @@ func (r *lmRun) train(ctx context.Context, stop int) error {
 		}
 		if err := r.step(); err != nil {
 			return err
+		}
+		if cfg.CurveEvery > 0 && res.Steps%cfg.CurveEvery == 0 {
+			if err := r.curvePoint(c); err != nil {
+				return err
+			}
 		}
 		if cfg.Progress != nil && time.Since(last) >= cfg.Every {
 			last = time.Now()
@@ -269,6 +292,30 @@ func (r *lmRun) step() error {
 		r.recent = r.recent[1:]
 	}
 	return nil
+}
+
+// curvePoint evaluates the validation split and the start of the
+// training split and appends the point to the result's curve.
+func (r *lmRun) curvePoint(c *data.Corpus) error {
+	cfg := r.cfg
+	exit, err := r.amp.Autocast()
+	if err != nil {
+		return err
+	}
+	defer exit()
+	p := LMPoint{Step: r.res.Steps}
+	if p.ValPPL, err = Perplexity(r.model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+		return fmt.Errorf("curve at step %d: validation: %w", p.Step, err)
+	}
+	head := c.Train[:min(len(c.Train), len(c.Valid))]
+	if p.TrainPPL, err = Perplexity(r.model, head, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+		return fmt.Errorf("curve at step %d: training: %w", p.Step, err)
+	}
+	r.res.Curve = append(r.res.Curve, p)
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "  curve: step %d  train ppl %.2f  val ppl %.2f\n", p.Step, p.TrainPPL, p.ValPPL)
+	}
+	return exit()
 }
 
 // save gives cfg.SaveState, when set, the state after the last step.

@@ -97,7 +97,9 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&s.Space, "space", s.Space, "search-space JSON file the --pattern values must come from (default: the default space)")
-	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v)", DefaultDropRate))
+	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v); lm: of dropout and variational at the reference's sites (default: the config's dropout)", DefaultDropRate))
+	fs.Float64Var(&s.DropAtt, "dropatt", s.DropAtt, "lm: drop probability of the attention probabilities under dropout and variational (default: the config's dropatt)")
+	fs.IntVar(&s.CurveEvery, "curve-every", s.CurveEvery, "lm: evaluate the validation split and as many training tokens every this many steps and after the last, and record the learning curve (result.json's lm_curve; 0: none)")
 	fs.IntVar(&s.BlockSize, "block-size", s.BlockSize, fmt.Sprintf("dropblock's block side (default %d)", DefaultBlockSize))
 	fs.StringVar(&s.Sites, "sites", s.Sites, "regular expression of the sites a baseline regularizer goes to (default "+DefaultSites+": the batch-norm outputs)")
 }
@@ -214,6 +216,7 @@ func (s Spec) Args() []string {
 		a = append(a, "--augment=false")
 	}
 	boolean("curve", s.Curve)
+	num("curve-every", s.CurveEvery)
 	str("pretrained", s.Pretrained)
 	boolean("pretrained-partial", s.PretrainedPartial)
 	str("config", s.LMConfig)
@@ -247,6 +250,9 @@ func (r Regularizer) Args() []string {
 	}
 	if r.DropRate != 0 {
 		a = append(a, "--drop-rate", strconv.FormatFloat(r.DropRate, 'g', -1, 64))
+	}
+	if r.DropAtt != 0 {
+		a = append(a, "--dropatt", strconv.FormatFloat(r.DropAtt, 'g', -1, 64))
 	}
 	if r.BlockSize != 0 {
 		a = append(a, "--block-size", strconv.Itoa(r.BlockSize))

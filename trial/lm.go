@@ -42,6 +42,13 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: s.Duration,
 		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev,
 		Precision: prec, Progress: s.Output, Every: s.Every, Seed: s.Seed, StopStep: s.StopStep,
+		CurveEvery: s.CurveEvery,
+	}
+	if s.DropRate > 0 {
+		cfg.Model.Dropout = s.DropRate
+	}
+	if s.DropAtt > 0 {
+		cfg.Model.DropAtt = s.DropAtt
 	}
 	id, err := s.lmIdentity(recipe, prec, cfg.MaxStep)
 	if err != nil {
@@ -76,7 +83,8 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	out := Result{Model: s.Model, Dataset: c.Name, Regularizer: s.Regularizer.Name, Seed: s.Seed, Threads: libtorch.Threads(),
 		Precision: res.Precision, ValPPL: ptr(res.ValPPL), TrainLoss: res.TrainLoss, Steps: res.Steps, Tokens: res.Tokens,
 		Params: res.Params, WallS: ptr(res.WallS), TrainS: res.TrainS, TokensPerS: res.TokensPerS,
-		Config: s.LMConfig, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), ResumedFrom: s.ResumeState}
+		Config: s.LMConfig, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), ResumedFrom: s.ResumeState,
+		LMCurve: res.Curve, DropRate: s.DropRate, DropAtt: s.DropAtt}
 	if res.TestPPL != 0 {
 		out.TestPPL = ptr(res.TestPPL)
 	}
@@ -152,6 +160,9 @@ func (s Spec) openCorpus() (*data.Corpus, error) {
 // option that changes the training (the patterns by content).
 func (s Spec) lmIdentity(recipe []byte, prec libtorch.Precision, steps int) (map[string]string, error) {
 	line := fmt.Sprintf("%q %q %q %v %d %q %q\n", s.Data, s.DataDir, s.Regularizer.Name, s.AllowOutsideSpace, s.MinCount, prec, s.Device)
+	if s.DropRate != 0 || s.DropAtt != 0 { // absent otherwise: states saved before these options still resume
+		line += fmt.Sprintf("rates %v %v\n", s.DropRate, s.DropAtt)
+	}
 	files := [][]byte{recipe}
 	if s.hasPatterns() {
 		b, _, err := s.patternBytes()

@@ -140,3 +140,45 @@ func TestTrainLMKJV(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainLMRatesAndCurve: --drop-rate and --dropatt set the reference
+// dropout's rates over the recipe's and are recorded, --curve-every
+// records the learning curve, and the rates are refused with a
+// regularizer that does not read them.
+func TestTrainLMRatesAndCurve(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, "w%d w%d w%d the end\n", i%13, (i*7)%17, i%5)
+	}
+	for _, name := range []string{"train", "valid", "test"} {
+		if err := os.WriteFile(filepath.Join(dir, "ptb."+name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 5, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	base := []string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1", "--config", recipe, "--eval-tokens", "400", "--progress", "1h"}
+	out := t.TempDir()
+	if err := runTrain(append(base, "--regularizer", "dropout", "--drop-rate", "0.3", "--dropatt", "0.2", "--curve-every", "2", "--out", out)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	for _, p := range r.LMCurve {
+		steps = append(steps, p.Step)
+	}
+	if fmt.Sprint(steps) != "[2 4 5]" || r.DropRate != 0.3 || r.DropAtt != 0.2 {
+		t.Errorf("curve at steps %v, rates %v/%v: want [2 4 5], 0.3/0.2", steps, r.DropRate, r.DropAtt)
+	}
+	err = runTrain(append(base, "--regularizer", "none", "--dropatt", "0.2", "--out", t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "--dropatt") {
+		t.Errorf("--dropatt with no regularizer: %v, want a refusal naming the flag", err)
+	}
+}

@@ -38,6 +38,13 @@ type Result struct {
 	TrainLoss float64 `json:"train_loss"`
 	// Curve is the per-epoch learning curve (classify, Spec.Curve).
 	Curve []train.Point `json:"curve,omitempty"`
+	// LMCurve is the language model's learning curve (lm,
+	// Spec.CurveEvery).
+	LMCurve []train.LMPoint `json:"lm_curve,omitempty"`
+	// DropRate and DropAtt (lm) are the rates Spec set over the recipe's;
+	// absent: the recipe's.
+	DropRate float64 `json:"drop_rate,omitempty"`
+	DropAtt  float64 `json:"dropatt,omitempty"`
 
 	// Work done.
 	Epochs   int   `json:"epochs,omitempty"` // classify: epochs trained

@@ -119,6 +119,10 @@ type Spec struct {
 	// Curve (classify) evaluates the validation and training sets after
 	// every epoch and records the learning curve (Result.Curve).
 	Curve bool `json:"curve,omitempty"`
+	// CurveEvery (lm) evaluates the validation split and as many
+	// training tokens every CurveEvery steps and after the last, and
+	// records the learning curve (Result.LMCurve); 0: no curve.
+	CurveEvery int `json:"curve_every,omitempty"`
 	// Pretrained (classify) is a PyTorch state dict (torchvision format)
 	// to start from; "": the model's own initialization. A classifier of
 	// another size and a stem for other input channels are skipped;
@@ -186,9 +190,16 @@ type Regularizer struct {
 	// AllowOutsideSpace accepts any well-formed pattern, in the space or
 	// not (a search checked its proposals against its own space).
 	AllowOutsideSpace bool `json:"allow_outside_space,omitempty"`
-	// DropRate (classify) is the drop probability of dropout, spatial and
-	// dropblock; 0 is DefaultDropRate.
+	// DropRate is the drop probability of dropout, spatial and dropblock
+	// (classify; 0 is DefaultDropRate), or of the language model's
+	// dropout and variational dropout at the reference's sites (lm; 0 is
+	// the recipe's "dropout"), so a grid can tune it without a recipe
+	// file per rate.
 	DropRate float64 `json:"drop_rate,omitempty"`
+	// DropAtt (lm) is the drop probability of the attention
+	// probabilities under dropout and variational dropout; 0 is the
+	// recipe's "dropatt".
+	DropAtt float64 `json:"dropatt,omitempty"`
 	// BlockSize (classify) is dropblock's block side; 0 is
 	// DefaultBlockSize.
 	BlockSize int `json:"block_size,omitempty"`
@@ -273,7 +284,8 @@ func (s Spec) checkUnused() error {
 		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
 		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
 		{"pretrained", s.Pretrained != "", false}, {"pretrained-partial", s.PretrainedPartial, false},
-		{"space", s.Space != "", false}, {"drop-rate", s.DropRate != 0, false},
+		{"space", s.Space != "", false}, {"dropatt", s.DropAtt != 0, true},
+		{"curve-every", s.CurveEvery != 0, true},
 		{"block-size", s.BlockSize != 0, false}, {"sites", s.Sites != "", false},
 		{"config", s.LMConfig != "", true}, {"steps", s.Steps != 0, true},
 		{"stop-step", s.StopStep != 0, true}, {"duration", s.Duration != 0, true},
@@ -288,6 +300,15 @@ func (s Spec) checkUnused() error {
 	}
 	if !(s.DropRate >= 0 && s.DropRate < 1) {
 		return fmt.Errorf("--drop-rate %v: want a probability in [0, 1)", s.DropRate)
+	}
+	if !(s.DropAtt >= 0 && s.DropAtt < 1) {
+		return fmt.Errorf("--dropatt %v: want a probability in [0, 1)", s.DropAtt)
+	}
+	if s.CurveEvery < 0 {
+		return fmt.Errorf("--curve-every %d: want 0 (no curve) or more steps", s.CurveEvery)
+	}
+	if r := s.Regularizer.Name; lm && (s.DropRate != 0 || s.DropAtt != 0) && r != "dropout" && r != "variational" {
+		return fmt.Errorf("--drop-rate, --dropatt: only the lm regularizers dropout and variational read them, not %q", cmp.Or(r, "none"))
 	}
 	return nil
 }
