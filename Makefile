@@ -38,7 +38,7 @@ test: setup example
 
 # A small real search on Fashion-MNIST (AutoDropout and random search),
 # final training with every regularizer over 3 seeds, and a report in
-# runs/demo/report.md; about 15 minutes on 2 cores. Rerun to resume.
+# runs/demo/report.md; about 7 CPU-minutes (docs/demo/report.md). Rerun to resume.
 demo: build
 	$(BIN) experiment --config configs/demo.json --out runs/demo
 

@@ -123,8 +123,11 @@
 // repository, run `make consumer DIR=/path/to/your/module` in the
 // checkout: it writes your module's go.work, pointing at the checkout and
 // at its gotch copy patched for your libtorch. (Without it the build stops
-// in gotch with "torch/torch.h: No such file or directory".) Two gotch
-// pitfalls to avoid:
+// in gotch with "torch/torch.h: No such file or directory".) That gotch
+// copy keeps every tensor an op is given alive until its C call returns,
+// so nested calls such as bn.ForwardT(conv.ForwardT(x, train), train) are
+// safe (plain gotch v0.9.1's finalizers could free such an unnamed
+// intermediate while libtorch read it). Two gotch pitfalls remain:
 //
 //   - gotch v0.9.1's default initializers are not PyTorch's: its
 //     "KaimingUniform" draws from a normal with a far too large scale, so
@@ -135,10 +138,6 @@
 //     between threads: run the training loop on a pinned thread
 //     (libtorch.TrainThread), or backward fails with "element 0 of tensors
 //     does not require grad".
-//   - gotch does not keep an op's arguments alive during its C call: pass
-//     named tensors and drop them after their last use, never unnamed
-//     temporaries (conv.ForwardT inside bn.ForwardT), which a finalizer
-//     can free while libtorch reads them.
 //
 // # Search spaces and files
 //

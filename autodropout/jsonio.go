@@ -1,15 +1,13 @@
 package autodropout
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/autodropout/autodropout/internal/atomicfile"
-	"io"
 	"os"
-	"reflect"
-	"strings"
+
+	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/internal/strictjson"
 )
 
 // SitePattern is a pattern assigned to a named dropout site of a model
@@ -62,9 +60,15 @@ func ParsePatterns(data []byte) ([]SitePattern, error) {
 	return parsePatterns(data, nil)
 }
 
+// ParsePatterns decodes the contents of a pattern file and validates
+// every pattern against s (see SearchSpace.ReadPatterns).
+func (s *SearchSpace) ParsePatterns(data []byte) ([]SitePattern, error) {
+	return parsePatterns(data, s)
+}
+
 func parsePatterns(data []byte, space *SearchSpace) ([]SitePattern, error) {
 	var f patternFile
-	if err := decodeStrict(data, &f); err != nil {
+	if err := strictjson.Decode(data, &f); err != nil {
 		return nil, err
 	}
 	if f.Patterns == nil {
@@ -149,7 +153,7 @@ func LoadSearchSpace(path string) (*SearchSpace, error) {
 		return nil, fmt.Errorf("load search space: %w", err)
 	}
 	s := DefaultSearchSpace()
-	if err := decodeStrict(data, s); err != nil {
+	if err := strictjson.Decode(data, s); err != nil {
 		return nil, fmt.Errorf("load search space %s: %w", path, err)
 	}
 	if err := s.Check(); err != nil {
@@ -171,66 +175,4 @@ func (s *SearchSpace) Save(path string) error {
 		return fmt.Errorf("save search space: %w", err)
 	}
 	return nil
-}
-
-// decodeStrict decodes one JSON value into v, refusing unknown fields and
-// trailing data, and turns the decoder's errors into ones with a line and
-// column and the field's path.
-func decodeStrict(data []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		var syn *json.SyntaxError
-		var typ *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &syn):
-			return fmt.Errorf("%s: malformed JSON: %v", position(data, syn.Offset), syn)
-		case errors.As(err, &typ) && typ.Field == "":
-			return fmt.Errorf("%s: got JSON %s, want %s", position(data, typ.Offset), typ.Value, kindText(typ.Type))
-		case errors.As(err, &typ):
-			return fmt.Errorf("%s: field %q: got JSON %s, want %s", position(data, typ.Offset), typ.Field, typ.Value, kindText(typ.Type))
-		case errors.Is(err, io.EOF):
-			return errors.New("empty file, want a JSON object")
-		case errors.Is(err, io.ErrUnexpectedEOF):
-			return errors.New("malformed JSON: unexpected end of file (truncated?)")
-		default:
-			// Unknown fields come as `json: unknown field "x"`.
-			return fmt.Errorf("%s: %s", position(data, dec.InputOffset()), strings.TrimPrefix(err.Error(), "json: "))
-		}
-	}
-	if dec.More() {
-		return fmt.Errorf("%s: unexpected data after the JSON value", position(data, dec.InputOffset()))
-	}
-	return nil
-}
-
-// kindText describes a Go type in JSON's words.
-func kindText(t reflect.Type) string {
-	if t == nil {
-		return "another type"
-	}
-	switch t.Kind() {
-	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
-		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "an integer"
-	case reflect.Float32, reflect.Float64:
-		return "a number"
-	case reflect.Bool:
-		return "true or false"
-	case reflect.String:
-		return "a string"
-	case reflect.Slice, reflect.Array:
-		return "a list"
-	case reflect.Struct, reflect.Map:
-		return "an object"
-	}
-	return t.String()
-}
-
-// position formats a byte offset as "line L col C" (1-based).
-func position(data []byte, off int64) string {
-	off = min(max(off, 0), int64(len(data)))
-	line := 1 + bytes.Count(data[:off], []byte{'\n'})
-	col := off - int64(bytes.LastIndexByte(data[:off], '\n'))
-	return fmt.Sprintf("line %d col %d", line, col)
 }

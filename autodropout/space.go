@@ -1,6 +1,7 @@
 package autodropout
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"strings"
@@ -164,13 +165,33 @@ func limitText(l float64) string {
 
 func sameFloat(a, b float64) bool { return math.Abs(a-b) <= 1e-9*max(1, math.Abs(b)) }
 
+// ErrOutsideSpace is what errors.Is finds in the error of Validate (and
+// SearchSpace.ReadPatterns) when a well-formed pattern has a value the
+// space does not offer, as opposed to a pattern that is not well formed.
+var ErrOutsideSpace = errors.New("pattern outside the search space")
+
+// outside marks an error as ErrOutsideSpace, keeping its text.
+type outside struct{ error }
+
+func (o outside) Is(target error) bool { return target == ErrOutsideSpace }
+func (o outside) Unwrap() error        { return o.error }
+
 // Validate reports whether p is well formed (Pattern.Check) and every
 // token is one of the space's values. The error names the first bad field
-// and its value, and lists the allowed values.
+// and its value, and lists the allowed values; for a value outside the
+// space, errors.Is(err, ErrOutsideSpace).
 func (s *SearchSpace) Validate(p Pattern) error {
 	if err := p.Check(); err != nil {
 		return err
 	}
+	if err := s.inSpace(p); err != nil {
+		return outside{err}
+	}
+	return nil
+}
+
+// inSpace checks a well-formed pattern's tokens against the space.
+func (s *SearchSpace) inSpace(p Pattern) error {
 	if s.Rectangular() {
 		if p.Height == 0 || p.Width == 0 {
 			return &FieldError{Field: "height", Value: p.Height, Reason: "this search space chooses height and width; set both"}

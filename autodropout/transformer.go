@@ -1,7 +1,6 @@
 package autodropout
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"regexp"
@@ -9,6 +8,8 @@ import (
 
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
+
+	"github.com/autodropout/autodropout/internal/strictjson"
 )
 
 // Transformer patterns (DESIGN.md §4) act on sequence activations laid out
@@ -246,16 +247,26 @@ func ReadTransformerPatterns(path string) ([]TransformerSitePattern, error) {
 	if err != nil {
 		return nil, fmt.Errorf("read transformer patterns: %w", err)
 	}
-	var ps []TransformerSitePattern
-	if err := decodeStrict(b, &ps); err != nil {
+	ps, err := ParseTransformerPatterns(b)
+	if err != nil {
 		return nil, fmt.Errorf("read transformer patterns %s: %w", path, err)
+	}
+	return ps, nil
+}
+
+// ParseTransformerPatterns decodes and validates the contents of a
+// Transformer pattern file (see ReadTransformerPatterns).
+func ParseTransformerPatterns(b []byte) ([]TransformerSitePattern, error) {
+	var ps []TransformerSitePattern
+	if err := strictjson.Decode(b, &ps); err != nil {
+		return nil, err
 	}
 	for i, p := range ps {
 		if _, err := regexp.Compile(p.Sites); err != nil || p.Sites == "" {
-			return nil, fmt.Errorf("read transformer patterns %s: entry %d: sites %q: want a regular expression", path, i, p.Sites)
+			return nil, fmt.Errorf("entry %d: sites %q: want a regular expression", i, p.Sites)
 		}
 		if err := p.Pattern.Validate(); err != nil {
-			return nil, fmt.Errorf("read transformer patterns %s: entry %d (sites %q): %w", path, i, p.Sites, err)
+			return nil, fmt.Errorf("entry %d (sites %q): %w", i, p.Sites, err)
 		}
 	}
 	return ps, nil
@@ -268,7 +279,7 @@ func LoadTransformerSpace(path string) (TransformerSpace, error) {
 	if err != nil {
 		return s, err
 	}
-	if err := json.Unmarshal(b, &s); err != nil {
+	if err := strictjson.Decode(b, &s); err != nil {
 		return s, fmt.Errorf("transformer space %s: %w", path, err)
 	}
 	if err := s.Validate(); err != nil {

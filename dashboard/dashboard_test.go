@@ -472,7 +472,7 @@ func TestMultiFidelityEvents(t *testing.T) {
 	for id := 0; id < 2; id++ {
 		st.apply(&search.Event{Type: search.TrialProposed, Trial: ip(id), Step: ip(0)})
 		st.apply(&search.Event{Type: search.TrialStarted, Trial: ip(id), Rung: ip(0)})
-		st.apply(&search.Event{Type: search.RungFinished, Trial: ip(id), Rung: ip(0), Epochs: 1, Cost: cost(10)})
+		st.apply(&search.Event{Type: search.RungFinished, Trial: ip(id), Rung: ip(0), Epochs: 1, Reward: fp(0.5), Cost: cost(10)})
 	}
 	if st.running != 2 || st.done() != 0 || *st.trials[1].Rung != 0 || st.trials[1].Epochs != 1 {
 		t.Fatalf("after rung 0: running %d done %d, want 2 and 0", st.running, st.done())

@@ -29,7 +29,9 @@
 // at most every Options.Rescan. A journal is read incrementally: the
 // server remembers the offset after the last whole line and reads only
 // what was appended since, at most every Options.Poll, however many pages
-// ask. Each event is folded into the search's state at O(log n) cost, so
+// ask. Each event is applied to the search's search.History (the rules
+// the search resumes by; an event it refuses is counted and shown as a
+// bad line) and folded into the page's state at O(log n) cost, so
 // an update costs the same over a journal of 10,000 trials as over one of
 // 10 (BenchmarkUpdate). The page asks for what changed since the version
 // it has (/api/search?since=V) and gets only the changed trials and new

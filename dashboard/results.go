@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/report"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // resultFile is a result.json as last read, with its modification time so
@@ -27,7 +28,7 @@ func readRun(fsys fs.FS, col, dir string) (report.Run, error) {
 	if err != nil {
 		return report.Run{}, err
 	}
-	f, err := report.DecodeResultFile(name, b)
+	f, err := trial.DecodeResult(name, b)
 	if err != nil {
 		return report.Run{}, err
 	}

@@ -2,6 +2,7 @@ package dashboard
 
 import (
 	"encoding/json"
+	"errors"
 	"math"
 	"sort"
 	"time"
@@ -60,12 +61,15 @@ type Update struct {
 	version uint64
 }
 
-// searchState is what a search's events add up to. apply folds one event
-// in at O(log n) cost, so a journal is read once, however long it grows.
-// Every change bumps version and is logged, so that the page can ask for
-// what changed since the version it has (delta) instead of all of it.
+// searchState is what a search's events add up to: the page's view of a
+// search.History, which decides what each event means (the rules the
+// search resumes by). apply folds one event in at O(log n) cost, so a
+// journal is read once, however long it grows. Every change bumps version
+// and is logged, so that the page can ask for what changed since the
+// version it has (delta) instead of all of it.
 type searchState struct {
 	version uint64
+	h       search.History
 
 	method   string
 	budget   int
@@ -130,8 +134,9 @@ func (s *searchState) touch(t *Trial) {
 	s.changes = append(s.changes, change{s.version, t.ID})
 }
 
-// apply folds e into the state. Events that make no sense (a trial event
-// without an id) are counted as bad, not fatal: the page shows them.
+// apply folds e into the state. Events the history refuses (a trial
+// event without an id, an outcome without a reward) are counted as bad,
+// not fatal: the page shows them.
 func (s *searchState) apply(e *search.Event) {
 	s.events++
 	if !e.Time.IsZero() {
@@ -142,138 +147,176 @@ func (s *searchState) apply(e *search.Event) {
 			s.last = e.Time
 		}
 	}
-	switch e.Type {
-	case search.RunStarted:
-		var c struct {
-			Method   string `json:"method"`
-			Budget   int    `json:"budget"`
-			Parallel int    `json:"parallel"`
-			Task     struct {
-				Kind    string `json:"kind"`
-				Data    string `json:"data"`
-				Timeout string `json:"timeout"`
-			} `json:"task"`
+	wasRunning := false
+	if e.Trial != nil {
+		if th := s.h.Trial(*e.Trial); th != nil {
+			wasRunning = th.Running()
 		}
-		if len(e.Config) > 0 && json.Unmarshal(e.Config, &c) == nil {
-			s.method, s.budget, s.parallel, s.data = c.Method, c.Budget, c.Parallel, c.Task.Data
-			_, s.unit = search.Task{Kind: c.Task.Kind}.Length()
-			s.timeout, _ = time.ParseDuration(c.Task.Timeout)
-		}
-		s.seed = e.Seed
-		s.version++
-	case search.TrialProposed, search.TrialStarted, search.TrialFinished, search.TrialFailed, search.TrialStopped, search.RungFinished:
-		if e.Trial == nil {
-			s.badLines++
-			s.lastBad = e.Type + " event without a trial id"
-			return
-		}
-		t := s.trial(*e.Trial)
-		switch e.Type {
-		case search.TrialProposed:
-			if t.patterns != nil || t.Step >= 0 { // the first proposal is the one that ran
-				return
-			}
-			t.patterns = e.Patterns
-			if e.Step == nil {
-				break
-			}
-			t.Step = *e.Step
-			si := s.steps[t.Step]
-			if si == nil {
-				si = &stepInfo{maxTrial: -1}
-				s.steps[t.Step] = si
-			}
-			si.maxTrial = max(si.maxTrial, t.ID)
-			if e.Entropy != nil {
-				v := *e.Entropy
-				t.Entropy = &v
-				si.entropySum += v
-				si.entropyN++
-			}
-		case search.TrialStarted:
-			if t.Status != TrialProposed {
-				return // a resumed search starts an unfinished trial again
-			}
-			t.Status = TrialRunning
-			s.running++
-		case search.RungFinished:
-			if e.Rung != nil && t.Status == TrialRunning {
-				r := *e.Rung
-				t.Rung, t.Epochs = &r, e.Epochs
-			}
-		default:
-			if t.Status == TrialFinished || t.Status == TrialFailed || t.Status == TrialStopped {
-				return // the first outcome stands, as in search.Run
-			}
-			if e.Rung != nil {
-				r := *e.Rung
-				t.Rung, t.Epochs = &r, e.Epochs
-			}
-			if t.Status == TrialRunning {
-				s.running--
-			}
-			if c := e.Cost; c != nil {
-				t.CPUS, t.WallS = c.CPUS, c.WallS
-				s.cpuS += c.CPUS
-				s.wallS += c.WallS
-				s.maxTrialWall = max(s.maxTrialWall, c.WallS)
-			}
-			if !e.Time.IsZero() {
-				t.Ended = e.Time.UnixMilli()
-				s.ends = append(s.ends, e.Time)
-				if len(s.ends) > etaWindow+1 {
-					s.ends = append(s.ends[:0], s.ends[len(s.ends)-etaWindow-1:]...)
-				}
-			}
-			if e.Type == search.TrialFailed || e.Reward == nil {
-				t.Status = TrialFailed
-				t.Reason = e.Reason
-				if e.Type == search.TrialFinished {
-					t.Reason = "trial_finished without a reward"
-				}
-				if len(t.Reason) > maxReason {
-					n := maxReason
-					for n > 0 && !utf8.RuneStart(t.Reason[n]) {
-						n-- // do not cut a character in two
-					}
-					t.Reason = t.Reason[:n] + "…"
-				}
-				s.failed++
-			} else if e.Type == search.TrialStopped {
-				t.Status = TrialStopped
-				r := *e.Reward
-				t.Reward = &r
-				s.stopped++
-			} else {
-				t.Status = TrialFinished
-				r := *e.Reward
-				t.Reward = &r
-				s.finished++
-				if math.IsNaN(s.best) || r > s.best || (r == s.best && t.ID < s.bestTrial) {
-					s.best, s.bestTrial = r, t.ID
-				}
-				s.insertTop(t)
-			}
-		}
-		s.touch(t)
-	case search.ControllerUpdated:
-		s.version++
-		u := Update{Step: -1, Baseline: e.Baseline, MeanReward: e.MeanReward, Loss: e.Loss, AfterTrial: -1,
-			Time: e.Time.UnixMilli(), version: s.version}
-		if e.Step != nil {
-			u.Step = *e.Step
-			if si := s.steps[u.Step-1]; si != nil {
-				u.AfterTrial = si.maxTrial
-				if si.entropyN > 0 {
-					m := si.entropySum / float64(si.entropyN)
-					u.Entropy = &m
-				}
-			}
-		}
-		s.updates = append(s.updates, u)
-	default:
-		s.version++ // an event this version does not know: still news
 	}
+	changed, err := s.h.Apply(*e)
+	switch {
+	case errors.Is(err, search.ErrUnknownEvent):
+		s.version++ // an event this version does not know: still news
+	case err != nil:
+		s.badLines++
+		s.lastBad = err.Error()
+		s.version++
+	case e.Type == search.RunStarted:
+		s.runStarted(e)
+	case e.Type == search.ControllerUpdated:
+		if changed {
+			s.update(e)
+		}
+	case e.Type == search.TrialPromoted:
+		s.version++
+	case changed:
+		s.trialEvent(e, wasRunning)
+	}
+}
+
+// runStarted reads what the page shows of the run's configuration.
+func (s *searchState) runStarted(e *search.Event) {
+	var c struct {
+		Method   string `json:"method"`
+		Budget   int    `json:"budget"`
+		Parallel int    `json:"parallel"`
+		Task     struct {
+			Kind    string `json:"kind"`
+			Data    string `json:"data"`
+			Timeout string `json:"timeout"`
+		} `json:"task"`
+	}
+	if len(e.Config) > 0 && json.Unmarshal(e.Config, &c) == nil {
+		s.method, s.budget, s.parallel, s.data = c.Method, c.Budget, c.Parallel, c.Task.Data
+		_, s.unit = search.Task{Kind: c.Task.Kind}.Length()
+		s.timeout, _ = time.ParseDuration(c.Task.Timeout)
+	}
+	s.seed = e.Seed
+	s.version++
+}
+
+// trialEvent updates the view of the trial of e, an event the history
+// took; wasRunning is whether the trial ran before it.
+func (s *searchState) trialEvent(e *search.Event, wasRunning bool) {
+	th := s.h.Trial(*e.Trial)
+	t := s.trial(th.ID)
+	if running := th.Running(); running != wasRunning {
+		if running {
+			s.running++
+		} else {
+			s.running--
+		}
+	}
+	switch e.Type {
+	case search.TrialProposed:
+		s.proposed(t, e)
+	case search.TrialStarted:
+	case search.RungFinished:
+		if th.Running() {
+			r := *e.Rung
+			t.Rung, t.Epochs = &r, e.Epochs
+		}
+	default:
+		s.ended(t, e)
+	}
+	t.Status = status(th)
+	s.touch(t)
+}
+
+// status is the page's status of a trial.
+func status(th *search.TrialHistory) string {
+	switch {
+	case th.End == nil && th.Started:
+		return TrialRunning
+	case th.End == nil:
+		return TrialProposed
+	case th.End.Type == search.TrialFailed:
+		return TrialFailed
+	case th.End.Type == search.TrialStopped:
+		return TrialStopped
+	}
+	return TrialFinished
+}
+
+// proposed adds the proposal e of trial t to its step's batch.
+func (s *searchState) proposed(t *Trial, e *search.Event) {
+	t.patterns = e.Patterns
+	if e.Step == nil {
+		return
+	}
+	t.Step = *e.Step
+	si := s.steps[t.Step]
+	if si == nil {
+		si = &stepInfo{maxTrial: -1}
+		s.steps[t.Step] = si
+	}
+	si.maxTrial = max(si.maxTrial, t.ID)
+	if e.Entropy != nil {
+		v := *e.Entropy
+		t.Entropy = &v
+		si.entropySum += v
+		si.entropyN++
+	}
+}
+
+// ended folds trial t's outcome e into the totals.
+func (s *searchState) ended(t *Trial, e *search.Event) {
+	if e.Rung != nil {
+		r := *e.Rung
+		t.Rung, t.Epochs = &r, e.Epochs
+	}
+	if c := e.Cost; c != nil {
+		t.CPUS, t.WallS = c.CPUS, c.WallS
+		s.cpuS += c.CPUS
+		s.wallS += c.WallS
+		s.maxTrialWall = max(s.maxTrialWall, c.WallS)
+	}
+	if !e.Time.IsZero() {
+		t.Ended = e.Time.UnixMilli()
+		s.ends = append(s.ends, e.Time)
+		if len(s.ends) > etaWindow+1 {
+			s.ends = append(s.ends[:0], s.ends[len(s.ends)-etaWindow-1:]...)
+		}
+	}
+	switch e.Type {
+	case search.TrialFailed:
+		t.Reason = e.Reason
+		if len(t.Reason) > maxReason {
+			n := maxReason
+			for n > 0 && !utf8.RuneStart(t.Reason[n]) {
+				n-- // do not cut a character in two
+			}
+			t.Reason = t.Reason[:n] + "…"
+		}
+		s.failed++
+	case search.TrialStopped:
+		r := *e.Reward
+		t.Reward = &r
+		s.stopped++
+	default:
+		r := *e.Reward
+		t.Reward = &r
+		s.finished++
+		if math.IsNaN(s.best) || r > s.best || (r == s.best && t.ID < s.bestTrial) {
+			s.best, s.bestTrial = r, t.ID
+		}
+		s.insertTop(t)
+	}
+}
+
+// update adds the controller update e (the first of its step).
+func (s *searchState) update(e *search.Event) {
+	s.version++
+	u := Update{Step: *e.Step, Baseline: e.Baseline, MeanReward: e.MeanReward, Loss: e.Loss, AfterTrial: -1,
+		Time: e.Time.UnixMilli(), version: s.version}
+	if si := s.steps[u.Step-1]; si != nil {
+		u.AfterTrial = si.maxTrial
+		if si.entropyN > 0 {
+			m := si.entropySum / float64(si.entropyN)
+			u.Entropy = &m
+		}
+	}
+	s.updates = append(s.updates, u)
 }
 
 // insertTop keeps s.top the topK best finished trials (ties: lower id).

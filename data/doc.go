@@ -25,6 +25,13 @@
 // split; corrupt images are an error naming the file unless the caller
 // chooses to skip them.
 //
+// Language-model corpora are three token streams over one vocabulary
+// (Corpus): Penn Treebank and WikiText from their token files
+// (ReadTokenFiles), Debian's fortunes (ReadFortunes), and the King James
+// Bible (ReadKJV), prepared once from Debian's bible-kjv packages into
+// Penn Treebank's layout in a cache folder (PrepareKJV; docs/corpora.md
+// gives the rules and the split).
+//
 // Split holds out a seeded validation subset; Loader shuffles, augments
 // (random crop after padding, horizontal flip), normalizes and batches,
 // preparing the next batches while the model trains.

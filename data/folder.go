@@ -2,7 +2,6 @@ package data
 
 import (
 	"bufio"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"image"
@@ -183,7 +182,7 @@ func classFolders(root string, want []string) ([]string, error) {
 		}
 	}
 	if len(classes) == 0 {
-		return nil, errors.New("no class folders (want root/<class>/<image>.jpg)")
+		return nil, fmt.Errorf("no class folders in %s (want %s/<class>/<image>.jpg)", root, filepath.ToSlash(root))
 	}
 	return classes, nil // sorted, as ReadDir sorts by name
 }

@@ -8,7 +8,9 @@ import (
 	"sort"
 	"strconv"
 
+	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // Config is an experiment (configs/demo.json, configs/paper/*,
@@ -58,9 +60,9 @@ type RewardNoise struct {
 	SearchSeeds []int64 `json:"search_seeds,omitempty"` // default: the first search seed
 }
 
-// FinalConfig is the training the regularizers are compared on: the flags
-// of `autodropout train` (as in a search task, with their defaults), the
-// seeds, and the baselines' settings when no grid tunes them.
+// FinalConfig is the training the regularizers are compared on: a search
+// task (its trial.Spec, Task.Spec, with the task's defaults), the seeds,
+// and the baselines' settings when no grid tunes them.
 type FinalConfig struct {
 	search.Task
 	Seeds     []int64 `json:"seeds"`
@@ -96,7 +98,7 @@ type Grid struct {
 	Spatial    []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
 	DropBlock  []float64 `json:"dropblock,omitempty"`   // drop rates
 	BlockSizes []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
-	Sites      string    `json:"sites,omitempty"`       // sites the baselines go to (default: train's, the batch-norm outputs)
+	Sites      string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
 	Seed       int64     `json:"seed,omitempty"`
 }
 
@@ -143,7 +145,7 @@ func (c Config) CheckFiles() error {
 // configuration it names is not read.
 func ParseConfig(b []byte) (Config, error) {
 	var c Config
-	if err := search.DecodeStrict(b, &c); err != nil {
+	if err := strictjson.Decode(b, &c); err != nil {
 		return c, err
 	}
 	return c, c.check()
@@ -177,7 +179,7 @@ func (c *Config) check() error {
 	case f.Kind == "lm" && f.BlockSize != 0:
 		return fmt.Errorf("final.block_size: not used by lm tasks")
 	}
-	if err := distinct("final.seeds", f.Seeds); err != nil {
+	if err := trainingSeeds("final.seeds", f.Seeds); err != nil {
 		return err
 	}
 	for _, m := range c.Methods {
@@ -232,7 +234,7 @@ func (c *Config) check() error {
 		if len(n.Seeds) == 0 {
 			return fmt.Errorf("reward_noise.seeds: want at least one training seed")
 		}
-		if err := distinct("reward_noise.seeds", n.Seeds); err != nil {
+		if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
 			return err
 		}
 		if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
@@ -300,6 +302,15 @@ func distinct(field string, seeds []int64) error {
 		seen[s] = true
 	}
 	return nil
+}
+
+// trainingSeeds checks the seeds of trainings: distinct, and not 0,
+// which a trial.Spec reads as its default seed, 1.
+func trainingSeeds(field string, seeds []int64) error {
+	if slices.Contains(seeds, 0) {
+		return fmt.Errorf("%s: seed 0 stands for the default seed 1 in a training; use another", field)
+	}
+	return distinct(field, seeds)
 }
 
 // plainName reports whether name can name a folder on its own.
@@ -415,7 +426,7 @@ func familyLabel(prefix, method string) string {
 type gridRun struct {
 	family string // dropout, spatial, dropblock
 	name   string // e.g. "p0.1-b3"
-	args   []string
+	reg    trial.Regularizer
 }
 
 // gridRuns lists the grid's trainings (none without a grid).
@@ -427,21 +438,19 @@ func (c Config) gridRuns() []gridRun {
 	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var out []gridRun
 	for _, p := range g.Dropout {
-		out = append(out, gridRun{"dropout", "p" + ftoa(p), []string{"--regularizer", "dropout", "--drop-rate", ftoa(p)}})
+		out = append(out, gridRun{"dropout", "p" + ftoa(p), trial.Regularizer{Name: "dropout", DropRate: p}})
 	}
 	for _, p := range g.Spatial {
-		out = append(out, gridRun{"spatial", "p" + ftoa(p), []string{"--regularizer", "spatial", "--drop-rate", ftoa(p)}})
+		out = append(out, gridRun{"spatial", "p" + ftoa(p), trial.Regularizer{Name: "spatial", DropRate: p}})
 	}
 	for _, p := range g.DropBlock {
 		for _, b := range g.BlockSizes {
 			out = append(out, gridRun{"dropblock", "p" + ftoa(p) + "-b" + strconv.Itoa(b),
-				[]string{"--regularizer", "dropblock", "--drop-rate", ftoa(p), "--block-size", strconv.Itoa(b)}})
+				trial.Regularizer{Name: "dropblock", DropRate: p, BlockSize: b}})
 		}
 	}
-	if g.Sites != "" {
-		for i := range out {
-			out[i].args = append(out[i].args, "--sites", g.Sites)
-		}
+	for i := range out {
+		out[i].reg.Sites = g.Sites
 	}
 	return out
 }
@@ -462,44 +471,41 @@ func (c Config) finalLabels() []string {
 	return out
 }
 
-// regularizer is one final-comparison entry with its train flags.
+// regularizer is one final-comparison entry.
 type regularizer struct {
 	label string
-	args  []string
+	reg   trial.Regularizer
 }
 
 // baselines lists the hand-designed regularizers of the final comparison,
-// with the settings tuned chosen (family → train flags) where the grid
+// with the settings tuned chose (family → regularizer) where the grid
 // picked one.
-func (c Config) baselines(tuned map[string][]string) []regularizer {
+func (c Config) baselines(tuned map[string]trial.Regularizer) []regularizer {
 	f := c.Final
 	if f.Kind == "lm" {
 		return []regularizer{
-			{"none", []string{"--regularizer", "none"}},
-			{"dropout", []string{"--regularizer", "dropout"}},
-			{"variational", []string{"--regularizer", "variational"}},
+			{"none", trial.Regularizer{Name: "none"}},
+			{"dropout", trial.Regularizer{Name: "dropout"}},
+			{"variational", trial.Regularizer{Name: "variational"}},
 		}
 	}
-	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
-	regs := []regularizer{{"none", []string{"--regularizer", "none"}}}
+	regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
 	families := []string{"dropout", "dropblock"}
 	if c.Grid != nil && len(c.Grid.Spatial) > 0 {
 		families = []string{"dropout", "spatial", "dropblock"}
 	}
 	for _, fam := range families {
-		args, ok := tuned[fam]
+		reg, ok := tuned[fam]
 		if !ok {
-			switch fam {
-			case "dropout", "spatial":
-				args = []string{"--regularizer", fam, "--drop-rate", ftoa(f.DropRate)}
-			case "dropblock":
-				args = []string{"--regularizer", "dropblock", "--drop-rate", ftoa(f.DropRate), "--block-size", strconv.Itoa(f.BlockSize)}
+			reg = trial.Regularizer{Name: fam, DropRate: f.DropRate}
+			if fam == "dropblock" {
+				reg.BlockSize = f.BlockSize
 			}
-			if c.Grid != nil && c.Grid.Sites != "" {
-				args = append(args, "--sites", c.Grid.Sites)
+			if c.Grid != nil {
+				reg.Sites = c.Grid.Sites
 			}
 		}
-		regs = append(regs, regularizer{fam, args})
+		regs = append(regs, regularizer{fam, reg})
 	}
 	return regs
 }

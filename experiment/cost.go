@@ -29,6 +29,7 @@ var datasetSizes = map[string]datasetSize{
 	"wikitext2":   {2088628, 245569},
 	"wikitext103": {103227021, 245569},
 	"fortunes":    {457611, 57000}, // Debian's fortunes, 80/10/10 by fortune (data.ReadFortunes)
+	"kjv":         {844180, 54954}, // the King James Bible, split by books (data.ReadKJV)
 }
 
 // DefaultTFLOPS is the sustained rate (10^12 FLOP/s) an accelerator is
@@ -114,7 +115,7 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 // lmVocab is the vocabulary size of a corpus (for the softmax's cost).
 func lmVocab(data string) int64 {
 	switch data {
-	case "ptb":
+	case "ptb", "kjv":
 		return 10000
 	case "wikitext2":
 		return 33278

@@ -218,7 +218,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	}
 	want := map[string]string{"dropout": "--drop-rate 0.2", "spatial": "--drop-rate 0.2", "dropblock": "--drop-rate 0.2 --block-size 5"}
 	for fam, w := range want {
-		if got := strings.Join(res.Tuned[fam], " "); !strings.Contains(got, w) {
+		if got := strings.Join(res.Tuned[fam].Args(), " "); !strings.Contains(got, w) {
 			t.Errorf("tuned %s: %q, want %q", fam, got, w)
 		}
 	}
@@ -304,6 +304,7 @@ func TestReadConfigStudyFields(t *testing.T) {
 		{`{` + base + `, "reward_noise": {"top": 3}}`, "reward_noise.seeds: want at least one"},
 		{`{` + base + `, "reward_noise": {"top": -1, "seeds": [2]}}`, "reward_noise.top"},
 		{`{` + base + `, "reward_noise": {"seeds": [2, 2]}}`, "reward_noise.seeds: seed 2 listed twice"},
+		{`{` + base + `, "reward_noise": {"seeds": [0, 2]}}`, "reward_noise.seeds: seed 0 stands for the default seed 1"},
 		{`{` + base + `, "search_seeds": [1, 2], "reward_noise": {"seeds": [2], "search_seeds": [3]}}`, "reward_noise.search_seeds: 3 is not one of"},
 	} {
 		p := filepath.Join(dir, "e.json")

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // FuzzExperimentConfig checks that any input either fails with an error
@@ -48,8 +49,16 @@ func FuzzExperimentConfig(f *testing.F) {
 		if !reflect.DeepEqual(c, c2) {
 			t.Fatalf("round trip changed the config:\n%+v\n%+v", c, c2)
 		}
-		if len(c.baselines(nil)) == 0 || len(c.Final.Args()) == 0 {
+		if len(c.baselines(nil)) == 0 || len(c.Final.Spec().Args()) == 0 {
 			t.Fatal("no baselines or train arguments")
+		}
+		// Every final training is a trial the trial package accepts.
+		for _, r := range c.baselines(nil) {
+			s := c.Final.Spec()
+			s.Regularizer, s.Seed = r.reg, c.Final.Seeds[0]
+			if _, err := trial.ParseArgs(s.Args()); err != nil {
+				t.Fatalf("final %s: trial refuses %q: %v", r.label, s.Args(), err)
+			}
 		}
 	})
 }

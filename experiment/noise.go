@@ -7,6 +7,7 @@ import (
 
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // NoiseDir is the folder, under an experiment's output folder, of the
@@ -58,11 +59,11 @@ func (c Config) noiseAfter(searches []searchRun, scfg search.Config) (int, error
 // noiseRuns lists the reward-noise stage's trainings: the baselines (with
 // the settings tuned chose) at the task's seed and every noise seed, then
 // the k best patterns of each measured search at every noise seed, k up
-// to the stage's top. A pattern's run has its search's top/ file as
-// flags once that file exists, nil flags before (so the plan can count
-// it before the search has run). Every run has the trial's settings and
-// no test set.
-func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, tuned map[string][]string) []trainRun {
+// to the stage's top. A pattern's run has its search's top/ file once
+// that file exists and is pending before (so the plan can count it
+// before the search has run). Every run has the trial's settings and no
+// test set.
+func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, tuned map[string]trial.Regularizer) []trainRun {
 	n := c.RewardNoise
 	if n == nil {
 		return nil
@@ -70,8 +71,7 @@ func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, 
 	var runs []trainRun
 	for _, r := range c.baselines(tuned) {
 		for _, s := range append([]int64{scfg.Task.Seed}, others(scfg.Task.Seed, n.Seeds)...) {
-			runs = append(runs, trainRun{label: "noise " + r.label, seed: s,
-				args: append(append([]string{}, r.args...), "--test=false"), dir: runDir(out, NoiseDir, r.label, s)})
+			runs = append(runs, trainRun{label: "noise " + r.label, seed: s, reg: r.reg, skipTest: true, dir: runDir(out, NoiseDir, r.label, s)})
 		}
 	}
 	measured := c.noiseSeeds(scfg)
@@ -80,13 +80,14 @@ func (c Config) noiseRuns(out string, scfg search.Config, searches []searchRun, 
 			continue
 		}
 		for k := 1; k <= min(n.Top, sr.Config.TopK, sr.Config.Budget); k++ {
-			var args []string
+			r := trainRun{skipTest: true, pending: true}
 			if tops, _ := filepath.Glob(filepath.Join(out, sr.Dir, "top", fmt.Sprintf("%02d-*.json", k))); len(tops) > 0 {
-				args = []string{"--pattern", tops[0], "--allow-outside-space", "--test=false"}
+				r.reg, r.pending = trial.Regularizer{Pattern: tops[0], AllowOutsideSpace: true}, false
 			}
 			label := fmt.Sprintf("%s-top%d", sr.Dir, k)
 			for _, s := range others(sr.Config.Task.Seed, n.Seeds) { // the journal has the trial's own
-				runs = append(runs, trainRun{label: "noise " + label, seed: s, args: args, dir: runDir(out, NoiseDir, label, s)})
+				r.label, r.seed, r.dir = "noise "+label, s, runDir(out, NoiseDir, label, s)
+				runs = append(runs, r)
 			}
 		}
 	}

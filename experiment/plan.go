@@ -3,6 +3,8 @@ package experiment
 import (
 	"path/filepath"
 	"strconv"
+
+	"github.com/autodropout/autodropout/trial"
 )
 
 // The areas of an experiment's output folder that hold trainings, each
@@ -17,10 +19,12 @@ const (
 // trainRun is one training: a regularizer (label) and a seed, in its
 // folder.
 type trainRun struct {
-	label string
-	seed  int64
-	args  []string // regularizer flags; nil for a search's pattern that does not exist yet
-	dir   string
+	label    string
+	seed     int64
+	reg      trial.Regularizer
+	skipTest bool // grid and reward-noise runs: validation only
+	pending  bool // a search's pattern that does not exist yet
+	dir      string
 }
 
 // runDir is the folder of a training under an experiment's output folder.
@@ -34,18 +38,17 @@ func (c Config) gridTrainings(out string) []trainRun {
 	var runs []trainRun
 	for _, g := range c.gridRuns() {
 		label := g.family + "-" + g.name
-		runs = append(runs, trainRun{label: label, seed: c.Grid.Seed,
-			args: append(append([]string{}, g.args...), "--test=false"), dir: runDir(out, gridArea, label, c.Grid.Seed)})
+		runs = append(runs, trainRun{label: label, seed: c.Grid.Seed, reg: g.reg, skipTest: true, dir: runDir(out, gridArea, label, c.Grid.Seed)})
 	}
 	return runs
 }
 
 // finalRuns lists the final comparison's trainings of one regularizer,
 // one per seed, under out.
-func finalRuns(out, label string, args []string, seeds []int64) []trainRun {
+func finalRuns(out, label string, reg trial.Regularizer, seeds []int64) []trainRun {
 	var runs []trainRun
 	for _, s := range seeds {
-		runs = append(runs, trainRun{label: label, seed: s, args: args, dir: runDir(out, finalArea, label, s)})
+		runs = append(runs, trainRun{label: label, seed: s, reg: reg, dir: runDir(out, finalArea, label, s)})
 	}
 	return runs
 }

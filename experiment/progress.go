@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // planPart is one piece of an experiment's plan: its estimated FLOPs and
@@ -58,7 +59,7 @@ func newProgress(cfg Config, scfg search.Config, searches []searchRun, out strin
 		if strings.HasSuffix(label, "-best") {
 			skipped = func() bool { return noBestPattern(out, label, searches) }
 		}
-		training(finalRuns(out, label, nil, cfg.Final.Seeds), finalCost.Total(), skipped)
+		training(finalRuns(out, label, trial.Regularizer{}, cfg.Final.Seeds), finalCost.Total(), skipped)
 	}
 	for _, sr := range searches {
 		flops, err := SearchPlan(io.Discard, sr.Config, nil, 1)

@@ -6,11 +6,9 @@ import (
 	"io"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"runtime"
 	"sort"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -18,6 +16,7 @@ import (
 	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // Settings say where an experiment runs and where it reports.
@@ -31,10 +30,10 @@ type Settings struct {
 type Result struct {
 	Searches []SearchOutcome
 	Grid     []GridOutcome
-	Tuned    map[string][]string // baseline family → the train flags the grid chose
-	Finals   int                 // final trainings
-	Failed   int                 // grid, reward-noise or final trainings that failed
-	Report   string              // path of report.md
+	Tuned    map[string]trial.Regularizer // baseline family → the setting the grid chose
+	Finals   int                          // final trainings
+	Failed   int                          // grid, reward-noise or final trainings that failed
+	Report   string                       // path of report.md
 	Elapsed  time.Duration
 }
 
@@ -63,35 +62,7 @@ type GridOutcome struct {
 // error naming the process that holds it (search.ErrInUse); the kernel
 // drops the lock when its process dies.
 func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
-	if s.Binary == "" || s.Out == "" {
-		return nil, fmt.Errorf("experiment: Settings.Binary and Settings.Out are required")
-	}
-	pr := s.Progress
-	if pr == nil {
-		pr = io.Discard
-	}
-	if err := cfg.CheckFiles(); err != nil {
-		return nil, fmt.Errorf("experiment config: %w", err)
-	}
-	scfg, err := search.ReadConfig(cfg.Search)
-	if err != nil {
-		return nil, err
-	}
-	// Missing data fails here, not in every trial.
-	if err := scfg.Task.CheckFiles(); err != nil {
-		return nil, fmt.Errorf("config %s: task.%w", cfg.Search, err)
-	}
-	if err := cfg.Final.Task.CheckFiles(); err != nil {
-		return nil, fmt.Errorf("experiment final.%w", err)
-	}
-	start := time.Now()
-	res := &Result{}
-	searches, err := cfg.allSearches(scfg)
-	if err != nil {
-		return nil, err
-	}
-	grid := cfg.gridRuns()
-	noiseAfter, err := cfg.noiseAfter(searches, scfg)
+	x, err := prepare(cfg, s)
 	if err != nil {
 		return nil, err
 	}
@@ -100,151 +71,253 @@ func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 		return nil, err
 	}
 	defer unlock()
-	stages := 4
-	if len(grid) > 0 {
-		stages++
-	}
-	if noiseAfter >= 0 {
-		stages++
-	}
-	prog := newProgress(cfg, scfg, searches, s.Out)
-	stage := 0
-	step := func(format string, a ...any) {
-		stage++
-		fmt.Fprintf(pr, "\n[%d/%d %s] %s\n", stage, stages, time.Since(start).Round(time.Second), fmt.Sprintf(format, a...))
-		if l := prog.line(); l != "" {
-			fmt.Fprintln(pr, l)
-		}
-	}
-
 	// The grid first: it is cheap, and says early whether the regime is
-	// one where a regularizer helps at all.
-	f := cfg.Final
-	threads := max(1, runtime.NumCPU()/cfg.Parallel)
-	res.Tuned = map[string][]string{}
-	if len(grid) > 0 {
-		step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(grid), f.Model, f.Data, cfg.Parallel)
-		runs := cfg.gridTrainings(s.Out)
-		done, failed := trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
-		res.Failed += failed
-		if err := ctx.Err(); err != nil {
-			return res, fmt.Errorf("interrupted (%v) during the baseline grids: %d of %d grid trainings are done and kept in %s (those running start over); the baselines' final runs and the searches follow",
-				err, done, len(runs), filepath.Join(s.Out, gridArea))
-		}
-		bestAcc := map[string]float64{}
-		for i, g := range grid {
-			acc := valAcc(filepath.Join(runs[i].dir, "result.json"))
-			res.Grid = append(res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
-			if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
-				bestAcc[g.family] = acc
-				res.Tuned[g.family] = g.args
-			}
-		}
-		for _, fam := range sortedKeys(res.Tuned) {
-			fmt.Fprintf(pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(res.Tuned[fam], " "), bestAcc[fam])
+	// one where a regularizer helps at all. The baselines' final runs
+	// next: they need no search, and with the grid they say whether a
+	// regularizer beats none at all.
+	for _, stage := range []func(context.Context) error{x.grid, x.baselines, x.searches, x.patterns, x.writeReport} {
+		if err := stage(ctx); err != nil {
+			return x.res, err
 		}
 	}
+	x.res.Elapsed = time.Since(x.start)
+	fmt.Fprintf(x.pr, "\nexperiment done in %s (%d trainings failed): report at %s\n", x.res.Elapsed.Round(time.Second), x.res.Failed, x.res.Report)
+	return x.res, nil
+}
 
-	// The baselines' final runs next: they need no search, and with the
-	// grid they say whether a regularizer beats none at all.
-	var base []trainRun
-	for _, r := range cfg.baselines(res.Tuned) {
-		base = append(base, finalRuns(s.Out, r.label, r.args, f.Seeds)...)
+// experiment is one call of Run: what its stages share.
+type experiment struct {
+	cfg        Config
+	scfg       search.Config // the search configuration file's
+	s          Settings
+	pr         io.Writer
+	res        *Result
+	start      time.Time
+	searchRuns []searchRun
+	gridRuns   []gridRun
+	noiseAfter int // index of the search the reward-noise stage follows; -1: none
+	prog       *progress
+	stages     int // stages in all, for the progress lines
+	stage      int // stages begun
+	threads    int // per training
+	best       map[string]SearchOutcome
+}
+
+// prepare checks the configuration and every file it names, so that
+// missing data fails here and not in every trial, and plans the stages.
+func prepare(cfg Config, s Settings) (*experiment, error) {
+	if s.Binary == "" || s.Out == "" {
+		return nil, fmt.Errorf("experiment: Settings.Binary and Settings.Out are required")
 	}
-	res.Finals = len(base)
-	step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
-		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, finalArea))
-	done, failed := trainAll(ctx, pr, s.Binary, f, base, cfg.Parallel, threads)
-	res.Failed += failed
+	x := &experiment{cfg: cfg, s: s, pr: s.Progress, start: time.Now(), stages: 4,
+		res: &Result{Tuned: map[string]trial.Regularizer{}}, best: map[string]SearchOutcome{},
+		threads: max(1, runtime.NumCPU()/cfg.Parallel)}
+	if x.pr == nil {
+		x.pr = io.Discard
+	}
+	if err := cfg.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("experiment config: %w", err)
+	}
+	var err error
+	if x.scfg, err = search.ReadConfig(cfg.Search); err != nil {
+		return nil, err
+	}
+	if err := x.scfg.Task.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("config %s: task.%w", cfg.Search, err)
+	}
+	if err := cfg.Final.Task.CheckFiles(); err != nil {
+		return nil, fmt.Errorf("experiment final.%w", err)
+	}
+	if x.searchRuns, err = cfg.allSearches(x.scfg); err != nil {
+		return nil, err
+	}
+	x.gridRuns = cfg.gridRuns()
+	if x.noiseAfter, err = cfg.noiseAfter(x.searchRuns, x.scfg); err != nil {
+		return nil, err
+	}
+	if len(x.gridRuns) > 0 {
+		x.stages++
+	}
+	if x.noiseAfter >= 0 {
+		x.stages++
+	}
+	x.prog = newProgress(cfg, x.scfg, x.searchRuns, s.Out)
+	return x, nil
+}
+
+// step begins the next stage: a numbered heading and the progress line.
+func (x *experiment) step(format string, a ...any) {
+	x.stage++
+	fmt.Fprintf(x.pr, "\n[%d/%d %s] %s\n", x.stage, x.stages, time.Since(x.start).Round(time.Second), fmt.Sprintf(format, a...))
+	x.progressLine()
+}
+
+func (x *experiment) progressLine() {
+	if l := x.prog.line(); l != "" {
+		fmt.Fprintln(x.pr, l)
+	}
+}
+
+// train runs a stage's trainings (trainAll) with f's task and counts the
+// failures. After an interruption its error says how many of the runs
+// (what they are) are kept where, during which stage, and what follows.
+func (x *experiment) train(ctx context.Context, f FinalConfig, runs []trainRun, during, what, where, follows string) error {
+	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads)
+	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("interrupted (%v) during the baselines' final training: %d of %d are done and kept in %s (those running start over); the searches follow",
-			err, done, len(base), filepath.Join(s.Out, finalArea))
+		return fmt.Errorf("interrupted (%v) during %s: %d of %d%s are done and kept in %s (those running start over); %s",
+			err, during, done, len(runs), what, where, follows)
 	}
+	return nil
+}
 
-	step("%d searches of %d trials each: %s", len(searches), scfg.Budget, searchList(searches))
-	best := map[string]SearchOutcome{}
-	for i, sr := range searches {
-		space, sites, err := search.SpaceFor(sr.Config)
-		if err != nil {
-			return res, fmt.Errorf("%s: %w", sr.Dir, err)
-		}
-		dir := filepath.Join(s.Out, sr.Dir)
-		fmt.Fprintf(pr, "search %d/%d: %s (%s, seed %d) -> %s\n", i+1, len(searches), sr.Label, sr.Config.Method, sr.Config.Seed, dir)
-		srch := &search.Search{Config: sr.Config, Sites: sites, Space: space, Out: dir, Progress: pr,
-			Executor: &search.LocalExecutor{Binary: s.Binary, Timeout: sr.Config.Task.TimeoutDuration()}}
-		sum, err := srch.Run(ctx)
-		if err != nil {
-			return res, fmt.Errorf("%s search %d of %d (%s): %w", sr.Config.Method, i+1, len(searches), dir, err)
-		}
-		o := SearchOutcome{Label: sr.Label, Dir: dir, Summary: sum}
-		if tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json")); len(tops) > 0 {
-			o.Best = tops[0]
-		}
-		fmt.Fprintf(pr, "done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs\n",
-			sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS)
-		if l := prog.line(); l != "" {
-			fmt.Fprintln(pr, l)
-		}
-		res.Searches = append(res.Searches, o)
-		if b, ok := best[sr.Label]; o.Best != "" && (!ok || sum.BestReward > b.Summary.BestReward) {
-			best[sr.Label] = o
-		}
-		if i == noiseAfter {
-			var runs []trainRun
-			for _, r := range cfg.noiseRuns(s.Out, scfg, searches[:i+1], res.Tuned) {
-				if r.args != nil { // a search with fewer finished trials than the stage's top
-					runs = append(runs, r)
-				}
-			}
-			step("reward noise: %d trainings at the searches' trial settings (%s on %s, validation only), %d at a time -> %s",
-				len(runs), scfg.Task.Model, scfg.Task.Data, cfg.Parallel, filepath.Join(s.Out, NoiseDir))
-			done, failed := trainAll(ctx, pr, s.Binary, FinalConfig{Task: scfg.Task}, runs, cfg.Parallel, threads)
-			res.Failed += failed
-			if err := ctx.Err(); err != nil {
-				return res, fmt.Errorf("interrupted (%v) during the reward-noise stage: %d of %d are done and kept in %s (those running start over); the other searches follow",
-					err, done, len(runs), filepath.Join(s.Out, NoiseDir))
-			}
-			if i+1 < len(searches) {
-				fmt.Fprintf(pr, "\nthe searches go on: %d of %d left\n", len(searches)-i-1, len(searches))
-			}
+// grid trains the baseline grid (validation only) and tunes each family
+// to its best grid point.
+func (x *experiment) grid(ctx context.Context) error {
+	if len(x.gridRuns) == 0 {
+		return nil
+	}
+	f, out := x.cfg.Final, x.s.Out
+	x.step("baseline grids: %d trainings of %s on %s without the test set, %d at a time", len(x.gridRuns), f.Model, f.Data, x.cfg.Parallel)
+	runs := x.cfg.gridTrainings(out)
+	if err := x.train(ctx, f, runs, "the baseline grids", " grid trainings", filepath.Join(out, gridArea), "the baselines' final runs and the searches follow"); err != nil {
+		return err
+	}
+	bestAcc := map[string]float64{}
+	for i, g := range x.gridRuns {
+		acc := valAcc(runs[i].dir)
+		x.res.Grid = append(x.res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
+		if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
+			bestAcc[g.family] = acc
+			x.res.Tuned[g.family] = g.reg
 		}
 	}
+	for _, fam := range sortedKeys(x.res.Tuned) {
+		fmt.Fprintf(x.pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(x.res.Tuned[fam].Args(), " "), bestAcc[fam])
+	}
+	return nil
+}
 
+// baselines trains the baselines (tuned by the grid) with the final seeds.
+func (x *experiment) baselines(ctx context.Context) error {
+	f, out := x.cfg.Final, x.s.Out
+	var base []trainRun
+	for _, r := range x.cfg.baselines(x.res.Tuned) {
+		base = append(base, finalRuns(out, r.label, r.reg, f.Seeds)...)
+	}
+	x.res.Finals = len(base)
+	x.step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
+		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), x.cfg.Parallel, filepath.Join(out, finalArea))
+	return x.train(ctx, f, base, "the baselines' final training", "", filepath.Join(out, finalArea), "the searches follow")
+}
+
+// searches runs (or resumes) every search, keeps the best of each label,
+// and runs the reward-noise stage after the search it follows.
+func (x *experiment) searches(ctx context.Context) error {
+	x.step("%d searches of %d trials each: %s", len(x.searchRuns), x.scfg.Budget, searchList(x.searchRuns))
+	for i, sr := range x.searchRuns {
+		o, err := x.runSearch(ctx, i, sr)
+		if err != nil {
+			return err
+		}
+		x.res.Searches = append(x.res.Searches, o)
+		if b, ok := x.best[sr.Label]; o.Best != "" && (!ok || o.Summary.BestReward > b.Summary.BestReward) {
+			x.best[sr.Label] = o
+		}
+		if i != x.noiseAfter {
+			continue
+		}
+		if err := x.noise(ctx, i); err != nil {
+			return err
+		}
+		if i+1 < len(x.searchRuns) {
+			fmt.Fprintf(x.pr, "\nthe searches go on: %d of %d left\n", len(x.searchRuns)-i-1, len(x.searchRuns))
+		}
+	}
+	return nil
+}
+
+// runSearch runs (or resumes) search i, sr.
+func (x *experiment) runSearch(ctx context.Context, i int, sr searchRun) (SearchOutcome, error) {
+	space, sites, err := search.SpaceFor(sr.Config)
+	if err != nil {
+		return SearchOutcome{}, fmt.Errorf("%s: %w", sr.Dir, err)
+	}
+	dir := filepath.Join(x.s.Out, sr.Dir)
+	n := len(x.searchRuns)
+	fmt.Fprintf(x.pr, "search %d/%d: %s (%s, seed %d) -> %s\n", i+1, n, sr.Label, sr.Config.Method, sr.Config.Seed, dir)
+	srch := &search.Search{Config: sr.Config, Sites: sites, Space: space, Out: dir, Progress: x.pr,
+		Executor: &search.LocalExecutor{Binary: x.s.Binary, Timeout: sr.Config.Task.TimeoutDuration()}}
+	sum, err := srch.Run(ctx)
+	if err != nil {
+		return SearchOutcome{}, fmt.Errorf("%s search %d of %d (%s): %w", sr.Config.Method, i+1, n, dir, err)
+	}
+	o := SearchOutcome{Label: sr.Label, Dir: dir, Summary: sum}
+	if tops, _ := filepath.Glob(filepath.Join(dir, "top", "01-*.json")); len(tops) > 0 {
+		o.Best = tops[0]
+	}
+	fmt.Fprintf(x.pr, "done: %d trials (%d failed), best reward %.4f (trial %d), mean %.4f, CPU %.0fs\n",
+		sum.Trials, sum.Failures, sum.BestReward, sum.BestTrial, sum.MeanReward, sum.CPUS)
+	x.progressLine()
+	return o, nil
+}
+
+// noise runs the reward-noise stage after searches [0, i]: baselines and
+// the searches' patterns retrained at the trials' settings.
+func (x *experiment) noise(ctx context.Context, i int) error {
 	var runs []trainRun
-	for _, label := range cfg.finalLabels() {
+	for _, r := range x.cfg.noiseRuns(x.s.Out, x.scfg, x.searchRuns[:i+1], x.res.Tuned) {
+		if !r.pending { // a search with fewer finished trials than the stage's top
+			runs = append(runs, r)
+		}
+	}
+	where := filepath.Join(x.s.Out, NoiseDir)
+	x.step("reward noise: %d trainings at the searches' trial settings (%s on %s, validation only), %d at a time -> %s",
+		len(runs), x.scfg.Task.Model, x.scfg.Task.Data, x.cfg.Parallel, where)
+	return x.train(ctx, FinalConfig{Task: x.scfg.Task}, runs, "the reward-noise stage", "", where, "the other searches follow")
+}
+
+// patterns trains the best pattern of each searched label with the final
+// seeds.
+func (x *experiment) patterns(ctx context.Context) error {
+	f := x.cfg.Final
+	var runs []trainRun
+	for _, label := range x.cfg.finalLabels() {
 		if !strings.HasSuffix(label, "-best") {
 			continue // a baseline, trained above
 		}
-		o, ok := best[label]
+		o, ok := x.best[label]
 		if !ok {
-			fmt.Fprintf(pr, "no trial of the %s searches finished; the final comparison leaves it out\n", label)
+			fmt.Fprintf(x.pr, "no trial of the %s searches finished; the final comparison leaves it out\n", label)
 			continue
 		}
 		// The pattern comes from the search's own space, checked there.
-		runs = append(runs, finalRuns(s.Out, label, []string{"--pattern", o.Best, "--allow-outside-space"}, f.Seeds)...)
+		runs = append(runs, finalRuns(x.s.Out, label, trial.Regularizer{Pattern: o.Best, AllowOutsideSpace: true}, f.Seeds)...)
 	}
-	res.Finals += len(runs)
-	step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
-		len(runs)/len(f.Seeds), len(f.Seeds), cfg.Parallel, filepath.Join(s.Out, finalArea))
-	done, failed = trainAll(ctx, pr, s.Binary, f, runs, cfg.Parallel, threads)
-	res.Failed += failed
+	x.res.Finals += len(runs)
+	where := filepath.Join(x.s.Out, finalArea)
+	x.step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
+		len(runs)/len(f.Seeds), len(f.Seeds), x.cfg.Parallel, where)
+	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads)
+	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
-		return res, fmt.Errorf("interrupted (%v) during the final training of the patterns: the grid, the baselines' final runs and the searches are done and kept under %s, %d of %d pattern trainings are done and kept in %s (those running start over)",
-			err, s.Out, done, len(runs), filepath.Join(s.Out, finalArea))
+		return fmt.Errorf("interrupted (%v) during the final training of the patterns: the grid, the baselines' final runs and the searches are done and kept under %s, %d of %d pattern trainings are done and kept in %s (those running start over)",
+			err, x.s.Out, done, len(runs), where)
 	}
+	return nil
+}
 
-	step("report")
-	// Masks drawn at the input's size: the first sites of a model see it.
+// writeReport writes the experiment's report, masks drawn at the input's
+// size: the first sites of a model see it.
+func (x *experiment) writeReport(context.Context) error {
+	x.step("report")
 	opt := report.Options{}
-	if in, _, ok := search.DatasetInput(scfg.Task.Data); ok {
+	if in, _, ok := search.DatasetInput(x.scfg.Task.Data); ok {
 		opt.MapH, opt.MapW = int(in.H), int(in.W)
 	}
-	if res.Report, err = report.Write(s.Out, opt); err != nil {
-		return res, err
-	}
-	res.Elapsed = time.Since(start)
-	fmt.Fprintf(pr, "\nexperiment done in %s (%d trainings failed): report at %s\n", res.Elapsed.Round(time.Second), res.Failed, res.Report)
-	return res, nil
+	var err error
+	x.res.Report, err = report.Write(x.s.Out, opt)
+	return err
 }
 
 // lockOut makes the output folder and takes its lock for the rest of Run
@@ -322,7 +395,7 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 						failed++
 						mu.Unlock()
 					default:
-						msg = resultLine(filepath.Join(r.dir, "result.json"))
+						msg = resultLine(r.dir)
 					}
 				}
 				mu.Lock()
@@ -368,21 +441,23 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	return done - failed, failed
 }
 
-// trainOne runs `autodropout train` for r, its output in r.dir/output.log.
+// trainOne trains r in a child process of bin, built from its
+// trial.Spec (the final task's with r's regularizer, seed and folder),
+// its output in r.dir/output.log.
 func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, threads int) error {
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
-	args := append([]string{"train"}, f.Args()...)
-	args = append(args, "--seed", strconv.FormatInt(r.seed, 10), "--threads", strconv.Itoa(threads),
-		"--progress", "1m", "--out", r.dir) // a line a minute in output.log: the dashboard sees the run is alive
-	args = append(args, r.args...)
+	spec := f.Task.Spec()
+	spec.Regularizer, spec.SkipTest = r.reg, r.skipTest
+	// A line a minute in output.log: the dashboard sees the run is alive.
+	spec.Seed, spec.Threads, spec.Every, spec.Out = r.seed, threads, time.Minute, r.dir
 	log, err := os.Create(filepath.Join(r.dir, "output.log"))
 	if err != nil {
 		return err
 	}
 	defer log.Close()
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := trial.Command(ctx, bin, spec)
 	cmd.Stdout, cmd.Stderr = log, log
 	if err := search.RunChild(cmd); err != nil {
 		return fmt.Errorf("%v (see %s)", err, log.Name())
@@ -391,8 +466,8 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 }
 
 // valAcc is a result.json's validation accuracy, NaN when it has none.
-func valAcc(path string) float64 {
-	r, err := report.ReadResultFile(path)
+func valAcc(dir string) float64 {
+	r, err := trial.ReadResult(dir)
 	if err != nil || r.ValAcc == nil {
 		return nan
 	}
@@ -401,9 +476,9 @@ func valAcc(path string) float64 {
 
 var nan = math.NaN()
 
-// resultLine summarises a result.json for the progress output.
-func resultLine(path string) string {
-	r, err := report.ReadResultFile(path)
+// resultLine summarises a training's result.json for the progress output.
+func resultLine(dir string) string {
+	r, err := trial.ReadResult(dir)
 	var wall float64 // 0 when absent, as before
 	if r.WallS != nil {
 		wall = *r.WallS
@@ -418,5 +493,5 @@ func resultLine(path string) string {
 	case r.ValPPL != nil && r.TestPPL != nil:
 		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, wall)
 	}
-	return "no scores in " + path
+	return "no scores in " + filepath.Join(dir, trial.ResultFile)
 }

@@ -1,6 +1,8 @@
 package libtorch
 
 import (
+	"runtime"
+
 	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
@@ -12,7 +14,9 @@ import (
 // every step (WRN-16-2 on Fashion-MNIST reached 24 GB in 200 steps). These
 // functions run the op in place and free the extra handle instead, keeping
 // the caller's. They panic on a libtorch error, as gotch's Must ops do,
-// but with an error value a caller can recover.
+// but with an error value a caller can recover. They call C with handles
+// taken out of ts.Tensor values, so, like the wrappers of the gotch copy
+// that make setup patches, they keep those values alive until C returns.
 
 // InPlace runs an in-place libtorch op on x, e.g.
 //
@@ -20,6 +24,7 @@ import (
 func InPlace(x *ts.Tensor, op func(out *lib.Ctensor, self lib.Ctensor)) {
 	var out lib.Ctensor
 	op(&out, lib.Ctensor(x.Ctensor()))
+	runtime.KeepAlive(x) // op used x's handle: x's finalizer must not free it before
 	if err := ts.TorchErr(); err != nil {
 		panic(err)
 	}
@@ -37,5 +42,8 @@ func Sigmoid_(x *ts.Tensor) { InPlace(x, lib.AtgSigmoid_) }
 
 // Add_ adds y to x in place.
 func Add_(x, y *ts.Tensor) {
-	InPlace(x, func(out *lib.Ctensor, self lib.Ctensor) { lib.AtgAdd_(out, self, lib.Ctensor(y.Ctensor())) })
+	InPlace(x, func(out *lib.Ctensor, self lib.Ctensor) {
+		lib.AtgAdd_(out, self, lib.Ctensor(y.Ctensor()))
+		runtime.KeepAlive(y)
+	})
 }

@@ -1,6 +1,7 @@
 package libtorch
 
 import (
+	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -84,5 +85,21 @@ func TestThreadsFromEnv(t *testing.T) {
 		if err != nil || got != tc.want {
 			t.Errorf("ThreadsFromEnv(%q) = %d, %v; want %d", tc.in, got, err, tc.want)
 		}
+	}
+}
+
+func TestBLASNamesTheLoadedLibrary(t *testing.T) {
+	b := BLAS()
+	if b.File == "" {
+		t.Fatal("no library provides sgemm_, yet libtorch's CPU matrix products need one")
+	}
+	if _, err := os.Stat(b.File); err != nil {
+		t.Fatalf("BLAS file %q: %v", b.File, err)
+	}
+	if b.Name == "" || !strings.Contains(b.String(), b.File) {
+		t.Fatalf("BLAS %+v: String %q", b, b.String())
+	}
+	if b.Name == "OpenBLAS" && (b.Threads < 1 || b.Parallel == "") {
+		t.Fatalf("OpenBLAS without its threads or threading: %+v", b)
 	}
 }

@@ -21,6 +21,7 @@ import "C"
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -68,6 +69,7 @@ func EncodeTensors(names []string, tensors []*ts.Tensor) ([]byte, error) {
 	var size C.size_t
 	var cerr *C.char
 	buf := C.ad_save_multi_to_buffer(ctensors, cnames, C.int(n), &size, &cerr)
+	runtime.KeepAlive(tensors) // C read the handles copied out of them
 	if buf == nil {
 		return nil, fmt.Errorf("encode tensors: %s", takeCString(cerr))
 	}

@@ -13,7 +13,7 @@ import (
 type ConvNet struct {
 	conv1, conv2 *gnn.Conv2D
 	bn1, bn2     *gnn.BatchNorm
-	fc1, fc2     *gnn.Linear
+	fc1, fc2     *linear
 	flat         int64
 	sites        Sites
 }
@@ -30,12 +30,12 @@ func NewConvNet(p *gnn.Path, inC, h, w, classes int64) *ConvNet {
 		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), c1, BatchNormConfig()),
 		conv2: gnn.NewConv2D(p.Sub("conv2"), c1, c2, 3, ConvConfig(c1, 3, 1, 1, 1, false)),
 		bn2:   gnn.BatchNorm2D(p.Sub("bn2"), c2, BatchNormConfig()),
-		fc1:   gnn.NewLinear(p.Sub("fc1"), c2*(h/4)*(w/4), hidden, LinearConfig(c2*(h/4)*(w/4))),
-		fc2:   gnn.NewLinear(p.Sub("fc2"), hidden, classes, LinearConfig(hidden)),
+		fc1:   newLinear(p.Sub("fc1"), c2*(h/4)*(w/4), hidden, LinearConfig(c2*(h/4)*(w/4))),
+		fc2:   newLinear(p.Sub("fc2"), hidden, classes, LinearConfig(hidden)),
 		flat:  c2 * (h / 4) * (w / 4),
 	}
-	m.sites.declare("bn1")
-	m.sites.declare("bn2")
+	m.sites.Declare("bn1")
+	m.sites.Declare("bn2")
 	return m
 }
 

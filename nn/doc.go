@@ -10,6 +10,19 @@
 // assigned by name (Sites.Set, Sites.SetAll, Sites.SetPatterns). An
 // unassigned site is the identity.
 //
+// A model of your own becomes a SiteModel the same way: keep a Sites,
+// Declare a site after each batch norm, call Sites.Apply there in the
+// forward pass, and SetPatterns maps a pattern file onto it by name
+// (examples/gotchcnn is such a model, in its own module).
+//
+// This package's name is gotch's nn too; code that uses both imports this
+// one under another name and keeps nn for gotch's layers:
+//
+//	import (
+//		adnn "github.com/autodropout/autodropout/nn"
+//		"github.com/sugarme/gotch/nn"
+//	)
+//
 // The models:
 //
 //   - ConvNet: two conv blocks and two linear layers, for quick runs.

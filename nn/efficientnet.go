@@ -30,6 +30,18 @@ type EfficientNetConfig struct {
 	BNEps, BNMomentum float64
 	// Classes is the size of the classifier's output.
 	Classes int64
+	// InChannels is the number of input channels; 0 means 3 (RGB), the only
+	// value torchvision's pretrained weights accept. Another count changes
+	// only the stem convolution (features.0.0), as for ResNet.
+	InChannels int64
+}
+
+// inChannels resolves InChannels' default of 3.
+func (c EfficientNetConfig) inChannels() int64 {
+	if c.InChannels == 0 {
+		return 3
+	}
+	return c.InChannels
 }
 
 // EfficientNetB returns torchvision 0.14's configuration of EfficientNet-Bn
@@ -150,7 +162,7 @@ func (c EfficientNetConfig) HeadChannels() int64 {
 // describes without building it.
 func (c EfficientNetConfig) NumParams() int64 {
 	convParams := func(in, out, k, groups int64) int64 { return out*(in/groups)*k*k + 2*out }
-	n := convParams(3, c.StemChannels(), efficientNetStemKernel, 1)
+	n := convParams(c.inChannels(), c.StemChannels(), efficientNetStemKernel, 1)
 	for _, b := range c.Blocks() {
 		if b.Expands() {
 			n += convParams(b.In, b.Expanded, 1, 1)
@@ -179,6 +191,8 @@ func (c EfficientNetConfig) validate() error {
 		return fmt.Errorf("EfficientNet batch norm eps %g: want > 0", c.BNEps)
 	case c.Classes < 1:
 		return fmt.Errorf("EfficientNet with %d classes: want at least 1", c.Classes)
+	case c.InChannels < 0:
+		return fmt.Errorf("EfficientNet with %d input channels: want at least 1 (0: 3)", c.InChannels)
 	}
 	return nil
 }
@@ -205,7 +219,7 @@ type EfficientNet struct {
 	stem   convBN
 	blocks []*mbConv
 	head   convBN
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -224,7 +238,7 @@ func newConvBN(p *gnn.Path, s *Sites, cfg EfficientNetConfig, in, out, k, stride
 	c := convBN{conv: gnn.NewConv2D(p.Sub("0"), in, out, k, ConvConfigFanOut(out, k, stride, (k-1)/2, groups, false))}
 	bnPath := p.Sub("1")
 	c.bn = gnn.BatchNorm2D(bnPath, out, bnCfg)
-	c.site = s.declare(pathName(bnPath))
+	c.site = s.Declare(pathName(bnPath))
 	return c
 }
 
@@ -256,7 +270,7 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 	}
 	m := &EfficientNet{cfg: cfg}
 	features := p.Sub("features")
-	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, 3, cfg.StemChannels(), efficientNetStemKernel, efficientNetStemStride, 1)
+	m.stem = newConvBN(features.Sub("0"), &m.sites, cfg, cfg.inChannels(), cfg.StemChannels(), efficientNetStemKernel, efficientNetStemStride, 1)
 	blocks := cfg.Blocks()
 	for _, b := range blocks {
 		bp := features
@@ -281,14 +295,14 @@ func NewEfficientNet(p *gnn.Path, cfg EfficientNetConfig) (*EfficientNet, error)
 			if blk.expand != nil {
 				members = append(members, blk.expand.site)
 			}
-			blk.shortcutSite = m.sites.declareShortcut(b.Prefix, members...)
+			blk.shortcutSite = m.sites.DeclareShortcut(b.Prefix, members...)
 		}
 		m.blocks = append(m.blocks, blk)
 	}
 	head := cfg.HeadChannels()
 	m.head = newConvBN(features.Sub(fmt.Sprint(len(efficientNetB0Stages)+1)), &m.sites, cfg, blocks[len(blocks)-1].Out, head, 1, 1, 1)
 	bound := 1 / math.Sqrt(float64(cfg.Classes))
-	m.fc = gnn.NewLinear(p.Sub("classifier").Sub("1"), head, cfg.Classes, &gnn.LinearConfig{
+	m.fc = newLinear(p.Sub("classifier").Sub("1"), head, cfg.Classes, &gnn.LinearConfig{
 		WsInit: gnn.NewUniformInit(-bound, bound), BsInit: gnn.NewConstInit(0), Bias: true,
 	})
 	return m, nil
@@ -359,7 +373,7 @@ func (b *mbConv) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	if train && b.DropProb > 0 {
 		out = stochasticDepth(out, b.DropProb)
 	}
-	sc := s.applyShared(b.shortcutSite, x, train)
+	sc := s.Apply(b.shortcutSite, x, train)
 	libtorch.Add_(out, sc)
 	if sc != x {
 		sc.MustDrop()

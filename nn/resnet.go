@@ -140,7 +140,7 @@ type ResNet struct {
 	conv1  *gnn.Conv2D
 	bn1    *gnn.BatchNorm
 	blocks []*resBlock
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -172,7 +172,7 @@ func NewResNet(p *gnn.Path, cfg ResNetConfig) (*ResNet, error) {
 		conv1: gnn.NewConv2D(p.Sub("conv1"), stem.in, stem.out, stem.k, ConvConfigFanOut(stem.out, stem.k, stem.s, stem.k/2, 1, false)),
 		bn1:   gnn.BatchNorm2D(p.Sub("bn1"), stem.out, BatchNormConfig()),
 	}
-	m.sites.declare("bn1")
+	m.sites.Declare("bn1")
 	in := stem.out
 	for _, spec := range cfg.blocks() {
 		prefix := fmt.Sprintf("layer%d.%d", spec.layer+1, spec.index)
@@ -183,23 +183,23 @@ func NewResNet(p *gnn.Path, cfg ResNetConfig) (*ResNet, error) {
 			bnName := fmt.Sprintf("bn%d", j+1)
 			b.convs = append(b.convs, gnn.NewConv2D(bp.Sub(name), c.in, c.out, c.k, ConvConfigFanOut(c.out, c.k, c.s, c.k/2, 1, false)))
 			b.bns = append(b.bns, gnn.BatchNorm2D(bp.Sub(bnName), c.out, BatchNormConfig()))
-			b.bnSites = append(b.bnSites, m.sites.declare(prefix+"."+bnName))
+			b.bnSites = append(b.bnSites, m.sites.Declare(prefix+"."+bnName))
 		}
 		if d := spec.down; d != nil {
 			dp := bp.Sub("downsample")
 			b.down = gnn.NewConv2D(dp.Sub("0"), d.in, d.out, 1, ConvConfigFanOut(d.out, 1, d.s, 0, 1, false))
 			b.downBN = gnn.BatchNorm2D(dp.Sub("1"), d.out, BatchNormConfig())
-			b.downSite = m.sites.declare(prefix + ".downsample.1")
+			b.downSite = m.sites.Declare(prefix + ".downsample.1")
 		}
 		members := b.bnSites
 		if b.downSite != "" {
 			members = append(members[:len(members):len(members)], b.downSite)
 		}
-		b.shortcutSite = m.sites.declareShortcut(prefix, members...)
+		b.shortcutSite = m.sites.DeclareShortcut(prefix, members...)
 		m.blocks = append(m.blocks, b)
 		in = spec.convs[len(spec.convs)-1].out
 	}
-	m.fc = gnn.NewLinear(p.Sub("fc"), in, cfg.Classes, LinearConfig(in))
+	m.fc = newLinear(p.Sub("fc"), in, cfg.Classes, LinearConfig(in))
 	return m, nil
 }
 
@@ -262,7 +262,7 @@ func (b *resBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 		sc = s.apply(b.downSite, sc, train)
 		sc = s.apply(b.shortcutSite, sc, train)
 	} else {
-		sc = s.applyShared(b.shortcutSite, x, train)
+		sc = s.Apply(b.shortcutSite, x, train)
 	}
 	libtorch.Add_(h, sc)
 	if sc != x {

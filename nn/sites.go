@@ -15,6 +15,12 @@ import (
 // path just before the addition ("<block>.shortcut"). A model declares its
 // sites when it is built; callers assign regularizers by name. An
 // unassigned site is the identity.
+//
+// Sites is also the registry for a model of your own (see SiteModel): its
+// zero value is ready; Declare each site while building the model, call
+// Apply at each site in its forward pass, and a pattern file then maps
+// onto the model by name with SetPatterns (or one regularizer onto many
+// sites with SetAll).
 type Sites struct {
 	names    []string
 	index    map[string]int
@@ -22,13 +28,19 @@ type Sites struct {
 	shortcut map[string]string // batch-norm site → its block's shortcut site
 }
 
-// declare adds a site; models call it while they are built.
-func (s *Sites) declare(name string) string {
+// Declare adds a site and returns its name. Sites are listed (Names) in
+// the order they are declared, which should be the order the forward pass
+// meets them. Declaring an empty or an already declared name panics: like
+// a duplicate parameter name, it is a bug in the model, not bad input.
+func (s *Sites) Declare(name string) string {
 	if s.index == nil {
 		s.index = map[string]int{}
 	}
+	if name == "" {
+		panic("nn: dropout site with an empty name")
+	}
 	if _, dup := s.index[name]; dup {
-		panic(fmt.Sprintf("nn: dropout site %q declared twice", name)) // a bug in the model
+		panic(fmt.Sprintf("nn: dropout site %q declared twice", name))
 	}
 	s.index[name] = len(s.names)
 	s.names = append(s.names, name)
@@ -36,10 +48,12 @@ func (s *Sites) declare(name string) string {
 	return name
 }
 
-// declareShortcut adds the shortcut site of a block whose batch-norm sites
-// are members.
-func (s *Sites) declareShortcut(block string, members ...string) string {
-	name := s.declare(block + ".shortcut")
+// DeclareShortcut adds the site "<block>.shortcut", the shortcut path of
+// a residual block just before the addition, whose batch-norm sites are
+// members: a pattern with the residual token at a member also masks it
+// (SetPatterns). It returns the site's name.
+func (s *Sites) DeclareShortcut(block string, members ...string) string {
+	name := s.Declare(block + ".shortcut")
 	if s.shortcut == nil {
 		s.shortcut = map[string]string{}
 	}
@@ -92,14 +106,24 @@ func (s *Sites) SetPatterns(ps []autodropout.SitePattern) (int, error) {
 	return n, nil
 }
 
-// applyShared runs the site's regularizer on x, leaving x to the caller:
-// it returns x itself when the site is empty, and a new tensor otherwise.
-func (s *Sites) applyShared(name string, x *ts.Tensor, train bool) *ts.Tensor {
-	m := s.mods[s.index[name]]
+// Apply runs the regularizer assigned to the named site on x: it returns
+// x itself when the site has none, and otherwise a new tensor. x stays the
+// caller's to drop. A name that was never declared panics (a bug in the
+// model's forward pass).
+func (s *Sites) Apply(name string, x *ts.Tensor, train bool) *ts.Tensor {
+	m := s.mods[s.mustIndex(name)]
 	if m == nil {
 		return x
 	}
 	return m.ForwardT(x, train)
+}
+
+func (s *Sites) mustIndex(name string) int {
+	i, ok := s.index[name]
+	if !ok {
+		panic(fmt.Sprintf("nn: dropout site %q was never declared", name))
+	}
+	return i
 }
 
 // Names lists the sites in the order the forward pass meets them.
@@ -140,7 +164,7 @@ func (s *Sites) Get(name string) ts.ModuleT {
 // apply runs the site's regularizer on x. It returns x itself when the site
 // is empty; otherwise it returns a new tensor and drops x.
 func (s *Sites) apply(name string, x *ts.Tensor, train bool) *ts.Tensor {
-	m := s.mods[s.index[name]]
+	m := s.mods[s.mustIndex(name)]
 	if m == nil {
 		return x
 	}
@@ -169,7 +193,25 @@ func (s *Sites) similar(name string) []string {
 	return out[:min(5, len(out))]
 }
 
-// A SiteModel is a model with dropout sites.
+// A SiteModel is a model with dropout sites. Every model of this package
+// is one, and so can a model of your own be, outside this repository:
+//
+//	type myNet struct {
+//		sites adnn.Sites // adnn "github.com/autodropout/autodropout/nn"
+//		...
+//	}
+//
+//	// while building: one site after each batch norm
+//	m.sites.Declare("bn1")
+//
+//	// in ForwardT: the identity until a regularizer is assigned
+//	d := m.sites.Apply("bn1", h, train)
+//
+//	func (m *myNet) Sites() *adnn.Sites { return &m.sites }
+//
+// Then m.Sites().SetPatterns(ps) applies a pattern file (autodropout.
+// ReadPatterns) by site name, and Sites().SetAll a baseline such as
+// DropBlock; examples/gotchcnn does this.
 type SiteModel interface {
 	ts.ModuleT
 	Sites() *Sites

@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"runtime"
 	"sort"
 	"strings"
@@ -396,8 +397,17 @@ func unpickle(path string) (obj any, err error) {
 	if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		err = fmt.Errorf("truncated file: %w", err)
 	}
+	if m := classNotFound.FindStringSubmatch(fmt.Sprint(err)); m != nil {
+		err = fmt.Errorf("holds a pickled Python object of class %s.%s, not a state dict of tensors "+
+			"(a whole model saved with torch.save(model)?): save model.state_dict() instead, "+
+			"torch.save(model.state_dict(), path)", m[1], m[2])
+	}
 	return obj, err
 }
+
+// classNotFound matches gotch's error for a class its unpickler does not
+// know: a file that holds a Python object other than tensors.
+var classNotFound = regexp.MustCompile(`class not found: (\S+) (\S+)`)
 
 // checkZipLayout scans the archive's data.pkl (scanPickle) before gotch
 // unpickles it, and checks that every storage it announces fits in its

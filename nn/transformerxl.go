@@ -86,7 +86,7 @@ type xlLayer struct {
 	qkv, r, o      *ts.Tensor // weights (out×in), no bias
 	rwBias, rrBias *ts.Tensor // H×Dh
 	ln1W, ln1B     *ts.Tensor
-	ff1, ff2       *gnn.Linear
+	ff1, ff2       *linear
 	ln2W, ln2B     *ts.Tensor
 	site           [7]string
 }
@@ -111,8 +111,8 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 	}
 	m.emb = newVar(p.Sub("word_emb"), "weight", []int64{c.NToken, c.DModel}, gnn.NewRandnInit(0, 0.02))
 	m.outB = newVar(p.Sub("crit"), "bias", []int64{c.NToken}, gnn.NewConstInit(0))
-	m.sites.declare("emb")
-	m.sites.declare("pos_emb")
+	m.sites.Declare("emb")
+	m.sites.Declare("pos_emb")
 	for i := int64(0); i < c.NLayer; i++ {
 		l := &xlLayer{}
 		name := fmt.Sprintf("layers.%d", i)
@@ -127,22 +127,22 @@ func NewTransformerXL(p *gnn.Path, c TransformerXLConfig) (*TransformerXL, error
 		if err != nil {
 			return nil, fmt.Errorf("transformer-xl layer %d: %w", i, err)
 		}
-		l.ff1 = gnn.NewLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("0"), c.DModel, c.DInner, LinearConfig(c.DModel))
-		l.ff2 = gnn.NewLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("3"), c.DInner, c.DModel, LinearConfig(c.DInner))
+		l.ff1 = newLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("0"), c.DModel, c.DInner, LinearConfig(c.DModel))
+		l.ff2 = newLinear(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("CoreNet").Sub("3"), c.DInner, c.DModel, LinearConfig(c.DInner))
 		l.ln2W = newVar(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("layer_norm"), "weight", []int64{c.DModel}, gnn.NewConstInit(1))
 		l.ln2B = newVar(p.Sub("layers").Sub(fmt.Sprint(i)).Sub("pos_ff").Sub("layer_norm"), "bias", []int64{c.DModel}, gnn.NewConstInit(0))
 		if err != nil {
 			return nil, fmt.Errorf("transformer-xl layer %d: %w", i, err)
 		}
 		for j, s := range []string{"attn.q", "attn.k", "attn.v", "attn.prob", "attn.attn_out", "ff.hidden", "ff.out"} {
-			l.site[j] = m.sites.declare(name + "." + s)
+			l.site[j] = m.sites.Declare(name + "." + s)
 		}
 		m.layers = append(m.layers, l)
 	}
 	if err != nil {
 		return nil, err
 	}
-	m.sites.declare("out")
+	m.sites.Declare("out")
 	return m, nil
 }
 
@@ -196,11 +196,13 @@ func (m *TransformerXL) ForwardMem(x *ts.Tensor, mems []*ts.Tensor, train bool) 
 	return logits, newMems
 }
 
-// noBias is the undefined tensor that linear layers without a bias pass.
-// It must outlive every call: gotch does not keep an op's arguments alive
-// during its C call, so a temporary ts.NewTensor() argument can be freed by
-// its finalizer while libtorch reads it (a crash after about an hour of
-// Transformer-XL steps; see docs/performance.md).
+// noBias is the undefined tensor that linear layers without a bias pass:
+// one for the package rather than a ts.NewTensor() per call, each a C
+// allocation left to a finalizer. A temporary there is safe with the gotch
+// copy that make setup builds, which keeps an op's arguments alive during
+// its C call (internal/gotchbuild); with plain gotch, one freed while
+// libtorch read it crashed Transformer-XL after about an hour of steps
+// (docs/performance.md).
 var noBias = ts.NewTensor()
 
 // withMemory returns [mem; h] along time, a new tensor the caller drops

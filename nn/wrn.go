@@ -24,7 +24,7 @@ type WRN struct {
 	conv1  *gnn.Conv2D
 	blocks []*wrnBlock
 	bn     *gnn.BatchNorm
-	fc     *gnn.Linear
+	fc     *linear
 	sites  Sites
 }
 
@@ -98,17 +98,17 @@ func NewWRN(p *gnn.Path, depth, width int, inC, classes int64) (*WRN, error) {
 		if sp.shortcut {
 			b.shortcut = gnn.NewConv2D(bp.Sub("convShortcut"), sp.in, out, 1, ConvConfigFanOut(out, 1, s, 0, 1, false))
 		}
-		b.bn1Site = m.sites.declare(prefix + ".bn1")
-		b.bn2Site = m.sites.declare(prefix + ".bn2")
-		b.shortcutSite = m.sites.declareShortcut(prefix, b.bn1Site, b.bn2Site)
+		b.bn1Site = m.sites.Declare(prefix + ".bn1")
+		b.bn2Site = m.sites.Declare(prefix + ".bn2")
+		b.shortcutSite = m.sites.DeclareShortcut(prefix, b.bn1Site, b.bn2Site)
 		m.blocks = append(m.blocks, b)
 		in = out
 	}
 	m.bn = gnn.BatchNorm2D(p.Sub("bn1"), in, BatchNormConfig())
-	m.sites.declare("bn1")
+	m.sites.Declare("bn1")
 	fcCfg := LinearConfig(in)
 	fcCfg.BsInit = gnn.NewConstInit(0)
-	m.fc = gnn.NewLinear(p.Sub("fc"), in, classes, fcCfg)
+	m.fc = newLinear(p.Sub("fc"), in, classes, fcCfg)
 	return m, nil
 }
 
@@ -152,7 +152,7 @@ func (b *wrnBlock) forward(s *Sites, x *ts.Tensor, train bool) *ts.Tensor {
 	if b.shortcut != nil {
 		sc = s.apply(b.shortcutSite, b.shortcut.ForwardT(a, train), train)
 	} else {
-		sc = s.applyShared(b.shortcutSite, x, train)
+		sc = s.Apply(b.shortcutSite, x, train)
 	}
 	out := r.MustAdd(sc, true)
 	if sc != x {

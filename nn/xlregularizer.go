@@ -60,17 +60,27 @@ func SetLMRegularizer(s *Sites, reg, patternFile string, c TransformerXLConfig) 
 		if err != nil {
 			return err
 		}
-		for i, p := range ps {
-			re := regexp.MustCompile(p.Sites) // checked by ReadTransformerPatterns
-			d, err := autodropout.NewTransformerDropout(p.Pattern)
-			if err != nil {
-				return fmt.Errorf("pattern file %s entry %d: %w", patternFile, i, err)
-			}
-			if s.SetAll(d, re.MatchString) == 0 {
-				return fmt.Errorf("pattern file %s entry %d: sites %q match no site", patternFile, i, p.Sites)
-			}
-		}
-		return nil
+		return SetLMPatterns(s, ps, "pattern file "+patternFile)
 	}
 	return fmt.Errorf("regularizer %q: want none, dropout, variational or pattern", reg)
+}
+
+// SetLMPatterns puts each of the Transformer patterns ps at the sites its
+// expression matches; source names ps in errors (e.g. "pattern file F").
+// An expression that matches no site is an error.
+func SetLMPatterns(s *Sites, ps []autodropout.TransformerSitePattern, source string) error {
+	for i, p := range ps {
+		re, err := regexp.Compile(p.Sites)
+		if err != nil {
+			return fmt.Errorf("%s entry %d: sites %q: %w", source, i, p.Sites, err)
+		}
+		d, err := autodropout.NewTransformerDropout(p.Pattern)
+		if err != nil {
+			return fmt.Errorf("%s entry %d: %w", source, i, err)
+		}
+		if s.SetAll(d, re.MatchString) == 0 {
+			return fmt.Errorf("%s entry %d: sites %q match no site", source, i, p.Sites)
+		}
+	}
+	return nil
 }

@@ -8,8 +8,10 @@
 // Load walks DIR at most MaxDepth (4) folders deep and skips everything
 // under a trials/ folder (a search's children, whose result.json files are
 // trials, not trainings). A folder with journal.jsonl is a search run: the
-// journal (read with search.ReadJournal, which ignores a torn last line)
-// gives every trial's proposal entropy, outcome, reward, cost and failure
+// journal (read with search.ReadJournal, which ignores a torn last line,
+// and applied to a search.History, which the search resumes by too; event
+// types this version does not know are skipped) gives every trial's
+// proposal entropy, outcome, reward, cost and failure
 // reason and every controller update; summary.json, when present, fills
 // the method and budget if run_started lacks them and is checked against
 // the journal (a disagreement becomes a note); top/NN-REWARD.json are the
@@ -39,7 +41,7 @@
 // Trials are ordered by journal id; a trial's running best is the best
 // reward of the finished trials with an id up to its own (failures and
 // unfinished trials leave it unchanged). The first outcome journaled for a
-// trial stands, as in search.Run. A controller update with step k learned
+// trial stands (search.History's rule). A controller update with step k learned
 // from the trials proposed at step k-1; figures place it at the last of
 // them. Group statistics are the mean, the sample standard deviation
 // (divisor n-1) and the range over seeds (Stat).
@@ -54,17 +56,31 @@
 //
 // # What it writes
 //
-// Write puts report.md (or Options.Out) and, next to it:
+// Write puts report.md (or Options.Out) and, next to it, figures that
+// draw search families rather than single searches: a family is one
+// search over its seeds (search-rl-seed1, search-rl-seed2 … make
+// search-rl), drawn as the median over its seeds (a line) with the range
+// from the lowest to the highest seed (a band), in one colour that is the
+// family's in every figure (blue and orange go to the first RL family
+// with a random twin and its twin); RL searches are solid, random ones
+// dashed, on the same axes. Ticks are round numbers with thousands
+// separators and no needless decimals.
 //
-//   - rewards.png: reward of every trial (points) and the running best (a
-//     step line) of every search on one plot, RL in the palette's even
-//     colours (red first) and other methods in the odd ones, failed trials
-//     as crosses on the bottom edge so they do not stretch the axis;
-//   - dropped.png: every finished trial's reward against its dropped
-//     share, one colour per search;
+//   - rewards.png: the best reward so far by trial id, one panel for the
+//     full-fidelity families and one for the multi-fidelity ones (shared
+//     axes), failed trials as crosses on the bottom edge;
+//   - cost.png: the same against the CPU-seconds of the trials (a seed
+//     that has ended keeps its final best);
 //   - controller.png: the entropy of every proposal by trial (a random
-//     search's uniform proposals, the maximum, dashed) above the
-//     controller's baseline and batch mean reward at each update;
+//     search's uniform proposals, the maximum, dashed) above the batch
+//     mean reward at each controller update;
+//   - dropped.png: every finished trial's reward against its dropped
+//     share, one colour per family (open rings for random searches);
+//   - comparison.png: the final comparison, each label's mean test score
+//     with its 95% t-interval, and beside it each label minus the best
+//     tuned baseline (by validation score) paired by seed, with the
+//     interval of the difference (green above zero, red below);
+//   - curves.png: learning curves of runs trained with train --curve;
 //   - masks-SEARCH.png: the masks of each search's best ConvNet pattern
 //     file, one row per site labelled with its name and dropped share, one
 //     tile per channel of a 1×8×32×32 activation by default (pattern files

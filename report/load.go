@@ -17,6 +17,8 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/train"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // MaxDepth is how many folders deep Load looks below the report's folder.
@@ -344,6 +346,9 @@ func relName(root, dir string) string {
 	return filepath.ToSlash(rel)
 }
 
+// loadSearch reads the search run in dir: its journal through a
+// search.History (the rules the search itself resumes by), summary.json
+// and top/.
 func loadSearch(root, dir string) (*Search, error) {
 	jpath := filepath.Join(dir, "journal.jsonl")
 	evs, err := search.ReadJournal(jpath)
@@ -351,39 +356,45 @@ func loadSearch(root, dir string) (*Search, error) {
 		return nil, fmt.Errorf("report: %w", err)
 	}
 	s := &Search{Dir: dir, Name: relName(root, dir), BestTrial: -1}
-	trials := map[int]*Trial{}
-	get := func(e *search.Event, line int) (*Trial, error) {
-		if e.Trial == nil {
-			return nil, fmt.Errorf("report: journal %s: event %d (%s) has no trial id", jpath, line, e.Type)
-		}
-		t := trials[*e.Trial]
-		if t == nil {
-			t = &Trial{ID: *e.Trial, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished, Rung: -1, Dropped: math.NaN()}
-			trials[*e.Trial] = t
-		}
-		return t, nil
+	h, err := s.replay(evs)
+	if err != nil {
+		return nil, fmt.Errorf("report: journal %s: %w", jpath, err)
 	}
+	if err := s.runConfig(h); err != nil {
+		return nil, fmt.Errorf("report: journal %s: %w", jpath, err)
+	}
+	for _, id := range h.TrialIDs() {
+		s.Trials = append(s.Trials, newTrial(h.Trial(id)))
+	}
+	for _, e := range h.Updates() {
+		s.Updates = append(s.Updates, Update{Step: *e.Step, Baseline: deref(e.Baseline), MeanReward: deref(e.MeanReward), Loss: deref(e.Loss), AfterTrial: -1})
+	}
+	s.tally()
+	if err := s.loadSummary(); err != nil {
+		return nil, err
+	}
+	if s.Method == "" && s.Summary != nil {
+		s.Method = s.Summary.Method
+	}
+	if s.Budget == 0 && s.Summary != nil {
+		s.Budget = s.Summary.Budget
+	}
+	if err := s.loadTop(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// replay applies the journal's events to a history, skipping event
+// types this version does not know, and follows them in journal order
+// for what the final history does not keep: the elapsed time and the
+// cost curve.
+func (s *Search) replay(evs []search.Event) (*search.History, error) {
+	h := &search.History{}
 	var first, last time.Time
 	curveCPU, curveBest := 0.0, math.NaN()
 	counted := map[int]float64{} // CPU-seconds of each trial already in the curve
-	addCost := func(e *search.Event) {
-		if e.Cost == nil || e.Trial == nil {
-			return
-		}
-		c := e.Cost.CPUS
-		if e.Type != search.RungFinished { // a final event's cost is the trial's total
-			c -= counted[*e.Trial]
-		}
-		curveCPU += max(c, 0)
-		counted[*e.Trial] += max(c, 0)
-	}
-	point := func() {
-		if !math.IsNaN(curveBest) {
-			s.Curve = append(s.Curve, CostPoint{curveCPU, curveBest})
-		}
-	}
-	for i := range evs {
-		e := &evs[i]
+	for _, e := range evs {
 		if !e.Time.IsZero() {
 			if first.IsZero() || e.Time.Before(first) {
 				first = e.Time
@@ -392,83 +403,90 @@ func loadSearch(root, dir string) (*Search, error) {
 				last = e.Time
 			}
 		}
-		switch e.Type {
-		case search.RunStarted:
-			s.Config, s.Seed = e.Config, e.Seed
-			var c struct {
-				Method        string          `json:"method"`
-				Budget        int             `json:"budget"`
-				MultiFidelity json.RawMessage `json:"multi_fidelity"`
+		changed, err := h.Apply(e)
+		if errors.Is(err, search.ErrUnknownEvent) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		isEnd := e.Type == search.TrialFinished || e.Type == search.TrialFailed || e.Type == search.TrialStopped
+		if !changed || !(isEnd || e.Type == search.RungFinished && h.Trial(*e.Trial).End == nil) {
+			continue
+		}
+		if e.Cost != nil {
+			c := e.Cost.CPUS
+			if isEnd { // a final event's cost is the trial's total
+				c -= counted[*e.Trial]
 			}
-			if len(e.Config) > 0 {
-				if err := json.Unmarshal(e.Config, &c); err != nil {
-					return nil, fmt.Errorf("report: journal %s: event %d: config: %w", jpath, i+1, err)
-				}
-			}
-			s.Method, s.Budget = c.Method, c.Budget
-			s.MultiFidelity = len(c.MultiFidelity) > 0 && string(c.MultiFidelity) != "null"
-		case search.RungFinished:
-			if t, err := get(e, i+1); err == nil && t.Status == Unfinished {
-				addCost(e)
-				point()
-			}
-		case search.TrialProposed:
-			t, err := get(e, i+1)
-			if err != nil {
-				return nil, err
-			}
-			if t.Step < 0 && e.Step != nil { // the first proposal is the one that ran
-				t.Step = *e.Step
-				t.Entropy = deref(e.Entropy)
-				t.LogProb = deref(e.LogProb)
-			}
-			if t.Patterns == nil && len(e.Patterns) > 0 {
-				t.Patterns, _ = autodropout.ParsePatterns(e.Patterns) // nil unless a ConvNet pattern file
-			}
-		case search.TrialFinished, search.TrialFailed, search.TrialStopped:
-			t, err := get(e, i+1)
-			if err != nil {
-				return nil, err
-			}
-			if t.Status != Unfinished { // the first outcome stands, as in search.Run
-				continue
-			}
-			t.Metrics, t.Cost, t.Reason = e.Metrics, e.Cost, e.Reason
-			if e.Rung != nil {
-				t.Rung = *e.Rung
-			}
-			addCost(e)
-			switch {
-			case e.Type == search.TrialFailed:
-				t.Status = Failed
-			case e.Reward == nil:
-				return nil, fmt.Errorf("report: journal %s: event %d: trial %d %s without a reward", jpath, i+1, t.ID, e.Type)
-			case e.Type == search.TrialStopped:
-				t.Status, t.Reward = Stopped, *e.Reward
-			default:
-				t.Status, t.Reward = Finished, *e.Reward
-				if math.IsNaN(curveBest) || t.Reward > curveBest {
-					curveBest = t.Reward
-				}
-			}
-			point()
-		case search.ControllerUpdated:
-			u := Update{Step: -1, Baseline: deref(e.Baseline), MeanReward: deref(e.MeanReward), Loss: deref(e.Loss), AfterTrial: -1}
-			if e.Step != nil {
-				u.Step = *e.Step
-			}
-			s.Updates = append(s.Updates, u)
+			curveCPU += max(c, 0)
+			counted[*e.Trial] += max(c, 0)
+		}
+		if e.Type == search.TrialFinished && (math.IsNaN(curveBest) || *e.Reward > curveBest) {
+			curveBest = *e.Reward
+		}
+		if !math.IsNaN(curveBest) {
+			s.Curve = append(s.Curve, CostPoint{curveCPU, curveBest})
 		}
 	}
 	s.ElapsedS = math.NaN()
 	if !first.IsZero() {
 		s.ElapsedS = last.Sub(first).Seconds()
 	}
-	for _, t := range trials {
-		s.Trials = append(s.Trials, *t)
-	}
-	sort.Slice(s.Trials, func(i, j int) bool { return s.Trials[i].ID < s.Trials[j].ID })
+	return h, nil
+}
 
+// runConfig reads the method, budget, seed and multi-fidelity of the last
+// run_started.
+func (s *Search) runConfig(h *search.History) error {
+	s.Config, s.Seed = h.Config, h.Seed
+	var c struct {
+		Method        string          `json:"method"`
+		Budget        int             `json:"budget"`
+		MultiFidelity json.RawMessage `json:"multi_fidelity"`
+	}
+	if len(h.Config) > 0 {
+		if err := json.Unmarshal(h.Config, &c); err != nil {
+			return fmt.Errorf("run_started: config: %w", err)
+		}
+	}
+	s.Method, s.Budget = c.Method, c.Budget
+	s.MultiFidelity = len(c.MultiFidelity) > 0 && string(c.MultiFidelity) != "null"
+	return nil
+}
+
+// newTrial is the report's view of a trial's history.
+func newTrial(th *search.TrialHistory) Trial {
+	t := Trial{ID: th.ID, Step: -1, Entropy: math.NaN(), LogProb: math.NaN(), Reward: math.NaN(), Status: Unfinished, Rung: -1, Dropped: math.NaN()}
+	if p := th.Proposed; p != nil {
+		if p.Step != nil {
+			t.Step = *p.Step
+		}
+		t.Entropy, t.LogProb = deref(p.Entropy), deref(p.LogProb)
+		t.Patterns, _ = autodropout.ParsePatterns(p.Patterns) // nil unless a ConvNet pattern file
+	}
+	e := th.End
+	if e == nil {
+		return t
+	}
+	t.Metrics, t.Cost, t.Reason = e.Metrics, e.Cost, e.Reason
+	if e.Rung != nil {
+		t.Rung = *e.Rung
+	}
+	switch e.Type {
+	case search.TrialFailed:
+		t.Status = Failed
+	case search.TrialStopped:
+		t.Status, t.Reward = Stopped, *e.Reward
+	default:
+		t.Status, t.Reward = Finished, *e.Reward
+	}
+	return t
+}
+
+// tally counts the trials by status and sets the running best, the best
+// and mean rewards, the costs and what each update learned from.
+func (s *Search) tally() {
 	best, sum := math.NaN(), 0.0
 	var cpus, walls []float64
 	for i := range s.Trials {
@@ -515,20 +533,6 @@ func loadSearch(root, dir string) (*Search, error) {
 		}
 		u.MeanEntropy = Describe(ents).Mean
 	}
-
-	if err := s.loadSummary(); err != nil {
-		return nil, err
-	}
-	if s.Method == "" && s.Summary != nil {
-		s.Method = s.Summary.Method
-	}
-	if s.Budget == 0 && s.Summary != nil {
-		s.Budget = s.Summary.Budget
-	}
-	if err := s.loadTop(); err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 func deref(p *float64) float64 {
@@ -620,55 +624,13 @@ func (s *Search) Best() (Trial, bool) {
 	return Trial{}, false
 }
 
-// ResultFile is the part of a training run's result.json that reports
-// and experiments read (train's Result and LMResultFile).
-type ResultFile struct {
-	Model       string   `json:"model"`
-	Dataset     string   `json:"dataset"`
-	Regularizer string   `json:"regularizer"`
-	Seed        int64    `json:"seed"`
-	Threads     int      `json:"threads"`
-	ValAcc      *float64 `json:"val_acc"`
-	TestAcc     *float64 `json:"test_acc"`
-	ValPPL      *float64 `json:"val_ppl"`
-	TestPPL     *float64 `json:"test_ppl"`
-	WallS       *float64 `json:"wall_s"`
-	CPUS        *float64 `json:"cpu_s"`
-	Steps       int      `json:"steps"`
-	// Curve is the per-epoch learning curve (train --curve); nil without.
-	Curve []CurvePoint `json:"curve,omitempty"`
-}
-
-// CurvePoint is one epoch of a learning curve (train.Point's JSON).
-type CurvePoint struct {
-	Epoch     int      `json:"epoch"`
-	TrainLoss float64  `json:"train_loss"`
-	TrainAcc  *float64 `json:"train_acc,omitempty"`
-	ValAcc    float64  `json:"val_acc"`
-}
-
-// ReadResultFile reads a result.json; errors name the file.
-func ReadResultFile(path string) (ResultFile, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return ResultFile{}, err
-	}
-	return DecodeResultFile(path, b)
-}
-
-// DecodeResultFile decodes the result.json b read from name; errors name it.
-func DecodeResultFile(name string, b []byte) (ResultFile, error) {
-	var f ResultFile
-	if err := json.Unmarshal(b, &f); err != nil {
-		return f, fmt.Errorf("%s: %w", name, err)
-	}
-	return f, nil
-}
+// CurvePoint is one epoch of a learning curve (result.json's curve).
+type CurvePoint = train.Point
 
 // loadRun reads dir/result.json.
 func loadRun(root, dir string) (Run, error) {
-	p := filepath.Join(dir, "result.json")
-	f, err := ReadResultFile(p)
+	p := filepath.Join(dir, trial.ResultFile)
+	f, err := trial.ReadResult(dir)
 	if err != nil {
 		return Run{}, fmt.Errorf("report: %w", err)
 	}
@@ -683,7 +645,7 @@ func loadRun(root, dir string) (Run, error) {
 // root. Its label is the folder above a seed-N folder, the regularizer for
 // a run in root itself, and the path below root otherwise. A result with
 // no score, or with neither wall_s nor cpu_s, is an error.
-func NewRun(root, dir string, f ResultFile) (Run, error) {
+func NewRun(root, dir string, f trial.Result) (Run, error) {
 	if f.ValAcc == nil && f.TestAcc == nil && f.ValPPL == nil && f.TestPPL == nil {
 		return Run{}, errors.New("no val_acc, test_acc, val_ppl or test_ppl")
 	}

@@ -1,5 +1,10 @@
 package report
 
+// What every figure shares: the palette (one colour per search family and
+// one per training label, the same in every figure of a report), readable
+// ticks, and the layout (a grid of plots with a legend column on the
+// right, so that a legend never hides a point).
+
 import (
 	"bytes"
 	"fmt"
@@ -10,7 +15,6 @@ import (
 
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
-	"gonum.org/v1/plot/plotutil"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
@@ -22,254 +26,190 @@ const (
 	figHeight = 5 * vg.Inch
 )
 
-// searchColours gives RL searches the even colours of plotutil's palette
-// (red first) and the others the odd ones (green first), so "RL against
-// random" reads the same in every figure.
-func searchColours(ss []*Search) []color.Color {
-	cs := make([]color.Color, len(ss))
-	rl, other := 0, 0
-	for i, s := range ss {
-		if s.Method == "rl" {
-			cs[i] = plotutil.Color(2 * rl)
-			rl++
-		} else {
-			cs[i] = plotutil.Color(2*other + 1)
-			other++
-		}
-	}
-	return cs
+// palette is Tableau's ten colours less its yellow and grey, which read
+// badly on white, then darker shades of the same for reports with more
+// than eight families or labels.
+var palette = []color.RGBA{
+	{0x4e, 0x79, 0xa7, 0xff}, // blue
+	{0xf2, 0x8e, 0x2b, 0xff}, // orange
+	{0xe1, 0x57, 0x59, 0xff}, // red
+	{0x59, 0xa1, 0x4f, 0xff}, // green
+	{0xb0, 0x7a, 0xa1, 0xff}, // purple
+	{0x9c, 0x75, 0x5f, 0xff}, // brown
+	{0xff, 0x9d, 0xa7, 0xff}, // pink
+	{0x76, 0xb7, 0xb2, 0xff}, // teal
 }
 
-// panel is a plot and its legend, drawn in a column to the right of the
-// plot so that it never hides a point.
-type panel struct {
-	p     *plot.Plot
-	leg   plot.Legend
-	names []string
+// paletteColour is the i-th colour: the palette, then each colour darker
+// by a third on every further round.
+func paletteColour(i int) color.RGBA {
+	c := palette[i%len(palette)]
+	for range i / len(palette) {
+		c.R, c.G, c.B = c.R*2/3, c.G*2/3, c.B*2/3
+	}
+	return c
 }
 
-func newPanel(title, x, y string) *panel {
-	pn := &panel{p: plot.New(), leg: plot.NewLegend()}
-	pn.p.Title.Text, pn.p.X.Label.Text, pn.p.Y.Label.Text = title, x, y
-	pn.p.Add(plotter.NewGrid())
-	pn.p.Y.Tick.Marker = preciseTicks{}
-	pn.leg.Top, pn.leg.Left = true, true
-	pn.leg.TextStyle.Font.Size = vg.Points(10)
-	return pn
+// translucent is c at the given opacity (premultiplied, as color.RGBA is).
+func translucent(c color.RGBA, alpha float64) color.RGBA {
+	f := func(v uint8) uint8 { return uint8(math.Round(float64(v) * alpha)) }
+	return color.RGBA{f(c.R), f(c.G), f(c.B), f(255)}
 }
 
-// preciseTicks are gonum's default ticks labelled with as many decimals
-// as their spacing needs: the default labels a 29.00–29.20 axis "29, 29, 29".
-type preciseTicks struct{}
+var (
+	grey   = color.RGBA{0x70, 0x70, 0x70, 0xff}
+	dashes = []vg.Length{vg.Points(5), vg.Points(3)}
+)
 
-func (preciseTicks) Ticks(min, max float64) []plot.Tick {
-	ts := plot.DefaultTicks{}.Ticks(min, max)
-	var major []float64
-	for _, t := range ts {
-		if t.Label != "" {
-			major = append(major, t.Value)
+// niceTicks labels an axis at 3 to 7 round values (1, 2 or 5 times a power
+// of ten) with no more decimals than their spacing needs and thousands
+// separated by commas ("2,500", not "2500.00"), with unlabelled minor
+// ticks between labels.
+type niceTicks struct{}
+
+func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || math.IsInf(hi-lo, 0) {
+		return []plot.Tick{{Value: lo, Label: tickLabel(lo, 0)}}
+	}
+	step, mant := niceStep(lo, hi)
+	dec := max(0, int(math.Ceil(-math.Log10(step)-1e-9)))
+	minor := step / 5
+	if mant == 2 {
+		minor = step / 4 // 0.2 → 0.05, not 0.04
+	}
+	var ts []plot.Tick
+	for k := math.Ceil(lo/minor - 1e-9); k*minor <= hi+1e-9*step; k++ {
+		v := k * minor
+		t := plot.Tick{Value: v}
+		if r := v / step; math.Abs(r-math.Round(r)) < 1e-6 {
+			t.Label = tickLabel(v, dec)
 		}
-	}
-	if len(major) < 2 {
-		return ts
-	}
-	dec := 0
-	if step := major[1] - major[0]; step > 0 && step < 1 {
-		dec = int(math.Ceil(-math.Log10(step) - 1e-9))
-	}
-	for i := range ts {
-		if ts[i].Label != "" {
-			ts[i].Label = strconv.FormatFloat(ts[i].Value, 'f', dec, 64)
-		}
+		ts = append(ts, t)
 	}
 	return ts
 }
 
-func (pn *panel) add(name string, ps ...plot.Plotter) {
-	pn.p.Add(ps...)
-	var th []plot.Thumbnailer
-	for _, p := range ps {
-		if t, ok := p.(plot.Thumbnailer); ok {
-			th = append(th, t)
+// niceStep is the smallest step of 1, 2 or 5 times a power of ten (mant
+// is that 1, 2 or 5) that puts at most 7 labels on [lo, hi].
+func niceStep(lo, hi float64) (step float64, mant int) {
+	p := math.Pow(10, math.Floor(math.Log10(hi-lo))-1)
+	for {
+		for _, m := range []int{1, 2, 5} {
+			step = float64(m) * p
+			if math.Floor(hi/step+1e-9)-math.Ceil(lo/step-1e-9)+1 <= 7 {
+				return step, m
+			}
 		}
+		p *= 10
 	}
-	pn.leg.Add(name, th...)
-	pn.names = append(pn.names, name)
 }
 
-func (pn *panel) legendWidth() vg.Length {
+// tickLabel formats v with dec decimals and commas between thousands.
+func tickLabel(v float64, dec int) string {
+	s := strconv.FormatFloat(v, 'f', dec, 64)
+	if s == "-0" || strings.Trim(s, "-0.") == "" {
+		s = strings.TrimPrefix(s, "-")
+	}
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	whole, frac, _ := strings.Cut(s, ".")
+	for i := len(whole) - 3; i > 0; i -= 3 {
+		whole = whole[:i] + "," + whole[i:]
+	}
+	if frac != "" {
+		whole += "." + frac
+	}
+	if neg {
+		return "−" + whole
+	}
+	return whole
+}
+
+// newPlot is a plot with a grid and readable ticks on both axes.
+func newPlot(title, x, y string) *plot.Plot {
+	p := plot.New()
+	p.Title.Text, p.X.Label.Text, p.Y.Label.Text = title, x, y
+	p.Add(plotter.NewGrid())
+	p.X.Tick.Marker, p.Y.Tick.Marker = niceTicks{}, niceTicks{}
+	return p
+}
+
+// key is a legend drawn in the column right of a row of plots.
+type key struct {
+	leg   plot.Legend
+	names []string
+}
+
+func newKey() *key {
+	k := &key{leg: plot.NewLegend()}
+	k.leg.Top, k.leg.Left = true, true
+	k.leg.TextStyle.Font.Size = vg.Points(10)
+	return k
+}
+
+func (k *key) add(name string, th ...plot.Thumbnailer) {
+	k.leg.Add(name, th...)
+	k.names = append(k.names, name)
+}
+
+func (k *key) width() vg.Length {
+	if k == nil || len(k.names) == 0 {
+		return 0
+	}
 	w := vg.Length(0)
-	for _, n := range pn.names {
-		w = max(w, pn.leg.TextStyle.Rectangle(n).Max.X)
+	for _, n := range k.names {
+		w = max(w, k.leg.TextStyle.Rectangle(n).Max.X)
 	}
-	return w + pn.leg.ThumbnailWidth + vg.Points(12)
+	return w + k.leg.ThumbnailWidth + vg.Points(12)
 }
 
-// rewardsPNG draws every search's reward per trial (points), running best
-// (a step line) and failures (crosses on the bottom edge, where they do
-// not stretch the reward axis). It returns nil, nil when no trial ended.
-func rewardsPNG(r *Report) ([]byte, error) {
-	lo, hi, ended := math.Inf(1), math.Inf(-1), false
-	for _, s := range r.Searches {
-		for _, t := range s.Trials {
-			if t.Status == Finished {
-				lo, hi = math.Min(lo, t.Reward), math.Max(hi, t.Reward)
-			}
-			ended = ended || t.Status != Unfinished
-		}
-	}
-	if !ended {
-		return nil, nil
-	}
-	if math.IsInf(lo, 1) { // only failures
-		lo, hi = 0, 1
-	}
-	floor := lo - 0.08*math.Max(hi-lo, 0.01)
-
-	pn := newPanel("Reward per trial and running best", "trial (journal id)", "reward (validation score)")
-	cols := searchColours(r.Searches)
-	for i, s := range r.Searches {
-		col := cols[i]
-		var pts, best, fails plotter.XYs
-		for _, t := range s.Trials {
-			switch t.Status {
-			case Finished:
-				pts = append(pts, plotter.XY{X: float64(t.ID), Y: t.Reward})
-			case Failed:
-				fails = append(fails, plotter.XY{X: float64(t.ID), Y: floor})
-			}
-			if !math.IsNaN(t.Best) {
-				best = append(best, plotter.XY{X: float64(t.ID), Y: t.Best})
-			}
-		}
-		name := s.Name
-		if s.Method != "" {
-			name += " (" + s.Method + ")"
-		}
-		if len(pts) > 0 {
-			sc, err := plotter.NewScatter(pts)
-			if err != nil {
-				return nil, err
-			}
-			sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = col, draw.CircleGlyph{}, vg.Points(3)
-			pn.add(name+": reward", sc)
-		}
-		if len(best) > 0 {
-			l, err := plotter.NewLine(best)
-			if err != nil {
-				return nil, err
-			}
-			l.StepStyle, l.LineStyle.Color, l.LineStyle.Width = plotter.PostStep, col, vg.Points(1.5)
-			pn.add(name+": best so far", l)
-		}
-		if len(fails) > 0 {
-			sc, err := plotter.NewScatter(fails)
-			if err != nil {
-				return nil, err
-			}
-			sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = col, draw.CrossGlyph{}, vg.Points(4)
-			pn.add(name+": failed", sc)
-		}
-	}
-	return encodePNG([]*panel{pn}, figWidth, figHeight)
+// styleLine is a legend thumbnail: a grey line in a style the figure
+// uses for every colour.
+func styleLine(width vg.Length, dash []vg.Length) *plotter.Line {
+	l := &plotter.Line{LineStyle: draw.LineStyle{Color: grey, Width: width, Dashes: dash}}
+	return l
 }
 
-// controllerPNG draws, on top, the entropy of every proposal by trial
-// (random searches' uniform proposals, the maximum, as dashed lines) and,
-// below, the controller's baseline and batch mean reward at each update,
-// placed at the last trial of the batch it learned from. It returns nil,
-// nil when no search journaled entropies or updates.
-func controllerPNG(r *Report) ([]byte, error) {
-	top := newPanel("Controller: entropy of each proposal", "trial (journal id)", "entropy (nats, all sites and tokens)")
-	bot := newPanel("Controller updates: baseline and batch mean reward", "trial (last of the batch the update learned from)", "reward")
-	cols := searchColours(r.Searches)
-	drawn := false
-	for i, s := range r.Searches {
-		col := cols[i]
-		var ent plotter.XYs
-		for _, t := range s.Trials {
-			if !math.IsNaN(t.Entropy) {
-				ent = append(ent, plotter.XY{X: float64(t.ID), Y: t.Entropy})
-			}
-		}
-		if len(ent) > 0 {
-			drawn = true
-			l, sc, err := plotter.NewLinePoints(ent)
-			if err != nil {
-				return nil, err
-			}
-			l.LineStyle.Color, sc.GlyphStyle.Color, sc.GlyphStyle.Shape = col, col, draw.CircleGlyph{}
-			if s.Method == "random" {
-				l.LineStyle.Dashes = []vg.Length{vg.Points(4), vg.Points(3)}
-				top.add(s.Name+" (random: uniform)", l)
-			} else {
-				top.add(s.Name+" ("+s.Method+")", l, sc)
-			}
-		}
-		if len(s.Updates) == 0 {
-			continue
-		}
-		drawn = true
-		var base, mean plotter.XYs
-		for k, u := range s.Updates {
-			x := float64(u.AfterTrial)
-			if u.AfterTrial < 0 {
-				x = float64(k)
-			}
-			if !math.IsNaN(u.Baseline) {
-				base = append(base, plotter.XY{X: x, Y: u.Baseline})
-			}
-			if !math.IsNaN(u.MeanReward) {
-				mean = append(mean, plotter.XY{X: x, Y: u.MeanReward})
-			}
-		}
-		if len(base) > 0 {
-			l, sc, err := plotter.NewLinePoints(base)
-			if err != nil {
-				return nil, err
-			}
-			l.LineStyle.Color, l.LineStyle.Width = col, vg.Points(1.5)
-			sc.GlyphStyle.Color, sc.GlyphStyle.Shape = col, draw.SquareGlyph{}
-			bot.add(s.Name+": baseline", l, sc)
-		}
-		if len(mean) > 0 {
-			sc, err := plotter.NewScatter(mean)
-			if err != nil {
-				return nil, err
-			}
-			sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = col, draw.TriangleGlyph{}, vg.Points(3.5)
-			bot.add(s.Name+": batch mean reward", sc)
-		}
-	}
-	if !drawn {
-		return nil, nil
-	}
-	return encodePNG([]*panel{top, bot}, figWidth, 2*figHeight*4/5)
-}
-
-// encodePNG draws the panels top to bottom, with aligned axes and the
-// legends in a column on the right, as a PNG.
-func encodePNG(ps []*panel, w, h vg.Length) ([]byte, error) {
+// encodePNG draws rows of plots (every row with the same number of
+// columns; a nil plot leaves its tile empty) with aligned axes, each row's
+// key (nil for none) in a column on the right, as a PNG.
+func encodePNG(rows [][]*plot.Plot, keys []*key, w, h vg.Length) ([]byte, error) {
 	lw := vg.Length(0)
-	for _, pn := range ps {
-		lw = max(lw, pn.legendWidth())
+	for _, k := range keys {
+		lw = max(lw, k.width())
 	}
 	img := vgimg.New(w+lw, h)
 	dc := draw.New(img)
-	plots := make([][]*plot.Plot, len(ps))
-	for i, pn := range ps {
-		plots[i] = []*plot.Plot{pn.p}
-	}
-	t := draw.Tiles{Rows: len(ps), Cols: 1, PadX: vg.Millimeter, PadY: 4 * vg.Millimeter,
+	t := draw.Tiles{Rows: len(rows), Cols: len(rows[0]), PadX: 6 * vg.Millimeter, PadY: 4 * vg.Millimeter,
 		PadTop: 2 * vg.Millimeter, PadBottom: 2 * vg.Millimeter, PadLeft: 2 * vg.Millimeter, PadRight: 2 * vg.Millimeter}
-	cs := plot.Align(plots, t, draw.Crop(dc, 0, -lw, 0, 0))
-	for i, pn := range ps {
-		c := cs[i][0]
-		pn.p.Draw(c)
-		lc := c
-		lc.Min.X, lc.Max.X = c.Max.X+vg.Points(8), c.Max.X+lw
-		lc.Max.Y -= pn.p.Title.TextStyle.Rectangle(pn.p.Title.Text).Size().Y + vg.Points(8) // level with the data area
-		pn.leg.Draw(lc)
+	filled := make([][]*plot.Plot, len(rows))
+	for i, row := range rows {
+		filled[i] = make([]*plot.Plot, len(row))
+		for j, p := range row {
+			if p == nil {
+				p = plot.New() // Align needs a plot in every tile
+				p.HideAxes()
+			}
+			filled[i][j] = p
+		}
+	}
+	cs := plot.Align(filled, t, draw.Crop(dc, 0, -lw, 0, 0))
+	for i, row := range rows {
+		for j, p := range row {
+			if p != nil {
+				p.Draw(cs[i][j])
+			}
+		}
+		if i >= len(keys) || keys[i] == nil || len(keys[i].names) == 0 {
+			continue
+		}
+		last := cs[i][len(row)-1]
+		lc := last
+		lc.Min.X, lc.Max.X = last.Max.X+vg.Points(8), last.Max.X+lw
+		if p := filled[i][len(row)-1]; p.Title.Text != "" { // level with the data area
+			lc.Max.Y -= p.Title.TextStyle.Rectangle(p.Title.Text).Size().Y + vg.Points(8)
+		}
+		keys[i].leg.Draw(lc)
 	}
 	var buf bytes.Buffer
 	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
@@ -278,144 +218,24 @@ func encodePNG(ps []*panel, w, h vg.Length) ([]byte, error) {
 	return buf.Bytes(), nil
 }
 
-// family is a search's name without its seed suffix ("search-rl-seed2" →
-// "search-rl"): the searches an experiment repeats over seeds.
-func family(name string) string {
-	if i := strings.LastIndex(name, "-seed"); i > 0 {
-		if _, err := strconv.Atoi(name[i+5:]); err == nil {
-			return name[:i]
-		}
+// sameY gives every plot the union of their Y ranges, so that small
+// multiples compare at a glance; sameX does the same for X.
+func sameY(ps ...*plot.Plot) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range ps {
+		lo, hi = math.Min(lo, p.Y.Min), math.Max(hi, p.Y.Max)
 	}
-	return name
+	for _, p := range ps {
+		p.Y.Min, p.Y.Max = lo, hi
+	}
 }
 
-// costPNG draws every search's best reward so far against the CPU-seconds
-// its trials have used (Search.Curve), one colour per search family and
-// one line per seed: the cost of reaching a score, RL against random. It
-// returns nil, nil when no search journaled trial costs.
-func costPNG(r *Report) ([]byte, error) {
-	pn := newPanel("Best reward so far against CPU time", "CPU-seconds of the search's trials", "best reward (validation score)")
-	colour := map[string]color.Color{}
-	named := map[string]bool{}
-	drawn := false
-	for _, s := range r.Searches {
-		f := family(s.Name)
-		if _, ok := colour[f]; !ok {
-			colour[f] = plotutil.Color(len(colour))
-		}
-		var pts plotter.XYs
-		for _, c := range s.Curve {
-			pts = append(pts, plotter.XY{X: c.CPUS, Y: c.Best})
-		}
-		if len(pts) == 0 {
-			continue
-		}
-		drawn = true
-		l, err := plotter.NewLine(pts)
-		if err != nil {
-			return nil, err
-		}
-		l.StepStyle, l.LineStyle.Color, l.LineStyle.Width = plotter.PostStep, colour[f], vg.Points(1.5)
-		if named[f] {
-			pn.p.Add(l)
-			continue
-		}
-		named[f] = true
-		name := f
-		if s.Method != "" {
-			name += " (" + s.Method + ")"
-		}
-		pn.add(name, l)
+func sameX(ps ...*plot.Plot) {
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for _, p := range ps {
+		lo, hi = math.Min(lo, p.X.Min), math.Max(hi, p.X.Max)
 	}
-	if !drawn {
-		return nil, nil
+	for _, p := range ps {
+		p.X.Min, p.X.Max = lo, hi
 	}
-	return encodePNG([]*panel{pn}, figWidth, figHeight)
-}
-
-// curveRuns is the first run with a learning curve of every group and
-// grid setting, in the report's order.
-func (r *Report) curveRuns() []Run {
-	var out []Run
-	for _, g := range append(append([]*Group{}, r.Groups...), r.Grid...) {
-		for _, run := range g.Runs {
-			if len(run.Curve) > 0 {
-				run.Label = g.Label
-				out = append(out, run)
-				break
-			}
-		}
-	}
-	return out
-}
-
-// curvesPNG draws the learning curves of training runs recorded with
-// train --curve: validation accuracy (solid) and accuracy on the training
-// images (dashed) after every epoch, one colour per label. It returns nil,
-// nil when no run has a curve.
-func curvesPNG(r *Report) ([]byte, error) {
-	runs := r.curveRuns()
-	if len(runs) == 0 {
-		return nil, nil
-	}
-	pn := newPanel("Learning curves", "epoch", "accuracy")
-	for i, run := range runs {
-		col := plotutil.Color(i)
-		var val, tr plotter.XYs
-		for _, c := range run.Curve {
-			val = append(val, plotter.XY{X: float64(c.Epoch), Y: c.ValAcc})
-			if c.TrainAcc != nil {
-				tr = append(tr, plotter.XY{X: float64(c.Epoch), Y: *c.TrainAcc})
-			}
-		}
-		l, err := plotter.NewLine(val)
-		if err != nil {
-			return nil, err
-		}
-		l.LineStyle.Color, l.LineStyle.Width = col, vg.Points(1.5)
-		pn.add(fmt.Sprintf("%s (seed %d): validation", run.Label, run.Seed), l)
-		if len(tr) > 0 {
-			l, err := plotter.NewLine(tr)
-			if err != nil {
-				return nil, err
-			}
-			l.LineStyle.Color, l.LineStyle.Width, l.LineStyle.Dashes = col, vg.Points(1), []vg.Length{vg.Points(4), vg.Points(3)}
-			pn.add(fmt.Sprintf("%s (seed %d): training images", run.Label, run.Seed), l)
-		}
-	}
-	return encodePNG([]*panel{pn}, figWidth, figHeight)
-}
-
-// droppedPNG draws every finished trial's reward against its dropped
-// share, one colour per search. It returns nil, nil when no search has
-// three such trials (droppedSection's condition).
-func droppedPNG(r *Report) ([]byte, error) {
-	pn := newPanel("Reward against the share of the maps dropped", "mean share of each site's map dropped", "reward (validation score)")
-	cols := searchColours(r.Searches)
-	drawn := false
-	for i, s := range r.Searches {
-		d, w := s.droppedPairs()
-		if len(d) < 3 {
-			continue
-		}
-		pts := make(plotter.XYs, len(d))
-		for j := range d {
-			pts[j] = plotter.XY{X: d[j], Y: w[j]}
-		}
-		sc, err := plotter.NewScatter(pts)
-		if err != nil {
-			return nil, err
-		}
-		sc.GlyphStyle.Color, sc.GlyphStyle.Shape, sc.GlyphStyle.Radius = cols[i], draw.CircleGlyph{}, vg.Points(3)
-		name := s.Name
-		if s.Method != "" {
-			name += " (" + s.Method + ")"
-		}
-		pn.add(name, sc)
-		drawn = true
-	}
-	if !drawn {
-		return nil, nil
-	}
-	return encodePNG([]*panel{pn}, figWidth, figHeight)
 }

@@ -114,6 +114,11 @@ func (r *Report) figures(opt Options) ([]Figure, map[*Search]*maskFigure, error)
 	} else if b != nil {
 		figs = append(figs, Figure{"controller.png", b})
 	}
+	if b, err := comparisonPNG(r); err != nil {
+		return nil, nil, fmt.Errorf("report: comparison figure: %w", err)
+	} else if b != nil {
+		figs = append(figs, Figure{"comparison.png", b})
+	}
 	masks := map[*Search]*maskFigure{}
 	used := map[string]bool{}
 	for _, s := range r.Searches {

@@ -270,7 +270,7 @@ func TestWrite(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"rewards.png", "cost.png", "controller.png", "dropped.png", "masks-search-rl.png", "masks-search-random.png",
+	want := []string{"rewards.png", "cost.png", "controller.png", "dropped.png", "comparison.png", "masks-search-rl.png", "masks-search-random.png",
 		"timed out after 30m0s", "training diverged: loss NaN at step 57", "**RL against random**"}
 	for _, s := range r.Searches {
 		want = append(want, fmt.Sprintf("| %.4f (%d) | %.4f |", s.BestReward, s.BestTrial, s.MeanReward))
@@ -289,8 +289,8 @@ func TestWrite(t *testing.T) {
 	}
 	// Every linked figure exists next to the report and is a PNG.
 	links := regexp.MustCompile(`!\[[^\]]*\]\(([^)]+)\)`).FindAllStringSubmatch(md, -1)
-	if len(links) != 6 {
-		t.Errorf("%d figures linked, want 6", len(links))
+	if len(links) != 7 {
+		t.Errorf("%d figures linked, want 7", len(links))
 	}
 	for _, l := range links {
 		f, err := os.Open(filepath.Join(filepath.Dir(out), l[1]))
@@ -549,8 +549,8 @@ func TestMultiFidelityCost(t *testing.T) {
 	// 0.81); trial 0 stops with a controller reward of 0.9, above any
 	// measured score, which must not count as a best.
 	mf := ev(`{"type":"run_started","config":{"method":"random","budget":2,"multi_fidelity":{"rungs":[1,5],"reduction":2}},"seed":1}`) + prop(0) + prop(1) +
-		ev(`{"type":"rung_finished","trial":0,"rung":0,"epochs":1,"metrics":{"val_acc":0.5},`+cost(10)+`}`) +
-		ev(`{"type":"rung_finished","trial":1,"rung":0,"epochs":1,"metrics":{"val_acc":0.6},`+cost(10)+`}`) +
+		ev(`{"type":"rung_finished","trial":0,"rung":0,"epochs":1,"reward":0.5,"metrics":{"val_acc":0.5},`+cost(10)+`}`) +
+		ev(`{"type":"rung_finished","trial":1,"rung":0,"epochs":1,"reward":0.6,"metrics":{"val_acc":0.6},`+cost(10)+`}`) +
 		ev(`{"type":"trial_promoted","trial":1,"rung":0}`) +
 		ev(`{"type":"trial_finished","trial":1,"rung":1,"epochs":5,"reward":0.81,`+cost(60)+`}`) +
 		ev(`{"type":"trial_stopped","trial":0,"rung":0,"epochs":1,"reward":0.9,`+cost(10)+`}`)

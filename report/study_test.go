@@ -9,14 +9,14 @@ import (
 	"testing"
 )
 
-// The study's committed report is what `autodropout report docs/study/runs
-// --out docs/study/report.md` makes of the committed raw results, figures
-// included (docs/study.md; issue 17's "regenerated unchanged").
-func TestStudyReportRegenerates(t *testing.T) {
+// regenerates checks that `autodropout report RAW --out COMMITTED`, run
+// from the repository root, gives the committed report and figures byte
+// for byte: the committed report is what its committed raw results say.
+func regenerates(t *testing.T, raw, committed string) {
+	t.Helper()
 	t.Chdir("..") // the repository root: the report names the folder it read
-	const raw, committed = "docs/study/runs", "docs/study/report.md"
 	if _, err := os.Stat(raw); err != nil {
-		t.Skip("no committed study results:", err)
+		t.Skip("no committed results:", err)
 	}
 	out := filepath.Join(t.TempDir(), "report.md")
 	if _, err := Write(raw, Options{Out: out}); err != nil {
@@ -30,40 +30,82 @@ func TestStudyReportRegenerates(t *testing.T) {
 			continue
 		}
 		if got, _ := os.ReadFile(f); !bytes.Equal(got, want) {
-			t.Errorf("%s differs from what the committed raw results give: run scripts/study.sh sync (or autodropout report %s --out %s)", filepath.Base(f), raw, committed)
+			t.Errorf("%s differs from what the committed raw results give: run autodropout report %s --out %s", filepath.Base(f), raw, committed)
 		}
 	}
+}
+
+// The study's committed report is what `autodropout report docs/study/runs
+// --out docs/study/report.md` makes of the committed raw results, figures
+// included (docs/study.md; issue 17's "regenerated unchanged"; scripts/study.sh
+// sync does the same).
+func TestStudyReportRegenerates(t *testing.T) {
+	regenerates(t, "docs/study/runs", "docs/study/report.md")
+}
+
+// The demo's committed report is what `autodropout report docs/demo/runs
+// --out docs/demo/report.md` makes of one committed `make demo` run.
+func TestDemoReportRegenerates(t *testing.T) {
+	regenerates(t, "docs/demo/runs", "docs/demo/report.md")
+}
+
+// quotedNumbers returns the README's text from the first line that
+// contains start up to the next heading, and the numbers in it that match
+// num (the README's minus sign read as the report's hyphen).
+func quotedNumbers(t *testing.T, start string, num *regexp.Regexp) (string, []string) {
+	t.Helper()
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sec := string(readme)
+	i := strings.Index(sec, start)
+	if i < 0 {
+		t.Fatalf("README has no %q", start)
+	}
+	sec = sec[strings.LastIndex(sec[:i], "\n")+1:]
+	if end := strings.Index(sec[1:], "\n#"); end >= 0 {
+		sec = sec[:end+1]
+	}
+	sec = strings.ReplaceAll(sec, "−", "-")
+	return sec, num.FindAllString(sec, -1)
 }
 
 // Every accuracy in the README's "Does it work?" section is one the
 // study's committed report prints (issue 17: "every number in the
 // README's section comes from it").
 func TestReadmeQuotesStudyReport(t *testing.T) {
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
 	rep, err := os.ReadFile("../docs/study/report.md")
 	if err != nil {
 		t.Skip("no committed study report:", err)
 	}
-	sec := string(readme)
-	start := strings.Index(sec, "## Does it work?")
-	if start < 0 {
-		t.Fatal(`README has no "Does it work?" section`)
-	}
-	sec = sec[start+3:]
-	if end := strings.Index(sec, "\n## "); end >= 0 {
-		sec = sec[:end]
-	}
-	sec = strings.ReplaceAll(sec, "−", "-") // the README's minus sign, the report's hyphen
-	nums := regexp.MustCompile(`[-+]?\d\.\d{4}`).FindAllString(sec, -1)
+	_, nums := quotedNumbers(t, "## Does it work?", regexp.MustCompile(`[-+]?\d\.\d{4}`))
 	if len(nums) < 10 {
 		t.Fatalf("README's section quotes %d accuracies, want the final table's", len(nums))
 	}
 	for _, n := range nums {
 		if !strings.Contains(string(rep), n) {
 			t.Errorf("README quotes %s, which docs/study/report.md does not print", n)
+		}
+	}
+}
+
+// Every figure with decimals in the README's demo text (from the line
+// that links docs/demo/report.md to the next heading: accuracies, reward
+// differences, CPU-seconds, cost ratios) is one the committed demo report
+// prints (issue 27: the README quoted a demo from before bf16).
+func TestReadmeQuotesDemoReport(t *testing.T) {
+	rep, err := os.ReadFile("../docs/demo/report.md")
+	if err != nil {
+		t.Skip("no committed demo report:", err)
+	}
+	sec, nums := quotedNumbers(t, "(docs/demo/report.md)", regexp.MustCompile(`[-+]?\d+\.\d+×?`))
+	if !strings.Contains(sec, "| `none` |") || len(nums) < 15 {
+		t.Fatalf("README's demo text quotes %d figures and no final table; want the table of docs/demo/report.md:\n%s", len(nums), sec)
+	}
+	for _, n := range nums {
+		if !strings.Contains(string(rep), n) {
+			t.Errorf("README's demo text quotes %s, which docs/demo/report.md does not print", n)
 		}
 	}
 }

@@ -4,9 +4,18 @@
 set -euo pipefail
 
 # chromium: the dashboard's browser test (dashboard/browser_test.go) drives it headless.
-pkgs=(g++ dataset-fashion-mnist fortunes chromium)
+# bible-kjv, bible-kjv-text: the King James Bible, the "kjv" language-model corpus (data/kjv.go).
+pkgs=(g++ dataset-fashion-mnist fortunes bible-kjv bible-kjv-text chromium)
 # With LIBTORCH set, the user brings their own libtorch.
 [ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
+# Debian's libtorch calls the libblas.so.3 alternative, by default the
+# reference BLAS: a float32 Transformer-XL step ran about 10x slower on it.
+# OpenBLAS built for OpenMP shares libtorch's OpenMP thread count and runs
+# single-threaded inside libtorch's parallel regions (docs/performance.md).
+# Either OpenBLAS already installed is kept.
+if ! dpkg-query -W -f='${Status}' libopenblas0-pthread 2>/dev/null | grep -q "install ok installed"; then
+  pkgs+=(libopenblas0-openmp)
+fi
 
 missing=()
 for p in "${pkgs[@]}"; do

@@ -24,10 +24,10 @@ var probeTimeout = time.Minute
 
 // CheckBinary reports whether bin is the autodropout command: it runs
 // `bin version` and wants a first line "autodropout …". It is what keeps
-// a library program from running itself: LocalExecutor.Binary defaults
-// to os.Args[0], and a Go program that runs a search is not autodropout;
-// started as `PROGRAM train --pattern …` it would ignore those flags and
-// start the same search again, into the same folder.
+// a library program from running itself: one that names its own
+// executable (os.Args[0], os.Executable) as the trainer is not
+// autodropout; started as `PROGRAM train --pattern …` it would ignore
+// those flags and start the same search again, into the same folder.
 func CheckBinary(ctx context.Context, bin string) error {
 	ctx, cancel := context.WithTimeout(ctx, probeTimeout)
 	defer cancel()
@@ -73,12 +73,11 @@ type Checker interface {
 }
 
 // Check checks the binary the executor starts (CheckBinary).
-func (e *LocalExecutor) Check(ctx context.Context) error { return CheckBinary(ctx, e.binary()) }
-
-// binary is the program the executor starts: Binary, or this one.
-func (e *LocalExecutor) binary() string {
+func (e *LocalExecutor) Check(ctx context.Context) error {
 	if e.Binary == "" {
-		return os.Args[0]
+		return errors.New(emptyBinary)
 	}
-	return e.Binary
+	return CheckBinary(ctx, e.Binary)
 }
+
+const emptyBinary = "LocalExecutor.Binary is empty: name the autodropout binary that trains the trials"

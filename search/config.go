@@ -1,7 +1,6 @@
 package search
 
 import (
-	"bytes"
 	"cmp"
 	"crypto/sha256"
 	"encoding/hex"
@@ -9,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"github.com/autodropout/autodropout/libtorch"
-	"io"
 	"math"
 	"os"
 	"path/filepath"
@@ -20,6 +18,8 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/internal/strictjson"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // Config is a search's JSON configuration. Zero fields take the defaults
@@ -85,36 +85,40 @@ func (m *MultiFidelity) check(t Task) error {
 	return nil
 }
 
-// Task is the proxy task every trial trains: the flags of `autodropout train`.
-// Kind "classify" (the default) searches ConvNet patterns for an image
-// classifier; kind "lm" searches Transformer patterns for a language model
-// (`autodropout train --task lm`), with the model and recipe in LMConfig.
+// Task is the proxy task every trial trains; Spec turns it into the
+// trial.Spec of a trial (trial.Spec defines each option; the defaults
+// here are trial's unless noted). Kind "classify" (the default) searches
+// ConvNet patterns for an image classifier; kind "lm" searches
+// Transformer patterns for a language model, with the model and recipe
+// in LMConfig. Sites, SitesRegexp, Timeout and Seed belong to the search:
+// which sites it proposes patterns for, how long a trial may run, and
+// the trials' seed.
 type Task struct {
-	Kind        string   `json:"kind,omitempty"`        // "classify" (default) or "lm"
-	LMConfig    string   `json:"lm_config,omitempty"`   // lm: model and recipe JSON (default configs/transformer-xl-small.json)
-	Steps       int      `json:"steps,omitempty"`       // lm: optimizer steps (0: the recipe's max_step)
-	EvalTokens  int      `json:"eval_tokens,omitempty"` // lm: validation tokens evaluated (0: all)
-	Model       string   `json:"model"`                 // default "convnet"; lm: "transformer-xl"
-	Data        string   `json:"data"`                  // default "fashion-mnist"; lm: "fortunes"
-	DataDir     string   `json:"data_dir"`              // default: train's default
-	TrainSubset int      `json:"train_subset"`          // 0: all
-	Epochs      int      `json:"epochs"`                // default 1
-	BatchSize   int      `json:"batch_size"`            // default 128
-	LR          float64  `json:"lr"`                    // default 0.05
-	ValFrac     float64  `json:"val_frac,omitempty"`    // share of the training set held out (0: train's default, 0.1)
-	PerClass    int      `json:"per_class,omitempty"`   // imagenet: images per class read (0: all)
-	ImageSize   int      `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
-	Augment     *bool    `json:"augment,omitempty"`     // random crop (and flip for colour images); default: train's, on
-	Device      string   `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
-	Precision   string   `json:"precision,omitempty"`   // train's --precision: fp32 (default), bf16, fp16 (CUDA) or auto
-	Sites       []string `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
-	SitesRegexp string   `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
-	Timeout     string   `json:"timeout"`               // Go duration per trial (default "30m")
-	Seed        int64    `json:"seed"`                  // every trial's training seed (default: the search's seed)
+	Kind        string             `json:"kind,omitempty"`        // "classify" (default) or "lm"
+	LMConfig    string             `json:"lm_config,omitempty"`   // lm: model and recipe JSON (default configs/transformer-xl-small.json)
+	Steps       int                `json:"steps,omitempty"`       // lm: optimizer steps (0: the recipe's max_step)
+	EvalTokens  int                `json:"eval_tokens,omitempty"` // lm: validation tokens evaluated (0: all)
+	Model       string             `json:"model"`                 // default "convnet"; lm: "transformer-xl"
+	Data        string             `json:"data"`                  // default "fashion-mnist"; lm: "fortunes"
+	DataDir     string             `json:"data_dir"`              // default: the dataset's default folder
+	TrainSubset int                `json:"train_subset"`          // 0: all
+	Epochs      int                `json:"epochs"`                // default 1
+	BatchSize   int                `json:"batch_size"`            // default 128
+	LR          float64            `json:"lr"`                    // default 0.05
+	ValFrac     float64            `json:"val_frac,omitempty"`    // share of the training set held out (0: trial's default, 0.1)
+	PerClass    int                `json:"per_class,omitempty"`   // imagenet: images per class read (0: all)
+	ImageSize   int                `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
+	Augment     *bool              `json:"augment,omitempty"`     // random crop (and flip for colour images); default on
+	Device      string             `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
+	Precision   libtorch.Precision `json:"precision,omitempty"`   // fp32, bf16, fp16 (CUDA) or auto (the default: trial.DefaultPrecision)
+	Sites       []string           `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
+	SitesRegexp string             `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
+	Timeout     string             `json:"timeout"`               // Go duration per trial (default "30m")
+	Seed        int64              `json:"seed"`                  // every trial's training seed (default: the search's seed)
 }
 
 // DefaultSitesRegexp picks batch-norm outputs, the paper's sites.
-const DefaultSitesRegexp = `\.bn\d+$|^bn\d+$`
+const DefaultSitesRegexp = trial.DefaultSites
 
 // WithDefaults fills zero fields.
 func (c Config) WithDefaults() Config {
@@ -270,7 +274,7 @@ func (c ControllerConfig) checkKind() error {
 // Datasets a task may name, by kind.
 var (
 	ClassifyDatasets = []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"}
-	LMDatasets       = []string{"fortunes", "ptb", "wikitext2", "wikitext103"}
+	LMDatasets       = []string{"fortunes", "kjv", "ptb", "wikitext2", "wikitext103"}
 )
 
 // Check reports the first bad field of a task (with defaults filled),
@@ -282,7 +286,7 @@ func (t Task) Check() error {
 		return fmt.Errorf("kind %q: want classify or lm", t.Kind)
 	}
 	if t.Precision != "" {
-		if _, err := libtorch.ParsePrecision(t.Precision); err != nil {
+		if _, err := libtorch.ParsePrecision(string(t.Precision)); err != nil {
 			return err
 		}
 	}
@@ -340,7 +344,7 @@ func (t Task) Check() error {
 		case t.TrainSubset < 0:
 			return fmt.Errorf("train_subset %d: want 0 (all) or more", t.TrainSubset)
 		case !(t.ValFrac >= 0 && t.ValFrac < 1):
-			return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for train's default", t.ValFrac)
+			return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for trial's default", t.ValFrac)
 		case t.PerClass < 0:
 			return fmt.Errorf("per_class %d: want 0 (all) or more", t.PerClass)
 		case t.PerClass != 0 && !imagenet:
@@ -390,12 +394,21 @@ func checkDevice(d string) error {
 // will look: the dataset's files in data_dir (or the trainer's default
 // folder) and, for language models, lm_config. Relative paths are taken
 // from the current folder, as the trainer does. A search whose trials run
-// on other machines (workers) cannot check their files this way.
+// on other machines (workers) cannot check their files this way. The
+// "kjv" corpus is prepared here (data.PrepareKJV) when its folder lacks
+// it, so parallel trials find it ready, and a missing Debian package is
+// reported before the first trial.
 func (t Task) CheckFiles() error {
 	if t.Kind == "lm" {
 		if err := isFile("lm_config", t.LMConfig); err != nil {
 			return err
 		}
+	}
+	if t.Data == "kjv" { // prepared here once, rather than by every trial
+		if _, err := data.PrepareKJV(data.KJVOptions{Dir: t.DataDir}); err != nil {
+			return fmt.Errorf("data: %w", err)
+		}
+		return nil
 	}
 	dir := t.DataDir
 	if dir == "" {
@@ -473,41 +486,20 @@ func (t Task) TimeoutDuration() time.Duration {
 	return d
 }
 
-// Args are the train flags of the task (without pattern, out, seed,
-// threads). Trials of either kind add --test=false: their reward is the
-// validation score, and the test split is for final models only.
-func (t Task) Args() []string {
-	var a []string
+// Spec is the trial.Spec of the task: what every trial trains, less
+// the trial's own options (its patterns, seed, folder, threads, rung and
+// the test split it skips; see Trial.Spec). An experiment's final
+// trainings start from it too.
+func (t Task) Spec() trial.Spec {
+	s := trial.Spec{Model: t.Model, Data: t.Data, DataDir: t.DataDir, Device: t.Device, Precision: t.Precision}
 	if t.Kind == "lm" {
-		a = []string{"--task", "lm", "--model", t.Model, "--data", t.Data, "--config", t.LMConfig,
-			"--steps", strconv.Itoa(t.Steps), "--eval-tokens", strconv.Itoa(t.EvalTokens)}
-	} else {
-		a = []string{"--model", t.Model, "--data", t.Data, "--epochs", strconv.Itoa(t.Epochs),
-			"--batch-size", strconv.Itoa(t.BatchSize), "--lr", strconv.FormatFloat(t.LR, 'g', -1, 64),
-			"--train-subset", strconv.Itoa(t.TrainSubset)}
-		if t.ValFrac > 0 {
-			a = append(a, "--val-frac", strconv.FormatFloat(t.ValFrac, 'g', -1, 64))
-		}
-		if t.PerClass > 0 {
-			a = append(a, "--per-class", strconv.Itoa(t.PerClass))
-		}
-		if t.ImageSize > 0 {
-			a = append(a, "--image-size", strconv.Itoa(t.ImageSize))
-		}
-		if t.Augment != nil {
-			a = append(a, "--augment="+strconv.FormatBool(*t.Augment))
-		}
+		s.Task, s.LMConfig, s.Steps, s.EvalTokens = trial.LM, t.LMConfig, t.Steps, t.EvalTokens
+		return s
 	}
-	if t.DataDir != "" {
-		a = append(a, "--data-dir", t.DataDir)
-	}
-	if t.Device != "" {
-		a = append(a, "--device", t.Device)
-	}
-	if t.Precision != "" {
-		a = append(a, "--precision", t.Precision)
-	}
-	return a
+	s.Epochs, s.BatchSize, s.LR, s.TrainSubset = t.Epochs, t.BatchSize, t.LR, t.TrainSubset
+	s.ValFrac, s.PerClass, s.ImageSize = t.ValFrac, t.PerClass, t.ImageSize
+	s.NoAugment = t.Augment != nil && !*t.Augment
+	return s
 }
 
 // ReadConfig reads a JSON config and checks it (Config.Check); unknown
@@ -538,19 +530,11 @@ func ParseConfig(b []byte) (Config, error) {
 	return c, nil
 }
 
-// DecodeStrict decodes one JSON value into v: unknown fields and anything
-// but white space after the value are errors.
-func DecodeStrict(b []byte, v any) error {
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
-	}
-	if _, err := d.Token(); err != io.EOF {
-		return fmt.Errorf("data after the JSON value (offset %d)", d.InputOffset())
-	}
-	return nil
-}
+// DecodeStrict decodes one JSON value into v: unknown fields, wrong types
+// and anything but white space after the value are errors that give the
+// line, column and field path (the module's one strict decoder,
+// internal/strictjson).
+func DecodeStrict(b []byte, v any) error { return strictjson.Decode(b, v) }
 
 // hash is the SHA-256 of the config (with defaults) and the resolved sites.
 // Cores, parallel and the timeout are left out: they change how fast the

@@ -77,7 +77,7 @@ func TestConfigNamesTheBadField(t *testing.T) {
 		}
 	}
 	for _, ok := range []string{
-		`{}`, `{"budget": 3}` + "\n\t ", `{"task": {"kind": "lm", "data": "ptb", "device": "cuda:1", "steps": 5}}`,
+		`{}`, `{"budget": 3}` + "\n\t ", `{"task": {"kind": "lm", "data": "ptb", "device": "cuda:1", "steps": 5}}`, `{"task": {"kind": "lm", "data": "kjv"}}`,
 		`{"task": {"data": "imagenet", "per_class": 5, "image_size": 64, "val_frac": 0.05}}`,
 		`{"controller": {"tanh_c": -1, "entropy_weight": -1, "clip_norm": -1}}`,
 	} {
@@ -104,6 +104,11 @@ func TestCheckFiles(t *testing.T) {
 	for _, n := range []string{"train", "valid", "test"} {
 		os.WriteFile(filepath.Join(ptb, "ptb."+n+".txt"), nil, 0o644)
 	}
+	kjv := filepath.Join(dir, "kjv") // a prepared folder: reused, the bible program not run
+	os.Mkdir(kjv, 0o755)
+	for _, n := range []string{"train", "valid", "test"} {
+		os.WriteFile(filepath.Join(kjv, "kjv."+n+".txt"), nil, 0o644)
+	}
 	recipe := filepath.Join(dir, "lm.json")
 	os.WriteFile(recipe, []byte("{}"), 0o644)
 	for _, tc := range []struct {
@@ -119,6 +124,7 @@ func TestCheckFiles(t *testing.T) {
 		{Task{Kind: "lm", Data: "ptb", DataDir: ptb, LMConfig: recipe}, ""},
 		{Task{Kind: "lm", Data: "ptb", DataDir: ptb, LMConfig: filepath.Join(dir, "none.json")}, "lm_config " + filepath.Join(dir, "none.json")},
 		{Task{Kind: "lm", Data: "wikitext2", DataDir: ptb, LMConfig: recipe}, "wiki.train.tokens not found"},
+		{Task{Kind: "lm", Data: "kjv", DataDir: kjv, LMConfig: recipe}, ""},
 	} {
 		err := Config{Task: tc.task}.WithDefaults().Task.CheckFiles()
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {

@@ -74,12 +74,16 @@
 //
 // # Trials
 //
-// A Trial is a pattern file (with the choices behind it), a seed and a Task (the flags of
-// `autodropout train`). An Executor runs it; LocalExecutor starts the same
-// binary as a child process (`autodropout train --pattern FILE --out DIR`),
-// so a crashing or leaking child cannot hurt the search and memory returns
-// after every trial. Parallel trials share the cores (--threads =
-// cores/parallel). Trials pass --test=false: no trial evaluates a test
+// A Trial is a pattern file (with the choices behind it), a seed and a
+// Task; Trial.Spec turns it into the trial.Spec it trains (package trial
+// holds the training, its options and result.json). An Executor runs it:
+// LocalExecutor starts an autodropout binary the caller names (the
+// command names itself) as a child process built from that Spec
+// (`autodropout train --pattern FILE --out DIR ...`, trial.Command), so a
+// crashing or leaking child cannot hurt the search and memory returns
+// after every trial; InProcess calls trial.Run in the search's own
+// process, for a library user without the binary. Parallel trials share
+// the cores (--threads = cores/parallel). No trial evaluates a test
 // split. A non-zero exit, a timeout, a diverged loss or a missing
 // result.json is a failure recorded with its reason and the last 2 KB of
 // output. Every trial trains with the same seed (task.seed), so
@@ -104,10 +108,17 @@
 // controller_updated) plus the controller checkpoint. FileJournal writes
 // one JSON object per line and syncs after each; a write that fails (a
 // full disk) is cut off again, and a torn last line (a process killed
-// mid-write) is ignored on reading and cut off on opening. Replay checks
-// every event against the search (trial ids, the shape and range of the
-// choices, a reward for every finished trial) and refuses a journal that
-// fails, naming the event.
+// mid-write) is ignored on reading and cut off on opening.
+//
+// History is the one reading of a journal: Apply folds events in one at a
+// time by its rules (the first proposal, outcome and rung result of a
+// trial stand, as does the first update of a controller step), and
+// refuses an event that breaks the journal's shape, naming it. The
+// search resumes from a History that also checks every proposal against
+// its sites and space (the shape and range of the choices, a pattern
+// file); the report and the dashboard read journals through a History
+// too, so a rule changes in one place. While it runs, a search applies
+// each event to its History only after the journal has it.
 //
 // The journal is the record: each controller update is journaled before
 // the checkpoint is saved. Running a Search again on the same folder

@@ -6,18 +6,21 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/autodropout/autodropout/internal/atomicfile"
+	"io"
 	"io/fs"
 	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/train"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // A Trial is one child training: a set of patterns, a seed and the proxy
@@ -98,39 +101,38 @@ func Reward(metrics map[string]float64) (float64, error) {
 	return 0, errors.New("result has neither val_acc nor val_ppl")
 }
 
-// LocalExecutor runs every trial as a child process of Binary (the
-// autodropout command): `Binary train --pattern DIR/pattern.json --out DIR ...`.
-// A child that exits non-zero, runs past Timeout, reports a diverged
-// loss, or leaves no result.json is a failure. Search.Run checks the
-// binary before the first trial (Check): a program that embeds the
-// library is not autodropout, so it must set Binary.
-type LocalExecutor struct {
-	Binary  string        // path of the autodropout binary (default os.Args[0], which only the command itself may rely on)
-	Timeout time.Duration // per trial; 0: none
+// Spec is the trial.Spec that trains t with the pattern file pattern:
+// the task's (Task.Spec) with the trial's seed, folder, threads and rung.
+// No trial evaluates the test split: its reward is the validation score,
+// and the test split is for final models only. The search's own space
+// checked the proposal; it may differ from the default space that a
+// trial checks against, so any well-formed pattern is accepted.
+func (t Trial) Spec(pattern string) trial.Spec {
+	s := t.Task.Spec()
+	s.Pattern, s.AllowOutsideSpace, s.SkipTest = pattern, true, true
+	s.Out, s.Seed, s.Threads, s.Every = t.Dir, t.Seed, max(t.Threads, 1), time.Hour
+	if t.StopEpoch > 0 {
+		if t.Task.Kind == "lm" {
+			s.StopStep = t.StopEpoch
+		} else {
+			s.StopEpoch = t.StopEpoch
+		}
+	}
+	s.SaveState, s.ResumeState = t.SaveState, t.ResumeState
+	return s
 }
 
-const tailBytes = 2048
-
-// Run runs the trial.
-func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
-	fail := func(r Result, format string, a ...any) Result {
-		r.Err = fmt.Errorf(format, a...)
-		return r
-	}
+// prepare writes the trial's pattern file in its folder, removes an
+// earlier result, and returns the Spec that trains it.
+func (t Trial) prepare() (trial.Spec, error) {
 	if err := os.MkdirAll(t.Dir, 0o755); err != nil {
-		return fail(Result{}, "trial dir: %v", err)
+		return trial.Spec{}, fmt.Errorf("trial dir: %v", err)
 	}
 	pat := filepath.Join(t.Dir, "pattern.json")
 	if err := atomicfile.Write(pat, t.Patterns); err != nil {
-		return fail(Result{}, "write pattern: %v", err)
+		return trial.Spec{}, fmt.Errorf("write pattern: %v", err)
 	}
-	os.Remove(filepath.Join(t.Dir, "result.json"))
-	bin := e.binary()
-	args := append([]string{"train"}, t.Task.Args()...)
-	// The search's own space checked the proposal; it may differ from the
-	// default space that train checks against. No trial reads a test set.
-	args = append(args, "--test=false", "--pattern", pat, "--allow-outside-space", "--out", t.Dir, "--seed", strconv.FormatInt(t.Seed, 10),
-		"--threads", strconv.Itoa(max(t.Threads, 1)), "--progress", "1h")
+	os.Remove(filepath.Join(t.Dir, trial.ResultFile))
 	if t.ResumeState != "" {
 		if _, err := os.Stat(t.ResumeState); errors.Is(err, fs.ErrNotExist) {
 			// The previous rung's state is gone (a search resumed on another
@@ -140,17 +142,46 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 			t.ResumeState = ""
 		}
 	}
-	args = append(args, t.rungArgs()...)
+	return t.Spec(pat), nil
+}
+
+// LocalExecutor runs every trial as a child process of Binary, built
+// from the trial's Spec (trial.Command: `Binary train ARGS`), so that a
+// crash or leak in libtorch cannot reach the search and memory is
+// returned after every trial. A child that exits non-zero, runs past
+// Timeout, reports a diverged loss, or leaves no result.json is a
+// failure. Search.Run checks the binary before the first trial (Check,
+// CheckBinary): one that does not answer as autodropout is refused.
+type LocalExecutor struct {
+	// Binary is the autodropout binary that trains the trials (the
+	// command passes its own executable); required: a program that uses
+	// the search as a library names it, or runs its trials with
+	// InProcess.
+	Binary  string
+	Timeout time.Duration // per trial; 0: none
+}
+
+const tailBytes = 2048
+
+// Run runs the trial.
+func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
+	if e.Binary == "" {
+		return Result{Err: errors.New(emptyBinary)}
+	}
+	spec, err := t.prepare()
+	if err != nil {
+		return Result{Err: err}
+	}
 	if e.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, e.Timeout)
 		defer cancel()
 	}
-	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd := trial.Command(ctx, e.Binary, spec)
 	var out lockedBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	start := time.Now()
-	err := RunChild(cmd)
+	err = RunChild(cmd)
 	r := Result{Cost: Cost{WallS: time.Since(start).Seconds()}}
 	if ps := cmd.ProcessState; ps != nil {
 		if ru, ok := ps.SysUsage().(*syscall.Rusage); ok {
@@ -162,65 +193,91 @@ func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	r.Output = tail(text, tailBytes)
 	switch {
 	case ctx.Err() == context.DeadlineExceeded:
-		return fail(r, "timeout after %v", e.Timeout)
+		return r.fail("timeout after %v", e.Timeout)
 	case ctx.Err() != nil:
-		return fail(r, "cancelled: %v", ctx.Err())
+		return r.fail("cancelled: %v", ctx.Err())
 	case strings.Contains(text, "training diverged"):
-		return fail(r, "training diverged (NaN or infinite loss)")
+		return r.fail("training diverged (NaN or infinite loss)")
 	case err != nil:
-		return fail(r, "child: %v", err)
+		return r.fail("child: %v", err)
 	}
-	b, err := os.ReadFile(filepath.Join(t.Dir, "result.json"))
+	res, err := trial.ReadResult(t.Dir)
 	if err != nil {
-		return fail(r, "no result: %v", err)
+		return r.fail("no result: %v", err)
 	}
-	var res struct {
-		ValAcc   *float64 `json:"val_acc"`
-		ValPPL   *float64 `json:"val_ppl"`
-		TestAcc  *float64 `json:"test_acc"`
-		Steps    int      `json:"steps"`
-		Examples int64    `json:"examples"`
-		Tokens   int64    `json:"tokens"`
-		WallS    float64  `json:"wall_s"`
-		Prec     string   `json:"precision"`
+	return r.score(res)
+}
+
+// InProcess runs every trial in this process with trial.Run: no child
+// process and no binary. It gives up the isolation of LocalExecutor: a
+// crash in libtorch ends the search (which resumes from its journal), and
+// trials share the process's libtorch thread count, so run one at a time
+// (Config.Parallel 1). Its output goes to output.log in the trial's
+// folder; a trial's CPU time is the process's during the trial.
+type InProcess struct{}
+
+// Run runs the trial.
+func (InProcess) Run(ctx context.Context, t Trial) Result {
+	spec, err := t.prepare()
+	if err != nil {
+		return Result{Err: err}
 	}
-	if err := json.Unmarshal(b, &res); err != nil {
-		return fail(r, "result.json: %v", err)
+	log, err := os.Create(filepath.Join(t.Dir, "output.log"))
+	if err != nil {
+		return Result{Err: err}
 	}
-	r.Metrics = map[string]float64{"wall_s": res.WallS}
-	if res.ValAcc != nil {
-		r.Metrics["val_acc"] = *res.ValAcc
+	defer log.Close()
+	var out lockedBuffer
+	spec.Output = io.MultiWriter(log, &out)
+	start, cpu0 := time.Now(), processCPU()
+	res, err := trial.Run(ctx, spec)
+	r := Result{Cost: Cost{WallS: time.Since(start).Seconds(), CPUS: processCPU() - cpu0}}
+	r.Output = tail(out.String(), tailBytes)
+	switch {
+	case ctx.Err() != nil:
+		return r.fail("cancelled: %v", ctx.Err())
+	case errors.Is(err, train.ErrDiverged):
+		return r.fail("training diverged (NaN or infinite loss)")
+	case err != nil:
+		return r.fail("%v", err)
 	}
-	if res.ValPPL != nil {
-		r.Metrics["val_ppl"] = *res.ValPPL
+	return r.score(res)
+}
+
+// fail returns r failed with the reason.
+func (r Result) fail(format string, a ...any) Result {
+	r.Err = fmt.Errorf(format, a...)
+	return r
+}
+
+// score fills r's metrics, cost and reward from the trial's result.
+func (r Result) score(res trial.Result) Result {
+	r.Metrics = map[string]float64{}
+	if res.WallS != nil {
+		r.Metrics["wall_s"] = *res.WallS
+	} else {
+		r.Metrics["wall_s"] = 0
 	}
-	if res.TestAcc != nil {
-		r.Metrics["test_acc"] = *res.TestAcc
+	for k, v := range map[string]*float64{"val_acc": res.ValAcc, "val_ppl": res.ValPPL, "test_acc": res.TestAcc} {
+		if v != nil {
+			r.Metrics[k] = *v
+		}
 	}
-	r.Cost.Steps, r.Cost.Examples, r.Cost.Precision = res.Steps, res.Examples+res.Tokens, res.Prec
+	r.Cost.Steps, r.Cost.Examples, r.Cost.Precision = res.Steps, res.Examples+res.Tokens, res.Precision
+	var err error
 	if r.Reward, err = Reward(r.Metrics); err != nil {
-		return fail(r, "reward: %v", err)
+		return r.fail("reward: %v", err)
 	}
 	return r
 }
 
-// rungArgs are the train flags of a multi-fidelity rung.
-func (t Trial) rungArgs() []string {
-	var a []string
-	if t.StopEpoch > 0 {
-		flag := "--stop-epoch"
-		if t.Task.Kind == "lm" {
-			flag = "--stop-step"
-		}
-		a = append(a, flag, strconv.Itoa(t.StopEpoch))
+// processCPU is the CPU time (user + system) this process has used.
+func processCPU() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
 	}
-	if t.SaveState != "" {
-		a = append(a, "--save-state", t.SaveState)
-	}
-	if t.ResumeState != "" {
-		a = append(a, "--resume-state", t.ResumeState)
-	}
-	return a
+	return tv(ru.Utime) + tv(ru.Stime)
 }
 
 // RunChild runs cmd so that it dies with its parent: a search or worker

@@ -8,9 +8,6 @@ import (
 	"sort"
 )
 
-// runFunc is Run's runner of a batch's pending trials (see runAll).
-type runFunc func(b int, pending []Trial, end func(Trial, Result) *Event, record func(Trial, *Event)) error
-
 // runRungs runs batch b with successive halving (mf): every trial trains
 // to rung 0; after each rung but the last the best max(1, ⌊n/reduction⌋)
 // of the n trials that entered it are promoted (journaled), the others
@@ -18,40 +15,18 @@ type runFunc func(b int, pending []Trial, end func(Trial, Result) *Event, record
 // promotions from the journaled rung results, and an interrupted rung
 // reruns from the previous rung's state. At the end every stopped trial
 // gets its trial_stopped event and the batch's rung states are deleted.
-func (s *Search) runRungs(ctx context.Context, b int, trials []Trial, recs map[int]*record, mf *MultiFidelity, runAll runFunc, appendEv func(Event) error, ranNow *int) error {
+func (r *run) runRungs(ctx context.Context, b int, trials []Trial, mf *MultiFidelity) error {
 	last := len(mf.Rungs) - 1
 	alive := trials
 	for ri := range mf.Rungs {
 		var pending []Trial
 		for _, t := range alive {
-			if r := recs[t.ID]; r.done == nil && r.rungs[ri] == nil {
+			if th := r.h.Trial(t.ID); th.End == nil && th.Rungs[ri] == nil {
 				pending = append(pending, rungTrial(t, ri, mf))
 			}
 		}
-		err := runAll(b, pending, func(t Trial, res Result) *Event {
-			// A resumed training counts its steps and examples from the
-			// run's start: the rung's own are those beyond the rungs below.
-			below := trialCost(recs[t.ID], ri)
-			if ri > 0 && res.Cost.Steps >= below.Steps && res.Cost.Examples >= below.Examples {
-				res.Cost.Steps -= below.Steps
-				res.Cost.Examples -= below.Examples
-			}
-			e := endEvent(t, res)
-			e.Rung, e.Epochs = ip(ri), mf.Rungs[ri]
-			if e.Type == TrialFinished && ri < last {
-				e.Type = RungFinished
-			} else {
-				addCost(&below, res.Cost)
-				e.Cost = &below
-			}
-			return &e
-		}, func(t Trial, e *Event) {
-			if e.Type == RungFinished {
-				recs[t.ID].setRung(ri, e)
-				return
-			}
-			recs[t.ID].done = e
-			*ranNow++
+		err := r.runAll(ctx, b, pending, func(t Trial, res Result) Event {
+			return rungEvent(r.h.Trial(t.ID), t, res, ri, mf)
 		})
 		if err != nil {
 			return err
@@ -59,27 +34,52 @@ func (s *Search) runRungs(ctx context.Context, b int, trials []Trial, recs map[i
 		if ri == last {
 			break
 		}
-		if alive, err = promote(alive, recs, ri, mf, appendEv); err != nil {
+		if alive, err = r.promote(alive, ri, mf); err != nil {
 			return err
 		}
 	}
+	return r.stopRest(ctx, trials, mf)
+}
+
+// rungEvent is the journal event of trial t's result res at rung ri:
+// rung_finished with the rung's own cost below the last rung, else the
+// trial's outcome with its total cost. th is the trial's history.
+func rungEvent(th *TrialHistory, t Trial, res Result, ri int, mf *MultiFidelity) Event {
+	// A resumed training counts its steps and examples from the
+	// run's start: the rung's own are those beyond the rungs below.
+	below := trialCost(th, ri)
+	if ri > 0 && res.Cost.Steps >= below.Steps && res.Cost.Examples >= below.Examples {
+		res.Cost.Steps -= below.Steps
+		res.Cost.Examples -= below.Examples
+	}
+	e := endEvent(t, res)
+	e.Rung, e.Epochs = ip(ri), mf.Rungs[ri]
+	if e.Type == TrialFinished && ri < len(mf.Rungs)-1 {
+		e.Type = RungFinished
+	} else {
+		addCost(&below, res.Cost)
+		e.Cost = &below
+	}
+	return e
+}
+
+// stopRest journals trial_stopped for every trial of the batch without
+// an outcome, then deletes the batch's rung states.
+func (r *run) stopRest(ctx context.Context, trials []Trial, mf *MultiFidelity) error {
 	hi := trials[len(trials)-1].ID + 1
 	for _, t := range trials {
-		r := recs[t.ID]
-		if r.done != nil {
+		if r.h.Trial(t.ID).End != nil {
 			continue
 		}
-		e, err := stoppedEvent(t.ID, recs, hi, mf)
+		e, err := stoppedEvent(t.ID, r.h, hi, mf)
 		if err != nil {
 			return err
 		}
-		if err := appendEv(*e); err != nil {
+		if err := r.journal(*e); err != nil {
 			return err
 		}
-		r.done = e
-		*ranNow++
 	}
-	s.removeRungStates(ctx, trials)
+	r.s.removeRungStates(ctx, trials)
 	return nil
 }
 
@@ -122,16 +122,16 @@ func (s *Search) removeRungStates(ctx context.Context, trials []Trial) {
 // and returns the promoted trials in id order: the best
 // max(1, ⌊n/reduction⌋) by rung score of the n trials that entered the
 // rung, ties to the lower id; trials that failed are never promoted.
-func promote(alive []Trial, recs map[int]*record, ri int, mf *MultiFidelity, appendEv func(Event) error) ([]Trial, error) {
+func (r *run) promote(alive []Trial, ri int, mf *MultiFidelity) ([]Trial, error) {
 	// Every trial with a rung result competes, including those a killed
 	// run already stopped at the end of the batch.
 	var ok []Trial
 	for _, t := range alive {
-		if recs[t.ID].rungs[ri] != nil {
+		if r.h.Trial(t.ID).Rungs[ri] != nil {
 			ok = append(ok, t)
 		}
 	}
-	score := func(t Trial) float64 { return *recs[t.ID].rungs[ri].Reward }
+	score := func(t Trial) float64 { return *r.h.Trial(t.ID).Rungs[ri].Reward }
 	sort.SliceStable(ok, func(a, b int) bool {
 		if sa, sb := score(ok[a]), score(ok[b]); sa != sb {
 			return sa > sb
@@ -141,14 +141,12 @@ func promote(alive []Trial, recs map[int]*record, ri int, mf *MultiFidelity, app
 	ok = ok[:min(len(ok), max(1, len(alive)/mf.Reduction))]
 	sort.Slice(ok, func(a, b int) bool { return ok[a].ID < ok[b].ID })
 	for _, t := range ok {
-		r := recs[t.ID]
-		if r.promoted[ri] {
+		if r.h.Trial(t.ID).Promoted[ri] {
 			continue
 		}
-		if err := appendEv(Event{Type: TrialPromoted, Trial: ip(t.ID), Rung: ip(ri), Epochs: mf.Rungs[ri]}); err != nil {
+		if err := r.journal(Event{Type: TrialPromoted, Trial: ip(t.ID), Rung: ip(ri), Epochs: mf.Rungs[ri]}); err != nil {
 			return nil, err
 		}
-		r.promote(ri)
 	}
 	return ok, nil
 }
@@ -157,22 +155,19 @@ func promote(alive []Trial, recs map[int]*record, ri int, mf *MultiFidelity, app
 // highest rung h with score s: its reward is s + RungGain(h), the mean
 // gain from rung h to the last rung of the trials with ids below hi that
 // trained to the end.
-func stoppedEvent(id int, recs map[int]*record, hi int, mf *MultiFidelity) (*Event, error) {
-	r := recs[id]
-	h := -1
-	for ri := range r.rungs {
-		h = max(h, ri)
-	}
+func stoppedEvent(id int, hist *History, hi int, mf *MultiFidelity) (*Event, error) {
+	r := hist.Trial(id)
+	h := r.LastRung()
 	if h < 0 {
 		return nil, fmt.Errorf("trial %d: stopped without a rung result", id)
 	}
 	var gains []float64
 	for j := 0; j < hi; j++ {
-		if o := recs[j]; o != nil && o.done != nil && o.done.Type == TrialFinished && o.rungs[h] != nil {
-			gains = append(gains, *o.done.Reward-*o.rungs[h].Reward)
+		if o := hist.Trial(j); o != nil && o.End != nil && o.End.Type == TrialFinished && o.Rungs[h] != nil {
+			gains = append(gains, *o.End.Reward-*o.Rungs[h].Reward)
 		}
 	}
-	rung := r.rungs[h]
+	rung := r.Rungs[h]
 	total := trialCost(r, h+1)
 	return &Event{Type: TrialStopped, Trial: ip(id), Rung: ip(h), Epochs: mf.Rungs[h],
 		Reward: fp(StoppedReward(*rung.Reward, gains)), Metrics: rung.Metrics, Cost: &total}, nil
@@ -194,10 +189,10 @@ func StoppedReward(score float64, gains []float64) float64 {
 }
 
 // trialCost is the cost of a trial's rungs below rung n.
-func trialCost(r *record, n int) Cost {
+func trialCost(r *TrialHistory, n int) Cost {
 	var c Cost
 	for ri := 0; ri < n; ri++ {
-		if e := r.rungs[ri]; e != nil && e.Cost != nil {
+		if e := r.Rungs[ri]; e != nil && e.Cost != nil {
 			addCost(&c, *e.Cost)
 		}
 	}

@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/trial"
 )
 
 // addConfigs seeds f with the repository's search configurations.
@@ -53,10 +54,15 @@ func FuzzParseConfig(f *testing.F) {
 		if h1, _ := hash(c, sites); h1 != func() string { h, _ := hash(c2, sites); return h }() {
 			t.Fatalf("round trip changed the hash:\n%s", raw)
 		}
-		for _, a := range c.Task.Args() {
+		args := c.Task.Spec().Args()
+		for _, a := range args {
 			if a == "" {
-				t.Fatalf("empty train argument in %q", c.Task.Args())
+				t.Fatalf("empty train argument in %q", args)
 			}
+		}
+		// A task the search accepts is a trial the trial package accepts.
+		if _, err := trial.ParseArgs(args); err != nil {
+			t.Fatalf("task %+v: trial refuses %q: %v", c.Task, args, err)
 		}
 	})
 }

@@ -64,8 +64,8 @@ func TestRunRefusesAHeldFolder(t *testing.T) {
 
 // TestRunChecksTheBinary: before any trial, a LocalExecutor's binary must
 // answer `version` as autodropout. A library program whose search would
-// start itself (Binary empty: os.Args[0], here this test binary, which
-// then runs the same search) is refused, and so is any other program.
+// start itself (Binary os.Args[0], here this test binary, which then runs
+// the same search) is refused, and so is any other program.
 func TestRunChecksTheBinary(t *testing.T) {
 	dir := t.TempDir()
 	fake := filepath.Join(dir, "fake-autodropout")
@@ -75,7 +75,8 @@ func TestRunChecksTheBinary(t *testing.T) {
 		want      []string // in the error; none: Run succeeds
 	}{
 		{"autodropout", fake, nil},
-		{"itself", "", []string{"does not answer as autodropout", "runs no search", "set LocalExecutor.Binary"}},
+		{"itself", os.Args[0], []string{"does not answer as autodropout", "runs no search", "set LocalExecutor.Binary"}},
+		{"empty", "", []string{"LocalExecutor.Binary is empty"}},
 		{"another program", "/bin/echo", []string{"/bin/echo does not answer as autodropout", `said "version"`}},
 		{"missing", filepath.Join(dir, "none"), []string{"none does not answer as autodropout", "no such file"}},
 	} {

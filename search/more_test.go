@@ -203,7 +203,7 @@ func TestMain(m *testing.M) {
 		// The test binary as a library program that runs a search and
 		// ignores its arguments, started by its own search to check its
 		// binary: it must refuse rather than start the search again.
-		s := &Search{Config: Config{Method: "random", Budget: 2}.WithDefaults(), Sites: testSites, Out: out, Executor: &LocalExecutor{}}
+		s := &Search{Config: Config{Method: "random", Budget: 2}.WithDefaults(), Sites: testSites, Out: out, Executor: &LocalExecutor{Binary: os.Args[0]}}
 		if _, err := s.Run(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
@@ -352,10 +352,14 @@ func TestReadConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ json, err string }{
 		{`{"method": "evolution"}`, "method"},
-		{`{"budjet": 3}`, "unknown field"},
+		{`{"budjet": 3}`, `line 1 col 2: unknown field "budjet"; did you mean "budget"?`},
 		{`{"task": {"timeout": "soon"}}`, "timeout"},
 		{`{"controller": {"baseline_decay": 1.5}}`, "baseline_decay"},
-		{`{"budget": 3`, "unexpected EOF"},
+		{`{"budget": 3`, "unexpected end of file (truncated?)"},
+		// Issue 27's rows: the file, line, field path and type wanted; a
+		// did-you-mean among the known keys.
+		{"{\n  \"budget\": \"8\"\n}", `line 2 col 13: budget: got the string "8", want an integer`},
+		{"{\"task\": {\n  \"model\": \"convnet\",\n  \"train_subst\": 100}}", `line 3 col 3: task: unknown field "train_subst"; did you mean "train_subset"?`},
 	} {
 		p := filepath.Join(dir, "c.json")
 		os.WriteFile(p, []byte(tc.json), 0o644)

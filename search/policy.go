@@ -185,9 +185,9 @@ type forwardFunc func(given [][]int, grad bool) (choices [][]int, logp, ent *ts.
 // tensors, the choices so far, the running log-probability and entropy,
 // and every intermediate tensor.
 //
-// gotch frees tensors in finalizers and does not keep an argument alive
-// during its C call, so every intermediate stays referenced (keep) until
-// the pass ends, and is dropped then.
+// Every intermediate stays referenced (keep) until the pass ends and is
+// dropped then, which frees its memory at once instead of leaving it to
+// gotch's finalizers.
 type pass struct {
 	c         *core
 	given     [][]int

@@ -10,15 +10,16 @@ import (
 	"github.com/autodropout/autodropout/autodropout"
 )
 
-// A task's precision reaches the child as --precision, and the precision
-// the child reports in result.json is journaled with the trial's cost.
+// A task's precision reaches the child as --precision (none: the
+// trial's default, auto), and the precision the child reports in
+// result.json is journaled with the trial's cost.
 func TestPrecisionReachesTrialAndJournal(t *testing.T) {
 	task := Config{Task: Task{Precision: "bf16"}}.WithDefaults().Task
-	if args := strings.Join(task.Args(), " "); !strings.HasSuffix(args, " --precision bf16") {
+	if args := strings.Join(task.Spec().Args(), " "); !strings.HasSuffix(args, " --precision bf16") {
 		t.Errorf("args %q lack --precision bf16", args)
 	}
-	if args := strings.Join(Config{}.WithDefaults().Task.Args(), " "); strings.Contains(args, "--precision") {
-		t.Errorf("args %q pass a precision nobody asked for", args)
+	if s := (Config{}).WithDefaults().Task.Spec(); s.Precision != "" || strings.Contains(s.String(), "--precision") {
+		t.Errorf("spec %q passes a precision nobody asked for", s)
 	}
 
 	dir := t.TempDir()

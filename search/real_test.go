@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"testing"
 )
 
@@ -66,6 +67,36 @@ func TestRealLMSearch(t *testing.T) {
 		if e.Type == TrialFinished && (e.Metrics["val_ppl"] <= 1 || e.Cost.Examples != 10*8*16) {
 			t.Errorf("finished trial %d: metrics %v cost %+v; want a perplexity and 1280 tokens", *e.Trial, e.Metrics, e.Cost)
 		}
+	}
+}
+
+// TestInProcessMatchesChild runs the same tiny language-model search
+// with its trials in child processes (LocalExecutor) and in this process
+// (InProcess): both trials' rewards agree bit for bit.
+func TestInProcessMatchesChild(t *testing.T) {
+	bin, recipe := lmSearchSetup(t)
+	cfg := Config{Method: "random", Budget: 2, Parallel: 1, SamplesPerUpdate: 2, Cores: 1,
+		Task: Task{Kind: "lm", LMConfig: recipe, Steps: 4, EvalTokens: 500, Timeout: "5m"}}.WithDefaults()
+	rewards := map[string][]float64{}
+	for name, ex := range map[string]Executor{"child": &LocalExecutor{Binary: bin}, "in-process": InProcess{}} {
+		out := t.TempDir()
+		s := &Search{Config: cfg, Sites: []string{`^emb$`, `\.ff\.hidden$`}, Space: TransformerSpace{autodropout.DefaultTransformerSpace()},
+			Out: out, Executor: ex}
+		if sum, err := s.Run(context.Background()); err != nil || sum.Finished != 2 {
+			t.Fatalf("%s: summary %+v, error %v", name, sum, err)
+		}
+		evs, _ := ReadJournal(filepath.Join(out, "journal.jsonl"))
+		for _, e := range evs {
+			if e.Type == TrialFinished {
+				rewards[name] = append(rewards[name], *e.Reward)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(out, "trials", "0000", "output.log")); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	if !reflect.DeepEqual(rewards["child"], rewards["in-process"]) || len(rewards["child"]) != 2 {
+		t.Errorf("rewards %v in children, %v in process; want the same two", rewards["child"], rewards["in-process"])
 	}
 }
 

@@ -2,7 +2,6 @@ package search
 
 import (
 	"bytes"
-	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,17 +9,12 @@ import (
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/internal/runlock"
 	"io"
-	"maps"
 	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
-	"runtime"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/autodropout/autodropout/autodropout"
 )
@@ -72,109 +66,20 @@ type Summary struct {
 	StoppedPerRung []int `json:"stopped_per_rung,omitempty"`
 }
 
-type record struct {
-	proposed *Event
-	started  bool   // a trial_started event was journaled
-	done     *Event // trial_finished, trial_failed or trial_stopped
-
-	// Multi-fidelity: rung_finished by rung, and the rungs whose
-	// promotion is journaled.
-	rungs    map[int]*Event
-	promoted map[int]bool
-}
-
-// state is what a journal says: the run's config hash, every trial's
-// events and the controller updates by step.
-type state struct {
-	started string
-	recs    map[int]*record
-	updates map[int]*Event // controller_updated by step (the first of a step)
-}
-
-// replay reads a journal's events into a state, checking each against
+// replay reads a journal's events into a History, checking each against
 // the search: trial ids in [0, MaxBudget), proposals shaped for sites and
-// the space's tokens, finished trials with a reward. A bad event is an
-// error naming its index (the line of a FileJournal) and type.
-func replay(evs []Event, sites []string, toks []autodropout.Token) (*state, error) {
-	st := &state{recs: map[int]*record{}, updates: map[int]*Event{}}
-	for i := range evs {
-		e := &evs[i]
-		bad := func(format string, a ...any) error {
-			return fmt.Errorf("journal event %d (%s): %s", i+1, e.Type, fmt.Sprintf(format, a...))
-		}
-		switch e.Type {
-		case RunStarted:
-			st.started = e.ConfigHash
-		case ControllerUpdated:
-			if e.Step == nil || *e.Step < 1 {
-				return nil, bad("no controller step of 1 or more")
-			}
-			if st.updates[*e.Step] == nil {
-				st.updates[*e.Step] = e
-			}
-		case TrialProposed, TrialStarted, TrialFinished, TrialFailed, RungFinished, TrialPromoted, TrialStopped:
-			if e.Trial == nil || *e.Trial < 0 || *e.Trial >= MaxBudget {
-				return nil, bad("want a trial id in [0, %d)", MaxBudget)
-			}
-			r := st.recs[*e.Trial]
-			if r == nil {
-				r = &record{}
-				st.recs[*e.Trial] = r
-			}
-			switch {
-			case e.Type == TrialProposed:
-				if err := checkChoices(e.Choices, sites, toks); err != nil {
-					return nil, bad("trial %d: %v", *e.Trial, err)
-				}
-				if len(e.Patterns) == 0 {
-					return nil, bad("trial %d: no pattern file", *e.Trial)
-				}
-				if r.proposed == nil {
-					r.proposed = e
-				}
-			case e.Type == TrialStarted:
-				r.started = true
-			case e.Type == RungFinished || e.Type == TrialPromoted:
-				if e.Rung == nil || *e.Rung < 0 {
-					return nil, bad("trial %d: no rung", *e.Trial)
-				}
-				if e.Type == TrialPromoted {
-					r.promote(*e.Rung)
-				} else if e.Reward == nil || !finite(*e.Reward) {
-					return nil, bad("trial %d: no reward", *e.Trial)
-				} else if r.rungs[*e.Rung] == nil {
-					r.setRung(*e.Rung, e)
-				}
-			case r.done != nil: // the first end counts
-			case (e.Type == TrialFinished || e.Type == TrialStopped) && (e.Reward == nil || !finite(*e.Reward)):
-				return nil, bad("trial %d: no reward", *e.Trial)
-			default:
-				r.done = e
-			}
-		default:
-			return nil, bad("unknown event type")
-		}
+// the space's tokens, finished trials with a reward, every ended trial
+// proposed. A bad event is an error naming its index (the line of a
+// FileJournal) and type.
+func replay(evs []Event, sites []string, toks []autodropout.Token) (*History, error) {
+	h := &History{Sites: sites, Tokens: toks}
+	if err := h.Replay(evs); err != nil {
+		return nil, err
 	}
-	for id, r := range st.recs {
-		if r.done != nil && r.proposed == nil {
-			return nil, fmt.Errorf("journal: trial %d ended but was never proposed", id)
-		}
+	if err := h.Check(); err != nil {
+		return nil, err
 	}
-	return st, nil
-}
-
-func (r *record) setRung(rung int, e *Event) {
-	if r.rungs == nil {
-		r.rungs = map[int]*Event{}
-	}
-	r.rungs[rung] = e
-}
-
-func (r *record) promote(rung int) {
-	if r.promoted == nil {
-		r.promoted = map[int]bool{}
-	}
-	r.promoted[rung] = true
+	return h, nil
 }
 
 // checkChoices checks that choices hold one value in range per token for
@@ -254,360 +159,24 @@ var hook func(point string, step int) error
 // failed, it writes the summary and returns it with an error wrapping
 // ErrAllFailed.
 func (s *Search) Run(ctx context.Context) (Summary, error) {
-	cfg := s.Config
-	if err := cfg.Check(); err != nil {
-		return Summary{}, fmt.Errorf("config: %w", err)
-	}
-	if len(s.Sites) == 0 {
-		return Summary{}, errors.New("no dropout sites to search")
-	}
-	space := s.Space
-	if space == nil {
-		space = ConvNetSpace{autodropout.DefaultSearchSpace()}
-	}
-	unlock, err := s.lockOut(ctx)
+	r, err := s.open(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
-	defer unlock()
-	if err := s.removeTemps(); err != nil {
+	defer r.close()
+	if err := r.replay(); err != nil {
 		return Summary{}, err
 	}
-	j := s.Journal
-	where := "the run's journal"
-	if j == nil {
-		where = filepath.Join(s.Out, "journal.jsonl")
-		fj, err := OpenFileJournal(where)
-		if err != nil {
-			return Summary{}, err
-		}
-		defer fj.Close()
-		j = fj
-	}
-	var jmu sync.Mutex
-	appendEv := func(e Event) error {
-		jmu.Lock()
-		defer jmu.Unlock()
-		return j.Append(e)
-	}
-
-	h, raw := hash(cfg, s.Sites)
-	evs, err := j.Events()
-	if err != nil {
+	if err := r.restore(); err != nil {
 		return Summary{}, err
 	}
-	st, err := replay(evs, s.Sites, space.Tokens())
-	if err != nil {
-		return Summary{}, err
-	}
-	recs := st.recs
-	if st.started != "" && st.started != h && !s.ForceConfig {
-		return Summary{}, fmt.Errorf("%s was started with another configuration (hash %s, now %s); use a new folder, or force it (autodropout search --force-config)", s.Out, st.started, h)
-	}
-	if st.started != h {
-		if err := appendEv(Event{Type: RunStarted, Config: raw, ConfigHash: h, Seed: cfg.Seed}); err != nil {
+	r.plan()
+	for b := 0; b*r.cfg.SamplesPerUpdate < r.cfg.Budget; b++ {
+		if err := r.batch(ctx, b); err != nil {
 			return Summary{}, err
 		}
 	}
-	K := cfg.SamplesPerUpdate
-	batchRewards := func(b int) ([]Scored, bool) {
-		var batch []Scored
-		for id := b * K; id < min(b*K+K, cfg.Budget); id++ {
-			r := recs[id]
-			if r == nil || r.done == nil {
-				return nil, false
-			}
-			rw := cfg.FailureReward
-			if r.done.Type != TrialFailed {
-				rw = *r.done.Reward
-			}
-			batch = append(batch, Scored{Choices: r.proposed.Choices, Reward: rw})
-		}
-		return batch, len(batch) > 0
-	}
-
-	var ctl Policy
-	ckpt := filepath.Join(s.Out, "controller.json")
-	if cfg.Method == "rl" {
-		if s.Checkpoints != nil {
-			if err := s.Checkpoints.Restore(ckpt); err != nil {
-				return Summary{}, err
-			}
-		}
-		if _, err := os.Stat(ckpt); err == nil {
-			if ctl, err = LoadPolicy(ckpt, space, cfg.Controller.Kind); err != nil {
-				return Summary{}, err
-			}
-		} else if ctl, err = NewPolicy(space, s.Sites, cfg.Controller, cfg.Seed); err != nil {
-			return Summary{}, err
-		}
-		// A checkpoint ahead of the journal (saved, then killed before the
-		// event was appended, by versions that saved first): journal the
-		// missing updates from the trials they learned from.
-		for step := 1; step <= ctl.Steps(); step++ {
-			if st.updates[step] != nil {
-				continue
-			}
-			batch, ok := batchRewards(step - 1)
-			if !ok {
-				return Summary{}, fmt.Errorf("%s is at controller step %d, but the journal has not recorded every trial of batch %d: it belongs to another run; delete it and the controller is rebuilt from the journal", ckpt, ctl.Steps(), step-1)
-			}
-			e := Event{Type: ControllerUpdated, Step: ip(step), MeanReward: fp(meanReward(batch)), Recovered: true}
-			if step == ctl.Steps() {
-				e.Baseline = fp(ctl.MovingBaseline())
-			}
-			if err := appendEv(e); err != nil {
-				return Summary{}, err
-			}
-			st.updates[step] = &e
-		}
-	}
-
-	cores := cfg.Cores
-	if cores <= 0 {
-		cores = runtime.NumCPU()
-	}
-	threads := max(1, cores/cfg.Parallel)
-	begin := time.Now()
-	ranNow := 0
-	var pmu sync.Mutex
-	running := 0
-	counts := func() (done, failed, unfinished int, best float64) {
-		best = math.Inf(-1)
-		for _, r := range recs {
-			switch {
-			case r.done == nil:
-				if r.started {
-					unfinished++
-				}
-			case r.done.Type == TrialFailed:
-				done++
-				failed++
-			case r.done.Type == TrialStopped:
-				done++
-			default:
-				done++
-				best = max(best, *r.done.Reward)
-			}
-		}
-		return
-	}
-	printf := func(format string, a ...any) {
-		if s.Progress != nil {
-			fmt.Fprintf(s.Progress, format, a...)
-		}
-	}
-	progress := func() {
-		done, failed, _, best := counts()
-		el := time.Since(begin)
-		rem := "?"
-		if ranNow > 0 {
-			rem = (time.Duration(float64(el) / float64(ranNow) * float64(cfg.Budget-done))).Round(time.Second).String()
-		}
-		bs := "-"
-		if !math.IsInf(best, -1) {
-			bs = fmt.Sprintf("%.4f", best)
-		}
-		printf("trials %d/%d  running %d  failed %d  best %s  elapsed %v  remaining ~%s\n",
-			done, cfg.Budget, running, failed, bs, el.Round(time.Second), rem)
-	}
-	interrupted := func(err error) error {
-		done, failed, unfinished, _ := counts()
-		return &InterruptedError{Done: done, Failed: failed, Budget: cfg.Budget, Unfinished: unfinished, Journal: where, Err: err}
-	}
-
-	// The plan, before anything runs.
-	printf("search %s: %d trials, %d per controller update, %d at a time with %d threads each, %d sites; journal %s\n",
-		cfg.Method, cfg.Budget, K, cfg.Parallel, threads, len(s.Sites), where)
-	if done, failed, unfinished, _ := counts(); done+unfinished > 0 || len(st.updates) > 0 {
-		printf("resuming: %d trials done (%d failed), %d unfinished run again, %d controller updates journaled\n",
-			done, failed, unfinished, len(st.updates))
-	}
-
-	// runAll runs trials cfg.Parallel at a time: it journals
-	// trial_started, runs each, journals the event end makes of its
-	// result and gives it to record (under the progress lock). An
-	// interrupted trial is left unfinished.
-	runAll := func(b int, pending []Trial, end func(Trial, Result) *Event, record func(Trial, *Event)) error {
-		work := make(chan Trial)
-		errc := make(chan error, len(pending))
-		var wg sync.WaitGroup
-		for w := 0; w < min(cfg.Parallel, len(pending)); w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for t := range work {
-					if err := ctx.Err(); err != nil {
-						errc <- err // interrupted before it started
-						continue
-					}
-					se := Event{Type: TrialStarted, Trial: ip(t.ID)}
-					if cfg.MultiFidelity != nil {
-						se.Rung = ip(t.Rung)
-					}
-					if err := appendEv(se); err != nil {
-						errc <- err
-						continue
-					}
-					pmu.Lock()
-					again := ""
-					if recs[t.ID].started {
-						again = " again"
-					}
-					recs[t.ID].started = true
-					running++
-					rung := ""
-					if cfg.MultiFidelity != nil {
-						rung = fmt.Sprintf(", rung %d", t.Rung)
-					}
-					printf("trial %d started%s (batch %d%s): %s\n", t.ID, again, b, rung, t.Dir)
-					pmu.Unlock()
-					res := s.Executor.Run(ctx, t)
-					if ctx.Err() != nil {
-						errc <- ctx.Err() // interrupted: leave the trial unfinished
-						pmu.Lock()
-						running--
-						pmu.Unlock()
-						continue
-					}
-					e := end(t, res)
-					err := appendEv(*e)
-					pmu.Lock()
-					running--
-					if err == nil {
-						record(t, e)
-						progress()
-					}
-					pmu.Unlock()
-					if err != nil {
-						errc <- err
-					}
-				}
-			}()
-		}
-		for _, t := range pending {
-			work <- t
-		}
-		close(work)
-		wg.Wait()
-		close(errc)
-		var first error
-		for err := range errc {
-			if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
-				return interrupted(err)
-			}
-			first = cmp.Or(first, err)
-		}
-		return first
-	}
-
-	for b := 0; b*K < cfg.Budget; b++ {
-		if err := ctx.Err(); err != nil {
-			return Summary{}, interrupted(err)
-		}
-		lo, hi := b*K, min(b*K+K, cfg.Budget)
-		if ctl != nil && b < ctl.Steps() {
-			continue // batch already in the checkpointed controller
-		}
-		if cfg.MultiFidelity != nil && batchDone(recs, lo, hi) {
-			// Ended before a kill (random search: nothing to update); a
-			// kill may have come before its rung states were deleted.
-			s.removeRungStates(ctx, batchTrials(s.Out, lo, hi))
-			if ctl == nil {
-				continue
-			}
-		}
-		// Propose the batch.
-		trials := make([]Trial, 0, hi-lo)
-		for id := lo; id < hi; id++ {
-			var p Proposal
-			if ctl != nil {
-				if p, err = ctl.Sample(); err != nil {
-					return Summary{}, fmt.Errorf("trial %d: %w", id, err)
-				}
-			} else {
-				if p, err = RandomProposal(space, s.Sites, rand.New(rand.NewSource(cfg.Seed*1_000_003+int64(id)))); err != nil {
-					return Summary{}, fmt.Errorf("trial %d: %w", id, err)
-				}
-			}
-			r := recs[id]
-			if r == nil {
-				r = &record{}
-				recs[id] = r
-			}
-			if r.proposed == nil {
-				step := b
-				e := Event{Type: TrialProposed, Trial: ip(id), Patterns: p.Patterns, Choices: p.Choices,
-					LogProb: fp(p.LogProb), Entropy: fp(p.Entropy), Step: &step}
-				if err := appendEv(e); err != nil {
-					return Summary{}, err
-				}
-				r.proposed = &e
-			}
-			trials = append(trials, Trial{ID: id, Patterns: r.proposed.Patterns, Choices: r.proposed.Choices, Seed: cfg.Task.Seed, Task: cfg.Task,
-				Dir: trialDir(s.Out, id), Threads: threads})
-		}
-		if mf := cfg.MultiFidelity; mf != nil {
-			if err := s.runRungs(ctx, b, trials, recs, mf, runAll, appendEv, &ranNow); err != nil {
-				return Summary{}, err
-			}
-		} else {
-			var pending []Trial
-			for _, t := range trials {
-				if recs[t.ID].done == nil {
-					pending = append(pending, t)
-				}
-			}
-			if err := runAll(b, pending, func(t Trial, res Result) *Event {
-				e := endEvent(t, res)
-				return &e
-			}, func(t Trial, e *Event) {
-				recs[t.ID].done = e
-				ranNow++
-			}); err != nil {
-				return Summary{}, err
-			}
-		}
-		if ctl == nil {
-			continue
-		}
-		// Update the controller with every trial of the batch: journal the
-		// update (unless the journal has it: a resume after a kill between
-		// journal and checkpoint), then save the checkpoint.
-		batch, _ := batchRewards(b)
-		us, err := ctl.Update(batch)
-		if err != nil {
-			return Summary{}, err
-		}
-		step := ctl.Steps()
-		if st.updates[step] == nil {
-			e := Event{Type: ControllerUpdated, Step: &step, Baseline: fp(us.Baseline),
-				MeanReward: fp(us.MeanReward), Loss: fp(us.Loss)}
-			if err := appendEv(e); err != nil {
-				return Summary{}, err
-			}
-			st.updates[step] = &e
-		}
-		if hook != nil {
-			if err := hook("journaled", step); err != nil {
-				return Summary{}, err
-			}
-		}
-		if err := ctl.Save(ckpt); err != nil {
-			return Summary{}, err
-		}
-		if s.Checkpoints != nil {
-			if err := s.Checkpoints.Saved(ckpt); err != nil {
-				return Summary{}, err
-			}
-		}
-		if hook != nil {
-			if err := hook("saved", step); err != nil {
-				return Summary{}, err
-			}
-		}
-	}
-	sum, err := s.finish(recs, len(st.updates))
+	sum, err := s.finish(r.h)
 	if err == nil && sum.Finished == 0 && sum.Failures > 0 {
 		err = fmt.Errorf("%w (%d); the most common failure (%d times): %s",
 			ErrAllFailed, sum.Failures, sum.CommonFailureCount, sum.CommonFailure)
@@ -616,9 +185,9 @@ func (s *Search) Run(ctx context.Context) (Summary, error) {
 }
 
 // batchDone reports whether trials [lo, hi) have all ended.
-func batchDone(recs map[int]*record, lo, hi int) bool {
+func batchDone(h *History, lo, hi int) bool {
 	for id := lo; id < hi; id++ {
-		if r := recs[id]; r == nil || r.done == nil {
+		if t := h.Trial(id); t == nil || t.End == nil {
 			return false
 		}
 	}
@@ -704,43 +273,71 @@ func (s *Search) removeTemps() error {
 	return nil
 }
 
-// finish writes top/ and summary.json.
-func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
-	cfg := s.Config
-	sum := Summary{Method: cfg.Method, Budget: cfg.Budget, BestReward: math.NaN(), BestTrial: -1, Updates: updates}
-	type fin struct {
-		id int
-		r  float64
+// scored is a finished trial's id and reward.
+type scored struct {
+	id int
+	r  float64
+}
+
+// finish writes top/ and summary.json from the history h.
+func (s *Search) finish(h *History) (Summary, error) {
+	sum, fins := s.summarize(h)
+	top := filepath.Join(s.Out, "top")
+	if err := os.RemoveAll(top); err != nil {
+		return sum, err
 	}
-	var fins []fin
+	if err := os.MkdirAll(top, 0o755); err != nil {
+		return sum, err
+	}
+	for i, f := range fins[:min(len(fins), s.Config.TopK)] {
+		p := filepath.Join(top, fmt.Sprintf("%02d-%.4f.json", i+1, f.r))
+		if err := atomicfile.Write(p, patternFileText(h.Trial(f.id).Proposed.Patterns)); err != nil {
+			return sum, fmt.Errorf("top patterns: %w", err)
+		}
+	}
+	b, _ := json.MarshalIndent(struct {
+		Summary
+		BestReward *float64 `json:"best_reward"`
+	}{sum, nanNil(sum.BestReward)}, "", "  ")
+	if err := atomicfile.Write(filepath.Join(s.Out, "summary.json"), append(b, '\n')); err != nil {
+		return sum, err
+	}
+	return sum, nil
+}
+
+// summarize adds up the trials of the budget that ended, and returns the
+// finished ones best first (ties: lower id).
+func (s *Search) summarize(h *History) (Summary, []scored) {
+	cfg := s.Config
+	sum := Summary{Method: cfg.Method, Budget: cfg.Budget, BestReward: math.NaN(), BestTrial: -1, Updates: len(h.Updates())}
+	var fins []scored
 	// In id order: sums over a map's order would differ in the last bit
 	// between a run and its resume.
-	for _, id := range slices.Sorted(maps.Keys(recs)) {
-		r := recs[id]
-		if r.done == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
+	for _, id := range h.TrialIDs() {
+		r := h.Trial(id)
+		if r.End == nil || id >= cfg.Budget { // a larger budget's trials (--force-config)
 			continue
 		}
 		sum.Trials++
-		if c := r.done.Cost; c != nil {
+		if c := r.End.Cost; c != nil {
 			sum.CPUS += c.CPUS
 			sum.WallS += c.WallS
 		}
-		if r.done.Type == TrialFailed {
+		switch r.End.Type {
+		case TrialFailed:
 			sum.Failures++
-			continue
-		}
-		if r.done.Type == TrialStopped {
+		case TrialStopped:
 			sum.Stopped++
-			rung := *r.done.Rung
+			rung := *r.End.Rung
 			for len(sum.StoppedPerRung) <= rung {
 				sum.StoppedPerRung = append(sum.StoppedPerRung, 0)
 			}
 			sum.StoppedPerRung[rung]++
-			continue
+		default:
+			sum.Finished++
+			fins = append(fins, scored{id, *r.End.Reward})
+			sum.MeanReward += *r.End.Reward
 		}
-		sum.Finished++
-		fins = append(fins, fin{id, *r.done.Reward})
-		sum.MeanReward += *r.done.Reward
 	}
 	if cfg.MultiFidelity != nil {
 		sum.FullFidelity = sum.Finished
@@ -748,7 +345,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 			sum.StoppedPerRung = append(sum.StoppedPerRung, 0)
 		}
 	}
-	sum.CommonFailure, sum.CommonFailureCount = commonFailure(recs, cfg.Budget)
+	sum.CommonFailure, sum.CommonFailureCount = commonFailure(h, cfg.Budget)
 	sort.Slice(fins, func(a, b int) bool {
 		if fins[a].r != fins[b].r {
 			return fins[a].r > fins[b].r
@@ -759,28 +356,7 @@ func (s *Search) finish(recs map[int]*record, updates int) (Summary, error) {
 		sum.MeanReward /= float64(len(fins))
 		sum.BestReward, sum.BestTrial = fins[0].r, fins[0].id
 	}
-	top := filepath.Join(s.Out, "top")
-	if err := os.RemoveAll(top); err != nil {
-		return sum, err
-	}
-	if err := os.MkdirAll(top, 0o755); err != nil {
-		return sum, err
-	}
-	for i, f := range fins[:min(len(fins), cfg.TopK)] {
-		p := filepath.Join(top, fmt.Sprintf("%02d-%.4f.json", i+1, f.r))
-		if err := atomicfile.Write(p, patternFileText(recs[f.id].proposed.Patterns)); err != nil {
-			return sum, fmt.Errorf("top patterns: %w", err)
-		}
-	}
-	out := sum
-	b, _ := json.MarshalIndent(struct {
-		Summary
-		BestReward *float64 `json:"best_reward"`
-	}{out, nanNil(sum.BestReward)}, "", "  ")
-	if err := atomicfile.Write(filepath.Join(s.Out, "summary.json"), append(b, '\n')); err != nil {
-		return sum, err
-	}
-	return sum, nil
+	return sum, fins
 }
 
 // patternFileText returns a trial's pattern file as a pattern file is
@@ -797,14 +373,15 @@ func patternFileText(raw json.RawMessage) []byte {
 
 // commonFailure returns the most common failure of trials [0, budget)
 // and its count.
-func commonFailure(recs map[int]*record, budget int) (string, int) {
+func commonFailure(h *History, budget int) (string, int) {
 	n := map[string]int{}
 	first := map[string]int{}
-	for id, r := range recs {
-		if r.done == nil || r.done.Type != TrialFailed || id >= budget {
+	for _, id := range h.TrialIDs() {
+		r := h.Trial(id)
+		if r.End == nil || r.End.Type != TrialFailed || id >= budget {
 			continue
 		}
-		k := failureText(r.done)
+		k := failureText(r.End)
 		n[k]++
 		if f, ok := first[k]; !ok || id < f {
 			first[k] = id

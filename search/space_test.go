@@ -64,20 +64,22 @@ func TestTransformerSearch(t *testing.T) {
 	}
 }
 
-func TestTaskArgs(t *testing.T) {
+// A task's Spec carries its options, and only those (the trial's
+// defaults fill the rest).
+func TestTaskSpec(t *testing.T) {
 	for _, tc := range []struct {
 		task Task
 		want string
 	}{
-		{Config{}.WithDefaults().Task, "--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0"},
-		{Config{Task: Task{ValFrac: 0.05, PerClass: 85, ImageSize: 160, Device: "cuda"}}.WithDefaults().Task,
-			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0 --val-frac 0.05 --per-class 85 --image-size 160 --device cuda"},
+		{Config{}.WithDefaults().Task, "--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05"},
+		{Config{Task: Task{ValFrac: 0.05, PerClass: 85, ImageSize: 160, Device: "cuda", TrainSubset: 9}}.WithDefaults().Task,
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 9 --val-frac 0.05 --image-size 160 --per-class 85 --device cuda"},
 		{Config{Task: Task{Augment: new(bool)}}.WithDefaults().Task,
-			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 0 --augment=false"},
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --augment=false"},
 		{Config{Task: Task{Kind: "lm", Steps: 50, EvalTokens: 2000, DataDir: "/d"}}.WithDefaults().Task,
-			"--task lm --model transformer-xl --data fortunes --config configs/transformer-xl-small.json --steps 50 --eval-tokens 2000 --data-dir /d"},
+			"--task lm --model transformer-xl --data fortunes --data-dir /d --config configs/transformer-xl-small.json --steps 50 --eval-tokens 2000"},
 	} {
-		if got := strings.Join(tc.task.Args(), " "); got != tc.want {
+		if got := tc.task.Spec().String(); got != tc.want {
 			t.Errorf("args %q, want %q", got, tc.want)
 		}
 	}

@@ -52,6 +52,21 @@ type LMConfig struct {
 	// call trains (the caller owns it), so that a later call with Resume
 	// continues as if the run had never stopped.
 	SaveState func(*State) error
+	// CurveEvery, when positive, evaluates the validation split and as
+	// many tokens from the start of the training split (in evaluation
+	// mode, so without the regularizer) after every CurveEvery steps and
+	// after the last, recording LMResult.Curve: over-fitting shows as the
+	// validation perplexity rising while the training perplexity falls.
+	// The evaluations draw no random numbers, so the training is the same
+	// with and without them. A resumed run's curve starts at the resume.
+	CurveEvery int
+}
+
+// LMPoint is one evaluation of a learning curve (LMConfig.CurveEvery).
+type LMPoint struct {
+	Step     int     `json:"step"`
+	TrainPPL float64 `json:"train_ppl"` // on the first len(Valid) training tokens, evaluation mode
+	ValPPL   float64 `json:"val_ppl"`
 }
 
 // StepSeed is the seed of libtorch's generators during step s (from 0)
@@ -70,6 +85,8 @@ type LMResult struct {
 	TokensPerS float64 `json:"tokens_per_s"` // training tokens per second
 	Params     int64   `json:"params"`
 	Precision  string  `json:"precision"` // the precision used: fp32, bf16 or fp16
+	// Curve is the learning curve, with LMConfig.CurveEvery.
+	Curve []LMPoint `json:"curve,omitempty"`
 }
 
 // TrainLM trains model on c.Train and evaluates on c.Valid and c.Test.
@@ -80,24 +97,9 @@ type LMResult struct {
 // c.Test is not evaluated (TestPPL stays 0 and is left out of the JSON);
 // c.Valid must not be empty.
 func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*LMResult, error) {
-	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
-		return nil, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")
-	}
-	stop := cfg.Steps
-	if cfg.StopStep > 0 && cfg.StopStep < cfg.Steps {
-		stop = cfg.StopStep
-	}
-	if (cfg.StopStep > 0 || cfg.Resume != nil || cfg.SaveState != nil) && (cfg.Steps < 1 || cfg.Duration > 0) {
-		return nil, fmt.Errorf("lm training: stopping at a step, saving and resuming want a number of steps and no duration (a duration ends at an unknown step)")
-	}
-	if r := cfg.Resume; r != nil && (r.Steps < 1 || r.Steps >= stop) {
-		return nil, fmt.Errorf("resume after step %d of a run that stops after step %d", r.Steps, stop)
-	}
-	if cfg.EvalBatch < 1 {
-		cfg.EvalBatch = 10
-	}
-	if cfg.Every <= 0 {
-		cfg.Every = 5 * time.Second
+	cfg, stop, err := cfg.check()
+	if err != nil {
+		return nil, err
 	}
 	if err := CheckSplits(c, cfg); err != nil {
 		return nil, err
@@ -107,128 +109,248 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		return nil, err
 	}
 	defer release()
-	start := time.Now()
-	amp, err := NewAMP(cfg.Precision, vs)
+	r, err := newLMRun(vs, model, c, cfg)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := data.NewStreams(c.Train, cfg.BatchSize)
-	if err != nil {
-		return nil, fmt.Errorf("train split: %w", err)
+	defer r.drop()
+	if err := r.train(ctx, stop, c); err != nil {
+		return nil, err
 	}
-	opt, err := LMOptimizer(vs, cfg.Optimizer, cfg.LR)
-	if err != nil {
-		return nil, fmt.Errorf("optimizer: %w", err)
-	}
-	if a, ok := opt.(*Adam); ok {
-		defer a.Drop()
-	}
-	res := &LMResult{Params: CountParams(vs), Precision: amp.String()}
-	nseg := tr.Segments(cfg.TgtLen)
-	var mems []*ts.Tensor
-	dropMems := func() {
-		for _, m := range mems {
-			m.MustDrop()
-		}
-		mems = nil
-	}
-	defer dropMems()
-	var recent []float64
-	seg := 0 // the next training segment
-	if r := cfg.Resume; r != nil {
-		if mems, err = applyLMState(vs, opt, r, amp); err != nil {
-			return nil, fmt.Errorf("resume: %w", err)
-		}
-		res.Steps, res.Tokens, seg, recent = r.Steps, r.Examples, r.Segment, append([]float64(nil), r.Recent...)
-	}
-	firstTokens := res.Tokens
-	last := time.Now()
-	for {
-		if cfg.Steps > 0 && res.Steps >= stop {
-			break
-		}
-		if cfg.Duration > 0 && time.Since(start) >= cfg.Duration {
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		if seg >= nseg {
-			seg = 0
-			dropMems()
-		}
-		if cfg.Steps > 0 {
-			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(cfg.Steps))))
-		}
-		if err := libtorch.ManualSeed(StepSeed(cfg.Seed, res.Steps)); err != nil {
-			return nil, err
-		}
-		x, y, err := tr.SegmentTensors(seg, cfg.TgtLen, cfg.Device)
-		if err != nil {
-			return nil, err
-		}
-		v, next, err := LMStepAMP(vs, opt, model, x, y, mems, cfg.Clip, amp)
-		mems = next
-		n := y.Numel()
-		x.MustDrop()
-		y.MustDrop()
-		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", res.Steps+1, err)
-		}
-		seg++
-		res.Steps++
-		res.Tokens += int64(n)
-		recent = append(recent, v)
-		if len(recent) > 100 {
-			recent = recent[1:]
-		}
-		if cfg.Progress != nil && time.Since(last) >= cfg.Every {
-			last = time.Now()
-			el := time.Since(start).Seconds()
-			fmt.Fprintf(cfg.Progress, "  step %d  loss %.3f  ppl %.1f  %.0f tokens/s  elapsed %.0fs\n",
-				res.Steps, mean(recent), math.Exp(mean(recent)), float64(res.Tokens-firstTokens)/el, el)
-		}
-	}
-	if cfg.SaveState != nil {
-		st, err := captureLMState(vs, opt, mems, amp)
-		if err != nil {
-			return nil, fmt.Errorf("state after step %d: %w", res.Steps, err)
-		}
-		st.Steps, st.Examples, st.Segment, st.Recent = res.Steps, res.Tokens, seg, append([]float64(nil), recent...)
-		if err := cfg.SaveState(st); err != nil {
-			return nil, err
-		}
+	if err := r.save(); err != nil {
+		return nil, err
 	}
 	if stop < cfg.Steps {
 		c = &data.Corpus{Name: c.Name, Vocab: c.Vocab, Train: c.Train, Valid: c.Valid} // a rung: no test
 	}
-	res.TrainS = time.Since(start).Seconds()
-	res.TokensPerS = float64(res.Tokens-firstTokens) / res.TrainS
-	res.TrainLoss = mean(recent)
-	dropMems()
-	exit, err := amp.Autocast()
-	if err != nil {
+	res := r.res
+	res.TrainS = time.Since(r.start).Seconds()
+	res.TokensPerS = float64(res.Tokens-r.firstTokens) / res.TrainS
+	res.TrainLoss = mean(r.recent)
+	r.dropMems()
+	if err := r.evaluate(c); err != nil {
 		return nil, err
 	}
-	defer exit()
-	if len(c.Valid) > 0 {
-		if res.ValPPL, err = Perplexity(model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
-			return nil, fmt.Errorf("validation: %w", err)
-		}
-	}
-	if len(c.Test) > 0 {
-		if res.TestPPL, err = Perplexity(model, c.Test, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
-			return nil, fmt.Errorf("test: %w", err)
-		}
-	}
-	if err := exit(); err != nil {
-		return nil, err
-	}
-	res.WallS = time.Since(start).Seconds()
+	res.WallS = time.Since(r.start).Seconds()
 	if cfg.Progress != nil {
 		fmt.Fprintf(cfg.Progress, "  done: %d steps, %.0f tokens/s, val ppl %.2f, test ppl %.2f\n", res.Steps, res.TokensPerS, res.ValPPL, res.TestPPL)
 	}
 	return res, nil
+}
+
+// check checks cfg and fills its defaults; stop is the number of steps
+// this call trains to (StopStep for a rung, else Steps).
+func (cfg LMConfig) check() (_ LMConfig, stop int, _ error) {
+	if cfg.TgtLen < 1 || cfg.BatchSize < 1 || (cfg.Steps < 1 && cfg.Duration <= 0) {
+		return cfg, 0, fmt.Errorf("lm training: want tgt_len, batch size ≥ 1 and steps or a duration")
+	}
+	stop = cfg.Steps
+	if cfg.StopStep > 0 && cfg.StopStep < cfg.Steps {
+		stop = cfg.StopStep
+	}
+	if (cfg.StopStep > 0 || cfg.Resume != nil || cfg.SaveState != nil) && (cfg.Steps < 1 || cfg.Duration > 0) {
+		return cfg, 0, fmt.Errorf("lm training: stopping at a step, saving and resuming want a number of steps and no duration (a duration ends at an unknown step)")
+	}
+	if r := cfg.Resume; r != nil && (r.Steps < 1 || r.Steps >= stop) {
+		return cfg, 0, fmt.Errorf("resume after step %d of a run that stops after step %d", r.Steps, stop)
+	}
+	if cfg.EvalBatch < 1 {
+		cfg.EvalBatch = 10
+	}
+	if cfg.Every <= 0 {
+		cfg.Every = 5 * time.Second
+	}
+	return cfg, stop, nil
+}
+
+// lmRun is one call of TrainLM: the model, its optimizer and the state of
+// the training stream that its phases (train, save, evaluate) share.
+type lmRun struct {
+	vs     *gnn.VarStore
+	model  LM
+	cfg    LMConfig
+	amp    *AMP
+	opt    Optimizer
+	tr     *data.Streams
+	nseg   int // training segments in the stream
+	res    *LMResult
+	mems   []*ts.Tensor // the memories carried to the next segment
+	recent []float64    // the last 100 steps' losses
+	seg    int          // the next training segment
+	start  time.Time
+	// firstTokens is the tokens trained before this call (a resume's):
+	// the pace counts this call's only.
+	firstTokens int64
+}
+
+// newLMRun sets up the precision, the training stream and the optimizer,
+// and applies cfg.Resume.
+func newLMRun(vs *gnn.VarStore, model LM, c *data.Corpus, cfg LMConfig) (*lmRun, error) {
+	r := &lmRun{vs: vs, model: model, cfg: cfg, start: time.Now()}
+	var err error
+	if r.amp, err = NewAMP(cfg.Precision, vs); err != nil {
+		return nil, err
+	}
+	if r.tr, err = data.NewStreams(c.Train, cfg.BatchSize); err != nil {
+		return nil, fmt.Errorf("train split: %w", err)
+	}
+	if r.opt, err = LMOptimizer(vs, cfg.Optimizer, cfg.LR); err != nil {
+		return nil, fmt.Errorf("optimizer: %w", err)
+	}
+	r.res = &LMResult{Params: CountParams(vs), Precision: r.amp.String()}
+	r.nseg = r.tr.Segments(cfg.TgtLen)
+	if s := cfg.Resume; s != nil {
+		if r.mems, err = applyLMState(vs, r.opt, s, r.amp); err != nil {
+			r.drop()
+			return nil, fmt.Errorf("resume: %w", err)
+		}
+		r.res.Steps, r.res.Tokens, r.seg, r.recent = s.Steps, s.Examples, s.Segment, append([]float64(nil), s.Recent...)
+	}
+	r.firstTokens = r.res.Tokens
+	return r, nil
+}
+
+// drop frees the memories and the optimizer's moments.
+func (r *lmRun) drop() {
+	r.dropMems()
+	if a, ok := r.opt.(*Adam); ok {
+		a.Drop()
+	}
+}
+
+func (r *lmRun) dropMems() {
+	for _, m := range r.mems {
+		m.MustDrop()
+	}
+	r.mems = nil
+}
+
+// train runs steps until stop (or cfg.Duration), printing progress and
+// evaluating the learning curve on c.
+func (r *lmRun) train(ctx context.Context, stop int, c *data.Corpus) error {
+	cfg, res := r.cfg, r.res
+	last := time.Now()
+	for {
+		if (cfg.Steps > 0 && res.Steps >= stop) || (cfg.Duration > 0 && time.Since(r.start) >= cfg.Duration) {
+			if n := len(res.Curve); cfg.CurveEvery > 0 && (n == 0 || res.Curve[n-1].Step != res.Steps) {
+				return r.curvePoint(c)
+			}
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		if err := r.step(); err != nil {
+			return err
+		}
+		if cfg.CurveEvery > 0 && res.Steps%cfg.CurveEvery == 0 {
+			if err := r.curvePoint(c); err != nil {
+				return err
+			}
+		}
+		if cfg.Progress != nil && time.Since(last) >= cfg.Every {
+			last = time.Now()
+			el := time.Since(r.start).Seconds()
+			fmt.Fprintf(cfg.Progress, "  step %d  loss %.3f  ppl %.1f  %.0f tokens/s  elapsed %.0fs\n",
+				res.Steps, mean(r.recent), math.Exp(mean(r.recent)), float64(res.Tokens-r.firstTokens)/el, el)
+		}
+	}
+}
+
+// step trains on the next segment (the stream's first again, with fresh
+// memories, after its last) at the cosine schedule's learning rate, with
+// libtorch's generators seeded for the step.
+func (r *lmRun) step() error {
+	cfg, res := r.cfg, r.res
+	if r.seg >= r.nseg {
+		r.seg = 0
+		r.dropMems()
+	}
+	if cfg.Steps > 0 {
+		r.opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(cfg.Steps))))
+	}
+	if err := libtorch.ManualSeed(StepSeed(cfg.Seed, res.Steps)); err != nil {
+		return err
+	}
+	x, y, err := r.tr.SegmentTensors(r.seg, cfg.TgtLen, cfg.Device)
+	if err != nil {
+		return err
+	}
+	v, next, err := LMStepAMP(r.vs, r.opt, r.model, x, y, r.mems, cfg.Clip, r.amp)
+	r.mems = next
+	n := y.Numel()
+	x.MustDrop()
+	y.MustDrop()
+	if err != nil {
+		return fmt.Errorf("step %d: %w", res.Steps+1, err)
+	}
+	r.seg++
+	res.Steps++
+	res.Tokens += int64(n)
+	r.recent = append(r.recent, v)
+	if len(r.recent) > 100 {
+		r.recent = r.recent[1:]
+	}
+	return nil
+}
+
+// curvePoint evaluates the validation split and the start of the
+// training split and appends the point to the result's curve.
+func (r *lmRun) curvePoint(c *data.Corpus) error {
+	cfg := r.cfg
+	exit, err := r.amp.Autocast()
+	if err != nil {
+		return err
+	}
+	defer exit()
+	p := LMPoint{Step: r.res.Steps}
+	if p.ValPPL, err = Perplexity(r.model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+		return fmt.Errorf("curve at step %d: validation: %w", p.Step, err)
+	}
+	head := c.Train[:min(len(c.Train), len(c.Valid))]
+	if p.TrainPPL, err = Perplexity(r.model, head, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+		return fmt.Errorf("curve at step %d: training: %w", p.Step, err)
+	}
+	r.res.Curve = append(r.res.Curve, p)
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "  curve: step %d  train ppl %.2f  val ppl %.2f\n", p.Step, p.TrainPPL, p.ValPPL)
+	}
+	return exit()
+}
+
+// save gives cfg.SaveState, when set, the state after the last step.
+func (r *lmRun) save() error {
+	if r.cfg.SaveState == nil {
+		return nil
+	}
+	st, err := captureLMState(r.vs, r.opt, r.mems, r.amp)
+	if err != nil {
+		return fmt.Errorf("state after step %d: %w", r.res.Steps, err)
+	}
+	st.Steps, st.Examples, st.Segment, st.Recent = r.res.Steps, r.res.Tokens, r.seg, append([]float64(nil), r.recent...)
+	return r.cfg.SaveState(st)
+}
+
+// evaluate measures the perplexity of c's validation and test splits
+// (those not empty) under the run's precision.
+func (r *lmRun) evaluate(c *data.Corpus) error {
+	cfg, res := r.cfg, r.res
+	exit, err := r.amp.Autocast()
+	if err != nil {
+		return err
+	}
+	defer exit()
+	if len(c.Valid) > 0 {
+		if res.ValPPL, err = Perplexity(r.model, c.Valid, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+			return fmt.Errorf("validation: %w", err)
+		}
+	}
+	if len(c.Test) > 0 {
+		if res.TestPPL, err = Perplexity(r.model, c.Test, cfg.EvalBatch, cfg.TgtLen, cfg.Device); err != nil {
+			return fmt.Errorf("test: %w", err)
+		}
+	}
+	return exit()
 }
 
 // CheckSplits reports whether c's splits are long enough for cfg: the

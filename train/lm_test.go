@@ -4,6 +4,7 @@ import (
 	"context"
 	"math"
 	"math/rand"
+	"slices"
 	"strings"
 	"testing"
 
@@ -139,5 +140,56 @@ func TestTrainLMRefusesShortSplitsBeforeTraining(t *testing.T) {
 				t.Fatalf("TrainLM: %v after %d forward passes, want %q before any", err, m.calls, tc.err)
 			}
 		})
+	}
+}
+
+// TestTrainLMCurve: CurveEvery records a point every CurveEvery steps and
+// one after the last, and the evaluations leave the training unchanged
+// (the same weights, so the same final perplexities, as without them).
+func TestTrainLMCurve(t *testing.T) {
+	rng := rand.New(rand.NewSource(5))
+	var ids []int64
+	for range 3000 {
+		ids = append(ids, int64(rng.Intn(11)))
+	}
+	c := &data.Corpus{Vocab: data.NewVocab(), Train: ids[:2400], Valid: ids[2400:2700], Test: ids[2700:]}
+	run := func(every int) *LMResult {
+		if err := libtorch.ManualSeed(4); err != nil {
+			t.Fatal(err)
+		}
+		vs := gnn.NewVarStore(gotch.CPU)
+		m, err := nn.NewTransformerXL(vs.Root(), nn.TransformerXLConfig{NToken: 11, NLayer: 1, DModel: 16, NHead: 2, DHead: 8, DInner: 32, TgtLen: 8, MemLen: 8, Dropout: 0.3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := nn.SetLMRegularizer(m.Sites(), "dropout", "", m.Cfg); err != nil {
+			t.Fatal(err)
+		}
+		res, err := TrainLM(context.Background(), vs, m, c, LMConfig{LR: 1e-2, Clip: 1, Steps: 25, BatchSize: 4, TgtLen: 8, Device: gotch.CPU, Seed: 9, CurveEvery: every})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res
+	}
+	plain, curved := run(0), run(10)
+	var steps []int
+	for _, p := range curved.Curve {
+		steps = append(steps, p.Step)
+		if !(p.ValPPL > 1 && p.TrainPPL > 1) {
+			t.Errorf("point %+v: want perplexities above 1", p)
+		}
+	}
+	if want := []int{10, 20, 25}; !slices.Equal(steps, want) {
+		t.Errorf("curve at steps %v, want %v", steps, want)
+	}
+	if plain.Curve != nil {
+		t.Errorf("curve without CurveEvery: %v", plain.Curve)
+	}
+	if plain.ValPPL != curved.ValPPL || plain.TestPPL != curved.TestPPL {
+		t.Errorf("val/test ppl %v/%v without the curve, %v/%v with it: the evaluations changed the training",
+			plain.ValPPL, plain.TestPPL, curved.ValPPL, curved.TestPPL)
+	}
+	if last := curved.Curve[len(curved.Curve)-1]; last.ValPPL != curved.ValPPL {
+		t.Errorf("last point's val ppl %v, the run's %v", last.ValPPL, curved.ValPPL)
 	}
 }

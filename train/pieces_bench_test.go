@@ -7,10 +7,7 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
-	"github.com/autodropout/autodropout/nn"
-	"github.com/autodropout/autodropout/search"
 	"github.com/sugarme/gotch"
-	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -73,40 +70,4 @@ func BenchmarkLoader(b *testing.B) {
 		epoch++
 	}
 	b.ReportMetric(float64(128*b.N)/b.Elapsed().Seconds(), "examples/s")
-}
-
-// BenchmarkController times one controller round of a search on WRN-16-2's
-// batch-norm sites: two samples and one REINFORCE update (the tiny search
-// config's samples_per_update), to set against a trial (hundreds of
-// training steps).
-func BenchmarkController(b *testing.B) {
-	vs := gnn.NewVarStore(gotch.CPU)
-	m, err := nn.NewWRN(vs.Root(), 16, 2, 1, 10)
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sites []string
-	for _, s := range m.Sites().Names() {
-		if bnSite(s) {
-			sites = append(sites, s)
-		}
-	}
-	ctl, err := search.NewController(search.ConvNetSpace{SearchSpace: autodropout.DefaultSearchSpace()}, sites, search.DefaultControllerConfig(), 1)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.ResetTimer()
-	for i := 0; i < b.N; i++ {
-		batch := make([]search.Scored, 2)
-		for j := range batch {
-			p, err := ctl.Sample()
-			if err != nil {
-				b.Fatal(err)
-			}
-			batch[j] = search.Scored{Choices: p.Choices, Reward: 0.8 + 0.01*float64(j)}
-		}
-		if _, err := ctl.Update(batch); err != nil {
-			b.Fatal(err)
-		}
-	}
 }

@@ -1,10 +1,10 @@
 package train
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 
+	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/nn"
 )
 
@@ -21,14 +21,15 @@ type LMRecipe struct {
 	Source    string                 `json:"source,omitempty"` // where the values come from
 }
 
-// ReadLMRecipe reads a recipe file.
+// ReadLMRecipe reads a recipe file, strictly: an unknown or mistyped
+// field is an error with its line, column and path.
 func ReadLMRecipe(path string) (LMRecipe, error) {
 	var c LMRecipe
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return c, fmt.Errorf("language-model recipe: %w", err)
 	}
-	if err := json.Unmarshal(b, &c); err != nil {
+	if err := strictjson.Decode(b, &c); err != nil {
 		return c, fmt.Errorf("language-model recipe %s: %w", path, err)
 	}
 	return c, nil

@@ -16,7 +16,7 @@ func parseBenchFlags(args []string) (*bench.Settings, error) {
 	f := bench.DefaultSettings()
 	fs := newFlagSet("bench")
 	fs.StringVar(&f.Models, "models", "wrn-16-2,wrn-28-2,transformer-xl",
-		"comma-separated models; a classifier takes an input shape after @ (default: wrn-16-2@1x28x28, others @3x32x32)")
+		"comma-separated models; a classifier takes an input shape after @ (without one: wrn-16-2@1x28x28, others @3x32x32)")
 	fs.IntVar(&f.Batch, "batch", 128, "classifier batch size (the Transformer-XL's comes from --lm-config)")
 	fs.IntVar(&f.Threads, "threads", 0, "libtorch intra-op threads, ours and PyTorch's (0: all cores)")
 	fs.IntVar(&f.Steps, "steps", 10, "timed steps per variant (medians are reported)")
@@ -29,13 +29,13 @@ func parseBenchFlags(args []string) (*bench.Settings, error) {
 		"pattern file for the classifiers; other WRNs take each entry at the same site kind of every block of its group")
 	fs.StringVar(&f.LMConfig, "lm-config", "configs/transformer-xl-small.json", "Transformer-XL model and recipe")
 	fs.StringVar(&f.LMPattern, "lm-pattern", "configs/transformer-xl-patterns-hand.json", "Transformer-XL pattern file")
-	fs.IntVar(&f.Vocab, "vocab", 14922, "Transformer-XL vocabulary size (default: the fortunes corpus's, min count 2)")
+	fs.IntVar(&f.Vocab, "vocab", 14922, "Transformer-XL vocabulary size; the default is the fortunes corpus's at min count 2")
 	fs.StringVar(&f.DataDir, "data-dir", data.FashionMNISTDir, "Fashion-MNIST folder for the loader measurement")
 	fs.Float64Var(&f.Rate, "drop-rate", 0.1, "drop probability of Dropout and DropBlock")
 	fs.IntVar(&f.BlockSize, "block-size", 3, "DropBlock's block side")
 	variants := fs.String("variants", "", "comma-separated regularizers to time (default all: none, dropout, dropblock, pattern; none is always timed)")
 	skip := fs.String("skip", "", "comma-separated sections to leave out: "+strings.Join(bench.Sections, ", "))
-	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto (default fp32, where train defaults to auto, so that runs compare with earlier ones; the first precision's steps feed the loader and controller sections)")
+	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto; fp32 by default, where train's default is auto, so that runs compare with earlier ones; the first precision's steps feed the loader and controller sections")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}

@@ -27,6 +27,7 @@ func TestCLIConventions(t *testing.T) {
 		{[]string{"search", "--confg", "x.json"}, 2, nil, `(did you mean "config"?)`, true},
 		{[]string{"train", "--epochs", "x"}, 2, nil, `invalid value "x" for flag -epochs`, true},
 		{[]string{"train", "--zzzzzz"}, 2, nil, "unknown flag -zzzzzz (run", true},
+		{[]string{"train", "--task", "lm", "--epochs", "3"}, 1, nil, "--epochs: only classify tasks read it, not lm", true},
 	} {
 		var out, errb strings.Builder
 		code := run(tc.args, &out, &errb)

@@ -18,5 +18,11 @@ func runEnv(args []string) error {
 	fmt.Printf("cuda available:   %v\n", gotch.CudaIfAvailable() != gotch.CPU)
 	auto, _ := libtorch.Resolve(libtorch.Auto, gotch.CPU)
 	fmt.Printf("cpu bfloat16:     %v (--precision auto runs %s on the CPU)\n", libtorch.CPUHasBF16(), auto)
+	blas := libtorch.BLAS()
+	fmt.Printf("blas:             %s\n", blas)
+	if blas.Reference() {
+		fmt.Println("                  the reference BLAS is slow for float32 linear layers (a Transformer-XL step ~10x);")
+		fmt.Println("                  install OpenBLAS: sudo apt-get install libopenblas0-pthread (make setup does)")
+	}
 	return nil
 }

@@ -8,7 +8,7 @@
 //	                             search patterns (controller or random), resumable
 //	autodropout show PATTERN.json --png OUT.png
 //	                             render the masks a pattern file produces
-//	autodropout space [--space FILE] [--maps 32x32,16x16,8x8]
+//	autodropout space [--space FILE] [--data NAME] [--model NAME | --maps 28x28,14x14,7x7]
 //	                             survey a search space's dropped fractions and masks
 //	autodropout worker --nats URL [--run NAME] [--threads N]
 //	                             run a distributed search's trials (NATS JetStream)

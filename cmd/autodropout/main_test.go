@@ -2,11 +2,9 @@ package main
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"image/png"
 	"os"
 	"path/filepath"
-	"strings"
 	"testing"
 )
 
@@ -47,108 +45,6 @@ const handPattern = `{"patterns": [
  {"site": "bn1", "pattern": {"size": 3, "stride": 2, "repeat": 4, "rotate": 90, "shear_x": 0, "shear_y": 0, "share_c": true, "residual": false}},
  {"site": "bn2", "pattern": {"size": 2, "stride": 1, "repeat": 3, "rotate": 0, "shear_x": 0.2, "shear_y": 0, "share_c": false, "residual": false}}
 ]}`
-
-func TestTrainWritesResult(t *testing.T) {
-	dir := toyData(t)
-	pattern := filepath.Join(t.TempDir(), "p.json")
-	os.WriteFile(pattern, []byte(handPattern), 0o644)
-	for _, reg := range [][]string{
-		{"--regularizer", "none"},
-		{"--regularizer", "dropout", "--drop-rate", "0.2"},
-		{"--regularizer", "spatial"},
-		{"--regularizer", "dropblock", "--block-size", "4"},
-		{"--pattern", pattern},
-	} {
-		t.Run(reg[len(reg)-1], func(t *testing.T) {
-			out := t.TempDir()
-			args := append([]string{"--data", "mnist", "--data-dir", dir, "--epochs", "2", "--batch-size", "16",
-				"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--out", out}, reg...)
-			if err := runTrain(args); err != nil {
-				t.Fatal(err)
-			}
-			b, err := os.ReadFile(filepath.Join(out, "result.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var res map[string]any
-			if err := json.Unmarshal(b, &res); err != nil {
-				t.Fatal(err)
-			}
-			for _, k := range []string{"val_acc", "test_acc", "epochs", "steps", "wall_s", "cpu_s", "params", "regularizer"} {
-				if _, ok := res[k]; !ok {
-					t.Errorf("result.json lacks %q: %s", k, b)
-				}
-			}
-			if res["epochs"].(float64) != 2 || res["steps"].(float64) != 10 || res["train_examples"].(float64) != 72 {
-				t.Errorf("epochs/steps/examples = %v/%v/%v, want 2/10/72", res["epochs"], res["steps"], res["train_examples"])
-			}
-			if acc := res["test_acc"].(float64); acc < 0 || acc > 1 {
-				t.Errorf("test accuracy %v", acc)
-			}
-			if _, err := os.Stat(filepath.Join(out, "model.ot")); err != nil {
-				t.Errorf("no checkpoint: %v", err)
-			}
-		})
-	}
-}
-
-func TestTrainSameSeedSameResult(t *testing.T) {
-	dir := toyData(t)
-	var accs []string
-	for i := 0; i < 2; i++ {
-		out := t.TempDir()
-		if err := runTrain([]string{"--data", "mnist", "--data-dir", dir, "--batch-size", "16", "--seed", "5",
-			"--threads", "1", "--regularizer", "dropblock", "--out", out}); err != nil {
-			t.Fatal(err)
-		}
-		b, _ := os.ReadFile(filepath.Join(out, "result.json"))
-		var res struct {
-			Loss float64 `json:"train_loss"`
-			Val  float64 `json:"val_acc"`
-		}
-		json.Unmarshal(b, &res)
-		accs = append(accs, jsonFloat(res.Loss)+"/"+jsonFloat(res.Val))
-	}
-	if accs[0] != accs[1] {
-		t.Errorf("same seed gave %s then %s", accs[0], accs[1])
-	}
-}
-
-func jsonFloat(f float64) string { b, _ := json.Marshal(f); return string(b) }
-
-func TestTrainErrors(t *testing.T) {
-	dir := toyData(t)
-	bad := filepath.Join(t.TempDir(), "bad.json")
-	os.WriteFile(bad, []byte(`{"patterns": [{"site": "bn1", "pattern": {"size": -3}}]}`), 0o644)
-	unknownSite := filepath.Join(t.TempDir(), "site.json")
-	os.WriteFile(unknownSite, []byte(strings.Replace(handPattern, `"bn2"`, `"layer9.bn2"`, 1)), 0o644)
-	for _, tc := range []struct {
-		args []string
-		want string
-	}{
-		{[]string{"--model", "vgg"}, "unknown model"},
-		{[]string{"--data", "svhn"}, "unknown dataset"},
-		{[]string{"--regularizer", "pattern"}, "needs --pattern"},
-		{[]string{"--regularizer", "magic"}, "unknown"},
-		{[]string{"--pattern", bad}, "bad.json"},
-		{[]string{"--pattern", unknownSite}, `no dropout site "layer9.bn2"`},
-		{[]string{"--regularizer", "dropout", "--sites", "^nothing$"}, "matches none"},
-		{[]string{"--device", "tpu"}, "want cpu, cuda"},
-		{[]string{"--val-frac", "1"}, "--val-frac"},
-		{[]string{"--epochs", "-1"}, "--epochs -1: want at least 1"},
-		{[]string{"--lr", "-1"}, "learning rate -1: want a finite number ≥ 0"},
-		{[]string{"--lr", "NaN"}, "learning rate NaN"},
-	} {
-		args := append([]string{"--data", "mnist", "--data-dir", dir, "--threads", "1"}, tc.args...)
-		if tc.args[0] == "--data" {
-			args = append([]string{"--data-dir", dir, "--threads", "1"}, tc.args...)
-		}
-		err := runTrain(args)
-		if err == nil || !strings.Contains(err.Error(), tc.want) {
-			t.Errorf("train %v: error %v, want %q", tc.args, err, tc.want)
-		}
-	}
-}
 
 func TestShow(t *testing.T) {
 	dir := t.TempDir()

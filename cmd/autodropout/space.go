@@ -1,11 +1,15 @@
 package main
 
 import (
+	"cmp"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/search"
 )
 
 // runSpace prints what a search space's patterns do to some map sizes
@@ -13,11 +17,13 @@ import (
 func runSpace(args []string) error {
 	fs := newFlagSet("space")
 	file := fs.String("space", "", "search-space JSON file (default: the default space)")
-	maps := fs.String("maps", "32x32,16x16,8x8", "comma-separated map sizes HxW")
+	maps := fs.String("maps", "", "comma-separated map sizes HxW (default: those of --model, or --data's side, half and quarter)")
+	dataset := fs.String("data", "fashion-mnist", "dataset whose maps to survey: "+strings.Join(data.Datasets, ", "))
+	model := fs.String("model", "", "survey the map sizes at this model's dropout sites on --data (default: --data's side, half and quarter, a WRN's three groups)")
 	samples := fs.Int("samples", 2000, "patterns drawn uniformly from the space per map size")
 	seed := fs.Int64("seed", 1, "seed of the drawn patterns")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: autodropout space [--space FILE] [--maps 32x32,16x16,8x8] [--samples N]\n\nPrint the distribution of dropped fractions and the number of distinct masks of a search space's patterns.")
+		fmt.Fprintln(fs.Output(), "usage: autodropout space [--space FILE] [--data NAME] [--model NAME | --maps 28x28,14x14,7x7] [--samples N]\n\nPrint the distribution of dropped fractions and the number of distinct masks of a search space's patterns.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -35,11 +41,11 @@ func runSpace(args []string) error {
 		}
 		name = *file
 	}
-	sizes, err := parseMaps(*maps)
+	sizes, from, err := surveyMaps(*maps, *dataset, *model)
 	if err != nil {
 		return err
 	}
-	fmt.Printf("%s, %d patterns drawn uniformly per map (seed %d); dropped fraction of the map:\n\n", name, *samples, *seed)
+	fmt.Printf("%s, %d patterns drawn uniformly per map (seed %d) on %s; dropped fraction of the map:\n\n", name, *samples, *seed, from)
 	fmt.Println("| map | mean | 10% | 25% | median | 75% | 90% | drop > half | kept whole | distinct masks |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	for _, hw := range sizes {
@@ -59,6 +65,37 @@ func runSpace(args []string) error {
 		fmt.Printf("Off: %.1f%% of the draws leave the site unregularized (the space's off token); they count in the fractions above as 0 dropped, not as kept whole.\n", 100*s.Off)
 	}
 	return nil
+}
+
+// surveyMaps returns the map sizes to survey and says where they come
+// from: --maps, the distinct maps at --model's sites on --data, or
+// --data's image side, half and quarter (a WRN's three groups).
+func surveyMaps(maps, dataset, model string) ([][2]int64, string, error) {
+	if maps != "" {
+		sizes, err := parseMaps(maps)
+		return sizes, "the --maps sizes", err
+	}
+	in, _, ok := search.DatasetInput(dataset)
+	if !ok {
+		return nil, "", fmt.Errorf("--data %q: want one of %s", dataset, strings.Join(data.Datasets, ", "))
+	}
+	if model == "" {
+		h, w := in.H, in.W
+		sizes := [][2]int64{{h, w}, {(h + 1) / 2, (w + 1) / 2}, {(h + 3) / 4, (w + 3) / 4}}
+		return sizes, fmt.Sprintf("the maps of %s (%d×%d images, halved twice as in a WRN; --model for another model's)", dataset, h, w), nil
+	}
+	at, err := search.SiteMaps(search.Task{Data: dataset, Model: model})
+	if err != nil {
+		return nil, "", fmt.Errorf("--model: %w", err)
+	}
+	var sizes [][2]int64
+	for _, hw := range at {
+		if !slices.Contains(sizes, hw) {
+			sizes = append(sizes, hw)
+		}
+	}
+	slices.SortFunc(sizes, func(a, b [2]int64) int { return cmp.Compare(b[0]*b[1], a[0]*a[1]) })
+	return sizes, fmt.Sprintf("the maps at the sites of %s on %s", model, dataset), nil
 }
 
 // parseMaps reads "32x32,16x16" into [h, w] pairs.

@@ -13,6 +13,14 @@
 //     (libtorch.TrainThread), or backward fails with "element 0 of
 //     tensors does not require grad".
 //
+// The model declares its dropout sites in an autodropout nn.Sites and so
+// is an nn.SiteModel: a pattern file maps onto it by site name
+// (Sites.SetPatterns), exactly as onto the models autodropout ships.
+//
+// autodropout's nn package and gotch's share a name: import ours as adnn
+// (adnn "github.com/autodropout/autodropout/nn") and keep nn for gotch's,
+// whose layers such code uses most.
+//
 // Build it from a checkout of autodropout with `make consumer
 // DIR=examples/gotchcnn` (which writes this folder's go.work), then
 // `go run . -steps 20`.
@@ -35,35 +43,42 @@ import (
 )
 
 // cnn is two conv–batch-norm–ReLU–pool stages and a classifier, with a
-// slot for a regularizer after each batch norm.
+// dropout site after each batch norm.
 type cnn struct {
 	conv1, conv2 *nn.Conv2D
 	bn1, bn2     *nn.BatchNorm
 	fc           *nn.Linear
-	drop1, drop2 ts.ModuleT // nil: no regularizer
+	sites        adnn.Sites // "bn1" and "bn2": the identity until assigned
 }
 
 func newCNN(p *nn.Path) *cnn {
-	return &cnn{
+	m := &cnn{
 		conv1: nn.NewConv2D(p.Sub("conv1"), 1, 32, 3, adnn.ConvConfig(1, 3, 1, 1, 1, true)),
 		bn1:   nn.BatchNorm2D(p.Sub("bn1"), 32, adnn.BatchNormConfig()),
 		conv2: nn.NewConv2D(p.Sub("conv2"), 32, 64, 3, adnn.ConvConfig(32, 3, 1, 1, 1, true)),
 		bn2:   nn.BatchNorm2D(p.Sub("bn2"), 64, adnn.BatchNormConfig()),
 		fc:    nn.NewLinear(p.Sub("fc"), 64*7*7, 10, adnn.LinearConfig(64*7*7)),
 	}
+	m.sites.Declare("bn1")
+	m.sites.Declare("bn2")
+	return m
 }
 
+// Sites makes cnn an adnn.SiteModel.
+func (m *cnn) Sites() *adnn.Sites { return &m.sites }
+
 func (m *cnn) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
-	// Every intermediate is held in a variable and dropped after its last
-	// use: gotch does not keep an op's arguments alive during the C call,
-	// so an unnamed temporary can be freed by its finalizer while libtorch
-	// still reads it (a crash in BatchNorm a few steps in).
-	stage := func(x *ts.Tensor, conv *nn.Conv2D, bn *nn.BatchNorm, drop ts.ModuleT) *ts.Tensor {
+	// Every intermediate is dropped after its last use, which frees its
+	// libtorch memory at once. Nesting the calls, as in
+	// bn.ForwardT(conv.ForwardT(x, train), train), is safe too: the gotch
+	// copy that make consumer points at keeps an op's arguments alive
+	// during its C call. A nested intermediate is freed by its finalizer
+	// after a later garbage collection instead.
+	stage := func(x *ts.Tensor, conv *nn.Conv2D, bn *nn.BatchNorm, site string) *ts.Tensor {
 		c := conv.ForwardT(x, train)
 		h := bn.ForwardT(c, train)
 		c.MustDrop()
-		if drop != nil {
-			d := drop.ForwardT(h, train) // the learned pattern: an ordinary module
+		if d := m.sites.Apply(site, h, train); d != h { // the learned pattern, if any
 			h.MustDrop()
 			h = d
 		}
@@ -73,8 +88,8 @@ func (m *cnn) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 		r.MustDrop()
 		return p
 	}
-	h1 := stage(x, m.conv1, m.bn1, m.drop1)
-	h2 := stage(h1, m.conv2, m.bn2, m.drop2)
+	h1 := stage(x, m.conv1, m.bn1, "bn1")
+	h2 := stage(h1, m.conv2, m.bn2, "bn2")
 	h1.MustDrop()
 	flat := h2.MustFlatten(1, -1, false)
 	h2.MustDrop()
@@ -110,19 +125,11 @@ func run(patternFile, dir string, steps int) error {
 	if err != nil {
 		return err
 	}
-	for _, sp := range ps {
-		d, err := autodropout.NewPatternDropout(sp.Pattern, autodropout.ScopeDefault)
-		if err != nil {
-			return fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		switch sp.Site {
-		case "bn1":
-			m.drop1 = d
-		case "bn2":
-			m.drop2 = d
-		default:
-			return fmt.Errorf("%s: site %q: this model has sites bn1 and bn2", patternFile, sp.Site)
-		}
+	// Each pattern goes to the site of its name; a site the model does not
+	// declare is an error that lists the model's sites.
+	nSites, err := m.Sites().SetPatterns(ps)
+	if err != nil {
+		return fmt.Errorf("%s: %w", patternFile, err)
 	}
 
 	train, _, err := data.Open("fashion-mnist", dir, data.OpenOptions{})
@@ -166,6 +173,6 @@ func run(patternFile, dir string, steps int) error {
 	if math.IsNaN(last) || !(last < first) {
 		return fmt.Errorf("the loss went from %.4f to %.4f in %d steps: training does not work", first, last, step)
 	}
-	fmt.Printf("pattern dropout at bn1 and bn2 from %s: loss %.4f → %.4f in %d steps\n", patternFile, first, last, step)
+	fmt.Printf("pattern dropout at %d sites from %s: loss %.4f → %.4f in %d steps\n", nSites, patternFile, first, last, step)
 	return nil
 }

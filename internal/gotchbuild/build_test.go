@@ -127,6 +127,34 @@ void atg_nolink(tensor *out__) {
 }
 `
 
+// A libtch function and a ts wrapper that calls it with a tensor whose
+// type has a finalizer: Build adds a KeepAlive after the call.
+const (
+	fakeLibtchGo = "package libtch\n\ntype Ctensor uintptr\n\nfunc AtPrint(c Ctensor) {}\n"
+	fakeTensorGo = `package ts
+
+import (
+	"runtime"
+
+	lib "github.com/sugarme/gotch/libtch"
+)
+
+type Tensor struct{ ctensor lib.Ctensor }
+
+func New(c lib.Ctensor) *Tensor {
+	x := &Tensor{c}
+	runtime.SetFinalizer(x, free)
+	return x
+}
+
+func free(x *Tensor) {}
+
+func (x *Tensor) Print() {
+	lib.AtPrint(x.ctensor)
+}
+`
+)
+
 func TestBuild(t *testing.T) {
 	work := t.TempDir()
 	gotch := filepath.Join(work, "gotch-src")
@@ -134,6 +162,9 @@ func TestBuild(t *testing.T) {
 	os.WriteFile(filepath.Join(gotch, "libtch", generatedFile), []byte(fakeGenerated), 0o444)
 	os.WriteFile(filepath.Join(gotch, "libtch", apiFile), []byte("#include \"torch_api_generated.cpp.h\"\n"), 0o444)
 	os.WriteFile(filepath.Join(gotch, "go.mod"), []byte("module github.com/sugarme/gotch\n"), 0o444)
+	os.WriteFile(filepath.Join(gotch, "libtch", "tensor.go"), []byte(fakeLibtchGo), 0o444)
+	os.MkdirAll(filepath.Join(gotch, "ts"), 0o755)
+	os.WriteFile(filepath.Join(gotch, "ts", "tensor.go"), []byte(fakeTensorGo), 0o444)
 	cxx := filepath.Join(work, "fakecxx")
 	os.WriteFile(cxx, []byte(fakeCXX), 0o755)
 	root := fakeLibtorch(t, "1.13.0", true, false)
@@ -147,8 +178,11 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if res.Cached || strings.Join(res.Replaced, ",") != "atg_broken,atg_nolink" {
+	if res.Cached || strings.Join(res.Replaced, ",") != "atg_broken,atg_nolink" || res.KeptAlive != 1 {
 		t.Fatalf("first build: %+v", res)
+	}
+	if tsGo, _ := os.ReadFile(filepath.Join(cfg.OutDir, "ts", "tensor.go")); !strings.Contains(string(tsGo), "lib.AtPrint(x.ctensor); runtime.KeepAlive(x)") {
+		t.Errorf("ts wrappers do not keep their tensors alive:\n%s", tsGo)
 	}
 	gen, _ := os.ReadFile(filepath.Join(cfg.OutDir, "libtch", generatedFile))
 	for _, want := range []string{
@@ -207,19 +241,6 @@ func TestBuildReportsUnfixableError(t *testing.T) {
 	for _, p := range []string{out, out + ".tmp"} {
 		if _, err := os.Stat(p); !os.IsNotExist(err) {
 			t.Errorf("a failed build left %s behind", p)
-		}
-	}
-}
-
-func TestWriteWorkFile(t *testing.T) {
-	dir := t.TempDir()
-	if err := WriteWorkFile(dir, filepath.Join(dir, ".build", "gotch"), "1.23"); err != nil {
-		t.Fatal(err)
-	}
-	b, _ := os.ReadFile(filepath.Join(dir, "go.work"))
-	for _, want := range []string{"go 1.23", "use .", "replace github.com/sugarme/gotch v0.9.1 => ./.build/gotch"} {
-		if !strings.Contains(string(b), want) {
-			t.Errorf("go.work lacks %q:\n%s", want, b)
 		}
 	}
 }

@@ -13,6 +13,16 @@
 // broken bindings is kept: the compiler decides, so the same step serves a
 // CUDA libtorch 2.x unchanged.
 //
+// Build also patches gotch's Go layer. Its wrappers read a tensor's C handle
+// and then call C, while a Go finalizer frees the tensor once its Go value
+// is unreachable: an unnamed temporary, as in
+// bn.ForwardT(conv.ForwardT(x, train), train), could be freed while C was
+// still using it. Build adds runtime.KeepAlive after every such call for
+// each value whose handle the call uses (fixKeepAlive: the handle fields,
+// the finalized types and the C calls are read from gotch's source, not
+// listed), so nested calls are safe. It also frees the output buffers that
+// the wrappers leak (fixOutBuffers).
+//
 // Build also adds autodropout's own C functions (the files of extra/, such as
 // autocast and error-checked saving) to the C layer: gotch's Go layer lacks
 // them, and package libtorch binds them through weak symbols.

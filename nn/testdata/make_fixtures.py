@@ -160,7 +160,15 @@ def mixed_fixture():
     }
 
 
+def whole_model_fixture():
+    """whole_model.pth: a whole pickled model (torch.save(model), not its
+    state_dict()), which LoadStateDict refuses with advice."""
+    torch.manual_seed(0)
+    torch.save(torch.nn.Sequential(torch.nn.Linear(2, 2)), os.path.join(HERE, "whole_model.pth"))
+
+
 def main():
+    whole_model_fixture()
     out = {
         "torch": torch.__version__,
         "torchvision": torchvision.__version__,

@@ -46,7 +46,8 @@
 //
 // A Worker takes one message at a time per free slot (Fetch of one, so no
 // worker holds trials it is not running), runs it with
-// search.LocalExecutor (a child `autodropout train` process), publishes
+// search.LocalExecutor (a child `autodropout train` process built from
+// the trial's trial.Spec, as in a search on one machine), publishes
 // the result and then acks. While the child runs, the worker sends
 // InProgress every quarter of the consumer's ack wait (30 s by default),
 // so a trial may take hours; a worker that dies stops the heartbeats and

@@ -26,7 +26,7 @@ type Worker struct {
 	Name          string          // in results and logs (default HOST-PID)
 	Parallel      int             // trials at once (default 1)
 	Threads       int             // libtorch threads per trial (default cores/Parallel)
-	Binary        string          // autodropout binary for search.LocalExecutor (default: this one)
+	Binary        string          // autodropout binary for search.LocalExecutor; required without Executor (the command passes its own)
 	TrialsDir     string          // "": run in the trial's own Dir (shared storage); else in TrialsDir/RUN/<its base name>
 	AckWait       time.Duration   // for a consumer this worker creates (default DefaultAckWait)
 	MaxDeliveries int             // deliveries after which a trial is a failure (default 5)
@@ -79,8 +79,11 @@ func (w *Worker) Serve(ctx context.Context, js jetstream.JetStream) error {
 	if err := search.Probed(); err != nil {
 		return err
 	}
+	if w.Executor == nil && w.Binary == "" {
+		return fmt.Errorf("worker: set Binary (the autodropout binary that trains the trials) or Executor")
+	}
 	if w.Executor == nil { // refuse a binary that is not autodropout before taking a trial
-		if err := (&search.LocalExecutor{Binary: w.Binary}).Check(ctx); err != nil {
+		if err := search.CheckBinary(ctx, w.Binary); err != nil {
 			return fmt.Errorf("worker: %w", err)
 		}
 	}

@@ -1,9 +1,10 @@
 // Command gotchsetup prepares gotch for this machine's libtorch: it copies
 // gotch v0.9.1 from the module cache into .build/gotch, writes its cgo flags
 // for the libtorch found, replaces the generated bindings that this libtorch
-// cannot compile with ones that return an error, and writes a git-ignored
-// go.work that points our module at the copy. make setup runs it; it is
-// cached and returns at once when nothing changed.
+// cannot compile with ones that return an error, makes its Go wrappers keep
+// every tensor they pass to C alive until the call returns, and writes a
+// git-ignored go.work that points our module at the copy. make setup runs
+// it; it is cached and returns at once when nothing changed.
 //
 // Usage:
 //
@@ -11,7 +12,9 @@
 //
 // -consumer DIR also writes DIR/go.work, so that a module of your own in
 // DIR builds against this checkout and its patched gotch (make consumer
-// DIR=... runs it).
+// DIR=... runs it). Its go line is the highest of the two modules' and of
+// the go.work already there; the module needs no require line for
+// autodropout, and go mod tidy, which ignores go.work, cannot resolve it.
 //
 // LIBTORCH=/path selects another libtorch (an official one, CUDA included,
 // or a Python install's torch/ folder); unset, Debian's libtorch-dev is used.
@@ -21,10 +24,11 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"go/version"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
+	"runtime"
 	"strings"
 
 	"github.com/autodropout/autodropout/internal/gotchbuild"
@@ -59,27 +63,18 @@ func setup(out string, force, list bool, consumer string) error {
 	if err != nil {
 		return err
 	}
-	goVersion, err := moduleGoVersion("go.mod")
-	if err != nil {
-		return err
-	}
 	abs, _ := filepath.Abs(out)
 	wd, _ := os.Getwd()
-	if err := gotchbuild.WriteWorkFile(wd, abs, goVersion); err != nil {
+	if _, err := os.Stat("go.mod"); err != nil {
+		return fmt.Errorf("run from the module root: %w", err)
+	}
+	if _, err := gotchbuild.WriteWorkFile(wd, abs); err != nil {
 		return fmt.Errorf("write go.work: %w", err)
 	}
 	if consumer != "" {
-		dir, err := filepath.Abs(consumer)
-		if err != nil {
+		if err := writeConsumer(consumer, wd, abs); err != nil {
 			return err
 		}
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
-			return fmt.Errorf("-consumer %s: no go.mod there (run go mod init in your module first)", consumer)
-		}
-		if err := gotchbuild.WriteConsumerWorkFile(dir, wd, abs, goVersion); err != nil {
-			return fmt.Errorf("write %s/go.work: %w", consumer, err)
-		}
-		fmt.Printf("gotch: wrote %s/go.work: that module now builds against %s and its patched gotch\n", consumer, wd)
 	}
 	kind := "CPU"
 	if lt.CUDA {
@@ -88,8 +83,8 @@ func setup(out string, force, list bool, consumer string) error {
 	if res.Cached {
 		fmt.Printf("gotch: up to date for libtorch %s (%s) at %s; %d bindings replaced\n", lt.Version, kind, lt.Root, len(res.Replaced))
 	} else {
-		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt), %d leaking output buffers freed\n",
-			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out, res.OutBuffers)
+		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt), %d leaking output buffers freed, %d KeepAlive calls added after C calls\n",
+			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out, res.OutBuffers, res.KeptAlive)
 	}
 	if list {
 		fmt.Println(strings.Join(res.Replaced, "\n"))
@@ -115,16 +110,23 @@ func moduleDir(mod string) (string, error) {
 	return info.Dir, nil
 }
 
-var goLine = regexp.MustCompile(`(?m)^go\s+(\S+)`)
-
-func moduleGoVersion(gomod string) (string, error) {
-	b, err := os.ReadFile(gomod)
+// writeConsumer writes the go.work of the module in consumer (see
+// gotchbuild.WriteConsumerWorkFile) and says what it did.
+func writeConsumer(consumer, checkout, gotchCopy string) error {
+	dir, err := filepath.Abs(consumer)
 	if err != nil {
-		return "", fmt.Errorf("run from the module root: %w", err)
+		return err
 	}
-	m := goLine.FindSubmatch(b)
-	if m == nil {
-		return "", fmt.Errorf("%s has no go line", gomod)
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
+		return fmt.Errorf("-consumer %s: no go.mod there (run go mod init in your module first)", consumer)
 	}
-	return string(m[1]), nil
+	goVersion, err := gotchbuild.WriteConsumerWorkFile(dir, checkout, gotchCopy)
+	if err != nil {
+		return fmt.Errorf("write %s/go.work: %w", consumer, err)
+	}
+	fmt.Printf("gotch: wrote %s/go.work (go %s): that module now builds against %s and its patched gotch (go mod tidy ignores go.work: use go build, run, test, vet, get)\n", consumer, goVersion, checkout)
+	if tv := runtime.Version(); version.IsValid(tv) && version.Compare(tv, "go"+goVersion) < 0 {
+		fmt.Printf("gotch: note: go %s is newer than this Go (%s); the go command will want that toolchain\n", goVersion, runtime.Version())
+	}
+	return nil
 }

@@ -1,0 +1,332 @@
+package trial
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
+	"github.com/autodropout/autodropout/train"
+	gnn "github.com/sugarme/gotch/nn"
+)
+
+// splits are a classifier's loaders.
+type splits struct {
+	full, trainSet      *data.Images // all training images, and those trained on
+	train, val, test    *data.Loader
+	trainN, valN, testN int
+	evalCfg             data.LoaderConfig
+}
+
+// runClassify trains an image classifier (s resolved).
+func runClassify(ctx context.Context, s Spec) (Result, error) {
+	dev, _, err := s.setup()
+	if err != nil {
+		return Result{}, err
+	}
+	if s.Out != "" {
+		if err := os.MkdirAll(s.Out, 0o755); err != nil {
+			return Result{}, err
+		}
+	}
+	sp, err := s.loadImages()
+	if err != nil {
+		return Result{}, err
+	}
+	vs := gnn.NewVarStore(dev)
+	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.full)
+	if err != nil {
+		return Result{}, err
+	}
+	cfg := train.DefaultConfig()
+	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
+	cfg.Seed, cfg.Curve, cfg.StopEpoch = s.Seed, s.Curve, s.StopEpoch
+	if s.Curve {
+		if cfg.CurveTrain, err = data.NewLoader(sp.trainSet, sp.evalCfg); err != nil {
+			return Result{}, err
+		}
+	}
+	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
+		return Result{}, fmt.Errorf("--precision: %w", err)
+	}
+	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
+		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed)
+	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision)
+	if err != nil {
+		return Result{}, err
+	}
+	release, err := s.states(id, &cfg.Resume, &cfg.SaveState, func(st *train.State) string {
+		return fmt.Sprintf("after epoch %d (step %d)", st.Epochs, st.Steps)
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	defer release()
+	res, err := train.Classifier(ctx, vs, model, sp.train, sp.val, sp.test, cfg)
+	if err != nil {
+		return Result{}, err
+	}
+	fmt.Fprintf(s.Output, "done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
+		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, accText(res.ValAcc), accText(res.TestAcc), res.Params)
+	out := Result{Model: s.Model, Dataset: s.Data, Regularizer: regDesc, Seed: s.Seed, Threads: libtorch.Threads(), Device: s.Device,
+		Precision: res.Precision, ValAcc: res.ValAcc, TestAcc: res.TestAcc, TrainLoss: res.TrainLoss, Curve: res.Curve,
+		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
+		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
+		ResumedFrom: s.ResumeState}
+	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
+		out.EpochsPlanned = s.Epochs
+	}
+	if s.Out != "" {
+		if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
+			return out, err
+		}
+	}
+	return s.finish(out)
+}
+
+// finish records the process's CPU time in r and writes it to Out.
+func (s Spec) finish(r Result) (Result, error) {
+	r.CPUS = ptr(cpuSeconds())
+	if s.Out == "" {
+		return r, nil
+	}
+	return r, WriteResult(s.Out, r)
+}
+
+// buildClassifier builds the model for the images in vs, loads the
+// pretrained weights (returning their SHA-256) and puts the regularizer
+// on its sites (returning its description).
+func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
+	model, err = nn.New(s.Model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
+	if err != nil {
+		return nil, "", "", fmt.Errorf("--model: %w", err)
+	}
+	if canon, _ := nn.CanonicalName(s.Model); canon != s.Model && s.Output != nil {
+		fmt.Fprintf(s.Output, "note: --model %s is %s\n", s.Model, canon)
+	}
+	if s.Pretrained != "" {
+		if pretrainedSum, err = s.loadPretrained(vs, int64(full.Classes), int64(full.C)); err != nil {
+			return nil, "", "", err
+		}
+	}
+	regDesc, err = s.assignRegularizer(model.Sites())
+	return model, pretrainedSum, regDesc, err
+}
+
+// loadImages opens the dataset and builds the loaders: training
+// (augmented), validation and, unless SkipTest, test.
+func (s Spec) loadImages() (*splits, error) {
+	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
+	if err != nil {
+		return nil, err
+	}
+	trIdx, valIdx, err := data.Split(full.N, s.ValFrac, s.Seed)
+	if err != nil {
+		return nil, fmt.Errorf("--val-frac: %w", err)
+	}
+	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
+		trIdx = trIdx[:s.TrainSubset]
+	}
+	sp := &splits{full: full, trainSet: full.Subset(trIdx), valN: len(valIdx)}
+	sp.trainN = sp.trainSet.N
+	var aug data.Augment
+	if !s.NoAugment {
+		aug.CropPad = int(max(full.H/8, 1))
+		if full.C == 3 {
+			aug.Flip = true
+		}
+		if full.H > 64 { // large images: flips only
+			aug.CropPad = 0
+		}
+	}
+	if sp.train, err = data.NewLoader(sp.trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
+		return nil, err
+	}
+	sp.evalCfg = data.LoaderConfig{BatchSize: max(s.BatchSize, 256)}
+	if len(valIdx) > 0 {
+		if sp.val, err = data.NewLoader(full.Subset(valIdx), sp.evalCfg); err != nil {
+			return nil, err
+		}
+	}
+	if !s.SkipTest {
+		sp.testN = testSet.N
+		if sp.test, err = data.NewLoader(testSet, sp.evalCfg); err != nil {
+			return nil, err
+		}
+	}
+	return sp, nil
+}
+
+// states loads ResumeState into *resume (checking that it belongs to the
+// run id) and sets *save to write SaveState; release drops the loaded
+// state.
+func (s Spec) states(id map[string]string, resume **train.State, save *func(*train.State) error, where func(*train.State) string) (release func(), err error) {
+	release = func() {}
+	if s.ResumeState != "" {
+		st, err := train.LoadState(s.ResumeState)
+		if err != nil {
+			return release, err
+		}
+		if err := st.CheckIdentity(s.ResumeState, id); err != nil {
+			st.Drop()
+			return release, err
+		}
+		*resume, release = st, func() { st.Drop() }
+		fmt.Fprintf(s.Output, "resuming %s from %s\n", where(st), s.ResumeState)
+	}
+	if s.SaveState != "" {
+		*save = func(st *train.State) error {
+			defer st.Drop()
+			st.Identity = id
+			return st.Save(s.SaveState)
+		}
+	}
+	return release, nil
+}
+
+// classifyIdentity names the run a state belongs to: the seed, the
+// epochs planned, and a hash of every option that changes the numbers
+// (the patterns and pretrained weights by content). The stop, Out,
+// Threads, Every, Curve, SkipTest and the state files may differ between
+// the pieces of a run.
+func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision) (map[string]string, error) {
+	line := fmt.Sprintf("%q %q %q %d %v %d %v %q %q %v %v %d %q %q %d %d %v %q %v %q\n",
+		s.Model, s.Data, s.DataDir, s.BatchSize, s.LR, s.TrainSubset, s.ValFrac, s.Regularizer.Name, s.Space,
+		s.AllowOutsideSpace, s.DropRate, s.BlockSize, s.Sites, pretrainedSum, s.ImageSize, s.PerClass, !s.NoAugment,
+		prec, s.PretrainedPartial, s.Device)
+	var files [][]byte
+	if s.hasPatterns() {
+		b, _, err := s.patternBytes()
+		if err != nil {
+			return nil, err
+		}
+		files = append(files, b)
+	}
+	return identity(s.Seed, "epochs", s.Epochs, line, files...), nil
+}
+
+// loadPretrained loads s.Pretrained into vs and returns the file's
+// SHA-256 (hex). By default only the classifier (classes outputs) and the
+// stem (inChannels inputs) may be left to the model (nn.FineTuneSkips);
+// with PretrainedPartial anything that does not fit is skipped. Skipped
+// tensors are named in the output, as is a stripped DataParallel prefix.
+func (s Spec) loadPretrained(vs *gnn.VarStore, classes, inChannels int64) (string, error) {
+	sum, err := fileSHA256(s.Pretrained)
+	if err != nil {
+		return "", fmt.Errorf("--pretrained: %w", err)
+	}
+	opts := &nn.LoadOptions{Partial: true, StripPrefix: nn.DataParallelPrefix}
+	if !s.PretrainedPartial {
+		opts.Skippable = nn.FineTuneSkips(classes, inChannels)
+	}
+	rep, err := nn.LoadStateDict(vs, s.Pretrained, opts)
+	if err != nil {
+		if rep != nil && len(rep.Refused) > 0 {
+			return "", fmt.Errorf("--pretrained: %w (another architecture? --pretrained-partial loads what fits)", err)
+		}
+		return "", fmt.Errorf("--pretrained: %w", err)
+	}
+	if rep.Stripped != "" {
+		fmt.Fprintf(s.Output, "note: stripped the prefix %q (DataParallel) from every key of %s\n", rep.Stripped, s.Pretrained)
+	}
+	fmt.Fprintf(s.Output, "loaded %d tensors from %s (sha256 %s)\n", len(rep.Loaded), s.Pretrained, sum)
+	if skipped := rep.Skipped(); len(skipped) > 0 {
+		fmt.Fprintf(s.Output, "skipped %d tensors (missing, unexpected or of another shape; the model keeps its own initialization): %s\n", len(skipped), strings.Join(skipped, ", "))
+	}
+	return sum, nil
+}
+
+// fileSHA256 is the hex SHA-256 of the file's bytes.
+func fileSHA256(path string) (string, error) {
+	fh, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer fh.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, fh); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
+
+// assignRegularizer puts the chosen regularizer on the model's sites and
+// describes what it did.
+func (s Spec) assignRegularizer(sites *nn.Sites) (string, error) {
+	switch s.Regularizer.Name {
+	case "none":
+		return "no regularizer", nil
+	case "pattern":
+		ps, name, err := s.readPatterns()
+		if err != nil {
+			return "", err
+		}
+		n, err := sites.SetPatterns(ps)
+		if err != nil {
+			return "", fmt.Errorf("%s: %w", name, err)
+		}
+		return fmt.Sprintf("patterns from %s at %d sites", name, n), nil
+	}
+	re, err := regexp.Compile(s.Sites)
+	if err != nil {
+		return "", fmt.Errorf("--sites: %w", err)
+	}
+	reg, err := autodropout.New(s.Regularizer.Name, autodropout.Options{Rate: s.DropRate, BlockSize: s.BlockSize})
+	if err != nil {
+		return "", err
+	}
+	n := sites.SetAll(reg, re.MatchString)
+	if n == 0 {
+		return "", fmt.Errorf("--sites %q matches none of the model's sites (%s)", s.Sites, strings.Join(sites.Names(), ", "))
+	}
+	return fmt.Sprintf("%s at %d sites", reg, n), nil
+}
+
+// readPatterns reads the patterns, checking every value against Space
+// (the default space when empty) unless AllowOutsideSpace, and returns
+// them with their source's name.
+func (s Spec) readPatterns() ([]autodropout.SitePattern, string, error) {
+	b, name, err := s.patternBytes()
+	if err != nil {
+		return nil, name, err
+	}
+	if s.AllowOutsideSpace {
+		ps, err := autodropout.ParsePatterns(b)
+		if err != nil {
+			return nil, name, fmt.Errorf("read patterns %s: %w", name, err)
+		}
+		return ps, name, nil
+	}
+	space := autodropout.DefaultSearchSpace()
+	if s.Space != "" {
+		if space, err = autodropout.LoadSearchSpace(s.Space); err != nil {
+			return nil, name, err
+		}
+	}
+	ps, err := space.ParsePatterns(b)
+	if errors.Is(err, autodropout.ErrOutsideSpace) { // only then do the flags help
+		return nil, name, fmt.Errorf("read patterns %s: %w (--space FILE names another search space; --allow-outside-space accepts any well-formed pattern)", name, err)
+	}
+	if err != nil {
+		return nil, name, fmt.Errorf("read patterns %s: %w", name, err)
+	}
+	return ps, name, nil
+}
+
+func accText(a *float64) string {
+	if a == nil {
+		return "not evaluated"
+	}
+	return fmt.Sprintf("%.4f", *a)
+}

@@ -1,0 +1,281 @@
+package trial
+
+import (
+	"bytes"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/nn"
+)
+
+// RegisterFlags defines s's options as flags on fs (the flags of
+// `autodropout train`), each with s's current value as its default. The
+// usage texts give what the zero value means. Check the Spec after
+// parsing.
+func (s *Spec) RegisterFlags(fs *flag.FlagSet) {
+	s.commonFlags(fs)
+	s.classifyFlags(fs)
+	s.lmFlags(fs)
+}
+
+// PrintFlags writes the flags' help to w, grouped by task.
+func PrintFlags(w io.Writer) {
+	var s Spec
+	for _, g := range []struct {
+		title string
+		def   func(*Spec, *flag.FlagSet)
+	}{
+		{"Both tasks:", (*Spec).commonFlags},
+		{"Image classification (the default, --task classify):", (*Spec).classifyFlags},
+		{"Language models (--task lm):", (*Spec).lmFlags},
+	} {
+		fs := flag.NewFlagSet("", flag.ContinueOnError)
+		g.def(&s, fs)
+		fs.SetOutput(w)
+		fmt.Fprintln(w, g.title)
+		fs.PrintDefaults()
+		fmt.Fprintln(w)
+	}
+}
+
+// ParseArgs reads a Spec from train's flags and checks it.
+func ParseArgs(args []string) (Spec, error) {
+	var s Spec
+	fs := flag.NewFlagSet("train", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	s.RegisterFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		return Spec{}, err
+	}
+	if fs.NArg() > 0 {
+		return Spec{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	return s, s.Check()
+}
+
+func (s *Spec) commonFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.Task, "task", s.Task, "task: classify (image classification, the default) or lm (language modelling)")
+	fs.StringVar(&s.Model, "model", s.Model, "model (default convnet; lm: transformer-xl): "+nn.ModelNames)
+	fs.StringVar(&s.Data, "data", s.Data, "dataset (default fashion-mnist; lm: fortunes): "+strings.Join(data.Datasets, ", ")+"; lm: fortunes, kjv, ptb, wikitext2, wikitext103")
+	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+", for fortunes: "+data.FortunesDir+", for kjv: where it is prepared on first use, ~/.cache/autodropout/kjv-1)")
+	fs.StringVar(&s.Regularizer.Name, "regularizer", s.Regularizer.Name, "regularizer at the sites (default none): "+strings.Join(autodropout.Names(), ", ")+"; lm: none, dropout, variational, pattern (pattern needs --pattern)")
+	fs.StringVar(&s.Pattern, "pattern", s.Pattern, "JSON file of per-site patterns (lm: a list of {sites: regexp, pattern: transformer pattern}); implies --regularizer pattern")
+	fs.Func("patterns", "the `JSON` of a --pattern file, inline", func(v string) error {
+		s.Patterns = json.RawMessage(v)
+		return nil
+	})
+	fs.BoolVar(&s.AllowOutsideSpace, "allow-outside-space", s.AllowOutsideSpace, "accept pattern values outside the search space (any well-formed pattern)")
+	fs.Int64Var(&s.Seed, "seed", s.Seed, fmt.Sprintf("seed of every random choice: split, order, augmentation, initialization, masks (default %d)", DefaultSeed))
+	fs.StringVar((*string)(&s.Precision), "precision", string(s.Precision), "precision of the forward passes: fp32, bf16 (autocast; weights stay float32), fp16 (CUDA, with loss scaling) or auto (bf16 where the CPU has AVX512-BF16 or AMX, or the GPU bf16; else fp32 on a CPU, fp16 on a GPU) (default auto)")
+	fs.StringVar(&s.Device, "device", s.Device, "cpu, cuda or cuda:N (default cpu)")
+	fs.IntVar(&s.Threads, "threads", s.Threads, "libtorch intra-op threads (0: all cores)")
+	fs.Var(notFlag{&s.SkipTest}, "test", "evaluate on the test split (search trials skip it: their reward is the validation score)")
+	fs.StringVar(&s.Out, "out", s.Out, "folder for result.json and the checkpoint model.ot (empty: none)")
+	fs.StringVar(&s.SaveState, "save-state", s.SaveState, "file for the resumable state after the last epoch (lm: step) trained: weights, buffers, optimizer state, progress, and the run's identity")
+	fs.StringVar(&s.ResumeState, "resume-state", s.ResumeState, "continue from a --save-state file of the same run (same flags, pattern, config and seed, apart from --stop-epoch, --stop-step, --out, --threads, --progress, --curve, --test, --eval-tokens and the state files); the result equals an unbroken run's bit for bit on the same machine and thread count")
+	fs.DurationVar(&s.Every, "progress", s.Every, fmt.Sprintf("interval between progress lines (default %v)", DefaultEvery))
+}
+
+func (s *Spec) classifyFlags(fs *flag.FlagSet) {
+	fs.IntVar(&s.Epochs, "epochs", s.Epochs, fmt.Sprintf("training epochs (default %d)", DefaultEpochs))
+	fs.IntVar(&s.StopEpoch, "stop-epoch", s.StopEpoch, "stop after this many epochs of the --epochs schedule (the learning rate follows the full cosine), evaluate, and write result.json with the epochs done: a rung of multi-fidelity search (0: train all --epochs)")
+	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, fmt.Sprintf("examples per step (default %d)", DefaultBatchSize))
+	fs.Float64Var(&s.LR, "lr", s.LR, fmt.Sprintf("peak learning rate (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay) (default %v)", DefaultLR))
+	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples (0: all)")
+	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
+	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d)", DefaultImageSize))
+	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class (0: all)")
+	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
+	fs.BoolVar(&s.Curve, "curve", s.Curve, "evaluate the validation and training sets after every epoch and record the learning curve (result.json's curve)")
+	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
+	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
+	fs.StringVar(&s.Space, "space", s.Space, "search-space JSON file the --pattern values must come from (default: the default space)")
+	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v); lm: of dropout and variational at the reference's sites (default: the config's dropout)", DefaultDropRate))
+	fs.Float64Var(&s.DropAtt, "dropatt", s.DropAtt, "lm: drop probability of the attention probabilities under dropout and variational (default: the config's dropatt)")
+	fs.IntVar(&s.CurveEvery, "curve-every", s.CurveEvery, "lm: evaluate the validation split and as many training tokens every this many steps and after the last, and record the learning curve (result.json's lm_curve; 0: none)")
+	fs.IntVar(&s.BlockSize, "block-size", s.BlockSize, fmt.Sprintf("dropblock's block side (default %d)", DefaultBlockSize))
+	fs.StringVar(&s.Sites, "sites", s.Sites, "regular expression of the sites a baseline regularizer goes to (default "+DefaultSites+": the batch-norm outputs)")
+}
+
+func (s *Spec) lmFlags(fs *flag.FlagSet) {
+	fs.StringVar(&s.LMConfig, "config", s.LMConfig, "model and recipe JSON (default "+DefaultLMConfig+")")
+	fs.IntVar(&s.Steps, "steps", s.Steps, "optimizer steps (0: the config's max_step)")
+	fs.IntVar(&s.StopStep, "stop-step", s.StopStep, "stop after this many of the run's steps (the learning rate still follows the whole schedule), evaluate validation only, and save --save-state: a rung of a multi-fidelity search")
+	fs.DurationVar(&s.Duration, "duration", s.Duration, "stop training after this long (0: no limit)")
+	fs.IntVar(&s.MinCount, "min-count", s.MinCount, fmt.Sprintf("fortunes: training words seen fewer times become <unk> (default %d)", DefaultMinCount))
+	fs.IntVar(&s.EvalTokens, "eval-tokens", s.EvalTokens, "evaluate on the first this many validation and test tokens (0: all)")
+}
+
+// notFlag is a boolean flag (default true) that sets its field to the
+// opposite: --test=false sets SkipTest.
+type notFlag struct{ p *bool }
+
+func (f notFlag) IsBoolFlag() bool { return true }
+
+func (f notFlag) String() string {
+	if f.p == nil {
+		return "false" // the zero flag, for the flag package's help
+	}
+	return strconv.FormatBool(!*f.p)
+}
+
+func (f notFlag) Set(v string) error {
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		return err
+	}
+	*f.p = !b
+	return nil
+}
+
+// valFracFlag is --val-frac: 0 holds out none (ValFrac < 0), the flag's
+// default is DefaultValFrac (ValFrac 0).
+type valFracFlag struct{ p *float64 }
+
+func (f valFracFlag) String() string {
+	switch {
+	case f.p == nil:
+		return "0"
+	case *f.p == 0:
+		return strconv.FormatFloat(DefaultValFrac, 'g', -1, 64)
+	case *f.p < 0:
+		return "0"
+	}
+	return strconv.FormatFloat(*f.p, 'g', -1, 64)
+}
+
+func (f valFracFlag) Set(v string) error {
+	x, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return err
+	}
+	if x < 0 {
+		return fmt.Errorf("want a fraction in [0, 1)")
+	}
+	*f.p = x
+	if x == 0 {
+		*f.p = -1
+	}
+	return nil
+}
+
+// Args are the flags of `autodropout train` that give s: its non-zero
+// options, in a fixed order. ParseArgs(s.Args()) is s (less Output).
+func (s Spec) Args() []string {
+	var a []string
+	str := func(flag, v string) {
+		if v != "" {
+			a = append(a, "--"+flag, v)
+		}
+	}
+	num := func(flag string, v int) {
+		if v != 0 {
+			a = append(a, "--"+flag, strconv.Itoa(v))
+		}
+	}
+	float := func(flag string, v float64) {
+		if v != 0 {
+			a = append(a, "--"+flag, strconv.FormatFloat(v, 'g', -1, 64))
+		}
+	}
+	dur := func(flag string, v time.Duration) {
+		if v != 0 {
+			a = append(a, "--"+flag, v.String())
+		}
+	}
+	boolean := func(flag string, v bool) {
+		if v {
+			a = append(a, "--"+flag)
+		}
+	}
+	str("task", s.Task)
+	str("model", s.Model)
+	str("data", s.Data)
+	str("data-dir", s.DataDir)
+	num("epochs", s.Epochs)
+	num("stop-epoch", s.StopEpoch)
+	num("batch-size", s.BatchSize)
+	float("lr", s.LR)
+	num("train-subset", s.TrainSubset)
+	switch {
+	case s.ValFrac < 0:
+		a = append(a, "--val-frac", "0")
+	default:
+		float("val-frac", s.ValFrac)
+	}
+	num("image-size", s.ImageSize)
+	num("per-class", s.PerClass)
+	if s.NoAugment {
+		a = append(a, "--augment=false")
+	}
+	boolean("curve", s.Curve)
+	num("curve-every", s.CurveEvery)
+	str("pretrained", s.Pretrained)
+	boolean("pretrained-partial", s.PretrainedPartial)
+	str("config", s.LMConfig)
+	num("steps", s.Steps)
+	num("stop-step", s.StopStep)
+	dur("duration", s.Duration)
+	num("min-count", s.MinCount)
+	num("eval-tokens", s.EvalTokens)
+	a = append(a, s.Regularizer.Args()...)
+	if s.Seed != 0 {
+		a = append(a, "--seed", strconv.FormatInt(s.Seed, 10))
+	}
+	str("precision", string(s.Precision))
+	str("device", s.Device)
+	num("threads", s.Threads)
+	if s.SkipTest {
+		a = append(a, "--test=false")
+	}
+	str("out", s.Out)
+	str("save-state", s.SaveState)
+	str("resume-state", s.ResumeState)
+	dur("progress", s.Every)
+	return a
+}
+
+// Args are the flags of r's non-zero options, in a fixed order.
+func (r Regularizer) Args() []string {
+	var a []string
+	if r.Name != "" {
+		a = append(a, "--regularizer", r.Name)
+	}
+	if r.DropRate != 0 {
+		a = append(a, "--drop-rate", strconv.FormatFloat(r.DropRate, 'g', -1, 64))
+	}
+	if r.DropAtt != 0 {
+		a = append(a, "--dropatt", strconv.FormatFloat(r.DropAtt, 'g', -1, 64))
+	}
+	if r.BlockSize != 0 {
+		a = append(a, "--block-size", strconv.Itoa(r.BlockSize))
+	}
+	if r.Sites != "" {
+		a = append(a, "--sites", r.Sites)
+	}
+	if r.Pattern != "" {
+		a = append(a, "--pattern", r.Pattern)
+	}
+	if len(r.Patterns) > 0 {
+		var b bytes.Buffer
+		if json.Compact(&b, r.Patterns) != nil {
+			b.Reset()
+			b.Write(r.Patterns) // Run reports the bad JSON
+		}
+		a = append(a, "--patterns", b.String())
+	}
+	if r.Space != "" {
+		a = append(a, "--space", r.Space)
+	}
+	if r.AllowOutsideSpace {
+		a = append(a, "--allow-outside-space")
+	}
+	return a
+}

@@ -1,0 +1,184 @@
+package trial
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"testing"
+)
+
+// TestTrainLMSplitErrors gives train --task lm corpora whose splits cannot
+// be evaluated: each must fail before training, naming the split.
+func TestTrainLMSplitErrors(t *testing.T) {
+	long := strings.Repeat("a b c d e f g h\n", 100) // 900 tokens
+	for _, tc := range []struct {
+		name, train, valid, test string
+		err                      string
+	}{
+		{"empty validation file", long, "", long, "ptb.valid.txt: no tokens"},
+		{"empty test file", long, long, "", "ptb.test.txt: no tokens"},
+		{"validation too short for 10 streams", long, "a b c\n", long, "validation split of ptb has 4 tokens, too few for 10 streams"},
+		{"training too short for 16 streams", "a b c d e f g h\n", long, long, "training split of ptb has 9 tokens, too few for 16 streams"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			for name, s := range map[string]string{"train": tc.train, "valid": tc.valid, "test": tc.test} {
+				if err := os.WriteFile(filepath.Join(dir, "ptb."+name+".txt"), []byte(s), 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+			out := t.TempDir()
+			err := runTrain([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1",
+				"--config", filepath.Join("..", "configs", "transformer-xl-small.json"), "--steps", "1", "--out", out})
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Fatalf("err = %v, want one saying %q", err, tc.err)
+			}
+			if _, err := os.Stat(filepath.Join(out, "result.json")); err == nil {
+				t.Error("result.json written for a refused corpus")
+			}
+		})
+	}
+}
+
+// TestTrainLMStopResume: a language-model run stopped with --stop-step
+// and continued with --resume-state ends as the unbroken run does; the
+// rung evaluates validation only; a state of another run is refused.
+// The test stays on one OS thread, as the command does (main.go's init).
+func TestTrainLMStopResume(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, "w%d w%d w%d the end\n", i%13, (i*7)%17, i%5)
+	}
+	for _, name := range []string{"train", "valid", "test"} {
+		if err := os.WriteFile(filepath.Join(dir, "ptb."+name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8, "dropout": 0.2},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 8, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	state := filepath.Join(t.TempDir(), "rung.state")
+	train := func(out string, extra ...string) (map[string]any, error) {
+		args := append([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1", "--config", recipe,
+			"--regularizer", "dropout", "--eval-tokens", "400", "--out", out}, extra...)
+		if err := runTrain(args); err != nil {
+			return nil, err
+		}
+		var res map[string]any
+		raw, err := os.ReadFile(filepath.Join(out, "result.json"))
+		if err == nil {
+			err = json.Unmarshal(raw, &res)
+		}
+		return res, err
+	}
+	whole, err := train(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	rung, err := train(t.TempDir(), "--stop-step", "3", "--save-state", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rung["steps"] != 3.0 || rung["steps_planned"] != 8.0 || rung["test_ppl"] != nil || rung["val_ppl"] == nil {
+		t.Errorf("rung result %v: want 3 of 8 steps, a validation perplexity and no test", rung)
+	}
+	resumed, err := train(t.TempDir(), "--resume-state", state)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"val_ppl", "test_ppl", "train_loss", "steps", "tokens"} {
+		if resumed[k] != whole[k] {
+			t.Errorf("%s: %v resumed, %v unbroken", k, resumed[k], whole[k])
+		}
+	}
+	if resumed["resumed_from"] != state {
+		t.Errorf("resumed_from %v, want %s", resumed["resumed_from"], state)
+	}
+	if _, err := train(t.TempDir(), "--stop-step", "9"); err == nil || !strings.Contains(err.Error(), "--stop-step 9: want 0 (all) to the run's 8 steps") {
+		t.Errorf("--stop-step beyond the run: %v", err)
+	}
+	if _, err := train(t.TempDir(), "--resume-state", state, "--seed", "2"); err == nil || !strings.Contains(err.Error(), "seed is \"1\" there, \"2\" here") {
+		t.Errorf("resume with another seed: %v, want a refusal naming the seed", err)
+	}
+}
+
+// TestTrainLMKJV trains two steps on the King James corpus, prepared on
+// first use into --data-dir (Debian's bible-kjv packages, which make setup
+// installs), and checks that the result names it and its vocabulary.
+func TestTrainLMKJV(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir, out := t.TempDir(), t.TempDir()
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 2, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	err := runTrain([]string{"--task", "lm", "--data", "kjv", "--data-dir", filepath.Join(dir, "kjv"), "--threads", "1",
+		"--config", recipe, "--eval-tokens", "100", "--out", out, "--progress", "1h"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Dataset string
+		Vocab   int
+	}
+	raw, err := os.ReadFile(filepath.Join(out, "result.json"))
+	if err == nil {
+		err = json.Unmarshal(raw, &res)
+	}
+	if err != nil || res.Dataset != "kjv" || res.Vocab != 10000 {
+		t.Errorf("result %+v (%v): want dataset kjv, vocabulary 10000", res, err)
+	}
+	for _, n := range []string{"train", "valid", "test"} {
+		if _, err := os.Stat(filepath.Join(dir, "kjv", "kjv."+n+".txt")); err != nil {
+			t.Error(err)
+		}
+	}
+}
+
+// TestTrainLMRatesAndCurve: --drop-rate and --dropatt set the reference
+// dropout's rates over the recipe's and are recorded, --curve-every
+// records the learning curve, and the rates are refused with a
+// regularizer that does not read them.
+func TestTrainLMRatesAndCurve(t *testing.T) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 300 {
+		fmt.Fprintf(&b, "w%d w%d w%d the end\n", i%13, (i*7)%17, i%5)
+	}
+	for _, name := range []string{"train", "valid", "test"} {
+		if err := os.WriteFile(filepath.Join(dir, "ptb."+name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recipe := filepath.Join(dir, "recipe.json")
+	os.WriteFile(recipe, []byte(`{"model": {"n_layer": 1, "d_model": 16, "n_head": 2, "d_head": 8, "d_inner": 32, "tgt_len": 8, "mem_len": 8},
+ "optimizer": "adam", "lr": 0.003, "clip": 0.25, "max_step": 5, "batch_size": 4, "eval_batch_size": 4}`), 0o644)
+	base := []string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--threads", "1", "--config", recipe, "--eval-tokens", "400", "--progress", "1h"}
+	out := t.TempDir()
+	if err := runTrain(append(base, "--regularizer", "dropout", "--drop-rate", "0.3", "--dropatt", "0.2", "--curve-every", "2", "--out", out)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var steps []int
+	for _, p := range r.LMCurve {
+		steps = append(steps, p.Step)
+	}
+	if fmt.Sprint(steps) != "[2 4 5]" || r.DropRate != 0.3 || r.DropAtt != 0.2 {
+		t.Errorf("curve at steps %v, rates %v/%v: want [2 4 5], 0.3/0.2", steps, r.DropRate, r.DropAtt)
+	}
+	err = runTrain(append(base, "--regularizer", "none", "--dropatt", "0.2", "--out", t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "--dropatt") {
+		t.Errorf("--dropatt with no regularizer: %v, want a refusal naming the flag", err)
+	}
+}

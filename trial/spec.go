@@ -1,0 +1,358 @@
+package trial
+
+import (
+	"cmp"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/autodropout/autodropout/libtorch"
+)
+
+// The tasks a Spec trains.
+const (
+	Classify = "classify" // image classification (the zero Task)
+	LM       = "lm"       // language modelling (Transformer-XL)
+)
+
+// The defaults of the options whose zero value stands for them.
+const (
+	DefaultClassifyModel = "convnet"
+	DefaultClassifyData  = "fashion-mnist"
+	DefaultLMModel       = "transformer-xl"
+	DefaultLMData        = "fortunes"
+	DefaultLMConfig      = "configs/transformer-xl-small.json"
+	DefaultEpochs        = 1
+	DefaultBatchSize     = 128
+	DefaultLR            = 0.05
+	DefaultValFrac       = 0.1
+	DefaultImageSize     = 224
+	DefaultDropRate      = 0.1
+	DefaultBlockSize     = 3
+	DefaultSeed          = 1
+	DefaultMinCount      = 2
+	DefaultEvery         = 5 * time.Second
+	// DefaultSites picks batch-norm outputs, the paper's sites.
+	DefaultSites = `\.bn\d+$|^bn\d+$`
+	// DefaultPrecision is auto: bf16 where the device computes it
+	// natively, fp32 elsewhere on a CPU and fp16 on a GPU. On
+	// Fashion-MNIST bf16 and fp32 reach the same test accuracy (paired
+	// difference −0.05 points, 95% interval −0.32 to +0.22, 8 seeds) at
+	// about half the step time (docs/performance.md).
+	DefaultPrecision = libtorch.Auto
+)
+
+// Spec is everything a trial trains: the task, model and data, the
+// regularizer, the recipe, the budget, and where its files go. Every
+// field's zero value means its documented default, so Spec{} trains the
+// command's default (a ConvNet on Fashion-MNIST for one epoch, no
+// regularizer). Its flags (RegisterFlags, Args) and its JSON form are
+// defined here only: `autodropout train`, a search's trials and an
+// experiment's trainings all run a Spec.
+//
+// Fields marked classify or lm belong to that task; Check refuses one
+// set for the other task rather than ignore it.
+type Spec struct {
+	// Task is Classify ("", the default) or LM.
+	Task string `json:"task,omitempty"`
+	// Model: "" is convnet (classify) or transformer-xl (lm, the only
+	// one). Classify: convnet, wrn-D-K, resnet18, resnet50,
+	// efficientnet-b0…b7.
+	Model string `json:"model,omitempty"`
+	// Data: "" is fashion-mnist (classify) or fortunes (lm).
+	Data string `json:"data,omitempty"`
+	// DataDir is the folder of the dataset's files; "" is the dataset's
+	// default (data.FashionMNISTDir, data.FortunesDir; others the
+	// working folder).
+	DataDir string `json:"data_dir,omitempty"`
+
+	// Regularizer says what drops activations (zero: nothing).
+	Regularizer
+
+	// Seed seeds every random choice: split, order, augmentation,
+	// initialization and masks. 0 is DefaultSeed (1).
+	Seed int64 `json:"seed,omitempty"`
+	// Precision of the forward passes: fp32, bf16 (autocast, weights stay
+	// float32), fp16 (CUDA, with loss scaling) or auto. "" is
+	// DefaultPrecision (auto).
+	Precision libtorch.Precision `json:"precision,omitempty"`
+	// Device is cpu, cuda or cuda:N; "" is cpu.
+	Device string `json:"device,omitempty"`
+	// Threads is libtorch's intra-op thread count; 0 is all cores. It is
+	// process-wide: Run sets it for the process.
+	Threads int `json:"threads,omitempty"`
+	// SkipTest leaves the test split out (a search's trials: their
+	// reward is the validation score). false: evaluate it.
+	SkipTest bool `json:"skip_test,omitempty"`
+
+	// Epochs (classify) is the schedule's length; 0 is DefaultEpochs.
+	Epochs int `json:"epochs,omitempty"`
+	// StopEpoch (classify) ends the run after this many epochs of the
+	// Epochs schedule (the learning rate follows the whole cosine), a
+	// rung of multi-fidelity search; 0: train all Epochs.
+	StopEpoch int `json:"stop_epoch,omitempty"`
+	// BatchSize (classify) is examples per step; 0 is DefaultBatchSize.
+	BatchSize int `json:"batch_size,omitempty"`
+	// LR (classify) is SGD's peak learning rate (Nesterov momentum 0.9,
+	// weight decay 5e-4, cosine decay); 0 is DefaultLR.
+	LR float64 `json:"lr,omitempty"`
+	// TrainSubset (classify) trains on this many examples; 0: all.
+	TrainSubset int `json:"train_subset,omitempty"`
+	// ValFrac (classify) is the share of the training set held out for
+	// validation; 0 is DefaultValFrac, a negative value holds out none
+	// (the flag's --val-frac 0).
+	ValFrac float64 `json:"val_frac,omitempty"`
+	// ImageSize (classify, imagenet) is the crop side; 0 is 224.
+	ImageSize int `json:"image_size,omitempty"`
+	// PerClass (classify, imagenet) is training images read per class;
+	// 0: all.
+	PerClass int `json:"per_class,omitempty"`
+	// NoAugment (classify) turns off the random crop (pad 4 on 32×32, 2
+	// on 28×28) and, for colour images, the horizontal flip; false:
+	// augment.
+	NoAugment bool `json:"no_augment,omitempty"`
+	// Curve (classify) evaluates the validation and training sets after
+	// every epoch and records the learning curve (Result.Curve).
+	Curve bool `json:"curve,omitempty"`
+	// CurveEvery (lm) evaluates the validation split and as many
+	// training tokens every CurveEvery steps and after the last, and
+	// records the learning curve (Result.LMCurve); 0: no curve.
+	CurveEvery int `json:"curve_every,omitempty"`
+	// Pretrained (classify) is a PyTorch state dict (torchvision format)
+	// to start from; "": the model's own initialization. A classifier of
+	// another size and a stem for other input channels are skipped;
+	// anything else that does not fit is refused, unless
+	// PretrainedPartial; a DataParallel "module." prefix is stripped.
+	Pretrained string `json:"pretrained,omitempty"`
+	// PretrainedPartial (classify, with Pretrained) loads whatever fits
+	// by name and shape and skips the rest, even from another
+	// architecture.
+	PretrainedPartial bool `json:"pretrained_partial,omitempty"`
+
+	// LMConfig (lm) is the model and recipe JSON (train.LMRecipe); "" is
+	// DefaultLMConfig.
+	LMConfig string `json:"lm_config,omitempty"`
+	// Steps (lm) is optimizer steps; 0: the recipe's max_step.
+	Steps int `json:"steps,omitempty"`
+	// StopStep (lm) ends the run after this many of its steps (the
+	// learning rate follows the whole schedule) and evaluates validation
+	// only: a rung of multi-fidelity search; 0: all steps.
+	StopStep int `json:"stop_step,omitempty"`
+	// Duration (lm) stops training after this long; 0: no limit.
+	Duration time.Duration `json:"duration,omitempty"`
+	// MinCount (lm, fortunes): training words seen fewer times become
+	// <unk>; 0 is DefaultMinCount.
+	MinCount int `json:"min_count,omitempty"`
+	// EvalTokens (lm) evaluates the first this many validation and test
+	// tokens; 0: all.
+	EvalTokens int `json:"eval_tokens,omitempty"`
+
+	// Out is the folder for result.json (and classify's checkpoint
+	// model.ot); "": none written.
+	Out string `json:"out,omitempty"`
+	// SaveState is a file for the resumable state after the last epoch
+	// (lm: step) trained: weights, buffers, optimizer state, progress and
+	// the run's identity; "": none.
+	SaveState string `json:"save_state,omitempty"`
+	// ResumeState continues from a SaveState file of the same run (the
+	// same options apart from the stop, Out, Threads, Every, Curve,
+	// SkipTest, EvalTokens and the state files); the result equals an
+	// unbroken run's bit for bit on the same machine and thread count.
+	// "": start from the initialization.
+	ResumeState string `json:"resume_state,omitempty"`
+	// Every is the interval between progress lines; 0 is DefaultEvery.
+	// JSON holds nanoseconds.
+	Every time.Duration `json:"progress,omitempty"`
+	// Output receives the run's progress and notes; nil: none.
+	Output io.Writer `json:"-"`
+}
+
+// Regularizer is what a Spec puts on the model's dropout sites. Its zero
+// value is none.
+type Regularizer struct {
+	// Name is none, pattern, or a baseline: dropout, spatial, dropblock
+	// (classify), dropout or variational (lm). "" is none, or pattern
+	// when Pattern or Patterns is set.
+	Name string `json:"regularizer,omitempty"`
+	// Pattern is a pattern file: per-site ConvNet patterns (classify) or
+	// a list of {sites, pattern} Transformer patterns (lm); "": none.
+	Pattern string `json:"pattern,omitempty"`
+	// Patterns is a pattern file's content inline, instead of Pattern.
+	Patterns json.RawMessage `json:"patterns,omitempty"`
+	// Space (classify) is the search-space JSON file the patterns' values
+	// must come from; "": the default space.
+	Space string `json:"space,omitempty"`
+	// AllowOutsideSpace accepts any well-formed pattern, in the space or
+	// not (a search checked its proposals against its own space).
+	AllowOutsideSpace bool `json:"allow_outside_space,omitempty"`
+	// DropRate is the drop probability of dropout, spatial and dropblock
+	// (classify; 0 is DefaultDropRate), or of the language model's
+	// dropout and variational dropout at the reference's sites (lm; 0 is
+	// the recipe's "dropout"), so a grid can tune it without a recipe
+	// file per rate.
+	DropRate float64 `json:"drop_rate,omitempty"`
+	// DropAtt (lm) is the drop probability of the attention
+	// probabilities under dropout and variational dropout; 0 is the
+	// recipe's "dropatt".
+	DropAtt float64 `json:"dropatt,omitempty"`
+	// BlockSize (classify) is dropblock's block side; 0 is
+	// DefaultBlockSize.
+	BlockSize int `json:"block_size,omitempty"`
+	// Sites (classify) is a regular expression of the sites a baseline
+	// goes to; "" is DefaultSites (the batch-norm outputs).
+	Sites string `json:"sites,omitempty"`
+}
+
+// hasPatterns reports whether the regularizer names patterns.
+func (r Regularizer) hasPatterns() bool { return r.Pattern != "" || len(r.Patterns) > 0 }
+
+// Check reports the first bad option of s, naming its flag. It reads no
+// file; Run reports what only the files tell (a missing dataset, a
+// pattern of unknown sites, a stop beyond a recipe's steps).
+func (s Spec) Check() error {
+	lm := s.Task == LM
+	if s.Task != "" && s.Task != Classify && !lm {
+		return fmt.Errorf("--task %q: want classify or lm", s.Task)
+	}
+	if err := s.checkUnused(); err != nil {
+		return err
+	}
+	r := s.Regularizer
+	switch {
+	case r.Pattern != "" && len(r.Patterns) > 0:
+		return fmt.Errorf("--pattern and --patterns: give the patterns once")
+	case r.hasPatterns() && r.Name != "" && r.Name != "none" && r.Name != "pattern":
+		return fmt.Errorf("--pattern with --regularizer %s: choose one", r.Name)
+	case r.Name == "pattern" && !r.hasPatterns():
+		return fmt.Errorf("--regularizer pattern needs --pattern FILE")
+	case lm && !slices.Contains([]string{"", "none", "dropout", "variational", "pattern"}, r.Name):
+		return fmt.Errorf("--regularizer %q: want none, dropout, variational or pattern", r.Name)
+	case s.PretrainedPartial && s.Pretrained == "":
+		return fmt.Errorf("--pretrained-partial needs --pretrained FILE")
+	case s.Epochs < 0:
+		return fmt.Errorf("--epochs %d: want at least 1", s.Epochs)
+	case s.StopEpoch < 0 || s.StopEpoch > cmp.Or(s.Epochs, DefaultEpochs):
+		return fmt.Errorf("--stop-epoch %d: want 0 (all) to --epochs %d", s.StopEpoch, cmp.Or(s.Epochs, DefaultEpochs))
+	case s.BatchSize < 0:
+		return fmt.Errorf("--batch-size %d: want at least 1", s.BatchSize)
+	case s.TrainSubset < 0:
+		return fmt.Errorf("--train-subset %d: want 0 (all) or more", s.TrainSubset)
+	case s.ValFrac >= 1 || math.IsNaN(s.ValFrac):
+		return fmt.Errorf("--val-frac %v: want a fraction below 1", s.ValFrac)
+	case s.ImageSize < 0 || s.PerClass < 0 || s.BlockSize < 0:
+		return fmt.Errorf("--image-size %d, --per-class %d, --block-size %d: want 0 (the default) or more", s.ImageSize, s.PerClass, s.BlockSize)
+	case s.Threads < 0:
+		return fmt.Errorf("--threads %d: want 0 (all cores) or more", s.Threads)
+	case s.Steps < 0 || s.StopStep < 0 || s.MinCount < 0 || s.EvalTokens < 0 || s.Duration < 0:
+		return fmt.Errorf("--steps %d, --stop-step %d, --min-count %d, --eval-tokens %d, --duration %v: want 0 (the default) or more", s.Steps, s.StopStep, s.MinCount, s.EvalTokens, s.Duration)
+	case lm && s.Model != "" && s.Model != DefaultLMModel:
+		return fmt.Errorf("--task lm: model %q: want transformer-xl", s.Model)
+	}
+	if s.Sites != "" {
+		if _, err := regexp.Compile(s.Sites); err != nil {
+			return fmt.Errorf("--sites: %w", err)
+		}
+	}
+	if s.Precision != "" {
+		if _, err := libtorch.ParsePrecision(string(s.Precision)); err != nil {
+			return fmt.Errorf("--precision: %w", err)
+		}
+	}
+	if _, err := parseDevice(cmp.Or(s.Device, "cpu"), false); err != nil {
+		return err
+	}
+	return nil
+}
+
+// checkUnused refuses an option of the other task: it would be ignored.
+func (s Spec) checkUnused() error {
+	lm := s.Task == LM
+	task := map[bool]string{true: LM, false: Classify}
+	for _, o := range []struct {
+		flag string
+		set  bool
+		lm   bool // belongs to lm (else to classify)
+	}{
+		{"epochs", s.Epochs != 0, false}, {"stop-epoch", s.StopEpoch != 0, false},
+		{"batch-size", s.BatchSize != 0, false}, {"lr", s.LR != 0, false},
+		{"train-subset", s.TrainSubset != 0, false}, {"val-frac", s.ValFrac != 0, false},
+		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
+		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
+		{"pretrained", s.Pretrained != "", false}, {"pretrained-partial", s.PretrainedPartial, false},
+		{"space", s.Space != "", false}, {"dropatt", s.DropAtt != 0, true},
+		{"curve-every", s.CurveEvery != 0, true},
+		{"block-size", s.BlockSize != 0, false}, {"sites", s.Sites != "", false},
+		{"config", s.LMConfig != "", true}, {"steps", s.Steps != 0, true},
+		{"stop-step", s.StopStep != 0, true}, {"duration", s.Duration != 0, true},
+		{"min-count", s.MinCount != 0, true}, {"eval-tokens", s.EvalTokens != 0, true},
+	} {
+		if o.set && o.lm != lm {
+			return fmt.Errorf("--%s: only %s tasks read it, not %s", o.flag, task[o.lm], task[lm])
+		}
+	}
+	if !(s.LR >= 0) || math.IsInf(s.LR, 0) {
+		return fmt.Errorf("--lr %v: learning rate %v: want a finite number ≥ 0", s.LR, s.LR)
+	}
+	if !(s.DropRate >= 0 && s.DropRate < 1) {
+		return fmt.Errorf("--drop-rate %v: want a probability in [0, 1)", s.DropRate)
+	}
+	if !(s.DropAtt >= 0 && s.DropAtt < 1) {
+		return fmt.Errorf("--dropatt %v: want a probability in [0, 1)", s.DropAtt)
+	}
+	if s.CurveEvery < 0 {
+		return fmt.Errorf("--curve-every %d: want 0 (no curve) or more steps", s.CurveEvery)
+	}
+	if r := s.Regularizer.Name; lm && (s.DropRate != 0 || s.DropAtt != 0) && r != "dropout" && r != "variational" {
+		return fmt.Errorf("--drop-rate, --dropatt: only the lm regularizers dropout and variational read them, not %q", cmp.Or(r, "none"))
+	}
+	return nil
+}
+
+// resolved is s with every zero option replaced by its default, for its
+// task. s has passed Check.
+func (s Spec) resolved() Spec {
+	if s.Task == "" {
+		s.Task = Classify
+	}
+	if s.Regularizer.Name == "" || (s.Regularizer.Name == "none" && s.hasPatterns()) {
+		s.Regularizer.Name = "none"
+		if s.hasPatterns() {
+			s.Regularizer.Name = "pattern"
+		}
+	}
+	s.Seed = cmp.Or(s.Seed, DefaultSeed)
+	s.Precision = cmp.Or(s.Precision, DefaultPrecision)
+	s.Device = cmp.Or(s.Device, "cpu")
+	s.Every = cmp.Or(s.Every, DefaultEvery)
+	if s.Task == LM {
+		s.Model = cmp.Or(s.Model, DefaultLMModel)
+		s.Data = cmp.Or(s.Data, DefaultLMData)
+		s.LMConfig = cmp.Or(s.LMConfig, DefaultLMConfig)
+		s.MinCount = cmp.Or(s.MinCount, DefaultMinCount)
+		return s
+	}
+	s.Model = cmp.Or(s.Model, DefaultClassifyModel)
+	s.Data = cmp.Or(s.Data, DefaultClassifyData)
+	s.Epochs = cmp.Or(s.Epochs, DefaultEpochs)
+	s.BatchSize = cmp.Or(s.BatchSize, DefaultBatchSize)
+	s.LR = cmp.Or(s.LR, DefaultLR)
+	switch {
+	case s.ValFrac == 0:
+		s.ValFrac = DefaultValFrac
+	case s.ValFrac < 0:
+		s.ValFrac = 0
+	}
+	s.ImageSize = cmp.Or(s.ImageSize, DefaultImageSize)
+	s.DropRate = cmp.Or(s.DropRate, DefaultDropRate)
+	s.BlockSize = cmp.Or(s.BlockSize, DefaultBlockSize)
+	s.Sites = cmp.Or(s.Sites, DefaultSites)
+	return s
+}
+
+// String is the flags of s, for messages.
+func (s Spec) String() string { return strings.Join(s.Args(), " ") }

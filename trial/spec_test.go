@@ -1,0 +1,163 @@
+package trial
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A Spec's flags read back as the same Spec, and its JSON too.
+func TestArgsRoundTrip(t *testing.T) {
+	for _, s := range []Spec{
+		{},
+		{Model: "wrn-16-2", Data: "cifar10", DataDir: "/d", Epochs: 3, StopEpoch: 2, BatchSize: 64, LR: 0.1, TrainSubset: 100,
+			ValFrac: 0.2, ImageSize: 64, PerClass: 5, NoAugment: true, Curve: true, Pretrained: "w.pth", PretrainedPartial: true,
+			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
+			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
+		{ValFrac: -1, Regularizer: Regularizer{Pattern: "p.json", Space: "space.json", AllowOutsideSpace: true}},
+		{Regularizer: Regularizer{Patterns: json.RawMessage(`{"patterns":[]}`)}},
+		{Task: LM, LMConfig: "c.json", Steps: 9, StopStep: 3, Duration: time.Minute, MinCount: 1, EvalTokens: 400,
+			Regularizer: Regularizer{Name: "variational"}, Seed: 2},
+	} {
+		got, err := ParseArgs(s.Args())
+		if err != nil {
+			t.Errorf("%v: %v", s.Args(), err)
+			continue
+		}
+		if !reflect.DeepEqual(got, s) {
+			t.Errorf("ParseArgs(%q) =\n%+v, want\n%+v", s.Args(), got, s)
+		}
+		b, err := json.Marshal(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var back Spec
+		if err := json.Unmarshal(b, &back); err != nil || !reflect.DeepEqual(back, s) {
+			t.Errorf("JSON %s read back as %+v (%v)", b, back, err)
+		}
+	}
+}
+
+// The zero Spec is the command's defaults; a flag given with its default
+// value is the same trial.
+func TestDefaults(t *testing.T) {
+	z := Spec{}.resolved()
+	want := Spec{Task: Classify, Model: "convnet", Data: "fashion-mnist", Regularizer: Regularizer{Name: "none", DropRate: 0.1, BlockSize: 3, Sites: DefaultSites},
+		Seed: 1, Precision: "auto", Device: "cpu", Every: 5 * time.Second, Epochs: 1, BatchSize: 128, LR: 0.05, ValFrac: 0.1, ImageSize: 224}
+	if !reflect.DeepEqual(z, want) {
+		t.Errorf("Spec{} resolves to\n%+v, want\n%+v", z, want)
+	}
+	lm := Spec{Task: LM}.resolved()
+	if lm.Model != "transformer-xl" || lm.Data != "fortunes" || lm.LMConfig != DefaultLMConfig || lm.MinCount != 2 || lm.Epochs != 0 {
+		t.Errorf("Spec{Task: lm} resolves to %+v", lm)
+	}
+	explicit, err := ParseArgs([]string{"--epochs", "1", "--precision", "auto", "--seed", "1", "--val-frac", "0.1", "--test", "--augment"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(explicit.resolved(), z) {
+		t.Errorf("explicit defaults resolve to\n%+v, want\n%+v", explicit.resolved(), z)
+	}
+	none, _ := ParseArgs([]string{"--val-frac", "0"})
+	if none.ValFrac >= 0 || none.resolved().ValFrac != 0 {
+		t.Errorf("--val-frac 0: ValFrac %v, resolved %v; want none held out", none.ValFrac, none.resolved().ValFrac)
+	}
+	if p, _ := ParseArgs([]string{"--pattern", "p.json"}); p.resolved().Regularizer.Name != "pattern" {
+		t.Errorf("--pattern resolves to regularizer %q", p.resolved().Regularizer.Name)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		want string // "" when accepted
+	}{
+		{[]string{"--task", "lm", "--regularizer", "pattern", "--pattern", "p.json"}, ""},
+		{[]string{"--task", "vision"}, `--task "vision": want classify or lm`},
+		{[]string{"--task", "lm", "--epochs", "3"}, "--epochs: only classify tasks read it, not lm"},
+		{[]string{"--steps", "3"}, "--steps: only lm tasks read it, not classify"},
+		{[]string{"--task", "lm", "--augment=false"}, "--augment: only classify tasks read it"},
+		{[]string{"--task", "lm", "--regularizer", "dropblock"}, `--regularizer "dropblock": want none, dropout, variational or pattern`},
+		{[]string{"--task", "lm", "--model", "gpt"}, `model "gpt": want transformer-xl`},
+		{[]string{"--pattern", "p.json", "--regularizer", "dropout"}, "choose one"},
+		{[]string{"--pattern", "p.json", "--patterns", "{}"}, "give the patterns once"},
+		{[]string{"--regularizer", "pattern"}, "needs --pattern"},
+		{[]string{"--pretrained-partial"}, "needs --pretrained"},
+		{[]string{"--epochs", "-1"}, "--epochs -1: want at least 1"},
+		{[]string{"--epochs", "2", "--stop-epoch", "3"}, "--stop-epoch 3: want 0 (all) to --epochs 2"},
+		{[]string{"--stop-epoch", "2"}, "--stop-epoch 2: want 0 (all) to --epochs 1"},
+		{[]string{"--val-frac", "1"}, "--val-frac 1"},
+		{[]string{"--lr", "-1"}, "learning rate -1: want a finite number ≥ 0"},
+		{[]string{"--drop-rate", "1"}, "--drop-rate 1"},
+		{[]string{"--sites", "("}, "--sites"},
+		{[]string{"--precision", "half"}, `--precision: precision "half": want fp32, bf16, fp16 or auto`},
+		{[]string{"--device", "tpu"}, `--device "tpu": want cpu, cuda or cuda:N`},
+		{[]string{"--device", "cuda:x"}, `--device "cuda:x"`},
+		{[]string{"extra"}, "unexpected arguments"},
+	} {
+		_, err := ParseArgs(tc.args)
+		switch {
+		case tc.want == "" && err != nil:
+			t.Errorf("%q: %v", tc.args, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%q: error %v, want %q", tc.args, err, tc.want)
+		}
+	}
+}
+
+// A state's identity is what earlier versions of `autodropout train`
+// computed for the same flags, so a rung state saved before still
+// resumes. The hashes were computed with that code.
+func TestIdentityUnchanged(t *testing.T) {
+	dir := t.TempDir()
+	pat := filepath.Join(dir, "pat.json")
+	os.WriteFile(pat, []byte(`{"patterns": []}`), 0o644)
+	s, _ := ParseArgs([]string{"--pattern", pat, "--epochs", "3", "--val-frac", "0"})
+	id, err := s.resolved().classifyIdentity("abc", "bf16")
+	if err != nil || id["flags"] != "84c4c34026ecac546e35f77d0617f427ed136d0542c934ad7dc7f256a35e4804" || id["epochs"] != "3" || id["seed"] != "1" {
+		t.Errorf("classify identity %v, %v", id, err)
+	}
+	s, _ = ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1"})
+	if id, _ := s.resolved().classifyIdentity("", "fp32"); id["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
+		t.Errorf("classify identity %v", id)
+	}
+	s, _ = ParseArgs([]string{"--task", "lm", "--pattern", pat})
+	id, err = s.resolved().lmIdentity([]byte("recipe"), "fp32", 8)
+	if err != nil || id["flags"] != "dd5043d014c27af43135f1c2c41744a4993876bd43580b1602462a4a43031215" || id["steps"] != "8" {
+		t.Errorf("lm identity %v, %v", id, err)
+	}
+	// Inline patterns are the same trial as their file.
+	s.Pattern, s.Patterns = "", json.RawMessage(`{"patterns": []}`)
+	if id2, _ := s.resolved().lmIdentity([]byte("recipe"), "fp32", 8); !reflect.DeepEqual(id2, id) {
+		t.Errorf("inline patterns: identity %v, file's %v", id2, id)
+	}
+}
+
+// ReadResult reads what WriteResult wrote, and older files that lack
+// fields.
+func TestResultFile(t *testing.T) {
+	dir := t.TempDir()
+	acc, wall := 0.5, 2.0
+	r := Result{Model: "convnet", Dataset: "mnist", Regularizer: "no regularizer", Seed: 3, Threads: 1, ValAcc: &acc, WallS: &wall, Steps: 4, Epochs: 1}
+	if err := WriteResult(dir, r); err != nil {
+		t.Fatal(err)
+	}
+	got, err := ReadResult(dir)
+	if err != nil || !reflect.DeepEqual(got, r) {
+		t.Errorf("read back %+v, %v; want %+v", got, err, r)
+	}
+	old := t.TempDir()
+	os.WriteFile(filepath.Join(old, ResultFile), []byte(`{"val_ppl": 90.5, "steps": 8, "tokens": 100, "regularizer": "x", "later_field": 1}`), 0o644)
+	got, err = ReadResult(old)
+	if err != nil || got.ValPPL == nil || *got.ValPPL != 90.5 || got.WallS != nil || got.CPUS != nil || got.ValAcc != nil {
+		t.Errorf("old file read as %+v, %v", got, err)
+	}
+	os.WriteFile(filepath.Join(old, ResultFile), []byte(`{"val_acc": "high"}`), 0o644)
+	if _, err := ReadResult(old); err == nil || !strings.Contains(err.Error(), filepath.Join(old, ResultFile)) {
+		t.Errorf("bad file: %v, want an error naming it", err)
+	}
+}
