@@ -89,12 +89,12 @@
 // output. Every trial trains with the same seed (task.seed), so
 // rewards compare patterns rather than initializations.
 //
-// LocalExecutor.Binary defaults to os.Args[0], which is right only for the
-// autodropout command itself: a Go program that runs a search is not
-// autodropout, and started as `PROGRAM train …` it would run its search
-// again. Before anything is journaled, Run checks the binary (CheckBinary:
-// `BINARY version` must answer "autodropout …") and refuses another one,
-// saying to set Binary to a built autodropout command.
+// LocalExecutor.Binary must be the autodropout command: a Go program that
+// runs a search and names its own executable is not, and started as
+// `PROGRAM train …` it would run its search again. Before anything is
+// journaled, Run checks the binary (CheckBinary: `BINARY version` must
+// answer "autodropout …") and refuses another one, saying to set Binary
+// to a built autodropout command (or to run trials with InProcess).
 //
 // Reward is the validation accuracy for classification. For language
 // models, which report a validation perplexity, it is 80/perplexity:
