@@ -51,7 +51,7 @@ func CheckBinary(ctx context.Context, bin string) error {
 	default:
 		said = fmt.Sprintf("%q", strings.ReplaceAll(said, "\n", " | "))
 	}
-	return fmt.Errorf("trainer binary %s does not answer as autodropout (`%s version` said %s): set LocalExecutor.Binary (experiment: Settings.Binary; worker: Worker.Binary) to a built autodropout command, e.g. go build -o bin/autodropout ./cmd/autodropout",
+	return fmt.Errorf("trainer binary %s does not answer as autodropout (`%s version` said %s): set LocalExecutor.Binary (experiment: Settings.Binary; worker: Worker.Binary) to a built autodropout command (go build -o bin/autodropout ./cmd/autodropout), or run trials in this process with search.InProcess",
 		bin, bin, said)
 }
 
