@@ -93,13 +93,21 @@ type Variant struct {
 // setting is trained once (seed Seed, default the first final seed) on
 // the final task without the test set; the one with the best validation
 // accuracy is the baseline's setting in the final comparison.
+//
+// A language model's grid (final.kind "lm") tunes the reference's
+// placement: Dropout's rates (the recipe's "dropout"), each with each of
+// DropAtt's attention rates, and Variational's rates likewise; 0 in
+// DropAtt is the recipe's dropatt. The best is the lowest validation
+// perplexity.
 type Grid struct {
-	Dropout    []float64 `json:"dropout,omitempty"`     // drop rates
-	Spatial    []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
-	DropBlock  []float64 `json:"dropblock,omitempty"`   // drop rates
-	BlockSizes []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
-	Sites      string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
-	Seed       int64     `json:"seed,omitempty"`
+	Dropout     []float64 `json:"dropout,omitempty"`     // drop rates
+	DropAtt     []float64 `json:"dropatt,omitempty"`     // lm: attention-probability rates (default [0]: the recipe's)
+	Variational []float64 `json:"variational,omitempty"` // lm: variational dropout's rates; variational joins the grid when set
+	Spatial     []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
+	DropBlock   []float64 `json:"dropblock,omitempty"`   // drop rates
+	BlockSizes  []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
+	Sites       string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
+	Seed        int64     `json:"seed,omitempty"`
 }
 
 // ReadConfig reads and checks an experiment configuration.
@@ -283,11 +291,48 @@ func (c *Config) check() error {
 				return fmt.Errorf("final.block_size: %d: want a positive block size", f.BlockSize)
 			}
 		}
-	} else if c.Grid != nil {
-		return fmt.Errorf("grid: language-model baselines use the recipe's rates; remove the grid")
+	} else if err := c.checkLMGrid(rate); err != nil {
+		return err
 	}
 	if err := c.Final.Task.Check(); err != nil {
 		return fmt.Errorf("final.%w", err)
+	}
+	return nil
+}
+
+// checkLMGrid checks a language model's grid (none is fine: the baselines
+// then take the recipe's rates) and fills its defaults.
+func (c *Config) checkLMGrid(rate func(string, float64) error) error {
+	g := c.Grid
+	if g == nil {
+		return nil
+	}
+	switch {
+	case len(g.Spatial) > 0 || len(g.DropBlock) > 0 || len(g.BlockSizes) > 0 || g.Sites != "":
+		return fmt.Errorf("grid: a language model's grid takes dropout, dropatt and variational rates (the reference's sites), not spatial, dropblock, block_sizes or sites")
+	case len(g.Dropout) == 0:
+		return fmt.Errorf("grid.dropout: want at least one rate")
+	}
+	for _, l := range []struct {
+		name string
+		v    []float64
+	}{{"grid.dropout", g.Dropout}, {"grid.variational", g.Variational}} {
+		for _, v := range l.v {
+			if err := rate(l.name, v); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range g.DropAtt {
+		if !(a >= 0 && a < 1) {
+			return fmt.Errorf("grid.dropatt: %v: want a rate in [0, 1) (0: the recipe's)", a)
+		}
+	}
+	if len(g.DropAtt) == 0 {
+		g.DropAtt = []float64{0}
+	}
+	if g.Seed == 0 {
+		g.Seed = c.Final.Seeds[0]
 	}
 	return nil
 }
@@ -432,11 +477,24 @@ type gridRun struct {
 // gridRuns lists the grid's trainings (none without a grid).
 func (c Config) gridRuns() []gridRun {
 	g := c.Grid
-	if g == nil || c.Final.Kind == "lm" {
+	if g == nil {
 		return nil
 	}
 	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var out []gridRun
+	if c.Final.Kind == "lm" {
+		for _, fam := range []struct {
+			name  string
+			rates []float64
+		}{{"dropout", g.Dropout}, {"variational", g.Variational}} {
+			for _, p := range fam.rates {
+				for _, a := range g.DropAtt {
+					out = append(out, gridRun{fam.name, "p" + ftoa(p) + "-a" + ftoa(a), trial.Regularizer{Name: fam.name, DropRate: p, DropAtt: a}})
+				}
+			}
+		}
+		return out
+	}
 	for _, p := range g.Dropout {
 		out = append(out, gridRun{"dropout", "p" + ftoa(p), trial.Regularizer{Name: "dropout", DropRate: p}})
 	}
@@ -483,11 +541,15 @@ type regularizer struct {
 func (c Config) baselines(tuned map[string]trial.Regularizer) []regularizer {
 	f := c.Final
 	if f.Kind == "lm" {
-		return []regularizer{
-			{"none", trial.Regularizer{Name: "none"}},
-			{"dropout", trial.Regularizer{Name: "dropout"}},
-			{"variational", trial.Regularizer{Name: "variational"}},
+		regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
+		for _, fam := range []string{"dropout", "variational"} {
+			reg, ok := tuned[fam]
+			if !ok { // the recipe's rates
+				reg = trial.Regularizer{Name: fam}
+			}
+			regs = append(regs, regularizer{fam, reg})
 		}
+		return regs
 	}
 	regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
 	families := []string{"dropout", "dropblock"}
