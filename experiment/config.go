@@ -87,6 +87,11 @@ type Variant struct {
 	Search  string   `json:"search"`            // search configuration file
 	Methods []string `json:"methods,omitempty"` // default ["rl"]
 	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
+	// Final retrains the variant's best pattern of each method in the
+	// final comparison, labelled "<name>-<method>-best" (another
+	// controller's patterns against the main one's); false: the variant
+	// serves the cost comparison only.
+	Final bool `json:"final,omitempty"`
 }
 
 // Grid lists the settings tried for each hand-designed baseline. Each
@@ -432,7 +437,11 @@ func (c Config) variantSearches(scfg search.Config) ([]searchRun, error) {
 			for _, seed := range s {
 				sc := vc
 				sc.Method, sc.Seed = m, seed
-				out = append(out, searchRun{Label: v.Name + "-" + m, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
+				label := v.Name + "-" + m
+				if v.Final {
+					label += "-best"
+				}
+				out = append(out, searchRun{Label: label, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
 			}
 		}
 	}
@@ -524,6 +533,13 @@ func (c Config) finalLabels() []string {
 		if !seen[s.Label] {
 			seen[s.Label] = true
 			out = append(out, s.Label)
+		}
+	}
+	for _, v := range c.Variants {
+		if v.Final {
+			for _, m := range v.Methods {
+				out = append(out, v.Name+"-"+m+"-best")
+			}
 		}
 	}
 	return out
