@@ -176,12 +176,6 @@ func (c *Config) check() error {
 	}
 	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
 	f := c.Final
-	rate := func(field string, v float64) error {
-		if !(v > 0 && v < 1) {
-			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
-		}
-		return nil
-	}
 	switch {
 	case c.Search == "":
 		return fmt.Errorf("search: want a search configuration file")
@@ -203,7 +197,24 @@ func (c *Config) check() error {
 	if err := distinct("search_seeds", c.SearchSeeds); err != nil {
 		return err
 	}
-	// Subspaces and variants share one namespace of folder names.
+	if err := c.checkNames(); err != nil {
+		return err
+	}
+	if err := c.checkRewardNoise(); err != nil {
+		return err
+	}
+	if err := c.checkGrid(); err != nil {
+		return err
+	}
+	if err := c.Final.Task.Check(); err != nil {
+		return fmt.Errorf("final.%w", err)
+	}
+	return nil
+}
+
+// checkNames checks the subspaces' and variants' names (one namespace of
+// folder names), files and methods, and fills their default methods.
+func (c *Config) checkNames() error {
 	names := map[string]bool{}
 	named := func(field, name, file, fileWant string, methods *[]string) error {
 		switch {
@@ -237,27 +248,49 @@ func (c *Config) check() error {
 			return err
 		}
 	}
-	if n := c.RewardNoise; n != nil {
-		if n.Top < 0 {
-			return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	return nil
+}
+
+// checkRewardNoise checks the reward-noise stage, if any, and fills its
+// default top.
+func (c *Config) checkRewardNoise() error {
+	n := c.RewardNoise
+	if n == nil {
+		return nil
+	}
+	if n.Top < 0 {
+		return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	}
+	if n.Top == 0 {
+		n.Top = 3
+	}
+	if len(n.Seeds) == 0 {
+		return fmt.Errorf("reward_noise.seeds: want at least one training seed")
+	}
+	if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
+		return err
+	}
+	if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
+		return err
+	}
+	for _, s := range n.SearchSeeds {
+		if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
+			return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
 		}
-		if n.Top == 0 {
-			n.Top = 3
+	}
+	return nil
+}
+
+// checkGrid checks the baseline grid and fills its defaults from final;
+// without a grid, final's drop rate and block size. A language model's
+// grid is checkLMGrid's.
+func (c *Config) checkGrid() error {
+	f := c.Final
+	rate := func(field string, v float64) error {
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
 		}
-		if len(n.Seeds) == 0 {
-			return fmt.Errorf("reward_noise.seeds: want at least one training seed")
-		}
-		if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
-			return err
-		}
-		if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
-			return err
-		}
-		for _, s := range n.SearchSeeds {
-			if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
-				return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
-			}
-		}
+		return nil
 	}
 	if f.Kind != "lm" {
 		if g := c.Grid; g != nil {
@@ -298,9 +331,6 @@ func (c *Config) check() error {
 		}
 	} else if err := c.checkLMGrid(rate); err != nil {
 		return err
-	}
-	if err := c.Final.Task.Check(); err != nil {
-		return fmt.Errorf("final.%w", err)
 	}
 	return nil
 }
