@@ -105,7 +105,10 @@
 // New builds any of them by name ("none", "dropout", "spatial",
 // "dropblock", "pattern"). Every module's Mask returns the {0,1} mask it
 // would apply, for inspection and for RenderMasks, which draws masks as a
-// PNG grid of samples (rows) by channels (columns).
+// PNG grid of samples (rows) by channels (columns). DrawSiteMasks goes
+// from a pattern file's site patterns and a seed to those pictures, with
+// each site's dropped share: `autodropout show`, the report and the
+// dashboard all draw their masks with it.
 //
 // ForwardT cannot return an error: it panics with an error value on an
 // input of the wrong rank or an invalid module (the constructors reject

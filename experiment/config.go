@@ -87,19 +87,32 @@ type Variant struct {
 	Search  string   `json:"search"`            // search configuration file
 	Methods []string `json:"methods,omitempty"` // default ["rl"]
 	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
+	// Final retrains the variant's best pattern of each method in the
+	// final comparison, labelled "<name>-<method>-best" (another
+	// controller's patterns against the main one's); false: the variant
+	// serves the cost comparison only.
+	Final bool `json:"final,omitempty"`
 }
 
 // Grid lists the settings tried for each hand-designed baseline. Each
 // setting is trained once (seed Seed, default the first final seed) on
 // the final task without the test set; the one with the best validation
 // accuracy is the baseline's setting in the final comparison.
+//
+// A language model's grid (final.kind "lm") tunes the reference's
+// placement: Dropout's rates (the recipe's "dropout"), each with each of
+// DropAtt's attention rates, and Variational's rates likewise; 0 in
+// DropAtt is the recipe's dropatt. The best is the lowest validation
+// perplexity.
 type Grid struct {
-	Dropout    []float64 `json:"dropout,omitempty"`     // drop rates
-	Spatial    []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
-	DropBlock  []float64 `json:"dropblock,omitempty"`   // drop rates
-	BlockSizes []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
-	Sites      string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
-	Seed       int64     `json:"seed,omitempty"`
+	Dropout     []float64 `json:"dropout,omitempty"`     // drop rates
+	DropAtt     []float64 `json:"dropatt,omitempty"`     // lm: attention-probability rates (default [0]: the recipe's)
+	Variational []float64 `json:"variational,omitempty"` // lm: variational dropout's rates; variational joins the grid when set
+	Spatial     []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
+	DropBlock   []float64 `json:"dropblock,omitempty"`   // drop rates
+	BlockSizes  []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
+	Sites       string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
+	Seed        int64     `json:"seed,omitempty"`
 }
 
 // ReadConfig reads and checks an experiment configuration.
@@ -163,12 +176,6 @@ func (c *Config) check() error {
 	}
 	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
 	f := c.Final
-	rate := func(field string, v float64) error {
-		if !(v > 0 && v < 1) {
-			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
-		}
-		return nil
-	}
 	switch {
 	case c.Search == "":
 		return fmt.Errorf("search: want a search configuration file")
@@ -190,7 +197,24 @@ func (c *Config) check() error {
 	if err := distinct("search_seeds", c.SearchSeeds); err != nil {
 		return err
 	}
-	// Subspaces and variants share one namespace of folder names.
+	if err := c.checkNames(); err != nil {
+		return err
+	}
+	if err := c.checkRewardNoise(); err != nil {
+		return err
+	}
+	if err := c.checkGrid(); err != nil {
+		return err
+	}
+	if err := c.Final.Task.Check(); err != nil {
+		return fmt.Errorf("final.%w", err)
+	}
+	return nil
+}
+
+// checkNames checks the subspaces' and variants' names (one namespace of
+// folder names), files and methods, and fills their default methods.
+func (c *Config) checkNames() error {
 	names := map[string]bool{}
 	named := func(field, name, file, fileWant string, methods *[]string) error {
 		switch {
@@ -224,27 +248,49 @@ func (c *Config) check() error {
 			return err
 		}
 	}
-	if n := c.RewardNoise; n != nil {
-		if n.Top < 0 {
-			return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	return nil
+}
+
+// checkRewardNoise checks the reward-noise stage, if any, and fills its
+// default top.
+func (c *Config) checkRewardNoise() error {
+	n := c.RewardNoise
+	if n == nil {
+		return nil
+	}
+	if n.Top < 0 {
+		return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	}
+	if n.Top == 0 {
+		n.Top = 3
+	}
+	if len(n.Seeds) == 0 {
+		return fmt.Errorf("reward_noise.seeds: want at least one training seed")
+	}
+	if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
+		return err
+	}
+	if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
+		return err
+	}
+	for _, s := range n.SearchSeeds {
+		if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
+			return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
 		}
-		if n.Top == 0 {
-			n.Top = 3
+	}
+	return nil
+}
+
+// checkGrid checks the baseline grid and fills its defaults from final;
+// without a grid, final's drop rate and block size. A language model's
+// grid is checkLMGrid's.
+func (c *Config) checkGrid() error {
+	f := c.Final
+	rate := func(field string, v float64) error {
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
 		}
-		if len(n.Seeds) == 0 {
-			return fmt.Errorf("reward_noise.seeds: want at least one training seed")
-		}
-		if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
-			return err
-		}
-		if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
-			return err
-		}
-		for _, s := range n.SearchSeeds {
-			if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
-				return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
-			}
-		}
+		return nil
 	}
 	if f.Kind != "lm" {
 		if g := c.Grid; g != nil {
@@ -283,11 +329,45 @@ func (c *Config) check() error {
 				return fmt.Errorf("final.block_size: %d: want a positive block size", f.BlockSize)
 			}
 		}
-	} else if c.Grid != nil {
-		return fmt.Errorf("grid: language-model baselines use the recipe's rates; remove the grid")
+	} else if err := c.checkLMGrid(rate); err != nil {
+		return err
 	}
-	if err := c.Final.Task.Check(); err != nil {
-		return fmt.Errorf("final.%w", err)
+	return nil
+}
+
+// checkLMGrid checks a language model's grid (none is fine: the baselines
+// then take the recipe's rates) and fills its defaults.
+func (c *Config) checkLMGrid(rate func(string, float64) error) error {
+	g := c.Grid
+	if g == nil {
+		return nil
+	}
+	switch {
+	case len(g.Spatial) > 0 || len(g.DropBlock) > 0 || len(g.BlockSizes) > 0 || g.Sites != "":
+		return fmt.Errorf("grid: a language model's grid takes dropout, dropatt and variational rates (the reference's sites), not spatial, dropblock, block_sizes or sites")
+	case len(g.Dropout) == 0:
+		return fmt.Errorf("grid.dropout: want at least one rate")
+	}
+	for _, l := range []struct {
+		name string
+		v    []float64
+	}{{"grid.dropout", g.Dropout}, {"grid.variational", g.Variational}} {
+		for _, v := range l.v {
+			if err := rate(l.name, v); err != nil {
+				return err
+			}
+		}
+	}
+	for _, a := range g.DropAtt {
+		if !(a >= 0 && a < 1) {
+			return fmt.Errorf("grid.dropatt: %v: want a rate in [0, 1) (0: the recipe's)", a)
+		}
+	}
+	if len(g.DropAtt) == 0 {
+		g.DropAtt = []float64{0}
+	}
+	if g.Seed == 0 {
+		g.Seed = c.Final.Seeds[0]
 	}
 	return nil
 }
@@ -387,7 +467,11 @@ func (c Config) variantSearches(scfg search.Config) ([]searchRun, error) {
 			for _, seed := range s {
 				sc := vc
 				sc.Method, sc.Seed = m, seed
-				out = append(out, searchRun{Label: v.Name + "-" + m, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
+				label := v.Name + "-" + m
+				if v.Final {
+					label += "-best"
+				}
+				out = append(out, searchRun{Label: label, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
 			}
 		}
 	}
@@ -432,11 +516,24 @@ type gridRun struct {
 // gridRuns lists the grid's trainings (none without a grid).
 func (c Config) gridRuns() []gridRun {
 	g := c.Grid
-	if g == nil || c.Final.Kind == "lm" {
+	if g == nil {
 		return nil
 	}
 	ftoa := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	var out []gridRun
+	if c.Final.Kind == "lm" {
+		for _, fam := range []struct {
+			name  string
+			rates []float64
+		}{{"dropout", g.Dropout}, {"variational", g.Variational}} {
+			for _, p := range fam.rates {
+				for _, a := range g.DropAtt {
+					out = append(out, gridRun{fam.name, "p" + ftoa(p) + "-a" + ftoa(a), trial.Regularizer{Name: fam.name, DropRate: p, DropAtt: a}})
+				}
+			}
+		}
+		return out
+	}
 	for _, p := range g.Dropout {
 		out = append(out, gridRun{"dropout", "p" + ftoa(p), trial.Regularizer{Name: "dropout", DropRate: p}})
 	}
@@ -468,6 +565,13 @@ func (c Config) finalLabels() []string {
 			out = append(out, s.Label)
 		}
 	}
+	for _, v := range c.Variants {
+		if v.Final {
+			for _, m := range v.Methods {
+				out = append(out, v.Name+"-"+m+"-best")
+			}
+		}
+	}
 	return out
 }
 
@@ -483,11 +587,15 @@ type regularizer struct {
 func (c Config) baselines(tuned map[string]trial.Regularizer) []regularizer {
 	f := c.Final
 	if f.Kind == "lm" {
-		return []regularizer{
-			{"none", trial.Regularizer{Name: "none"}},
-			{"dropout", trial.Regularizer{Name: "dropout"}},
-			{"variational", trial.Regularizer{Name: "variational"}},
+		regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
+		for _, fam := range []string{"dropout", "variational"} {
+			reg, ok := tuned[fam]
+			if !ok { // the recipe's rates
+				reg = trial.Regularizer{Name: fam}
+			}
+			regs = append(regs, regularizer{fam, reg})
 		}
+		return regs
 	}
 	regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
 	families := []string{"dropout", "dropblock"}

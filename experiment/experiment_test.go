@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
 	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/search"
+	"github.com/autodropout/autodropout/trial"
 )
 
 func TestEstimateTask(t *testing.T) {
@@ -301,6 +303,9 @@ func TestReadConfigStudyFields(t *testing.T) {
 		{`{` + base + `, "grid": {"dropout": [], "dropblock": [0.1]}}`, "grid"},
 		{`{` + base + `, "grid": {"dropout": [0.1], "dropblock": [0.1], "block_sizes": [0]}}`, "grid.block_sizes"},
 		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"dropout": [0.1], "dropblock": [0.1]}}`, "grid"},
+		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"variational": [0.1]}}`, "grid.dropout: want at least one"},
+		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"dropout": [0.1], "dropatt": [1]}}`, "grid.dropatt"},
+		{`{"search": "s.json", "final": {"kind": "lm", "seeds": [1]}, "grid": {"dropout": [0.1], "variational": [0]}}`, "grid.variational"},
 		{`{` + base + `, "reward_noise": {"top": 3}}`, "reward_noise.seeds: want at least one"},
 		{`{` + base + `, "reward_noise": {"top": -1, "seeds": [2]}}`, "reward_noise.top"},
 		{`{` + base + `, "reward_noise": {"seeds": [2, 2]}}`, "reward_noise.seeds: seed 2 listed twice"},
@@ -499,5 +504,41 @@ func TestExperimentRefuses(t *testing.T) {
 	}
 	if _, err := os.Stat(count); err == nil {
 		t.Error("a refused experiment trained")
+	}
+}
+
+// A language model's grid crosses the dropout and variational rates with
+// the attention rates, and the tuned settings become the baselines.
+func TestLMGrid(t *testing.T) {
+	c, err := ParseConfig([]byte(`{"search": "s.json", "final": {"kind": "lm", "seeds": [3, 4]},
+		"grid": {"dropout": [0.2, 0.4], "dropatt": [0, 0.1], "variational": [0.3]}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, g := range c.gridRuns() {
+		names = append(names, g.family+"-"+g.name+" "+strings.Join(g.reg.Args(), " "))
+	}
+	want := []string{
+		"dropout-p0.2-a0 --regularizer dropout --drop-rate 0.2",
+		"dropout-p0.2-a0.1 --regularizer dropout --drop-rate 0.2 --dropatt 0.1",
+		"dropout-p0.4-a0 --regularizer dropout --drop-rate 0.4",
+		"dropout-p0.4-a0.1 --regularizer dropout --drop-rate 0.4 --dropatt 0.1",
+		"variational-p0.3-a0 --regularizer variational --drop-rate 0.3",
+		"variational-p0.3-a0.1 --regularizer variational --drop-rate 0.3 --dropatt 0.1",
+	}
+	if !slices.Equal(names, want) {
+		t.Errorf("grid runs\n%s\nwant\n%s", strings.Join(names, "\n"), strings.Join(want, "\n"))
+	}
+	if c.Grid.Seed != 3 {
+		t.Errorf("grid seed %d, want the first final seed 3", c.Grid.Seed)
+	}
+	tuned := map[string]trial.Regularizer{"dropout": {Name: "dropout", DropRate: 0.4, DropAtt: 0.1}}
+	var base []string
+	for _, r := range c.baselines(tuned) {
+		base = append(base, r.label+" "+strings.Join(r.reg.Args(), " "))
+	}
+	if want := []string{"none --regularizer none", "dropout --regularizer dropout --drop-rate 0.4 --dropatt 0.1", "variational --regularizer variational"}; !slices.Equal(base, want) {
+		t.Errorf("baselines %q, want %q", base, want)
 	}
 }

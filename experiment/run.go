@@ -44,10 +44,12 @@ type SearchOutcome struct {
 	Best       string // pattern file of its best trial ("" when none finished)
 }
 
-// GridOutcome is one grid training's validation accuracy (NaN: failed).
+// GridOutcome is one grid training's validation score: accuracy, or
+// perplexity for a language model (NaN: failed or absent).
 type GridOutcome struct {
 	Family, Name string
 	ValAcc       float64
+	ValPPL       float64
 }
 
 // Run runs (or resumes) an experiment: its baseline grid, the baselines'
@@ -183,17 +185,29 @@ func (x *experiment) grid(ctx context.Context) error {
 	if err := x.train(ctx, f, runs, "the baseline grids", " grid trainings", filepath.Join(out, gridArea), "the baselines' final runs and the searches follow"); err != nil {
 		return err
 	}
-	bestAcc := map[string]float64{}
+	lm := f.Kind == "lm"
+	best := map[string]float64{}
 	for i, g := range x.gridRuns {
-		acc := valAcc(runs[i].dir)
-		x.res.Grid = append(x.res.Grid, GridOutcome{Family: g.family, Name: g.name, ValAcc: acc})
-		if b, ok := bestAcc[g.family]; !math.IsNaN(acc) && (!ok || acc > b) {
-			bestAcc[g.family] = acc
+		o := GridOutcome{Family: g.family, Name: g.name, ValAcc: nan, ValPPL: nan}
+		if r, err := trial.ReadResult(runs[i].dir); err == nil {
+			o.ValAcc, o.ValPPL = deref(r.ValAcc), deref(r.ValPPL)
+		}
+		x.res.Grid = append(x.res.Grid, o)
+		v := o.ValAcc // higher is better
+		if lm {
+			v = -o.ValPPL
+		}
+		if b, ok := best[g.family]; !math.IsNaN(v) && (!ok || v > b) {
+			best[g.family] = v
 			x.res.Tuned[g.family] = g.reg
 		}
 	}
 	for _, fam := range sortedKeys(x.res.Tuned) {
-		fmt.Fprintf(x.pr, "tuned %s: %s (validation accuracy %.4f)\n", fam, strings.Join(x.res.Tuned[fam].Args(), " "), bestAcc[fam])
+		score := fmt.Sprintf("validation accuracy %.4f", best[fam])
+		if lm {
+			score = fmt.Sprintf("validation perplexity %.2f", -best[fam])
+		}
+		fmt.Fprintf(x.pr, "tuned %s: %s (%s)\n", fam, strings.Join(x.res.Tuned[fam].Args(), " "), score)
 	}
 	return nil
 }
@@ -465,13 +479,12 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 	return nil
 }
 
-// valAcc is a result.json's validation accuracy, NaN when it has none.
-func valAcc(dir string) float64 {
-	r, err := trial.ReadResult(dir)
-	if err != nil || r.ValAcc == nil {
+// deref is *v, NaN for nil.
+func deref(v *float64) float64 {
+	if v == nil {
 		return nan
 	}
-	return *r.ValAcc
+	return *v
 }
 
 var nan = math.NaN()

@@ -106,7 +106,11 @@ func (r *Report) gridSection(b *strings.Builder) {
 	// runs of none with the grid's seeds.
 	if none := r.Group("none"); none != nil && len(r.Grid) > 0 && len(r.Grid[0].Runs) > 0 {
 		for _, run := range none.Runs {
-			if run.Seed == r.Grid[0].Runs[0].Seed && !math.IsNaN(run.ValAcc) {
+			switch {
+			case run.Seed != r.Grid[0].Runs[0].Seed:
+			case run.LM && !math.IsNaN(run.ValPPL):
+				p("| no regularizer (final run, for reference) | %d | %.2f | %s | |\n", run.Seed, run.ValPPL, f1(run.CPUS))
+			case !math.IsNaN(run.ValAcc):
 				p("| no regularizer (final run, for reference) | %d | %s | %s | |\n", run.Seed, f4(run.ValAcc), f1(run.CPUS))
 			}
 		}
