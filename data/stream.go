@@ -98,6 +98,10 @@ type StreamConfig struct {
 	// MaxPixels skips an image whose header claims more pixels; 0 means
 	// DefaultMaxPixels.
 	MaxPixels int64
+	// GoDecoder decodes JPEGs with Go's image/jpeg instead of
+	// libjpeg-turbo: about half as fast, and its chroma upsampling differs
+	// from Pillow's by a few levels; for comparison (autodropout bench).
+	GoDecoder bool
 	// Log, when set, names each file that cannot be read the first time it
 	// is skipped; nil means os.Stderr.
 	Log io.Writer
@@ -248,6 +252,10 @@ func (s *folderStream) dispatch(ctx context.Context, order []int, batches int, j
 func (s *folderStream) work(jobs <-chan decodeJob, e int) {
 	d := newImageDecoder(s.cfg.MaxPixels)
 	defer d.close()
+	if s.cfg.GoDecoder {
+		d.tj.close()
+		d.tj = nil
+	}
 	t := &s.cfg.Transform
 	sz := 3 * t.Size * t.Size
 	for j := range jobs {
