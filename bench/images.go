@@ -130,28 +130,40 @@ func imagesSpeed(f *Settings, sub *data.ImageFolder, res *ImagesResult) error {
 		defer os.RemoveAll(d)
 		torchDir = d
 	}
+	decoders := []string{"libjpeg-turbo, DCT scaling", "libjpeg-turbo, full size", "Go image/jpeg"}
 	for _, train := range []bool{true, false} {
 		name := map[bool]string{true: "train", false: "eval"}[train]
-		var tps, tcpu float64
-		if torchDir != "" {
-			var err error
-			if tps, tcpu, err = torchvisionSpeed(f, torchDir, train); err != nil {
-				fmt.Fprintf(f.Out, "images: torchvision skipped: %v\n", err)
+		// Rounds alternate the variants; each figure is the median of its
+		// rounds, so that a busy moment of the machine hits all alike.
+		per := make([][2][]float64, len(decoders)+1) // [variant][wall, cpu][round]
+		for round := 0; round < imagesRounds; round++ {
+			if torchDir != "" {
+				ps, cpu, err := torchvisionSpeed(f, torchDir, train)
+				if err != nil {
+					fmt.Fprintf(f.Out, "images: torchvision skipped: %v\n", err)
+					torchDir = ""
+				} else {
+					per[len(decoders)][0] = append(per[len(decoders)][0], ps)
+					per[len(decoders)][1] = append(per[len(decoders)][1], cpu)
+				}
+			}
+			for d := range decoders {
+				cfg := data.StreamConfig{BatchSize: f.Images.Batch, Shuffle: train, Seed: 1, Workers: 1,
+					Transform: data.ImageTransform{Train: train, ExactDecode: d > 0}, GoDecoder: d == 2}
+				ps, cpu, err := streamSpeed(sub, cfg)
+				if err != nil {
+					return err
+				}
+				per[d][0] = append(per[d][0], ps)
+				per[d][1] = append(per[d][1], cpu)
 			}
 		}
-		for _, dec := range []string{"libjpeg-turbo, DCT scaling", "libjpeg-turbo, full size", "Go image/jpeg"} {
-			cfg := data.StreamConfig{BatchSize: f.Images.Batch, Shuffle: train, Seed: 1, Workers: 1,
-				Transform: data.ImageTransform{Train: train, ExactDecode: dec != "libjpeg-turbo, DCT scaling"},
-				GoDecoder: dec == "Go image/jpeg"}
-			ps, cpu, err := streamSpeed(sub, cfg)
-			if err != nil {
-				return err
-			}
-			row := ImagesRow{Transform: name, Decoder: dec, PerS: ps, PerCPUS: cpu}
-			if dec == "libjpeg-turbo, DCT scaling" {
-				row.TorchPerS, row.TorchCPU = tps, tcpu
-				if train && tcpu > 0 {
-					r := cpu / tcpu
+		for d, dec := range decoders {
+			row := ImagesRow{Transform: name, Decoder: dec, PerS: median(per[d][0]), PerCPUS: median(per[d][1])}
+			if t := per[len(decoders)]; d == 0 && len(t[1]) > 0 {
+				row.TorchPerS, row.TorchCPU = median(t[0]), median(t[1])
+				if train {
+					r := row.PerCPUS / row.TorchCPU
 					res.Ratio = &r
 				}
 			}
@@ -275,7 +287,7 @@ func imagesMemory(f *Settings, folder *data.ImageFolder, res *ImagesResult) erro
 }
 
 func printImages(f *Settings, timed int, res *ImagesResult) {
-	fmt.Fprintf(f.Out, "\nimages: streaming loader, %d images of %s per measurement, batch %d, 224×224, one decoding worker\n", timed, res.Dir, f.Images.Batch)
+	fmt.Fprintf(f.Out, "\nimages: streaming loader, %d images of %s per measurement, batch %d, 224×224, one decoding worker; medians of %d rounds\n", timed, res.Dir, f.Images.Batch, imagesRounds)
 	fmt.Fprintf(f.Out, "  %-9s %-28s %12s %16s %16s %18s\n", "transform", "decoder", "images/s", "images/CPU-s", "torchvision/s", "torchvision/CPU-s")
 	for _, r := range res.Rows {
 		tv, tc := "", ""
@@ -296,6 +308,9 @@ func printImages(f *Settings, timed int, res *ImagesResult) {
 	}
 	fmt.Fprintln(f.Out)
 }
+
+// imagesRounds is how many times each speed is measured.
+const imagesRounds = 3
 
 // maxDistinct bounds the distinct images GenerateImages encodes.
 const maxDistinct = 10000

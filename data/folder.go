@@ -77,15 +77,14 @@ type FolderOptions struct {
 // named .JPEG (ImageNet has one) still loads. Grayscale, CMYK, paletted and
 // 16-bit images are converted to 8-bit RGB; an alpha channel is dropped.
 //
-// Each image is resized so that its shorter side is opts.Resize (default
-// size) pixels, the longer side scaled in proportion and rounded down, with
-// antialiased bilinear interpolation (a triangle filter widened by the
-// shrink factor, as Pillow's BILINEAR and hence torchvision's Resize on PIL
-// images do). The centre size×size square is then cropped, its offset
-// rounded as torchvision's CenterCrop rounds it. Pixel values may differ
-// from Pillow's by a level or two: Go's JPEG decoder upsamples chroma
-// differently from libjpeg, and the filter keeps full precision between its
-// two passes.
+// Each image goes through the streaming loader's evaluation transform
+// (ImageTransform with Size size and Resize opts.Resize): its shorter side
+// resized to opts.Resize (default size) pixels, the longer side scaled in
+// proportion and rounded down, with Pillow's antialiased bilinear filter
+// (as torchvision's Resize on PIL images), then the centre size×size square
+// cropped, its offset rounded as torchvision's CenterCrop rounds it. With
+// opts.ExactDecode the pixels are torchvision's, byte for byte, for every
+// image but CMYK JPEGs (decoded by Go, within a level or two).
 //
 // Images load concurrently on opts.Workers goroutines. The dataset holds
 // N×3×size×size bytes (about 12 GB for 80,000 images at 224×224). Mean and

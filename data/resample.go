@@ -1,6 +1,9 @@
 package data
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // Pillow's resampling, which torchvision's Resize and RandomResizedCrop
 // run on PIL images: separable antialiased bilinear (triangle) filters,
@@ -91,11 +94,14 @@ func clip8(v int32) uint8 {
 // resampleRGB resamples the interleaved w-wide RGB image rgb with the
 // column filter xs and the row filter ys into dst, an interleaved
 // len(xs.start)×len(ys.start) RGB image. tmp is scratch space, grown as
-// needed and returned for reuse.
+// needed and returned for reuse. The vertical pass accumulates whole rows
+// (a row of sums per output row) so that memory is read in order.
 func resampleRGB(rgb []uint8, w int, xs, ys *axisFilter, dst, tmp []uint8) []uint8 {
 	ow, oh := len(xs.start), len(ys.start)
 	y0, y1 := ys.span()
-	if need := (y1 - y0) * ow * 3; cap(tmp) < need {
+	row := ow * 3
+	need := (y1-y0)*row + 4*row // the rows, then a row of int32 sums
+	if cap(tmp) < need {
 		tmp = make([]uint8, need)
 	} else {
 		tmp = tmp[:need]
@@ -103,30 +109,70 @@ func resampleRGB(rgb []uint8, w int, xs, ys *axisFilter, dst, tmp []uint8) []uin
 	const half = 1 << (pillowPrecision - 1)
 	for y := y0; y < y1; y++ {
 		src := rgb[y*w*3 : (y+1)*w*3]
-		out := tmp[(y-y0)*ow*3 : (y-y0+1)*ow*3]
+		out := tmp[(y-y0)*row : (y-y0+1)*row]
 		for j := 0; j < ow; j++ {
-			r, g, b := int32(half), int32(half), int32(half)
+			cnt := xs.count[j]
+			ks := xs.k[j*xs.stride : j*xs.stride+cnt]
 			s := src[xs.start[j]*3:]
-			for k, wt := range xs.weights(j) {
-				r += int32(s[3*k]) * wt
-				g += int32(s[3*k+1]) * wt
-				b += int32(s[3*k+2]) * wt
+			s = s[:3*len(ks)]
+			r, g, b := int32(half), int32(half), int32(half)
+			for k, i := 0, 0; k < len(ks); k, i = k+1, i+3 {
+				wt := ks[k]
+				r += int32(s[i]) * wt
+				g += int32(s[i+1]) * wt
+				b += int32(s[i+2]) * wt
 			}
 			out[3*j], out[3*j+1], out[3*j+2] = clip8(r), clip8(g), clip8(b)
 		}
 	}
-	row := ow * 3
+	acc := unsafeInt32s(tmp[(y1-y0)*row:need], row)
 	for i := 0; i < oh; i++ {
+		base := ys.start[i] - y0
 		wts := ys.weights(i)
-		base := (ys.start[i] - y0) * row
-		out := dst[i*row : (i+1)*row]
-		for x := 0; x < row; x++ {
-			v := int32(half)
-			for k, wt := range wts {
-				v += int32(tmp[base+k*row+x]) * wt
+		// Two source rows per sweep over the sums: half the loads and
+		// stores of the sums.
+		first := tmp[base*row : (base+1)*row][:len(acc)]
+		w0 := wts[0]
+		k := 1
+		if len(wts) > 1 {
+			second := tmp[(base+1)*row : (base+2)*row][:len(acc)]
+			w1 := wts[1]
+			for x := range acc {
+				acc[x] = half + int32(first[x])*w0 + int32(second[x])*w1
 			}
+			k = 2
+		} else {
+			for x := range acc {
+				acc[x] = half + int32(first[x])*w0
+			}
+		}
+		for ; k+1 < len(wts); k += 2 {
+			a := tmp[(base+k)*row : (base+k+1)*row][:len(acc)]
+			c := tmp[(base+k+1)*row : (base+k+2)*row][:len(acc)]
+			wa, wc := wts[k], wts[k+1]
+			for x := range acc {
+				acc[x] += int32(a[x])*wa + int32(c[x])*wc
+			}
+		}
+		if k < len(wts) {
+			a := tmp[(base+k)*row : (base+k+1)*row][:len(acc)]
+			wa := wts[k]
+			for x := range acc {
+				acc[x] += int32(a[x]) * wa
+			}
+		}
+		out := dst[i*row : (i+1)*row][:len(acc)]
+		for x, v := range acc {
 			out[x] = clip8(v)
 		}
 	}
 	return tmp
+}
+
+// unsafeInt32s views n int32s in b (len(b) ≥ 4n, scratch space only).
+func unsafeInt32s(b []uint8, n int) []int32 {
+	if n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*int32)(unsafe.Pointer(&b[0])), n)
 }

@@ -332,3 +332,19 @@ func (s *folderStream) String() string {
 	}
 	return strings.Join([]string{s.folder.Root, kind, fmt.Sprintf("%d workers", s.cfg.Workers)}, ", ")
 }
+
+// ScanImageNet indexes an ImageNet-layout folder, dir/train/<class>/… and
+// dir/val/<class>/…, for streaming. The validation split takes the
+// training split's class folders, so that labels agree (a class missing
+// from val/ is an error); opts' per-class selection applies to train/
+// only.
+func ScanImageNet(dir string, opts FolderOptions) (train, val *ImageFolder, err error) {
+	if train, err = ScanImageFolder(filepath.Join(dir, "train"), opts); err != nil {
+		return nil, nil, err
+	}
+	vo := FolderOptions{Classes: train.ClassNames}
+	if val, err = ScanImageFolder(filepath.Join(dir, "val"), vo); err != nil {
+		return nil, nil, err
+	}
+	return train, val, nil
+}

@@ -464,3 +464,20 @@ func TestFolderLoaderMemoryFlat(t *testing.T) {
 		t.Errorf("stats %+v", st)
 	}
 }
+
+func TestScanImageNet(t *testing.T) {
+	root := t.TempDir()
+	writeFolder(t, filepath.Join(root, "train"), []string{"n01", "n02"}, 6, 8, 8)
+	writeFolder(t, filepath.Join(root, "val"), []string{"n02", "n01"}, 4, 8, 8)
+	tr, val, err := ScanImageNet(root, FolderOptions{PerClass: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tr.Len() != 4 || val.Len() != 4 || fmt.Sprint(val.ClassNames) != "[n01 n02]" {
+		t.Errorf("train %d images, val %d of classes %v", tr.Len(), val.Len(), val.ClassNames)
+	}
+	os.RemoveAll(filepath.Join(root, "val", "n02"))
+	if _, _, err := ScanImageNet(root, FolderOptions{}); err == nil || !strings.Contains(err.Error(), "n02") {
+		t.Errorf("val without a class: %v", err)
+	}
+}
