@@ -29,12 +29,13 @@ type Settings struct {
 	Skip       map[string]bool // sections to leave out (Sections)
 	Variants   map[string]bool // regularizers to time; nil: all
 	Precisions []libtorch.Precision
-	Out        io.Writer // the printed tables (nil: discarded)
+	Images     ImagesSettings // the image-loader section (images.go)
+	Out        io.Writer      // the printed tables (nil: discarded)
 }
 
 // Sections are the parts of a benchmark run that Settings.Skip can leave
 // out.
-var Sections = []string{"step", "mask", "loader", "controller"}
+var Sections = []string{"step", "mask", "loader", "controller", "images"}
 
 // DefaultSettings returns the command's defaults.
 func DefaultSettings() *Settings {
@@ -42,7 +43,7 @@ func DefaultSettings() *Settings {
 		Script: "scripts/bench_pytorch.py", WrnPattern: "configs/patterns/wrn-16-2-hand.json",
 		LMConfig: "configs/transformer-xl-small.json", LMPattern: "configs/transformer-xl-patterns-hand.json",
 		Vocab: 14922, DataDir: data.FashionMNISTDir, Rate: 0.1, BlockSize: 3, Skip: map[string]bool{},
-		Precisions: []libtorch.Precision{libtorch.FP32}}
+		Precisions: []libtorch.Precision{libtorch.FP32}, Images: DefaultImagesSettings()}
 }
 
 // Report is what --json writes. Times are in milliseconds.
@@ -58,6 +59,7 @@ type Report struct {
 	Mask       []MaskResult      `json:"mask,omitempty"`
 	Loader     *LoaderResult     `json:"loader,omitempty"`
 	Controller *ControllerResult `json:"controller,omitempty"`
+	Images     *ImagesResult     `json:"images,omitempty"`
 }
 
 // Machine describes where the numbers come from.
@@ -218,6 +220,11 @@ func Run(s *Settings) (*Report, error) {
 	}
 	for _, m := range models {
 		m.close()
+	}
+	if !f.Skip["images"] {
+		if err := benchImages(f, rep); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

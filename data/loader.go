@@ -56,10 +56,12 @@ func (b *Batch) Tensors(dev gotch.Device) (x, y *ts.Tensor, err error) {
 }
 
 // A Loader turns a dataset into batches, preparing the next ones in a
-// goroutine while the model trains on the current one.
+// goroutine while the model trains on the current one. Its dataset is in
+// memory (NewLoader) or streamed from an image folder (NewFolderLoader).
 type Loader struct {
-	data *Images
-	cfg  LoaderConfig
+	data   *Images
+	stream *folderStream
+	cfg    LoaderConfig
 }
 
 // NewLoader returns a loader over im.
@@ -76,18 +78,43 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 	return &Loader{data: im, cfg: cfg}, nil
 }
 
-// Batches returns the number of batches in one epoch.
+// Len is the number of examples in one epoch (before any a streaming
+// loader skips).
+func (l *Loader) Len() int {
+	if l.stream != nil {
+		return l.stream.folder.Len()
+	}
+	return l.data.N
+}
+
+// Batches returns the number of batches in one epoch. A streaming loader
+// may deliver fewer, shorter batches when images cannot be read.
 func (l *Loader) Batches() int {
-	n := l.data.N / l.cfg.BatchSize
-	if !l.cfg.DropLast && l.data.N%l.cfg.BatchSize != 0 {
+	n := l.Len() / l.cfg.BatchSize
+	if !l.cfg.DropLast && l.Len()%l.cfg.BatchSize != 0 {
 		n++
 	}
 	return n
 }
 
+// Stats reports what a streaming loader has decoded and skipped so far;
+// an in-memory loader's are zero.
+func (l *Loader) Stats() LoaderStats {
+	if l.stream == nil {
+		return LoaderStats{}
+	}
+	return l.stream.stats()
+}
+
 // Epoch streams the batches of epoch e. The channel closes at the end of
-// the epoch or when ctx is done.
+// the epoch or when ctx is done; a consumer that stops early must cancel
+// ctx, or the loader's goroutines wait for it.
 func (l *Loader) Epoch(ctx context.Context, e int) <-chan *Batch {
+	if l.stream != nil {
+		out := make(chan *Batch)
+		go l.stream.epoch(ctx, e, l.Batches(), out)
+		return out
+	}
 	out := make(chan *Batch, l.cfg.Prefetch)
 	go func() {
 		defer close(out)

@@ -97,7 +97,7 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&s.Space, "space", s.Space, "search-space JSON file the --pattern values must come from (default: the default space)")
-	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v); lm: of dropout and variational at the reference's sites (default: the config's dropout)", DefaultDropRate))
+	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v; lm: of dropout and variational at the reference's sites, the config's dropout when 0)", DefaultDropRate))
 	fs.Float64Var(&s.DropAtt, "dropatt", s.DropAtt, "lm: drop probability of the attention probabilities under dropout and variational (default: the config's dropatt)")
 	fs.IntVar(&s.CurveEvery, "curve-every", s.CurveEvery, "lm: evaluate the validation split and as many training tokens every this many steps and after the last, and record the learning curve (result.json's lm_curve; 0: none)")
 	fs.IntVar(&s.BlockSize, "block-size", s.BlockSize, fmt.Sprintf("dropblock's block side (default %d)", DefaultBlockSize))
