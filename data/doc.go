@@ -48,6 +48,16 @@
 // gives the rules and the split).
 //
 // Split holds out a seeded validation subset; Loader shuffles, augments
-// (random crop after padding, horizontal flip), normalizes and batches,
-// preparing the next batches while the model trains.
+// (random crop after padding, horizontal flip, optionally RandAugment),
+// normalizes and batches, preparing the next batches while the model
+// trains.
+//
+// RandAugment is torchvision's transforms.RandAugment on one decoded 8-bit
+// image (Image8, C×H×W, grayscale or RGB), pixel for pixel: its 14
+// operations reproduce torchvision 0.14's uint8 tensor arithmetic, and the
+// tests compare them with torchvision's outputs on Fashion-MNIST images and
+// a photograph (fixtures written by scripts/randaugment_fixtures.py). The
+// in-memory loader applies it through Augment.RandAugment; any other
+// pipeline calls RandAugment.Apply on each image with its own seeded
+// generator.
 package data

@@ -9,11 +9,16 @@ import (
 	"github.com/sugarme/gotch/ts"
 )
 
-// Augment says how training images are perturbed. The zero value leaves
-// them as they are.
+// Augment says how training images are perturbed, in torchvision's order
+// (RandomCrop with padding, RandomHorizontalFlip, RandAugment, then the
+// normalization). The zero value leaves them as they are.
 type Augment struct {
 	CropPad int  // random crop of the original size after zero-padding by CropPad
 	Flip    bool // horizontal flip with probability 1/2
+	// RandAugment, when set, transforms each cropped and flipped image
+	// with RandAugment (torchvision's; see RandAugment), drawing from the
+	// loader's seeded generator. The images must have 1 or 3 channels.
+	RandAugment *RandAugment
 }
 
 // LoaderConfig configures a Loader.
@@ -74,6 +79,11 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 	}
 	if len(im.Mean) != im.C || len(im.Std) != im.C {
 		return nil, fmt.Errorf("dataset %s: %d channels but %d means and %d deviations", im.Name, im.C, len(im.Mean), len(im.Std))
+	}
+	if ra := cfg.Augment.RandAugment; ra != nil {
+		if err := ra.Check(im.C); err != nil {
+			return nil, fmt.Errorf("dataset %s: %w", im.Name, err)
+		}
 	}
 	return &Loader{data: im, cfg: cfg}, nil
 }
@@ -150,41 +160,56 @@ func (l *Loader) make(idx []int, rng *rand.Rand) *Batch {
 		scale[ch] = 1 / (255 * d.Std[ch])
 		shift[ch] = -d.Mean[ch] / d.Std[ch]
 	}
-	pad := l.cfg.Augment.CropPad
+	buf := make([]uint8, sz)
 	for j, i := range idx {
 		b.Y[j] = d.Labels[i]
-		src := d.Pixels[i*sz : (i+1)*sz]
+		img := l.augment(d.Pixels[i*sz:(i+1)*sz], buf, rng)
 		dst := b.X[j*sz : (j+1)*sz]
-		dy, dx, flip := 0, 0, false
-		if pad > 0 {
-			dy, dx = rng.Intn(2*pad+1)-pad, rng.Intn(2*pad+1)-pad
-		}
-		if l.cfg.Augment.Flip {
-			flip = rng.Intn(2) == 1
-		}
 		for ch := 0; ch < c; ch++ {
-			for y := 0; y < h; y++ {
-				sy := y + dy
-				row := dst[(ch*h+y)*w : (ch*h+y+1)*w]
-				if sy < 0 || sy >= h {
-					for x := range row {
-						row[x] = shift[ch] // a zero pixel, normalized
-					}
-					continue
-				}
-				for x := range row {
-					sx := x + dx
-					if flip {
-						sx = w - 1 - x + dx
-					}
-					if sx < 0 || sx >= w {
-						row[x] = shift[ch]
-						continue
-					}
-					row[x] = float32(src[(ch*h+sy)*w+sx])*scale[ch] + shift[ch]
-				}
+			for k, v := range img[ch*h*w : (ch+1)*h*w] {
+				dst[ch*h*w+k] = float32(v)*scale[ch] + shift[ch]
 			}
 		}
 	}
 	return b
+}
+
+// augment returns src perturbed per the loader's Augment, written into buf
+// (src itself when there is nothing to do). A crop reads zero pixels
+// outside the image.
+func (l *Loader) augment(src, buf []uint8, rng *rand.Rand) []uint8 {
+	aug := l.cfg.Augment
+	if aug.CropPad <= 0 && !aug.Flip && aug.RandAugment == nil {
+		return src
+	}
+	c, h, w := l.data.C, l.data.H, l.data.W
+	dy, dx, flip := 0, 0, false
+	if pad := aug.CropPad; pad > 0 {
+		dy, dx = rng.Intn(2*pad+1)-pad, rng.Intn(2*pad+1)-pad
+	}
+	if aug.Flip {
+		flip = rng.Intn(2) == 1
+	}
+	for ch := 0; ch < c; ch++ {
+		for y := 0; y < h; y++ {
+			row := buf[(ch*h+y)*w : (ch*h+y+1)*w]
+			sy := y + dy
+			for x := range row {
+				sx := x + dx
+				if flip {
+					sx = w - 1 - x + dx
+				}
+				row[x] = 0
+				if sy >= 0 && sy < h && sx >= 0 && sx < w {
+					row[x] = src[(ch*h+sy)*w+sx]
+				}
+			}
+		}
+	}
+	if aug.RandAugment != nil {
+		if err := aug.RandAugment.Apply(Image8{C: c, H: h, W: w, Pix: buf}, rng); err != nil {
+			panic(fmt.Errorf("data: randaugment on a checked loader: %w", err)) // NewLoader checked the settings
+		}
+	}
+	return buf
 }
