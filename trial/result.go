@@ -24,6 +24,9 @@ type Result struct {
 	Regularizer string `json:"regularizer"` // what Run put on the sites, in words
 	Seed        int64  `json:"seed"`
 	Threads     int    `json:"threads"`
+	// Nproc is the number of processes that trained the run together
+	// (data-parallel); absent: one.
+	Nproc int `json:"nproc,omitempty"`
 	Device      string `json:"device,omitempty"`    // classify
 	Precision   string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
 
