@@ -26,9 +26,9 @@ type Result struct {
 	Threads     int    `json:"threads"`
 	// Nproc is the number of processes that trained the run together
 	// (data-parallel); absent: one.
-	Nproc int `json:"nproc,omitempty"`
-	Device      string `json:"device,omitempty"`    // classify
-	Precision   string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
+	Nproc     int    `json:"nproc,omitempty"`
+	Device    string `json:"device,omitempty"`    // classify
+	Precision string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
 
 	// Scores; nil: not evaluated (a classifier has no perplexities, a
 	// language model no accuracies, a trial no test score).
