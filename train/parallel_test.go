@@ -19,6 +19,7 @@ import (
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/distributed"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -45,11 +46,16 @@ type rankJob struct {
 	State     string        // SaveState file (each epoch), and ResumeState when Resume
 	Resume    bool
 	Out       string // JSON of the jobOutcome (rank 0)
+	// BenchSteps, when set, times that many training steps of the
+	// ConvNet on random Fashion-MNIST-sized batches (after 5 warm-up
+	// steps) instead of training the MLP.
+	BenchSteps int
 }
 
 // jobOutcome is what a training reports: its per-epoch training losses,
 // its validation accuracy and its final parameters by name.
 type jobOutcome struct {
+	StepS  []float64 // BenchSteps' step times (s)
 	Losses []float64
 	ValAcc float64
 	Params map[string][]float64
@@ -165,16 +171,22 @@ func rankMain(jobJSON string) int {
 		if err != nil || !ok {
 			return fmt.Errorf("not a rank: %v", err)
 		}
-		g, err := distributed.Join(context.Background(), env, &distributed.Options{Timeout: 20 * time.Second})
-		if err != nil {
-			return err
-		}
-		defer func() {
-			if cerr := g.Close(err); err == nil {
-				err = cerr
+		var g *distributed.Group // one process: none, as a run without --nproc
+		if env.WorldSize > 1 {
+			if g, err = distributed.Join(context.Background(), env, &distributed.Options{Timeout: 20 * time.Second}); err != nil {
+				return err
 			}
-		}()
-		out, err := trainJob(job, g)
+			defer func() {
+				if cerr := g.Close(err); err == nil {
+					err = cerr
+				}
+			}()
+		}
+		run := trainJob
+		if job.BenchSteps > 0 {
+			run = benchJob
+		}
+		out, err := run(job, g)
 		if err != nil || g.Rank() != 0 || job.Out == "" {
 			return err
 		}
@@ -193,7 +205,7 @@ func rankMain(jobJSON string) int {
 
 // startRanks starts world ranks of job as children of the test binary;
 // their stderr goes to the buffers.
-func startRanks(t *testing.T, job rankJob, world int) ([]*exec.Cmd, []*bytes.Buffer) {
+func startRanks(t testing.TB, job rankJob, world int) ([]*exec.Cmd, []*bytes.Buffer) {
 	t.Helper()
 	b, err := json.Marshal(job)
 	if err != nil {
@@ -363,4 +375,98 @@ func TestDataParallelRankKilled(t *testing.T) {
 	if len(out.Losses) != 4-done1 {
 		t.Errorf("the rerun trained %d epochs after resuming from epoch %d of 4", len(out.Losses), done1)
 	}
+}
+
+// benchJob times job.BenchSteps steps of the ConvNet (SGD with Nesterov
+// momentum, as Classifier trains it) on random batches of job.Batch
+// 28×28 images, on this process or as rank g.
+func benchJob(job rankJob, g *distributed.Group) (*jobOutcome, error) {
+	release, err := libtorch.TrainThread() // as Classifier trains
+	if err != nil {
+		return nil, err
+	}
+	defer release()
+	if err := libtorch.ManualSeed(1); err != nil {
+		return nil, err
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	model := nn.NewConvNet(vs.Root(), 1, 28, 28, 10)
+	opt, err := gnn.NewSGDConfig(0.9, 0, 5e-4, true).Build(vs, 0.05)
+	if err != nil {
+		return nil, err
+	}
+	par, err := newParallel(g, vs, 1)
+	if err != nil {
+		return nil, err
+	}
+	defer par.close()
+	rng := rand.New(rand.NewSource(int64(g.Rank())))
+	batches := make([]*data.Batch, 8)
+	for i := range batches {
+		b := &data.Batch{X: make([]float32, job.Batch*784), Y: make([]int64, job.Batch), N: job.Batch, C: 1, H: 28, W: 28}
+		for j := range b.X {
+			b.X[j] = float32(rng.NormFloat64())
+		}
+		for j := range b.Y {
+			b.Y[j] = int64(rng.Intn(10))
+		}
+		batches[i] = b
+	}
+	out := &jobOutcome{}
+	for i := 0; i < 5+job.BenchSteps; i++ {
+		start := time.Now()
+		if _, err := stepRank(model, opt, batches[i%8], gotch.CPU, nil, par); err != nil {
+			return nil, err
+		}
+		if i >= 5 {
+			out.StepS = append(out.StepS, time.Since(start).Seconds())
+		}
+	}
+	return out, nil
+}
+
+// BenchmarkDataParallelStep times the ConvNet's training step on one
+// process of batch 128 and on two of batch 64 (the same examples a step),
+// one thread each; s/step is rank 0's median. Run it with a fixed count
+// of steps: go test ./train -run XXX -bench DataParallel -benchtime 30x
+// (scripts/ddp-bench.sh runs it beside PyTorch's DDP).
+func BenchmarkDataParallelStep(b *testing.B) {
+	if !distributed.Available() {
+		b.Skip(distributed.ErrUnavailable)
+	}
+	for _, tc := range []struct {
+		name         string
+		world, batch int
+	}{{"1x128", 1, 128}, {"2x64", 2, 64}} {
+		b.Run(tc.name, func(b *testing.B) {
+			job := rankJob{Batch: tc.batch, BenchSteps: b.N, Out: filepath.Join(b.TempDir(), "outcome.json")}
+			b.ResetTimer()
+			cmds, errs := startRanks(b, job, tc.world)
+			for r, c := range cmds {
+				if err := c.Wait(); err != nil {
+					b.Fatalf("rank %d: %v\n%s", r, err, errs[r])
+				}
+			}
+			b.StopTimer()
+			raw, err := os.ReadFile(job.Out)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var out jobOutcome
+			if err := json.Unmarshal(raw, &out); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(median(out.StepS), "s/step")
+			b.ReportMetric(float64(tc.world*tc.batch)/median(out.StepS), "examples/s")
+		})
+	}
+}
+
+func median(v []float64) float64 {
+	s := slices.Clone(v)
+	slices.Sort(s)
+	if len(s) == 0 {
+		return math.NaN()
+	}
+	return s[len(s)/2]
 }
