@@ -29,6 +29,18 @@ type LoaderConfig struct {
 	Augment   Augment
 	Seed      int64 // seeds the order and the augmentation; epoch e uses Seed+e
 	Prefetch  int   // batches prepared ahead (default 2)
+	// Shards > 1 splits every epoch as torch's DistributedSampler does:
+	// the loader reads positions Shard, Shard+Shards, … of the epoch's
+	// order (the permutation a single loader shuffles from Seed+e), so
+	// the shards of one epoch are disjoint and together are the epoch.
+	// With EvenShards the order is first padded with its own first
+	// examples to a multiple of Shards, so that every shard has the same
+	// number of batches (training: every rank takes the same steps);
+	// without, the shards differ by at most one example (evaluation:
+	// summed over the shards, every example counts once). 0 or 1: the
+	// whole dataset.
+	Shard, Shards int
+	EvenShards    bool
 }
 
 // A Batch is a normalized N×C×H×W float32 block with its labels.
@@ -77,6 +89,9 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Prefetch < 1 {
 		cfg.Prefetch = 2
 	}
+	if cfg.Shards > 1 && (cfg.Shard < 0 || cfg.Shard >= cfg.Shards) {
+		return nil, fmt.Errorf("shard %d of %d: want 0 … %d", cfg.Shard, cfg.Shards, cfg.Shards-1)
+	}
 	if len(im.Mean) != im.C || len(im.Std) != im.C {
 		return nil, fmt.Errorf("dataset %s: %d channels but %d means and %d deviations", im.Name, im.C, len(im.Mean), len(im.Std))
 	}
@@ -88,20 +103,15 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 	return &Loader{data: im, cfg: cfg}, nil
 }
 
-// Len is the number of examples in one epoch (before any a streaming
-// loader skips).
-func (l *Loader) Len() int {
-	if l.stream != nil {
-		return l.stream.folder.Len()
-	}
-	return l.data.N
-}
+// Len is the number of examples in one epoch (N).
+func (l *Loader) Len() int { return l.N() }
 
-// Batches returns the number of batches in one epoch. A streaming loader
-// may deliver fewer, shorter batches when images cannot be read.
+// Batches returns the number of batches in one epoch (of this shard). A
+// streaming loader may deliver fewer, shorter batches when images cannot
+// be read.
 func (l *Loader) Batches() int {
-	n := l.Len() / l.cfg.BatchSize
-	if !l.cfg.DropLast && l.Len()%l.cfg.BatchSize != 0 {
+	n := l.N() / l.cfg.BatchSize
+	if !l.cfg.DropLast && l.N()%l.cfg.BatchSize != 0 {
 		n++
 	}
 	return n
@@ -114,6 +124,40 @@ func (l *Loader) Stats() LoaderStats {
 		return LoaderStats{}
 	}
 	return l.stream.stats()
+}
+
+// N is the number of examples in one epoch (before any a streaming loader
+// skips): the dataset's, or this shard's.
+func (l *Loader) N() int {
+	if l.stream != nil {
+		return l.stream.folder.Len()
+	}
+	n, k := l.data.N, l.cfg.Shards
+	switch {
+	case k <= 1:
+		return n
+	case l.cfg.EvenShards:
+		return (n + k - 1) / k
+	}
+	return (n - l.cfg.Shard + k - 1) / k
+}
+
+// shard picks this loader's positions of an epoch's order.
+func (l *Loader) shard(order []int) []int {
+	k := l.cfg.Shards
+	if k <= 1 {
+		return order
+	}
+	if l.cfg.EvenShards {
+		for i := 0; len(order)%k != 0; i++ {
+			order = append(order, order[i%l.data.N])
+		}
+	}
+	out := make([]int, 0, l.N())
+	for i := l.cfg.Shard; i < len(order); i += k {
+		out = append(out, order[i])
+	}
+	return out
 }
 
 // Epoch streams the batches of epoch e. The channel closes at the end of
@@ -136,8 +180,9 @@ func (l *Loader) Epoch(ctx context.Context, e int) <-chan *Batch {
 		if l.cfg.Shuffle {
 			rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		}
+		order = l.shard(order)
 		for b := 0; b < l.Batches(); b++ {
-			lo, hi := b*l.cfg.BatchSize, min((b+1)*l.cfg.BatchSize, l.data.N)
+			lo, hi := b*l.cfg.BatchSize, min((b+1)*l.cfg.BatchSize, len(order))
 			batch := l.make(order[lo:hi], rng)
 			select {
 			case out <- batch:

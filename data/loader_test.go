@@ -192,3 +192,56 @@ func TestLoaderRejectsRandAugment(t *testing.T) {
 		}
 	}
 }
+
+// TestLoaderShards: the shards of an epoch are disjoint and together are
+// the single loader's epoch, as torch's DistributedSampler splits it;
+// even shards pad with the order's first examples to equal lengths.
+func TestLoaderShards(t *testing.T) {
+	im := &Images{Name: "t", N: 10, C: 1, H: 1, W: 1, Classes: 10, Mean: []float32{0}, Std: []float32{1}}
+	im.Pixels = make([]uint8, 10)
+	im.Labels = make([]int64, 10)
+	for i := range im.Labels {
+		im.Labels[i] = int64(i)
+	}
+	labels := func(cfg LoaderConfig) []int64 {
+		l, err := NewLoader(im, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for b := range l.Epoch(context.Background(), 3) {
+			out = append(out, b.Y...)
+		}
+		if len(out) != l.N() {
+			t.Errorf("%+v: %d examples, N() %d", cfg, len(out), l.N())
+		}
+		return out
+	}
+	whole := labels(LoaderConfig{BatchSize: 4, Shuffle: true, Seed: 1})
+	for _, even := range []bool{false, true} {
+		var got [][]int64
+		for r := 0; r < 3; r++ {
+			got = append(got, labels(LoaderConfig{BatchSize: 2, Shuffle: true, Seed: 1, Shard: r, Shards: 3, EvenShards: even}))
+		}
+		for i, y := range whole {
+			if g := got[i%3][i/3]; g != y {
+				t.Errorf("even %v: position %d of the epoch is %d in shard %d, want %d", even, i, g, i%3, y)
+			}
+		}
+		if even {
+			for r, s := range got {
+				if len(s) != 4 {
+					t.Errorf("even shard %d has %d examples, want 4", r, len(s))
+				}
+			}
+			if got[1][3] != whole[0] || got[2][3] != whole[1] {
+				t.Errorf("padding %d %d, want the epoch's first examples %d %d", got[1][3], got[2][3], whole[0], whole[1])
+			}
+		} else if n := len(got[0]) + len(got[1]) + len(got[2]); n != 10 {
+			t.Errorf("uneven shards hold %d examples, want 10", n)
+		}
+	}
+	if _, err := NewLoader(im, LoaderConfig{BatchSize: 1, Shard: 3, Shards: 3}); err == nil {
+		t.Error("shard 3 of 3 accepted")
+	}
+}

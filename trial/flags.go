@@ -75,7 +75,8 @@ func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.Seed, "seed", s.Seed, fmt.Sprintf("seed of every random choice: split, order, augmentation, initialization, masks (default %d)", DefaultSeed))
 	fs.StringVar((*string)(&s.Precision), "precision", string(s.Precision), "precision of the forward passes: fp32, bf16 (autocast; weights stay float32), fp16 (CUDA, with loss scaling) or auto (bf16 where the CPU has AVX512-BF16 or AMX, or the GPU bf16; else fp32 on a CPU, fp16 on a GPU) (default auto)")
 	fs.StringVar(&s.Device, "device", s.Device, "cpu, cuda or cuda:N (default cpu)")
-	fs.IntVar(&s.Threads, "threads", s.Threads, "libtorch intra-op threads (0: all cores)")
+	fs.IntVar(&s.Threads, "threads", s.Threads, "libtorch intra-op threads (0: all cores; with --nproc N, the cores shared among the N processes)")
+	fs.IntVar(&s.Nproc, "nproc", s.Nproc, "train on this many processes of this machine together, data-parallel through c10d/Gloo (classify; --batch-size is per process; under torchrun, leave it out: its variables make each process a rank)")
 	fs.Var(notFlag{&s.SkipTest}, "test", "evaluate on the test split (search trials skip it: their reward is the validation score)")
 	fs.StringVar(&s.Out, "out", s.Out, "folder for result.json and the checkpoint model.ot (empty: none)")
 	fs.StringVar(&s.SaveState, "save-state", s.SaveState, "file for the resumable state after the last epoch (lm: step) trained: weights, buffers, optimizer state, progress, and the run's identity")
@@ -232,6 +233,7 @@ func (s Spec) Args() []string {
 	str("precision", string(s.Precision))
 	str("device", s.Device)
 	num("threads", s.Threads)
+	num("nproc", s.Nproc)
 	if s.SkipTest {
 		a = append(a, "--test=false")
 	}
