@@ -99,8 +99,11 @@
 //   - DropBlock (Ghiasi et al., 2018) drops square blocks per channel with
 //     the paper's seed rate γ, seeds only where a whole block fits, per-axis
 //     block sizes min(block, H) and min(block, W), and rescaling over the
-//     batch as torchvision's drop_block2d does. Its doc gives the details
-//     (even block sizes, blocks as large as the map).
+//     batch as torchvision's drop_block2d does. The seeds are drawn
+//     sparsely (a Poisson number of uniform positions, the same
+//     distribution as a uniform per position at a fraction of the cost).
+//     Its doc gives the details (even block sizes, blocks as large as the
+//     map).
 //
 // New builds any of them by name ("none", "dropout", "spatial",
 // "dropblock", "pattern"). Every module's Mask returns the {0,1} mask it
