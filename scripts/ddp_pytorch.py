@@ -52,7 +52,10 @@ def worker(rank, args, port, out):
         os.environ["MASTER_ADDR"] = "127.0.0.1"
         os.environ["MASTER_PORT"] = str(port)
         dist.init_process_group("gloo", rank=rank, world_size=args.nproc)
-        model = nn.parallel.DistributedDataParallel(model)
+        # Batch-norm statistics stay per rank, as ours (which broadcasts
+        # rank 0's before evaluating); DDP's default would broadcast them
+        # before every forward pass.
+        model = nn.parallel.DistributedDataParallel(model, broadcast_buffers=args.broadcast_buffers)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4)
     g = torch.Generator().manual_seed(rank)
     xs = [torch.randn(args.batch, 1, 28, 28, generator=g) for _ in range(8)]
@@ -81,6 +84,7 @@ def main():
     ap.add_argument("--batch", type=int, default=64, help="examples per process and step")
     ap.add_argument("--steps", type=int, default=40)
     ap.add_argument("--warmup", type=int, default=5)
+    ap.add_argument("--broadcast-buffers", action="store_true", help="DDP's default: rank 0's buffers before every forward")
     args = ap.parse_args()
     import socket
     s = socket.socket()
@@ -98,6 +102,7 @@ def main():
         if p.exitcode != 0:
             sys.exit("rank exited with %d" % p.exitcode)
     print(json.dumps({"torch": torch.__version__, "nproc": args.nproc, "batch": args.batch,
+                      "broadcast_buffers": args.broadcast_buffers,
                       "step_s": median, "examples_per_s": args.nproc * args.batch / median}))
 
 
