@@ -27,6 +27,7 @@ type splits struct {
 	train, val, test    *data.Loader
 	trainN, valN, testN int
 	evalCfg             data.LoaderConfig
+	augment             string // the training augmentation, in words
 }
 
 // runClassify trains an image classifier (s resolved).
@@ -60,8 +61,8 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
-	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
-		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed)
+	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s\n",
+		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, sp.augment)
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision)
 	if err != nil {
 		return Result{}, err
@@ -83,7 +84,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		Precision: res.Precision, ValAcc: res.ValAcc, TestAcc: res.TestAcc, TrainLoss: res.TrainLoss, Curve: res.Curve,
 		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
-		ResumedFrom: s.ResumeState}
+		ResumedFrom: s.ResumeState, Augment: sp.augment}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
@@ -150,6 +151,8 @@ func (s Spec) loadImages() (*splits, error) {
 			aug.CropPad = 0
 		}
 	}
+	aug.RandAugment = s.randAugment()
+	sp.augment = augmentText(aug)
 	if sp.train, err = data.NewLoader(sp.trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
 		return nil, err
 	}
@@ -212,6 +215,9 @@ func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision) (m
 			return nil, err
 		}
 		files = append(files, b)
+	}
+	if s.RandAugment { // only then, so that the other runs keep their identity
+		line = strings.TrimSuffix(line, "\n") + fmt.Sprintf(" randaugment %d %d\n", s.RAOps, s.RAMagnitude)
 	}
 	return identity(s.Seed, "epochs", s.Epochs, line, files...), nil
 }
@@ -322,6 +328,24 @@ func (s Spec) readPatterns() ([]autodropout.SitePattern, string, error) {
 		return nil, name, fmt.Errorf("read patterns %s: %w", name, err)
 	}
 	return ps, name, nil
+}
+
+// augmentText describes an in-memory loader's augmentation.
+func augmentText(a data.Augment) string {
+	var parts []string
+	if a.CropPad > 0 {
+		parts = append(parts, fmt.Sprintf("crop(pad %d)", a.CropPad))
+	}
+	if a.Flip {
+		parts = append(parts, "flip")
+	}
+	if a.RandAugment != nil {
+		parts = append(parts, a.RandAugment.String())
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
 }
 
 func accText(a *float64) string {

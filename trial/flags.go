@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,10 +55,23 @@ func ParseArgs(args []string) (Spec, error) {
 	if err := fs.Parse(args); err != nil {
 		return Spec{}, err
 	}
-	if fs.NArg() > 0 {
-		return Spec{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := ExtraArgs(fs.Args()); err != nil {
+		return Spec{}, err
 	}
 	return s, s.Check()
+}
+
+// ExtraArgs is the error for arguments left after train's flags (nil for
+// none). A word --augment might have been meant to take gets a hint:
+// --augment is a switch, RandAugment has flags of its own.
+func ExtraArgs(rest []string) error {
+	switch {
+	case len(rest) == 0:
+		return nil
+	case slices.Contains([]string{"randaugment", "none", "crop-flip", "true", "false"}, rest[0]):
+		return fmt.Errorf("unexpected arguments %q: --augment is a switch (crop and flip; --augment=false turns it off), and RandAugment is --randaugment [--ra-ops N] [--ra-magnitude M]", rest)
+	}
+	return fmt.Errorf("unexpected arguments %q", rest)
 }
 
 func (s *Spec) commonFlags(fs *flag.FlagSet) {
@@ -92,7 +106,10 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
 	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d)", DefaultImageSize))
 	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class (0: all)")
-	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
+	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28; imagenet: RandomResizedCrop) and, for colour images, horizontal flip (--augment=false: none)")
+	fs.BoolVar(&s.RandAugment, "randaugment", s.RandAugment, "RandAugment (torchvision's) on every training image after the crop and flip, before normalization; with --augment=false it is the only augmentation")
+	fs.IntVar(&s.RAOps, "ra-ops", s.RAOps, fmt.Sprintf("with --randaugment: operations per image (default %d)", DefaultRAOps))
+	fs.IntVar(&s.RAMagnitude, "ra-magnitude", s.RAMagnitude, fmt.Sprintf("with --randaugment: magnitude bin, 1..30 of 31 (default %d)", DefaultRAMagnitude))
 	fs.BoolVar(&s.Curve, "curve", s.Curve, "evaluate the validation and training sets after every epoch and record the learning curve (result.json's curve)")
 	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
@@ -215,6 +232,9 @@ func (s Spec) Args() []string {
 	if s.NoAugment {
 		a = append(a, "--augment=false")
 	}
+	boolean("randaugment", s.RandAugment)
+	num("ra-ops", s.RAOps)
+	num("ra-magnitude", s.RAMagnitude)
 	boolean("curve", s.Curve)
 	num("curve-every", s.CurveEvery)
 	str("pretrained", s.Pretrained)

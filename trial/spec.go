@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 )
 
@@ -37,6 +38,11 @@ const (
 	DefaultSeed          = 1
 	DefaultMinCount      = 2
 	DefaultEvery         = 5 * time.Second
+	// DefaultRAOps and DefaultRAMagnitude are torchvision's RandAugment
+	// defaults (N=2, M=9 of 31 bins), the RandAugment paper's ImageNet
+	// ResNet-50 setting.
+	DefaultRAOps       = 2
+	DefaultRAMagnitude = 9
 	// DefaultSites picks batch-norm outputs, the paper's sites.
 	DefaultSites = `\.bn\d+$|^bn\d+$`
 	// DefaultPrecision is auto: bf16 where the device computes it
@@ -116,6 +122,18 @@ type Spec struct {
 	// on 28×28) and, for colour images, the horizontal flip; false:
 	// augment.
 	NoAugment bool `json:"no_augment,omitempty"`
+	// RandAugment (classify) applies RandAugment (data.RandAugment,
+	// torchvision's transforms.RandAugment) to every training image after
+	// the crop and flip and before the normalization, as the RandAugment
+	// paper's recipes do; with NoAugment it is the only augmentation.
+	// false: none.
+	RandAugment bool `json:"randaugment,omitempty"`
+	// RAOps (classify, RandAugment) is RandAugment's operations per
+	// image; 0 is DefaultRAOps.
+	RAOps int `json:"ra_ops,omitempty"`
+	// RAMagnitude (classify, RandAugment) is its magnitude bin, 1 to 30
+	// of torchvision's 31; 0 is DefaultRAMagnitude.
+	RAMagnitude int `json:"ra_magnitude,omitempty"`
 	// Curve (classify) evaluates the validation and training sets after
 	// every epoch and records the learning curve (Result.Curve).
 	Curve bool `json:"curve,omitempty"`
@@ -283,6 +301,8 @@ func (s Spec) checkUnused() error {
 		{"train-subset", s.TrainSubset != 0, false}, {"val-frac", s.ValFrac != 0, false},
 		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
 		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
+		{"randaugment", s.RandAugment, false}, {"ra-ops", s.RAOps != 0, false},
+		{"ra-magnitude", s.RAMagnitude != 0, false},
 		{"pretrained", s.Pretrained != "", false}, {"pretrained-partial", s.PretrainedPartial, false},
 		{"space", s.Space != "", false}, {"dropatt", s.DropAtt != 0, true},
 		{"curve-every", s.CurveEvery != 0, true},
@@ -298,6 +318,9 @@ func (s Spec) checkUnused() error {
 	if !(s.LR >= 0) || math.IsInf(s.LR, 0) {
 		return fmt.Errorf("--lr %v: learning rate %v: want a finite number ≥ 0", s.LR, s.LR)
 	}
+	if err := s.checkRandAugment(); err != nil {
+		return err
+	}
 	if !(s.DropRate >= 0 && s.DropRate < 1) {
 		return fmt.Errorf("--drop-rate %v: want a probability in [0, 1)", s.DropRate)
 	}
@@ -311,6 +334,27 @@ func (s Spec) checkUnused() error {
 		return fmt.Errorf("--drop-rate, --dropatt: only the lm regularizers dropout and variational read them, not %q", cmp.Or(r, "none"))
 	}
 	return nil
+}
+
+// checkRandAugment checks RandAugment's settings.
+func (s Spec) checkRandAugment() error {
+	switch {
+	case !s.RandAugment && (s.RAOps != 0 || s.RAMagnitude != 0):
+		return fmt.Errorf("--ra-ops %d, --ra-magnitude %d: they set RandAugment, which needs --randaugment", s.RAOps, s.RAMagnitude)
+	case s.RAOps < 0:
+		return fmt.Errorf("--ra-ops %d: want 1 or more operations per image (0: %d)", s.RAOps, DefaultRAOps)
+	case s.RAMagnitude < 0 || s.RAMagnitude > 30:
+		return fmt.Errorf("--ra-magnitude %d: want a magnitude bin in 1..30 of 31 (0: %d)", s.RAMagnitude, DefaultRAMagnitude)
+	}
+	return nil
+}
+
+// randAugment is the RandAugment s applies to training images, or nil.
+func (s Spec) randAugment() *data.RandAugment {
+	if !s.RandAugment {
+		return nil
+	}
+	return &data.RandAugment{Ops: cmp.Or(s.RAOps, DefaultRAOps), Magnitude: cmp.Or(s.RAMagnitude, DefaultRAMagnitude)}
 }
 
 // resolved is s with every zero option replaced by its default, for its
@@ -348,6 +392,10 @@ func (s Spec) resolved() Spec {
 		s.ValFrac = 0
 	}
 	s.ImageSize = cmp.Or(s.ImageSize, DefaultImageSize)
+	if s.RandAugment {
+		s.RAOps = cmp.Or(s.RAOps, DefaultRAOps)
+		s.RAMagnitude = cmp.Or(s.RAMagnitude, DefaultRAMagnitude)
+	}
 	s.DropRate = cmp.Or(s.DropRate, DefaultDropRate)
 	s.BlockSize = cmp.Or(s.BlockSize, DefaultBlockSize)
 	s.Sites = cmp.Or(s.Sites, DefaultSites)

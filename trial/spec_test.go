@@ -19,6 +19,8 @@ func TestArgsRoundTrip(t *testing.T) {
 			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
 			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
 		{ValFrac: -1, Regularizer: Regularizer{Pattern: "p.json", Space: "space.json", AllowOutsideSpace: true}},
+		{NoAugment: true, RandAugment: true, RAOps: 3, RAMagnitude: 5},
+		{RandAugment: true},
 		{Regularizer: Regularizer{Patterns: json.RawMessage(`{"patterns":[]}`)}},
 		{Task: LM, LMConfig: "c.json", Steps: 9, StopStep: 3, Duration: time.Minute, MinCount: 1, EvalTokens: 400,
 			Regularizer: Regularizer{Name: "variational"}, Seed: 2},
@@ -98,6 +100,12 @@ func TestCheck(t *testing.T) {
 		{[]string{"--device", "tpu"}, `--device "tpu": want cpu, cuda or cuda:N`},
 		{[]string{"--device", "cuda:x"}, `--device "cuda:x"`},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--augment", "randaugment"}, "RandAugment is --randaugment"},
+		{[]string{"--randaugment", "--ra-ops", "3", "--ra-magnitude", "30"}, ""},
+		{[]string{"--ra-ops", "3"}, "needs --randaugment"},
+		{[]string{"--randaugment", "--ra-magnitude", "31"}, "--ra-magnitude 31: want a magnitude bin in 1..30"},
+		{[]string{"--randaugment", "--ra-ops", "-1"}, "--ra-ops -1"},
+		{[]string{"--task", "lm", "--randaugment"}, "--randaugment: only classify tasks read it"},
 	} {
 		_, err := ParseArgs(tc.args)
 		switch {
@@ -124,6 +132,16 @@ func TestIdentityUnchanged(t *testing.T) {
 	s, _ = ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1"})
 	if id, _ := s.resolved().classifyIdentity("", "fp32"); id["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
 		t.Errorf("classify identity %v", id)
+	}
+	// RandAugment is another trial, and its settings count.
+	ra, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--randaugment"})
+	raID, _ := ra.resolved().classifyIdentity("", "fp32")
+	ra.RandAugment = false
+	base, _ := ra.resolved().classifyIdentity("", "fp32")
+	ra.RandAugment, ra.RAMagnitude = true, 10
+	ra10, _ := ra.resolved().classifyIdentity("", "fp32")
+	if raID["flags"] == base["flags"] || raID["flags"] == ra10["flags"] || base["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
+		t.Errorf("RandAugment's identities %v and %v (magnitude 10) and without it %v: want three", raID, ra10, base)
 	}
 	s, _ = ParseArgs([]string{"--task", "lm", "--pattern", pat})
 	id, err = s.resolved().lmIdentity([]byte("recipe"), "fp32", 8)
