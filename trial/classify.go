@@ -23,11 +23,11 @@ import (
 
 // splits are a classifier's loaders.
 type splits struct {
-	full, trainSet      *data.Images // all training images, and those trained on
-	train, val, test    *data.Loader
-	trainN, valN, testN int
-	evalCfg             data.LoaderConfig
-	augment             string // the training augmentation, in words
+	input                        nn.Input // an example's shape
+	classes                      int
+	train, val, test, curveTrain *data.Loader // curveTrain: the training examples unaugmented (Curve)
+	trainN, valN, testN          int
+	augment                      string // the training augmentation, in words
 }
 
 // runClassify trains an image classifier (s resolved).
@@ -46,18 +46,13 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		return Result{}, err
 	}
 	vs := gnn.NewVarStore(dev)
-	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.full)
+	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.input, sp.classes)
 	if err != nil {
 		return Result{}, err
 	}
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
-	cfg.Seed, cfg.Curve, cfg.StopEpoch = s.Seed, s.Curve, s.StopEpoch
-	if s.Curve {
-		if cfg.CurveTrain, err = data.NewLoader(sp.trainSet, sp.evalCfg); err != nil {
-			return Result{}, err
-		}
-	}
+	cfg.Seed, cfg.Curve, cfg.StopEpoch, cfg.CurveTrain = s.Seed, s.Curve, s.StopEpoch, sp.curveTrain
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
@@ -85,6 +80,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
 		ResumedFrom: s.ResumeState, Augment: sp.augment}
+	sp.recordSkipped(&out, s.Output)
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
@@ -108,8 +104,8 @@ func (s Spec) finish(r Result) (Result, error) {
 // buildClassifier builds the model for the images in vs, loads the
 // pretrained weights (returning their SHA-256) and puts the regularizer
 // on its sites (returning its description).
-func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
-	model, err = nn.New(s.Model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
+func (s Spec) buildClassifier(vs *gnn.VarStore, in nn.Input, classes int) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
+	model, err = nn.New(s.Model, vs.Root(), in, int64(classes))
 	if err != nil {
 		return nil, "", "", fmt.Errorf("--model: %w", err)
 	}
@@ -117,7 +113,7 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.Sit
 		fmt.Fprintf(s.Output, "note: --model %s is %s\n", s.Model, canon)
 	}
 	if s.Pretrained != "" {
-		if pretrainedSum, err = s.loadPretrained(vs, int64(full.Classes), int64(full.C)); err != nil {
+		if pretrainedSum, err = s.loadPretrained(vs, int64(classes), in.C); err != nil {
 			return nil, "", "", err
 		}
 	}
@@ -126,21 +122,24 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.Sit
 }
 
 // loadImages opens the dataset and builds the loaders: training
-// (augmented), validation and, unless SkipTest, test.
+// (augmented), validation and, unless SkipTest, test. ImageNet read whole
+// streams from its files (streamImages); the other datasets, and
+// ImageNet's proxy of PerClass images per class, are decoded into memory.
 func (s Spec) loadImages() (*splits, error) {
+	if s.streamed() {
+		return s.streamImages()
+	}
 	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
 	if err != nil {
 		return nil, err
 	}
-	trIdx, valIdx, err := data.Split(full.N, s.ValFrac, s.Seed)
+	trIdx, valIdx, err := s.split(full.N)
 	if err != nil {
-		return nil, fmt.Errorf("--val-frac: %w", err)
+		return nil, err
 	}
-	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
-		trIdx = trIdx[:s.TrainSubset]
-	}
-	sp := &splits{full: full, trainSet: full.Subset(trIdx), valN: len(valIdx)}
-	sp.trainN = sp.trainSet.N
+	trainSet := full.Subset(trIdx)
+	sp := &splits{input: nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, classes: full.Classes,
+		trainN: trainSet.N, valN: len(valIdx)}
 	var aug data.Augment
 	if !s.NoAugment {
 		aug.CropPad = int(max(full.H/8, 1))
@@ -153,22 +152,40 @@ func (s Spec) loadImages() (*splits, error) {
 	}
 	aug.RandAugment = s.randAugment()
 	sp.augment = augmentText(aug)
-	if sp.train, err = data.NewLoader(sp.trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
+	if sp.train, err = data.NewLoader(trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
 		return nil, err
 	}
-	sp.evalCfg = data.LoaderConfig{BatchSize: max(s.BatchSize, 256)}
+	evalCfg := data.LoaderConfig{BatchSize: max(s.BatchSize, 256)}
 	if len(valIdx) > 0 {
-		if sp.val, err = data.NewLoader(full.Subset(valIdx), sp.evalCfg); err != nil {
+		if sp.val, err = data.NewLoader(full.Subset(valIdx), evalCfg); err != nil {
+			return nil, err
+		}
+	}
+	if s.Curve {
+		if sp.curveTrain, err = data.NewLoader(trainSet, evalCfg); err != nil {
 			return nil, err
 		}
 	}
 	if !s.SkipTest {
 		sp.testN = testSet.N
-		if sp.test, err = data.NewLoader(testSet, sp.evalCfg); err != nil {
+		if sp.test, err = data.NewLoader(testSet, evalCfg); err != nil {
 			return nil, err
 		}
 	}
 	return sp, nil
+}
+
+// split holds out the validation share of n training examples (seeded)
+// and keeps TrainSubset of the rest.
+func (s Spec) split(n int) (trIdx, valIdx []int, err error) {
+	trIdx, valIdx, err = data.Split(n, s.ValFrac, s.Seed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--val-frac: %w", err)
+	}
+	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
+		trIdx = trIdx[:s.TrainSubset]
+	}
+	return trIdx, valIdx, nil
 }
 
 // states loads ResumeState into *resume (checking that it belongs to the

@@ -115,8 +115,9 @@ type Spec struct {
 	ValFrac float64 `json:"val_frac,omitempty"`
 	// ImageSize (classify, imagenet) is the crop side; 0 is 224.
 	ImageSize int `json:"image_size,omitempty"`
-	// PerClass (classify, imagenet) is training images read per class;
-	// 0: all.
+	// PerClass (classify, imagenet) is training images read per class,
+	// decoded into memory; 0: all, streamed from the files (see
+	// streamed).
 	PerClass int `json:"per_class,omitempty"`
 	// NoAugment (classify) turns off the random crop (pad 4 on 32×32, 2
 	// on 28×28) and, for colour images, the horizontal flip; false:
@@ -142,7 +143,7 @@ type Spec struct {
 	// records the learning curve (Result.LMCurve); 0: no curve.
 	CurveEvery int `json:"curve_every,omitempty"`
 	// Pretrained (classify) is a PyTorch state dict (torchvision format)
-	// to start from; "": the model's own initialization. A classifier of
+	// or a .safetensors file to start from; "": the model's own initialization. A classifier of
 	// another size and a stem for other input channels are skipped;
 	// anything else that does not fit is refused, unless
 	// PretrainedPartial; a DataParallel "module." prefix is stripped.
