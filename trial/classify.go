@@ -53,6 +53,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
 	cfg.Seed, cfg.Curve, cfg.StopEpoch, cfg.CurveTrain = s.Seed, s.Curve, s.StopEpoch, sp.curveTrain
+	cfg.Optimizer, cfg.WeightDecay, cfg.Schedule = s.recipe()
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
@@ -232,6 +233,10 @@ func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision) (m
 			return nil, err
 		}
 		files = append(files, b)
+	}
+	if opt, wd, sched := s.recipe(); opt != "sgd" || wd != 5e-4 || sched != (train.Schedule{Kind: "cosine"}) {
+		// only then, so that the other runs keep their identity
+		line = strings.TrimSuffix(line, "\n") + fmt.Sprintf(" %s %v %+v\n", opt, wd, sched)
 	}
 	if s.RandAugment { // only then, so that the other runs keep their identity
 		line = strings.TrimSuffix(line, "\n") + fmt.Sprintf(" randaugment %d %d\n", s.RAOps, s.RAMagnitude)

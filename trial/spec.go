@@ -13,6 +13,7 @@ import (
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/train"
 )
 
 // The tasks a Spec trains.
@@ -104,9 +105,27 @@ type Spec struct {
 	StopEpoch int `json:"stop_epoch,omitempty"`
 	// BatchSize (classify) is examples per step; 0 is DefaultBatchSize.
 	BatchSize int `json:"batch_size,omitempty"`
-	// LR (classify) is SGD's peak learning rate (Nesterov momentum 0.9,
-	// weight decay 5e-4, cosine decay); 0 is DefaultLR.
+	// LR (classify) is the optimizer's peak learning rate; 0 is
+	// DefaultLR.
 	LR float64 `json:"lr,omitempty"`
+	// Optimizer (classify) is "sgd" ("", Nesterov momentum 0.9) or
+	// "rmsprop" (train.RMSProp: TensorFlow's, with EfficientNet's decay
+	// 0.9, momentum 0.9 and ε 1e-3).
+	Optimizer string `json:"optimizer,omitempty"`
+	// WeightDecay (classify) is the L2 weight decay; 0 is 5e-4 for SGD,
+	// 1e-5 (EfficientNet's) for RMSProp.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	// LRSchedule (classify) is "cosine" ("", from LR to 0 over the run,
+	// per step) or "exponential" (LR·LRDecay every LRDecayEpochs epochs,
+	// staircase: EfficientNet's).
+	LRSchedule string `json:"lr_schedule,omitempty"`
+	// LRDecay and LRDecayEpochs (classify, exponential) are the factor
+	// and its period; 0 is 0.97 and 2.4 (EfficientNet's).
+	LRDecay       float64 `json:"lr_decay,omitempty"`
+	LRDecayEpochs float64 `json:"lr_decay_epochs,omitempty"`
+	// WarmupEpochs (classify) raises the learning rate linearly from 0
+	// over the first epochs (EfficientNet's 5); 0: none.
+	WarmupEpochs float64 `json:"warmup_epochs,omitempty"`
 	// TrainSubset (classify) trains on this many examples; 0: all.
 	TrainSubset int `json:"train_subset,omitempty"`
 	// ValFrac (classify) is the share of the training set held out for
@@ -302,6 +321,9 @@ func (s Spec) checkUnused() error {
 		{"train-subset", s.TrainSubset != 0, false}, {"val-frac", s.ValFrac != 0, false},
 		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
 		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
+		{"optimizer", s.Optimizer != "", false}, {"weight-decay", s.WeightDecay != 0, false},
+		{"lr-schedule", s.LRSchedule != "", false}, {"lr-decay", s.LRDecay != 0, false},
+		{"lr-decay-epochs", s.LRDecayEpochs != 0, false}, {"warmup-epochs", s.WarmupEpochs != 0, false},
 		{"randaugment", s.RandAugment, false}, {"ra-ops", s.RAOps != 0, false},
 		{"ra-magnitude", s.RAMagnitude != 0, false},
 		{"pretrained", s.Pretrained != "", false}, {"pretrained-partial", s.PretrainedPartial, false},
@@ -320,6 +342,9 @@ func (s Spec) checkUnused() error {
 		return fmt.Errorf("--lr %v: learning rate %v: want a finite number ≥ 0", s.LR, s.LR)
 	}
 	if err := s.checkRandAugment(); err != nil {
+		return err
+	}
+	if err := s.checkRecipe(); err != nil {
 		return err
 	}
 	if !(s.DropRate >= 0 && s.DropRate < 1) {
@@ -348,6 +373,41 @@ func (s Spec) checkRandAugment() error {
 		return fmt.Errorf("--ra-magnitude %d: want a magnitude bin in 1..30 of 31 (0: %d)", s.RAMagnitude, DefaultRAMagnitude)
 	}
 	return nil
+}
+
+// checkRecipe checks the optimizer and the learning-rate schedule.
+func (s Spec) checkRecipe() error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case !slices.Contains([]string{"", "sgd", "rmsprop"}, s.Optimizer):
+		return fmt.Errorf("--optimizer %q: want sgd or rmsprop", s.Optimizer)
+	case !(s.WeightDecay >= 0) || !finite(s.WeightDecay):
+		return fmt.Errorf("--weight-decay %v: want a finite number ≥ 0", s.WeightDecay)
+	case !slices.Contains([]string{"", "cosine", "exponential"}, s.LRSchedule):
+		return fmt.Errorf("--lr-schedule %q: want cosine or exponential", s.LRSchedule)
+	case (s.LRDecay != 0 || s.LRDecayEpochs != 0) && s.LRSchedule != "exponential":
+		return fmt.Errorf("--lr-decay %v, --lr-decay-epochs %v: only --lr-schedule exponential reads them", s.LRDecay, s.LRDecayEpochs)
+	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
+		return fmt.Errorf("--lr-decay %v: want a factor in (0, 1]", s.LRDecay)
+	case !(s.LRDecayEpochs >= 0) || !finite(s.LRDecayEpochs) || !(s.WarmupEpochs >= 0) || !finite(s.WarmupEpochs):
+		return fmt.Errorf("--lr-decay-epochs %v, --warmup-epochs %v: want finite numbers ≥ 0", s.LRDecayEpochs, s.WarmupEpochs)
+	}
+	return nil
+}
+
+// recipe is the optimizer and schedule of s (resolved) for train.Config:
+// optimizer, weight decay and schedule, defaults filled.
+func (s Spec) recipe() (opt string, weightDecay float64, sched train.Schedule) {
+	opt = cmp.Or(s.Optimizer, "sgd")
+	weightDecay = s.WeightDecay
+	if weightDecay == 0 {
+		weightDecay = map[string]float64{"sgd": 5e-4, "rmsprop": train.RMSPropWeightDecay}[opt]
+	}
+	sched = train.Schedule{Kind: cmp.Or(s.LRSchedule, "cosine"), WarmupEpochs: s.WarmupEpochs}
+	if sched.Kind == "exponential" {
+		sched.DecayRate, sched.DecayEpochs = cmp.Or(s.LRDecay, 0.97), cmp.Or(s.LRDecayEpochs, 2.4)
+	}
+	return opt, weightDecay, sched
 }
 
 // randAugment is the RandAugment s applies to training images, or nil.
