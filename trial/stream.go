@@ -33,7 +33,10 @@ func (s Spec) streamed() bool { return strings.EqualFold(s.Data, "imagenet") && 
 // transform), then RandAugment if asked; the others Resize and
 // CenterCrop(ImageSize).
 func (s Spec) streamImages() (*splits, error) {
-	dir := cmp.Or(s.DataDir, ".")
+	dir, err := data.DatasetDir(s.Data, s.DataDir)
+	if err != nil {
+		return nil, err
+	}
 	trainF, testF, err := data.ScanImageNet(dir, data.FolderOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("dataset imagenet: %w (--data-dir %s must hold train/ and val/, each of <class>/<image>.JPEG)", err, dir)
