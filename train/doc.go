@@ -11,10 +11,14 @@
 // model, between steps (LMConfig.StopStep), save a State, and continue
 // from it exactly: the generators are reseeded per epoch (EpochSeed) or
 // per step (StepSeed), and the state holds everything else the run
-// carries (weights, SGD momentum or Adam's moments, a language model's
-// memories and stream position, the loss scaler). Language models train
-// with Adam, this package's own implementation of torch.optim.Adam, whose
-// moments libtorch's optimizer would keep out of reach.
+// carries (weights, SGD momentum, RMSProp's buffers or Adam's moments, a
+// language model's memories and stream position, the loss scaler).
+// Language models train with Adam, this package's own implementation of
+// torch.optim.Adam, whose moments libtorch's optimizer would keep out of
+// reach. Classifiers train with SGD (Nesterov momentum, libtorch's) or
+// RMSProp (Config.Optimizer: TensorFlow's, EfficientNet's recipe, this
+// package's own), on a cosine or an exponential staircase schedule with
+// an optional linear warmup (Schedule).
 //
 // The loop returns errors instead of exiting (a diverging child model is a
 // recorded failure, not a crash of the search), drops each step's tensors
