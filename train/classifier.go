@@ -27,7 +27,7 @@ type Config struct {
 	// Schedule is the learning rate's schedule over the steps; the zero
 	// value is a cosine decay from LR to 0 over the run.
 	Schedule Schedule
-	Device      gotch.Device
+	Device   gotch.Device
 	// Precision of the forward passes, training and evaluation: fp32
 	// (also ""), bf16, fp16 (CUDA) or auto (see libtorch.Resolve). The
 	// weights and the optimizer stay float32.

@@ -51,7 +51,7 @@ type State struct {
 	// RMSMeanSquare is RMSProp's mean square, by trainable variable name
 	// (its momentum is in Momentum).
 	RMSMeanSquare map[string]*ts.Tensor `json:"-"`
-	Mems     []*ts.Tensor          `json:"-"` // a language model's memories, by layer
+	Mems          []*ts.Tensor          `json:"-"` // a language model's memories, by layer
 }
 
 // tensorGroups are the State's named tensor maps, by their prefix in the
