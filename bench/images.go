@@ -46,12 +46,15 @@ func DefaultImagesSettings() ImagesSettings {
 // torchvision's ImageFolder + DataLoader on the same files, and the
 // process's resident memory while a training loader streams every image.
 type ImagesResult struct {
-	Dir    string       `json:"dir"`
-	Images int          `json:"images"`
-	Rows   []ImagesRow  `json:"rows"`
-	Memory []ImagesRSS  `json:"memory"`
-	Ratio  *float64     `json:"train_vs_torchvision_per_cpu_s,omitempty"` // default decoder, training transform
-	All    ImagesAllRow `json:"all_workers"`
+	Dir    string      `json:"dir"`
+	Images int         `json:"images"`
+	Rows   []ImagesRow `json:"rows"`
+	Memory []ImagesRSS `json:"memory"`
+	Ratio  *float64    `json:"train_vs_torchvision_per_cpu_s,omitempty"` // default decoder, training transform
+	// RARatio is the same with RandAugment (2 ops, magnitude 9) on both
+	// sides.
+	RARatio *float64     `json:"randaugment_vs_torchvision_per_cpu_s,omitempty"`
+	All     ImagesAllRow `json:"all_workers"`
 }
 
 // ImagesRow is one transform and decoder on one worker.
@@ -130,40 +133,41 @@ func imagesSpeed(f *Settings, sub *data.ImageFolder, res *ImagesResult) error {
 		defer os.RemoveAll(d)
 		torchDir = d
 	}
-	decoders := []string{"libjpeg-turbo, DCT scaling", "libjpeg-turbo, full size", "Go image/jpeg"}
 	for _, train := range []bool{true, false} {
 		name := map[bool]string{true: "train", false: "eval"}[train]
+		vs := imageVariants(train)
 		// Rounds alternate the variants; each figure is the median of its
 		// rounds, so that a busy moment of the machine hits all alike.
-		per := make([][2][]float64, len(decoders)+1) // [variant][wall, cpu][round]
+		per := make([][4][]float64, len(vs)) // [variant][wall, cpu, torchvision's wall, cpu][round]
 		for round := 0; round < imagesRounds; round++ {
-			if torchDir != "" {
-				ps, cpu, err := torchvisionSpeed(f, torchDir, train)
-				if err != nil {
-					fmt.Fprintf(f.Out, "images: torchvision skipped: %v\n", err)
-					torchDir = ""
-				} else {
-					per[len(decoders)][0] = append(per[len(decoders)][0], ps)
-					per[len(decoders)][1] = append(per[len(decoders)][1], cpu)
+			for i, v := range vs {
+				if v.torch && torchDir != "" {
+					ps, cpu, err := torchvisionSpeed(f, torchDir, train, v.ra)
+					if err != nil {
+						fmt.Fprintf(f.Out, "images: torchvision skipped: %v\n", err)
+						torchDir = ""
+					} else {
+						per[i][2], per[i][3] = append(per[i][2], ps), append(per[i][3], cpu)
+					}
 				}
-			}
-			for d := range decoders {
 				cfg := data.StreamConfig{BatchSize: f.Images.Batch, Shuffle: train, Seed: 1, Workers: 1,
-					Transform: data.ImageTransform{Train: train, ExactDecode: d > 0}, GoDecoder: d == 2}
+					Transform: data.ImageTransform{Train: train, ExactDecode: v.exact}, GoDecoder: v.goDecoder, RandAugment: v.ra}
 				ps, cpu, err := streamSpeed(sub, cfg)
 				if err != nil {
 					return err
 				}
-				per[d][0] = append(per[d][0], ps)
-				per[d][1] = append(per[d][1], cpu)
+				per[i][0], per[i][1] = append(per[i][0], ps), append(per[i][1], cpu)
 			}
 		}
-		for d, dec := range decoders {
-			row := ImagesRow{Transform: name, Decoder: dec, PerS: median(per[d][0]), PerCPUS: median(per[d][1])}
-			if t := per[len(decoders)]; d == 0 && len(t[1]) > 0 {
-				row.TorchPerS, row.TorchCPU = median(t[0]), median(t[1])
-				if train {
-					r := row.PerCPUS / row.TorchCPU
+		for i, v := range vs {
+			row := ImagesRow{Transform: name, Decoder: v.decoder, PerS: median(per[i][0]), PerCPUS: median(per[i][1])}
+			if t := per[i]; len(t[3]) > 0 {
+				row.TorchPerS, row.TorchCPU = median(t[2]), median(t[3])
+				r := row.PerCPUS / row.TorchCPU
+				switch {
+				case train && v.ra != nil:
+					res.RARatio = &r
+				case train:
 					res.Ratio = &r
 				}
 			}
@@ -178,6 +182,27 @@ func imagesSpeed(f *Settings, sub *data.ImageFolder, res *ImagesResult) error {
 	}
 	res.All = ImagesAllRow{Workers: w, PerS: ps}
 	return nil
+}
+
+// imageVariant is one decoder and augmentation the images section
+// times; torch marks those torchvision is timed beside.
+type imageVariant struct {
+	decoder          string
+	exact, goDecoder bool
+	ra               *data.RandAugment
+	torch            bool
+}
+
+// imageVariants are the variants of the training or evaluation
+// transform: three decoders, and for training the default decoder with
+// RandAugment at torchvision's defaults (2 ops, magnitude 9).
+func imageVariants(train bool) []imageVariant {
+	vs := []imageVariant{{decoder: "libjpeg-turbo, DCT scaling", torch: true}, {decoder: "libjpeg-turbo, full size", exact: true},
+		{decoder: "Go image/jpeg", exact: true, goDecoder: true}}
+	if train {
+		vs = append(vs, imageVariant{decoder: "DCT scaling + RandAugment", ra: &data.RandAugment{Ops: 2, Magnitude: 9}, torch: true})
+	}
+	return vs
 }
 
 // streamSpeed runs one epoch and returns images per second of wall clock
@@ -207,7 +232,7 @@ func cpuSeconds() float64 {
 }
 
 // torchvisionSpeed runs scripts/bench_imagefolder.py on dir.
-func torchvisionSpeed(f *Settings, dir string, train bool) (perS, perCPU float64, err error) {
+func torchvisionSpeed(f *Settings, dir string, train bool, ra *data.RandAugment) (perS, perCPU float64, err error) {
 	py, err := findPython(f.Python)
 	if err != nil {
 		return 0, 0, err
@@ -219,6 +244,9 @@ func torchvisionSpeed(f *Settings, dir string, train bool) (perS, perCPU float64
 	args := []string{script, "--dir", dir, "--batch", fmt.Sprint(f.Images.Batch)}
 	if train {
 		args = append(args, "--train")
+	}
+	if ra != nil {
+		args = append(args, "--ra-ops", fmt.Sprint(ra.Ops), "--ra-magnitude", fmt.Sprint(ra.Magnitude))
 	}
 	cmd := exec.Command(py, args...)
 	cmd.Env = append(os.Environ(), "OMP_NUM_THREADS=1")
@@ -298,6 +326,9 @@ func printImages(f *Settings, timed int, res *ImagesResult) {
 	}
 	if res.Ratio != nil {
 		fmt.Fprintf(f.Out, "  training transform per CPU-second: %.2f× torchvision's ImageFolder+DataLoader (goal: 1.5×)\n", *res.Ratio)
+		if res.RARatio != nil {
+			fmt.Fprintf(f.Out, "  with RandAugment (2 ops, magnitude 9) on both sides: %.2f× torchvision's\n", *res.RARatio)
+		}
 	} else {
 		fmt.Fprintln(f.Out, "  (--pytorch adds torchvision's ImageFolder+DataLoader on the same files)")
 	}

@@ -19,7 +19,7 @@ func TestBenchImages(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rep.Images
-	if r == nil || r.Images != 24 || len(r.Rows) != 6 || len(r.Memory) == 0 || r.Ratio != nil {
+	if r == nil || r.Images != 24 || len(r.Rows) != 7 || len(r.Memory) == 0 || r.Ratio != nil {
 		t.Fatalf("result %+v", r)
 	}
 	for _, row := range r.Rows {

@@ -301,6 +301,35 @@ func (n *normalizer) writeCHW(rgb []uint8, size int, flip bool, dst []float32) {
 	}
 }
 
+// writePlanes writes the three size×size 8-bit planes pix into dst,
+// normalized.
+func (n *normalizer) writePlanes(pix []uint8, size int, dst []float32) {
+	plane := size * size
+	for c := 0; c < 3; c++ {
+		lut, out := &n.lut[c], dst[c*plane:(c+1)*plane]
+		for i, v := range pix[c*plane : (c+1)*plane] {
+			out[i] = lut[v]
+		}
+	}
+}
+
+// planesCHWFlip writes the interleaved size×size RGB image rgb into dst
+// as three 8-bit planes, mirrored left to right when flip is set.
+func planesCHWFlip(rgb []uint8, size int, flip bool, dst []uint8) {
+	plane := size * size
+	for y := 0; y < size; y++ {
+		src := rgb[y*size*3 : (y+1)*size*3]
+		for x := 0; x < size; x++ {
+			sx := x
+			if flip {
+				sx = size - 1 - x
+			}
+			o := y*size + x
+			dst[o], dst[plane+o], dst[2*plane+o] = src[3*sx], src[3*sx+1], src[3*sx+2]
+		}
+	}
+}
+
 // planesCHW writes the interleaved size×size RGB image rgb into dst as
 // three 8-bit planes.
 func planesCHW(rgb []uint8, size int, dst []uint8) {

@@ -57,7 +57,9 @@
 // operations reproduce torchvision 0.14's uint8 tensor arithmetic, and the
 // tests compare them with torchvision's outputs on Fashion-MNIST images and
 // a photograph (fixtures written by scripts/randaugment_fixtures.py). The
-// in-memory loader applies it through Augment.RandAugment; any other
-// pipeline calls RandAugment.Apply on each image with its own seeded
+// in-memory loader applies it through Augment.RandAugment, the streaming
+// loader through StreamConfig.RandAugment (after RandomResizedCrop and the
+// flip, before the normalization, as torchvision's ImageNet recipes); any
+// other pipeline calls RandAugment.Apply on each image with its own seeded
 // generator.
 package data

@@ -28,13 +28,8 @@ type OpenOptions struct {
 func Open(name, dir string, opts OpenOptions) (train, test *Images, err error) {
 	key := strings.ToLower(name)
 	given := dir
-	if dir == "" && slices.Contains(Datasets, key) {
-		switch {
-		case key == "fashion-mnist":
-			dir = FashionMNISTDir
-		case !inWorkingDir(key):
-			return nil, nil, noDir(key)
-		}
+	if dir, err = DatasetDir(name, dir); err != nil {
+		return nil, nil, err
 	}
 	switch key {
 	case "fashion-mnist", "mnist":
@@ -77,6 +72,23 @@ func Open(name, dir string, opts OpenOptions) (train, test *Images, err error) {
 		return nil, nil, fmt.Errorf("unknown dataset %q: want one of %s", name, strings.Join(Datasets, ", "))
 	}
 	return train, test, err
+}
+
+// DatasetDir is the folder Open reads a named dataset from when dir is
+// empty: Fashion-MNIST's Debian location, or the working directory (".")
+// when the dataset's first file is there; otherwise an error that asks for
+// --data-dir. A non-empty dir is returned as it is.
+func DatasetDir(name, dir string) (string, error) {
+	key := strings.ToLower(name)
+	switch {
+	case dir != "" || !slices.Contains(Datasets, key):
+		return dir, nil
+	case key == "fashion-mnist":
+		return FashionMNISTDir, nil
+	case !inWorkingDir(key):
+		return "", noDir(key)
+	}
+	return ".", nil
 }
 
 // inWorkingDir reports whether the working directory, which an empty dir

@@ -78,6 +78,18 @@ func (f *ImageFolder) Label(i int) int64 { return int64(f.labels[i]) }
 // Classes is the number of classes.
 func (f *ImageFolder) Classes() int { return len(f.ClassNames) }
 
+// Subset is the folder of f's images idx, in that order, with f's
+// classes (a validation split held out of a training folder).
+func (f *ImageFolder) Subset(idx []int) *ImageFolder {
+	sub := &ImageFolder{Root: f.Root, ClassNames: f.ClassNames, ends: make([]uint32, len(idx)), labels: make([]int32, len(idx))}
+	prefix := len(filepath.Clean(f.Root)) + 1
+	for k, i := range idx {
+		sub.names = append(sub.names, f.Path(i)[prefix:]...)
+		sub.ends[k], sub.labels[k] = uint32(len(sub.names)), f.labels[i]
+	}
+	return sub
+}
+
 // StreamConfig configures a loader that streams an ImageFolder.
 type StreamConfig struct {
 	BatchSize int
@@ -88,6 +100,12 @@ type StreamConfig struct {
 	// image's index, so that they do not depend on worker scheduling.
 	Seed      int64
 	Transform ImageTransform
+	// RandAugment, when set, transforms each training image with
+	// RandAugment after the crop and flip and before the normalization,
+	// as torchvision's recipes compose them (RandomResizedCrop,
+	// RandomHorizontalFlip, RandAugment, ToTensor, Normalize), drawing
+	// from the image's own generator after its crop and flip.
+	RandAugment *RandAugment
 	// Workers decode images concurrently; 0 means runtime.GOMAXPROCS(0).
 	Workers int
 	// Prefetch is how many batches are decoded ahead of the one the
@@ -146,6 +164,11 @@ func NewFolderLoader(f *ImageFolder, cfg StreamConfig) (*Loader, error) {
 		return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
 	}
 	cfg.Transform = t
+	if ra := cfg.RandAugment; ra != nil {
+		if err := ra.Check(3); err != nil {
+			return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
+		}
+	}
 	if cfg.Workers < 1 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -258,14 +281,27 @@ func (s *folderStream) work(jobs <-chan decodeJob, e int) {
 	}
 	t := &s.cfg.Transform
 	sz := 3 * t.Size * t.Size
+	var planes []uint8 // RandAugment's image
+	if s.cfg.RandAugment != nil {
+		planes = make([]uint8, sz)
+	}
 	for j := range jobs {
 		i := j.p.idx[j.slot]
 		path := s.folder.Path(i)
-		flip, err := d.load(path, t, newSampleRNG(s.cfg.Seed, e, i))
+		rng := newSampleRNG(s.cfg.Seed, e, i)
+		flip, err := d.load(path, t, rng)
+		dst := j.p.batch.X[j.slot*sz : (j.slot+1)*sz]
+		switch {
+		case err == nil && planes != nil:
+			planesCHWFlip(d.out, t.Size, flip, planes)
+			err = s.cfg.RandAugment.Apply(Image8{C: 3, H: t.Size, W: t.Size, Pix: planes}, rand.New(rng))
+			s.norm.writePlanes(planes, t.Size, dst)
+		case err == nil:
+			s.norm.writeCHW(d.out, t.Size, flip, dst)
+		}
 		if err != nil {
 			s.skip(path, err)
 		} else {
-			s.norm.writeCHW(d.out, t.Size, flip, j.p.batch.X[j.slot*sz:(j.slot+1)*sz])
 			j.p.batch.Y[j.slot] = s.folder.Label(i)
 			j.p.ok[j.slot] = true
 			s.decoded.Add(1)

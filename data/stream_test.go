@@ -331,6 +331,71 @@ func TestFolderLoaderDeterministic(t *testing.T) {
 	}
 }
 
+// TestFolderLoaderRandAugment: with RandAugment, each training image is
+// the crop and flip without it (un-normalized to its 8-bit values), then
+// RandAugment drawn from the image's generator after its crop and flip,
+// then normalized; and the batches do not depend on the workers.
+func TestFolderLoaderRandAugment(t *testing.T) {
+	root := t.TempDir()
+	writeFolder(t, root, []string{"a", "b"}, 12, 70, 50)
+	f, err := ScanImageFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ra := &RandAugment{Ops: 3, Magnitude: 15}
+	tr := ImageTransform{Size: 24, Train: true}
+	mk := func(ra *RandAugment, workers int) *Loader {
+		l, err := NewFolderLoader(f, StreamConfig{BatchSize: 5, Seed: 3, Workers: workers, Transform: tr, RandAugment: ra})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	plain, _ := epochBytes(t, mk(nil, 2), 1)
+	aug, _ := epochBytes(t, mk(ra, 1), 1)
+	aug3, _ := epochBytes(t, mk(ra, 3), 1)
+	if !equalF(aug, aug3) {
+		t.Error("RandAugment's batches differ between 1 and 3 workers")
+	}
+	trd, _ := tr.withDefaults()
+	norm := newNormalizer(trd.Mean, trd.Std)
+	sz, changed := 3*24*24, 0
+	d := newImageDecoder(0)
+	defer d.close()
+	for i := 0; i < f.Len(); i++ { // no shuffle: image i is slot i
+		rng := newSampleRNG(3, 1, i)
+		if _, err := d.load(f.Path(i), &trd, rng); err != nil { // the crop's and flip's draws
+			t.Fatal(err)
+		}
+		img := Image8{C: 3, H: 24, W: 24, Pix: make([]uint8, sz)}
+		for k, x := range plain[i*sz : (i+1)*sz] { // back to 8 bits
+			c := k / (24 * 24)
+			img.Pix[k] = uint8(math.Round(float64((x*trd.Std[c] + trd.Mean[c]) * 255)))
+		}
+		if err := ra.Apply(img, rand.New(rng)); err != nil {
+			t.Fatal(err)
+		}
+		want := make([]float32, sz)
+		norm.writePlanes(img.Pix, 24, want)
+		if !equalF(want, aug[i*sz:(i+1)*sz]) {
+			t.Errorf("image %d: the streamed RandAugment differs from crop, flip, then RandAugment", i)
+		}
+		if !equalF(want, plain[i*sz:(i+1)*sz]) {
+			changed++
+		}
+	}
+	if changed == 0 {
+		t.Error("RandAugment changed no image; the test checks nothing")
+	}
+	if _, err := NewFolderLoader(f, StreamConfig{BatchSize: 1, RandAugment: &RandAugment{Magnitude: 31}}); err == nil || !strings.Contains(err.Error(), "magnitude 31") {
+		t.Errorf("magnitude 31: %v", err)
+	}
+	sub := f.Subset([]int{11, 0})
+	if sub.Len() != 2 || sub.Path(0) != f.Path(11) || sub.Label(0) != f.Label(11) || sub.Path(1) != f.Path(0) || sub.Classes() != 2 {
+		t.Errorf("Subset: %s (%d), %s", sub.Path(0), sub.Label(0), sub.Path(1))
+	}
+}
+
 func equalF(a, b []float32) bool {
 	if len(a) != len(b) {
 		return false

@@ -136,6 +136,13 @@ func (r *sampleRNG) next() uint64 {
 	return z ^ (z >> 31)
 }
 
+// Int63, Uint64 and Seed make the generator a math/rand Source64, so
+// that RandAugment draws from the same per-image stream after the crop and
+// flip.
+func (r *sampleRNG) Int63() int64    { return int64(r.next() >> 1) }
+func (r *sampleRNG) Uint64() uint64  { return r.next() }
+func (r *sampleRNG) Seed(seed int64) { r.s = uint64(seed) }
+
 // uniform is uniform on [a, b).
 func (r *sampleRNG) uniform(a, b float64) float64 {
 	return a + (b-a)*float64(r.next()>>11)/(1<<53)

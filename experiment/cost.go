@@ -8,6 +8,8 @@ import (
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/train"
+	"github.com/sugarme/gotch"
+	gnn "github.com/sugarme/gotch/nn"
 )
 
 // datasetSize is what a cost estimate needs to know of a dataset without
@@ -187,6 +189,11 @@ func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) 
 	fmt.Fprintf(w, "search (%s): %d trials of %s on %s, %d at a time, %s; %d sites: %s\n",
 		cfg.Method, cfg.Budget, t.Model, t.Data, cfg.Parallel, how, len(sites), sitesText(sites))
 	fmt.Fprintf(w, "  one trial: %s train + %s validation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
+	mem, err := memoryText(t)
+	if err != nil {
+		return 0, err
+	}
+	fmt.Fprint(w, mem)
 	fmt.Fprint(w, mfText)
 	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %d in parallel\n",
 		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel), cfg.Parallel)
@@ -264,6 +271,11 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 	n := float64(len(regs) * len(f.Seeds))
 	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
 	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
+	mem, err := memoryText(f.Task)
+	if err != nil {
+		return err
+	}
+	fmt.Fprint(w, mem)
 	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(n*c.Total()), timeText(n*c.Total(), tflops, 1))
 	sum += n * c.Total()
 	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; everything before the final runs costs %.1f× one of them\n",
@@ -295,4 +307,124 @@ func tally(names []string) string {
 		parts[i] = fmt.Sprintf("%s ×%d", n, count[n])
 	}
 	return strings.Join(parts, ", ")
+}
+
+// Memory is an estimate of what one training step of a classification
+// task holds on its device.
+type Memory struct {
+	Params int64 // trainable scalars (the model built on the CPU)
+	// Weights is the weights and their gradients, Optimizer the
+	// optimizer's buffers (SGD's momentum; RMSProp's mean square,
+	// momentum and two scratch tensors), both float32.
+	Weights, Optimizer int64
+	// Activations is what autograd keeps for the backward pass at the
+	// batch: three tensors per convolution output (its own, the batch
+	// norm's and the nonlinearity's; nn.ForwardOutputs) at ActBytes each,
+	// plus the batch itself. A rough estimate (the real figure depends on
+	// which outputs autograd keeps, on the precision each layer computes
+	// in under autocast and on the allocator): expect up to about 2× it.
+	Activations int64
+	ActBytes    int
+}
+
+// Total is the sum of the parts.
+func (m Memory) Total() int64 { return m.Weights + m.Optimizer + m.Activations }
+
+// EstimateMemory estimates one training step's memory.
+func EstimateMemory(t search.Task) (Memory, error) {
+	if t.Kind == "lm" {
+		return estimateLMMemory(t)
+	}
+	in, classes, ok := search.DatasetInput(t.Data)
+	if !ok {
+		return Memory{}, fmt.Errorf("no input shape known for dataset %q", t.Data)
+	}
+	if t.Data == "imagenet" && t.ImageSize > 0 {
+		in.H, in.W = int64(t.ImageSize), int64(t.ImageSize)
+	}
+	outs, err := nn.ForwardOutputs(t.Model, in, classes)
+	if err != nil {
+		return Memory{}, err
+	}
+	vs := gnn.NewVarStore(gotch.CPU)
+	defer vs.Destroy()
+	if _, err := nn.New(t.Model, vs.Root(), in, classes); err != nil {
+		return Memory{}, err
+	}
+	m := Memory{Params: train.CountParams(vs), ActBytes: actBytes(t)}
+	m.Weights = 2 * 4 * m.Params
+	m.Optimizer = 4 * m.Params // SGD's momentum
+	if t.Optimizer == "rmsprop" {
+		m.Optimizer *= 4
+	}
+	batch := int64(max(t.BatchSize, 1))
+	m.Activations = batch * (3*outs*int64(m.ActBytes) + 4*in.C*in.H*in.W)
+	return m, nil
+}
+
+// estimateLMMemory estimates a language model's training step: the
+// recipe's model built on the CPU, Adam's two moments and scratch (or
+// SGD's nothing), and per sequence and layer the tensors a Transformer-XL
+// layer keeps: q, k and v over the K = tgt_len + mem_len positions, three
+// score-sized tensors (scores, probabilities, their dropout), the
+// feed-forward's hidden twice and six model-wide tensors per token; plus
+// the logits and their softmax.
+func estimateLMMemory(t search.Task) (Memory, error) {
+	rec, err := train.ReadLMRecipe(t.LMConfig)
+	if err != nil {
+		return Memory{}, err
+	}
+	c := rec.Model
+	c.NToken = lmVocab(t.Data)
+	vs := gnn.NewVarStore(gotch.CPU)
+	defer vs.Destroy()
+	if _, err := nn.NewTransformerXL(vs.Root(), c); err != nil {
+		return Memory{}, err
+	}
+	m := Memory{Params: train.CountParams(vs), ActBytes: actBytes(t)}
+	m.Weights = 2 * 4 * m.Params
+	if rec.Optimizer == "" || rec.Optimizer == "adam" {
+		m.Optimizer = 3 * 4 * m.Params
+	}
+	tl, k, hd := c.TgtLen, c.TgtLen+max(0, c.MemLen), c.NHead*c.DHead
+	perSeq := c.NLayer*(3*k*hd+3*c.NHead*tl*k+tl*(2*c.DInner+6*c.DModel)) + 2*tl*c.NToken
+	m.Activations = rec.BatchSize * perSeq * int64(m.ActBytes)
+	return m, nil
+}
+
+// actBytes is the bytes of an activation under the task's precision: 2
+// under autocast (bf16, fp16, or auto on a GPU), else 4.
+func actBytes(t search.Task) int {
+	if p := t.Precision; p == "bf16" || p == "fp16" || ((p == "" || p == "auto") && strings.HasPrefix(t.Device, "cuda")) {
+		return 2
+	}
+	return 4
+}
+
+// memoryText describes a task's memory estimate in one line.
+func memoryText(t search.Task) (string, error) {
+	m, err := EstimateMemory(t)
+	if err != nil {
+		return "", fmt.Errorf("memory estimate: %w", err)
+	}
+	opt, batch, acts := "SGD's momentum", fmt.Sprint(t.BatchSize), "3 kept tensors per convolution output"
+	switch {
+	case t.Kind == "lm":
+		opt, acts = "Adam's moments and scratch", "attention, feed-forward and logits per layer and token"
+		if rec, err := train.ReadLMRecipe(t.LMConfig); err == nil {
+			batch = fmt.Sprintf("%d sequences", rec.BatchSize)
+		}
+	case t.Optimizer == "rmsprop":
+		opt = "RMSProp's buffers"
+	}
+	return fmt.Sprintf("  memory of a training step at batch %s: about %s: %.1fM parameters (weights and gradients %s, %s %s), activations about %s (%s, %d bytes each: a rough estimate, expect up to 2× it)\n",
+		batch, bytesText(m.Total()), float64(m.Params)/1e6, bytesText(m.Weights), opt, bytesText(m.Optimizer), bytesText(m.Activations), acts, m.ActBytes), nil
+}
+
+// bytesText formats a byte count in GB or MB.
+func bytesText(b int64) string {
+	if b >= 1e9 {
+		return fmt.Sprintf("%.1f GB", float64(b)/1e9)
+	}
+	return fmt.Sprintf("%.0f MB", float64(b)/1e6)
 }

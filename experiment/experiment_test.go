@@ -40,6 +40,29 @@ func TestEstimateTask(t *testing.T) {
 	}
 }
 
+// EstimateMemory of the ConvNet on Fashion-MNIST, by hand: its
+// parameters (3·3·32 and batch norm 2·32, 3·3·32·64 and 2·64, 3136·128+128,
+// 128·10+10) as
+// float32 weights and gradients, SGD's momentum, and per example three
+// 4-byte tensors per output (32·28², 64·14², 128, 10) plus the input;
+// RMSProp keeps four buffers.
+func TestEstimateMemory(t *testing.T) {
+	task := search.Config{Task: search.Task{BatchSize: 8}}.WithDefaults().Task
+	m, err := EstimateMemory(task)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := int64(288 + 2*32 + 18432 + 2*64 + 3136*128 + 128 + 1280 + 10)
+	acts := 8 * (3*4*int64(32*28*28+64*14*14+128+10) + 4*28*28)
+	if m.Params != params || m.Weights != 8*params || m.Optimizer != 4*params || m.Activations != acts || m.ActBytes != 4 {
+		t.Errorf("estimate %+v, want %d parameters and %d bytes of activations", m, params, acts)
+	}
+	task.Optimizer, task.Precision = "rmsprop", "bf16"
+	if m, _ := EstimateMemory(task); m.Optimizer != 16*params || m.ActBytes != 2 {
+		t.Errorf("rmsprop, bf16: %+v", m)
+	}
+}
+
 func TestReadExperimentConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ json, err string }{

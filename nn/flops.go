@@ -22,11 +22,28 @@ import (
 // gradients of both activations and weights, about 2× the forward); the
 // caller applies that factor and the batch size.
 func ForwardMACs(name string, in Input, classes int64) (int64, error) {
+	c, err := forwardTally(name, in, classes)
+	return c.macs, err
+}
+
+// ForwardOutputs returns the elements of every convolution's and linear
+// layer's output in one forward pass of one example (the same walk as
+// ForwardMACs): the scale of the activations a training step keeps for
+// its backward pass. Each convolution's output is followed by a batch
+// norm and mostly a nonlinearity whose outputs autograd keeps too, so a
+// step holds about 3× this per example; the caller applies the factor,
+// the batch size and the bytes per element.
+func ForwardOutputs(name string, in Input, classes int64) (int64, error) {
+	c, err := forwardTally(name, in, classes)
+	return c.outputs, err
+}
+
+func forwardTally(name string, in Input, classes int64) (tally, error) {
 	if in.C < 1 || in.H < 1 || in.W < 1 {
-		return 0, fmt.Errorf("model %q: input %d×%d×%d: want positive sizes", name, in.C, in.H, in.W)
+		return tally{}, fmt.Errorf("model %q: input %d×%d×%d: want positive sizes", name, in.C, in.H, in.W)
 	}
 	if classes < 1 {
-		return 0, fmt.Errorf("model %q with %d classes: want at least 1", name, classes)
+		return tally{}, fmt.Errorf("model %q with %d classes: want at least 1", name, classes)
 	}
 	key := strings.ToLower(name)
 	for _, f := range families {
@@ -34,55 +51,68 @@ func ForwardMACs(name string, in Input, classes int64) (int64, error) {
 			return f.macs(m, in, classes)
 		}
 	}
-	return 0, unknownModel(name)
+	return tally{}, unknownModel(name)
 }
 
-// convMACs returns the MACs of a k×k convolution in→out with the given
-// stride, padding and groups on an h×w map, and its output size (PyTorch's
+// tally counts a forward pass: MACs and output elements.
+type tally struct{ macs, outputs int64 }
+
+// conv counts a k×k convolution in→out with the given stride, padding and
+// groups on an h×w map, and returns its output size (PyTorch's
 // floor((h + 2·pad − k)/stride) + 1).
-func convMACs(in, out, k, stride, pad, groups, h, w int64) (macs, oh, ow int64) {
+func (t *tally) conv(in, out, k, stride, pad, groups, h, w int64) (oh, ow int64) {
 	oh = (h+2*pad-k)/stride + 1
 	ow = (w+2*pad-k)/stride + 1
-	return out * (in / groups) * k * k * oh * ow, oh, ow
+	t.macs += out * (in / groups) * k * k * oh * ow
+	t.outputs += out * oh * ow
+	return oh, ow
+}
+
+// linear counts a linear layer in→out.
+func (t *tally) linear(in, out int64) {
+	t.macs += in * out
+	t.outputs += out
 }
 
 // convNetMACs counts NewConvNet: two 3×3 "same" convolutions, each followed
 // by a 2×2 max pool, then two linear layers.
-func convNetMACs(in Input, classes int64) (int64, error) {
+func convNetMACs(in Input, classes int64) (tally, error) {
 	if err := checkConvNetInput(in); err != nil {
-		return 0, err
+		return tally{}, err
 	}
-	n1, h, w := convMACs(in.C, convNetC1, 3, 1, 1, 1, in.H, in.W)
-	n2, h, w := convMACs(convNetC1, convNetC2, 3, 1, 1, 1, h/2, w/2)
-	flat := convNetC2 * (h / 2) * (w / 2)
-	return n1 + n2 + flat*convNetHidden + convNetHidden*classes, nil
+	var t tally
+	h, w := t.conv(in.C, convNetC1, 3, 1, 1, 1, in.H, in.W)
+	h, w = t.conv(convNetC1, convNetC2, 3, 1, 1, 1, h/2, w/2)
+	t.linear(convNetC2*(h/2)*(w/2), convNetHidden)
+	t.linear(convNetHidden, classes)
+	return t, nil
 }
 
 // wrnMACs counts NewWRN's layout (wrnBlocks).
-func wrnMACs(depth, width int, in Input, classes int64) (int64, error) {
+func wrnMACs(depth, width int, in Input, classes int64) (tally, error) {
 	blocks, err := wrnBlocks(depth, width)
 	if err != nil {
-		return 0, err
+		return tally{}, err
 	}
-	n, h, w := convMACs(in.C, wrnStemWidth, 3, 1, 1, 1, in.H, in.W)
+	var t tally
+	h, w := t.conv(in.C, wrnStemWidth, 3, 1, 1, 1, in.H, in.W)
 	for _, b := range blocks {
-		c1, oh, ow := convMACs(b.in, b.out, 3, b.stride, 1, 1, h, w)
-		c2, _, _ := convMACs(b.out, b.out, 3, 1, 1, 1, oh, ow)
-		n += c1 + c2
+		oh, ow := t.conv(b.in, b.out, 3, b.stride, 1, 1, h, w)
+		t.conv(b.out, b.out, 3, 1, 1, 1, oh, ow)
 		if b.shortcut {
-			sc, _, _ := convMACs(b.in, b.out, 1, b.stride, 0, 1, h, w)
-			n += sc
+			t.conv(b.in, b.out, 1, b.stride, 0, 1, h, w)
 		}
 		h, w = oh, ow
 	}
-	last := blocks[len(blocks)-1].out
-	return n + last*classes, nil
+	t.linear(blocks[len(blocks)-1].out, classes)
+	return t, nil
 }
 
 // resNetMACs counts NewResNet's layout (ResNetConfig.stem and blocks).
-func resNetMACs(cfg ResNetConfig, in Input) int64 {
+func resNetMACs(cfg ResNetConfig, in Input) tally {
+	var t tally
 	st := cfg.stem()
-	n, h, w := convMACs(st.in, st.out, st.k, st.s, st.k/2, 1, in.H, in.W)
+	h, w := t.conv(st.in, st.out, st.k, st.s, st.k/2, 1, in.H, in.W)
 	pool := resNetPool
 	h = (h+2*pool.p-pool.k)/pool.s + 1
 	w = (w+2*pool.p-pool.k)/pool.s + 1
@@ -90,41 +120,41 @@ func resNetMACs(cfg ResNetConfig, in Input) int64 {
 	for _, b := range cfg.blocks() {
 		bh, bw := h, w
 		for _, c := range b.convs {
-			var m int64
-			m, bh, bw = convMACs(c.in, c.out, c.k, c.s, c.k/2, 1, bh, bw)
-			n += m
+			bh, bw = t.conv(c.in, c.out, c.k, c.s, c.k/2, 1, bh, bw)
 		}
 		if d := b.down; d != nil {
-			m, _, _ := convMACs(d.in, d.out, 1, d.s, 0, 1, h, w)
-			n += m
+			t.conv(d.in, d.out, 1, d.s, 0, 1, h, w)
 		}
 		h, w = bh, bw
 		last = b.convs[len(b.convs)-1].out
 	}
-	return n + last*cfg.Classes
+	t.linear(last, cfg.Classes)
+	return t
 }
 
 // efficientNetMACs counts NewEfficientNet's layout (EfficientNetConfig's
 // StemChannels, Blocks and HeadChannels). The squeeze-and-excitation 1×1
 // convolutions run on a 1×1 map.
-func efficientNetMACs(cfg EfficientNetConfig, in Input) int64 {
+func efficientNetMACs(cfg EfficientNetConfig, in Input) tally {
+	var t tally
 	k, s := int64(efficientNetStemKernel), int64(efficientNetStemStride)
-	n, h, w := convMACs(in.C, cfg.StemChannels(), k, s, (k-1)/2, 1, in.H, in.W)
+	h, w := t.conv(in.C, cfg.StemChannels(), k, s, (k-1)/2, 1, in.H, in.W)
 	blocks := cfg.Blocks()
 	for _, b := range blocks {
 		if b.Expands() {
-			m, _, _ := convMACs(b.In, b.Expanded, 1, 1, 0, 1, h, w)
-			n += m
+			t.conv(b.In, b.Expanded, 1, 1, 0, 1, h, w)
 		}
-		dw, oh, ow := convMACs(b.Expanded, b.Expanded, b.Kernel, b.Stride, (b.Kernel-1)/2, b.Expanded, h, w)
-		n += dw + 2*b.Expanded*b.Squeeze
-		pr, _, _ := convMACs(b.Expanded, b.Out, 1, 1, 0, 1, oh, ow)
-		n += pr
+		oh, ow := t.conv(b.Expanded, b.Expanded, b.Kernel, b.Stride, (b.Kernel-1)/2, b.Expanded, h, w)
+		t.linear(b.Expanded, b.Squeeze) // the squeeze-and-excitation 1×1 convolutions
+		t.linear(b.Squeeze, b.Expanded)
+		t.outputs += b.Expanded * oh * ow // the excitation's scaled map
+		t.conv(b.Expanded, b.Out, 1, 1, 0, 1, oh, ow)
 		h, w = oh, ow
 	}
 	head := cfg.HeadChannels()
-	hm, _, _ := convMACs(blocks[len(blocks)-1].Out, head, 1, 1, 0, 1, h, w)
-	return n + hm + head*cfg.Classes
+	t.conv(blocks[len(blocks)-1].Out, head, 1, 1, 0, 1, h, w)
+	t.linear(head, cfg.Classes)
+	return t
 }
 
 // TransformerXLMACsPerToken returns the multiply-accumulates of one forward

@@ -118,3 +118,20 @@ func TestTransformerXLMACsPerToken(t *testing.T) {
 		t.Errorf("TransformerXLMACsPerToken(small, no memory) = %d, want %d", got, want)
 	}
 }
+
+// ForwardOutputs counts the convolution and linear outputs: the ConvNet
+// by hand (32·28², 64·14², 128, 10), and a ResNet-50's maps grow with
+// the input's area.
+func TestForwardOutputs(t *testing.T) {
+	if n, err := ForwardOutputs("convnet", Input{1, 28, 28}, 10); err != nil || n != 32*28*28+64*14*14+128+10 {
+		t.Errorf("convnet: %d outputs, %v", n, err)
+	}
+	small, _ := ForwardOutputs("resnet50", Input{3, 224, 224}, 10)
+	big, err := ForwardOutputs("resnet50", Input{3, 448, 448}, 10)
+	if err != nil || big-10 != 4*(small-10) {
+		t.Errorf("resnet50: %d outputs at 224, %d at 448 (%v): want 4× less the classifier's", small, big, err)
+	}
+	if _, err := ForwardOutputs("vgg", Input{3, 32, 32}, 10); err == nil {
+		t.Error("vgg: no error")
+	}
+}

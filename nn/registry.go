@@ -26,7 +26,7 @@ var families = []struct {
 	canonical func(m []string) string
 	build     func(m []string) constructor
 	// macs counts one forward pass of one example (see ForwardMACs).
-	macs func(m []string, in Input, classes int64) (int64, error)
+	macs func(m []string, in Input, classes int64) (tally, error)
 }{
 	{regexp.MustCompile(`^convnet$`), regexp.MustCompile(`^conv[-_ ]?net$`), func([]string) string { return "convnet" }, func([]string) constructor {
 		return func(p *gnn.Path, in Input, classes int64) (SiteModel, error) {
@@ -35,14 +35,14 @@ var families = []struct {
 			}
 			return NewConvNet(p, in.C, in.H, in.W, classes), nil
 		}
-	}, func(_ []string, in Input, classes int64) (int64, error) { return convNetMACs(in, classes) }},
+	}, func(_ []string, in Input, classes int64) (tally, error) { return convNetMACs(in, classes) }},
 	{regexp.MustCompile(`^wrn-(\d+)-(\d+)$`), regexp.MustCompile(`^w(?:ide)?[-_ ]?(?:rn|resnet)[-_ ]?(\d+)[-_ x](\d+)$`), func(m []string) string { return "wrn-" + m[1] + "-" + m[2] }, func(m []string) constructor {
 		d, _ := strconv.Atoi(m[1])
 		k, _ := strconv.Atoi(m[2])
 		return func(p *gnn.Path, in Input, classes int64) (SiteModel, error) {
 			return NewWRN(p, d, k, in.C, classes)
 		}
-	}, func(m []string, in Input, classes int64) (int64, error) {
+	}, func(m []string, in Input, classes int64) (tally, error) {
 		d, _ := strconv.Atoi(m[1])
 		k, _ := strconv.Atoi(m[2])
 		return wrnMACs(d, k, in, classes)
@@ -57,11 +57,11 @@ var families = []struct {
 			cfg.InChannels = in.C
 			return NewResNet(p, cfg)
 		}
-	}, func(m []string, in Input, classes int64) (int64, error) {
+	}, func(m []string, in Input, classes int64) (tally, error) {
 		d, _ := strconv.Atoi(m[1])
 		cfg, err := ResNetDepth(d, classes)
 		if err != nil {
-			return 0, err
+			return tally{}, err
 		}
 		cfg.InChannels = in.C
 		return resNetMACs(cfg, in), nil
@@ -76,11 +76,11 @@ var families = []struct {
 			cfg.InChannels = in.C
 			return NewEfficientNet(p, cfg)
 		}
-	}, func(m []string, in Input, classes int64) (int64, error) {
+	}, func(m []string, in Input, classes int64) (tally, error) {
 		n, _ := strconv.Atoi(m[1])
 		cfg, err := EfficientNetB(n, classes)
 		if err != nil {
-			return 0, err
+			return tally{}, err
 		}
 		cfg.InChannels = in.C
 		return efficientNetMACs(cfg, in), nil

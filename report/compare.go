@@ -86,7 +86,8 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 	for _, l := range baselines {
 		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
 	}
-	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).\n\n", unit)
+	pairs = append(pairs, r.augmentPairs(cls)...)
+	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).%s\n\n", unit, augmentNote(cls))
 	p("| A | B | seeds | mean A − B | 95%% interval | beyond noise? |\n|---|---|---:|---:|---|---|\n")
 	seen := map[[2]*Group]bool{}
 	for _, pr := range pairs {
@@ -100,6 +101,42 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 	}
 	p("\n")
 	r.regimeTable(b, cls, lm)
+}
+
+// augmentSuffixes end the labels of runs trained with an extra
+// augmentation: "spatial-randaugment" is "spatial" with RandAugment.
+var augmentSuffixes = []string{"-randaugment"}
+
+// augmentPairs pairs each augmented label with its regularizer without
+// the augmentation (what the augmentation adds) and, unless it is none's,
+// with none under the same augmentation (what the regularizer adds).
+func (r *Report) augmentPairs(cls []*Group) [][2]*Group {
+	var pairs [][2]*Group
+	for _, suffix := range augmentSuffixes {
+		for _, g := range cls {
+			base, ok := strings.CutSuffix(g.Label, suffix)
+			if !ok {
+				continue
+			}
+			pairs = append(pairs, [2]*Group{g, r.Group(base)})
+			if base != "none" {
+				pairs = append(pairs, [2]*Group{g, r.Group("none" + suffix)})
+			}
+		}
+	}
+	return pairs
+}
+
+// augmentNote explains the augmented labels' pairs when there are some.
+func augmentNote(cls []*Group) string {
+	for _, g := range cls {
+		for _, suffix := range augmentSuffixes {
+			if strings.HasSuffix(g.Label, suffix) {
+				return " A label ending in `-randaugment` is the same regularizer trained with RandAugment; it is paired with its label without RandAugment (what RandAugment adds) and with `none-randaugment` (what the regularizer adds on top of RandAugment)."
+			}
+		}
+	}
+	return ""
 }
 
 // baselines are the hand-designed regularizers' labels.

@@ -172,3 +172,30 @@ func TestRewardNoise(t *testing.T) {
 		}
 	}
 }
+
+// An augmented label is paired with its label without the augmentation
+// and with none under it; labels without a base are paired with nil
+// (skipped by the table).
+func TestAugmentPairs(t *testing.T) {
+	r := &Report{}
+	for _, l := range []string{"none", "spatial", "none-randaugment", "spatial-randaugment", "autodropout-best-randaugment"} {
+		r.Groups = append(r.Groups, &Group{Label: l})
+	}
+	var got []string
+	for _, p := range r.augmentPairs(r.Groups) {
+		name := func(g *Group) string {
+			if g == nil {
+				return "nil"
+			}
+			return g.Label
+		}
+		got = append(got, name(p[0])+"−"+name(p[1]))
+	}
+	want := "[none-randaugment−none spatial-randaugment−spatial spatial-randaugment−none-randaugment autodropout-best-randaugment−nil autodropout-best-randaugment−none-randaugment]"
+	if fmt.Sprint(got) != want {
+		t.Errorf("pairs %v, want %s", got, want)
+	}
+	if augmentNote(r.Groups[:2]) != "" || !strings.Contains(augmentNote(r.Groups), "none-randaugment") {
+		t.Error("augmentNote: want a note only with augmented labels")
+	}
+}

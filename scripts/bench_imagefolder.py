@@ -3,9 +3,11 @@
 image-loader section of `autodropout bench` (bench/images.go).
 
   bench_imagefolder.py --dir ROOT [--train] [--size 224] [--batch 64] [--workers 0]
+                       [--ra-ops N --ra-magnitude M]
 
 ROOT holds one folder per class. Training: RandomResizedCrop(size),
-RandomHorizontalFlip, ToTensor, Normalize(ImageNet); evaluation:
+RandomHorizontalFlip, with --ra-ops RandAugment(N, M) (after the flip, on
+the PIL image), ToTensor, Normalize(ImageNet); evaluation:
 Resize(size*256/224), CenterCrop(size), ToTensor, Normalize. With
 --workers 0 (the default) the main process decodes, on one thread
 (torch.set_num_threads(1)): images per second per core. Prints one JSON
@@ -33,11 +35,15 @@ def main():
     ap.add_argument("--size", type=int, default=224)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--workers", type=int, default=0)
+    ap.add_argument("--ra-ops", type=int, default=0)
+    ap.add_argument("--ra-magnitude", type=int, default=9)
     a = ap.parse_args()
     torch.set_num_threads(1)
     torch.manual_seed(1)
     if a.train:
         tf = [T.RandomResizedCrop(a.size), T.RandomHorizontalFlip()]
+        if a.ra_ops > 0:
+            tf.append(T.RandAugment(num_ops=a.ra_ops, magnitude=a.ra_magnitude))
     else:
         tf = [T.Resize(a.size * 256 // 224), T.CenterCrop(a.size)]
     ds = datasets.ImageFolder(a.dir, T.Compose(tf + [T.ToTensor(), T.Normalize(MEAN, STD)]))

@@ -9,6 +9,8 @@
 #                            patterns, result.json files; no checkpoints,
 #                            states or logs) into docs/study/runs and
 #                            regenerate docs/study/report.md from them
+#                            (with runs/study-randaugment's results, the
+#                            RandAugment rows of docs/study/randaugment.sh)
 #   scripts/study.sh status  the study's last progress lines
 #
 # The study runs with its own copy of the binary (runs/study-bin), so
@@ -48,6 +50,9 @@ sync)
   rm -rf "$RAW"
   mkdir -p "$RAW"
   copy_raw "$OUT" "$RAW"
+  # The RandAugment rows (docs/study/randaugment.sh) train outside the
+  # experiment; their results join the final comparison's folder.
+  if [ -d runs/study-randaugment ]; then copy_raw runs/study-randaugment "$RAW/final"; fi
   bin/autodropout report "$RAW" --out docs/study/report.md
   du -sh "$RAW"
   ;;

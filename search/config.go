@@ -94,27 +94,38 @@ func (m *MultiFidelity) check(t Task) error {
 // which sites it proposes patterns for, how long a trial may run, and
 // the trials' seed.
 type Task struct {
-	Kind        string             `json:"kind,omitempty"`        // "classify" (default) or "lm"
-	LMConfig    string             `json:"lm_config,omitempty"`   // lm: model and recipe JSON (default configs/transformer-xl-small.json)
-	Steps       int                `json:"steps,omitempty"`       // lm: optimizer steps (0: the recipe's max_step)
-	EvalTokens  int                `json:"eval_tokens,omitempty"` // lm: validation tokens evaluated (0: all)
-	Model       string             `json:"model"`                 // default "convnet"; lm: "transformer-xl"
-	Data        string             `json:"data"`                  // default "fashion-mnist"; lm: "fortunes"
-	DataDir     string             `json:"data_dir"`              // default: the dataset's default folder
-	TrainSubset int                `json:"train_subset"`          // 0: all
-	Epochs      int                `json:"epochs"`                // default 1
-	BatchSize   int                `json:"batch_size"`            // default 128
-	LR          float64            `json:"lr"`                    // default 0.05
-	ValFrac     float64            `json:"val_frac,omitempty"`    // share of the training set held out (0: trial's default, 0.1)
-	PerClass    int                `json:"per_class,omitempty"`   // imagenet: images per class read (0: all)
-	ImageSize   int                `json:"image_size,omitempty"`  // imagenet: crop side (0: 224)
-	Augment     *bool              `json:"augment,omitempty"`     // random crop (and flip for colour images); default on
-	Device      string             `json:"device,omitempty"`      // cpu (default), cuda or cuda:N
-	Precision   libtorch.Precision `json:"precision,omitempty"`   // fp32, bf16, fp16 (CUDA) or auto (the default: trial.DefaultPrecision)
-	Sites       []string           `json:"sites"`                 // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
-	SitesRegexp string             `json:"sites_regexp"`          // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
-	Timeout     string             `json:"timeout"`               // Go duration per trial (default "30m")
-	Seed        int64              `json:"seed"`                  // every trial's training seed (default: the search's seed)
+	Kind        string  `json:"kind,omitempty"`         // "classify" (default) or "lm"
+	LMConfig    string  `json:"lm_config,omitempty"`    // lm: model and recipe JSON (default configs/transformer-xl-small.json)
+	Steps       int     `json:"steps,omitempty"`        // lm: optimizer steps (0: the recipe's max_step)
+	EvalTokens  int     `json:"eval_tokens,omitempty"`  // lm: validation tokens evaluated (0: all)
+	Model       string  `json:"model"`                  // default "convnet"; lm: "transformer-xl"
+	Data        string  `json:"data"`                   // default "fashion-mnist"; lm: "fortunes"
+	DataDir     string  `json:"data_dir"`               // default: the dataset's default folder
+	TrainSubset int     `json:"train_subset"`           // 0: all
+	Epochs      int     `json:"epochs"`                 // default 1
+	BatchSize   int     `json:"batch_size"`             // default 128
+	LR          float64 `json:"lr"`                     // default 0.05
+	ValFrac     float64 `json:"val_frac,omitempty"`     // share of the training set held out (0: trial's default, 0.1)
+	PerClass    int     `json:"per_class,omitempty"`    // imagenet: images per class read (0: all)
+	ImageSize   int     `json:"image_size,omitempty"`   // imagenet: crop side (0: 224)
+	Augment     *bool   `json:"augment,omitempty"`      // random crop (and flip for colour images); default on
+	RandAugment bool    `json:"randaugment,omitempty"`  // RandAugment after the crop and flip (trial.Spec.RandAugment)
+	RAOps       int     `json:"ra_ops,omitempty"`       // with randaugment: ops per image (0: 2)
+	RAMagnitude int     `json:"ra_magnitude,omitempty"` // with randaugment: magnitude bin 1..30 (0: 9)
+	// The optimizer and learning-rate schedule (trial.Spec's fields of
+	// the same names; defaults: SGD with weight decay 5e-4, cosine).
+	Optimizer     string             `json:"optimizer,omitempty"`       // sgd or rmsprop
+	WeightDecay   float64            `json:"weight_decay,omitempty"`    // 0: 5e-4 (sgd), 1e-5 (rmsprop)
+	LRSchedule    string             `json:"lr_schedule,omitempty"`     // cosine or exponential
+	LRDecay       float64            `json:"lr_decay,omitempty"`        // exponential: factor per period (0: 0.97)
+	LRDecayEpochs float64            `json:"lr_decay_epochs,omitempty"` // exponential: epochs per period (0: 2.4)
+	WarmupEpochs  float64            `json:"warmup_epochs,omitempty"`   // linear warmup (0: none)
+	Device        string             `json:"device,omitempty"`          // cpu (default), cuda or cuda:N
+	Precision     libtorch.Precision `json:"precision,omitempty"`       // fp32, bf16, fp16 (CUDA) or auto (the default: trial.DefaultPrecision)
+	Sites         []string           `json:"sites"`                     // dropout sites to search; empty: those matching sites_regexp (lm: sublayer kinds, default: the space's)
+	SitesRegexp   string             `json:"sites_regexp"`              // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
+	Timeout       string             `json:"timeout"`                   // Go duration per trial (default "30m")
+	Seed          int64              `json:"seed"`                      // every trial's training seed (default: the search's seed)
 }
 
 // DefaultSitesRegexp picks batch-norm outputs, the paper's sites.
@@ -332,6 +343,8 @@ func (t Task) checkKindFields() error {
 		unused("image_size", lm && t.ImageSize != 0, "only imagenet reads it"),
 		unused("sites_regexp", lm && t.SitesRegexp != "", "sites name sublayer kinds"),
 		unused("augment", lm && t.Augment != nil, "only image tasks augment"),
+		unused("randaugment", lm && (t.RandAugment || t.RAOps != 0 || t.RAMagnitude != 0), "only image tasks augment"),
+		unused("optimizer", lm && (t.Optimizer != "" || t.WeightDecay != 0 || t.LRSchedule != "" || t.LRDecay != 0 || t.LRDecayEpochs != 0 || t.WarmupEpochs != 0), "the recipe in lm_config sets it"),
 	} {
 		if err != nil {
 			return err
@@ -390,9 +403,18 @@ func (t Task) checkClassify() error {
 		return fmt.Errorf("data_dir: mnist has no default folder")
 	case len(t.Sites) > 0 && t.SitesRegexp != "":
 		return fmt.Errorf("sites and sites_regexp: set one")
+	case !t.RandAugment && (t.RAOps != 0 || t.RAMagnitude != 0):
+		return fmt.Errorf("ra_ops %d, ra_magnitude %d: they set RandAugment, which needs randaugment: true", t.RAOps, t.RAMagnitude)
+	case t.RAOps < 0 || t.RAMagnitude < 0 || t.RAMagnitude > 30:
+		return fmt.Errorf("ra_ops %d, ra_magnitude %d: want 0 (the default) or more operations, and a magnitude bin in 1..30", t.RAOps, t.RAMagnitude)
 	}
 	if _, err := regexp.Compile(t.SitesRegexp); err != nil {
 		return fmt.Errorf("sites_regexp %q: %w", t.SitesRegexp, err)
+	}
+	sp := trial.Spec{Optimizer: t.Optimizer, WeightDecay: t.WeightDecay, LRSchedule: t.LRSchedule, LRDecay: t.LRDecay,
+		LRDecayEpochs: t.LRDecayEpochs, WarmupEpochs: t.WarmupEpochs}
+	if err := sp.Check(); err != nil { // trial's check of the recipe, which names the flags
+		return fmt.Errorf("optimizer or schedule: %w (the fields optimizer, weight_decay, lr_schedule, lr_decay, lr_decay_epochs, warmup_epochs)", err)
 	}
 	return nil
 }
@@ -518,6 +540,9 @@ func (t Task) Spec() trial.Spec {
 	s.Epochs, s.BatchSize, s.LR, s.TrainSubset = t.Epochs, t.BatchSize, t.LR, t.TrainSubset
 	s.ValFrac, s.PerClass, s.ImageSize = t.ValFrac, t.PerClass, t.ImageSize
 	s.NoAugment = t.Augment != nil && !*t.Augment
+	s.RandAugment, s.RAOps, s.RAMagnitude = t.RandAugment, t.RAOps, t.RAMagnitude
+	s.Optimizer, s.WeightDecay, s.LRSchedule = t.Optimizer, t.WeightDecay, t.LRSchedule
+	s.LRDecay, s.LRDecayEpochs, s.WarmupEpochs = t.LRDecay, t.LRDecayEpochs, t.WarmupEpochs
 	return s
 }
 

@@ -24,6 +24,11 @@ func TestConfigNamesTheBadField(t *testing.T) {
 		{`{"task": {"precision": "fp8"}}`, `task.precision "fp8"`},
 		{`{"task": {"kind": "lm", "augment": false}}`, "task.augment: not used by lm"},
 		{`{"task": {"val_frac": 1.5}}`, "task.val_frac 1.5"},
+		{`{"task": {"kind": "lm", "randaugment": true}}`, "task.randaugment: not used by lm"},
+		{`{"task": {"ra_ops": 3}}`, "needs randaugment: true"},
+		{`{"task": {"optimizer": "adam"}}`, `task.optimizer or schedule: --optimizer "adam"`},
+		{`{"task": {"kind": "lm", "optimizer": "rmsprop"}}`, "task.optimizer: not used by lm"},
+		{`{"task": {"randaugment": true, "ra_magnitude": 31}}`, "ra_magnitude 31"},
 		{`{"task": {"val_frac": -0.1}}`, "task.val_frac -0.1"},
 		{`{"task": {"train_subset": -10}}`, "task.train_subset -10"},
 		{`{"task": {"epochs": -1}}`, "task.epochs -1"},
@@ -79,6 +84,8 @@ func TestConfigNamesTheBadField(t *testing.T) {
 	for _, ok := range []string{
 		`{}`, `{"budget": 3}` + "\n\t ", `{"task": {"kind": "lm", "data": "ptb", "device": "cuda:1", "steps": 5}}`, `{"task": {"kind": "lm", "data": "kjv"}}`,
 		`{"task": {"data": "imagenet", "per_class": 5, "image_size": 64, "val_frac": 0.05}}`,
+		`{"task": {"randaugment": true, "ra_ops": 3, "ra_magnitude": 5}}`,
+		`{"task": {"optimizer": "rmsprop", "lr_schedule": "exponential", "lr_decay": 0.97, "lr_decay_epochs": 2.4, "warmup_epochs": 5, "weight_decay": 1e-5}}`,
 		`{"controller": {"tanh_c": -1, "entropy_weight": -1, "clip_norm": -1}}`,
 	} {
 		if _, err := ParseConfig([]byte(ok)); err != nil {

@@ -76,6 +76,10 @@ func TestTaskSpec(t *testing.T) {
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --train-subset 9 --val-frac 0.05 --image-size 160 --per-class 85 --device cuda"},
 		{Config{Task: Task{Augment: new(bool)}}.WithDefaults().Task,
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --augment=false"},
+		{Config{Task: Task{RandAugment: true, RAOps: 3, RAMagnitude: 5}}.WithDefaults().Task,
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --randaugment --ra-ops 3 --ra-magnitude 5"},
+		{Config{Task: Task{Optimizer: "rmsprop", LRSchedule: "exponential", WarmupEpochs: 5}}.WithDefaults().Task,
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --optimizer rmsprop --lr-schedule exponential --warmup-epochs 5"},
 		{Config{Task: Task{Kind: "lm", Steps: 50, EvalTokens: 2000, DataDir: "/d"}}.WithDefaults().Task,
 			"--task lm --model transformer-xl --data fortunes --data-dir /d --config configs/transformer-xl-small.json --steps 50 --eval-tokens 2000"},
 	} {

@@ -17,11 +17,18 @@ import (
 
 // Config sets the optimizer and schedule of a training run.
 type Config struct {
-	Epochs      int
-	LR          float64 // peak learning rate of SGD with Nesterov momentum
+	Epochs int
+	// Optimizer is SGD ("" or "sgd": Nesterov momentum Momentum) or
+	// "rmsprop" (RMSProp, TensorFlow's, EfficientNet's settings; Momentum
+	// is unused).
+	Optimizer   string
+	LR          float64 // peak learning rate
 	Momentum    float64
 	WeightDecay float64
-	Device      gotch.Device
+	// Schedule is the learning rate's schedule over the steps; the zero
+	// value is a cosine decay from LR to 0 over the run.
+	Schedule Schedule
+	Device   gotch.Device
 	// Precision of the forward passes, training and evaluation: fp32
 	// (also ""), bf16, fp16 (CUDA) or auto (see libtorch.Resolve). The
 	// weights and the optimizer stay float32.
@@ -114,6 +121,9 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	if err := checkOptimizer(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
 		return nil, err
 	}
+	if err := cfg.Schedule.Check(); err != nil {
+		return nil, err
+	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
 	}
@@ -129,10 +139,11 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	if err != nil {
 		return nil, err
 	}
-	opt, err := gnn.NewSGDConfig(cfg.Momentum, 0, cfg.WeightDecay, cfg.Momentum > 0).Build(vs, cfg.LR)
+	opt, err := newClassifierOptimizer(vs, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("optimizer: %w", err)
+		return nil, err
 	}
+	defer opt.drop()
 	res := &Result{Params: CountParams(vs), Precision: amp.String()}
 	total := cfg.Epochs * trainSet.Batches()
 	first, stop := 0, cfg.Epochs
@@ -143,7 +154,7 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		if r.Epochs < 1 || r.Epochs >= stop || r.Steps != r.Epochs*trainSet.Batches() {
 			return nil, fmt.Errorf("resume after epoch %d (step %d) of a run that stops after epoch %d with %d steps an epoch", r.Epochs, r.Steps, stop, trainSet.Batches())
 		}
-		if err := applyState(vs, opt, r, cfg.Momentum); err != nil {
+		if err := opt.apply(vs, r); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
 		r.restoreScaler(amp)
@@ -163,9 +174,8 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		var lossSum float64
 		var lossN, epochN int
 		for b := range trainSet.Epoch(ctx, epoch) {
-			// Cosine decay from LR to 0 over the run, per step.
-			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(total))))
-			loss, err := stepRank(model, opt, b, cfg.Device, amp, par)
+			opt.SetLR(cfg.LR * cfg.Schedule.factor(res.Steps, total, trainSet.Batches()))
+			loss, err := stepRank(model, opt.Optimizer, b, cfg.Device, amp, par)
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 			}
@@ -246,8 +256,8 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 }
 
 // saveState hands the state after res.Epochs epochs to cfg.SaveState.
-func saveState(vs *gnn.VarStore, opt *gnn.Optimizer, amp *AMP, cfg Config, res *Result) error {
-	st, err := captureState(vs, opt, cfg.Momentum)
+func saveState(vs *gnn.VarStore, opt *classifierOptimizer, amp *AMP, cfg Config, res *Result) error {
+	st, err := opt.capture(vs)
 	if err != nil {
 		return fmt.Errorf("state after epoch %d: %w", res.Epochs, err)
 	}

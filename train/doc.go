@@ -11,10 +11,14 @@
 // model, between steps (LMConfig.StopStep), save a State, and continue
 // from it exactly: the generators are reseeded per epoch (EpochSeed) or
 // per step (StepSeed), and the state holds everything else the run
-// carries (weights, SGD momentum or Adam's moments, a language model's
-// memories and stream position, the loss scaler). Language models train
-// with Adam, this package's own implementation of torch.optim.Adam, whose
-// moments libtorch's optimizer would keep out of reach.
+// carries (weights, SGD momentum, RMSProp's buffers or Adam's moments, a
+// language model's memories and stream position, the loss scaler).
+// Language models train with Adam, this package's own implementation of
+// torch.optim.Adam, whose moments libtorch's optimizer would keep out of
+// reach. Classifiers train with SGD (Nesterov momentum, libtorch's) or
+// RMSProp (Config.Optimizer: TensorFlow's, EfficientNet's recipe, this
+// package's own), on a cosine or an exponential staircase schedule with
+// an optional linear warmup (Schedule).
 //
 // Config.Group makes a classifier's run one rank of a data-parallel
 // training (package distributed): rank 0's variables are broadcast, c10d's

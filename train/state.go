@@ -48,7 +48,10 @@ type State struct {
 	Momentum map[string]*ts.Tensor `json:"-"` // by trainable variable name
 	AdamM    map[string]*ts.Tensor `json:"-"` // Adam's first moments, by trainable variable name
 	AdamV    map[string]*ts.Tensor `json:"-"` // Adam's second moments
-	Mems     []*ts.Tensor          `json:"-"` // a language model's memories, by layer
+	// RMSMeanSquare is RMSProp's mean square, by trainable variable name
+	// (its momentum is in Momentum).
+	RMSMeanSquare map[string]*ts.Tensor `json:"-"`
+	Mems          []*ts.Tensor          `json:"-"` // a language model's memories, by layer
 }
 
 // tensorGroups are the State's named tensor maps, by their prefix in the
@@ -60,7 +63,7 @@ func (s *State) tensorGroups() []struct {
 	return []struct {
 		prefix string
 		m      *map[string]*ts.Tensor
-	}{{"var/", &s.Vars}, {"momentum/", &s.Momentum}, {"adam_m/", &s.AdamM}, {"adam_v/", &s.AdamV}}
+	}{{"var/", &s.Vars}, {"momentum/", &s.Momentum}, {"adam_m/", &s.AdamM}, {"adam_v/", &s.AdamV}, {"rms_ms/", &s.RMSMeanSquare}}
 }
 
 // memPrefix names a memory in the archive: mem/000, mem/001, …

@@ -16,9 +16,9 @@ import (
 )
 
 // resumable trains a dropout ConvNet on halves under a 3-epoch schedule in
-// precision p, from its initialization or from resume, stopping after stop
+// precision p with optimizer opt ("": SGD), from its initialization or from resume, stopping after stop
 // epochs (0: all) and saving the state to save (empty: none).
-func resumable(t *testing.T, p libtorch.Precision, stop int, resume, save string) (*Result, *gnn.VarStore) {
+func resumable(t *testing.T, p libtorch.Precision, opt string, stop int, resume, save string) (*Result, *gnn.VarStore) {
 	t.Helper()
 	im := halves(96, 0.25)
 	libtorch.ManualSeed(7)
@@ -34,7 +34,11 @@ func resumable(t *testing.T, p libtorch.Precision, stop int, resume, save string
 		t.Fatal("no sites")
 	}
 	cfg := DefaultConfig()
-	cfg.Epochs, cfg.Seed, cfg.StopEpoch, cfg.Precision = 3, 7, stop, p
+	cfg.Epochs, cfg.Seed, cfg.StopEpoch, cfg.Precision, cfg.Optimizer = 3, 7, stop, p, opt
+	if opt == "rmsprop" { // EfficientNet's recipe, shortened
+		cfg.LR, cfg.WeightDecay = 0.01, RMSPropWeightDecay
+		cfg.Schedule = Schedule{Kind: "exponential", DecayRate: 0.97, DecayEpochs: 0.5, WarmupEpochs: 1}
+	}
 	if resume != "" {
 		st, err := LoadState(resume)
 		if err != nil {
@@ -78,19 +82,19 @@ func TestResumeIsExact(t *testing.T) {
 			if p == libtorch.BF16 && !libtorch.CPUHasBF16() {
 				t.Skip("no bfloat16 on this CPU")
 			}
-			resumeIsExact(t, p)
+			resumeIsExact(t, p, "")
 		})
 	}
 }
 
-func resumeIsExact(t *testing.T, p libtorch.Precision) {
+func resumeIsExact(t *testing.T, p libtorch.Precision, opt string) {
 	dir := t.TempDir()
-	straight, want := resumable(t, p, 0, "", "")
+	straight, want := resumable(t, p, opt, 0, "", "")
 	if straight.Precision != string(p) {
 		t.Fatalf("trained in %s, want %s", straight.Precision, p)
 	}
 	one := filepath.Join(dir, "1.state")
-	r1, _ := resumable(t, p, 1, "", one)
+	r1, _ := resumable(t, p, opt, 1, "", one)
 	if r1.Epochs != 1 || r1.Steps != 6 {
 		t.Fatalf("stopped run: epochs %d steps %d, want 1 and 6", r1.Epochs, r1.Steps)
 	}
@@ -98,11 +102,11 @@ func resumeIsExact(t *testing.T, p libtorch.Precision) {
 		name string
 		run  func() (*Result, *gnn.VarStore)
 	}{
-		{"1+2", func() (*Result, *gnn.VarStore) { return resumable(t, p, 0, one, "") }},
+		{"1+2", func() (*Result, *gnn.VarStore) { return resumable(t, p, opt, 0, one, "") }},
 		{"1+1+1", func() (*Result, *gnn.VarStore) {
 			two := filepath.Join(dir, "2.state")
-			resumable(t, p, 2, one, two)
-			return resumable(t, p, 0, two, "")
+			resumable(t, p, opt, 2, one, two)
+			return resumable(t, p, opt, 0, two, "")
 		}},
 	} {
 		res, got := tc.run()
@@ -130,9 +134,9 @@ func resumeIsExact(t *testing.T, p libtorch.Precision) {
 func TestResumeWithoutMomentumDiffers(t *testing.T) {
 	oneThread(t)
 	dir := t.TempDir()
-	_, want := resumable(t, libtorch.FP32, 0, "", "")
+	_, want := resumable(t, libtorch.FP32, "", 0, "", "")
 	one := filepath.Join(dir, "1.state")
-	resumable(t, libtorch.FP32, 1, "", one)
+	resumable(t, libtorch.FP32, "", 1, "", one)
 	st, err := LoadState(one)
 	if err != nil {
 		t.Fatal(err)
@@ -145,7 +149,7 @@ func TestResumeWithoutMomentumDiffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	st.Drop()
-	_, got := resumable(t, libtorch.FP32, 0, zeroed, "")
+	_, got := resumable(t, libtorch.FP32, "", 0, zeroed, "")
 	same := true
 	gv := got.Variables()
 	for name, w := range want.Variables() {

@@ -24,10 +24,11 @@ import (
 
 // splits are a classifier's loaders.
 type splits struct {
-	full, trainSet      *data.Images // all training images, and those trained on
-	train, val, test    *data.Loader
-	trainN, valN, testN int
-	evalCfg             data.LoaderConfig
+	input                        nn.Input // an example's shape
+	classes                      int
+	train, val, test, curveTrain *data.Loader // curveTrain: the training examples unaugmented (Curve)
+	trainN, valN, testN          int
+	augment                      string // the training augmentation, in words
 }
 
 // runClassify trains an image classifier (s resolved), on this process
@@ -56,24 +57,20 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 		return Result{}, err
 	}
 	vs := gnn.NewVarStore(dev)
-	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.full)
+	model, pretrainedSum, regDesc, err := s.buildClassifier(vs, sp.input, sp.classes)
 	if err != nil {
 		return Result{}, err
 	}
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
-	cfg.Seed, cfg.Curve, cfg.StopEpoch = s.Seed, s.Curve, s.StopEpoch
+	cfg.Seed, cfg.Curve, cfg.StopEpoch, cfg.CurveTrain = s.Seed, s.Curve, s.StopEpoch, sp.curveTrain
+	cfg.Optimizer, cfg.WeightDecay, cfg.Schedule = s.recipe()
 	cfg.Group, cfg.SaveEachEpoch = g, g != nil
-	if s.Curve {
-		if cfg.CurveTrain, err = data.NewLoader(sp.trainSet, sp.evalCfg); err != nil {
-			return Result{}, err
-		}
-	}
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
-	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d%s\n",
-		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, processesText(g, s.BatchSize))
+	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
+		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, sp.augment, processesText(g, s.BatchSize))
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision, g.World())
 	if err != nil {
 		return Result{}, err
@@ -89,21 +86,16 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.classifyResult(tr, sp, vs, regDesc, pretrainedSum, g.World())
-}
-
-// classifyResult reports a finished training, saves the checkpoint in Out
-// and writes result.json there.
-func (s Spec) classifyResult(res *train.Result, sp *splits, vs *gnn.VarStore, regDesc, pretrainedSum string, world int) (Result, error) {
 	fmt.Fprintf(s.Output, "done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
-		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, accText(res.ValAcc), accText(res.TestAcc), res.Params)
+		time.Duration(tr.WallS*float64(time.Second)).Round(time.Second), tr.TrainLoss, accText(tr.ValAcc), accText(tr.TestAcc), tr.Params)
 	out := Result{Model: s.Model, Dataset: s.Data, Regularizer: regDesc, Seed: s.Seed, Threads: libtorch.Threads(), Device: s.Device,
-		Precision: res.Precision, ValAcc: res.ValAcc, TestAcc: res.TestAcc, TrainLoss: res.TrainLoss, Curve: res.Curve,
-		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
+		Precision: tr.Precision, ValAcc: tr.ValAcc, TestAcc: tr.TestAcc, TrainLoss: tr.TrainLoss, Curve: tr.Curve,
+		Epochs: tr.Epochs, Steps: tr.Steps, Examples: tr.Examples, Params: tr.Params, WallS: &tr.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
-		ResumedFrom: s.ResumeState}
-	if world > 1 {
-		out.Nproc = world
+		ResumedFrom: s.ResumeState, Augment: sp.augment}
+	sp.recordSkipped(&out, s.Output)
+	if w := g.World(); w > 1 {
+		out.Nproc = w
 	}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
@@ -128,8 +120,8 @@ func (s Spec) finish(r Result) (Result, error) {
 // buildClassifier builds the model for the images in vs, loads the
 // pretrained weights (returning their SHA-256) and puts the regularizer
 // on its sites (returning its description).
-func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
-	model, err = nn.New(s.Model, vs.Root(), nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, int64(full.Classes))
+func (s Spec) buildClassifier(vs *gnn.VarStore, in nn.Input, classes int) (model nn.SiteModel, pretrainedSum, regDesc string, err error) {
+	model, err = nn.New(s.Model, vs.Root(), in, int64(classes))
 	if err != nil {
 		return nil, "", "", fmt.Errorf("--model: %w", err)
 	}
@@ -137,7 +129,7 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.Sit
 		fmt.Fprintf(s.Output, "note: --model %s is %s\n", s.Model, canon)
 	}
 	if s.Pretrained != "" {
-		if pretrainedSum, err = s.loadPretrained(vs, int64(full.Classes), int64(full.C)); err != nil {
+		if pretrainedSum, err = s.loadPretrained(vs, int64(classes), in.C); err != nil {
 			return nil, "", "", err
 		}
 	}
@@ -145,32 +137,28 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.Sit
 	return model, pretrainedSum, regDesc, err
 }
 
-// processesText says how many processes train together, if more than one.
-func processesText(g *distributed.Group, batch int) string {
-	if g.World() == 1 {
-		return ""
-	}
-	return fmt.Sprintf(", on %d processes (batch %d each)", g.World(), batch)
-}
-
 // loadImages opens the dataset and builds the loaders: training
-// (augmented), validation and, unless SkipTest, test; on rank of world
-// processes, each reads its shard (training: evenly, padded as torch's
-// DistributedSampler does).
+// (augmented), validation and, unless SkipTest, test. ImageNet read whole
+// streams from its files (streamImages); the other datasets, and
+// ImageNet's proxy of PerClass images per class, are decoded into memory.
 func (s Spec) loadImages(rank, world int) (*splits, error) {
+	if s.streamed() {
+		if world > 1 {
+			return nil, fmt.Errorf("--nproc %d: streamed ImageNet on several processes is not built yet (give --per-class for the in-memory proxy, or one process)", world)
+		}
+		return s.streamImages()
+	}
 	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
 	if err != nil {
 		return nil, err
 	}
-	trIdx, valIdx, err := data.Split(full.N, s.ValFrac, s.Seed)
+	trIdx, valIdx, err := s.split(full.N)
 	if err != nil {
-		return nil, fmt.Errorf("--val-frac: %w", err)
+		return nil, err
 	}
-	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
-		trIdx = trIdx[:s.TrainSubset]
-	}
-	sp := &splits{full: full, trainSet: full.Subset(trIdx), valN: len(valIdx)}
-	sp.trainN = sp.trainSet.N
+	trainSet := full.Subset(trIdx)
+	sp := &splits{input: nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, classes: full.Classes,
+		trainN: trainSet.N, valN: len(valIdx)}
 	var aug data.Augment
 	if !s.NoAugment {
 		aug.CropPad = int(max(full.H/8, 1))
@@ -181,23 +169,42 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 			aug.CropPad = 0
 		}
 	}
-	trainCfg := data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug, Shard: rank, Shards: world, EvenShards: true}
-	if sp.train, err = data.NewLoader(sp.trainSet, trainCfg); err != nil {
+	aug.RandAugment = s.randAugment()
+	sp.augment = augmentText(aug)
+	if sp.train, err = data.NewLoader(trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug, Shard: rank, Shards: world, EvenShards: true}); err != nil {
 		return nil, err
 	}
-	sp.evalCfg = data.LoaderConfig{BatchSize: max(s.BatchSize, 256), Shard: rank, Shards: world}
+	evalCfg := data.LoaderConfig{BatchSize: max(s.BatchSize, 256), Shard: rank, Shards: world}
 	if len(valIdx) > 0 {
-		if sp.val, err = data.NewLoader(full.Subset(valIdx), sp.evalCfg); err != nil {
+		if sp.val, err = data.NewLoader(full.Subset(valIdx), evalCfg); err != nil {
+			return nil, err
+		}
+	}
+	if s.Curve {
+		if sp.curveTrain, err = data.NewLoader(trainSet, evalCfg); err != nil {
 			return nil, err
 		}
 	}
 	if !s.SkipTest {
 		sp.testN = testSet.N
-		if sp.test, err = data.NewLoader(testSet, sp.evalCfg); err != nil {
+		if sp.test, err = data.NewLoader(testSet, evalCfg); err != nil {
 			return nil, err
 		}
 	}
 	return sp, nil
+}
+
+// split holds out the validation share of n training examples (seeded)
+// and keeps TrainSubset of the rest.
+func (s Spec) split(n int) (trIdx, valIdx []int, err error) {
+	trIdx, valIdx, err = data.Split(n, s.ValFrac, s.Seed)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--val-frac: %w", err)
+	}
+	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
+		trIdx = trIdx[:s.TrainSubset]
+	}
+	return trIdx, valIdx, nil
 }
 
 // states loads ResumeState into *resume (checking that it belongs to the
@@ -247,6 +254,13 @@ func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision, wo
 			return nil, err
 		}
 		files = append(files, b)
+	}
+	if opt, wd, sched := s.recipe(); opt != "sgd" || wd != 5e-4 || sched != (train.Schedule{Kind: "cosine"}) {
+		// only then, so that the other runs keep their identity
+		line = strings.TrimSuffix(line, "\n") + fmt.Sprintf(" %s %v %+v\n", opt, wd, sched)
+	}
+	if s.RandAugment { // only then, so that the other runs keep their identity
+		line = strings.TrimSuffix(line, "\n") + fmt.Sprintf(" randaugment %d %d\n", s.RAOps, s.RAMagnitude)
 	}
 	return identity(s.Seed, "epochs", s.Epochs, line, files...), nil
 }
@@ -359,9 +373,35 @@ func (s Spec) readPatterns() ([]autodropout.SitePattern, string, error) {
 	return ps, name, nil
 }
 
+// augmentText describes an in-memory loader's augmentation.
+func augmentText(a data.Augment) string {
+	var parts []string
+	if a.CropPad > 0 {
+		parts = append(parts, fmt.Sprintf("crop(pad %d)", a.CropPad))
+	}
+	if a.Flip {
+		parts = append(parts, "flip")
+	}
+	if a.RandAugment != nil {
+		parts = append(parts, a.RandAugment.String())
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, "+")
+}
+
 func accText(a *float64) string {
 	if a == nil {
 		return "not evaluated"
 	}
 	return fmt.Sprintf("%.4f", *a)
+}
+
+// processesText says how many processes train together, if more than one.
+func processesText(g *distributed.Group, batch int) string {
+	if g.World() == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", on %d processes (batch %d each)", g.World(), batch)
 }

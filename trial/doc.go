@@ -15,6 +15,12 @@
 // it back (the search's executors, the experiments, the report and the
 // dashboard read results through it).
 //
+// Images are decoded into memory, except ImageNet read whole (no
+// PerClass), which streams from its files through data.NewFolderLoader
+// (RandomResizedCrop and flip for training, Resize and CenterCrop for
+// the rest; see Spec.streamed); the images it cannot read are counted in
+// the Result.
+//
 // A search runs each trial in a child process, so that a crash or leak
 // in libtorch cannot take the search down and memory is returned after
 // every trial. Command builds that child from the same Spec: `BINARY

@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -54,10 +55,23 @@ func ParseArgs(args []string) (Spec, error) {
 	if err := fs.Parse(args); err != nil {
 		return Spec{}, err
 	}
-	if fs.NArg() > 0 {
-		return Spec{}, fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := ExtraArgs(fs.Args()); err != nil {
+		return Spec{}, err
 	}
 	return s, s.Check()
+}
+
+// ExtraArgs is the error for arguments left after train's flags (nil for
+// none). A word --augment might have been meant to take gets a hint:
+// --augment is a switch, RandAugment has flags of its own.
+func ExtraArgs(rest []string) error {
+	switch {
+	case len(rest) == 0:
+		return nil
+	case slices.Contains([]string{"randaugment", "none", "crop-flip", "true", "false"}, rest[0]):
+		return fmt.Errorf("unexpected arguments %q: --augment is a switch (crop and flip; --augment=false turns it off), and RandAugment is --randaugment [--ra-ops N] [--ra-magnitude M]", rest)
+	}
+	return fmt.Errorf("unexpected arguments %q", rest)
 }
 
 func (s *Spec) commonFlags(fs *flag.FlagSet) {
@@ -88,14 +102,23 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.Epochs, "epochs", s.Epochs, fmt.Sprintf("training epochs (default %d)", DefaultEpochs))
 	fs.IntVar(&s.StopEpoch, "stop-epoch", s.StopEpoch, "stop after this many epochs of the --epochs schedule (the learning rate follows the full cosine), evaluate, and write result.json with the epochs done: a rung of multi-fidelity search (0: train all --epochs)")
 	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, fmt.Sprintf("examples per step (default %d)", DefaultBatchSize))
-	fs.Float64Var(&s.LR, "lr", s.LR, fmt.Sprintf("peak learning rate (SGD, Nesterov momentum 0.9, weight decay 5e-4, cosine decay) (default %v)", DefaultLR))
+	fs.Float64Var(&s.LR, "lr", s.LR, fmt.Sprintf("peak learning rate (default %v)", DefaultLR))
+	fs.StringVar(&s.Optimizer, "optimizer", s.Optimizer, "sgd (Nesterov momentum 0.9, the default) or rmsprop (TensorFlow's, EfficientNet's: decay 0.9, momentum 0.9, eps 1e-3 inside the square root)")
+	fs.Float64Var(&s.WeightDecay, "weight-decay", s.WeightDecay, "L2 weight decay (default 5e-4; rmsprop: 1e-5)")
+	fs.StringVar(&s.LRSchedule, "lr-schedule", s.LRSchedule, "learning-rate schedule: cosine (to 0 over the run, per step; the default) or exponential (× --lr-decay every --lr-decay-epochs epochs, staircase)")
+	fs.Float64Var(&s.LRDecay, "lr-decay", s.LRDecay, "exponential schedule: factor per period (default 0.97)")
+	fs.Float64Var(&s.LRDecayEpochs, "lr-decay-epochs", s.LRDecayEpochs, "exponential schedule: epochs per period (default 2.4)")
+	fs.Float64Var(&s.WarmupEpochs, "warmup-epochs", s.WarmupEpochs, "raise the learning rate linearly from 0 over these first epochs (0: none)")
 	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples (0: all)")
 	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
-	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d)", DefaultImageSize))
-	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class (0: all)")
-	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28) and, for colour images, horizontal flip")
+	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d; EfficientNet-B7: 600)", DefaultImageSize))
+	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class, decoded once into memory at the evaluation crop (the search's proxy); 0: all, streamed from the files (RandomResizedCrop and flip for training, Resize and CenterCrop for validation and val/, the test split)")
+	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28; imagenet: RandomResizedCrop) and, for colour images, horizontal flip (--augment=false: none)")
+	fs.BoolVar(&s.RandAugment, "randaugment", s.RandAugment, "RandAugment (torchvision's) on every training image after the crop and flip, before normalization; with --augment=false it is the only augmentation")
+	fs.IntVar(&s.RAOps, "ra-ops", s.RAOps, fmt.Sprintf("with --randaugment: operations per image (default %d)", DefaultRAOps))
+	fs.IntVar(&s.RAMagnitude, "ra-magnitude", s.RAMagnitude, fmt.Sprintf("with --randaugment: magnitude bin, 1..30 of 31 (default %d)", DefaultRAMagnitude))
 	fs.BoolVar(&s.Curve, "curve", s.Curve, "evaluate the validation and training sets after every epoch and record the learning curve (result.json's curve)")
-	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
+	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "weights to start from: a PyTorch state dict (.pth, torchvision format) or a .safetensors file (timm's ResNet names are mapped to torchvision's); a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&s.Space, "space", s.Space, "search-space JSON file the --pattern values must come from (default: the default space)")
 	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v; lm: of dropout and variational at the reference's sites, the config's dropout when 0)", DefaultDropRate))
@@ -204,6 +227,12 @@ func (s Spec) Args() []string {
 	num("stop-epoch", s.StopEpoch)
 	num("batch-size", s.BatchSize)
 	float("lr", s.LR)
+	str("optimizer", s.Optimizer)
+	float("weight-decay", s.WeightDecay)
+	str("lr-schedule", s.LRSchedule)
+	float("lr-decay", s.LRDecay)
+	float("lr-decay-epochs", s.LRDecayEpochs)
+	float("warmup-epochs", s.WarmupEpochs)
 	num("train-subset", s.TrainSubset)
 	switch {
 	case s.ValFrac < 0:
@@ -216,6 +245,9 @@ func (s Spec) Args() []string {
 	if s.NoAugment {
 		a = append(a, "--augment=false")
 	}
+	boolean("randaugment", s.RandAugment)
+	num("ra-ops", s.RAOps)
+	num("ra-magnitude", s.RAMagnitude)
 	boolean("curve", s.Curve)
 	num("curve-every", s.CurveEvery)
 	str("pretrained", s.Pretrained)

@@ -30,6 +30,18 @@ type Result struct {
 	Device    string `json:"device,omitempty"`    // classify
 	Precision string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
 
+	// Augment (classify) is the training augmentation, in words:
+	// "none", or crop, flip and RandAugment's settings joined by "+".
+	// Absent in older files.
+	Augment string `json:"augment,omitempty"`
+
+	// SkippedImages (classify, streamed ImageNet) is how many times an
+	// image could not be read and was left out of its batch, over every
+	// split and epoch; BadImages names the first 10 such files, sorted.
+	// Absent: none.
+	SkippedImages int64    `json:"skipped_images,omitempty"`
+	BadImages     []string `json:"bad_images,omitempty"`
+
 	// Scores; nil: not evaluated (a classifier has no perplexities, a
 	// language model no accuracies, a trial no test score).
 	ValAcc  *float64 `json:"val_acc,omitempty"`

@@ -11,7 +11,9 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/train"
 )
 
 // The tasks a Spec trains.
@@ -37,6 +39,11 @@ const (
 	DefaultSeed          = 1
 	DefaultMinCount      = 2
 	DefaultEvery         = 5 * time.Second
+	// DefaultRAOps and DefaultRAMagnitude are torchvision's RandAugment
+	// defaults (N=2, M=9 of 31 bins), the RandAugment paper's ImageNet
+	// ResNet-50 setting.
+	DefaultRAOps       = 2
+	DefaultRAMagnitude = 9
 	// DefaultSites picks batch-norm outputs, the paper's sites.
 	DefaultSites = `\.bn\d+$|^bn\d+$`
 	// DefaultPrecision is auto: bf16 where the device computes it
@@ -106,9 +113,27 @@ type Spec struct {
 	StopEpoch int `json:"stop_epoch,omitempty"`
 	// BatchSize (classify) is examples per step; 0 is DefaultBatchSize.
 	BatchSize int `json:"batch_size,omitempty"`
-	// LR (classify) is SGD's peak learning rate (Nesterov momentum 0.9,
-	// weight decay 5e-4, cosine decay); 0 is DefaultLR.
+	// LR (classify) is the optimizer's peak learning rate; 0 is
+	// DefaultLR.
 	LR float64 `json:"lr,omitempty"`
+	// Optimizer (classify) is "sgd" ("", Nesterov momentum 0.9) or
+	// "rmsprop" (train.RMSProp: TensorFlow's, with EfficientNet's decay
+	// 0.9, momentum 0.9 and ε 1e-3).
+	Optimizer string `json:"optimizer,omitempty"`
+	// WeightDecay (classify) is the L2 weight decay; 0 is 5e-4 for SGD,
+	// 1e-5 (EfficientNet's) for RMSProp.
+	WeightDecay float64 `json:"weight_decay,omitempty"`
+	// LRSchedule (classify) is "cosine" ("", from LR to 0 over the run,
+	// per step) or "exponential" (LR·LRDecay every LRDecayEpochs epochs,
+	// staircase: EfficientNet's).
+	LRSchedule string `json:"lr_schedule,omitempty"`
+	// LRDecay and LRDecayEpochs (classify, exponential) are the factor
+	// and its period; 0 is 0.97 and 2.4 (EfficientNet's).
+	LRDecay       float64 `json:"lr_decay,omitempty"`
+	LRDecayEpochs float64 `json:"lr_decay_epochs,omitempty"`
+	// WarmupEpochs (classify) raises the learning rate linearly from 0
+	// over the first epochs (EfficientNet's 5); 0: none.
+	WarmupEpochs float64 `json:"warmup_epochs,omitempty"`
 	// TrainSubset (classify) trains on this many examples; 0: all.
 	TrainSubset int `json:"train_subset,omitempty"`
 	// ValFrac (classify) is the share of the training set held out for
@@ -117,13 +142,26 @@ type Spec struct {
 	ValFrac float64 `json:"val_frac,omitempty"`
 	// ImageSize (classify, imagenet) is the crop side; 0 is 224.
 	ImageSize int `json:"image_size,omitempty"`
-	// PerClass (classify, imagenet) is training images read per class;
-	// 0: all.
+	// PerClass (classify, imagenet) is training images read per class,
+	// decoded into memory; 0: all, streamed from the files (see
+	// streamed).
 	PerClass int `json:"per_class,omitempty"`
 	// NoAugment (classify) turns off the random crop (pad 4 on 32×32, 2
 	// on 28×28) and, for colour images, the horizontal flip; false:
 	// augment.
 	NoAugment bool `json:"no_augment,omitempty"`
+	// RandAugment (classify) applies RandAugment (data.RandAugment,
+	// torchvision's transforms.RandAugment) to every training image after
+	// the crop and flip and before the normalization, as the RandAugment
+	// paper's recipes do; with NoAugment it is the only augmentation.
+	// false: none.
+	RandAugment bool `json:"randaugment,omitempty"`
+	// RAOps (classify, RandAugment) is RandAugment's operations per
+	// image; 0 is DefaultRAOps.
+	RAOps int `json:"ra_ops,omitempty"`
+	// RAMagnitude (classify, RandAugment) is its magnitude bin, 1 to 30
+	// of torchvision's 31; 0 is DefaultRAMagnitude.
+	RAMagnitude int `json:"ra_magnitude,omitempty"`
 	// Curve (classify) evaluates the validation and training sets after
 	// every epoch and records the learning curve (Result.Curve).
 	Curve bool `json:"curve,omitempty"`
@@ -132,7 +170,7 @@ type Spec struct {
 	// records the learning curve (Result.LMCurve); 0: no curve.
 	CurveEvery int `json:"curve_every,omitempty"`
 	// Pretrained (classify) is a PyTorch state dict (torchvision format)
-	// to start from; "": the model's own initialization. A classifier of
+	// or a .safetensors file to start from; "": the model's own initialization. A classifier of
 	// another size and a stem for other input channels are skipped;
 	// anything else that does not fit is refused, unless
 	// PretrainedPartial; a DataParallel "module." prefix is stripped.
@@ -293,6 +331,11 @@ func (s Spec) checkUnused() error {
 		{"train-subset", s.TrainSubset != 0, false}, {"val-frac", s.ValFrac != 0, false},
 		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
 		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
+		{"optimizer", s.Optimizer != "", false}, {"weight-decay", s.WeightDecay != 0, false},
+		{"lr-schedule", s.LRSchedule != "", false}, {"lr-decay", s.LRDecay != 0, false},
+		{"lr-decay-epochs", s.LRDecayEpochs != 0, false}, {"warmup-epochs", s.WarmupEpochs != 0, false},
+		{"randaugment", s.RandAugment, false}, {"ra-ops", s.RAOps != 0, false},
+		{"ra-magnitude", s.RAMagnitude != 0, false},
 		{"pretrained", s.Pretrained != "", false}, {"pretrained-partial", s.PretrainedPartial, false},
 		{"space", s.Space != "", false}, {"dropatt", s.DropAtt != 0, true},
 		{"curve-every", s.CurveEvery != 0, true},
@@ -309,6 +352,12 @@ func (s Spec) checkUnused() error {
 	if !(s.LR >= 0) || math.IsInf(s.LR, 0) {
 		return fmt.Errorf("--lr %v: learning rate %v: want a finite number ≥ 0", s.LR, s.LR)
 	}
+	if err := s.checkRandAugment(); err != nil {
+		return err
+	}
+	if err := s.checkRecipe(); err != nil {
+		return err
+	}
 	if !(s.DropRate >= 0 && s.DropRate < 1) {
 		return fmt.Errorf("--drop-rate %v: want a probability in [0, 1)", s.DropRate)
 	}
@@ -322,6 +371,62 @@ func (s Spec) checkUnused() error {
 		return fmt.Errorf("--drop-rate, --dropatt: only the lm regularizers dropout and variational read them, not %q", cmp.Or(r, "none"))
 	}
 	return nil
+}
+
+// checkRandAugment checks RandAugment's settings.
+func (s Spec) checkRandAugment() error {
+	switch {
+	case !s.RandAugment && (s.RAOps != 0 || s.RAMagnitude != 0):
+		return fmt.Errorf("--ra-ops %d, --ra-magnitude %d: they set RandAugment, which needs --randaugment", s.RAOps, s.RAMagnitude)
+	case s.RAOps < 0:
+		return fmt.Errorf("--ra-ops %d: want 1 or more operations per image (0: %d)", s.RAOps, DefaultRAOps)
+	case s.RAMagnitude < 0 || s.RAMagnitude > 30:
+		return fmt.Errorf("--ra-magnitude %d: want a magnitude bin in 1..30 of 31 (0: %d)", s.RAMagnitude, DefaultRAMagnitude)
+	}
+	return nil
+}
+
+// checkRecipe checks the optimizer and the learning-rate schedule.
+func (s Spec) checkRecipe() error {
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case !slices.Contains([]string{"", "sgd", "rmsprop"}, s.Optimizer):
+		return fmt.Errorf("--optimizer %q: want sgd or rmsprop", s.Optimizer)
+	case !(s.WeightDecay >= 0) || !finite(s.WeightDecay):
+		return fmt.Errorf("--weight-decay %v: want a finite number ≥ 0", s.WeightDecay)
+	case !slices.Contains([]string{"", "cosine", "exponential"}, s.LRSchedule):
+		return fmt.Errorf("--lr-schedule %q: want cosine or exponential", s.LRSchedule)
+	case (s.LRDecay != 0 || s.LRDecayEpochs != 0) && s.LRSchedule != "exponential":
+		return fmt.Errorf("--lr-decay %v, --lr-decay-epochs %v: only --lr-schedule exponential reads them", s.LRDecay, s.LRDecayEpochs)
+	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
+		return fmt.Errorf("--lr-decay %v: want a factor in (0, 1]", s.LRDecay)
+	case !(s.LRDecayEpochs >= 0) || !finite(s.LRDecayEpochs) || !(s.WarmupEpochs >= 0) || !finite(s.WarmupEpochs):
+		return fmt.Errorf("--lr-decay-epochs %v, --warmup-epochs %v: want finite numbers ≥ 0", s.LRDecayEpochs, s.WarmupEpochs)
+	}
+	return nil
+}
+
+// recipe is the optimizer and schedule of s (resolved) for train.Config:
+// optimizer, weight decay and schedule, defaults filled.
+func (s Spec) recipe() (opt string, weightDecay float64, sched train.Schedule) {
+	opt = cmp.Or(s.Optimizer, "sgd")
+	weightDecay = s.WeightDecay
+	if weightDecay == 0 {
+		weightDecay = map[string]float64{"sgd": 5e-4, "rmsprop": train.RMSPropWeightDecay}[opt]
+	}
+	sched = train.Schedule{Kind: cmp.Or(s.LRSchedule, "cosine"), WarmupEpochs: s.WarmupEpochs}
+	if sched.Kind == "exponential" {
+		sched.DecayRate, sched.DecayEpochs = cmp.Or(s.LRDecay, 0.97), cmp.Or(s.LRDecayEpochs, 2.4)
+	}
+	return opt, weightDecay, sched
+}
+
+// randAugment is the RandAugment s applies to training images, or nil.
+func (s Spec) randAugment() *data.RandAugment {
+	if !s.RandAugment {
+		return nil
+	}
+	return &data.RandAugment{Ops: cmp.Or(s.RAOps, DefaultRAOps), Magnitude: cmp.Or(s.RAMagnitude, DefaultRAMagnitude)}
 }
 
 // resolved is s with every zero option replaced by its default, for its
@@ -359,6 +464,10 @@ func (s Spec) resolved() Spec {
 		s.ValFrac = 0
 	}
 	s.ImageSize = cmp.Or(s.ImageSize, DefaultImageSize)
+	if s.RandAugment {
+		s.RAOps = cmp.Or(s.RAOps, DefaultRAOps)
+		s.RAMagnitude = cmp.Or(s.RAMagnitude, DefaultRAMagnitude)
+	}
 	s.DropRate = cmp.Or(s.DropRate, DefaultDropRate)
 	s.BlockSize = cmp.Or(s.BlockSize, DefaultBlockSize)
 	s.Sites = cmp.Or(s.Sites, DefaultSites)

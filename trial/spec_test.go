@@ -19,6 +19,9 @@ func TestArgsRoundTrip(t *testing.T) {
 			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
 			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, Nproc: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
 		{ValFrac: -1, Regularizer: Regularizer{Pattern: "p.json", Space: "space.json", AllowOutsideSpace: true}},
+		{NoAugment: true, RandAugment: true, RAOps: 3, RAMagnitude: 5},
+		{RandAugment: true},
+		{Optimizer: "rmsprop", WeightDecay: 1e-5, LRSchedule: "exponential", LRDecay: 0.97, LRDecayEpochs: 2.4, WarmupEpochs: 5},
 		{Regularizer: Regularizer{Patterns: json.RawMessage(`{"patterns":[]}`)}},
 		{Task: LM, LMConfig: "c.json", Steps: 9, StopStep: 3, Duration: time.Minute, MinCount: 1, EvalTokens: 400,
 			Regularizer: Regularizer{Name: "variational"}, Seed: 2},
@@ -98,6 +101,19 @@ func TestCheck(t *testing.T) {
 		{[]string{"--device", "tpu"}, `--device "tpu": want cpu, cuda or cuda:N`},
 		{[]string{"--device", "cuda:x"}, `--device "cuda:x"`},
 		{[]string{"extra"}, "unexpected arguments"},
+		{[]string{"--augment", "randaugment"}, "RandAugment is --randaugment"},
+		{[]string{"--randaugment", "--ra-ops", "3", "--ra-magnitude", "30"}, ""},
+		{[]string{"--ra-ops", "3"}, "needs --randaugment"},
+		{[]string{"--optimizer", "adam"}, `--optimizer "adam": want sgd or rmsprop`},
+		{[]string{"--lr-schedule", "step"}, `--lr-schedule "step"`},
+		{[]string{"--lr-decay", "0.9"}, "only --lr-schedule exponential reads them"},
+		{[]string{"--lr-schedule", "exponential", "--lr-decay", "1.5"}, "--lr-decay 1.5"},
+		{[]string{"--warmup-epochs", "-1"}, "--warmup-epochs -1"},
+		{[]string{"--weight-decay", "-1"}, "--weight-decay -1"},
+		{[]string{"--task", "lm", "--optimizer", "rmsprop"}, "--optimizer: only classify tasks read it"},
+		{[]string{"--randaugment", "--ra-magnitude", "31"}, "--ra-magnitude 31: want a magnitude bin in 1..30"},
+		{[]string{"--randaugment", "--ra-ops", "-1"}, "--ra-ops -1"},
+		{[]string{"--task", "lm", "--randaugment"}, "--randaugment: only classify tasks read it"},
 	} {
 		_, err := ParseArgs(tc.args)
 		switch {
@@ -124,6 +140,24 @@ func TestIdentityUnchanged(t *testing.T) {
 	s, _ = ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1"})
 	if id, _ := s.resolved().classifyIdentity("", "fp32", 1); id["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
 		t.Errorf("classify identity %v", id)
+	}
+	// RandAugment is another trial, and its settings count.
+	ra, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--randaugment"})
+	raID, _ := ra.resolved().classifyIdentity("", "fp32")
+	ra.RandAugment = false
+	base, _ := ra.resolved().classifyIdentity("", "fp32")
+	ra.RandAugment, ra.RAMagnitude = true, 10
+	ra10, _ := ra.resolved().classifyIdentity("", "fp32")
+	if raID["flags"] == base["flags"] || raID["flags"] == ra10["flags"] || base["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
+		t.Errorf("RandAugment's identities %v and %v (magnitude 10) and without it %v: want three", raID, ra10, base)
+	}
+	// SGD's recipe said explicitly is the same trial; RMSProp another.
+	sgd, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--optimizer", "sgd", "--weight-decay", "5e-4", "--lr-schedule", "cosine"})
+	rms, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--optimizer", "rmsprop"})
+	sgdID, _ := sgd.resolved().classifyIdentity("", "fp32")
+	rmsID, _ := rms.resolved().classifyIdentity("", "fp32")
+	if sgdID["flags"] != base["flags"] || rmsID["flags"] == base["flags"] {
+		t.Errorf("explicit SGD's identity %v, RMSProp's %v, the default's %v", sgdID, rmsID, base)
 	}
 	s, _ = ParseArgs([]string{"--task", "lm", "--pattern", pat})
 	id, err = s.resolved().lmIdentity([]byte("recipe"), "fp32", 8)

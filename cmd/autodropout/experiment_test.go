@@ -11,7 +11,7 @@ import (
 
 // TestDryRunShippedConfigs checks every search and experiment
 // configuration in configs/ with --dry-run: it must load, resolve its
-// sites and give a cost estimate.
+// sites and give a cost and a memory estimate.
 func TestDryRunShippedConfigs(t *testing.T) {
 	t.Chdir("../..") // configs name each other from the repository root
 	files, _ := filepath.Glob("configs/*.json")
@@ -41,6 +41,9 @@ func TestDryRunShippedConfigs(t *testing.T) {
 			out := captureStdout(t, func() error { return run([]string{"--config", f, "--dry-run"}) })
 			if !strings.Contains(out, "whole search: ") || !strings.Contains(out, "FLOPs") {
 				t.Errorf("dry run printed no cost estimate:\n%s", out)
+			}
+			if !strings.Contains(out, "memory of a training step at batch ") {
+				t.Errorf("dry run printed no memory estimate:\n%s", out)
 			}
 		})
 	}

@@ -30,8 +30,8 @@ func runTrain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	if err := trial.ExtraArgs(fs.Args()); err != nil {
+		return err
 	}
 	spec.Output = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)

@@ -1,0 +1,120 @@
+package trial
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+
+	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/nn"
+)
+
+// maxBadImages bounds the file names Result.BadImages lists.
+const maxBadImages = 10
+
+// streamed reports whether the trial streams its images from their files
+// (data.NewFolderLoader) instead of decoding them into memory first: so
+// it does for ImageNet read whole (PerClass 0), which would not fit in
+// memory (about 190 GB at 224 pixels). ImageNet's search proxy, PerClass
+// images per class (the paper's 80,000 images), is decoded once into
+// memory at the evaluation crop and read from there by every epoch, as
+// docs/images.md explains: it trains with the in-memory augmentation
+// (flips; above 64 pixels no crop), the full dataset with
+// RandomResizedCrop and flips.
+func (s Spec) streamed() bool { return strings.EqualFold(s.Data, "imagenet") && s.PerClass == 0 }
+
+// streamImages builds streaming loaders over an ImageNet-layout folder
+// (data.ScanImageNet): training from train/ less the validation share
+// held out by ValFrac (seeded, as the in-memory datasets hold it out),
+// and val/ as the test split. Training images get torchvision's
+// RandomResizedCrop(ImageSize) and flip (NoAugment: the evaluation
+// transform), then RandAugment if asked; the others Resize and
+// CenterCrop(ImageSize).
+func (s Spec) streamImages() (*splits, error) {
+	dir, err := data.DatasetDir(s.Data, s.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	trainF, testF, err := data.ScanImageNet(dir, data.FolderOptions{})
+	if err != nil {
+		return nil, fmt.Errorf("dataset imagenet: %w (--data-dir %s must hold train/ and val/, each of <class>/<image>.JPEG)", err, dir)
+	}
+	trIdx, valIdx, err := s.split(trainF.Len())
+	if err != nil {
+		return nil, err
+	}
+	log := s.Output
+	if log == nil {
+		log = io.Discard
+	}
+	train := data.StreamConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Log: log, RandAugment: s.randAugment(),
+		Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}}
+	// Evaluation batches are training-sized: at 600 pixels a batch of 256
+	// would be 1.1 GB, and the loader holds four.
+	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}}
+	sp := &splits{input: nn.Input{C: 3, H: int64(s.ImageSize), W: int64(s.ImageSize)}, classes: trainF.Classes(),
+		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train)}
+	trainSet := trainF.Subset(trIdx)
+	if sp.train, err = data.NewFolderLoader(trainSet, train); err != nil {
+		return nil, err
+	}
+	if len(valIdx) > 0 {
+		if sp.val, err = data.NewFolderLoader(trainF.Subset(valIdx), eval); err != nil {
+			return nil, err
+		}
+	}
+	if s.Curve {
+		if sp.curveTrain, err = data.NewFolderLoader(trainSet, eval); err != nil {
+			return nil, err
+		}
+	}
+	if !s.SkipTest {
+		sp.testN = testF.Len()
+		if sp.test, err = data.NewFolderLoader(testF, eval); err != nil {
+			return nil, err
+		}
+	}
+	if s.Output != nil {
+		fmt.Fprintf(s.Output, "streaming %s: %d classes, %d training images (%d held out for validation), %d test images from val/\n",
+			dir, trainF.Classes(), trainF.Len(), len(valIdx), testF.Len())
+	}
+	return sp, nil
+}
+
+// streamAugmentText describes a streaming training loader's transform.
+func streamAugmentText(c data.StreamConfig) string {
+	t := fmt.Sprintf("RandomResizedCrop(%d)+flip", cmp.Or(c.Transform.Size, DefaultImageSize))
+	if !c.Transform.Train {
+		t = fmt.Sprintf("Resize+CenterCrop(%d)", cmp.Or(c.Transform.Size, DefaultImageSize))
+	}
+	if c.RandAugment != nil {
+		t += "+" + c.RandAugment.String()
+	}
+	return t
+}
+
+// recordSkipped puts the images the streaming loaders could not read
+// into r (how many times, over every split and epoch, and the first
+// maxBadImages names) and says so on out.
+func (sp *splits) recordSkipped(r *Result, out io.Writer) {
+	var bad []string
+	for _, l := range []*data.Loader{sp.train, sp.val, sp.test, sp.curveTrain} {
+		if l == nil {
+			continue
+		}
+		st := l.Stats()
+		r.SkippedImages += st.Skipped
+		bad = append(bad, st.BadFiles...)
+	}
+	slices.Sort(bad)
+	bad = slices.Compact(bad)
+	if len(bad) == 0 {
+		return
+	}
+	r.BadImages = bad[:min(len(bad), maxBadImages)]
+	if out != nil {
+		fmt.Fprintf(out, "skipped %d unreadable images %d times (result.json's skipped_images, bad_images)\n", len(bad), r.SkippedImages)
+	}
+}

@@ -1,0 +1,92 @@
+package trial
+
+import (
+	"bytes"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"math/rand"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// writeImageNet writes an ImageNet-layout folder: train/ with perClass
+// images of each class, val/ with 3 of each, noisy 48×40 JPEGs whose
+// brightness depends on the class (a learnable task), and one corrupt
+// file in train/n01.
+func writeImageNet(t *testing.T, perClass int) string {
+	t.Helper()
+	root := t.TempDir()
+	rng := rand.New(rand.NewSource(1))
+	img := image.NewRGBA(image.Rect(0, 0, 48, 40))
+	for _, split := range []struct {
+		name string
+		n    int
+	}{{"train", perClass}, {"val", 3}} {
+		for c, class := range []string{"n01", "n02"} {
+			dir := filepath.Join(root, split.name, class)
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			for i := 0; i < split.n; i++ {
+				for k := range img.Pix {
+					img.Pix[k] = uint8(c*120 + rng.Intn(100))
+				}
+				var b bytes.Buffer
+				if err := jpeg.Encode(&b, img, nil); err != nil {
+					t.Fatal(err)
+				}
+				os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s_%d.JPEG", class, i)), b.Bytes(), 0o644)
+			}
+		}
+	}
+	os.WriteFile(filepath.Join(root, "train", "n01", "bad.JPEG"), []byte("\xff\xd8 not a JPEG"), 0o644)
+	return root
+}
+
+// ImageNet read whole streams: validation is held out of train/ by
+// --val-frac, val/ is the test split, the crop is --image-size, the
+// corrupt file is skipped and recorded; the same seed gives the same
+// result. With --per-class the images are decoded into memory at the
+// evaluation crop and augmented there (crop with padding at 32 pixels; a
+// file that cannot be read is an error there).
+func TestTrainStreamsImageNet(t *testing.T) {
+	root := writeImageNet(t, 10)
+	train := func(extra ...string) Result {
+		t.Helper()
+		out := t.TempDir()
+		args := append([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
+			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--randaugment", "--out", out}, extra...)
+		if err := runTrain(args); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadResult(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	r := train()
+	if r.TrainN != 16 || r.ValN != 5 || r.TestN != 6 {
+		t.Errorf("train/val/test %d/%d/%d, want 16/5/6 (21 files, 25%% held out, 6 in val/)", r.TrainN, r.ValN, r.TestN)
+	}
+	if !strings.HasPrefix(r.Augment, "RandomResizedCrop(32)+flip+randaugment(ops=2 magnitude=9") {
+		t.Errorf("augment %q", r.Augment)
+	}
+	if r.SkippedImages < 1 || len(r.BadImages) != 1 || !strings.HasSuffix(r.BadImages[0], "bad.JPEG") {
+		t.Errorf("skipped %d, bad %q: want the corrupt file", r.SkippedImages, r.BadImages)
+	}
+	if r.ValAcc == nil || r.TestAcc == nil {
+		t.Fatalf("no scores: %+v", r)
+	}
+	if again := train(); again.TrainLoss != r.TrainLoss || *again.ValAcc != *r.ValAcc {
+		t.Errorf("same seed: loss %v then %v", r.TrainLoss, again.TrainLoss)
+	}
+	os.Remove(filepath.Join(root, "train", "n01", "bad.JPEG")) // the in-memory loader refuses it
+	mem := train("--per-class", "8")
+	if mem.Augment != "crop(pad 4)+flip+randaugment(ops=2 magnitude=9 bins=31 fill=[])" || mem.SkippedImages != 0 || mem.TestN != 6 {
+		t.Errorf("--per-class 8: augment %q, skipped %d, test %d", mem.Augment, mem.SkippedImages, mem.TestN)
+	}
+}
