@@ -143,19 +143,19 @@ func TestIdentityUnchanged(t *testing.T) {
 	}
 	// RandAugment is another trial, and its settings count.
 	ra, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--randaugment"})
-	raID, _ := ra.resolved().classifyIdentity("", "fp32")
+	raID, _ := ra.resolved().classifyIdentity("", "fp32", 1)
 	ra.RandAugment = false
-	base, _ := ra.resolved().classifyIdentity("", "fp32")
+	base, _ := ra.resolved().classifyIdentity("", "fp32", 1)
 	ra.RandAugment, ra.RAMagnitude = true, 10
-	ra10, _ := ra.resolved().classifyIdentity("", "fp32")
+	ra10, _ := ra.resolved().classifyIdentity("", "fp32", 1)
 	if raID["flags"] == base["flags"] || raID["flags"] == ra10["flags"] || base["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
 		t.Errorf("RandAugment's identities %v and %v (magnitude 10) and without it %v: want three", raID, ra10, base)
 	}
 	// SGD's recipe said explicitly is the same trial; RMSProp another.
 	sgd, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--optimizer", "sgd", "--weight-decay", "5e-4", "--lr-schedule", "cosine"})
 	rms, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--optimizer", "rmsprop"})
-	sgdID, _ := sgd.resolved().classifyIdentity("", "fp32")
-	rmsID, _ := rms.resolved().classifyIdentity("", "fp32")
+	sgdID, _ := sgd.resolved().classifyIdentity("", "fp32", 1)
+	rmsID, _ := rms.resolved().classifyIdentity("", "fp32", 1)
 	if sgdID["flags"] != base["flags"] || rmsID["flags"] == base["flags"] {
 		t.Errorf("explicit SGD's identity %v, RMSProp's %v, the default's %v", sgdID, rmsID, base)
 	}
