@@ -99,13 +99,19 @@
 //   - DropBlock (Ghiasi et al., 2018) drops square blocks per channel with
 //     the paper's seed rate γ, seeds only where a whole block fits, per-axis
 //     block sizes min(block, H) and min(block, W), and rescaling over the
-//     batch as torchvision's drop_block2d does. Its doc gives the details
-//     (even block sizes, blocks as large as the map).
+//     batch as torchvision's drop_block2d does. The seeds are drawn
+//     sparsely (a Poisson number of uniform positions, the same
+//     distribution as a uniform per position at a fraction of the cost).
+//     Its doc gives the details (even block sizes, blocks as large as the
+//     map).
 //
 // New builds any of them by name ("none", "dropout", "spatial",
 // "dropblock", "pattern"). Every module's Mask returns the {0,1} mask it
 // would apply, for inspection and for RenderMasks, which draws masks as a
-// PNG grid of samples (rows) by channels (columns).
+// PNG grid of samples (rows) by channels (columns). DrawSiteMasks goes
+// from a pattern file's site patterns and a seed to those pictures, with
+// each site's dropped share: `autodropout show`, the report and the
+// dashboard all draw their masks with it.
 //
 // ForwardT cannot return an error: it panics with an error value on an
 // input of the wrong rank or an invalid module (the constructors reject

@@ -1,6 +1,8 @@
 package autodropout
 
 import (
+	"github.com/autodropout/autodropout/libtorch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -61,4 +63,24 @@ func (s *scope) result(out *ts.Tensor) (*ts.Tensor, error) {
 	}
 	s.release(out)
 	return out, nil
+}
+
+// inPlace runs an in-place libtorch op on t through libtorch.InPlace
+// (gotch's own in-place methods leave behind a handle that keeps t's
+// storage alive: a DropBlock step leaked its masks) and records a libtorch
+// error in s.
+func inPlace(s *scope, t *ts.Tensor, op func(out *lib.Ctensor, self lib.Ctensor)) {
+	if s.err != nil {
+		return
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			err, ok := r.(error)
+			if !ok {
+				panic(r)
+			}
+			s.fail(err)
+		}
+	}()
+	libtorch.InPlace(t, op)
 }

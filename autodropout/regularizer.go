@@ -3,10 +3,12 @@ package autodropout
 import (
 	"fmt"
 	"math"
+	"runtime"
 	"sort"
 	"strings"
 
 	"github.com/sugarme/gotch"
+	lib "github.com/sugarme/gotch/libtch"
 	"github.com/sugarme/gotch/ts"
 )
 
@@ -265,52 +267,6 @@ func multiply(s *scope, x, f *ts.Tensor) *ts.Tensor {
 	return s.do(func() (*ts.Tensor, error) { return x.Mul(f, false) })
 }
 
-// rescale returns mask·cells/kept with kept counted per scope. A count of
-// zero is taken as one, so an all-zero mask gives zeros, never NaN.
-func rescale(s *scope, mask *ts.Tensor, sc Scope) *ts.Tensor {
-	if s.err != nil {
-		return nil
-	}
-	size, err := mask.Size()
-	if err != nil {
-		s.fail(err)
-		return nil
-	}
-	var kept *ts.Tensor
-	var cells float64
-	switch sc {
-	case PerMask:
-		cells = float64(size[2] * size[3])
-		kept = s.do(func() (*ts.Tensor, error) { return mask.SumDimIntlist([]int64{2, 3}, true, gotch.Float, false) })
-	case PerBatch:
-		cells = float64(mask.Numel())
-		kept = s.do(func() (*ts.Tensor, error) { return mask.Sum(gotch.Float, false) })
-	default:
-		s.fail(fmt.Errorf("rescale scope %v", sc))
-		return nil
-	}
-	kept = s.do(func() (*ts.Tensor, error) { return kept.ClampMin(ts.FloatScalar(1), false) })
-	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
-	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(cells), false) })
-	return s.do(func() (*ts.Tensor, error) { return mask.Mul(scale, false) })
-}
-
-// applyScoped returns x·rescale(mask), dropping mask.
-func applyScoped(name string, x, mask *ts.Tensor, err error, sc Scope) *ts.Tensor {
-	if err != nil {
-		panic(fmt.Errorf("autodropout: %s: %w", name, err))
-	}
-	var s scope
-	s.tmp = append(s.tmp, mask)
-	f := rescale(&s, mask, sc)
-	y := multiply(&s, x, f)
-	out, err := s.result(y)
-	if err != nil {
-		panic(fmt.Errorf("autodropout: %s: %w", name, err))
-	}
-	return out
-}
-
 func size4(name string, x *ts.Tensor) (n, c, h, w int64) {
 	size := x.MustSize()
 	if len(size) != 4 {
@@ -333,6 +289,11 @@ func size4(name string, x *ts.Tensor) (n, c, h, w int64) {
 // at least as large as the map (bh = H, bw = W) leaves one seed position,
 // γ = P, and DropBlock drops whole channels with probability P, like
 // SpatialDropout.
+//
+// The seeds are drawn sparsely (a Poisson number of uniform positions;
+// see seeds): the same distribution as torchvision's uniform draw per
+// position, at a cost that grows with the number of seeds instead of the
+// number of cells, but other masks for the same libtorch seed.
 //
 // Because blocks overlap, the dropped fraction is a little below P
 // (about 1−(1−γ)^(bh·bw) inside the map). Kept units are rescaled per
@@ -372,49 +333,152 @@ func (d *DropBlock) Gamma(h, w int64) float64 {
 
 // Mask draws an n×c×h×w block keep-mask.
 func (d *DropBlock) Mask(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error) {
-	if err := checkRate(d.P, true); err != nil {
-		return nil, fmt.Errorf("dropblock mask: %w", err)
+	if err := d.check(n, c, h, w); err != nil {
+		return nil, err
 	}
-	if d.BlockSize < 1 {
-		return nil, fmt.Errorf("dropblock mask: %w", &FieldError{Field: "block_size", Value: d.BlockSize, Reason: "want ≥ 1"})
-	}
-	if n < 1 || c < 1 || h < 1 || w < 1 {
-		return nil, fmt.Errorf("dropblock mask: shape %d×%d×%d×%d: every dimension must be positive", n, c, h, w)
-	}
-	bh, bw := min(int64(d.BlockSize), h), min(int64(d.BlockSize), w)
-	gamma := d.Gamma(h, w)
 	var s scope
-	u := s.do(func() (*ts.Tensor, error) { return ts.Rand([]int64{n, c, h - bh + 1, w - bw + 1}, gotch.Float, dev) })
-	seed := s.do(func() (*ts.Tensor, error) { return u.Lt(ts.FloatScalar(gamma), false) })
-	seedF := s.do(func() (*ts.Tensor, error) { return seed.Totype(gotch.Float, false) })
-	// Padding the seeds by block−1 on each side and taking the maximum
-	// over the block (stride 1) marks output cell y as dropped when a seed
-	// i has i ≤ y < i+block: the result is h×w for any block size. The
-	// maximum is taken as rows, then columns, of shifted views: bh+bw−2
-	// elementwise maxima, exactly max_pool2d's values, several times
-	// faster than libtorch's CPU max_pool2d kernel.
-	padded := s.do(func() (*ts.Tensor, error) { return seedF.ConstantPadNd([]int64{bw - 1, bw - 1, bh - 1, bh - 1}, false) })
-	slide := func(t *ts.Tensor, dim, k, size int64) *ts.Tensor {
-		acc := s.do(func() (*ts.Tensor, error) { return t.Narrow(dim, 0, size, false) })
-		for i := int64(1); i < k; i++ {
-			v := s.do(func() (*ts.Tensor, error) { return t.Narrow(dim, i, size, false) })
-			acc = s.do(func() (*ts.Tensor, error) { return acc.Maximum(v, false) })
-		}
-		return acc
-	}
-	drop := slide(slide(padded, 2, bh, h), 3, bw, w)
-	keep := s.do(func() (*ts.Tensor, error) { return drop.RsubScalar(ts.FloatScalar(1), false) })
-	return s.result(keep)
+	return s.result(d.keep(&s, n, c, h, w, gotch.Float, dev))
 }
 
-// ForwardT implements ts.ModuleT for N×C×H×W inputs.
+func (d *DropBlock) check(n, c, h, w int64) error {
+	if err := checkRate(d.P, true); err != nil {
+		return fmt.Errorf("dropblock mask: %w", err)
+	}
+	if d.BlockSize < 1 {
+		return fmt.Errorf("dropblock mask: %w", &FieldError{Field: "block_size", Value: d.BlockSize, Reason: "want ≥ 1"})
+	}
+	if n < 1 || c < 1 || h < 1 || w < 1 {
+		return fmt.Errorf("dropblock mask: shape %d×%d×%d×%d: every dimension must be positive", n, c, h, w)
+	}
+	return nil
+}
+
+// seeds draws the block seeds of an n×c×h×w map as flat indices of their
+// top-left cells, repeats possible: a Poisson number K of seed positions,
+// mean λ = n·c·(h−bh+1)·(w−bw+1)·γ′ with γ′ = −ln(1−γ), each uniform over
+// the valid region. The number of draws landing on one position is then
+// Poisson(γ′), independently across positions, so each position holds a
+// seed with probability 1−e^(−γ′) = γ, independently: exactly the
+// Bernoulli(γ) seeds of the paper and of torchvision's drop_block2d. It
+// draws about γ·(cells) numbers instead of a uniform per cell, which under
+// bf16 made DropBlock's mask cost a WRN-16-2 step 1.30× (see
+// docs/performance.md). K comes from libtorch's CPU generator and the
+// positions from dev's, so a seed fixes the masks. γ < 1.
+func (d *DropBlock) seeds(s *scope, n, c, h, w int64, dev gotch.Device) *ts.Tensor {
+	bh, bw := min(int64(d.BlockSize), h), min(int64(d.BlockSize), w)
+	sh, sw := h-bh+1, w-bw+1
+	lambda := float64(n*c*sh*sw) * -math.Log1p(-d.Gamma(h, w))
+	rate := s.do(func() (*ts.Tensor, error) { return ts.OfSlice([]float64{lambda}) })
+	draw := s.do(func() (*ts.Tensor, error) { return rate.Poisson(false) })
+	if s.err != nil {
+		return nil
+	}
+	kf, err := draw.Float64Value([]int64{0})
+	if err != nil {
+		s.fail(err)
+		return nil
+	}
+	k := []int64{int64(kf)}
+	plane := s.do(func() (*ts.Tensor, error) { return ts.Randint(n*c, k, gotch.Int64, dev) })
+	row := s.do(func() (*ts.Tensor, error) { return ts.Randint(sh, k, gotch.Int64, dev) })
+	col := s.do(func() (*ts.Tensor, error) { return ts.Randint(sw, k, gotch.Int64, dev) })
+	at := s.do(func() (*ts.Tensor, error) { return plane.MulScalar(ts.IntScalar(h*w), false) })
+	rowAt := s.do(func() (*ts.Tensor, error) { return row.MulScalar(ts.IntScalar(w), false) })
+	at = s.do(func() (*ts.Tensor, error) { return at.Add(rowAt, false) })
+	return s.do(func() (*ts.Tensor, error) { return at.Add(col, false) })
+}
+
+// keep returns the n×c×h×w keep-mask in dtype: ones, with the bh×bw block
+// below and to the right of every seed set to zero (one index_fill_ of
+// K·bh·bw cells), or all zeros when γ = 1.
+func (d *DropBlock) keep(s *scope, n, c, h, w int64, dtype gotch.DType, dev gotch.Device) *ts.Tensor {
+	shape := []int64{n, c, h, w}
+	if d.Gamma(h, w) >= 1 {
+		return s.do(func() (*ts.Tensor, error) { return ts.Zeros(shape, dtype, dev) })
+	}
+	bh, bw := min(int64(d.BlockSize), h), min(int64(d.BlockSize), w)
+	offsets := make([]int64, 0, bh*bw)
+	for dy := int64(0); dy < bh; dy++ {
+		for dx := int64(0); dx < bw; dx++ {
+			offsets = append(offsets, dy*w+dx)
+		}
+	}
+	at := d.seeds(s, n, c, h, w, dev)
+	offs := s.do(func() (*ts.Tensor, error) { return ts.OfSlice(offsets) })
+	if dev != gotch.CPU {
+		offs = s.do(func() (*ts.Tensor, error) { return offs.To(dev, false) })
+	}
+	offs = s.do(func() (*ts.Tensor, error) { return offs.Unsqueeze(0, false) })
+	at = s.do(func() (*ts.Tensor, error) { return at.Unsqueeze(1, false) })
+	cells := s.do(func() (*ts.Tensor, error) { return at.Add(offs, false) })
+	cells = s.do(func() (*ts.Tensor, error) { return cells.View([]int64{-1}, false) })
+	flat := s.do(func() (*ts.Tensor, error) { return ts.Ones([]int64{n * c * h * w}, dtype, dev) })
+	if s.err == nil {
+		zero := lib.AtsInt(0)
+		inPlace(s, flat, func(out *lib.Ctensor, self lib.Ctensor) {
+			lib.AtgIndexFill_(out, self, 0, lib.Ctensor(cells.Ctensor()), zero)
+		})
+		lib.AtsFree(zero)
+		runtime.KeepAlive(cells)
+	}
+	return s.do(func() (*ts.Tensor, error) { return flat.View(shape, false) })
+}
+
+// ForwardT implements ts.ModuleT for N×C×H×W inputs. The mask is drawn in
+// x's dtype and rescaled in place, so that one multiply applies it.
 func (d *DropBlock) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	if !train || d.P == 0 {
 		return x.MustShallowClone()
 	}
 	n, c, h, w := size4(d.String(), x)
-	mask, err := d.Mask(n, c, h, w, x.MustDevice())
-	return applyScoped(d.String(), x, mask, err, d.Scope.or(PerBatch))
+	if err := d.check(n, c, h, w); err != nil {
+		panic(fmt.Errorf("autodropout: %s: %w", d, err))
+	}
+	var s scope
+	f := d.keep(&s, n, c, h, w, x.DType(), x.MustDevice())
+	rescaleInPlace(&s, f, d.Scope.or(PerBatch))
+	y := s.do(func() (*ts.Tensor, error) { return x.Mul(f, false) })
+	out, err := s.result(y)
+	if err != nil {
+		panic(fmt.Errorf("autodropout: %s: %w", d, err))
+	}
+	return out
+}
+
+// rescaleInPlace multiplies the {0,1} mask by cells/kept, kept counted
+// per sc (per mask plane or over the batch) in float32, with the factor
+// rounded to the mask's dtype. A count of zero is taken as one, so an
+// all-zero mask stays zero, never NaN.
+func rescaleInPlace(s *scope, mask *ts.Tensor, sc Scope) {
+	if s.err != nil {
+		return
+	}
+	size, err := mask.Size()
+	if err != nil {
+		s.fail(err)
+		return
+	}
+	var kept *ts.Tensor
+	var cells float64
+	switch sc {
+	case PerMask:
+		cells = float64(size[2] * size[3])
+		kept = s.do(func() (*ts.Tensor, error) { return mask.SumDimIntlist([]int64{2, 3}, true, gotch.Float, false) })
+	case PerBatch:
+		cells = float64(mask.Numel())
+		kept = s.do(func() (*ts.Tensor, error) { return mask.Sum(gotch.Float, false) })
+	default:
+		s.fail(fmt.Errorf("rescale scope %v", sc))
+		return
+	}
+	kept = s.do(func() (*ts.Tensor, error) { return kept.ClampMin(ts.FloatScalar(1), false) })
+	inv := s.do(func() (*ts.Tensor, error) { return kept.Reciprocal(false) })
+	scale := s.do(func() (*ts.Tensor, error) { return inv.MulScalar(ts.FloatScalar(cells), false) })
+	scale = s.do(func() (*ts.Tensor, error) { return scale.Totype(mask.DType(), false) })
+	if s.err == nil {
+		inPlace(s, mask, func(out *lib.Ctensor, self lib.Ctensor) { lib.AtgMul_(out, self, lib.Ctensor(scale.Ctensor())) })
+		runtime.KeepAlive(scale)
+	}
 }
 
 // PatternDropout applies a learned Pattern (see Pattern.Mask) to N×C×H×W

@@ -225,7 +225,8 @@ func TestDropBlockRate(t *testing.T) {
 
 // Every dropped cell lies in a whole dropped block inside the map, for odd
 // and even block sizes and H ≠ W; the mask matches a direct computation
-// from the same random draws (torchvision's drop_block2d for odd sizes).
+// from the same seeds (torchvision's drop_block2d for odd sizes), and
+// every seed lies in the valid region.
 func TestDropBlockStructure(t *testing.T) {
 	tests := []struct {
 		bs   int
@@ -240,30 +241,22 @@ func TestDropBlockStructure(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, got := read(t, m)
-		// The same draws, then the blocks by hand.
-		bh, bw := min(tt.bs, tt.h), min(tt.bs, tt.w)
-		sh, sw := tt.h-bh+1, tt.w-bw+1
+		// The same seeds, then the blocks by hand.
 		seed(t, 23)
-		u, err := ts.Rand([]int64{n, c, int64(sh), int64(sw)}, gotch.Float, gotch.CPU)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, uv := read(t, u)
-		g := float32(d.Gamma(int64(tt.h), int64(tt.w)))
+		at := drawSeeds(t, d, n, c, tt.h, tt.w)
+		bh, bw := min(tt.bs, tt.h), min(tt.bs, tt.w)
 		want := make([]float64, n*c*tt.h*tt.w)
 		for i := range want {
 			want[i] = 1
 		}
-		for k := 0; k < n*c; k++ {
-			for i := 0; i < sh; i++ {
-				for j := 0; j < sw; j++ {
-					if float32(uv[(k*sh+i)*sw+j]) < g {
-						for y := i; y < i+bh; y++ {
-							for x := j; x < j+bw; x++ {
-								want[(k*tt.h+y)*tt.w+x] = 0
-							}
-						}
-					}
+		for _, a := range at {
+			k, i, j := a/(tt.h*tt.w), a%(tt.h*tt.w)/tt.w, a%tt.w
+			if k >= n*c || i > tt.h-bh || j > tt.w-bw {
+				t.Fatalf("block %d on %d×%d: seed at plane %d row %d column %d, outside the valid region", tt.bs, tt.h, tt.w, k, i, j)
+			}
+			for y := i; y < i+bh; y++ {
+				for x := j; x < j+bw; x++ {
+					want[(k*tt.h+y)*tt.w+x] = 0
 				}
 			}
 		}
@@ -274,6 +267,78 @@ func TestDropBlockStructure(t *testing.T) {
 			t.Errorf("block %d on %d×%d: nothing dropped; the test checks nothing", tt.bs, tt.h, tt.w)
 		}
 	}
+}
+
+// drawSeeds returns the flat seed indices DropBlock draws for an
+// n×c×h×w map.
+func drawSeeds(t testing.TB, d *DropBlock, n, c, h, w int) []int {
+	t.Helper()
+	var s scope
+	at, err := s.result(d.seeds(&s, int64(n), int64(c), int64(h), int64(w), gotch.CPU))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, v := read(t, at)
+	out := make([]int, len(v))
+	for i, x := range v {
+		out[i] = int(x)
+	}
+	return out
+}
+
+// DropBlock's seeds are independent Bernoulli(γ) draws at the valid
+// positions: the fraction of positions holding a seed is γ, the number of
+// seeds per plane has the binomial variance, and the draws that land on
+// a position already drawn are as many as Poissonization predicts.
+func TestDropBlockSeedsAreBernoulli(t *testing.T) {
+	seed(t, 25)
+	for _, tc := range []struct {
+		p        float64
+		bs, n, c int
+		h, w     int
+	}{{0.5, 3, 16, 32, 20, 20}, {0.2, 5, 8, 64, 17, 23}, {0.9, 2, 8, 64, 9, 9}} {
+		d := &DropBlock{P: tc.p, BlockSize: tc.bs}
+		g := d.Gamma(int64(tc.h), int64(tc.w))
+		sh, sw := tc.h-min(tc.bs, tc.h)+1, tc.w-min(tc.bs, tc.w)+1
+		positions := tc.n * tc.c * sh * sw
+		at := drawSeeds(t, d, tc.n, tc.c, tc.h, tc.w)
+		perPlane := make([]float64, tc.n*tc.c)
+		distinct := map[int]bool{}
+		for _, a := range at {
+			if !distinct[a] {
+				perPlane[a/(tc.h*tc.w)]++
+			}
+			distinct[a] = true
+		}
+		frac := float64(len(distinct)) / float64(positions)
+		if sd := math.Sqrt(g * (1 - g) / float64(positions)); math.Abs(frac-g) > 4*sd {
+			t.Errorf("%v on %d×%d: %.5f of the positions seeded, want γ = %.5f (±%.5f)", d, tc.h, tc.w, frac, g, 4*sd)
+		}
+		// Per-plane counts: the binomial(sh·sw, γ) mean within 4 standard
+		// errors and its variance within 25% (about 4 standard errors of a
+		// variance over 512 planes).
+		mu, vr := meanVar(perPlane)
+		want := float64(sh*sw) * g * (1 - g)
+		if math.Abs(vr-want) > 0.25*want || math.Abs(mu-float64(sh*sw)*g) > 4*math.Sqrt(want/float64(len(perPlane))) {
+			t.Errorf("%v: seeds per plane mean %.2f variance %.2f, want %.2f and %.2f", d, mu, vr, float64(sh*sw)*g, want)
+		}
+		gp := -math.Log1p(-g)
+		repeats := float64(len(at) - len(distinct))
+		if want := float64(positions) * (gp - g); math.Abs(repeats-want) > 5*math.Sqrt(want)+1 {
+			t.Errorf("%v: %v repeated draws, want about %.1f", d, repeats, want)
+		}
+	}
+}
+
+func meanVar(v []float64) (mu, vr float64) {
+	for _, x := range v {
+		mu += x
+	}
+	mu /= float64(len(v))
+	for _, x := range v {
+		vr += (x - mu) * (x - mu)
+	}
+	return mu, vr / float64(len(v)-1)
 }
 
 // A block as large as the map (or larger) drops whole channels with
@@ -444,11 +509,11 @@ func TestZeroPatternDropoutPanics(t *testing.T) {
 }
 
 // DropBlock's mask equals the max-pooled seeds it is defined by (Ghiasi et
-// al.; torchvision's drop_block2d): the same uniform draws, thresholded,
-// padded by block−1 and max-pooled with the block as kernel.
+// al.; torchvision's drop_block2d): the same seeds, as a {0,1} map of the
+// valid region, padded by block−1 and max-pooled with the block as kernel.
 func TestDropBlockMatchesMaxPool(t *testing.T) {
 	for _, tc := range []struct {
-		n, c, h, w int64
+		n, c, h, w int
 		block      int
 	}{{2, 3, 8, 8, 3}, {2, 2, 9, 7, 5}, {1, 4, 6, 6, 1}, {3, 2, 5, 5, 7}, {2, 2, 12, 10, 4}} {
 		d, err := NewDropBlock(0.3, tc.block, ScopeDefault)
@@ -456,16 +521,22 @@ func TestDropBlockMatchesMaxPool(t *testing.T) {
 			t.Fatal(err)
 		}
 		libtorch.ManualSeed(5)
-		got, err := d.Mask(tc.n, tc.c, tc.h, tc.w, gotch.CPU)
+		got, err := d.Mask(int64(tc.n), int64(tc.c), int64(tc.h), int64(tc.w), gotch.CPU)
 		if err != nil {
 			t.Fatal(err)
 		}
-		bh, bw := min(int64(tc.block), tc.h), min(int64(tc.block), tc.w)
 		libtorch.ManualSeed(5)
-		u := ts.MustRand([]int64{tc.n, tc.c, tc.h - bh + 1, tc.w - bw + 1}, gotch.Float, gotch.CPU)
-		seed := u.MustLt(ts.FloatScalar(d.Gamma(tc.h, tc.w)), true).MustTotype(gotch.Float, true)
-		padded := seed.MustConstantPadNd([]int64{bw - 1, bw - 1, bh - 1, bh - 1}, true)
-		want := padded.MustMaxPool2d([]int64{bh, bw}, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, false, true).MustRsubScalar(ts.FloatScalar(1), true)
+		at := drawSeeds(t, d, tc.n, tc.c, tc.h, tc.w)
+		bh, bw := min(tc.block, tc.h), min(tc.block, tc.w)
+		sh, sw := tc.h-bh+1, tc.w-bw+1
+		seeds := make([]float32, tc.n*tc.c*sh*sw)
+		for _, a := range at {
+			k, i, j := a/(tc.h*tc.w), a%(tc.h*tc.w)/tc.w, a%tc.w
+			seeds[(k*sh+i)*sw+j] = 1
+		}
+		seed := ts.MustOfSlice(seeds).MustView([]int64{int64(tc.n), int64(tc.c), int64(sh), int64(sw)}, true)
+		padded := seed.MustConstantPadNd([]int64{int64(bw - 1), int64(bw - 1), int64(bh - 1), int64(bh - 1)}, true)
+		want := padded.MustMaxPool2d([]int64{int64(bh), int64(bw)}, []int64{1, 1}, []int64{0, 0}, []int64{1, 1}, false, true).MustRsubScalar(ts.FloatScalar(1), true)
 		if !got.MustEqual(want, false) {
 			t.Errorf("%d×%d×%d×%d block %d: mask differs from the max-pooled seeds", tc.n, tc.c, tc.h, tc.w, tc.block)
 		}

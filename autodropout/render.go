@@ -9,6 +9,7 @@ import (
 	"image/png"
 	"io"
 
+	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 	"github.com/sugarme/gotch/ts"
 )
@@ -130,4 +131,79 @@ func MasksImage(mask *ts.Tensor, opt RenderOptions) (*image.Gray, error) {
 		}
 	}
 	return img, nil
+}
+
+// MaskPicture says what DrawSiteMasks draws: every site's masks for a
+// Samples×Channels×Height×Width activation, drawn after seeding
+// libtorch's generator with Seed, so that the same patterns and seed
+// always give the same picture.
+type MaskPicture struct {
+	Samples, Channels, Height, Width int
+	Seed                             int64
+	Cell                             int // pixels per mask cell; 0: RenderOptions' default
+}
+
+// SiteMasks is one site's part of a MaskPicture.
+type SiteMasks struct {
+	Site    string
+	Pattern Pattern
+	Dropped float64     // share of the drawn mask's cells that are dropped
+	Image   *image.Gray // samples (rows) by channels (columns), as MasksImage draws them
+}
+
+// DrawSiteMasks seeds libtorch's generator with pic.Seed, then draws the
+// masks of each site's pattern in turn on the CPU (the draws follow one
+// another from that seed). It is the one path from a seed to a mask
+// picture that the command's show, the report and the dashboard share.
+func DrawSiteMasks(ps []SitePattern, pic MaskPicture) ([]SiteMasks, error) {
+	if pic.Samples < 1 || pic.Channels < 1 || pic.Height < 1 || pic.Width < 1 {
+		return nil, fmt.Errorf("mask picture of %d samples × %d channels of %d×%d: every dimension must be positive",
+			pic.Samples, pic.Channels, pic.Height, pic.Width)
+	}
+	if err := libtorch.ManualSeed(pic.Seed); err != nil {
+		return nil, err
+	}
+	out := make([]SiteMasks, 0, len(ps))
+	for _, sp := range ps {
+		m, err := sp.Pattern.Mask(int64(pic.Samples), int64(pic.Channels), int64(pic.Height), int64(pic.Width), gotch.CPU)
+		if err != nil {
+			return nil, fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		sm := SiteMasks{Site: sp.Site, Pattern: sp.Pattern}
+		sm.Dropped, err = droppedShare(m)
+		if err == nil {
+			sm.Image, err = MasksImage(m, RenderOptions{Cell: pic.Cell, MaxSamples: pic.Samples, MaxChannels: pic.Channels})
+		}
+		m.MustDrop()
+		if err != nil {
+			return nil, fmt.Errorf("site %s: %w", sp.Site, err)
+		}
+		out = append(out, sm)
+	}
+	return out, nil
+}
+
+// droppedShare is the share of zeros in a keep-mask.
+func droppedShare(m *ts.Tensor) (float64, error) {
+	t, err := m.Totype(gotch.Double, false)
+	if err != nil {
+		return 0, fmt.Errorf("read mask: %w", err)
+	}
+	d, err := t.Contiguous(true)
+	if err != nil {
+		return 0, fmt.Errorf("read mask: %w", err)
+	}
+	defer d.MustDrop()
+	n := d.Numel()
+	vals := make([]float64, n)
+	if err := d.CopyData(vals, n); err != nil {
+		return 0, fmt.Errorf("read mask: %w", err)
+	}
+	zeros := 0
+	for _, v := range vals {
+		if v == 0 {
+			zeros++
+		}
+	}
+	return float64(zeros) / float64(max(n, 1)), nil
 }

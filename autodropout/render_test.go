@@ -1,8 +1,10 @@
 package autodropout
 
 import (
+	"bytes"
 	"image/color"
 	"image/png"
+	"math"
 	"os"
 	"path/filepath"
 	"testing"
@@ -94,5 +96,45 @@ func TestMasksImageShapes(t *testing.T) {
 	defer five.MustDrop()
 	if _, err := MasksImage(five, RenderOptions{}); err == nil {
 		t.Error("a 5-D tensor rendered without error")
+	}
+}
+
+// DrawSiteMasks: the same seed draws the same pictures, each site's
+// dropped share is what its pattern drops of every mask, and the picture
+// has one row per sample and one column per channel.
+func TestDrawSiteMasks(t *testing.T) {
+	ps := []SitePattern{
+		{Site: "a", Pattern: Pattern{Size: 2, Stride: 1, Repeat: 3}},
+		{Site: "b", Pattern: Pattern{Size: 3, Stride: 2, Repeat: 2, Rotate: 30}},
+	}
+	pic := MaskPicture{Samples: 2, Channels: 3, Height: 8, Width: 8, Seed: 4, Cell: 2}
+	first, err := DrawSiteMasks(ps, pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again, err := DrawSiteMasks(ps, pic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, d := range first {
+		if d.Site != ps[i].Site || d.Pattern != ps[i].Pattern {
+			t.Errorf("site %d: %s %v, want %s %v", i, d.Site, d.Pattern, ps[i].Site, ps[i].Pattern)
+		}
+		kept, err := d.Pattern.KeptFraction(8, 8)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if math.Abs(d.Dropped-(1-kept)) > 1e-9 {
+			t.Errorf("site %s drops %v, want 1 - kept fraction = %v", d.Site, d.Dropped, 1-kept)
+		}
+		if w, h := 3*(8*2+2)+2, 2*(8*2+2)+2; d.Image.Bounds().Dx() != w || d.Image.Bounds().Dy() != h {
+			t.Errorf("site %s: picture %v, want %d×%d", d.Site, d.Image.Bounds(), w, h)
+		}
+		if !bytes.Equal(d.Image.Pix, again[i].Image.Pix) {
+			t.Errorf("site %s: the same seed drew another picture", d.Site)
+		}
+	}
+	if _, err := DrawSiteMasks(ps, MaskPicture{Samples: 1, Channels: 0, Height: 8, Width: 8}); err == nil {
+		t.Error("no channels: no error")
 	}
 }

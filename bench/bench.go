@@ -30,8 +30,9 @@ type Settings struct {
 	Skip       map[string]bool // sections to leave out (Sections)
 	Variants   map[string]bool // regularizers to time; nil: all
 	Precisions []libtorch.Precision
-	Device     gotch.Device // where the steps run, ours and PyTorch's (zero value: the CPU)
-	Out        io.Writer    // the printed tables (nil: discarded)
+	Images     ImagesSettings // the image-loader section (images.go)
+	Device     gotch.Device   // where the steps run, ours and PyTorch's (zero value: the CPU)
+	Out        io.Writer      // the printed tables (nil: discarded)
 }
 
 // dev is the device of the steps: the CPU unless Device names another.
@@ -44,7 +45,7 @@ func (f *Settings) dev() gotch.Device {
 
 // Sections are the parts of a benchmark run that Settings.Skip can leave
 // out.
-var Sections = []string{"step", "mask", "loader", "controller"}
+var Sections = []string{"step", "mask", "loader", "controller", "images"}
 
 // DefaultSettings returns the command's defaults.
 func DefaultSettings() *Settings {
@@ -52,7 +53,7 @@ func DefaultSettings() *Settings {
 		Script: "scripts/bench_pytorch.py", WrnPattern: "configs/patterns/wrn-16-2-hand.json",
 		LMConfig: "configs/transformer-xl-small.json", LMPattern: "configs/transformer-xl-patterns-hand.json",
 		Vocab: 14922, DataDir: data.FashionMNISTDir, Rate: 0.1, BlockSize: 3, Skip: map[string]bool{},
-		Precisions: []libtorch.Precision{libtorch.FP32}}
+		Precisions: []libtorch.Precision{libtorch.FP32}, Images: DefaultImagesSettings()}
 }
 
 // Report is what --json writes. Times are in milliseconds.
@@ -68,6 +69,7 @@ type Report struct {
 	Mask       []MaskResult      `json:"mask,omitempty"`
 	Loader     *LoaderResult     `json:"loader,omitempty"`
 	Controller *ControllerResult `json:"controller,omitempty"`
+	Images     *ImagesResult     `json:"images,omitempty"`
 }
 
 // Machine describes where the numbers come from.
@@ -239,6 +241,11 @@ func Run(s *Settings) (*Report, error) {
 	}
 	for _, m := range models {
 		m.close()
+	}
+	if !f.Skip["images"] {
+		if err := benchImages(f, rep); err != nil {
+			return nil, err
+		}
 	}
 	return rep, nil
 }

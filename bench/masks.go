@@ -21,62 +21,93 @@ func (r *shapeRecorder) ForwardT(x *ts.Tensor, train bool) *ts.Tensor {
 	return x.MustShallowClone()
 }
 
+// maskJob is one pattern at one shape of one model, with its timings
+// and the pattern's, DropBlock's, Dropout's and PyTorch's draws.
+type maskJob struct {
+	model           string
+	pattern         autodropout.Pattern
+	shape           []int64
+	sites           int
+	pat, db, do, pt []float64
+}
+
 // benchMasks times Pattern.Mask at every shape the classifiers' pattern
 // sites see, against DropBlock's and Dropout's masks of the same shape.
 func benchMasks(f *Settings, models []*benchModel, py *pyBridge, rep *Report) error {
-	type job struct {
-		model           string
-		pattern         autodropout.Pattern
-		shape           []int64
-		sites           int
-		pat, db, do, pt []float64
+	jobs, err := maskJobs(models)
+	if err != nil || len(jobs) == 0 {
+		return err
 	}
-	var jobs []*job
+	if err := timeMasks(f, jobs, py); err != nil {
+		return err
+	}
+	printMasks(f, jobs, models, rep)
+	return nil
+}
+
+// maskJobs lists the distinct (pattern, shape) pairs of every classifier's
+// pattern sites, counting the sites of each.
+func maskJobs(models []*benchModel) ([]*maskJob, error) {
+	var jobs []*maskJob
 	for _, m := range models {
 		if m.in == nil {
 			continue
 		}
-		none := m.variants[0].ours.(*classifierStepper)
-		recs := map[string]*shapeRecorder{}
-		for _, sp := range m.patterns {
-			r := &shapeRecorder{}
-			recs[sp.Site] = r
-			if err := none.model.Sites().Set(sp.Site, r); err != nil {
-				return err
-			}
-		}
-		var err error
-		if e := libtorch.NoGrad(func() {
-			var x, y *ts.Tensor
-			if x, y, err = none.batch.Tensors(gotch.CPU); err == nil {
-				none.model.ForwardT(x, true).MustDrop()
-				x.MustDrop()
-				y.MustDrop()
-			}
-		}); e != nil {
-			return e
-		}
-		for _, sp := range m.patterns {
-			none.model.Sites().Set(sp.Site, nil)
-		}
+		shapes, err := siteShapes(m)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		for _, sp := range m.patterns {
-			shape := recs[sp.Site].shape
-			i := slices.IndexFunc(jobs, func(j *job) bool {
+			shape := shapes[sp.Site]
+			i := slices.IndexFunc(jobs, func(j *maskJob) bool {
 				return j.model == m.name && j.pattern == sp.Pattern && slices.Equal(j.shape, shape)
 			})
 			if i >= 0 {
 				jobs[i].sites++
 				continue
 			}
-			jobs = append(jobs, &job{model: m.name, pattern: sp.Pattern, shape: shape, sites: 1})
+			jobs = append(jobs, &maskJob{model: m.name, pattern: sp.Pattern, shape: shape, sites: 1})
 		}
 	}
-	if len(jobs) == 0 {
-		return nil
+	return jobs, nil
+}
+
+// siteShapes runs one forward pass of m's unregularized variant with a
+// shapeRecorder at every pattern site, and returns the shape each saw.
+func siteShapes(m *benchModel) (map[string][]int64, error) {
+	none := m.variants[0].ours.(*classifierStepper)
+	recs := map[string]*shapeRecorder{}
+	for _, sp := range m.patterns {
+		r := &shapeRecorder{}
+		recs[sp.Site] = r
+		if err := none.model.Sites().Set(sp.Site, r); err != nil {
+			return nil, err
+		}
 	}
+	var err error
+	if e := libtorch.NoGrad(func() {
+		var x, y *ts.Tensor
+		if x, y, err = none.batch.Tensors(gotch.CPU); err == nil {
+			none.model.ForwardT(x, true).MustDrop()
+			x.MustDrop()
+			y.MustDrop()
+		}
+	}); e != nil {
+		return nil, e
+	}
+	for _, sp := range m.patterns {
+		none.model.Sites().Set(sp.Site, nil)
+	}
+	shapes := map[string][]int64{}
+	for site, r := range recs {
+		shapes[site] = r.shape
+	}
+	return shapes, err
+}
+
+// timeMasks draws every job's masks round robin, after two warm-up rounds
+// that fill the caches, and PyTorch's pattern mask when py is set.
+func timeMasks(f *Settings, jobs []*maskJob, py *pyBridge) error {
 	db, err := autodropout.NewDropBlock(f.Rate, f.BlockSize, autodropout.ScopeDefault)
 	if err != nil {
 		return err
@@ -87,17 +118,7 @@ func benchMasks(f *Settings, models []*benchModel, py *pyBridge, rep *Report) er
 	}
 	reps := max(f.Steps, 20)
 	fmt.Fprintf(f.Out, "\nmask generation alone: one site's mask at batch %d, median of %d draws\n", f.Batch, reps)
-	timeMask := func(mask func(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error), s []int64) (float64, error) {
-		t0 := time.Now()
-		m, err := mask(s[0], s[1], s[2], s[3], gotch.CPU)
-		if err != nil {
-			return 0, err
-		}
-		d := time.Since(t0).Seconds() * 1e3
-		m.MustDrop()
-		return d, nil
-	}
-	for r := -2; r < reps; r++ { // two warm-up rounds fill the caches
+	for r := -2; r < reps; r++ {
 		for _, j := range jobs {
 			for _, c := range []struct {
 				mask func(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error)
@@ -120,6 +141,25 @@ func benchMasks(f *Settings, models []*benchModel, py *pyBridge, rep *Report) er
 			}
 		}
 	}
+	return nil
+}
+
+// timeMask is the milliseconds one draw of a mask of shape s takes.
+func timeMask(mask func(n, c, h, w int64, dev gotch.Device) (*ts.Tensor, error), s []int64) (float64, error) {
+	t0 := time.Now()
+	m, err := mask(s[0], s[1], s[2], s[3], gotch.CPU)
+	if err != nil {
+		return 0, err
+	}
+	d := time.Since(t0).Seconds() * 1e3
+	m.MustDrop()
+	return d, nil
+}
+
+// printMasks prints the jobs' medians and adds them to rep, with each
+// model's share of its unregularized step that one step's pattern masks
+// take.
+func printMasks(f *Settings, jobs []*maskJob, models []*benchModel, rep *Report) {
 	fmt.Fprintf(f.Out, "%-22s %-16s %5s %11s %11s %11s %11s %13s\n", "model", "shape", "sites", "pattern ms", "dropblock", "dropout", "PT pattern", "Σ/none step")
 	share := map[string]float64{}
 	for _, j := range jobs {
@@ -144,7 +184,6 @@ func benchMasks(f *Settings, models []*benchModel, py *pyBridge, rep *Report) er
 			fmt.Fprintf(f.Out, "%s: pattern masks of one step take %.1f%% of the unregularized step\n", m.name, 100*s)
 		}
 	}
-	return nil
 }
 
 func shapeText(s []int64) string {

@@ -608,3 +608,23 @@ func TestUnitOfLanguageModelRungs(t *testing.T) {
 		t.Errorf("unit %q, want steps", si.Unit)
 	}
 }
+
+// A pattern file is read as autodropout reads one: a site named twice, a
+// malformed pattern or an unknown field make it text, not a picture.
+func TestConvNetPatterns(t *testing.T) {
+	p := `{"size": 3, "stride": 1, "repeat": 1, "rotate": 0, "shear_x": 0, "shear_y": 0, "share_c": false, "residual": false}`
+	for _, c := range []struct {
+		name, file string
+		ok         bool
+	}{
+		{"two sites", `{"patterns": [{"site": "a", "pattern": ` + p + `}, {"site": "b", "pattern": ` + p + `}]}`, true},
+		{"a site twice", `{"patterns": [{"site": "a", "pattern": ` + p + `}, {"site": "a", "pattern": ` + p + `}]}`, false},
+		{"no patterns", `{"patterns": []}`, false},
+		{"unknown field", `{"patterns": [{"site": "a", "pattern": ` + p + `, "extra": 1}]}`, false},
+		{"a Transformer list", `[{"sites": ["emb"], "pattern": {"size": 2}}]`, false},
+	} {
+		if _, ok := convNetPatterns([]byte(c.file)); ok != c.ok {
+			t.Errorf("%s: ok %v, want %v", c.name, ok, c.ok)
+		}
+	}
+}

@@ -2,39 +2,25 @@ package dashboard
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"image/png"
 	"sync"
 
-	"github.com/sugarme/gotch"
-
 	"github.com/autodropout/autodropout/autodropout"
-	"github.com/autodropout/autodropout/libtorch"
 )
 
-// convNetPatterns decodes a ConvNet pattern file ({"patterns": [{"site",
-// "pattern"}]}) and checks every pattern. ok is false for any other pattern
-// file (a Transformer search's list), which the page shows as text.
+// convNetPatterns reads a ConvNet pattern file ({"patterns": [{"site",
+// "pattern"}]}) as autodropout.ParsePatterns does, with its checks (every
+// pattern well formed, no site twice). ok is false for any other pattern
+// file (a Transformer search's list) and for one without patterns, which
+// the page shows as text.
 func convNetPatterns(b []byte) (ps []autodropout.SitePattern, ok bool) {
-	var f struct {
-		Patterns []autodropout.SitePattern `json:"patterns"`
-	}
-	d := json.NewDecoder(bytes.NewReader(b))
-	d.DisallowUnknownFields()
-	if d.Decode(&f) != nil || len(f.Patterns) == 0 {
-		return nil, false
-	}
-	for _, sp := range f.Patterns {
-		if sp.Site == "" || sp.Pattern.Check() != nil {
-			return nil, false
-		}
-	}
-	return f.Patterns, true
+	ps, err := autodropout.ParsePatterns(b)
+	return ps, err == nil && len(ps) > 0
 }
 
-// maskRenderer draws mask pictures with the package autodropout renderer
-// and keeps them: a picture depends only on the pattern, the map shape and
+// maskRenderer draws mask pictures with autodropout.DrawSiteMasks and
+// keeps them: a picture depends only on the pattern, the map shape and
 // the seed, and libtorch's generator is global, so drawing is serialised.
 type maskRenderer struct {
 	mu       sync.Mutex
@@ -61,20 +47,13 @@ func (r *maskRenderer) png(p autodropout.Pattern, h, w int) ([]byte, error) {
 	if b, ok := r.cache[k]; ok {
 		return b, nil
 	}
-	if err := libtorch.ManualSeed(r.seed); err != nil {
-		return nil, err
-	}
-	m, err := p.Mask(1, int64(r.channels), int64(h), int64(w), gotch.CPU)
-	if err != nil {
-		return nil, err
-	}
-	defer m.MustDrop()
-	img, err := autodropout.MasksImage(m, autodropout.RenderOptions{MaxSamples: 1, MaxChannels: r.channels})
+	drawn, err := autodropout.DrawSiteMasks([]autodropout.SitePattern{{Pattern: p}},
+		autodropout.MaskPicture{Samples: 1, Channels: r.channels, Height: h, Width: w, Seed: r.seed})
 	if err != nil {
 		return nil, err
 	}
 	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+	if err := png.Encode(&buf, drawn[0].Image); err != nil {
 		return nil, fmt.Errorf("encode masks: %w", err)
 	}
 	if r.cache == nil || len(r.cache) >= maxMaskCache {

@@ -1,16 +1,10 @@
 package data
 
 import (
-	"bufio"
 	"fmt"
 	"hash/fnv"
-	"image"
-	"image/color"
-	_ "image/jpeg" // registers JPEG with image.Decode
-	_ "image/png"  // registers PNG with image.Decode
 	"io"
 	"io/fs"
-	"math"
 	"math/rand"
 	"os"
 	"path/filepath"
@@ -66,6 +60,12 @@ type FolderOptions struct {
 	// out of the dataset instead of failing the load. When nil, such an
 	// image is an error naming the file.
 	OnCorrupt func(path string, err error)
+
+	// ExactDecode decodes JPEGs at full size (ImageTransform.ExactDecode).
+	ExactDecode bool
+	// MaxPixels refuses (as corrupt) an image whose header claims more
+	// pixels; 0 means DefaultMaxPixels.
+	MaxPixels int64
 }
 
 // LoadImageFolder reads an ImageNet-style tree of images, root/<class>/…,
@@ -76,15 +76,14 @@ type FolderOptions struct {
 // named .JPEG (ImageNet has one) still loads. Grayscale, CMYK, paletted and
 // 16-bit images are converted to 8-bit RGB; an alpha channel is dropped.
 //
-// Each image is resized so that its shorter side is opts.Resize (default
-// size) pixels, the longer side scaled in proportion and rounded down, with
-// antialiased bilinear interpolation (a triangle filter widened by the
-// shrink factor, as Pillow's BILINEAR and hence torchvision's Resize on PIL
-// images do). The centre size×size square is then cropped, its offset
-// rounded as torchvision's CenterCrop rounds it. Pixel values may differ
-// from Pillow's by a level or two: Go's JPEG decoder upsamples chroma
-// differently from libjpeg, and the filter keeps full precision between its
-// two passes.
+// Each image goes through the streaming loader's evaluation transform
+// (ImageTransform with Size size and Resize opts.Resize): its shorter side
+// resized to opts.Resize (default size) pixels, the longer side scaled in
+// proportion and rounded down, with Pillow's antialiased bilinear filter
+// (as torchvision's Resize on PIL images), then the centre size×size square
+// cropped, its offset rounded as torchvision's CenterCrop rounds it. With
+// opts.ExactDecode the pixels are torchvision's, byte for byte, for every
+// image but CMYK JPEGs (decoded by Go, within a level or two).
 //
 // Images load concurrently on opts.Workers goroutines. The dataset holds
 // N×3×size×size bytes (about 12 GB for 80,000 images at 224×224). Mean and
@@ -267,13 +266,19 @@ func (im *Images) decodeAll(root string, paths []string, resize int, opts Folder
 			jobs <- i
 		}
 	}()
+	t, err := (&ImageTransform{Size: im.H, Resize: resize, ExactDecode: opts.ExactDecode}).withDefaults()
+	if err != nil {
+		return fmt.Errorf("load image folder %s: %w", root, err)
+	}
 	var wg sync.WaitGroup
 	for w := 0; w < workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			d := newImageDecoder(opts.MaxPixels)
+			defer d.close()
 			for i := range jobs {
-				results <- result{i, decodeInto(paths[i], im.H, resize, im.Pixels[i*sz:(i+1)*sz])}
+				results <- result{i, decodeInto(d, paths[i], &t, im.Pixels[i*sz:(i+1)*sz])}
 			}
 		}()
 	}
@@ -327,206 +332,13 @@ func (im *Images) decodeAll(root string, paths []string, resize int, opts Folder
 	return nil
 }
 
-// decodeInto decodes the image at path, resizes its shorter side to resize,
-// crops the centre size×size square and writes it into dst as 3 planes.
-// Errors name the file.
-func decodeInto(path string, size, resize int, dst []uint8) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err // *PathError names the file
+// decodeInto decodes the image at path with d, applies the evaluation
+// transform t and writes the result into dst as 3 planes. Errors name the
+// file.
+func decodeInto(d *imageDecoder, path string, t *ImageTransform, dst []uint8) error {
+	if _, err := d.load(path, t, nil); err != nil {
+		return err
 	}
-	defer f.Close()
-	br := bufio.NewReader(f)
-	cfg, _, err := image.DecodeConfig(br)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	if cfg.Width < 1 || cfg.Height < 1 || int64(cfg.Width)*int64(cfg.Height) > maxImagePixels {
-		return fmt.Errorf("%s: %d×%d pixels is not a plausible image size", path, cfg.Width, cfg.Height)
-	}
-	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	br.Reset(f)
-	img, _, err := image.Decode(br)
-	if err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	rgb, w, h := toRGB(img)
-	resizeCrop(rgb, w, h, size, resize, dst)
+	planesCHW(d.out, t.Size, dst)
 	return nil
-}
-
-// toRGB returns img as interleaved 8-bit R, G, B rows. Alpha is dropped
-// (the colour values are kept, not blended onto black), as Pillow's
-// convert("RGB") does.
-func toRGB(img image.Image) (rgb []uint8, w, h int) {
-	b := img.Bounds()
-	w, h = b.Dx(), b.Dy()
-	rgb = make([]uint8, w*h*3)
-	switch m := img.(type) {
-	case *image.YCbCr:
-		for y := 0; y < h; y++ {
-			row := rgb[y*w*3:]
-			for x := 0; x < w; x++ {
-				yi, ci := m.YOffset(b.Min.X+x, b.Min.Y+y), m.COffset(b.Min.X+x, b.Min.Y+y)
-				row[3*x], row[3*x+1], row[3*x+2] = color.YCbCrToRGB(m.Y[yi], m.Cb[ci], m.Cr[ci])
-			}
-		}
-	case *image.Gray:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := rgb[y*w*3:]
-			for x := 0; x < w; x++ {
-				v := src[x]
-				row[3*x], row[3*x+1], row[3*x+2] = v, v, v
-			}
-		}
-	case *image.CMYK:
-		for y := 0; y < h; y++ {
-			src := m.Pix[m.PixOffset(b.Min.X, b.Min.Y+y):]
-			row := rgb[y*w*3:]
-			for x := 0; x < w; x++ {
-				p := src[4*x : 4*x+4]
-				row[3*x], row[3*x+1], row[3*x+2] = color.CMYKToRGB(p[0], p[1], p[2], p[3])
-			}
-		}
-	case *image.NRGBA:
-		rgbaRows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, rgb)
-	case *image.RGBA: // Go's PNG decoder uses RGBA only for opaque images
-		rgbaRows(m.Pix, m.Stride, m.PixOffset(b.Min.X, b.Min.Y), w, h, rgb)
-	default:
-		for y := 0; y < h; y++ {
-			row := rgb[y*w*3:]
-			for x := 0; x < w; x++ {
-				c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-				row[3*x], row[3*x+1], row[3*x+2] = c.R, c.G, c.B
-			}
-		}
-	}
-	return rgb, w, h
-}
-
-func rgbaRows(pix []uint8, stride, off, w, h int, rgb []uint8) {
-	for y := 0; y < h; y++ {
-		src := pix[off+y*stride:]
-		row := rgb[y*w*3:]
-		for x := 0; x < w; x++ {
-			row[3*x], row[3*x+1], row[3*x+2] = src[4*x], src[4*x+1], src[4*x+2]
-		}
-	}
-}
-
-// resizedSize is the size of a w×h image whose shorter side is resized to
-// s, the other side scaled in proportion and rounded down (as torchvision's
-// Resize with one number).
-func resizedSize(w, h, s int) (rw, rh int) {
-	if w <= h {
-		return s, max(1, s*h/w)
-	}
-	return max(1, s*w/h), s
-}
-
-// centreOffset is where a crop of c starts in a length of n, rounded as
-// torchvision's CenterCrop rounds it (half to even).
-func centreOffset(n, c int) int {
-	return int(math.RoundToEven(float64(n-c) / 2))
-}
-
-// resizeCrop resizes the w×h interleaved RGB image so that its shorter side
-// is resize, and writes the centre size×size square into dst as R, G and B
-// planes. Only the rows and columns that the crop needs are computed.
-func resizeCrop(rgb []uint8, w, h, size, resize int, dst []uint8) {
-	rw, rh := resizedSize(w, h, resize)
-	xs := filterWeights(w, rw, centreOffset(rw, size), size)
-	ys := filterWeights(h, rh, centreOffset(rh, size), size)
-	// Horizontal pass over the input rows the vertical pass reads.
-	y0, y1 := ys.start[0], ys.start[size-1]+ys.count[size-1]
-	tmp := make([]float32, (y1-y0)*size*3)
-	for y := y0; y < y1; y++ {
-		src := rgb[y*w*3 : (y+1)*w*3]
-		out := tmp[(y-y0)*size*3:]
-		for j := 0; j < size; j++ {
-			var r, g, b float32
-			s := src[xs.start[j]*3:]
-			for k, wt := range xs.weights(j) {
-				r += wt * float32(s[3*k])
-				g += wt * float32(s[3*k+1])
-				b += wt * float32(s[3*k+2])
-			}
-			out[3*j], out[3*j+1], out[3*j+2] = r, g, b
-		}
-	}
-	// Vertical pass, written as planes.
-	plane := size * size
-	for i := 0; i < size; i++ {
-		wts := ys.weights(i)
-		base := (ys.start[i] - y0) * size * 3
-		for j := 0; j < size; j++ {
-			var r, g, b float32
-			for k, wt := range wts {
-				p := tmp[base+k*size*3+3*j:]
-				r += wt * p[0]
-				g += wt * p[1]
-				b += wt * p[2]
-			}
-			o := i*size + j
-			dst[o], dst[plane+o], dst[2*plane+o] = clampByte(r), clampByte(g), clampByte(b)
-		}
-	}
-}
-
-func clampByte(v float32) uint8 {
-	switch {
-	case v <= 0:
-		return 0
-	case v >= 255:
-		return 255
-	}
-	return uint8(v + 0.5)
-}
-
-// weights1D holds, for each output pixel, the first input pixel it reads,
-// how many it reads, and their normalized weights (stride wide apart).
-type weights1D struct {
-	start, count []int
-	w            []float32
-	stride       int
-}
-
-func (c *weights1D) weights(j int) []float32 {
-	return c.w[j*c.stride : j*c.stride+c.count[j]]
-}
-
-// filterWeights computes the weights of an antialiased bilinear (triangle)
-// filter that resamples in input pixels to out, for the outputs from,
-// from+1, …, from+n-1; it follows Pillow's precompute_coeffs.
-func filterWeights(in, out, from, n int) *weights1D {
-	scale := float64(in) / float64(out)
-	fscale := math.Max(scale, 1)
-	support := fscale // the triangle's support is 1, widened when shrinking
-	stride := int(math.Ceil(support))*2 + 1
-	c := &weights1D{start: make([]int, n), count: make([]int, n), w: make([]float32, n*stride), stride: stride}
-	for j := 0; j < n; j++ {
-		centre := (float64(from+j) + 0.5) * scale
-		lo := max(int(centre-support+0.5), 0)
-		hi := min(int(centre+support+0.5), in)
-		ws := c.w[j*stride : j*stride+hi-lo]
-		var sum float64
-		wd := make([]float64, hi-lo)
-		for k := range wd {
-			t := math.Abs((float64(lo+k) - centre + 0.5) / fscale)
-			if t < 1 {
-				wd[k] = 1 - t
-				sum += wd[k]
-			}
-		}
-		for k := range wd {
-			if sum > 0 {
-				ws[k] = float32(wd[k] / sum)
-			}
-		}
-		c.start[j], c.count[j] = lo, hi-lo
-	}
-	return c
 }

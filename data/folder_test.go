@@ -210,7 +210,7 @@ func TestResizeMatchesPillow(t *testing.T) {
 	// A 6×4 ramp shrunk to 3 wide (scale 2): Pillow's BILINEAR gives each
 	// output the weights 1/8, 3/8, 3/8, 1/8 over four inputs, clipped and
 	// renormalized at the borders.
-	w := filterWeights(6, 3, 0, 3)
+	w := newAxisFilter(0, 6, 0, 6, 3, 0, 3)
 	want := [][]float32{{3. / 7, 3. / 7, 1. / 7}, {1. / 8, 3. / 8, 3. / 8, 1. / 8}, {1. / 7, 3. / 7, 3. / 7}}
 	starts := []int{0, 1, 3}
 	for j := range want {
@@ -219,8 +219,8 @@ func TestResizeMatchesPillow(t *testing.T) {
 			t.Fatalf("output %d reads %d from %d, want %d from %d", j, len(got), w.start[j], len(want[j]), starts[j])
 		}
 		for k := range got {
-			if d := got[k] - want[j][k]; d > 1e-6 || d < -1e-6 {
-				t.Errorf("output %d weight %d = %g, want %g", j, k, got[k], want[j][k])
+			if d := float32(got[k])/(1<<pillowPrecision) - want[j][k]; d > 1e-6 || d < -1e-6 {
+				t.Errorf("output %d weight %d = %g, want %g", j, k, float32(got[k])/(1<<pillowPrecision), want[j][k])
 			}
 		}
 	}
@@ -272,7 +272,7 @@ func TestToRGB(t *testing.T) {
 		{"sub-image", sub, []uint8{1, 1, 9, 2, 1, 9}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got, w, h := toRGB(tc.img)
+			got, w, h := toRGB(tc.img, nil)
 			if w != 2 || h != 1 || !bytes.Equal(got, tc.want) {
 				t.Errorf("%d×%d %v, want 2×1 %v", w, h, got, tc.want)
 			}
@@ -428,9 +428,12 @@ func BenchmarkDecodeImageNetSized(b *testing.B) {
 	jpeg.Encode(&buf, img, &jpeg.Options{Quality: 90})
 	os.WriteFile(path, buf.Bytes(), 0o644)
 	dst := make([]uint8, 3*224*224)
+	d := newImageDecoder(0)
+	defer d.close()
+	tr, _ := (&ImageTransform{}).withDefaults()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := decodeInto(path, 224, 256, dst); err != nil {
+		if err := decodeInto(d, path, &tr, dst); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -3,7 +3,9 @@ package data
 import (
 	"context"
 	"math"
+	"math/rand"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -116,5 +118,130 @@ func TestSplit(t *testing.T) {
 	}
 	if _, _, err := Split(10, 1, 1); err == nil {
 		t.Error("fraction 1 accepted")
+	}
+}
+
+// With RandAugment on, each image is cropped and flipped, then
+// RandAugment-ed from the same seeded generator, then normalized: the
+// batch equals that sequence done by hand, and the seed fixes it.
+func TestAugmentRandAugment(t *testing.T) {
+	im := tiny(3)
+	for i := range im.Pixels {
+		im.Pixels[i] = uint8(i * 37)
+	}
+	ra := &RandAugment{Ops: 3, Magnitude: 20}
+	cfg := LoaderConfig{BatchSize: 3, Seed: 9, Augment: Augment{Flip: true, CropPad: 1, RandAugment: ra}}
+	l, err := NewLoader(im, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := <-l.Epoch(context.Background(), 2)
+	rng := rand.New(rand.NewSource(9 + 2))
+	changed := false
+	for j := 0; j < 3; j++ {
+		src := im.Pixels[j*16 : (j+1)*16]
+		dy, dx := rng.Intn(3)-1, rng.Intn(3)-1
+		flip := rng.Intn(2) == 1
+		img := Image8{C: 1, H: 4, W: 4, Pix: make([]uint8, 16)}
+		for y := 0; y < 4; y++ {
+			for x := 0; x < 4; x++ {
+				sx := x + dx
+				if flip {
+					sx = 3 - x + dx
+				}
+				if sy := y + dy; sy >= 0 && sy < 4 && sx >= 0 && sx < 4 {
+					img.Pix[y*4+x] = src[sy*4+sx]
+				}
+			}
+		}
+		cropped := append([]uint8(nil), img.Pix...)
+		if err := ra.Apply(img, rng); err != nil {
+			t.Fatal(err)
+		}
+		changed = changed || !reflect.DeepEqual(cropped, img.Pix)
+		for k, v := range img.Pix {
+			if want := float32(v)*(1/(255*float32(0.25))) + (-0.5 / 0.25); b.X[j*16+k] != want {
+				t.Fatalf("image %d pixel %d: %v, want %v", j, k, b.X[j*16+k], want)
+			}
+		}
+	}
+	if !changed {
+		t.Error("RandAugment changed no image; the test checks nothing")
+	}
+	again := <-l.Epoch(context.Background(), 2)
+	if !reflect.DeepEqual(b.X, again.X) {
+		t.Error("the same epoch of the same seed differs")
+	}
+}
+
+func TestLoaderRejectsRandAugment(t *testing.T) {
+	im := tiny(2)
+	for _, tc := range []struct {
+		mod  func(*Images)
+		ra   RandAugment
+		want string
+	}{
+		{func(im *Images) { im.C, im.W, im.Mean, im.Std = 2, 2, []float32{0, 0}, []float32{1, 1} }, RandAugment{}, "2 channels"},
+		{func(*Images) {}, RandAugment{Magnitude: 40}, "magnitude 40"},
+	} {
+		im := *im
+		tc.mod(&im)
+		_, err := NewLoader(&im, LoaderConfig{BatchSize: 1, Augment: Augment{RandAugment: &tc.ra}})
+		if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "tiny") {
+			t.Errorf("%+v: error %v, want one naming the dataset and %q", tc.ra, err, tc.want)
+		}
+	}
+}
+
+// TestLoaderShards: the shards of an epoch are disjoint and together are
+// the single loader's epoch, as torch's DistributedSampler splits it;
+// even shards pad with the order's first examples to equal lengths.
+func TestLoaderShards(t *testing.T) {
+	im := &Images{Name: "t", N: 10, C: 1, H: 1, W: 1, Classes: 10, Mean: []float32{0}, Std: []float32{1}}
+	im.Pixels = make([]uint8, 10)
+	im.Labels = make([]int64, 10)
+	for i := range im.Labels {
+		im.Labels[i] = int64(i)
+	}
+	labels := func(cfg LoaderConfig) []int64 {
+		l, err := NewLoader(im, cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []int64
+		for b := range l.Epoch(context.Background(), 3) {
+			out = append(out, b.Y...)
+		}
+		if len(out) != l.N() {
+			t.Errorf("%+v: %d examples, N() %d", cfg, len(out), l.N())
+		}
+		return out
+	}
+	whole := labels(LoaderConfig{BatchSize: 4, Shuffle: true, Seed: 1})
+	for _, even := range []bool{false, true} {
+		var got [][]int64
+		for r := 0; r < 3; r++ {
+			got = append(got, labels(LoaderConfig{BatchSize: 2, Shuffle: true, Seed: 1, Shard: r, Shards: 3, EvenShards: even}))
+		}
+		for i, y := range whole {
+			if g := got[i%3][i/3]; g != y {
+				t.Errorf("even %v: position %d of the epoch is %d in shard %d, want %d", even, i, g, i%3, y)
+			}
+		}
+		if even {
+			for r, s := range got {
+				if len(s) != 4 {
+					t.Errorf("even shard %d has %d examples, want 4", r, len(s))
+				}
+			}
+			if got[1][3] != whole[0] || got[2][3] != whole[1] {
+				t.Errorf("padding %d %d, want the epoch's first examples %d %d", got[1][3], got[2][3], whole[0], whole[1])
+			}
+		} else if n := len(got[0]) + len(got[1]) + len(got[2]); n != 10 {
+			t.Errorf("uneven shards hold %d examples, want 10", n)
+		}
+	}
+	if _, err := NewLoader(im, LoaderConfig{BatchSize: 1, Shard: 3, Shards: 3}); err == nil {
+		t.Error("shard 3 of 3 accepted")
 	}
 }

@@ -87,6 +87,11 @@ type Variant struct {
 	Search  string   `json:"search"`            // search configuration file
 	Methods []string `json:"methods,omitempty"` // default ["rl"]
 	Seeds   []int64  `json:"seeds,omitempty"`   // default: the experiment's search seeds
+	// Final retrains the variant's best pattern of each method in the
+	// final comparison, labelled "<name>-<method>-best" (another
+	// controller's patterns against the main one's); false: the variant
+	// serves the cost comparison only.
+	Final bool `json:"final,omitempty"`
 }
 
 // Grid lists the settings tried for each hand-designed baseline. Each
@@ -171,12 +176,6 @@ func (c *Config) check() error {
 	}
 	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
 	f := c.Final
-	rate := func(field string, v float64) error {
-		if !(v > 0 && v < 1) {
-			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
-		}
-		return nil
-	}
 	switch {
 	case c.Search == "":
 		return fmt.Errorf("search: want a search configuration file")
@@ -198,7 +197,24 @@ func (c *Config) check() error {
 	if err := distinct("search_seeds", c.SearchSeeds); err != nil {
 		return err
 	}
-	// Subspaces and variants share one namespace of folder names.
+	if err := c.checkNames(); err != nil {
+		return err
+	}
+	if err := c.checkRewardNoise(); err != nil {
+		return err
+	}
+	if err := c.checkGrid(); err != nil {
+		return err
+	}
+	if err := c.Final.Task.Check(); err != nil {
+		return fmt.Errorf("final.%w", err)
+	}
+	return nil
+}
+
+// checkNames checks the subspaces' and variants' names (one namespace of
+// folder names), files and methods, and fills their default methods.
+func (c *Config) checkNames() error {
 	names := map[string]bool{}
 	named := func(field, name, file, fileWant string, methods *[]string) error {
 		switch {
@@ -232,27 +248,49 @@ func (c *Config) check() error {
 			return err
 		}
 	}
-	if n := c.RewardNoise; n != nil {
-		if n.Top < 0 {
-			return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	return nil
+}
+
+// checkRewardNoise checks the reward-noise stage, if any, and fills its
+// default top.
+func (c *Config) checkRewardNoise() error {
+	n := c.RewardNoise
+	if n == nil {
+		return nil
+	}
+	if n.Top < 0 {
+		return fmt.Errorf("reward_noise.top %d: want 1 or more (0: 3)", n.Top)
+	}
+	if n.Top == 0 {
+		n.Top = 3
+	}
+	if len(n.Seeds) == 0 {
+		return fmt.Errorf("reward_noise.seeds: want at least one training seed")
+	}
+	if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
+		return err
+	}
+	if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
+		return err
+	}
+	for _, s := range n.SearchSeeds {
+		if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
+			return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
 		}
-		if n.Top == 0 {
-			n.Top = 3
+	}
+	return nil
+}
+
+// checkGrid checks the baseline grid and fills its defaults from final;
+// without a grid, final's drop rate and block size. A language model's
+// grid is checkLMGrid's.
+func (c *Config) checkGrid() error {
+	f := c.Final
+	rate := func(field string, v float64) error {
+		if !(v > 0 && v < 1) {
+			return fmt.Errorf("%s: %v: want a drop rate in (0, 1)", field, v)
 		}
-		if len(n.Seeds) == 0 {
-			return fmt.Errorf("reward_noise.seeds: want at least one training seed")
-		}
-		if err := trainingSeeds("reward_noise.seeds", n.Seeds); err != nil {
-			return err
-		}
-		if err := distinct("reward_noise.search_seeds", n.SearchSeeds); err != nil {
-			return err
-		}
-		for _, s := range n.SearchSeeds {
-			if len(c.SearchSeeds) > 0 && !slices.Contains(c.SearchSeeds, s) {
-				return fmt.Errorf("reward_noise.search_seeds: %d is not one of search_seeds %v", s, c.SearchSeeds)
-			}
-		}
+		return nil
 	}
 	if f.Kind != "lm" {
 		if g := c.Grid; g != nil {
@@ -293,9 +331,6 @@ func (c *Config) check() error {
 		}
 	} else if err := c.checkLMGrid(rate); err != nil {
 		return err
-	}
-	if err := c.Final.Task.Check(); err != nil {
-		return fmt.Errorf("final.%w", err)
 	}
 	return nil
 }
@@ -432,7 +467,11 @@ func (c Config) variantSearches(scfg search.Config) ([]searchRun, error) {
 			for _, seed := range s {
 				sc := vc
 				sc.Method, sc.Seed = m, seed
-				out = append(out, searchRun{Label: v.Name + "-" + m, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
+				label := v.Name + "-" + m
+				if v.Final {
+					label += "-best"
+				}
+				out = append(out, searchRun{Label: label, Dir: fmt.Sprintf("search-%s-%s-seed%d", v.Name, m, seed), Config: sc})
 			}
 		}
 	}
@@ -524,6 +563,13 @@ func (c Config) finalLabels() []string {
 		if !seen[s.Label] {
 			seen[s.Label] = true
 			out = append(out, s.Label)
+		}
+	}
+	for _, v := range c.Variants {
+		if v.Final {
+			for _, m := range v.Methods {
+				out = append(out, v.Name+"-"+m+"-best")
+			}
 		}
 	}
 	return out

@@ -236,7 +236,11 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 			return err
 		}
 		n := float64(len(grid))
-		fmt.Fprintf(w, "baseline grids: %d trainings without the test set (%s); validation accuracy picks each baseline's setting\n", len(grid), gridText(grid))
+		picks := "validation accuracy"
+		if f.Kind == "lm" {
+			picks = "the lowest validation perplexity"
+		}
+		fmt.Fprintf(w, "baseline grids: %d trainings without the test set (%s); %s picks each baseline's setting\n", len(grid), gridText(grid), picks)
 		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/c.Total())
 		sum += n * v.Total()
 	}

@@ -18,6 +18,10 @@
 // autodropout binary, so one that crashes is a recorded failure; a
 // training whose folder has a result.json is not repeated and searches
 // resume from their journals, so Run resumes an interrupted experiment.
+// Run locks its folder while it runs (a second experiment on it is refused,
+// naming the process that holds it; the lock dies with its process) and
+// refuses a binary that does not answer as autodropout (search.CheckBinary)
+// before anything runs.
 // Its progress lines say how much of the plan's FLOPs the output folder
 // holds (finished trainings, and each search's share of its budget) and
 // how long the rest should take at the pace of the running process.

@@ -2,15 +2,18 @@ package experiment
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/trial"
 )
@@ -71,6 +74,7 @@ func TestExperimentResumes(t *testing.T) {
 	fake := filepath.Join(dir, "fake-autodropout")
 	// Validation accuracy grows with the pattern file's size, so rewards differ.
 	os.WriteFile(fake, []byte(`#!/bin/sh
+[ "$1" = version ] && { echo "autodropout fake"; exit 0; }
 echo run >> `+count+`
 PAT=""
 while [ $# -gt 0 ]; do
@@ -137,6 +141,7 @@ func TestStudyExperiment(t *testing.T) {
 	// Validation accuracy peaks at drop rate 0.2 and grows with the block
 	// size; patterns score by their file's size.
 	os.WriteFile(fake, []byte(`#!/bin/sh
+[ "$1" = version ] && { echo "autodropout fake"; exit 0; }
 echo "$*" >> `+count+`
 PAT=""; R=0; B=0; S=1
 while [ $# -gt 0 ]; do
@@ -462,6 +467,43 @@ func TestCheckFiles(t *testing.T) {
 		case tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), "relative to the working directory")):
 			t.Errorf("%+v: error %v, want %q and what paths are relative to", tc.cfg, err, tc.err)
 		}
+	}
+}
+
+// TestExperimentRefuses: an experiment whose folder another run holds,
+// or whose binary is not autodropout, trains nothing and says why.
+func TestExperimentRefuses(t *testing.T) {
+	dir := t.TempDir()
+	count := filepath.Join(dir, "count")
+	fake := filepath.Join(dir, "fake-autodropout")
+	os.WriteFile(fake, []byte("#!/bin/sh\n[ \"$1\" = version ] && { echo \"autodropout fake\"; exit 0; }\necho run >> "+count+"\nexit 1\n"), 0o755)
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 2, "task": {"model": "convnet", "data": "fashion-mnist"}}`), 0o644)
+	cfg, err := ParseConfig([]byte(`{"search": "` + scfg + `", "final": {"model": "convnet", "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	held := filepath.Join(dir, "held")
+	os.MkdirAll(held, 0o755)
+	l, err := runlock.Acquire(held)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	for _, tc := range []struct{ name, out, bin, want string }{
+		{"held folder", held, fake, held + " is in use by process " + strconv.Itoa(os.Getpid())},
+		{"not autodropout", filepath.Join(dir, "free"), "/bin/echo", "/bin/echo does not answer as autodropout"},
+	} {
+		_, err := Run(context.Background(), cfg, Settings{Out: tc.out, Binary: tc.bin})
+		if err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: err %v, want one with %q", tc.name, err, tc.want)
+		}
+		if tc.out == held && !errors.Is(err, search.ErrInUse) {
+			t.Errorf("%s: err %v does not wrap search.ErrInUse", tc.name, err)
+		}
+	}
+	if _, err := os.Stat(count); err == nil {
+		t.Error("a refused experiment trained")
 	}
 }
 

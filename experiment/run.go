@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/report"
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/trial"
@@ -58,12 +59,20 @@ type GridOutcome struct {
 // process of s.Binary; a training with a result.json is not run again, and
 // searches resume from their journals, so after an interruption the same
 // call picks up where it stopped. A failed training is reported and
-// counted, not fatal.
+// counted, not fatal. Run holds a lock on s.Out (the file .lock in it)
+// while it runs: a second experiment on the folder is refused with an
+// error naming the process that holds it (search.ErrInUse); the kernel
+// drops the lock when its process dies.
 func Run(ctx context.Context, cfg Config, s Settings) (*Result, error) {
 	x, err := prepare(cfg, s)
 	if err != nil {
 		return nil, err
 	}
+	unlock, err := lockOut(ctx, s)
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
 	// The grid first: it is cheap, and says early whether the regime is
 	// one where a regularizer helps at all. The baselines' final runs
 	// next: they need no search, and with the grid they say whether a
@@ -323,6 +332,29 @@ func (x *experiment) writeReport(context.Context) error {
 	var err error
 	x.res.Report, err = report.Write(x.s.Out, opt)
 	return err
+}
+
+// lockOut makes the output folder and takes its lock for the rest of Run
+// (a second experiment on it is refused with an error naming the holder,
+// wrapping search.ErrInUse; its searches and trainings lock their own
+// subfolders), then checks that s.Binary is autodropout
+// (search.CheckBinary), before anything runs.
+func lockOut(ctx context.Context, s Settings) (unlock func(), err error) {
+	if err := search.Probed(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := runlock.Acquire(s.Out)
+	if err != nil {
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	if err := search.CheckBinary(ctx, s.Binary); err != nil {
+		l.Release()
+		return nil, fmt.Errorf("experiment: %w", err)
+	}
+	return func() { l.Release() }, nil
 }
 
 func searchList(rs []searchRun) string {

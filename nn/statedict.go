@@ -172,7 +172,8 @@ var ErrStateDictMismatch = errors.New("state dict does not match the model")
 
 // LoadStateDict loads a PyTorch state dict saved with
 // torch.save(model.state_dict(), path) — torchvision's .pth files, zip or
-// legacy format — into vs by name. BN running statistics load into gotch's
+// legacy format — or a safetensors file (timm's and Hugging Face's format,
+// timm's ResNet names mapped to torchvision's) into vs by name. BN running statistics load into gotch's
 // running_mean and running_var buffers; num_batches_tracked is ignored.
 // Values are converted to the dtype and device of the model's tensors.
 //
@@ -261,6 +262,9 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 			r.Mismatched = append(r.Mismatched, ShapeMismatch{Name: name, Model: want, File: got})
 			continue
 		}
+		if isFloat(v.DType()) != isFloat(t.DType()) {
+			return nil, fmt.Errorf("tensor %s: the file holds %v values, the model's tensor is %v", name, t.DType(), v.DType())
+		}
 		copies = append(copies, [2]*ts.Tensor{&v, t})
 		r.Loaded = append(r.Loaded, name)
 	}
@@ -319,11 +323,15 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 
 // ReadStateDict reads the tensors of a file written by torch.save of a
 // state dict (an OrderedDict of tensors; a dict with a "state_dict" or
-// "model" entry holding one is accepted too). Tensors are on the CPU with
-// the file's dtypes; the caller owns them.
+// "model" entry holding one is accepted too), or of a safetensors file
+// (named .safetensors or recognized by its header; see ReadSafetensors).
+// Tensors are on the CPU with the file's dtypes; the caller owns them.
 func ReadStateDict(path string) (map[string]*ts.Tensor, error) {
 	if _, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("read state dict: %w", err)
+	}
+	if isSafetensors(path) {
+		return ReadSafetensors(path)
 	}
 	obj, err := unpickle(path)
 	if err != nil {
@@ -552,6 +560,16 @@ func storageTensor(v any) (*ts.Tensor, error) {
 	}
 	// Own the elements: the storage may be shared with other tensors.
 	return view.Contiguous(true)
+}
+
+// isFloat reports whether values of d are floating point; a load refuses
+// to cross that line (copy_ would silently round or widen).
+func isFloat(d gotch.DType) bool {
+	switch d {
+	case gotch.Half, gotch.BFloat16, gotch.Float, gotch.Double:
+		return true
+	}
+	return false
 }
 
 // sizeOf is t's shape, or nil if libtorch cannot say.

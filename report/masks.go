@@ -14,9 +14,6 @@ import (
 	"golang.org/x/image/math/fixed"
 
 	"github.com/autodropout/autodropout/autodropout"
-	"github.com/autodropout/autodropout/libtorch"
-	"github.com/sugarme/gotch"
-	"github.com/sugarme/gotch/ts"
 )
 
 // SiteMask is what the mask picture shows of one site.
@@ -28,10 +25,12 @@ type SiteMask struct {
 
 // masksPNG draws, for each site, the masks of its pattern for a
 // 1×channels×h×w activation (one sample), channels side by side, with the
-// site's name and dropped fraction on the left. libtorch's generator is
-// seeded with seed first, so the picture is reproducible.
+// site's name and dropped fraction on the left. The masks are
+// autodropout.DrawSiteMasks', drawn from seed, so the picture is
+// reproducible.
 func masksPNG(ps []autodropout.SitePattern, channels, h, w int, seed int64) ([]byte, []SiteMask, error) {
-	if err := libtorch.ManualSeed(seed); err != nil {
+	drawn, err := autodropout.DrawSiteMasks(ps, autodropout.MaskPicture{Samples: 1, Channels: channels, Height: h, Width: w, Seed: seed})
+	if err != nil {
 		return nil, nil, err
 	}
 	face := basicfont.Face7x13
@@ -39,23 +38,10 @@ func masksPNG(ps []autodropout.SitePattern, channels, h, w int, seed int64) ([]b
 	var tiles []*image.Gray
 	var info []SiteMask
 	labelW := 0
-	for _, sp := range ps {
-		m, err := sp.Pattern.Mask(1, int64(channels), int64(h), int64(w), gotch.CPU)
-		if err != nil {
-			return nil, nil, fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		dropped, err := droppedFraction(m)
-		if err == nil {
-			var img *image.Gray
-			img, err = autodropout.MasksImage(m, autodropout.RenderOptions{MaxSamples: 1, MaxChannels: channels})
-			tiles = append(tiles, img)
-		}
-		m.MustDrop()
-		if err != nil {
-			return nil, nil, fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		info = append(info, SiteMask{Site: sp.Site, Pattern: sp.Pattern, Dropped: dropped})
-		labelW = max(labelW, utf8.RuneCountInString(sp.Site), len("drops 100.0%"))
+	for _, d := range drawn {
+		tiles = append(tiles, d.Image)
+		info = append(info, SiteMask{Site: d.Site, Pattern: d.Pattern, Dropped: d.Dropped})
+		labelW = max(labelW, utf8.RuneCountInString(d.Site), len("drops 100.0%"))
 	}
 	labelW = labelW*face.Advance + 2*pad
 	W, H := labelW, 0
@@ -82,29 +68,4 @@ func masksPNG(ps []autodropout.SitePattern, channels, h, w int, seed int64) ([]b
 		return nil, nil, fmt.Errorf("encode masks: %w", err)
 	}
 	return buf.Bytes(), info, nil
-}
-
-// droppedFraction is the share of zeros in a keep-mask.
-func droppedFraction(m *ts.Tensor) (float64, error) {
-	t, err := m.Totype(gotch.Double, false)
-	if err != nil {
-		return 0, fmt.Errorf("read mask: %w", err)
-	}
-	d, err := t.Contiguous(true)
-	if err != nil {
-		return 0, fmt.Errorf("read mask: %w", err)
-	}
-	defer d.MustDrop()
-	n := d.Numel()
-	vals := make([]float64, n)
-	if err := d.CopyData(vals, n); err != nil {
-		return 0, fmt.Errorf("read mask: %w", err)
-	}
-	zeros := 0
-	for _, v := range vals {
-		if v == 0 {
-			zeros++
-		}
-	}
-	return float64(zeros) / float64(max(n, 1)), nil
 }

@@ -193,9 +193,9 @@ if ((dry)); then
 	skip bench "CUDA step"
 elif [[ -n "$python" ]]; then
 	run bench-wrn 200 "$ad" bench --device cuda --pytorch --python "$python" --models wrn-28-10 --batch 128 \
-		--variants dropout,pattern --steps 10 --warmup 3 --precision fp32,bf16 --skip mask,loader,controller --json "$out/bench-wrn.json"
+		--variants dropout,pattern --steps 10 --warmup 3 --precision fp32,bf16 --skip mask,loader,controller,images --json "$out/bench-wrn.json"
 	run bench-txl 150 "$ad" bench --device cuda --pytorch --python "$python" --models transformer-xl \
-		--variants dropout,pattern --steps 10 --warmup 3 --precision fp32,bf16 --skip mask,loader,controller --json "$out/bench-txl.json"
+		--variants dropout,pattern --steps 10 --warmup 3 --precision fp32,bf16 --skip mask,loader,controller,images --json "$out/bench-txl.json"
 else
 	skip bench "no python with torch"
 fi

@@ -3,9 +3,10 @@
 # all there. Run as root (make setup does), or install them by hand.
 set -euo pipefail
 
+# libturbojpeg0-dev: libjpeg-turbo, the JPEG decoder of the streaming image loader (data/jpeg_turbo.go; build tag noturbojpeg goes without).
 # chromium: the dashboard's browser test (dashboard/browser_test.go) drives it headless.
 # bible-kjv, bible-kjv-text: the King James Bible, the "kjv" language-model corpus (data/kjv.go).
-pkgs=(g++ dataset-fashion-mnist fortunes bible-kjv bible-kjv-text chromium)
+pkgs=(g++ libturbojpeg0-dev dataset-fashion-mnist fortunes bible-kjv bible-kjv-text chromium)
 # With LIBTORCH set, the user brings their own libtorch.
 [ -z "${LIBTORCH:-}" ] && pkgs+=(libtorch-dev)
 # Debian's libtorch calls the libblas.so.3 alternative, by default the

@@ -290,6 +290,28 @@ func (t Task) Check() error {
 			return err
 		}
 	}
+	if err := t.checkKindFields(); err != nil {
+		return err
+	}
+	seen := map[string]bool{}
+	for _, s := range t.Sites {
+		if s == "" || seen[s] {
+			return fmt.Errorf("sites: %q is empty or listed twice", s)
+		}
+		seen[s] = true
+	}
+	if err := checkDevice(t.Device); err != nil {
+		return err
+	}
+	if d, err := time.ParseDuration(t.Timeout); err != nil || d < 0 {
+		return fmt.Errorf("timeout %q: want a Go duration such as 30m (0: none)", t.Timeout)
+	}
+	return nil
+}
+
+// checkKindFields checks the fields of the task's kind, and that it sets
+// none of the other kind's.
+func (t Task) checkKindFields() error {
 	lm := t.Kind == "lm"
 	unused := func(name string, set bool, why string) error {
 		if set {
@@ -316,64 +338,61 @@ func (t Task) Check() error {
 		}
 	}
 	if lm {
-		switch {
-		case t.Model != "transformer-xl":
-			return fmt.Errorf("model %q: language-model tasks train transformer-xl", t.Model)
-		case !slices.Contains(LMDatasets, t.Data):
-			return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(LMDatasets, ", "))
-		case t.LMConfig == "":
-			return fmt.Errorf("lm_config: want the model and recipe file")
-		case t.Steps < 0:
-			return fmt.Errorf("steps %d: want 0 (the recipe's max_step) or more", t.Steps)
-		case t.EvalTokens < 0:
-			return fmt.Errorf("eval_tokens %d: want 0 (all) or more", t.EvalTokens)
-		}
-	} else {
-		imagenet := t.Data == "imagenet"
-		switch {
-		case t.Model == "":
-			return fmt.Errorf("model: want a model name")
-		case !slices.Contains(ClassifyDatasets, t.Data):
-			return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(ClassifyDatasets, ", "))
-		case t.Epochs < 1:
-			return fmt.Errorf("epochs %d: want at least 1", t.Epochs)
-		case t.BatchSize < 1:
-			return fmt.Errorf("batch_size %d: want at least 1", t.BatchSize)
-		case !(t.LR > 0) || !finite(t.LR):
-			return fmt.Errorf("lr %v: want a positive number", t.LR)
-		case t.TrainSubset < 0:
-			return fmt.Errorf("train_subset %d: want 0 (all) or more", t.TrainSubset)
-		case !(t.ValFrac >= 0 && t.ValFrac < 1):
-			return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for trial's default", t.ValFrac)
-		case t.PerClass < 0:
-			return fmt.Errorf("per_class %d: want 0 (all) or more", t.PerClass)
-		case t.PerClass != 0 && !imagenet:
-			return fmt.Errorf("per_class: only imagenet reads it, not %s", t.Data)
-		case t.ImageSize < 0:
-			return fmt.Errorf("image_size %d: want 0 (224) or more", t.ImageSize)
-		case t.ImageSize != 0 && !imagenet:
-			return fmt.Errorf("image_size: only imagenet reads it, not %s", t.Data)
-		case t.Data == "mnist" && t.DataDir == "":
-			return fmt.Errorf("data_dir: mnist has no default folder")
-		case len(t.Sites) > 0 && t.SitesRegexp != "":
-			return fmt.Errorf("sites and sites_regexp: set one")
-		}
-		if _, err := regexp.Compile(t.SitesRegexp); err != nil {
-			return fmt.Errorf("sites_regexp %q: %w", t.SitesRegexp, err)
-		}
+		return t.checkLM()
 	}
-	seen := map[string]bool{}
-	for _, s := range t.Sites {
-		if s == "" || seen[s] {
-			return fmt.Errorf("sites: %q is empty or listed twice", s)
-		}
-		seen[s] = true
+	return t.checkClassify()
+}
+
+// checkLM checks the fields of a language-model task.
+func (t Task) checkLM() error {
+	switch {
+	case t.Model != "transformer-xl":
+		return fmt.Errorf("model %q: language-model tasks train transformer-xl", t.Model)
+	case !slices.Contains(LMDatasets, t.Data):
+		return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(LMDatasets, ", "))
+	case t.LMConfig == "":
+		return fmt.Errorf("lm_config: want the model and recipe file")
+	case t.Steps < 0:
+		return fmt.Errorf("steps %d: want 0 (the recipe's max_step) or more", t.Steps)
+	case t.EvalTokens < 0:
+		return fmt.Errorf("eval_tokens %d: want 0 (all) or more", t.EvalTokens)
 	}
-	if err := checkDevice(t.Device); err != nil {
-		return err
+	return nil
+}
+
+// checkClassify checks the fields of a classification task.
+func (t Task) checkClassify() error {
+	imagenet := t.Data == "imagenet"
+	switch {
+	case t.Model == "":
+		return fmt.Errorf("model: want a model name")
+	case !slices.Contains(ClassifyDatasets, t.Data):
+		return fmt.Errorf("data %q: want one of %s", t.Data, strings.Join(ClassifyDatasets, ", "))
+	case t.Epochs < 1:
+		return fmt.Errorf("epochs %d: want at least 1", t.Epochs)
+	case t.BatchSize < 1:
+		return fmt.Errorf("batch_size %d: want at least 1", t.BatchSize)
+	case !(t.LR > 0) || !finite(t.LR):
+		return fmt.Errorf("lr %v: want a positive number", t.LR)
+	case t.TrainSubset < 0:
+		return fmt.Errorf("train_subset %d: want 0 (all) or more", t.TrainSubset)
+	case !(t.ValFrac >= 0 && t.ValFrac < 1):
+		return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for trial's default", t.ValFrac)
+	case t.PerClass < 0:
+		return fmt.Errorf("per_class %d: want 0 (all) or more", t.PerClass)
+	case t.PerClass != 0 && !imagenet:
+		return fmt.Errorf("per_class: only imagenet reads it, not %s", t.Data)
+	case t.ImageSize < 0:
+		return fmt.Errorf("image_size %d: want 0 (224) or more", t.ImageSize)
+	case t.ImageSize != 0 && !imagenet:
+		return fmt.Errorf("image_size: only imagenet reads it, not %s", t.Data)
+	case t.Data == "mnist" && t.DataDir == "":
+		return fmt.Errorf("data_dir: mnist has no default folder")
+	case len(t.Sites) > 0 && t.SitesRegexp != "":
+		return fmt.Errorf("sites and sites_regexp: set one")
 	}
-	if d, err := time.ParseDuration(t.Timeout); err != nil || d < 0 {
-		return fmt.Errorf("timeout %q: want a Go duration such as 30m (0: none)", t.Timeout)
+	if _, err := regexp.Compile(t.SitesRegexp); err != nil {
+		return fmt.Errorf("sites_regexp %q: %w", t.SitesRegexp, err)
 	}
 	return nil
 }

@@ -89,6 +89,13 @@
 // output. Every trial trains with the same seed (task.seed), so
 // rewards compare patterns rather than initializations.
 //
+// LocalExecutor.Binary must be the autodropout command: a Go program that
+// runs a search and names its own executable is not, and started as
+// `PROGRAM train …` it would run its search again. Before anything is
+// journaled, Run checks the binary (CheckBinary: `BINARY version` must
+// answer "autodropout …") and refuses another one, saying to set Binary
+// to a built autodropout command (or to run trials with InProcess).
+//
 // Reward is the validation accuracy for classification. For language
 // models, which report a validation perplexity, it is 80/perplexity:
 // around 1 for the paper's Penn Treebank models (perplexity 55–60), and a
@@ -128,6 +135,13 @@
 // configuration's hash is in run_started; a different configuration is
 // refused unless ForceConfig is set (cores, parallel and the timeout are
 // left out of the hash).
+//
+// One Run writes a folder at a time: Run locks Out (flock on Out/.lock)
+// before it reads the journal, and a second Run on the folder, in another
+// process or this one, returns an error wrapping ErrInUse that names the
+// process holding it. The kernel drops the lock when that process dies, so
+// a killed search never leaves a stale lock. Each trial's `train` locks
+// its own trials/NNNN, which the search's lock does not cover.
 //
 // Config.Check names the first bad field of a configuration, and
 // Task.CheckFiles the first missing file of a task's dataset; the command

@@ -150,7 +150,8 @@ func (t Trial) prepare() (trial.Spec, error) {
 // crash or leak in libtorch cannot reach the search and memory is
 // returned after every trial. A child that exits non-zero, runs past
 // Timeout, reports a diverged loss, or leaves no result.json is a
-// failure.
+// failure. Search.Run checks the binary before the first trial (Check,
+// CheckBinary): one that does not answer as autodropout is refused.
 type LocalExecutor struct {
 	// Binary is the autodropout binary that trains the trials (the
 	// command passes its own executable); required: a program that uses
@@ -165,7 +166,7 @@ const tailBytes = 2048
 // Run runs the trial.
 func (e *LocalExecutor) Run(ctx context.Context, t Trial) Result {
 	if e.Binary == "" {
-		return Result{Err: errors.New("LocalExecutor.Binary is empty: name the autodropout binary that trains the trials")}
+		return Result{Err: errors.New(emptyBinary)}
 	}
 	spec, err := t.prepare()
 	if err != nil {

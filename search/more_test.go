@@ -139,7 +139,7 @@ func TestLocalExecutor(t *testing.T) {
 	dir := t.TempDir()
 	script := func(name, body string) string {
 		p := filepath.Join(dir, name)
-		os.WriteFile(p, []byte("#!/bin/sh\nwhile [ $# -gt 0 ]; do [ \"$1\" = --out ] && OUT=$2; shift; done\n"+body+"\n"), 0o755)
+		os.WriteFile(p, []byte("#!/bin/sh\n[ \"$1\" = version ] && { echo \"autodropout fake\"; exit 0; }\nwhile [ $# -gt 0 ]; do [ \"$1\" = --out ] && OUT=$2; shift; done\n"+body+"\n"), 0o755)
 		return p
 	}
 	for _, tc := range []struct {
@@ -199,6 +199,18 @@ func killSearch(out string) *Search {
 }
 
 func TestMain(m *testing.M) {
+	if out := os.Getenv(libraryEnv); out != "" && os.Getenv(ProbeEnv) != "" {
+		// The test binary as a library program that runs a search and
+		// ignores its arguments, started by its own search to check its
+		// binary: it must refuse rather than start the search again.
+		s := &Search{Config: Config{Method: "random", Budget: 2}.WithDefaults(), Sites: testSites, Out: out, Executor: &LocalExecutor{Binary: os.Args[0]}}
+		if _, err := s.Run(context.Background()); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		fmt.Println("ran a search")
+		os.Exit(0)
+	}
 	if out := os.Getenv(childEnv); out != "" {
 		if _, err := killSearch(out).Run(context.Background()); err != nil {
 			fmt.Fprintln(os.Stderr, err)

@@ -26,6 +26,7 @@ func TestPrecisionReachesTrialAndJournal(t *testing.T) {
 	// The fake trainer writes the precision it was given, as train does.
 	bin := filepath.Join(dir, "train.sh")
 	os.WriteFile(bin, []byte(`#!/bin/sh
+[ "$1" = version ] && { echo "autodropout fake"; exit 0; }
 P=fp32
 while [ $# -gt 0 ]; do [ "$1" = --out ] && OUT=$2; [ "$1" = --precision ] && P=$2; shift; done
 echo "{\"val_acc\": 0.5, \"steps\": 1, \"examples\": 8, \"wall_s\": 0.1, \"precision\": \"$P\"}" > $OUT/result.json

@@ -40,8 +40,9 @@ type run struct {
 	running int
 }
 
-// open checks the search and prepares its folder and journal.
-func (s *Search) open() (*run, error) {
+// open checks the search, locks and prepares its folder (lockOut), and
+// opens its journal; r.close releases both.
+func (s *Search) open(ctx context.Context) (*run, error) {
 	cfg := s.Config
 	if err := cfg.Check(); err != nil {
 		return nil, fmt.Errorf("config: %w", err)
@@ -54,19 +55,23 @@ func (s *Search) open() (*run, error) {
 	if r.space == nil {
 		r.space = ConvNetSpace{autodropout.DefaultSearchSpace()}
 	}
-	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+	unlock, err := s.lockOut(ctx)
+	if err != nil {
 		return nil, err
 	}
+	r.close = unlock
 	if err := s.removeTemps(); err != nil {
+		unlock()
 		return nil, err
 	}
 	if r.j == nil {
 		r.where = filepath.Join(s.Out, "journal.jsonl")
 		fj, err := OpenFileJournal(r.where)
 		if err != nil {
+			unlock()
 			return nil, err
 		}
-		r.j, r.close = fj, func() { fj.Close() }
+		r.j, r.close = fj, func() { fj.Close(); unlock() }
 	}
 	cores := cfg.Cores
 	if cores <= 0 {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/autodropout/autodropout/internal/atomicfile"
+	"github.com/autodropout/autodropout/internal/runlock"
 	"io"
 	"math"
 	"math/rand"
@@ -26,7 +27,7 @@ type Search struct {
 	Space       Space    // nil: the default ConvNet space
 	Executor    Executor
 	Journal     Journal   // nil: a FileJournal at Out/journal.jsonl
-	Out         string    // folder for the journal, checkpoint, trials, top/ and summary.json
+	Out         string    // folder for the journal, checkpoint, trials, top/ and summary.json; locked while Run runs (ErrInUse)
 	Progress    io.Writer // progress lines; nil: none
 	ForceConfig bool      // resume even when the journal was started with another config
 
@@ -147,11 +148,18 @@ var hook func(point string, step int) error
 // checkpoint, marked recovered). Without a checkpoint the controller is
 // rebuilt from the journal, which is left as it is.
 //
+// Run holds a lock on Out (the file Out/.lock) while it runs: a second
+// Run on the folder, in another process or this one, returns an error
+// wrapping ErrInUse that names the process holding it. The kernel drops
+// the lock when its process dies, so a killed search never blocks the
+// next one. Before anything is journaled, an Executor that is a Checker
+// is checked: a LocalExecutor whose binary is not autodropout is refused.
+//
 // If the context ends, Run returns an *InterruptedError. If every trial
 // failed, it writes the summary and returns it with an error wrapping
 // ErrAllFailed.
 func (s *Search) Run(ctx context.Context) (Summary, error) {
-	r, err := s.open()
+	r, err := s.open(ctx)
 	if err != nil {
 		return Summary{}, err
 	}
@@ -221,6 +229,36 @@ func endEvent(t Trial, res Result) Event {
 	}
 	return e
 }
+
+// lockOut makes Out and takes its lock (package runlock) for the rest of
+// Run: a second search on the folder, in this process or another, is
+// refused with an error naming the holder (it wraps ErrInUse). Then it
+// checks that the executor can run trials (Checker), before anything is
+// journaled.
+func (s *Search) lockOut(ctx context.Context) (unlock func(), err error) {
+	if err := Probed(); err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(s.Out, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := runlock.Acquire(s.Out)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if c, ok := s.Executor.(Checker); ok {
+		if err := c.Check(ctx); err != nil {
+			l.Release()
+			return nil, fmt.Errorf("search: %w", err)
+		}
+	}
+	return func() { l.Release() }, nil
+}
+
+// ErrInUse is wrapped by the error of Search.Run (and experiment.Run)
+// when another run holds its folder: another process, or another Run in
+// this one. The error names the folder and the holder's process.
+var ErrInUse = runlock.ErrHeld
 
 // removeTemps deletes the temporary files of atomic writes a killed run
 // left in Out, top/ and the trial folders.

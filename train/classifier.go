@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/distributed"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
@@ -50,6 +51,20 @@ type Config struct {
 	// call trains (the caller owns it), so that a later call with Resume
 	// continues bit-identically.
 	SaveState func(*State) error
+	// SaveEachEpoch calls SaveState after every epoch, not only the
+	// last, so that a run that dies loses at most one epoch.
+	SaveEachEpoch bool
+	// Group, when set, makes this call one rank of a data-parallel run
+	// (package distributed): every rank calls Classifier with the same
+	// model and Config, and loaders that read its shards of the data
+	// (data.LoaderConfig.Shards; training evenly, with EvenShards).
+	// Rank 0's variables are broadcast at the start, a c10d Reducer
+	// averages the gradients, each rank draws its masks from
+	// distributed.MaskSeed, batch-norm statistics stay per rank while
+	// training and rank 0's are broadcast before each evaluation, and the
+	// result's loss, accuracies and examples are over all ranks. Nil: one
+	// process.
+	Group *distributed.Group
 }
 
 // EpochSeed is the seed of libtorch's generators during epoch e of a run
@@ -134,49 +149,65 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		r.restoreScaler(amp)
 		first, res.Epochs, res.Steps, res.Examples = r.Epochs, r.Epochs, r.Steps, r.Examples
 	}
+	par, err := newParallel(cfg.Group, vs, trainSet.Batches())
+	if err != nil {
+		return nil, err
+	}
+	defer par.close()
 	firstExamples := res.Examples
 	lastReport := time.Now()
 	for epoch := first; epoch < stop; epoch++ {
-		if err := libtorch.ManualSeed(EpochSeed(cfg.Seed, epoch)); err != nil {
+		if err := libtorch.ManualSeed(par.maskSeed(EpochSeed(cfg.Seed, epoch))); err != nil {
 			return nil, err
 		}
 		var lossSum float64
-		var lossN int
+		var lossN, epochN int
 		for b := range trainSet.Epoch(ctx, epoch) {
 			// Cosine decay from LR to 0 over the run, per step.
 			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(total))))
-			loss, err := step(model, opt, b, cfg.Device, amp)
+			loss, err := stepRank(model, opt, b, cfg.Device, amp, par)
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 			}
 			lossSum += loss
 			lossN++
+			epochN += b.N
 			res.Steps++
-			res.Examples += int64(b.N)
 			if cfg.Progress != nil && time.Since(lastReport) >= cfg.Every {
 				lastReport = time.Now()
 				el := time.Since(start)
 				done := res.Steps - first*trainSet.Batches()
 				eta := time.Duration(float64(el) / float64(done) * float64(stop*trainSet.Batches()-res.Steps))
+				seen := res.Examples - firstExamples + int64(epochN*max(cfg.Group.World(), 1)) // ranks alike
 				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f  %.0f examples/s  elapsed %s  eta %s\n",
 					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN),
-					float64(res.Examples-firstExamples)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+					float64(seen)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
 			}
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
 		}
-		res.TrainLoss = lossSum / float64(max(lossN, 1))
+		sums, err := par.sum(lossSum, float64(lossN), float64(epochN))
+		if err != nil {
+			return nil, fmt.Errorf("sum the ranks' losses after epoch %d: %w", epoch+1, err)
+		}
+		res.TrainLoss = sums[0] / max(sums[1], 1)
+		res.Examples += int64(sums[2])
 		res.Epochs = epoch + 1
+		if cfg.SaveEachEpoch && cfg.SaveState != nil && epoch+1 < stop {
+			if err := saveState(vs, opt, amp, cfg, res); err != nil {
+				return nil, err
+			}
+		}
 		if cfg.Curve && valSet != nil {
-			a, err := amp.accuracy(ctx, model, valSet)
+			a, err := par.accuracy(ctx, amp, model, valSet)
 			if err != nil {
 				return nil, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
 			}
 			pt := Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a}
 			trainText := ""
 			if cfg.CurveTrain != nil {
-				ta, err := amp.accuracy(ctx, model, cfg.CurveTrain)
+				ta, err := par.accuracy(ctx, amp, model, cfg.CurveTrain)
 				if err != nil {
 					return nil, fmt.Errorf("training accuracy after epoch %d: %w", epoch+1, err)
 				}
@@ -190,27 +221,21 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		}
 	}
 	if cfg.SaveState != nil {
-		st, err := captureState(vs, opt, cfg.Momentum)
-		if err != nil {
-			return nil, fmt.Errorf("state after epoch %d: %w", res.Epochs, err)
-		}
-		st.Epochs, st.Steps, st.Examples = res.Epochs, res.Steps, res.Examples
-		st.saveScaler(amp)
-		if err := cfg.SaveState(st); err != nil {
+		if err := saveState(vs, opt, amp, cfg, res); err != nil {
 			return nil, err
 		}
 	}
 	if n := len(res.Curve); n > 0 {
 		res.ValAcc = &res.Curve[n-1].ValAcc
 	} else if valSet != nil {
-		a, err := amp.accuracy(ctx, model, valSet)
+		a, err := par.accuracy(ctx, amp, model, valSet)
 		if err != nil {
 			return nil, fmt.Errorf("validation: %w", err)
 		}
 		res.ValAcc = &a
 	}
 	if testSet != nil {
-		a, err := amp.accuracy(ctx, model, testSet)
+		a, err := par.accuracy(ctx, amp, model, testSet)
 		if err != nil {
 			return nil, fmt.Errorf("test: %w", err)
 		}
@@ -220,15 +245,35 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	return res, nil
 }
 
+// saveState hands the state after res.Epochs epochs to cfg.SaveState.
+func saveState(vs *gnn.VarStore, opt *gnn.Optimizer, amp *AMP, cfg Config, res *Result) error {
+	st, err := captureState(vs, opt, cfg.Momentum)
+	if err != nil {
+		return fmt.Errorf("state after epoch %d: %w", res.Epochs, err)
+	}
+	st.Epochs, st.Steps, st.Examples = res.Epochs, res.Steps, res.Examples
+	st.saveScaler(amp)
+	return cfg.SaveState(st)
+}
+
 // step runs forward, backward and the optimizer on one batch and returns the
 // loss. The forward pass and the loss run in amp's precision (nil: float32).
 func step(model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp *AMP) (float64, error) {
+	return stepRank(model, opt, b, dev, amp, nil)
+}
+
+// stepRank is step on one rank of par: the gradients are averaged over the
+// ranks during backward.
+func stepRank(model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp *AMP, par *parallel) (float64, error) {
 	x, y, err := b.Tensors(dev)
 	if err != nil {
 		return 0, err
 	}
 	defer x.MustDrop()
 	defer y.MustDrop()
+	if err := par.beforeForward(); err != nil {
+		return 0, err
+	}
 	loss, err := amp.forward(func() (*ts.Tensor, error) {
 		logits := model.ForwardT(x, true)
 		defer logits.MustDrop()
@@ -245,7 +290,10 @@ func step(model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp 
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return v, fmt.Errorf("%w: loss is %v", ErrDiverged, v)
 	}
-	return v, amp.backward(loss, opt, nil)
+	if err := par.beforeBackward(); err != nil {
+		return v, err
+	}
+	return v, par.backwardErr(amp.backward(loss, opt, nil))
 }
 
 var noWeight = ts.NewTensor()
@@ -258,8 +306,18 @@ func crossEntropy(logits, y *ts.Tensor) (*ts.Tensor, error) {
 // Accuracy evaluates model (in evaluation mode, without gradients) on every
 // example of l.
 func Accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.Device) (float64, error) {
-	var correct, n int64
-	var err error
+	correct, n, err := accuracyCounts(ctx, model, l, dev)
+	if err != nil {
+		return 0, err
+	}
+	if n == 0 {
+		return 0, fmt.Errorf("no examples to evaluate")
+	}
+	return float64(correct) / float64(n), nil
+}
+
+// accuracyCounts counts the examples of l that model classifies right.
+func accuracyCounts(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.Device) (correct, n int64, err error) {
 	noGradErr := libtorch.NoGrad(func() {
 		for b := range l.Epoch(ctx, 0) {
 			var x, y *ts.Tensor
@@ -280,13 +338,10 @@ func Accuracy(ctx context.Context, model ts.ModuleT, l *data.Loader, dev gotch.D
 	if err == nil {
 		err = noGradErr
 	}
-	if err != nil {
-		return 0, err
+	if err == nil {
+		err = ctx.Err()
 	}
-	if n == 0 {
-		return 0, fmt.Errorf("no examples to evaluate")
-	}
-	return float64(correct) / float64(n), ctx.Err()
+	return correct, n, err
 }
 
 // accuracy is Accuracy in the precision's autocast region.

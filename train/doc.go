@@ -16,6 +16,11 @@
 // with Adam, this package's own implementation of torch.optim.Adam, whose
 // moments libtorch's optimizer would keep out of reach.
 //
+// Config.Group makes a classifier's run one rank of a data-parallel
+// training (package distributed): rank 0's variables are broadcast, c10d's
+// Reducer averages the gradients during backward, masks are drawn per
+// rank, and the losses and evaluation counts are summed over the ranks.
+//
 // The loop returns errors instead of exiting (a diverging child model is a
 // recorded failure, not a crash of the search), drops each step's tensors
 // as soon as they are used, and reports progress at a steady pace.

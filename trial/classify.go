@@ -15,6 +15,7 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/distributed"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
@@ -29,8 +30,18 @@ type splits struct {
 	evalCfg             data.LoaderConfig
 }
 
-// runClassify trains an image classifier (s resolved).
-func runClassify(ctx context.Context, s Spec) (Result, error) {
+// runClassify trains an image classifier (s resolved), on this process
+// alone or as one rank of a data-parallel run.
+func runClassify(ctx context.Context, s Spec) (res Result, err error) {
+	env, err := rankEnv(s)
+	if err != nil {
+		return Result{}, err
+	}
+	g, leave, err := joinRank(ctx, &s, env)
+	if err != nil {
+		return Result{}, err
+	}
+	defer func() { err = leave(err) }()
 	dev, _, err := s.setup()
 	if err != nil {
 		return Result{}, err
@@ -40,7 +51,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 			return Result{}, err
 		}
 	}
-	sp, err := s.loadImages()
+	sp, err := s.loadImages(g.Rank(), g.World())
 	if err != nil {
 		return Result{}, err
 	}
@@ -52,6 +63,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	cfg := train.DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
 	cfg.Seed, cfg.Curve, cfg.StopEpoch = s.Seed, s.Curve, s.StopEpoch
+	cfg.Group, cfg.SaveEachEpoch = g, g != nil
 	if s.Curve {
 		if cfg.CurveTrain, err = data.NewLoader(sp.trainSet, sp.evalCfg); err != nil {
 			return Result{}, err
@@ -60,9 +72,9 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
-	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
-		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed)
-	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision)
+	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d%s\n",
+		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, processesText(g, s.BatchSize))
+	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision, g.World())
 	if err != nil {
 		return Result{}, err
 	}
@@ -73,10 +85,16 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		return Result{}, err
 	}
 	defer release()
-	res, err := train.Classifier(ctx, vs, model, sp.train, sp.val, sp.test, cfg)
+	tr, err := train.Classifier(ctx, vs, model, sp.train, sp.val, sp.test, cfg)
 	if err != nil {
 		return Result{}, err
 	}
+	return s.classifyResult(tr, sp, vs, regDesc, pretrainedSum, g.World())
+}
+
+// classifyResult reports a finished training, saves the checkpoint in Out
+// and writes result.json there.
+func (s Spec) classifyResult(res *train.Result, sp *splits, vs *gnn.VarStore, regDesc, pretrainedSum string, world int) (Result, error) {
 	fmt.Fprintf(s.Output, "done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
 		time.Duration(res.WallS*float64(time.Second)).Round(time.Second), res.TrainLoss, accText(res.ValAcc), accText(res.TestAcc), res.Params)
 	out := Result{Model: s.Model, Dataset: s.Data, Regularizer: regDesc, Seed: s.Seed, Threads: libtorch.Threads(), Device: s.Device,
@@ -84,6 +102,9 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
 		ResumedFrom: s.ResumeState}
+	if world > 1 {
+		out.Nproc = world
+	}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
@@ -124,9 +145,19 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, full *data.Images) (model nn.Sit
 	return model, pretrainedSum, regDesc, err
 }
 
+// processesText says how many processes train together, if more than one.
+func processesText(g *distributed.Group, batch int) string {
+	if g.World() == 1 {
+		return ""
+	}
+	return fmt.Sprintf(", on %d processes (batch %d each)", g.World(), batch)
+}
+
 // loadImages opens the dataset and builds the loaders: training
-// (augmented), validation and, unless SkipTest, test.
-func (s Spec) loadImages() (*splits, error) {
+// (augmented), validation and, unless SkipTest, test; on rank of world
+// processes, each reads its shard (training: evenly, padded as torch's
+// DistributedSampler does).
+func (s Spec) loadImages(rank, world int) (*splits, error) {
 	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
 	if err != nil {
 		return nil, err
@@ -150,10 +181,11 @@ func (s Spec) loadImages() (*splits, error) {
 			aug.CropPad = 0
 		}
 	}
-	if sp.train, err = data.NewLoader(sp.trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
+	trainCfg := data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug, Shard: rank, Shards: world, EvenShards: true}
+	if sp.train, err = data.NewLoader(sp.trainSet, trainCfg); err != nil {
 		return nil, err
 	}
-	sp.evalCfg = data.LoaderConfig{BatchSize: max(s.BatchSize, 256)}
+	sp.evalCfg = data.LoaderConfig{BatchSize: max(s.BatchSize, 256), Shard: rank, Shards: world}
 	if len(valIdx) > 0 {
 		if sp.val, err = data.NewLoader(full.Subset(valIdx), sp.evalCfg); err != nil {
 			return nil, err
@@ -200,11 +232,14 @@ func (s Spec) states(id map[string]string, resume **train.State, save *func(*tra
 // (the patterns and pretrained weights by content). The stop, Out,
 // Threads, Every, Curve, SkipTest and the state files may differ between
 // the pieces of a run.
-func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision) (map[string]string, error) {
+func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision, world int) (map[string]string, error) {
 	line := fmt.Sprintf("%q %q %q %d %v %d %v %q %q %v %v %d %q %q %d %d %v %q %v %q\n",
 		s.Model, s.Data, s.DataDir, s.BatchSize, s.LR, s.TrainSubset, s.ValFrac, s.Regularizer.Name, s.Space,
 		s.AllowOutsideSpace, s.DropRate, s.BlockSize, s.Sites, pretrainedSum, s.ImageSize, s.PerClass, !s.NoAugment,
 		prec, s.PretrainedPartial, s.Device)
+	if world > 1 { // other batches and masks: another run
+		line += fmt.Sprintf("processes %d\n", world)
+	}
 	var files [][]byte
 	if s.hasPatterns() {
 		b, _, err := s.patternBytes()

@@ -75,7 +75,8 @@ func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.Int64Var(&s.Seed, "seed", s.Seed, fmt.Sprintf("seed of every random choice: split, order, augmentation, initialization, masks (default %d)", DefaultSeed))
 	fs.StringVar((*string)(&s.Precision), "precision", string(s.Precision), "precision of the forward passes: fp32, bf16 (autocast; weights stay float32), fp16 (CUDA, with loss scaling) or auto (bf16 where the CPU has AVX512-BF16 or AMX, or the GPU bf16; else fp32 on a CPU, fp16 on a GPU) (default auto)")
 	fs.StringVar(&s.Device, "device", s.Device, "cpu, cuda or cuda:N (default cpu)")
-	fs.IntVar(&s.Threads, "threads", s.Threads, "libtorch intra-op threads (0: all cores)")
+	fs.IntVar(&s.Threads, "threads", s.Threads, "libtorch intra-op threads (0: all cores; with --nproc N, the cores shared among the N processes)")
+	fs.IntVar(&s.Nproc, "nproc", s.Nproc, "train on this many processes of this machine together, data-parallel through c10d/Gloo (classify; --batch-size is per process; under torchrun, leave it out: its variables make each process a rank)")
 	fs.Var(notFlag{&s.SkipTest}, "test", "evaluate on the test split (search trials skip it: their reward is the validation score)")
 	fs.StringVar(&s.Out, "out", s.Out, "folder for result.json and the checkpoint model.ot (empty: none)")
 	fs.StringVar(&s.SaveState, "save-state", s.SaveState, "file for the resumable state after the last epoch (lm: step) trained: weights, buffers, optimizer state, progress, and the run's identity")
@@ -97,7 +98,7 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Pretrained, "pretrained", s.Pretrained, "PyTorch state dict (.pth, torchvision format) to start from; a classifier of another size, and a stem for other input channels, are skipped; anything else that does not fit is refused (see --pretrained-partial); a DataParallel \"module.\" prefix is stripped")
 	fs.BoolVar(&s.PretrainedPartial, "pretrained-partial", s.PretrainedPartial, "with --pretrained: load whatever fits by name and shape and skip the rest (named in the output), even from another architecture")
 	fs.StringVar(&s.Space, "space", s.Space, "search-space JSON file the --pattern values must come from (default: the default space)")
-	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v); lm: of dropout and variational at the reference's sites (default: the config's dropout)", DefaultDropRate))
+	fs.Float64Var(&s.DropRate, "drop-rate", s.DropRate, fmt.Sprintf("drop probability of dropout, spatial and dropblock (default %v; lm: of dropout and variational at the reference's sites, the config's dropout when 0)", DefaultDropRate))
 	fs.Float64Var(&s.DropAtt, "dropatt", s.DropAtt, "lm: drop probability of the attention probabilities under dropout and variational (default: the config's dropatt)")
 	fs.IntVar(&s.CurveEvery, "curve-every", s.CurveEvery, "lm: evaluate the validation split and as many training tokens every this many steps and after the last, and record the learning curve (result.json's lm_curve; 0: none)")
 	fs.IntVar(&s.BlockSize, "block-size", s.BlockSize, fmt.Sprintf("dropblock's block side (default %d)", DefaultBlockSize))
@@ -232,6 +233,7 @@ func (s Spec) Args() []string {
 	str("precision", string(s.Precision))
 	str("device", s.Device)
 	num("threads", s.Threads)
+	num("nproc", s.Nproc)
 	if s.SkipTest {
 		a = append(a, "--test=false")
 	}

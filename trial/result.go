@@ -24,8 +24,11 @@ type Result struct {
 	Regularizer string `json:"regularizer"` // what Run put on the sites, in words
 	Seed        int64  `json:"seed"`
 	Threads     int    `json:"threads"`
-	Device      string `json:"device,omitempty"`    // classify
-	Precision   string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
+	// Nproc is the number of processes that trained the run together
+	// (data-parallel); absent: one.
+	Nproc     int    `json:"nproc,omitempty"`
+	Device    string `json:"device,omitempty"`    // classify
+	Precision string `json:"precision,omitempty"` // the precision used: fp32, bf16 or fp16
 
 	// Scores; nil: not evaluated (a classifier has no perplexities, a
 	// language model no accuracies, a trial no test score).

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/sugarme/gotch"
 )
@@ -19,7 +20,10 @@ import (
 // Run trains s in this process: it reads the data, builds the model,
 // puts the regularizer on its sites, trains and evaluates, and, when
 // s.Out is set, writes result.json (and a classifier's model.ot) there.
-// It returns what result.json holds.
+// It returns what result.json holds. While it runs it holds the lock of
+// s.Out (package internal/runlock): a second training into the folder,
+// in another process or this one, is refused with an error naming the
+// process that holds it; the kernel drops the lock when that process dies.
 //
 // Run sets process-wide libtorch state: the intra-op thread count
 // (s.Threads) and the generators' seed. It keeps its goroutine on one OS
@@ -30,6 +34,11 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if err := s.Check(); err != nil {
 		return Result{}, err
 	}
+	unlock, err := lockOut(s.Out)
+	if err != nil {
+		return Result{}, err
+	}
+	defer unlock()
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	r := s.resolved()
@@ -122,4 +131,21 @@ func ptr[T any](v T) *T { return &v }
 // command's Stdout and Stderr.
 func Command(ctx context.Context, binary string, s Spec) *exec.Cmd {
 	return exec.CommandContext(ctx, binary, append([]string{"train"}, s.Args()...)...)
+}
+
+// lockOut makes a training's Out folder and locks it until Run ends
+// (package runlock), rather than two trainings both writing result.json
+// and model.ot. No Out: nothing to lock.
+func lockOut(out string) (unlock func(), err error) {
+	if out == "" {
+		return func() {}, nil
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return nil, err
+	}
+	l, err := runlock.Acquire(out)
+	if err != nil {
+		return nil, fmt.Errorf("--out %w", err)
+	}
+	return func() { l.Release() }, nil
 }

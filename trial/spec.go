@@ -86,6 +86,14 @@ type Spec struct {
 	// Threads is libtorch's intra-op thread count; 0 is all cores. It is
 	// process-wide: Run sets it for the process.
 	Threads int `json:"threads,omitempty"`
+	// Nproc (classify) trains the run on this many processes of this
+	// machine together, data-parallel (package distributed): Launch
+	// starts them, and Run, in a process that torchrun's variables
+	// (WORLD_SIZE > 1) make a rank, trains that rank's part. BatchSize
+	// is per process, as in PyTorch's DistributedDataParallel: 2
+	// processes of batch 64 take the steps of one process of batch 128.
+	// 0 or 1: one process (unless torchrun's variables say otherwise).
+	Nproc int `json:"nproc,omitempty"`
 	// SkipTest leaves the test split out (a search's trials: their
 	// reward is the validation score). false: evaluate it.
 	SkipTest bool `json:"skip_test,omitempty"`
@@ -248,6 +256,8 @@ func (s Spec) Check() error {
 		return fmt.Errorf("--image-size %d, --per-class %d, --block-size %d: want 0 (the default) or more", s.ImageSize, s.PerClass, s.BlockSize)
 	case s.Threads < 0:
 		return fmt.Errorf("--threads %d: want 0 (all cores) or more", s.Threads)
+	case s.Nproc < 0:
+		return fmt.Errorf("--nproc %d: want 1 or more", s.Nproc)
 	case s.Steps < 0 || s.StopStep < 0 || s.MinCount < 0 || s.EvalTokens < 0 || s.Duration < 0:
 		return fmt.Errorf("--steps %d, --stop-step %d, --min-count %d, --eval-tokens %d, --duration %v: want 0 (the default) or more", s.Steps, s.StopStep, s.MinCount, s.EvalTokens, s.Duration)
 	case lm && s.Model != "" && s.Model != DefaultLMModel:
@@ -287,6 +297,7 @@ func (s Spec) checkUnused() error {
 		{"space", s.Space != "", false}, {"dropatt", s.DropAtt != 0, true},
 		{"curve-every", s.CurveEvery != 0, true},
 		{"block-size", s.BlockSize != 0, false}, {"sites", s.Sites != "", false},
+		{"nproc", s.Nproc > 1, false},
 		{"config", s.LMConfig != "", true}, {"steps", s.Steps != 0, true},
 		{"stop-step", s.StopStep != 0, true}, {"duration", s.Duration != 0, true},
 		{"min-count", s.MinCount != 0, true}, {"eval-tokens", s.EvalTokens != 0, true},

@@ -17,7 +17,7 @@ func TestArgsRoundTrip(t *testing.T) {
 		{Model: "wrn-16-2", Data: "cifar10", DataDir: "/d", Epochs: 3, StopEpoch: 2, BatchSize: 64, LR: 0.1, TrainSubset: 100,
 			ValFrac: 0.2, ImageSize: 64, PerClass: 5, NoAugment: true, Curve: true, Pretrained: "w.pth", PretrainedPartial: true,
 			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
-			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
+			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, Nproc: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
 		{ValFrac: -1, Regularizer: Regularizer{Pattern: "p.json", Space: "space.json", AllowOutsideSpace: true}},
 		{Regularizer: Regularizer{Patterns: json.RawMessage(`{"patterns":[]}`)}},
 		{Task: LM, LMConfig: "c.json", Steps: 9, StopStep: 3, Duration: time.Minute, MinCount: 1, EvalTokens: 400,
@@ -117,12 +117,12 @@ func TestIdentityUnchanged(t *testing.T) {
 	pat := filepath.Join(dir, "pat.json")
 	os.WriteFile(pat, []byte(`{"patterns": []}`), 0o644)
 	s, _ := ParseArgs([]string{"--pattern", pat, "--epochs", "3", "--val-frac", "0"})
-	id, err := s.resolved().classifyIdentity("abc", "bf16")
+	id, err := s.resolved().classifyIdentity("abc", "bf16", 1)
 	if err != nil || id["flags"] != "84c4c34026ecac546e35f77d0617f427ed136d0542c934ad7dc7f256a35e4804" || id["epochs"] != "3" || id["seed"] != "1" {
 		t.Errorf("classify identity %v, %v", id, err)
 	}
 	s, _ = ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1"})
-	if id, _ := s.resolved().classifyIdentity("", "fp32"); id["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
+	if id, _ := s.resolved().classifyIdentity("", "fp32", 1); id["flags"] != "a5745ff1fd6e2a0372a6760acca13fa6fdf773bbe2f054e774fbad8492cd3abd" {
 		t.Errorf("classify identity %v", id)
 	}
 	s, _ = ParseArgs([]string{"--task", "lm", "--pattern", pat})

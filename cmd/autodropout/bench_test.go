@@ -68,7 +68,7 @@ func TestBenchWritesReport(t *testing.T) {
 func TestBenchWithoutPyTorch(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	err := runBench([]string{"--models", "wrn-10-1@1x8x8", "--batch", "2", "--steps", "1", "--warmup", "0", "--threads", "1",
-		"--skip", "mask,loader,controller", "--pytorch", "--python", filepath.Join(t.TempDir(), "no-python"), "--json", out,
+		"--skip", "mask,loader,controller,images", "--pytorch", "--python", filepath.Join(t.TempDir(), "no-python"), "--json", out,
 		"--pattern", "../../configs/patterns/wrn-16-2-hand.json"})
 	if err != nil {
 		t.Fatal(err)
@@ -99,7 +99,7 @@ func TestParseBenchFlags(t *testing.T) {
 func TestBenchPrecisions(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "bench.json")
 	err := runBench([]string{"--models", "wrn-10-1@1x8x8", "--batch", "2", "--steps", "2", "--warmup", "0", "--threads", "1",
-		"--skip", "mask,loader,controller", "--precision", "fp32,bf16", "--variants", "pattern", "--json", out,
+		"--skip", "mask,loader,controller,images", "--precision", "fp32,bf16", "--variants", "pattern", "--json", out,
 		"--pattern", "../../configs/patterns/wrn-16-2-hand.json"})
 	if err != nil {
 		t.Fatal(err)

@@ -4,9 +4,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/search"
 )
 
@@ -15,7 +17,7 @@ import (
 func fakeTrainer(t *testing.T, body string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "fake-autodropout")
-	if err := os.WriteFile(p, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
+	if err := os.WriteFile(p, []byte("#!/bin/sh\n[ \"$1\" = version ] && { echo \"autodropout fake\"; exit 0; }\n"+body+"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	return p
@@ -158,5 +160,21 @@ echo '{"val_acc": 0.5, "test_acc": 0.5, "wall_s": 0.1}' > "$OUT/result.json"`)
 	b, _ := os.ReadFile(count)
 	if n := strings.Count(string(b), "\n"); n != 6 {
 		t.Errorf("%d final trainings in all, want 5 and the interrupted one again", n)
+	}
+}
+
+// TestTrainRefusesAHeldFolder: a training whose --out another process
+// holds (here: this one, as a search would) fails before reading data,
+// naming the folder and the holder.
+func TestTrainRefusesAHeldFolder(t *testing.T) {
+	out := t.TempDir()
+	l, err := runlock.Acquire(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	err = runTrain([]string{"--data", "mnist", "--data-dir", filepath.Join(out, "no-data"), "--threads", "1", "--out", out})
+	if want := "--out " + out + " is in use by process " + strconv.Itoa(os.Getpid()); err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("err %v, want one with %q", err, want)
 	}
 }

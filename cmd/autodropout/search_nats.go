@@ -42,7 +42,9 @@ func (o natsOptions) options(name string) (natsrun.Options, error) {
 // natsBackend connects to the NATS server at url (retrying until it is
 // up or ctx ends) and returns run's executor, journal and checkpoint
 // store for a search.Search, and a function that closes them and the
-// connection. The search runs its trials on `autodropout worker --run RUN`
+// connection. The journal holds the run's controller claim until it is
+// closed: a second controller of the run is refused with an error naming
+// the first. The search runs its trials on `autodropout worker --run RUN`
 // processes and keeps its state on the server, so it can be restarted
 // anywhere with any --out.
 func natsBackend(ctx context.Context, url, run string, opts natsOptions) (search.Executor, search.Journal, search.Checkpoints, func() error, error) {
@@ -68,18 +70,25 @@ func natsBackend(ctx context.Context, url, run string, opts natsOptions) (search
 	if err != nil {
 		return fail(err)
 	}
-	ex, err := natsrun.NewExecutor(ctx, js, run, os.Stderr)
+	// Claim the run first: a second controller is refused before it
+	// touches anything (natsrun.LockRun).
+	j, err := natsrun.OpenJournal(ctx, js, run)
 	if err != nil {
 		return fail(err)
 	}
-	j, err := natsrun.OpenJournal(ctx, js, run)
+	if err := j.Lock(ctx); err != nil {
+		nc.Close()
+		return nil, nil, nil, nil, err
+	}
+	ex, err := natsrun.NewExecutor(ctx, js, run, os.Stderr)
 	if err != nil {
-		ex.Close()
+		j.Close()
 		return fail(err)
 	}
 	ck, err := natsrun.OpenCheckpoints(ctx, js, run)
 	if err != nil {
 		ex.Close()
+		j.Close()
 		return fail(err)
 	}
 	closeAll := func() error {

@@ -12,8 +12,6 @@ import (
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/internal/atomicfile"
-	"github.com/autodropout/autodropout/libtorch"
-	"github.com/sugarme/gotch"
 )
 
 // runShow renders the masks of a pattern file: for each site, a grid of
@@ -55,24 +53,15 @@ func runShow(args []string) error {
 	if err != nil {
 		return err
 	}
-	if err := libtorch.ManualSeed(*seed); err != nil {
+	drawn, err := autodropout.DrawSiteMasks(ps, autodropout.MaskPicture{Samples: *samples, Channels: *channels,
+		Height: *height, Width: *width, Seed: *seed, Cell: *cell})
+	if err != nil {
 		return err
 	}
 	var parts []*image.Gray
-	for _, sp := range ps {
-		mask, err := sp.Pattern.Mask(int64(*samples), int64(*channels), int64(*height), int64(*width), gotch.CPU)
-		if err != nil {
-			return fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		mean := mask.MustMean(gotch.Float, false)
-		fmt.Printf("%-28s %s  drops %.1f%%\n", sp.Site, sp.Pattern, 100*(1-mean.Float64Values()[0]))
-		mean.MustDrop()
-		img, err := autodropout.MasksImage(mask, autodropout.RenderOptions{Cell: *cell, MaxSamples: *samples, MaxChannels: *channels})
-		mask.MustDrop()
-		if err != nil {
-			return fmt.Errorf("site %s: %w", sp.Site, err)
-		}
-		parts = append(parts, img)
+	for _, d := range drawn {
+		fmt.Printf("%-28s %s  drops %.1f%%\n", d.Site, d.Pattern, 100*d.Dropped)
+		parts = append(parts, d.Image)
 	}
 	if err := writePNG(*out, stack(parts, 6)); err != nil {
 		return err

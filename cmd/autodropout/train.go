@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"path/filepath"
 
+	"github.com/autodropout/autodropout/distributed"
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/trial"
@@ -15,6 +16,8 @@ import (
 
 // runTrain trains one model: the flags are a trial.Spec, trial.Run
 // trains it, printing its progress, and writes result.json in --out.
+// With --nproc N (and no torchrun variables already making this process
+// a rank), trial.Launch starts N ranks of this binary instead.
 func runTrain(args []string) error {
 	fs := newFlagSet("train")
 	fs.Usage = func() {
@@ -33,6 +36,14 @@ func runTrain(args []string) error {
 	spec.Output = os.Stdout
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
+	if _, isRank := os.LookupEnv(distributed.VarWorldSize); spec.Nproc > 1 && !isRank {
+		self, err := os.Executable()
+		if err != nil {
+			return fmt.Errorf("--nproc: find this program to start its ranks: %w", err)
+		}
+		_, err = trial.Launch(ctx, self, spec, os.Stderr)
+		return err
+	}
 	_, err := trial.Run(ctx, spec)
 	return err
 }

@@ -8,6 +8,7 @@ import (
 	"runtime/debug"
 
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/search"
 	"github.com/sugarme/gotch"
 )
 
@@ -47,6 +48,12 @@ func runVersion(args []string) error {
 				}
 			}
 		}
+	}
+	if os.Getenv(search.ProbeEnv) != "" {
+		// A search checks that its trainer binary is this command
+		// (search.CheckBinary): the first line answers, quickly.
+		fmt.Printf("autodropout %s\n", mod)
+		return nil
 	}
 	lib, err := libtorch.LoadedLibrary()
 	if err != nil {

@@ -3,6 +3,7 @@ package natsrun
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -17,8 +18,8 @@ import (
 // TestKillWorkerAndController runs a search with a controller process
 // and three worker processes; one worker is killed in the middle of a
 // trial and the controller is killed and restarted with an empty output
-// folder (as on another machine). Every trial must end up in the journal
-// exactly once, with a result.
+// folder (as on another machine) once its claim on the run has lapsed.
+// Every trial must end up in the journal exactly once, with a result.
 func TestKillWorkerAndController(t *testing.T) {
 	_, url := startServer(t, -1)
 	_, js := connect(t, url)
@@ -64,6 +65,18 @@ func TestKillWorkerAndController(t *testing.T) {
 	ctl.cmd.Process.Signal(syscall.SIGKILL)
 	<-ctl.done
 	t.Logf("%v: killed the controller", time.Since(begin))
+	// Its claim on the run outlives it by the TTL: a new controller is
+	// refused until then, and not after.
+	var held *RunHeldError
+	if _, err := LockRun(context.Background(), js, run); !errors.As(err, &held) || held.Holder.PID != ctl.cmd.Process.Pid {
+		t.Fatalf("controller right after the kill: %v, want a refusal naming pid %d", err, ctl.cmd.Process.Pid)
+	}
+	eventually(t, "the killed controller's claim to lapse", func() bool {
+		l, err := LockRun(context.Background(), js, run)
+		l.Release()
+		return err == nil
+	})
+	t.Logf("%v: its claim lapsed", time.Since(begin))
 
 	out := t.TempDir()
 	ctl2 := startProc(t, "controller-2", "controller", urlEnv+"="+url, runEnv+"="+run, argEnv+"="+out)

@@ -119,11 +119,33 @@
 // run must be of this version or later: an older worker would run a rung
 // as a whole trial and answer on the wrong subject.
 //
+// # One controller per run
+//
+// A run's controller claims it in the key-value bucket
+//
+//	autodropout_controllers
+//	                     key RUN: the controller (host, process id,
+//	                     command, since); TTL DefaultControllerTTL
+//
+// (LockRun; Journal.Lock, and the journal's first append, take it). The
+// claim is refreshed every third of the bucket's TTL and deleted on
+// Journal.Close. A second controller is refused with a *RunHeldError
+// naming the holder and when its claim lapses; one killed with SIGKILL
+// stops refreshing, and the server drops its claim one TTL later. A
+// controller whose claim lapsed and was taken by another loses it: its
+// journal refuses every later append.
+//
+// A worker locks each trial folder it takes (the file .worker.lock; the
+// train it starts locks .lock, see internal/runlock) and waits while
+// another process holds it: on shared storage, two workers never train in
+// one folder at once, even when one of them was presumed dead.
+//
 // # Journal and checkpoint
 //
 // Journal appends with an expected last sequence for the run's subject:
 // appends are ordered and a second controller writing the same run is
-// refused instead of interleaving its events. An append whose
+// refused instead of interleaving its events, even one that bypassed the
+// claim. An append whose
 // acknowledgement was lost is retried and recognised by its message id.
 // Checkpoints copies controller.json to the object store after every
 // save and back before the search reads it, so `autodropout search` can

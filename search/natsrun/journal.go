@@ -27,10 +27,13 @@ type Journal struct {
 	writer string // distinguishes this writer's message ids from another's
 
 	mu   sync.Mutex
-	last uint64 // stream sequence of the run's last event; 0: none
+	last uint64   // stream sequence of the run's last event; 0: none
+	lock *RunLock // this writer's claim on the run, taken by Lock or the first Append
 }
 
 // OpenJournal opens the journal of run, creating the stream if needed.
+// Reading it (Events) takes nothing; writing it claims the run as its
+// controller (Lock), so that a second controller is refused.
 func OpenJournal(ctx context.Context, js jetstream.JetStream, run string) (*Journal, error) {
 	if err := CheckRun(run); err != nil {
 		return nil, err
@@ -61,9 +64,10 @@ func (j *Journal) lastSeq(ctx context.Context) (uint64, error) {
 // unreachable before it gives up (and the search stops, to be resumed).
 var appendTimeout = time.Minute
 
-// Append stores e after the run's last event. It fails if another process
-// appended to the run since this one last read or wrote it: two
-// controllers must not interleave one journal.
+// Append stores e after the run's last event. It fails if another
+// controller holds the run (see Lock), or lost the claim on it, or if
+// another process appended to the run since this one last read or wrote
+// it: two controllers must not interleave one journal.
 func (j *Journal) Append(e search.Event) error {
 	if e.Time.IsZero() {
 		e.Time = time.Now().UTC()
@@ -74,12 +78,15 @@ func (j *Journal) Append(e search.Event) error {
 	}
 	j.mu.Lock()
 	defer j.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+	defer cancel()
+	if err := j.claim(ctx); err != nil {
+		return fmt.Errorf("journal %s: append %s: %w", j.run, e.Type, err)
+	}
 	// One id per writer and position: a retry after a lost
 	// acknowledgement is recognised below instead of being taken for
 	// another writer.
 	id := j.run + "." + j.writer + ".after." + strconv.FormatUint(j.last, 10)
-	ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-	defer cancel()
 	wait := 100 * time.Millisecond
 	for {
 		ack, err := j.js.Publish(ctx, j.subj, b, jetstream.WithExpectLastSequencePerSubject(j.last), jetstream.WithMsgID(id))
@@ -175,5 +182,35 @@ func (j *Journal) Events() ([]search.Event, error) {
 	return evs, nil
 }
 
-// Close does nothing: the connection is the caller's.
-func (j *Journal) Close() error { return nil }
+// Lock claims the run for this writer (LockRun) unless it has already,
+// and returns a *RunHeldError if another controller holds it. Append
+// does this itself; a controller calls Lock first to be refused before
+// anything else. Close gives the claim back.
+func (j *Journal) Lock(ctx context.Context) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	return j.claim(ctx)
+}
+
+// claim is Lock with j.mu held; it also reports a claim lost since.
+func (j *Journal) claim(ctx context.Context) error {
+	if j.lock != nil {
+		return j.lock.Err()
+	}
+	l, err := LockRun(ctx, j.js, j.run)
+	if err != nil {
+		return err
+	}
+	j.lock = l
+	return nil
+}
+
+// Close gives back the run's claim, if this writer took it; the
+// connection is the caller's.
+func (j *Journal) Close() error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	err := j.lock.Release()
+	j.lock = nil
+	return err
+}

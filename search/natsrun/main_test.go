@@ -37,7 +37,12 @@ const (
 // testAckWait is short so that a killed worker's trial comes back quickly.
 const testAckWait = 2 * time.Second
 
+// testControllerTTL is short so that a killed controller's claim on its
+// run lapses quickly, and long enough that a test reads it before then.
+const testControllerTTL = 3 * time.Second
+
 func TestMain(m *testing.M) {
+	controllerTTL = testControllerTTL
 	switch os.Getenv(roleEnv) {
 	case "":
 		os.Exit(m.Run())
@@ -51,6 +56,20 @@ func TestMain(m *testing.M) {
 			fmt.Fprintln(os.Stderr, "controller:", err)
 			os.Exit(1)
 		}
+	case "claim": // claims the run, says so and waits to be killed
+		nc, err := Connect(os.Getenv(urlEnv), Options{Name: "claim"})
+		if err == nil {
+			var js jetstream.JetStream
+			if js, err = jetstream.New(nc); err == nil {
+				_, err = LockRun(context.Background(), js, os.Getenv(runEnv))
+			}
+		}
+		if err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
+		fmt.Println("claimed")
+		select {}
 	}
 	os.Exit(0)
 }
@@ -151,6 +170,7 @@ func fakeTrain(t *testing.T, sleep string) string {
 	t.Helper()
 	p := filepath.Join(t.TempDir(), "fake-train")
 	script := `#!/bin/sh
+[ "$1" = version ] && { echo "autodropout fake"; exit 0; }
 while [ $# -gt 0 ]; do
 	case "$1" in
 	--out) OUT=$2 ;;

@@ -368,12 +368,26 @@ func TestJournal(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := j2.Append(search.Event{Type: search.ControllerUpdated}); err != nil {
+	if err := j2.Append(search.Event{Type: search.ControllerUpdated}); !errors.Is(err, search.ErrInUse) {
+		t.Fatalf("second writer while the first holds the run: err %v, want a refusal", err)
+	}
+	// A writer that bypasses the claim is fenced all the same.
+	if _, err := js.Publish(ctx, journalSubject("j"), []byte(`{"type": "controller_updated"}`)); err != nil {
 		t.Fatal(err)
 	}
 	if err := j1.Append(search.Event{Type: search.ControllerUpdated}); err == nil || !strings.Contains(err.Error(), "another process") {
-		t.Errorf("second writer: err %v, want a refusal", err)
+		t.Errorf("after another writer: err %v, want a refusal", err)
 	}
+	if err := j1.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := j2.Events(); err != nil { // as a resuming search reads it first
+		t.Fatal(err)
+	}
+	if err := j2.Append(search.Event{Type: search.ControllerUpdated}); err != nil {
+		t.Errorf("second writer after the first closed: %v", err)
+	}
+	j2.Close()
 }
 
 // TestCheckpoints: a saved checkpoint comes back into an empty folder;

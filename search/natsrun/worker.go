@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/autodropout/autodropout/internal/runlock"
 	"github.com/autodropout/autodropout/search"
 )
 
@@ -75,8 +76,16 @@ func (w *Worker) Serve(ctx context.Context, js jetstream.JetStream) error {
 	if err := CheckRun(w.Run); err != nil {
 		return err
 	}
+	if err := search.Probed(); err != nil {
+		return err
+	}
 	if w.Executor == nil && w.Binary == "" {
 		return fmt.Errorf("worker: set Binary (the autodropout binary that trains the trials) or Executor")
+	}
+	if w.Executor == nil { // refuse a binary that is not autodropout before taking a trial
+		if err := search.CheckBinary(ctx, w.Binary); err != nil {
+			return fmt.Errorf("worker: %w", err)
+		}
 	}
 	w.js = js
 	if _, err := trialsStream(ctx, js); err != nil {
@@ -250,6 +259,24 @@ func (w *Worker) handle(ctx context.Context, m jetstream.Msg, results jetstream.
 			m.Nak()
 			return fmt.Errorf("trial %d: cannot make its folder here (mount the shared storage, or give --trials DIR): %w", t.ID, err)
 		}
+		lock, answered, err := w.lockTrial(ctx, results, tm.Run, k, t.Dir)
+		switch {
+		case err != nil && ctx.Err() != nil:
+			stopHeartbeat()
+			m.Nak()
+			w.logf("%v of run %s interrupted while waiting for its folder; handed back", k, tm.Run)
+			return nil
+		case err != nil:
+			stopHeartbeat()
+			m.Nak()
+			return fmt.Errorf("trial %d: %w", t.ID, err)
+		case answered:
+			stopHeartbeat()
+			w.logf("%v of run %s has a result already, from the process that held its folder; acking delivery %d", k, tm.Run, delivery)
+			w.ack(ctx, m)
+			return nil
+		}
+		defer lock.Release()
 		if k.Rung != noRung {
 			var err error
 			states, err = w.prepareRung(ctx, results, tm.Run, k, &t)
@@ -349,4 +376,48 @@ func (w *Worker) ack(ctx context.Context, m jetstream.Msg) {
 		// The result is stored: a redelivery will only be acked.
 		w.logf("ack %s: %v", m.Subject(), err)
 	}
+}
+
+// trialLock is the file a worker locks in a trial folder while it works
+// there (package runlock); the training it starts locks the folder's own
+// runlock.Name.
+const trialLock = ".worker.lock"
+
+// lockPoll is how often a worker looks whether a trial folder it waits
+// for is free.
+var lockPoll = 2 * time.Second
+
+// lockTrial takes the worker lock of trial folder dir. While another
+// process holds it (on shared storage, a worker presumed dead that still
+// trains there), it waits, says so once, and keeps the message with the
+// heartbeat; two trainings never write one folder. After a wait the
+// other may have stored the trial's result: answered says so, and the
+// lock is released. An error is the lock file's (the folder is not
+// writable) or ctx's.
+func (w *Worker) lockTrial(ctx context.Context, results jetstream.Stream, run string, k key, dir string) (l *runlock.Lock, answered bool, err error) {
+	waited := false
+	for {
+		l, err = runlock.AcquireFile(filepath.Join(dir, trialLock))
+		if !errors.Is(err, runlock.ErrHeld) {
+			break
+		}
+		if !waited {
+			w.logf("%v of run %s waits for its folder: %v", k, run, err)
+			waited = true
+		}
+		select {
+		case <-ctx.Done():
+			return nil, false, ctx.Err()
+		case <-time.After(lockPoll):
+		}
+	}
+	if err != nil || !waited {
+		return l, false, err
+	}
+	// A failed look-up only risks a duplicate, which the controller drops.
+	if _, answered, _ = firstResult(ctx, results, run, k); answered {
+		l.Release()
+		return nil, true, nil
+	}
+	return l, false, nil
 }
