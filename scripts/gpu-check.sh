@@ -149,13 +149,16 @@ if [[ -f "$info" ]]; then
 	# Bindings on the paths we use on a GPU: CUDA, autocast and loss
 	# scaling, the optimizer, and the ops of our training steps and masks.
 	critical='cuda|cudnn|autocast|amp|^atc_|^ato_|^at_|^atg_(conv2d|convolution|batch_norm|native_batch_norm|linear|addmm|matmul|mm|bmm|cross_entropy_loss|log_softmax|nll_loss|softmax|relu_?|bernoulli_?|rand|randn|rand_like|uniform_|grid_sampler|affine_grid_generator|adaptive_avg_pool2d|max_pool2d|layer_norm|embedding|dropout|to|to1|to2|to3|to4|_to_copy|copy_|isfinite|isinf|isnan|abs|sum|mul_?|add_?|div_?|where|roll|gather)$'
-	replaced="$(awk '/"replaced": \[/ {on=1} on {print} on && /\]/ {exit}' "$info" | grep -o '"at[a-z]*_[A-Za-z0-9_]*"' | tr -d '"')"
+	all="$(awk '/"replaced": \[/ {on=1} on {print} on && /\]/ {exit}' "$info" | grep -o '"[a-z]*_[A-Za-z0-9_]*"' | tr -d '"')"
+	replaced="$(grep '^at' <<<"$all")"
 	bad="$(grep -E "$critical" <<<"$replaced" | tr '\n' ' ')"
 	n="$(grep -c . <<<"$replaced")"
+	# Our own replaceable C++ (extra/cuda_memory.cpp, extra/distributed.cpp).
+	own="$(grep '^ad' <<<"$all" | tr '\n' ' ')"
 	if [[ -n "$bad" ]]; then
 		record replaced fail 0 "bindings on our GPU paths were replaced: $bad"
 	else
-		record replaced pass 0 "$n bindings replaced, none on our CUDA, autocast or optimizer paths (library.json)"
+		record replaced pass 0 "$n bindings replaced, none on our CUDA, autocast or optimizer paths (library.json)${own:+; of our own C++ replaced: $own}"
 	fi
 else
 	record replaced fail 0 "no $info: the library was not built"

@@ -11,8 +11,10 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -183,7 +185,8 @@ type libBuild struct {
 	abi      *ABI
 	work     string
 	units    []string        // translation units, file names in work
-	stubbed  map[string]bool // units whose failures may be replaced (gotch's)
+	stubbed  map[string]bool // units whose failures may be replaced (gotch's, and replaceable extras)
+	whole    map[string]bool // replaceable extras: a failure replaces every function of the file
 	replaced map[string]bool
 	missing  []string
 
@@ -245,6 +248,12 @@ func (b *libBuild) prepare() error {
 		replaceable := strings.HasPrefix(string(src), replaceableMarker)
 		if err := b.addUnit(filepath.Base(f), string(src), replaceable); err != nil {
 			return err
+		}
+		if replaceable {
+			if b.whole == nil {
+				b.whole = map[string]bool{}
+			}
+			b.whole[filepath.Base(f)] = true
 		}
 	}
 	return b.stubMissing()
@@ -468,6 +477,9 @@ func (b *libBuild) stubDiagnosed(unit, out string) (int, error) {
 	if !b.stubbed[unit] {
 		return 0, fmt.Errorf("%s (autodropout's own C++) does not compile against libtorch %s:\n%s", unit, b.cfg.Libtorch.Version, tail(out, 4000))
 	}
+	if b.whole[unit] {
+		return b.stubWholeUnit(unit)
+	}
 	diags := ParseDiagnostics(out, []string{unit})
 	if len(diags) == 0 {
 		return 0, fmt.Errorf("%s failed to compile outside any binding:\n%s", unit, tail(out, 4000))
@@ -490,6 +502,43 @@ func (b *libBuild) stubDiagnosed(unit, out string) (int, error) {
 	}
 	return len(names), b.replace(unit, string(src), fns, names)
 }
+
+// stubWholeUnit replaces a replaceable extra file that does not compile by
+// error stubs of all its extern "C" functions: its C++ may fail anywhere
+// (a header the libtorch lacks, a changed class), not only inside them.
+// A stub with an error out-parameter named err (char **err, the convention
+// of extra/*.cpp) fills it and returns NULL or -1, as those functions do
+// on failure.
+func (b *libBuild) stubWholeUnit(unit string) (int, error) {
+	src, err := os.ReadFile(filepath.Join(b.work, unit))
+	if err != nil {
+		return 0, err
+	}
+	fns := ExternCFuncs(string(src))
+	var out strings.Builder
+	out.WriteString(replaceableMarker + " (replaced: it does not compile against this libtorch)\n#include \"torch_api.h\"\n#include <cstring>\n")
+	for _, f := range fns {
+		if b.replaced[f.Name] {
+			return 0, fmt.Errorf("%s: the replacement of %s does not compile", unit, f.Name)
+		}
+		msg := unavailable(f.Name, b.cfg.Libtorch.Version)
+		stub := Stub(Function{Name: f.Name, ReturnType: f.Ret, Header: f.Text}, msg)
+		if errOut.MatchString(f.Text) {
+			// The convention of a function that reports through err:
+			// NULL or -1 on failure.
+			stub = strings.Replace(stub, "\n", fmt.Sprintf("\n  if (err) *err = strdup(%s);", strconv.Quote(msg)), 1)
+			if !strings.Contains(f.Ret, "*") {
+				stub = strings.Replace(stub, "return {};", "return -1;", 1)
+			}
+		}
+		out.WriteString("extern \"C\" " + stub + "\n")
+		b.replaced[f.Name] = true
+	}
+	return len(fns), os.WriteFile(filepath.Join(b.work, unit), []byte(out.String()), 0o644)
+}
+
+// errOut matches the error out-parameter of the extra C++'s functions.
+var errOut = regexp.MustCompile(`char\s*\*\s*\*\s*err\s*[,)]`)
 
 func (b *libBuild) isABI(name string) bool {
 	i := sort.Search(len(b.abi.Decls), func(i int) bool { return b.abi.Decls[i].Name >= name })

@@ -133,3 +133,50 @@ func TestHeaderDecls(t *testing.T) {
 		t.Errorf("HeaderDecls = %v, want %s", got, want)
 	}
 }
+
+// A replaceable extra file that does not compile, outside its functions
+// too, becomes error stubs of all its extern "C" functions; one with an
+// error out-parameter reports there as well.
+func TestBuildLibraryReplacesReplaceableExtra(t *testing.T) {
+	lt := elfLibtorch(t, "1.13.0")
+	extra := fstest.MapFS{"extra/opt.cpp": {Data: []byte(replaceableMarker + `
+#include <no_such_header.h>
+extern "C" {
+int ad_opt(int x, char **err) { return x; }
+void *ad_opt_new(void) { return nullptr; }
+}
+`)}}
+	res, err := BuildLibrary(LibConfig{SrcDir: filepath.Join(fakeGotch(t), "libtch"), OutDir: t.TempDir(), Libtorch: lt, Jobs: 2, extra: extra})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := strings.Join(res.Info.Replaced, ",")
+	if got != "ad_opt,ad_opt_new,atg_broken,atg_nolink" {
+		t.Errorf("replaced %s", got)
+	}
+	b, _ := os.ReadFile(res.Path)
+	if !strings.Contains(string(b), "ad_opt is not available in libtorch 1.13.0") {
+		t.Error("the stubs' message is not in the library")
+	}
+}
+
+func TestStubWholeUnit(t *testing.T) {
+	b := &libBuild{work: t.TempDir(), replaced: map[string]bool{}, cfg: LibConfig{Libtorch: &Libtorch{Version: "2.11.0"}}}
+	os.WriteFile(filepath.Join(b.work, "x.cpp"), []byte("extern \"C\" {\nint ad_a(int x, char **err) { return x; }\nvoid *ad_b(char** err) { return 0; }\nint ad_c(void) { return 1; }\n}\n"), 0o644)
+	n, err := b.stubWholeUnit("x.cpp")
+	if err != nil || n != 3 {
+		t.Fatalf("n = %d, err = %v", n, err)
+	}
+	src, _ := os.ReadFile(filepath.Join(b.work, "x.cpp"))
+	for _, want := range []string{
+		"int ad_a(int x, char **err) {", "if (err) *err = strdup(\"ad_a is not available in libtorch 2.11.0", "return -1;",
+		"void *ad_b(char** err) {", "return {};", "int ad_c(void) {",
+	} {
+		if !strings.Contains(string(src), want) {
+			t.Errorf("stubs lack %q:\n%s", want, src)
+		}
+	}
+	if strings.Count(string(src), "return -1;") != 1 {
+		t.Errorf("only ad_a reports through err with an int:\n%s", src)
+	}
+}
