@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -16,7 +15,10 @@ import (
 func runGPUCheck(args []string) error {
 	fs := newFlagSet("gpucheck")
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" {
-		return errors.Join(flag.ErrHelp, errors.New("usage: autodropout gpucheck train|masks|forward [flags]"))
+		fs.Usage = func() {
+			fmt.Fprintln(fs.Output(), "usage: autodropout gpucheck train|masks|forward [flags]; 'autodropout gpucheck CHECK -h' lists a check's flags")
+		}
+		return flag.ErrHelp
 	}
 	check := args[0]
 	device := fs.String("device", "cuda", "cpu, cuda or cuda:N")
