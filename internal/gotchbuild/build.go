@@ -145,8 +145,13 @@ func compileArgs(lt *Libtorch) []string {
 		args = append(args, "-I"+d)
 	}
 	args = append(args, fmt.Sprintf("-D_GLIBCXX_USE_CXX11_ABI=%d", b2i(lt.CXX11ABI)))
-	if lt.CUDA {
-		args = append(args, "-DAD_WITH_CUDA=1") // for the extra C++ that uses CUDA's headers
+	if lt.CUDA && len(lt.CUDAIncludeDirs) > 0 {
+		// For the extra C++ that uses CUDA's headers (cuda_memory.cpp);
+		// without them it compiles as for a CPU libtorch.
+		for _, d := range lt.CUDAIncludeDirs {
+			args = append(args, "-I"+d)
+		}
+		args = append(args, "-DAD_WITH_CUDA=1")
 	}
 	return args
 }
