@@ -6,6 +6,7 @@ import (
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/sugarme/gotch"
 )
 
 // Settings say what to measure. The zero value of a field is not a
@@ -30,7 +31,16 @@ type Settings struct {
 	Variants   map[string]bool // regularizers to time; nil: all
 	Precisions []libtorch.Precision
 	Images     ImagesSettings // the image-loader section (images.go)
+	Device     gotch.Device   // where the steps run, ours and PyTorch's (zero value: the CPU)
 	Out        io.Writer      // the printed tables (nil: discarded)
+}
+
+// dev is the device of the steps: the CPU unless Device names another.
+func (f *Settings) dev() gotch.Device {
+	if f.Device == (gotch.Device{}) {
+		return gotch.CPU
+	}
+	return f.Device
 }
 
 // Sections are the parts of a benchmark run that Settings.Skip can leave
@@ -94,8 +104,16 @@ type StepResult struct {
 	OursFP32CI *[2]float64 `json:"ours_vs_fp32_ci95,omitempty"`
 	TorchFP32  *float64    `json:"pytorch_vs_fp32,omitempty"`
 	Faults     float64     `json:"ours_page_faults_per_step"` // median minor faults (Linux)
-	OursAll    []float64   `json:"ours_all_ms"`
-	TorchAll   []float64   `json:"pytorch_all_ms,omitempty"`
+	// Examples (classifier) or tokens (language model) per second of the
+	// median step, and on a GPU the largest memory in tensors during a
+	// step (libtorch's caching allocator, PyTorch's max_memory_allocated).
+	OursPerSec  float64   `json:"ours_per_sec"`
+	TorchPerSec *float64  `json:"pytorch_per_sec,omitempty"`
+	Unit        string    `json:"unit"` // "images" or "tokens"
+	OursPeakMB  *float64  `json:"ours_gpu_peak_mb,omitempty"`
+	TorchPeakMB *float64  `json:"pytorch_gpu_peak_mb,omitempty"`
+	OursAll     []float64 `json:"ours_all_ms"`
+	TorchAll    []float64 `json:"pytorch_all_ms,omitempty"`
 }
 
 // ParamCount compares the trainable parameters of our model and PyTorch's.
@@ -191,6 +209,9 @@ func Run(s *Settings) (*Report, error) {
 		rep.PyTorch = "not requested (--pytorch)"
 	}
 
+	if f.dev().IsCuda() && (!f.Skip["mask"] || !f.Skip["loader"]) {
+		return nil, fmt.Errorf("--device %v times training steps only: add --skip mask,loader (the mask and loader sections run on the CPU)", f.dev())
+	}
 	models, err := buildModels(f, py)
 	if err != nil {
 		return nil, err

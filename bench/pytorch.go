@@ -133,10 +133,15 @@ func (p *pyBridge) build(id string, spec map[string]any) (int64, error) {
 	return r.Params, err
 }
 
-func (p *pyBridge) run(id string, steps int) ([]float64, error) {
-	var r struct{ Times []float64 }
-	err := p.call(map[string]any{"op": "run", "id": id, "steps": steps}, &r)
-	return r.Times, err
+// run times steps of a built model; on a GPU peak is the largest memory in
+// tensors during them (bytes; 0 on the CPU).
+func (p *pyBridge) run(id string, steps int) (times []float64, peak float64, err error) {
+	var r struct {
+		Times []float64
+		Peak  float64 `json:"peak_bytes"`
+	}
+	err = p.call(map[string]any{"op": "run", "id": id, "steps": steps}, &r)
+	return r.Times, r.Peak, err
 }
 
 func (p *pyBridge) mask(pat autodropout.Pattern, shape []int64, reps int) ([]float64, error) {

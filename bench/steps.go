@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"regexp"
@@ -78,6 +79,8 @@ type benchVariant struct {
 	pyID     string // "" when PyTorch does not run it
 	oursT    []float64
 	pyT      []float64
+	oursPeak float64 // bytes, on a GPU: the largest over the timed steps
+	pyPeak   float64
 	faults   []float64
 	params   int64
 	pyParams int64
@@ -89,7 +92,17 @@ type benchModel struct {
 	in       []int64 // C, H, W of a classifier; nil for the language model
 	patterns []autodropout.SitePattern
 	variants []*benchVariant
-	pySkip   string // why PyTorch does not run this model
+	pySkip   string  // why PyTorch does not run this model
+	items    float64 // examples or tokens per step
+	unit     string  // "images" or "tokens"
+}
+
+// deviceName is a device as PyTorch names it.
+func deviceName(d gotch.Device) string {
+	if d.IsCuda() {
+		return fmt.Sprintf("cuda:%d", d.Value)
+	}
+	return "cpu"
 }
 
 var wrnName = regexp.MustCompile(`^wrn-(\d+)-(\d+)$`)
@@ -154,7 +167,7 @@ func buildClassifier(f *Settings, spec string, py *pyBridge) (*benchModel, error
 	if err != nil {
 		return nil, fmt.Errorf("--pattern: %w", err)
 	}
-	m := &benchModel{name: spec, in: in}
+	m := &benchModel{name: spec, in: in, items: float64(f.Batch), unit: "images"}
 	wrn := wrnName.FindStringSubmatch(name)
 	if py != nil && wrn == nil {
 		m.pySkip = "the PyTorch script builds WRN-d-k only"
@@ -190,7 +203,7 @@ func buildClassifierVariant(f *Settings, m *benchModel, name, spec, v string, pr
 	if err := libtorch.ManualSeed(1); err != nil {
 		return nil, err
 	}
-	vs := gnn.NewVarStore(gotch.CPU)
+	vs := gnn.NewVarStore(f.dev())
 	model, err := nn.New(name, vs.Root(), nn.Input{C: in[0], H: in[1], W: in[2]}, benchClasses)
 	if err != nil {
 		return nil, err
@@ -237,7 +250,7 @@ func buildClassifierVariant(f *Settings, m *benchModel, name, spec, v string, pr
 		depth, _ := strconv.Atoi(wrn[1])
 		width, _ := strconv.Atoi(wrn[2])
 		bv.pyID = spec + "/" + v + "/" + string(prec)
-		pspec := map[string]any{"kind": "classifier", "depth": depth, "width": width, "input": in, "classes": benchClasses,
+		pspec := map[string]any{"kind": "classifier", "depth": depth, "width": width, "input": in, "classes": benchClasses, "device": deviceName(f.dev()),
 			"batch": f.Batch, "regularizers": regSpecs(model.Sites()), "seed": 1, "precision": string(prec)}
 		if bv.pyParams, err = py.build(bv.pyID, pspec); err != nil {
 			return nil, fmt.Errorf("pytorch %s: %w", bv.pyID, err)
@@ -259,7 +272,7 @@ func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
 	if cfg.BatchSize < 1 {
 		return nil, fmt.Errorf("--lm-config %s: batch_size %d: want ≥ 1", f.LMConfig, cfg.BatchSize)
 	}
-	m := &benchModel{name: "transformer-xl"}
+	m := &benchModel{name: "transformer-xl", items: float64(cfg.BatchSize * cfg.Model.TgtLen), unit: "tokens"}
 	for _, prec := range f.Precisions {
 		for _, v := range []string{"none", "dropout", "pattern"} {
 			if f.Variants != nil && !f.Variants[v] {
@@ -268,7 +281,7 @@ func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
 			if err := libtorch.ManualSeed(1); err != nil {
 				return nil, err
 			}
-			vs := gnn.NewVarStore(gotch.CPU)
+			vs := gnn.NewVarStore(f.dev())
 			model, err := nn.NewTransformerXL(vs.Root(), cfg.Model)
 			if err != nil {
 				return nil, fmt.Errorf("--lm-config %s: %w", f.LMConfig, err)
@@ -281,11 +294,11 @@ func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
 				return nil, fmt.Errorf("--lm-config %s: %w", f.LMConfig, err)
 			}
 			shape := []int64{cfg.BatchSize, cfg.Model.TgtLen}
-			x, err := ts.Randint(int64(f.Vocab), shape, gotch.Int64, gotch.CPU)
+			x, err := ts.Randint(int64(f.Vocab), shape, gotch.Int64, f.dev())
 			if err != nil {
 				return nil, err
 			}
-			y, err := ts.Randint(int64(f.Vocab), shape, gotch.Int64, gotch.CPU)
+			y, err := ts.Randint(int64(f.Vocab), shape, gotch.Int64, f.dev())
 			if err != nil {
 				return nil, err
 			}
@@ -298,7 +311,7 @@ func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
 			if py != nil {
 				bv.pyID = "transformer-xl/" + v + "/" + string(prec)
 				c := cfg.Model
-				pspec := map[string]any{"kind": "lm", "batch": cfg.BatchSize, "lr": cfg.LR, "clip": cfg.Clip, "optimizer": cfg.Optimizer,
+				pspec := map[string]any{"kind": "lm", "batch": cfg.BatchSize, "device": deviceName(f.dev()), "lr": cfg.LR, "clip": cfg.Clip, "optimizer": cfg.Optimizer,
 					"regularizers": regSpecs(model.Sites()), "seed": 1, "precision": string(prec),
 					"config": map[string]any{"n_token": c.NToken, "n_layer": c.NLayer, "d_model": c.DModel, "n_head": c.NHead,
 						"d_head": c.DHead, "d_inner": c.DInner, "tgt_len": c.TgtLen, "mem_len": c.MemLen}}
@@ -391,17 +404,16 @@ func (m *benchModel) run(f *Settings, py *pyBridge, rep *Report) error {
 			rssWarm, inUseWarm = rssMB(), cHeapInUseMB()
 		}
 		for _, v := range m.variants {
-			f0, t0 := minorFaults(), time.Now()
-			if err := v.ours.step(); err != nil {
+			d, faults, err := v.timeOurs(f.dev(), r >= f.Warmup)
+			if err != nil {
 				return fmt.Errorf("%s %s step: %w", m.name, v.name, err)
 			}
-			d := time.Since(t0).Seconds() * 1e3
 			if r >= f.Warmup {
 				v.oursT = append(v.oursT, d)
-				v.faults = append(v.faults, float64(minorFaults()-f0))
+				v.faults = append(v.faults, faults)
 			}
 			if py != nil && v.pyID != "" {
-				times, err := py.run(v.pyID, 1)
+				times, peak, err := py.run(v.pyID, 1)
 				if err != nil {
 					return fmt.Errorf("pytorch %s: %w", v.pyID, err)
 				}
@@ -409,6 +421,7 @@ func (m *benchModel) run(f *Settings, py *pyBridge, rep *Report) error {
 					for _, t := range times {
 						v.pyT = append(v.pyT, t*1e3)
 					}
+					v.pyPeak = max(v.pyPeak, peak)
 				}
 			}
 		}
@@ -437,10 +450,21 @@ func (m *benchModel) run(f *Settings, py *pyBridge, rep *Report) error {
 		r := StepResult{Model: m.name, Variant: v.name, Precision: string(v.prec), Sites: v.sites, OursMS: median(v.oursT), OursAll: v.oursT, TorchAll: v.pyT,
 			Faults: median(v.faults)}
 		r.OursNone, r.OursNoneCI = pairedRatio(v.oursT, none.oursT), pairedRatioCI(v.oursT, none.oursT)
+		r.Unit, r.OursPerSec = m.unit, m.items/(r.OursMS/1e3)
+		if v.oursPeak > 0 {
+			mb := v.oursPeak / (1 << 20)
+			r.OursPeakMB = &mb
+		}
 		if len(v.pyT) > 0 {
 			t, tn, ot := median(v.pyT), pairedRatio(v.pyT, none.pyT), pairedRatio(v.oursT, v.pyT)
 			ci := pairedRatioCI(v.oursT, v.pyT)
 			r.TorchMS, r.TorchNone, r.OursTorch, r.OursTorchCI = &t, &tn, &ot, &ci
+			ps := m.items / (t / 1e3)
+			r.TorchPerSec = &ps
+			if v.pyPeak > 0 {
+				mb := v.pyPeak / (1 << 20)
+				r.TorchPeakMB = &mb
+			}
 		}
 		if fp := find(v.name, libtorch.FP32); fp != nil && fp != v {
 			of, ci := pairedRatio(v.oursT, fp.oursT), pairedRatioCI(v.oursT, fp.oursT)
@@ -456,6 +480,37 @@ func (m *benchModel) run(f *Settings, py *pyBridge, rep *Report) error {
 		rep.Params = append(rep.Params, ParamCount{Model: m.name, Ours: m.variants[0].params, PyTorch: m.variants[0].pyParams})
 	}
 	return nil
+}
+
+// timeOurs times one of our steps in milliseconds, with its minor page
+// faults. On a GPU it waits for the device before and after (the step's
+// kernels run asynchronously) and, when record is set, keeps the peak
+// memory of the step.
+func (v *benchVariant) timeOurs(dev gotch.Device, record bool) (ms, faults float64, err error) {
+	if dev.IsCuda() {
+		if err := ts.CudaSynchronize(dev.Value); err != nil {
+			return 0, 0, err
+		}
+		if _, _, err := libtorch.CUDAMemory(dev, true); err != nil && !errors.Is(err, libtorch.ErrNoCUDAMemory) {
+			return 0, 0, err
+		}
+	}
+	f0, t0 := minorFaults(), time.Now()
+	if err := v.ours.step(); err != nil {
+		return 0, 0, err
+	}
+	if dev.IsCuda() {
+		if err := ts.CudaSynchronize(dev.Value); err != nil {
+			return 0, 0, err
+		}
+	}
+	ms, faults = time.Since(t0).Seconds()*1e3, float64(minorFaults()-f0)
+	if dev.IsCuda() && record {
+		if _, peak, err := libtorch.CUDAMemory(dev, false); err == nil {
+			v.oursPeak = max(v.oursPeak, float64(peak))
+		}
+	}
+	return ms, faults, nil
 }
 
 func (m *benchModel) close() {

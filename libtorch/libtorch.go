@@ -36,13 +36,16 @@ var ErrUnavailable = errors.New("libtorch runtime calls not found in gotch's C l
 func init() {
 	// Debian's libtorch starts with one intra-op thread. Use every core
 	// unless the user pinned a count through OpenMP's variable.
-	if os.Getenv("OMP_NUM_THREADS") != "" {
+	if os.Getenv("OMP_NUM_THREADS") != "" || LibraryError() != nil {
 		return
 	}
 	_ = SetThreads(runtime.NumCPU())
 }
 
 func check() error {
+	if err := LibraryError(); err != nil {
+		return err
+	}
 	if C.have_runtime() == 0 {
 		return ErrUnavailable
 	}

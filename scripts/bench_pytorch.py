@@ -21,14 +21,17 @@ Serve protocol: one JSON object per line each way. Requests:
   {"op": "threads", "n": 2}                -> {"ok": true}
   {"op": "build", "id": "wrn-16-2/none", "spec": {...}}
                                            -> {"ok": true, "params": N}
-  {"op": "run", "id": "...", "steps": k}   -> {"ok": true, "times": [seconds per step]}
+  {"op": "run", "id": "...", "steps": k}   -> {"ok": true, "times": [seconds per step],
+                                               "peak_bytes": GPU memory in tensors at most (0 on a CPU)}
   {"op": "mask", "spec": {...}, "reps": k} -> {"ok": true, "times": [...]}
   {"op": "drop", "id": "..."}              -> {"ok": true}
 Errors answer {"ok": false, "error": "..."}. See make_spec for the spec.
 
 A spec's "precision" is "fp32" (default) or "bf16": the forward pass and
-the loss then run under torch.autocast("cpu", dtype=torch.bfloat16), as
-`autodropout bench --precision bf16` runs ours.
+the loss then run under torch.autocast(device, dtype=torch.bfloat16), as
+`autodropout bench --precision bf16` runs ours. Its "device" is "cpu"
+(default) or "cuda:N" (`autodropout bench --device`): the model and data
+live there, and each step waits for the GPU before it is timed.
 
 Regularizers: "dropout" is F.dropout; "dropblock" is torchvision's
 drop_block2d; "pattern" is a direct port of autodropout's mask algorithm
@@ -218,14 +221,23 @@ class TransformerDropout:
         return x * fac
 
 
-def autocast(precision):
+def autocast(precision, device="cpu"):
     """The forward pass's context: torch.autocast for bf16 (as autodropout's
-    --precision bf16), nothing for fp32."""
+    --precision bf16) and, on a GPU, fp16; nothing for fp32."""
     if precision in (None, "", "fp32"):
         return contextlib.nullcontext()
+    kind = torch.device(device).type
     if precision == "bf16":
-        return torch.autocast("cpu", dtype=torch.bfloat16)
-    raise ValueError("precision %r: the CPU script knows fp32 and bf16" % precision)
+        return torch.autocast(kind, dtype=torch.bfloat16)
+    if precision == "fp16" and kind == "cuda":
+        return torch.autocast(kind, dtype=torch.float16)
+    raise ValueError("precision %r on %s: the script knows fp32, bf16 and (CUDA) fp16" % (precision, device))
+
+
+def sync(device):
+    """Waits for the device's queued work, so that a step's time is its own."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def make_reg(r):
@@ -435,20 +447,23 @@ class ClassifierBench:
     def __init__(self, spec):
         torch.manual_seed(spec.get("seed", 1))
         c, h, w = spec["input"]
+        self.device = spec.get("device", "cpu")
         self.model = WRN(spec["depth"], spec["width"], c, spec["classes"])
         assign(self.model.sites, self.model.site_names(), spec.get("regularizers", []))
+        self.model.to(self.device)
         self.opt = torch.optim.SGD(self.model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4, nesterov=True)
         n = spec["batch"]
         i = torch.arange(n * c * h * w)
         self.x = ((i % 97).float() / 48 - 1).view(n, c, h, w)
         self.y = torch.arange(n) % spec["classes"]
         self.precision = spec.get("precision", "fp32")
-        autocast(self.precision)  # refuse an unknown precision at build
+        autocast(self.precision, self.device)  # refuse an unknown precision at build
         self.model.train()
 
     def step(self):
-        x, y = self.x.clone(), self.y.clone()  # ours copies the batch in too
-        with autocast(self.precision):
+        # Ours copies the batch in from host memory too.
+        x, y = self.x.clone().to(self.device), self.y.clone().to(self.device)
+        with autocast(self.precision, self.device):
             loss = F.cross_entropy(self.model(x), y)
         v = loss.item()
         if not math.isfinite(v):
@@ -462,23 +477,25 @@ class LMBench:
     def __init__(self, spec):
         torch.manual_seed(spec.get("seed", 1))
         c = dict(spec["config"])
+        self.device = spec.get("device", "cpu")
         self.model = TransformerXL(c)
         assign(self.model.sites, self.model.site_names(), spec.get("regularizers", []))
+        self.model.to(self.device)
         if spec.get("optimizer", "adam") in ("", "adam"):
             self.opt = torch.optim.Adam(self.model.parameters(), lr=spec.get("lr", 1e-3))
         else:
             self.opt = torch.optim.SGD(self.model.parameters(), lr=spec.get("lr", 1e-3))
         self.clip = spec.get("clip", 0)
         b, t = spec["batch"], c["tgt_len"]
-        self.x = torch.randint(c["n_token"], (b, t))
-        self.y = torch.randint(c["n_token"], (b, t))
+        self.x = torch.randint(c["n_token"], (b, t)).to(self.device)
+        self.y = torch.randint(c["n_token"], (b, t)).to(self.device)
         self.mems = None
         self.precision = spec.get("precision", "fp32")
-        autocast(self.precision)
+        autocast(self.precision, self.device)
         self.model.train()
 
     def step(self):
-        with autocast(self.precision):
+        with autocast(self.precision, self.device):
             logits, self.mems = self.model(self.x, self.mems)
             loss = F.cross_entropy(logits.view(-1, logits.shape[-1]), self.y.view(-1))
         v = loss.item()
@@ -500,12 +517,20 @@ def build(spec):
 
 
 def time_steps(b, k):
+    """Times k steps; on a GPU also the peak memory in tensors over them."""
+    dev = getattr(b, "device", "cpu")
+    cuda = torch.device(dev).type == "cuda"
     out = []
+    if cuda:
+        sync(dev)
+        torch.cuda.reset_peak_memory_stats(dev)
     for _ in range(k):
         t0 = time.perf_counter()
         b.step()
+        sync(dev)
         out.append(time.perf_counter() - t0)
-    return out
+    peak = torch.cuda.max_memory_allocated(dev) if cuda else 0
+    return out, peak
 
 
 def time_masks(spec, reps):
@@ -529,8 +554,12 @@ def serve():
             req = json.loads(line)
             op = req["op"]
             if op == "hello":
-                import torchvision
-                resp = {"ok": True, "torch": torch.__version__, "torchvision": torchvision.__version__}
+                try:
+                    import torchvision
+                    tv = torchvision.__version__
+                except ImportError:
+                    tv = "none"
+                resp = {"ok": True, "torch": torch.__version__, "torchvision": tv}
             elif op == "threads":
                 torch.set_num_threads(int(req["n"]))
                 resp = {"ok": True, "threads": torch.get_num_threads()}
@@ -539,7 +568,8 @@ def serve():
                 benches[req["id"]] = b
                 resp = {"ok": True, "params": count_params(b.model)}
             elif op == "run":
-                resp = {"ok": True, "times": time_steps(benches[req["id"]], int(req["steps"]))}
+                times, peak = time_steps(benches[req["id"]], int(req["steps"]))
+                resp = {"ok": True, "times": times, "peak_bytes": peak}
             elif op == "mask":
                 resp = {"ok": True, "times": time_masks(req["spec"], int(req["reps"]))}
             elif op == "drop":
@@ -577,7 +607,7 @@ def standalone(args):
                 b.step()
         for _ in range(args.steps):  # round robin: noise hits every variant alike
             for k, b in bs.items():
-                times[k] += time_steps(b, 1)
+                times[k] += time_steps(b, 1)[0]
         base = sorted(times["none"])[len(times["none"]) // 2]
         print("%s (%d parameters)" % (model, count_params(bs["none"].model)))
         for k, t in times.items():

@@ -9,7 +9,6 @@ import (
 	"github.com/autodropout/autodropout/bench"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
-	"github.com/sugarme/gotch"
 )
 
 func parseBenchFlags(args []string) (*bench.Settings, error) {
@@ -40,6 +39,7 @@ func parseBenchFlags(args []string) (*bench.Settings, error) {
 	fs.StringVar(&f.Images.Script, "images-script", "scripts/bench_imagefolder.py", "images section: the torchvision ImageFolder+DataLoader reference (run with --pytorch)")
 	variants := fs.String("variants", "", "comma-separated regularizers to time (default all: none, dropout, dropblock, pattern; none is always timed)")
 	skip := fs.String("skip", "", "comma-separated sections to leave out: "+strings.Join(bench.Sections, ", "))
+	device := fs.String("device", "cpu", "cpu, cuda or cuda:N: where the steps run, ours and PyTorch's (a GPU times steps only: --skip mask,loader)")
 	precisions := fs.String("precision", "fp32", "comma-separated precisions of the timed steps, each variant in each: fp32, bf16, auto; fp32 by default, where train's default is auto, so that runs compare with earlier ones; the first precision's steps feed the loader and controller sections")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -60,10 +60,15 @@ func parseBenchFlags(args []string) (*bench.Settings, error) {
 			f.Variants[v] = true
 		}
 	}
+	dev, err := libtorch.ParseDevice(*device)
+	if err != nil {
+		return nil, fmt.Errorf("--device: %w", err)
+	}
+	f.Device = dev
 	for _, s := range strings.Split(*precisions, ",") {
 		p, err := libtorch.ParsePrecision(s)
 		if err == nil {
-			p, err = libtorch.Resolve(p, gotch.CPU)
+			p, err = libtorch.Resolve(p, dev)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("--precision: %w", err)

@@ -20,7 +20,9 @@
 //	autodropout bench [--pytorch] [--json OUT]
 //	                             time training steps, masks, loader and controller; compare with PyTorch
 //	autodropout env              print the libtorch build and thread count
-//	autodropout version          print the versions of autodropout, gotch and libtorch
+//	autodropout version [--json] print the versions of autodropout, gotch, the C++ library and libtorch
+//	autodropout gpucheck train|masks|forward [flags]
+//	                             one check of scripts/gpu-check.sh, as JSON
 //
 // Run "autodropout COMMAND -h" for a command's flags.
 package main
@@ -51,7 +53,8 @@ var commands = []command{
 	{"dashboard", "serve a live web page over run folders (searches, experiments)", runDashboard},
 	{"bench", "time steps, masks, loader and controller, side by side with PyTorch (--pytorch)", runBench},
 	{"env", "print the libtorch build and thread count", runEnv},
-	{"version", "print the versions of autodropout, gotch and libtorch, and whether CUDA is present", runVersion},
+	{"version", "print the versions of autodropout and gotch, the C++ library and libtorch loaded, and whether CUDA is present", runVersion},
+	{"gpucheck", "run one check of scripts/gpu-check.sh (train, masks, forward) and print its JSON report", runGPUCheck},
 }
 
 // init keeps the command on the main OS thread. libtorch's intra-op

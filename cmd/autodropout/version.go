@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"runtime"
@@ -15,6 +16,7 @@ import (
 // whether CUDA is present.
 func runVersion(args []string) error {
 	fs := newFlagSet("version")
+	asJSON := fs.Bool("json", false, "print the versions as JSON (the library's replaced bindings included)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -53,11 +55,23 @@ func runVersion(args []string) error {
 		fmt.Printf("autodropout %s\n", mod)
 		return nil
 	}
-	lt, kind := libtorch.Version()
+	lib, err := libtorch.LoadedLibrary()
+	if err != nil {
+		return err
+	}
+	cuda := gotch.CudaIfAvailable() != gotch.CPU
+	if *asJSON {
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(map[string]any{
+			"autodropout": mod, "go": runtime.Version(), "gotch": gotchV, "library": lib, "cuda": cuda,
+		})
+	}
 	fmt.Printf("autodropout %s\n", mod)
 	fmt.Printf("go          %s %s/%s\n", runtime.Version(), runtime.GOOS, runtime.GOARCH)
 	fmt.Printf("gotch       %s\n", gotchV)
-	fmt.Printf("libtorch    %s (%s build)\n", lt, kind)
-	fmt.Printf("cuda        %v\n", gotch.CudaIfAvailable() != gotch.CPU)
+	fmt.Printf("library     %s (C ABI %s, %d gotch bindings replaced)\n", lib.Path, lib.ABI, len(lib.Replaced))
+	fmt.Printf("libtorch    %s (%s build) at %s\n", lib.Libtorch, lib.Kind, lib.Root)
+	fmt.Printf("cuda        %v\n", cuda)
 	return nil
 }

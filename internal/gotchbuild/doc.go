@@ -1,17 +1,38 @@
-// Package gotchbuild makes gotch v0.9.1 build against whatever libtorch a
-// machine has.
+// Package gotchbuild makes gotch v0.9.1 run on whatever libtorch a machine
+// has, with one Go binary for every libtorch.
 //
-// gotch's C++ layer was generated for libtorch 2.1; about a hundred of its
-// bindings name ops that older libtorch versions (Debian 12's 1.13) lack, so
-// it does not compile there. Build copies gotch from the module cache into a
-// git-ignored folder, writes libtch/lib.go with the cgo flags of the libtorch
-// found (include and library folders, C++ ABI, CUDA libraries), compiles the
-// C++ layer, reads the compiler's errors, and replaces exactly the bindings it
-// rejects with ones that report "<op> is not available in libtorch <version>"
-// through gotch's normal error path; it repeats until the layer compiles, then
-// links it to catch bindings whose symbols the library lacks. No list of
-// broken bindings is kept: the compiler decides, so the same step serves a
-// CUDA libtorch 2.x unchanged.
+// gotch is a Go layer over a C layer (libtch: torch_api.cpp and ~2500
+// generated bindings) that it compiles with cgo, so every binary carries
+// C++ compiled against one libtorch. gotchbuild splits the two:
+//
+//   - BuildLibrary compiles the C layer, and autodropout's own C functions
+//     (the files of extra/, such as autocast and error-checked saving), into
+//     one shared library, libautodropout_torch.so, linked against one
+//     libtorch (its rpath points there). gotch's bindings were generated for
+//     libtorch 2.1; about a hundred name ops that other versions lack
+//     (Debian 12's 1.13) or have changed. The generated file is split into
+//     chunks compiled in parallel; BuildLibrary reads the compiler's errors
+//     and replaces exactly the bindings it rejects with ones of the same C
+//     signature that report "<op> is not available in libtorch <version>"
+//     through gotch's normal error path, recompiles the chunks concerned,
+//     then links to catch bindings whose symbols the libtorch lacks. No
+//     list of broken bindings is kept: the compiler decides, so the same
+//     step serves a CUDA libtorch 2.x. The library records its identity
+//     (ad_library_info: libtorch version, CPU or CUDA, replaced bindings,
+//     and the C ABI hash) and a JSON copy next to it. Compiled objects are
+//     cached by content, so editing one extra file recompiles that file.
+//   - Build copies gotch from the module cache into a git-ignored folder
+//     whose Go layer builds without libtorch: the C++ files go; adtramp.S
+//     defines every function of the C ABI (ReadABI: what gotch's C headers
+//     declare plus the extra functions) as a jump through a table, and
+//     adload.c fills the table when the program starts, by opening the
+//     library: $AUTODROPOUT_TORCH_LIB, else <binary>/../lib, else the
+//     binary's folder, else the library setup built. A missing library, one
+//     built for another libtorch that is gone, or one of another C ABI
+//     leaves the table pointing at a function that prints why in one line,
+//     with how to build one, and exits. So binaries link neither libtorch
+//     nor the library, and one binary runs with a library built for any
+//     libtorch.
 //
 // Build also patches gotch's Go layer. Its wrappers read a tensor's C handle
 // and then call C, while a Go finalizer frees the tensor once its Go value
@@ -23,12 +44,8 @@
 // listed), so nested calls are safe. It also frees the output buffers that
 // the wrappers leak (fixOutBuffers).
 //
-// Build also adds autodropout's own C functions (the files of extra/, such as
-// autocast and error-checked saving) to the C layer: gotch's Go layer lacks
-// them, and package libtorch binds them through weak symbols.
-//
-// The result is cached by a stamp of the libtorch's files, the compiler and
-// this step's version. WriteWorkFile points the module at the copy through a
-// generated go.work, so our go.mod stays usable by people who installed gotch
-// the official way.
+// Both are cached by stamps (the library's: the libtorch's files, the
+// compiler, the sources and this step's version). WriteWorkFile points the
+// module at the copy through a generated go.work, so our go.mod stays usable
+// by people who installed gotch the official way.
 package gotchbuild

@@ -24,6 +24,26 @@ type Libtorch struct {
 	Version     string   // e.g. "1.13.1" or "2.1.0+cu121"
 	CXX11ABI    bool     // built with _GLIBCXX_USE_CXX11_ABI=1
 	CUDA        bool     // libtorch_cuda.so is present
+	// CUDAIncludeDirs hold the CUDA runtime's headers (cuda_runtime_api.h),
+	// which libtorch's c10/cuda headers include and PyTorch's wheels do not
+	// ship: $CUDA_HOME/include, /usr/local/cuda/include, or the nvidia
+	// wheel's next to a Python install's torch/. Empty when none is found.
+	CUDAIncludeDirs []string
+}
+
+// cudaIncludeDirs finds the folders of the CUDA runtime's headers for a
+// CUDA libtorch at root.
+func cudaIncludeDirs(root string) []string {
+	var dirs []string
+	cands := []string{filepath.Join(os.Getenv("CUDA_HOME"), "include"), "/usr/local/cuda/include",
+		filepath.Join(filepath.Dir(root), "nvidia", "cuda_runtime", "include")}
+	for _, d := range cands {
+		if d != "include" && exists(filepath.Join(d, "cuda_runtime_api.h")) {
+			dirs = append(dirs, d)
+			break
+		}
+	}
+	return dirs
 }
 
 // ErrNotFound is wrapped by Find when no libtorch is installed.
@@ -123,6 +143,9 @@ func (lt *Libtorch) complete() error {
 	}
 	lt.CXX11ABI = abi
 	lt.CUDA = exists(filepath.Join(lt.LibDir, "libtorch_cuda.so"))
+	if lt.CUDA {
+		lt.CUDAIncludeDirs = cudaIncludeDirs(lt.Root)
+	}
 	return nil
 }
 

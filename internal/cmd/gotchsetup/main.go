@@ -1,14 +1,28 @@
-// Command gotchsetup prepares gotch for this machine's libtorch: it copies
-// gotch v0.9.1 from the module cache into .build/gotch, writes its cgo flags
-// for the libtorch found, replaces the generated bindings that this libtorch
-// cannot compile with ones that return an error, makes its Go wrappers keep
-// every tensor they pass to C alive until the call returns, and writes a
-// git-ignored go.work that points our module at the copy. make setup runs
-// it; it is cached and returns at once when nothing changed.
+// Command gotchsetup prepares gotch for this machine's libtorch, in two
+// parts (internal/gotchbuild says why and how):
+//
+//   - .build/gotch: a copy of gotch v0.9.1 from the module cache whose Go
+//     layer builds without libtorch: its C functions are reached through
+//     trampolines into the C++ library, loaded when a program starts; its Go
+//     wrappers keep every tensor they pass to C alive until the call
+//     returns. A git-ignored go.work points our module at the copy.
+//   - lib/libautodropout_torch.so: gotch's C++ layer and autodropout's own,
+//     built against the libtorch found, with the bindings this libtorch
+//     cannot compile replaced by ones that return an error (same C
+//     signature, so one binary serves every build of the library).
+//
+// make setup runs it; it is cached and returns at once when nothing changed.
 //
 // Usage:
 //
-//	go run ./internal/cmd/gotchsetup [-force] [-out .build/gotch] [-consumer DIR]
+//	go run ./internal/cmd/gotchsetup [-force] [-out .build/gotch] [-lib lib] [-jobs N] [-consumer DIR]
+//	gotchsetup -lib-only -src TORCHSRC [-lib DIR] [-force] [-jobs N]
+//	go run ./internal/cmd/gotchsetup -export-src DIR
+//
+// -lib-only builds only the library, from C++ sources exported with
+// -export-src: it needs g++ and a libtorch but no Go, so a statically
+// linked gotchsetup (CGO_ENABLED=0, make gpu-kit) builds the library on a
+// machine without Go (scripts/gpu-check.sh).
 //
 // -consumer DIR also writes DIR/go.work, so that a module of your own in
 // DIR builds against this checkout and its patched gotch (make consumer
@@ -36,58 +50,109 @@ import (
 
 const gotchModule = "github.com/sugarme/gotch@v0.9.1"
 
+type options struct {
+	out, lib, src, exportSrc, consumer string
+	force, list, libOnly               bool
+	jobs                               int
+}
+
 func main() {
-	out := flag.String("out", ".build/gotch", "folder for the patched gotch copy")
-	force := flag.Bool("force", false, "rebuild even if nothing changed")
-	list := flag.Bool("list", false, "print the replaced bindings")
-	consumer := flag.String("consumer", "", "also write DIR/go.work for a module that imports autodropout from this checkout")
+	var o options
+	flag.StringVar(&o.out, "out", ".build/gotch", "folder for the patched gotch copy")
+	flag.StringVar(&o.lib, "lib", "lib", "folder for the C++ library "+gotchbuild.LibraryName)
+	flag.BoolVar(&o.force, "force", false, "rebuild even if nothing changed")
+	flag.BoolVar(&o.list, "list", false, "print the replaced bindings")
+	flag.StringVar(&o.consumer, "consumer", "", "also write DIR/go.work for a module that imports autodropout from this checkout")
+	flag.BoolVar(&o.libOnly, "lib-only", false, "build only the C++ library, from -src (no Go needed)")
+	flag.StringVar(&o.src, "src", "", "with -lib-only: the C++ sources that -export-src wrote")
+	flag.StringVar(&o.exportSrc, "export-src", "", "copy gotch's C++ sources into DIR for -lib-only elsewhere, and stop")
+	flag.IntVar(&o.jobs, "jobs", 0, "parallel compiler runs (0: one per CPU)")
 	flag.Parse()
-	if err := setup(*out, *force, *list, *consumer); err != nil {
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "gotchsetup: unexpected arguments %q\n", flag.Args())
+		os.Exit(2)
+	}
+	if err := setup(o); err != nil {
 		fmt.Fprintln(os.Stderr, "gotchsetup:", err)
 		os.Exit(1)
 	}
 }
 
-func setup(out string, force, list bool, consumer string) error {
-	lt, err := gotchbuild.Find(os.Getenv("LIBTORCH"), nil)
-	if err != nil {
-		return err
+func setup(o options) error {
+	switch {
+	case o.exportSrc != "":
+		src, err := moduleDir(gotchModule)
+		if err != nil {
+			return err
+		}
+		if err := gotchbuild.ExportSources(filepath.Join(src, "libtch"), o.exportSrc); err != nil {
+			return fmt.Errorf("export C++ sources: %w", err)
+		}
+		fmt.Printf("gotch: C++ sources of the library in %s (build it with gotchsetup -lib-only -src %s)\n", o.exportSrc, o.exportSrc)
+		return nil
+	case o.libOnly:
+		if o.src == "" {
+			return fmt.Errorf("-lib-only needs -src DIR, the C++ sources written by gotchsetup -export-src")
+		}
+		return buildLibrary(o, o.src)
+	}
+	if _, err := os.Stat("go.mod"); err != nil {
+		return fmt.Errorf("run from the module root: %w", err)
 	}
 	src, err := moduleDir(gotchModule)
 	if err != nil {
 		return err
 	}
-	res, err := gotchbuild.Build(gotchbuild.Config{
-		GotchDir: src, OutDir: out, Libtorch: lt, CXX: os.Getenv("CXX"), Log: os.Stdout, Force: force,
+	libDir, err := filepath.Abs(o.lib)
+	if err != nil {
+		return err
+	}
+	res, err := gotchbuild.Build(gotchbuild.Config{GotchDir: src, OutDir: o.out, LibDir: libDir, Log: os.Stdout, Force: o.force})
+	if err != nil {
+		return err
+	}
+	if res.Cached {
+		fmt.Printf("gotch: up to date (C ABI %s, %d C functions)\n", res.ABI, res.Functions)
+	} else {
+		fmt.Printf("gotch: ready in %s: %d C functions behind trampolines (C ABI %s), %d leaking output buffers freed, %d KeepAlive calls added after C calls\n",
+			res.Elapsed.Round(1e9), res.Functions, res.ABI, res.OutBuffers, res.KeptAlive)
+	}
+	if err := buildLibrary(o, filepath.Join(src, "libtch")); err != nil {
+		return err
+	}
+	abs, _ := filepath.Abs(o.out)
+	wd, _ := os.Getwd()
+	if _, err := gotchbuild.WriteWorkFile(wd, abs); err != nil {
+		return fmt.Errorf("write go.work: %w", err)
+	}
+	if o.consumer != "" {
+		return writeConsumer(o.consumer, wd, abs)
+	}
+	return nil
+}
+
+// buildLibrary builds the C++ library from the sources in src against the
+// libtorch that LIBTORCH names (Debian's when unset) and says what it did.
+func buildLibrary(o options, src string) error {
+	lt, err := gotchbuild.Find(os.Getenv("LIBTORCH"), nil)
+	if err != nil {
+		return err
+	}
+	res, err := gotchbuild.BuildLibrary(gotchbuild.LibConfig{
+		SrcDir: src, OutDir: o.lib, Libtorch: lt, CXX: os.Getenv("CXX"), Jobs: o.jobs, Log: os.Stdout, Force: o.force,
 	})
 	if err != nil {
 		return err
 	}
-	abs, _ := filepath.Abs(out)
-	wd, _ := os.Getwd()
-	if _, err := os.Stat("go.mod"); err != nil {
-		return fmt.Errorf("run from the module root: %w", err)
-	}
-	if _, err := gotchbuild.WriteWorkFile(wd, abs); err != nil {
-		return fmt.Errorf("write go.work: %w", err)
-	}
-	if consumer != "" {
-		if err := writeConsumer(consumer, wd, abs); err != nil {
-			return err
-		}
-	}
-	kind := "CPU"
-	if lt.CUDA {
-		kind = "CUDA"
-	}
+	i := res.Info
 	if res.Cached {
-		fmt.Printf("gotch: up to date for libtorch %s (%s) at %s; %d bindings replaced\n", lt.Version, kind, lt.Root, len(res.Replaced))
+		fmt.Printf("library: %s up to date for libtorch %s (%s) at %s; %d bindings replaced\n", res.Path, i.Libtorch, i.Kind, i.Root, len(i.Replaced))
 	} else {
-		fmt.Printf("gotch: ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s/REPLACED_BINDINGS.txt), %d leaking output buffers freed, %d KeepAlive calls added after C calls\n",
-			lt.Version, kind, lt.Root, res.Elapsed.Round(1e9), res.Rounds, len(res.Replaced), out, res.OutBuffers, res.KeptAlive)
+		fmt.Printf("library: %s ready for libtorch %s (%s) at %s in %s: %d compiler rounds, %d bindings replaced (listed in %s.json)\n",
+			res.Path, i.Libtorch, i.Kind, i.Root, res.Elapsed.Round(1e9), res.Rounds, len(i.Replaced), res.Path)
 	}
-	if list {
-		fmt.Println(strings.Join(res.Replaced, "\n"))
+	if o.list {
+		fmt.Println(strings.Join(i.Replaced, "\n"))
 	}
 	return nil
 }

@@ -12,20 +12,70 @@
 // Errors come back as a malloc'd message (NULL on success) that the caller
 // frees, not through gotch's torch_last_err: that variable is defined in
 // torch_api.h, which only one translation unit may include.
+//
+// libtorch 2.4 replaced the per-device calls (is_cpu_enabled,
+// get_autocast_gpu_dtype, ...) with ones that take the device type and
+// deprecated the old ones, which then warn on every call; the helpers below
+// pick the calls of the libtorch they are compiled against.
 #include <ATen/autocast_mode.h>
 #include <ATen/Context.h>
 #include <ATen/detail/CUDAHooksInterface.h>
+#include <torch/version.h>
 
 #include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <exception>
 
+#if TORCH_VERSION_MAJOR > 2 || (TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR >= 4)
+#define AD_AUTOCAST_BY_DEVICE 1
+#endif
+
 namespace {
 
 char *autocast_error(const char *what) {
   char *s = strdup(what);
   return s;
+}
+
+bool autocast_enabled(int cuda) {
+#ifdef AD_AUTOCAST_BY_DEVICE
+  return at::autocast::is_autocast_enabled(cuda ? at::kCUDA : at::kCPU);
+#else
+  return cuda ? at::autocast::is_enabled() : at::autocast::is_cpu_enabled();
+#endif
+}
+
+void set_autocast_enabled(int cuda, bool on) {
+#ifdef AD_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_enabled(cuda ? at::kCUDA : at::kCPU, on);
+#else
+  if (cuda) {
+    at::autocast::set_enabled(on);
+  } else {
+    at::autocast::set_cpu_enabled(on);
+  }
+#endif
+}
+
+at::ScalarType autocast_dtype(int cuda) {
+#ifdef AD_AUTOCAST_BY_DEVICE
+  return at::autocast::get_autocast_dtype(cuda ? at::kCUDA : at::kCPU);
+#else
+  return cuda ? at::autocast::get_autocast_gpu_dtype() : at::autocast::get_autocast_cpu_dtype();
+#endif
+}
+
+void set_autocast_dtype(int cuda, at::ScalarType st) {
+#ifdef AD_AUTOCAST_BY_DEVICE
+  at::autocast::set_autocast_dtype(cuda ? at::kCUDA : at::kCPU, st);
+#else
+  if (cuda) {
+    at::autocast::set_autocast_gpu_dtype(st);
+  } else {
+    at::autocast::set_autocast_cpu_dtype(st);
+  }
+#endif
 }
 
 } // namespace
@@ -39,17 +89,10 @@ char *atd_autocast_enter(int cuda, int dtype, int64_t *saved) {
   try {
     auto st = static_cast<at::ScalarType>(dtype);
     saved[2] = at::autocast::is_autocast_cache_enabled();
-    if (cuda) {
-      saved[0] = at::autocast::is_enabled();
-      saved[1] = static_cast<int64_t>(at::autocast::get_autocast_gpu_dtype());
-      at::autocast::set_enabled(true);
-      at::autocast::set_autocast_gpu_dtype(st);
-    } else {
-      saved[0] = at::autocast::is_cpu_enabled();
-      saved[1] = static_cast<int64_t>(at::autocast::get_autocast_cpu_dtype());
-      at::autocast::set_cpu_enabled(true);
-      at::autocast::set_autocast_cpu_dtype(st);
-    }
+    saved[0] = autocast_enabled(cuda);
+    saved[1] = static_cast<int64_t>(autocast_dtype(cuda));
+    set_autocast_enabled(cuda, true);
+    set_autocast_dtype(cuda, st);
     at::autocast::increment_nesting();
     at::autocast::set_autocast_cache_enabled(true);
     return nullptr;
@@ -68,14 +111,8 @@ char *atd_autocast_exit(int cuda, const int64_t *saved) {
     if (at::autocast::decrement_nesting() == 0) {
       at::autocast::clear_cache();
     }
-    auto st = static_cast<at::ScalarType>(saved[1]);
-    if (cuda) {
-      at::autocast::set_enabled(saved[0] != 0);
-      at::autocast::set_autocast_gpu_dtype(st);
-    } else {
-      at::autocast::set_cpu_enabled(saved[0] != 0);
-      at::autocast::set_autocast_cpu_dtype(st);
-    }
+    set_autocast_enabled(cuda, saved[0] != 0);
+    set_autocast_dtype(cuda, static_cast<at::ScalarType>(saved[1]));
     at::autocast::set_autocast_cache_enabled(saved[2] != 0);
     return nullptr;
   } catch (const std::exception &e) {
@@ -89,12 +126,8 @@ char *atd_autocast_exit(int cuda, const int64_t *saved) {
 // the calling thread, and its dtype's ScalarType code.
 int atd_autocast_state(int cuda, int *dtype) {
   try {
-    if (cuda) {
-      *dtype = static_cast<int>(at::autocast::get_autocast_gpu_dtype());
-      return at::autocast::is_enabled() ? 1 : 0;
-    }
-    *dtype = static_cast<int>(at::autocast::get_autocast_cpu_dtype());
-    return at::autocast::is_cpu_enabled() ? 1 : 0;
+    *dtype = static_cast<int>(autocast_dtype(cuda));
+    return autocast_enabled(cuda) ? 1 : 0;
   } catch (...) {
     return -1;
   }

@@ -1,3 +1,10 @@
+// autodropout: replaceable
+//
+// (The marker above lets the library build replace this file's functions
+// with error stubs, NULL or -1 and a message in *err, where it does not
+// compile against a libtorch: c10d's classes change between releases, and
+// a GPU machine's libtorch must still get a library for everything else.)
+//
 // Data-parallel training through libtorch's c10d: the process group
 // (Gloo on CPUs), the TCP store that ranks meet at, and the Reducer that
 // PyTorch's DistributedDataParallel uses to average gradients in buckets
