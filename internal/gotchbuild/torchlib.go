@@ -36,6 +36,7 @@ type LibConfig struct {
 	Jobs     int       // parallel compiler runs, the number of CPUs when 0
 	Log      io.Writer // progress messages
 	Force    bool      // rebuild even when the stamp matches
+	CacheDir string    // compiled objects by content; ObjectCacheDir(OutDir) when empty
 
 	extra fs.FS // autodropout's C++ (extra/*.cpp); the embedded files when nil
 }
@@ -124,7 +125,10 @@ func BuildLibrary(cfg LibConfig) (*LibResult, error) {
 	}
 	defer os.RemoveAll(work)
 	fmt.Fprintf(cfg.Log, "library: building %s for libtorch %s at %s with %d jobs (first time takes a few minutes)\n", LibraryName, cfg.Libtorch.Version, cfg.Libtorch.Root, cfg.Jobs)
-	b := &libBuild{cfg: cfg, abi: abi, work: work, replaced: map[string]bool{}, cache: filepath.Join(cfg.OutDir, ".cache"), used: map[string]bool{}}
+	if cfg.CacheDir == "" {
+		cfg.CacheDir = ObjectCacheDir(cfg.OutDir)
+	}
+	b := &libBuild{cfg: cfg, abi: abi, work: work, replaced: map[string]bool{}, cache: cfg.CacheDir, used: map[string]bool{}}
 	fp, _ := cfg.Libtorch.Fingerprint() // libStamp succeeded with it
 	b.cacheSalt = patchVersion + "\n" + fp + "\n" + compiler
 	if err := b.prepare(); err != nil {
@@ -446,13 +450,34 @@ func (b *libBuild) compileOne(u string) (out string, ok bool) {
 	return out, true
 }
 
-// pruneCache removes the cache entries this build did not use.
+// ObjectCacheDir is where compiled objects are kept: the user's cache
+// folder, shared by every checkout on the machine (a fresh clone then
+// builds its library in seconds), or outDir/.cache without one.
+func ObjectCacheDir(outDir string) string {
+	if d, err := os.UserCacheDir(); err == nil {
+		return filepath.Join(d, "autodropout", "torchlib-objects")
+	}
+	return filepath.Join(outDir, ".cache")
+}
+
+// cacheKeepFor is how long an entry no build used stays in the cache:
+// other checkouts and other libtorches share it.
+const cacheKeepFor = 30 * 24 * time.Hour
+
+// pruneCache marks the entries this build used as fresh and removes those
+// no build used for cacheKeepFor.
 func (b *libBuild) pruneCache() {
 	entries, _ := os.ReadDir(b.cache)
+	now := time.Now()
 	for _, e := range entries {
+		path := filepath.Join(b.cache, e.Name())
 		name := strings.TrimSuffix(strings.TrimSuffix(e.Name(), ".o"), ".err")
-		if !b.used[name] {
-			os.Remove(filepath.Join(b.cache, e.Name()))
+		if b.used[name] {
+			_ = os.Chtimes(path, now, now)
+			continue
+		}
+		if info, err := e.Info(); err == nil && now.Sub(info.ModTime()) > cacheKeepFor {
+			os.Remove(path)
 		}
 	}
 }

@@ -41,7 +41,7 @@ func TestBuildLibrary(t *testing.T) {
 	lt := elfLibtorch(t, "1.13.0")
 	t.Chdir(t.TempDir()) // a relative output folder, as make setup gives
 	out := "lib"
-	cfg := LibConfig{SrcDir: filepath.Join(fakeGotch(t), "libtch"), OutDir: out, Libtorch: lt, Jobs: 2, extra: fakeExtra}
+	cfg := LibConfig{SrcDir: filepath.Join(fakeGotch(t), "libtch"), OutDir: out, CacheDir: t.TempDir(), Libtorch: lt, Jobs: 2, extra: fakeExtra}
 	res, err := BuildLibrary(cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +111,7 @@ func TestBuildLibraryRefuses(t *testing.T) {
 				os.WriteFile(filepath.Join(src, tc.file), []byte(tc.src), 0o644)
 			}
 			out := t.TempDir()
-			_, err := BuildLibrary(LibConfig{SrcDir: src, OutDir: out, Libtorch: lt, Jobs: 2, extra: tc.extra})
+			_, err := BuildLibrary(LibConfig{SrcDir: src, OutDir: out, CacheDir: t.TempDir(), Libtorch: lt, Jobs: 2, extra: tc.extra})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want one with %q", err, tc.want)
 			}
@@ -146,7 +146,7 @@ int ad_opt(int x, char **err) { return x; }
 void *ad_opt_new(void) { return nullptr; }
 }
 `)}}
-	res, err := BuildLibrary(LibConfig{SrcDir: filepath.Join(fakeGotch(t), "libtch"), OutDir: t.TempDir(), Libtorch: lt, Jobs: 2, extra: extra})
+	res, err := BuildLibrary(LibConfig{SrcDir: filepath.Join(fakeGotch(t), "libtch"), OutDir: t.TempDir(), CacheDir: t.TempDir(), Libtorch: lt, Jobs: 2, extra: extra})
 	if err != nil {
 		t.Fatal(err)
 	}
