@@ -50,6 +50,11 @@ type Config struct {
 	// call trains (the caller owns it), so that a later call with Resume
 	// continues bit-identically.
 	SaveState func(*State) error
+	// UDA, when set, trains semi-supervised: each step adds a batch of
+	// the unlabeled stream and UDA's consistency term (see UDA). The
+	// training loader is then the labeled set, and an epoch one pass over
+	// it. Nil: supervised.
+	UDA *UDA
 }
 
 // EpochSeed is the seed of libtorch's generators during epoch e of a run
@@ -85,6 +90,8 @@ type Result struct {
 	Params    int64    `json:"params"`
 	Precision string   `json:"precision"`       // the precision used: fp32, bf16 or fp16
 	Curve     []Point  `json:"curve,omitempty"` // per epoch, with Config.Curve
+	// UDA summarises the last epoch's UDA terms (Config.UDA).
+	UDA *UDAStats `json:"uda,omitempty"`
 }
 
 // ErrDiverged is wrapped when the loss becomes NaN or infinite.
@@ -98,6 +105,11 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	}
 	if err := checkOptimizer(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
 		return nil, err
+	}
+	if cfg.UDA != nil {
+		if err := cfg.UDA.Check(); err != nil {
+			return nil, err
+		}
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
@@ -135,6 +147,11 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		first, res.Epochs, res.Steps, res.Examples = r.Epochs, r.Epochs, r.Steps, r.Examples
 	}
 	firstExamples := res.Examples
+	var uda *udaRun
+	if cfg.UDA != nil { // the stream starts at the run's step: a resumed run sees what an unbroken one would
+		uda = cfg.UDA.start(ctx, res.Steps)
+		defer uda.stop()
+	}
 	lastReport := time.Now()
 	for epoch := first; epoch < stop; epoch++ {
 		if err := libtorch.ManualSeed(EpochSeed(cfg.Seed, epoch)); err != nil {
@@ -145,7 +162,12 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		for b := range trainSet.Epoch(ctx, epoch) {
 			// Cosine decay from LR to 0 over the run, per step.
 			opt.SetLR(cfg.LR * 0.5 * (1 + math.Cos(math.Pi*float64(res.Steps)/float64(total))))
-			loss, err := step(model, opt, b, cfg.Device, amp)
+			var loss float64
+			if uda != nil {
+				loss, err = uda.step(ctx, model, opt, b, cfg.Device, amp, float64(res.Steps)/float64(total))
+			} else {
+				loss, err = step(model, opt, b, cfg.Device, amp)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 			}
@@ -158,8 +180,12 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 				el := time.Since(start)
 				done := res.Steps - first*trainSet.Batches()
 				eta := time.Duration(float64(el) / float64(done) * float64(stop*trainSet.Batches()-res.Steps))
-				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f  %.0f examples/s  elapsed %s  eta %s\n",
-					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN),
+				udaText := ""
+				if uda != nil {
+					udaText = uda.progressText()
+				}
+				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f%s  %.0f examples/s  elapsed %s  eta %s\n",
+					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN), udaText,
 					float64(res.Examples-firstExamples)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
 			}
 		}
@@ -168,6 +194,9 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		}
 		res.TrainLoss = lossSum / float64(max(lossN, 1))
 		res.Epochs = epoch + 1
+		if uda != nil {
+			res.UDA = uda.epochStats()
+		}
 		if cfg.Curve && valSet != nil {
 			a, err := amp.accuracy(ctx, model, valSet)
 			if err != nil {
