@@ -27,6 +27,8 @@ type splits struct {
 	train, val, test    *data.Loader
 	trainN, valN, testN int
 	evalCfg             data.LoaderConfig
+	aug                 data.Augment // the training loader's
+	unlabeled           *data.Images // UDA's unlabeled set, labels removed (nil: supervised)
 }
 
 // runClassify trains an image classifier (s resolved).
@@ -60,8 +62,14 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
+	if cfg.UDA, err = s.udaConfig(sp, model); err != nil {
+		return Result{}, err
+	}
 	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
 		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed)
+	if s.LabeledPerClass > 0 {
+		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised, unlabeledN(sp))
+	}
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision)
 	if err != nil {
 		return Result{}, err
@@ -83,7 +91,10 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		Precision: res.Precision, ValAcc: res.ValAcc, TestAcc: res.TestAcc, TrainLoss: res.TrainLoss, Curve: res.Curve,
 		Epochs: res.Epochs, Steps: res.Steps, Examples: res.Examples, Params: res.Params, WallS: &res.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
-		ResumedFrom: s.ResumeState}
+		ResumedFrom: s.ResumeState, UDA: res.UDA}
+	if s.LabeledPerClass > 0 {
+		out.Semi, out.UnlabeledN = s.SemiSupervised.String(), unlabeledN(sp)
+	}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
@@ -138,7 +149,11 @@ func (s Spec) loadImages() (*splits, error) {
 	if s.TrainSubset > 0 && s.TrainSubset < len(trIdx) {
 		trIdx = trIdx[:s.TrainSubset]
 	}
-	sp := &splits{full: full, trainSet: full.Subset(trIdx), valN: len(valIdx)}
+	trIdx, unlabeled, err := s.carve(full, trIdx)
+	if err != nil {
+		return nil, err
+	}
+	sp := &splits{full: full, trainSet: full.Subset(trIdx), valN: len(valIdx), unlabeled: unlabeled}
 	sp.trainN = sp.trainSet.N
 	var aug data.Augment
 	if !s.NoAugment {
@@ -150,6 +165,7 @@ func (s Spec) loadImages() (*splits, error) {
 			aug.CropPad = 0
 		}
 	}
+	sp.aug = aug
 	if sp.train, err = data.NewLoader(sp.trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug}); err != nil {
 		return nil, err
 	}
@@ -204,7 +220,7 @@ func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision) (m
 	line := fmt.Sprintf("%q %q %q %d %v %d %v %q %q %v %v %d %q %q %d %d %v %q %v %q\n",
 		s.Model, s.Data, s.DataDir, s.BatchSize, s.LR, s.TrainSubset, s.ValFrac, s.Regularizer.Name, s.Space,
 		s.AllowOutsideSpace, s.DropRate, s.BlockSize, s.Sites, pretrainedSum, s.ImageSize, s.PerClass, !s.NoAugment,
-		prec, s.PretrainedPartial, s.Device)
+		prec, s.PretrainedPartial, s.Device) + s.SemiSupervised.identity()
 	var files [][]byte
 	if s.hasPatterns() {
 		b, _, err := s.patternBytes()
