@@ -68,7 +68,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d\n",
 		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed)
 	if s.LabeledPerClass > 0 {
-		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised, unlabeledN(sp))
+		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised.Description(), unlabeledN(sp))
 	}
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision)
 	if err != nil {
@@ -93,7 +93,7 @@ func runClassify(ctx context.Context, s Spec) (Result, error) {
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
 		ResumedFrom: s.ResumeState, UDA: res.UDA}
 	if s.LabeledPerClass > 0 {
-		out.Semi, out.UnlabeledN = s.SemiSupervised.String(), unlabeledN(sp)
+		out.Semi, out.UnlabeledN = s.SemiSupervised.Description(), unlabeledN(sp)
 	}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs

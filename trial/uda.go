@@ -154,8 +154,8 @@ func (m SemiSupervised) resolved() SemiSupervised {
 // threshold is β as train.UDA takes it: 0 for none.
 func (m SemiSupervised) threshold() float64 { return max(m.UDAThreshold, 0) }
 
-// String describes the training mode, for messages and result.json.
-func (m SemiSupervised) String() string {
+// Description describes the training mode, for messages and result.json.
+func (m SemiSupervised) Description() string {
 	r := m.resolved()
 	if !r.uda() {
 		if r.LabeledPerClass > 0 {
@@ -173,7 +173,7 @@ func (m SemiSupervised) identity() string {
 	if m.LabeledPerClass == 0 && !m.uda() {
 		return ""
 	}
-	return " semi " + m.String()
+	return " semi " + m.Description()
 }
 
 func (m *SemiSupervised) flags(fs *flag.FlagSet) {
