@@ -74,22 +74,17 @@ func (m SemiSupervised) uda() bool { return m.Semi == SemiUDA }
 
 // check names the first bad semi-supervised option (lm: any set).
 func (m SemiSupervised) check(lm bool) error {
-	udaOpts := []struct {
+	type option struct {
 		flag string
 		set  bool
-	}{
+	}
+	udaOpts := []option{
 		{"uda-ratio", m.UDARatio != 0}, {"uda-weight", m.UDAWeight != 0}, {"uda-temperature", m.UDATemperature != 0},
 		{"uda-threshold", m.UDAThreshold != 0}, {"tsa", m.TSA != "" && m.TSA != "none"},
 		{"uda-ops", m.UDAOps != 0}, {"uda-magnitude", m.UDAMagnitude != 0},
 	}
 	if lm {
-		for _, o := range append(udaOpts, struct {
-			flag string
-			set  bool
-		}{"labeled-per-class", m.LabeledPerClass != 0}, struct {
-			flag string
-			set  bool
-		}{"semi", m.Semi != ""}) {
+		for _, o := range append(udaOpts, option{"labeled-per-class", m.LabeledPerClass != 0}, option{"semi", m.Semi != ""}) {
 			if o.set {
 				return fmt.Errorf("--%s: only classify tasks read it, not lm", o.flag)
 			}
