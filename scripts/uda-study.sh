@@ -12,7 +12,8 @@
 #                                docs/study/uda/report.md from them
 #   scripts/uda-study.sh status  its last progress lines
 #
-# It runs with its own copy of the binary (runs/uda-bin), so rebuilding
+# It runs with its own copy of the binary (runs/uda-bin/uda-trainer: a
+# name no pkill of "autodropout" matches), so rebuilding
 # bin/autodropout while it runs changes nothing under it. Each training
 # uses one thread, two at a time (the config's parallel).
 set -euo pipefail
@@ -42,9 +43,9 @@ run)
     copy_raw "$RAW" "$OUT"
   fi
   mkdir -p "$OUT" runs/uda-bin
-  cp bin/autodropout runs/uda-bin/autodropout
-  OMP_NUM_THREADS=1 nohup runs/uda-bin/autodropout experiment --config "$CONFIG" --out "$OUT" \
-    --binary runs/uda-bin/autodropout >>"$LOG" 2>&1 &
+  cp bin/autodropout runs/uda-bin/uda-trainer
+  OMP_NUM_THREADS=1 nohup runs/uda-bin/uda-trainer experiment --config "$CONFIG" --out "$OUT" \
+    --binary runs/uda-bin/uda-trainer >>"$LOG" 2>&1 &
   echo "UDA study running in the background (pid $!); progress: scripts/uda-study.sh status"
   ;;
 sync)
