@@ -52,6 +52,11 @@
 // normalizes and batches, preparing the next batches while the model
 // trains.
 //
+// For semi-supervised training, LabeledSplit draws a class-balanced
+// labeled subset from a seed, and ViewStream streams the unlabeled rest
+// (without labels) in a weak and a strong view, each batch a function of
+// the seed and its number so a resumed run continues it exactly.
+//
 // RandAugment is torchvision's transforms.RandAugment on one decoded 8-bit
 // image (Image8, C×H×W, grayscale or RGB), pixel for pixel: its 14
 // operations reproduce torchvision 0.14's uint8 tensor arithmetic, and the

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"strconv"
+	"strings"
 
 	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/search"
@@ -19,8 +20,12 @@ import (
 // the hand-designed baselines on validation accuracy; then a final
 // training of the target model with every regularizer over several seeds.
 type Config struct {
-	Source   string      `json:"source,omitempty"` // where the values come from
-	Search   string      `json:"search"`           // search configuration file (its method and seed are overridden)
+	Source string `json:"source,omitempty"` // where the values come from
+	// Search is the search configuration file (its method and seed are
+	// overridden); "": no searches (the final compares the baselines and
+	// Patterns), and methods, search seeds, subspaces, variants and
+	// reward noise must be unset.
+	Search   string      `json:"search"`
 	Final    FinalConfig `json:"final"`
 	Parallel int         `json:"parallel"` // final and grid trainings at once (default 1); cores are divided among them
 
@@ -44,6 +49,20 @@ type Config struct {
 	// search's own trial settings with other seeds, to measure how noisy
 	// a trial's reward is against the differences between patterns.
 	RewardNoise *RewardNoise `json:"reward_noise,omitempty"`
+	// Patterns are pattern files retrained in the final comparison as
+	// they are, without a search, each labelled by its name: patterns
+	// found before, such as another study's best.
+	Patterns []FixedPattern `json:"patterns,omitempty"`
+	// Supervised adds the row "supervised" to a semi-supervised final
+	// (final.semi "uda"): the same labeled images trained on alone,
+	// without the unlabeled ones and without a regularizer.
+	Supervised bool `json:"supervised,omitempty"`
+}
+
+// FixedPattern is a pattern file of the final comparison, labelled Name.
+type FixedPattern struct {
+	Name string `json:"name"`
+	File string `json:"file"`
 }
 
 // RewardNoise says what the reward-noise stage retrains, each run at the
@@ -109,7 +128,7 @@ type Grid struct {
 	DropAtt     []float64 `json:"dropatt,omitempty"`     // lm: attention-probability rates (default [0]: the recipe's)
 	Variational []float64 `json:"variational,omitempty"` // lm: variational dropout's rates; variational joins the grid when set
 	Spatial     []float64 `json:"spatial,omitempty"`     // drop rates; SpatialDropout joins the comparison when set
-	DropBlock   []float64 `json:"dropblock,omitempty"`   // drop rates
+	DropBlock   []float64 `json:"dropblock,omitempty"`   // drop rates; DropBlock joins the comparison when set
 	BlockSizes  []int     `json:"block_sizes,omitempty"` // DropBlock block sizes (default [Final.BlockSize])
 	Sites       string    `json:"sites,omitempty"`       // sites the baselines go to (default: trial.DefaultSites, the batch-norm outputs)
 	Seed        int64     `json:"seed,omitempty"`
@@ -139,6 +158,9 @@ func (c Config) CheckFiles() error {
 	}
 	for i, v := range c.Variants {
 		files = append(files, [2]string{fmt.Sprintf("variants[%d].search", i), v.Search})
+	}
+	for i, p := range c.Patterns {
+		files = append(files, [2]string{fmt.Sprintf("patterns[%d].file", i), p.File})
 	}
 	for _, f := range files {
 		if f[1] == "" {
@@ -171,14 +193,15 @@ func (c *Config) check() error {
 		return fmt.Errorf("parallel %d: want 1 or more (0: 1)", c.Parallel)
 	}
 	c.Parallel = max(c.Parallel, 1)
-	if len(c.Methods) == 0 {
+	if err := c.checkNoSearch(); err != nil {
+		return err
+	}
+	if len(c.Methods) == 0 && c.Search != "" {
 		c.Methods = []string{"rl", "random"}
 	}
 	c.Final.Task = search.Config{Task: c.Final.Task}.WithDefaults().Task
 	f := c.Final
 	switch {
-	case c.Search == "":
-		return fmt.Errorf("search: want a search configuration file")
 	case len(f.Seeds) == 0:
 		return fmt.Errorf("final.seeds: want at least one seed")
 	case f.Kind == "lm" && f.DropRate != 0:
@@ -248,7 +271,47 @@ func (c *Config) checkNames() error {
 			return err
 		}
 	}
+	reserved := []string{"none", "dropout", "spatial", "dropblock", "variational", "supervised"}
+	for i, p := range c.Patterns {
+		field := fmt.Sprintf("patterns[%d]", i)
+		var methods []string = []string{"rl"} // patterns have none; named checks a non-empty list
+		if err := named(field, p.Name, p.File, "a pattern file (file)", &methods); err != nil {
+			return err
+		}
+		if slices.Contains(reserved, p.Name) || strings.HasSuffix(p.Name, "-best") {
+			return fmt.Errorf("%s.name %q: a baseline's or a search's label; choose another", field, p.Name)
+		}
+	}
 	return nil
+}
+
+// checkNoSearch checks an experiment without a search configuration, and
+// the semi-supervised row.
+func (c *Config) checkNoSearch() error {
+	if c.Supervised && c.Final.Semi != trial.SemiUDA {
+		return fmt.Errorf("supervised: the supervised row needs a semi-supervised final (final.semi \"uda\")")
+	}
+	if c.Search != "" {
+		return nil
+	}
+	switch {
+	case len(c.Methods) > 0 || len(c.SearchSeeds) > 0:
+		return fmt.Errorf("methods, search_seeds: an experiment without a search configuration (search) runs no searches")
+	case len(c.Subspaces) > 0 || len(c.Variants) > 0 || c.RewardNoise != nil:
+		return fmt.Errorf("subspaces, variants, reward_noise: an experiment without a search configuration (search) runs no searches")
+	}
+	return nil
+}
+
+// SearchConfig reads the search configuration file; without one, it is a
+// configuration whose task is the final's (what the plan and the report
+// read from it) and which runs no search.
+func (c Config) SearchConfig() (search.Config, error) {
+	if c.Search != "" {
+		return search.ReadConfig(c.Search)
+	}
+	sc := search.Config{Task: c.Final.Task}.WithDefaults()
+	return sc, nil
 }
 
 // checkRewardNoise checks the reward-noise stage, if any, and fills its
@@ -304,15 +367,15 @@ func (c *Config) checkGrid() error {
 					}
 				}
 			}
-			if len(g.Dropout) == 0 || len(g.DropBlock) == 0 {
-				return fmt.Errorf("grid: want at least one dropout and one dropblock rate")
+			if len(g.Dropout) == 0 {
+				return fmt.Errorf("grid: want at least one dropout rate")
 			}
 			for _, b := range g.BlockSizes {
 				if b < 1 {
 					return fmt.Errorf("grid.block_sizes: %d: want positive sizes", b)
 				}
 			}
-			if len(g.BlockSizes) == 0 {
+			if len(g.BlockSizes) == 0 && len(g.DropBlock) > 0 {
 				if f.BlockSize < 1 {
 					return fmt.Errorf("grid.block_sizes: want at least one (or final.block_size)")
 				}
@@ -577,8 +640,9 @@ func (c Config) finalLabels() []string {
 
 // regularizer is one final-comparison entry.
 type regularizer struct {
-	label string
-	reg   trial.Regularizer
+	label      string
+	reg        trial.Regularizer
+	supervised bool // the final's labeled subset alone (Config.Supervised)
 }
 
 // baselines lists the hand-designed regularizers of the final comparison,
@@ -587,20 +651,26 @@ type regularizer struct {
 func (c Config) baselines(tuned map[string]trial.Regularizer) []regularizer {
 	f := c.Final
 	if f.Kind == "lm" {
-		regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
+		regs := []regularizer{{label: "none", reg: trial.Regularizer{Name: "none"}}}
 		for _, fam := range []string{"dropout", "variational"} {
 			reg, ok := tuned[fam]
 			if !ok { // the recipe's rates
 				reg = trial.Regularizer{Name: fam}
 			}
-			regs = append(regs, regularizer{fam, reg})
+			regs = append(regs, regularizer{label: fam, reg: reg})
 		}
 		return regs
 	}
-	regs := []regularizer{{"none", trial.Regularizer{Name: "none"}}}
+	regs := []regularizer{{label: "none", reg: trial.Regularizer{Name: "none"}}}
 	families := []string{"dropout", "dropblock"}
-	if c.Grid != nil && len(c.Grid.Spatial) > 0 {
-		families = []string{"dropout", "spatial", "dropblock"}
+	if g := c.Grid; g != nil { // spatial and dropblock join when the grid tunes them
+		families = []string{"dropout"}
+		if len(g.Spatial) > 0 {
+			families = append(families, "spatial")
+		}
+		if len(g.DropBlock) > 0 {
+			families = append(families, "dropblock")
+		}
 	}
 	for _, fam := range families {
 		reg, ok := tuned[fam]
@@ -613,7 +683,13 @@ func (c Config) baselines(tuned map[string]trial.Regularizer) []regularizer {
 				reg.Sites = c.Grid.Sites
 			}
 		}
-		regs = append(regs, regularizer{fam, reg})
+		regs = append(regs, regularizer{label: fam, reg: reg})
+	}
+	if c.Supervised {
+		regs = append([]regularizer{{label: "supervised", reg: trial.Regularizer{Name: "none"}, supervised: true}}, regs...)
+	}
+	for _, p := range c.Patterns {
+		regs = append(regs, regularizer{label: p.Name, reg: trial.Regularizer{Pattern: p.File, AllowOutsideSpace: true}})
 	}
 	return regs
 }

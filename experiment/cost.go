@@ -1,6 +1,7 @@
 package experiment
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -8,6 +9,7 @@ import (
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/train"
+	"github.com/autodropout/autodropout/trial"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 )
@@ -110,8 +112,32 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 	if test {
 		eval += size.test
 	}
+	if t.LabeledPerClass > 0 {
+		return semiCost(t, tr, classes, perEx, eval, in.C, in.H, in.W), nil
+	}
 	return TaskCost{TrainFLOPs: 3 * perEx * float64(tr) * float64(t.Epochs), EvalFLOPs: perEx * float64(eval),
 		What: fmt.Sprintf("%d epochs × %d examples at %.3g FLOPs/example (%dx%dx%d)", t.Epochs, tr, perEx, in.C, in.H, in.W)}, nil
+}
+
+// semiCost is the cost of a run on a labeled subset of the tr training
+// examples: an epoch is a pass over the labeled ones, and under UDA every
+// step adds μ × batch_size unlabeled images, each costing a forward pass
+// without gradient (the weak view's target) and a forward and backward
+// pass (the strong view): 4 forward passes where a labeled example costs 3.
+func semiCost(t search.Task, tr, classes int64, perEx float64, eval int64, c, h, w int64) TaskCost {
+	labeled := min(tr, int64(t.LabeledPerClass)*classes)
+	train := 3 * perEx * float64(labeled) * float64(t.Epochs)
+	what := fmt.Sprintf("%d epochs × %d labeled examples", t.Epochs, labeled)
+	if t.Semi == trial.SemiUDA {
+		mu := int64(cmp.Or(t.UDARatio, trial.DefaultUDARatio))
+		steps := int64(t.Epochs) * ((labeled + int64(t.BatchSize) - 1) / int64(t.BatchSize))
+		unlabeled := steps * mu * int64(t.BatchSize)
+		train += 4 * perEx * float64(unlabeled)
+		what += fmt.Sprintf(" + %d UDA steps × %d unlabeled images (μ %d; a weak forward and a strong forward and backward each: %.1f× the labeled cost)",
+			steps, mu*int64(t.BatchSize), mu, 1+4*float64(unlabeled)/(3*float64(labeled)*float64(t.Epochs)))
+	}
+	return TaskCost{TrainFLOPs: train, EvalFLOPs: perEx * float64(eval),
+		What: fmt.Sprintf("%s at %.3g FLOPs/example (%dx%dx%d)", what, perEx, c, h, w)}
 }
 
 // lmVocab is the vocabulary size of a corpus (for the softmax's cost).
@@ -270,16 +296,30 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 	regs := cfg.finalLabels()
 	n := float64(len(regs) * len(f.Seeds))
 	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
+	if f.LabeledPerClass > 0 {
+		fmt.Fprintf(w, "  training: %s\n", f.Spec().SemiSupervised.Description())
+	}
 	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
 	mem, err := memoryText(f.Task)
 	if err != nil {
 		return err
 	}
 	fmt.Fprint(w, mem)
-	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(n*c.Total()), timeText(n*c.Total(), tflops, 1))
-	sum += n * c.Total()
+	finals := n * c.Total()
+	if cfg.Supervised { // one row trains the labeled subset alone
+		sup := f.Task
+		sup.SemiSupervised = trial.SemiSupervised{LabeledPerClass: f.LabeledPerClass}
+		cs, err := EstimateTask(sup, true)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(w, "  one supervised run: %s train + %s evaluation (%s)\n", flopsText(cs.TrainFLOPs), flopsText(cs.EvalFLOPs), cs.What)
+		finals += float64(len(f.Seeds)) * (cs.Total() - c.Total())
+	}
+	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(finals), timeText(finals, tflops, 1))
+	sum += finals
 	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; everything before the final runs costs %.1f× one of them\n",
-		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-n*c.Total())/c.Total())
+		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-finals)/c.Total())
 	return nil
 }
 

@@ -6,6 +6,11 @@
 // trials' own settings with other seeds), the final training of a model
 // with every regularizer over several seeds, and the report.
 //
+// An experiment without a search configuration compares the baselines
+// and given pattern files (Config.Patterns) only; one whose final is
+// semi-supervised (UDA) may add the supervised row on its labeled images
+// alone (Config.Supervised).
+//
 // An experiment is a JSON file (Config; configs/demo.json,
 // configs/paper/*, configs/study/*). Its file paths (the search
 // configuration, subspaces' spaces, variants' searches) are relative to

@@ -67,7 +67,7 @@ func TestReadExperimentConfig(t *testing.T) {
 	dir := t.TempDir()
 	for _, tc := range []struct{ json, err string }{
 		{`{"search": "s.json", "final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}}`, ""},
-		{`{"final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}}`, "search"},
+		{`{"methods": ["rl"], "final": {"seeds": [1], "drop_rate": 0.1, "block_size": 3}}`, "without a search configuration"},
 		{`{"search": "s.json", "final": {"drop_rate": 0.1, "block_size": 3}}`, "seeds"},
 		{`{"search": "s.json", "final": {"seeds": [1], "drop_rate": 1.5, "block_size": 3}}`, "drop_rate"},
 		{`{"search": "s.json", "final": {"seeds": [1]}, "parralel": 2}`, "unknown field"},

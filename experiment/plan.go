@@ -23,8 +23,11 @@ type trainRun struct {
 	seed     int64
 	reg      trial.Regularizer
 	skipTest bool // grid and reward-noise runs: validation only
-	pending  bool // a search's pattern that does not exist yet
-	dir      string
+	// supervised trains the final's labeled subset alone, without its
+	// semi-supervised mode (Config.Supervised).
+	supervised bool
+	pending    bool // a search's pattern that does not exist yet
+	dir        string
 }
 
 // runDir is the folder of a training under an experiment's output folder.

@@ -111,7 +111,11 @@ func prepare(cfg Config, s Settings) (*experiment, error) {
 	if s.Binary == "" || s.Out == "" {
 		return nil, fmt.Errorf("experiment: Settings.Binary and Settings.Out are required")
 	}
-	x := &experiment{cfg: cfg, s: s, pr: s.Progress, start: time.Now(), stages: 4,
+	stages := 4 // baselines, searches, their patterns, report
+	if cfg.Search == "" {
+		stages = 2
+	}
+	x := &experiment{cfg: cfg, s: s, pr: s.Progress, start: time.Now(), stages: stages,
 		res: &Result{Tuned: map[string]trial.Regularizer{}}, best: map[string]SearchOutcome{},
 		threads: max(1, runtime.NumCPU()/cfg.Parallel)}
 	if x.pr == nil {
@@ -121,7 +125,7 @@ func prepare(cfg Config, s Settings) (*experiment, error) {
 		return nil, fmt.Errorf("experiment config: %w", err)
 	}
 	var err error
-	if x.scfg, err = search.ReadConfig(cfg.Search); err != nil {
+	if x.scfg, err = cfg.SearchConfig(); err != nil {
 		return nil, err
 	}
 	if err := x.scfg.Task.CheckFiles(); err != nil {
@@ -217,7 +221,11 @@ func (x *experiment) baselines(ctx context.Context) error {
 	f, out := x.cfg.Final, x.s.Out
 	var base []trainRun
 	for _, r := range x.cfg.baselines(x.res.Tuned) {
-		base = append(base, finalRuns(out, r.label, r.reg, f.Seeds)...)
+		runs := finalRuns(out, r.label, r.reg, f.Seeds)
+		for i := range runs {
+			runs[i].supervised = r.supervised
+		}
+		base = append(base, runs...)
 	}
 	x.res.Finals = len(base)
 	x.step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
@@ -228,6 +236,9 @@ func (x *experiment) baselines(ctx context.Context) error {
 // searches runs (or resumes) every search, keeps the best of each label,
 // and runs the reward-noise stage after the search it follows.
 func (x *experiment) searches(ctx context.Context) error {
+	if len(x.searchRuns) == 0 {
+		return nil
+	}
 	x.step("%d searches of %d trials each: %s", len(x.searchRuns), x.scfg.Budget, searchList(x.searchRuns))
 	for i, sr := range x.searchRuns {
 		o, err := x.runSearch(ctx, i, sr)
@@ -294,6 +305,9 @@ func (x *experiment) noise(ctx context.Context, i int) error {
 // patterns trains the best pattern of each searched label with the final
 // seeds.
 func (x *experiment) patterns(ctx context.Context) error {
+	if len(x.searchRuns) == 0 {
+		return nil
+	}
 	f := x.cfg.Final
 	var runs []trainRun
 	for _, label := range x.cfg.finalLabels() {
@@ -464,6 +478,9 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 	}
 	spec := f.Task.Spec()
 	spec.Regularizer, spec.SkipTest = r.reg, r.skipTest
+	if r.supervised { // the labeled subset alone
+		spec.SemiSupervised = trial.SemiSupervised{LabeledPerClass: spec.LabeledPerClass}
+	}
 	// A line a minute in output.log: the dashboard sees the run is alive.
 	spec.Seed, spec.Threads, spec.Every, spec.Out = r.seed, threads, time.Minute, r.dir
 	log, err := os.Create(filepath.Join(r.dir, "output.log"))

@@ -126,6 +126,11 @@ type Task struct {
 	SitesRegexp   string             `json:"sites_regexp"`              // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
 	Timeout       string             `json:"timeout"`                   // Go duration per trial (default "30m")
 	Seed          int64              `json:"seed"`                      // every trial's training seed (default: the search's seed)
+	// SemiSupervised (classify) is the labeled subset and the
+	// semi-supervised mode every trial trains with (labeled_per_class,
+	// semi "uda", uda_ratio …; trial.SemiSupervised defines them), so
+	// patterns can be searched with UDA as the trial's training.
+	trial.SemiSupervised
 }
 
 // DefaultSitesRegexp picks batch-norm outputs, the paper's sites.
@@ -303,6 +308,10 @@ func (t Task) Check() error {
 	}
 	if err := t.checkKindFields(); err != nil {
 		return err
+	}
+	kind := map[bool]string{true: trial.LM, false: trial.Classify}[t.Kind == "lm"]
+	if err := (trial.Spec{Task: kind, SemiSupervised: t.SemiSupervised}).Check(); err != nil {
+		return fmt.Errorf("semi-supervised options (labeled_per_class, semi, uda_*, tsa): %w", err)
 	}
 	seen := map[string]bool{}
 	for _, s := range t.Sites {
@@ -543,6 +552,7 @@ func (t Task) Spec() trial.Spec {
 	s.RandAugment, s.RAOps, s.RAMagnitude = t.RandAugment, t.RAOps, t.RAMagnitude
 	s.Optimizer, s.WeightDecay, s.LRSchedule = t.Optimizer, t.WeightDecay, t.LRSchedule
 	s.LRDecay, s.LRDecayEpochs, s.WarmupEpochs = t.LRDecay, t.LRDecayEpochs, t.WarmupEpochs
+	s.SemiSupervised = t.SemiSupervised
 	return s
 }
 

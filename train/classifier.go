@@ -72,6 +72,11 @@ type Config struct {
 	// result's loss, accuracies and examples are over all ranks. Nil: one
 	// process.
 	Group *distributed.Group
+	// UDA, when set, trains semi-supervised: each step adds a batch of
+	// the unlabeled stream and UDA's consistency term (see UDA). The
+	// training loader is then the labeled set, and an epoch one pass over
+	// it. Nil: supervised.
+	UDA *UDA
 }
 
 // EpochSeed is the seed of libtorch's generators during epoch e of a run
@@ -107,6 +112,8 @@ type Result struct {
 	Params    int64    `json:"params"`
 	Precision string   `json:"precision"`       // the precision used: fp32, bf16 or fp16
 	Curve     []Point  `json:"curve,omitempty"` // per epoch, with Config.Curve
+	// UDA summarises the last epoch's UDA terms (Config.UDA).
+	UDA *UDAStats `json:"uda,omitempty"`
 }
 
 // ErrDiverged is wrapped when the loss becomes NaN or infinite.
@@ -123,6 +130,14 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	}
 	if err := cfg.Schedule.Check(); err != nil {
 		return nil, err
+	}
+	if cfg.UDA != nil {
+		if err := cfg.UDA.Check(); err != nil {
+			return nil, err
+		}
+		if cfg.Group.World() > 1 {
+			return nil, fmt.Errorf("UDA trains in one process: its unlabeled stream has no shards (got %d processes)", cfg.Group.World())
+		}
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
@@ -166,6 +181,11 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 	}
 	defer par.close()
 	firstExamples := res.Examples
+	var uda *udaRun
+	if cfg.UDA != nil { // the stream starts at the run's step: a resumed run sees what an unbroken one would
+		uda = cfg.UDA.start(ctx, res.Steps)
+		defer uda.stop()
+	}
 	lastReport := time.Now()
 	for epoch := first; epoch < stop; epoch++ {
 		if err := libtorch.ManualSeed(par.maskSeed(EpochSeed(cfg.Seed, epoch))); err != nil {
@@ -175,7 +195,12 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		var lossN, epochN int
 		for b := range trainSet.Epoch(ctx, epoch) {
 			opt.SetLR(cfg.LR * cfg.Schedule.factor(res.Steps, total, trainSet.Batches()))
-			loss, err := stepRank(model, opt.Optimizer, b, cfg.Device, amp, par)
+			var loss float64
+			if uda != nil {
+				loss, err = uda.step(ctx, model, opt.Optimizer, b, cfg.Device, amp, float64(res.Steps)/float64(total))
+			} else {
+				loss, err = stepRank(model, opt.Optimizer, b, cfg.Device, amp, par)
+			}
 			if err != nil {
 				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 			}
@@ -189,8 +214,12 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 				done := res.Steps - first*trainSet.Batches()
 				eta := time.Duration(float64(el) / float64(done) * float64(stop*trainSet.Batches()-res.Steps))
 				seen := res.Examples - firstExamples + int64(epochN*max(cfg.Group.World(), 1)) // ranks alike
-				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f  %.0f examples/s  elapsed %s  eta %s\n",
-					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN),
+				udaText := ""
+				if uda != nil {
+					udaText = uda.progressText()
+				}
+				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f%s  %.0f examples/s  elapsed %s  eta %s\n",
+					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN), udaText,
 					float64(seen)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
 			}
 		}
@@ -204,6 +233,9 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		res.TrainLoss = sums[0] / max(sums[1], 1)
 		res.Examples += int64(sums[2])
 		res.Epochs = epoch + 1
+		if uda != nil {
+			res.UDA = uda.epochStats()
+		}
 		if cfg.SaveEachEpoch && cfg.SaveState != nil && epoch+1 < stop {
 			if err := saveState(vs, opt, amp, cfg, res); err != nil {
 				return nil, err

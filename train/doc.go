@@ -7,6 +7,10 @@
 // dynamic loss scaling (LossScaler). The result records the precision
 // used.
 //
+// Config.UDA trains semi-supervised: each step adds a batch of unlabeled
+// images in a weak and a strong view and UDA's consistency term (UDA;
+// Xie et al. 2020), with the regularizers on the student's passes only.
+//
 // A run can stop between epochs (Config.StopEpoch) or, for a language
 // model, between steps (LMConfig.StopStep), save a State, and continue
 // from it exactly: the generators are reseeded per epoch (EpochSeed) or

@@ -28,7 +28,9 @@ type splits struct {
 	classes                      int
 	train, val, test, curveTrain *data.Loader // curveTrain: the training examples unaugmented (Curve)
 	trainN, valN, testN          int
-	augment                      string // the training augmentation, in words
+	augment                      string       // the training augmentation, in words
+	aug                          data.Augment // the training loader's, RandAugment aside: UDA's weak view
+	unlabeled                    *data.Images // UDA's unlabeled set, labels removed (nil: supervised)
 }
 
 // runClassify trains an image classifier (s resolved), on this process
@@ -69,8 +71,14 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
 		return Result{}, fmt.Errorf("--precision: %w", err)
 	}
+	if cfg.UDA, err = s.udaConfig(sp, model); err != nil {
+		return Result{}, err
+	}
 	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
 		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, sp.augment, processesText(g, s.BatchSize))
+	if s.LabeledPerClass > 0 {
+		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised.Description(), unlabeledN(sp))
+	}
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision, g.World())
 	if err != nil {
 		return Result{}, err
@@ -92,7 +100,10 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 		Precision: tr.Precision, ValAcc: tr.ValAcc, TestAcc: tr.TestAcc, TrainLoss: tr.TrainLoss, Curve: tr.Curve,
 		Epochs: tr.Epochs, Steps: tr.Steps, Examples: tr.Examples, Params: tr.Params, WallS: &tr.WallS,
 		TrainN: sp.trainN, ValN: sp.valN, TestN: sp.testN, Pretrained: s.Pretrained, PretrainedSHA256: pretrainedSum,
-		ResumedFrom: s.ResumeState, Augment: sp.augment}
+		ResumedFrom: s.ResumeState, Augment: sp.augment, UDA: tr.UDA}
+	if s.LabeledPerClass > 0 {
+		out.Semi, out.UnlabeledN = s.SemiSupervised.Description(), unlabeledN(sp)
+	}
 	sp.recordSkipped(&out, s.Output)
 	if w := g.World(); w > 1 {
 		out.Nproc = w
@@ -142,7 +153,13 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, in nn.Input, classes int) (model
 // streams from its files (streamImages); the other datasets, and
 // ImageNet's proxy of PerClass images per class, are decoded into memory.
 func (s Spec) loadImages(rank, world int) (*splits, error) {
+	if s.uda() && world > 1 {
+		return nil, fmt.Errorf("--semi uda with --nproc %d: UDA trains in one process (its unlabeled stream has no shards yet)", world)
+	}
 	if s.streamed() {
+		if s.LabeledPerClass > 0 {
+			return nil, fmt.Errorf("--labeled-per-class %d: streamed ImageNet has no labeled subset yet (give --per-class for the in-memory proxy)", s.LabeledPerClass)
+		}
 		if world > 1 {
 			return nil, fmt.Errorf("--nproc %d: streamed ImageNet on several processes is not built yet (give --per-class for the in-memory proxy, or one process)", world)
 		}
@@ -156,9 +173,13 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 	if err != nil {
 		return nil, err
 	}
+	trIdx, unlabeled, err := s.carve(full, trIdx)
+	if err != nil {
+		return nil, err
+	}
 	trainSet := full.Subset(trIdx)
 	sp := &splits{input: nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, classes: full.Classes,
-		trainN: trainSet.N, valN: len(valIdx)}
+		trainN: trainSet.N, valN: len(valIdx), unlabeled: unlabeled}
 	var aug data.Augment
 	if !s.NoAugment {
 		aug.CropPad = int(max(full.H/8, 1))
@@ -169,6 +190,7 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 			aug.CropPad = 0
 		}
 	}
+	sp.aug = aug
 	aug.RandAugment = s.randAugment()
 	sp.augment = augmentText(aug)
 	if sp.train, err = data.NewLoader(trainSet, data.LoaderConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Augment: aug, Shard: rank, Shards: world, EvenShards: true}); err != nil {
@@ -243,7 +265,7 @@ func (s Spec) classifyIdentity(pretrainedSum string, prec libtorch.Precision, wo
 	line := fmt.Sprintf("%q %q %q %d %v %d %v %q %q %v %v %d %q %q %d %d %v %q %v %q\n",
 		s.Model, s.Data, s.DataDir, s.BatchSize, s.LR, s.TrainSubset, s.ValFrac, s.Regularizer.Name, s.Space,
 		s.AllowOutsideSpace, s.DropRate, s.BlockSize, s.Sites, pretrainedSum, s.ImageSize, s.PerClass, !s.NoAugment,
-		prec, s.PretrainedPartial, s.Device)
+		prec, s.PretrainedPartial, s.Device) + s.SemiSupervised.identity()
 	if world > 1 { // other batches and masks: another run
 		line += fmt.Sprintf("processes %d\n", world)
 	}

@@ -21,6 +21,10 @@
 // the rest; see Spec.streamed); the images it cannot read are counted in
 // the Result.
 //
+// A classifier's Spec may train on a class-balanced labeled subset and,
+// with UDA, take the rest of the training split as an unlabeled stream
+// (SemiSupervised; train.UDA does the training).
+//
 // A search runs each trial in a child process, so that a crash or leak
 // in libtorch cannot take the search down and memory is returned after
 // every trial. Command builds that child from the same Spec: `BINARY

@@ -23,6 +23,7 @@ import (
 func (s *Spec) RegisterFlags(fs *flag.FlagSet) {
 	s.commonFlags(fs)
 	s.classifyFlags(fs)
+	s.SemiSupervised.flags(fs)
 	s.lmFlags(fs)
 }
 
@@ -35,6 +36,7 @@ func PrintFlags(w io.Writer) {
 	}{
 		{"Both tasks:", (*Spec).commonFlags},
 		{"Image classification (the default, --task classify):", (*Spec).classifyFlags},
+		{"Semi-supervised image classification (UDA):", func(s *Spec, fs *flag.FlagSet) { s.SemiSupervised.flags(fs) }},
 		{"Language models (--task lm):", (*Spec).lmFlags},
 	} {
 		fs := flag.NewFlagSet("", flag.ContinueOnError)
@@ -259,6 +261,7 @@ func (s Spec) Args() []string {
 	num("min-count", s.MinCount)
 	num("eval-tokens", s.EvalTokens)
 	a = append(a, s.Regularizer.Args()...)
+	a = append(a, s.SemiSupervised.args()...)
 	if s.Seed != 0 {
 		a = append(a, "--seed", strconv.FormatInt(s.Seed, 10))
 	}

@@ -76,6 +76,13 @@ type Result struct {
 	TrainS     float64  `json:"train_s,omitempty"`      // lm: training time without evaluation (s)
 	TokensPerS float64  `json:"tokens_per_s,omitempty"` // lm: training tokens per second
 
+	// Semi (classify) is the labeled subset and semi-supervised mode in
+	// words (absent: supervised on every training image), UnlabeledN the
+	// unlabeled images UDA streamed from, and UDA its last epoch's terms.
+	Semi       string          `json:"semi,omitempty"`
+	UnlabeledN int             `json:"unlabeled_examples,omitempty"`
+	UDA        *train.UDAStats `json:"uda,omitempty"`
+
 	// Classify: the examples of each split (absent: none).
 	TrainN int `json:"train_examples,omitempty"`
 	ValN   int `json:"val_examples,omitempty"`

@@ -81,6 +81,11 @@ type Spec struct {
 	// Regularizer says what drops activations (zero: nothing).
 	Regularizer
 
+	// SemiSupervised (classify) is the labeled subset and the
+	// semi-supervised mode (UDA); zero: supervised on every training
+	// image.
+	SemiSupervised
+
 	// Seed seeds every random choice: split, order, augmentation,
 	// initialization and masks. 0 is DefaultSeed (1).
 	Seed int64 `json:"seed,omitempty"`
@@ -266,6 +271,9 @@ func (s Spec) Check() error {
 		return fmt.Errorf("--task %q: want classify or lm", s.Task)
 	}
 	if err := s.checkUnused(); err != nil {
+		return err
+	}
+	if err := s.SemiSupervised.check(lm); err != nil {
 		return err
 	}
 	r := s.Regularizer
@@ -471,6 +479,7 @@ func (s Spec) resolved() Spec {
 	s.DropRate = cmp.Or(s.DropRate, DefaultDropRate)
 	s.BlockSize = cmp.Or(s.BlockSize, DefaultBlockSize)
 	s.Sites = cmp.Or(s.Sites, DefaultSites)
+	s.SemiSupervised = s.SemiSupervised.resolved()
 	return s
 }
 

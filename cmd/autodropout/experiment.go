@@ -29,7 +29,7 @@ func runExperiment(args []string) error {
 		return fmt.Errorf("experiment config %s: %w", *cfgPath, err)
 	}
 	if *dry {
-		scfg, err := search.ReadConfig(cfg.Search)
+		scfg, err := cfg.SearchConfig()
 		if err != nil {
 			return err
 		}
