@@ -26,7 +26,11 @@ run() { # label seed args...
       --augment=false --randaugment --ra-ops 2 --ra-magnitude 9 \
       --seed $seed --threads 1 --progress 1m --out $out "$@" > $out/output.log 2>&1
   }
-  mkdir -p docs/study/runs/final/$label/seed-$seed && cp $out/result.json docs/study/runs/final/$label/seed-$seed/
+  if [ -f $out/result.json ]; then # a run that was stopped is retrained next time
+    mkdir -p docs/study/runs/final/$label/seed-$seed && cp $out/result.json docs/study/runs/final/$label/seed-$seed/
+  else
+    echo "$label seed $seed: no result.json (see $out/output.log)" >&2
+  fi
 }
 jobs_list() {
   for seed in 1 2 3 4 5; do
