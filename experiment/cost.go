@@ -398,6 +398,9 @@ func EstimateMemory(t search.Task) (Memory, error) {
 		m.Optimizer *= 4
 	}
 	batch := int64(max(t.BatchSize, 1))
+	if t.Semi == trial.SemiUDA { // the student's pass keeps the labeled batch and μ times it of the strong view
+		batch *= int64(1 + cmp.Or(t.UDARatio, trial.DefaultUDARatio))
+	}
 	m.Activations = batch * (3*outs*int64(m.ActBytes) + 4*in.C*in.H*in.W)
 	return m, nil
 }
@@ -448,6 +451,9 @@ func memoryText(t search.Task) (string, error) {
 		return "", fmt.Errorf("memory estimate: %w", err)
 	}
 	opt, batch, acts := "SGD's momentum", fmt.Sprint(t.BatchSize), "3 kept tensors per convolution output"
+	if t.Semi == trial.SemiUDA {
+		batch = fmt.Sprintf("%d (+ %d unlabeled, UDA's student pass)", t.BatchSize, t.BatchSize*cmp.Or(t.UDARatio, trial.DefaultUDARatio))
+	}
 	switch {
 	case t.Kind == "lm":
 		opt, acts = "Adam's moments and scratch", "attention, feed-forward and logits per layer and token"

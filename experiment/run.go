@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -227,10 +228,22 @@ func (x *experiment) baselines(ctx context.Context) error {
 		}
 		base = append(base, runs...)
 	}
+	seedMajor(base, f.Seeds)
 	x.res.Finals = len(base)
 	x.step("final training of the baselines: %s on %s, %d regularizers × %d seeds, %d at a time -> %s",
 		f.Model, f.Data, len(base)/len(f.Seeds), len(f.Seeds), x.cfg.Parallel, filepath.Join(out, finalArea))
 	return x.train(ctx, f, base, "the baselines' final training", "", filepath.Join(out, finalArea), "the searches follow")
+}
+
+// seedMajor orders runs seed by seed (every label's seed 1 first), so
+// that an experiment stopped part-way has whole seeds of every label to
+// pair, not all seeds of the first labels.
+func seedMajor(runs []trainRun, seeds []int64) {
+	rank := map[int64]int{}
+	for i, s := range seeds {
+		rank[s] = i
+	}
+	slices.SortStableFunc(runs, func(a, b trainRun) int { return rank[a.seed] - rank[b.seed] })
 }
 
 // searches runs (or resumes) every search, keeps the best of each label,

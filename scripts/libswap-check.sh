@@ -5,7 +5,8 @@
 # the libtorch inside python3-torch's folder; the tests' results (every
 # test's and subtest's PASS/FAIL/SKIP line) and their whole verbose output
 # (every value they log) must be identical, apart from timings and
-# temporary folders.
+# temporary folders (compared as sorted lines: parallel subtests log in
+# any order).
 #
 #   scripts/libswap-check.sh OUT        (make libswap-check)
 #
@@ -45,7 +46,8 @@ for p in "${pkgs[@]}"; do
 	n="$(basename "$p")"
 	pass="$(grep -c -- '--- PASS' "$out/usr-$n.txt" || true)"
 	fail="$(grep -c -- '--- FAIL' "$out/usr-$n.txt" || true)"
-	if diff -q "$out/usr-$n.txt" "$out/python-$n.txt" >/dev/null; then
+	# Sorted: parallel subtests log in any order.
+	if diff -q <(sort "$out/usr-$n.txt") <(sort "$out/python-$n.txt") >/dev/null; then
 		echo "libswap: $n: identical ($pass passed, $fail failed)"
 	else
 		echo "libswap: $n: DIFFERENT (diff $out/usr-$n.txt $out/python-$n.txt)"
