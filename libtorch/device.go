@@ -7,9 +7,19 @@ import (
 	"github.com/sugarme/gotch"
 )
 
-// ParseDevice reads "cpu", "cuda" or "cuda:N", as trial's --device does;
-// a CUDA device must be present in the libtorch loaded.
+// ParseDevice reads "cpu", "cuda" or "cuda:N" (ParseDeviceName); a CUDA
+// device must be present in the libtorch loaded.
 func ParseDevice(s string) (gotch.Device, error) {
+	d, err := ParseDeviceName(s)
+	if err == nil && d.IsCuda() && gotch.CudaIfAvailable() == gotch.CPU {
+		return gotch.CPU, fmt.Errorf("device %s: this libtorch has no CUDA device (autodropout version says which library and libtorch run; build one against a CUDA libtorch: LIBTORCH=/path make setup)", s)
+	}
+	return d, err
+}
+
+// ParseDeviceName reads "cpu", "cuda" or "cuda:N" without asking libtorch
+// whether the device is there.
+func ParseDeviceName(s string) (gotch.Device, error) {
 	switch {
 	case s == "cpu":
 		return gotch.CPU, nil
@@ -17,11 +27,8 @@ func ParseDevice(s string) (gotch.Device, error) {
 		i := 0
 		if s != "cuda" {
 			if _, err := fmt.Sscanf(s, "cuda:%d", &i); err != nil || i < 0 || fmt.Sprintf("cuda:%d", i) != s {
-				return gotch.CPU, fmt.Errorf("device %q: want cpu, cuda or cuda:N", s)
+				break
 			}
-		}
-		if gotch.CudaIfAvailable() == gotch.CPU {
-			return gotch.CPU, fmt.Errorf("device %s: this libtorch has no CUDA device (autodropout version says which library and libtorch run)", s)
 		}
 		return gotch.CudaBuilder(uint(i)), nil
 	}

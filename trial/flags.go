@@ -192,127 +192,118 @@ func (f valFracFlag) Set(v string) error {
 	return nil
 }
 
+// argList builds a command line of flags, leaving out zero values.
+type argList []string
+
+func (a *argList) str(flag, v string) {
+	if v != "" {
+		*a = append(*a, "--"+flag, v)
+	}
+}
+
+func (a *argList) num(flag string, v int) {
+	if v != 0 {
+		*a = append(*a, "--"+flag, strconv.Itoa(v))
+	}
+}
+
+func (a *argList) float(flag string, v float64) {
+	if v != 0 {
+		*a = append(*a, "--"+flag, strconv.FormatFloat(v, 'g', -1, 64))
+	}
+}
+
+func (a *argList) dur(flag string, v time.Duration) {
+	if v != 0 {
+		*a = append(*a, "--"+flag, v.String())
+	}
+}
+
+func (a *argList) boolean(flag string, v bool) {
+	if v {
+		*a = append(*a, "--"+flag)
+	}
+}
+
 // Args are the flags of `autodropout train` that give s: its non-zero
 // options, in a fixed order. ParseArgs(s.Args()) is s (less Output).
 func (s Spec) Args() []string {
-	var a []string
-	str := func(flag, v string) {
-		if v != "" {
-			a = append(a, "--"+flag, v)
-		}
-	}
-	num := func(flag string, v int) {
-		if v != 0 {
-			a = append(a, "--"+flag, strconv.Itoa(v))
-		}
-	}
-	float := func(flag string, v float64) {
-		if v != 0 {
-			a = append(a, "--"+flag, strconv.FormatFloat(v, 'g', -1, 64))
-		}
-	}
-	dur := func(flag string, v time.Duration) {
-		if v != 0 {
-			a = append(a, "--"+flag, v.String())
-		}
-	}
-	boolean := func(flag string, v bool) {
-		if v {
-			a = append(a, "--"+flag)
-		}
-	}
-	str("task", s.Task)
-	str("model", s.Model)
-	str("data", s.Data)
-	str("data-dir", s.DataDir)
-	num("epochs", s.Epochs)
-	num("stop-epoch", s.StopEpoch)
-	num("batch-size", s.BatchSize)
-	float("lr", s.LR)
-	str("optimizer", s.Optimizer)
-	float("weight-decay", s.WeightDecay)
-	str("lr-schedule", s.LRSchedule)
-	float("lr-decay", s.LRDecay)
-	float("lr-decay-epochs", s.LRDecayEpochs)
-	float("warmup-epochs", s.WarmupEpochs)
-	num("train-subset", s.TrainSubset)
-	switch {
-	case s.ValFrac < 0:
+	var a argList
+	a.str("task", s.Task)
+	a.str("model", s.Model)
+	a.str("data", s.Data)
+	a.str("data-dir", s.DataDir)
+	a.num("epochs", s.Epochs)
+	a.num("stop-epoch", s.StopEpoch)
+	a.num("batch-size", s.BatchSize)
+	a.float("lr", s.LR)
+	a.str("optimizer", s.Optimizer)
+	a.float("weight-decay", s.WeightDecay)
+	a.str("lr-schedule", s.LRSchedule)
+	a.float("lr-decay", s.LRDecay)
+	a.float("lr-decay-epochs", s.LRDecayEpochs)
+	a.float("warmup-epochs", s.WarmupEpochs)
+	a.num("train-subset", s.TrainSubset)
+	if s.ValFrac < 0 { // no validation split
 		a = append(a, "--val-frac", "0")
-	default:
-		float("val-frac", s.ValFrac)
+	} else {
+		a.float("val-frac", s.ValFrac)
 	}
-	num("image-size", s.ImageSize)
-	num("per-class", s.PerClass)
+	a.num("image-size", s.ImageSize)
+	a.num("per-class", s.PerClass)
 	if s.NoAugment {
 		a = append(a, "--augment=false")
 	}
-	boolean("randaugment", s.RandAugment)
-	num("ra-ops", s.RAOps)
-	num("ra-magnitude", s.RAMagnitude)
-	boolean("curve", s.Curve)
-	num("curve-every", s.CurveEvery)
-	str("pretrained", s.Pretrained)
-	boolean("pretrained-partial", s.PretrainedPartial)
-	str("config", s.LMConfig)
-	num("steps", s.Steps)
-	num("stop-step", s.StopStep)
-	dur("duration", s.Duration)
-	num("min-count", s.MinCount)
-	num("eval-tokens", s.EvalTokens)
+	a.boolean("randaugment", s.RandAugment)
+	a.num("ra-ops", s.RAOps)
+	a.num("ra-magnitude", s.RAMagnitude)
+	a.boolean("curve", s.Curve)
+	a.num("curve-every", s.CurveEvery)
+	a.str("pretrained", s.Pretrained)
+	a.boolean("pretrained-partial", s.PretrainedPartial)
+	a.str("config", s.LMConfig)
+	a.num("steps", s.Steps)
+	a.num("stop-step", s.StopStep)
+	a.dur("duration", s.Duration)
+	a.num("min-count", s.MinCount)
+	a.num("eval-tokens", s.EvalTokens)
 	a = append(a, s.Regularizer.Args()...)
 	a = append(a, s.SemiSupervised.args()...)
 	if s.Seed != 0 {
-		a = append(a, "--seed", strconv.FormatInt(s.Seed, 10))
+		a.str("seed", strconv.FormatInt(s.Seed, 10))
 	}
-	str("precision", string(s.Precision))
-	str("device", s.Device)
-	num("threads", s.Threads)
-	num("nproc", s.Nproc)
+	a.str("precision", string(s.Precision))
+	a.str("device", s.Device)
+	a.num("threads", s.Threads)
+	a.num("nproc", s.Nproc)
 	if s.SkipTest {
 		a = append(a, "--test=false")
 	}
-	str("out", s.Out)
-	str("save-state", s.SaveState)
-	str("resume-state", s.ResumeState)
-	dur("progress", s.Every)
+	a.str("out", s.Out)
+	a.str("save-state", s.SaveState)
+	a.str("resume-state", s.ResumeState)
+	a.dur("progress", s.Every)
 	return a
 }
 
 // Args are the flags of r's non-zero options, in a fixed order.
 func (r Regularizer) Args() []string {
-	var a []string
-	if r.Name != "" {
-		a = append(a, "--regularizer", r.Name)
-	}
-	if r.DropRate != 0 {
-		a = append(a, "--drop-rate", strconv.FormatFloat(r.DropRate, 'g', -1, 64))
-	}
-	if r.DropAtt != 0 {
-		a = append(a, "--dropatt", strconv.FormatFloat(r.DropAtt, 'g', -1, 64))
-	}
-	if r.BlockSize != 0 {
-		a = append(a, "--block-size", strconv.Itoa(r.BlockSize))
-	}
-	if r.Sites != "" {
-		a = append(a, "--sites", r.Sites)
-	}
-	if r.Pattern != "" {
-		a = append(a, "--pattern", r.Pattern)
-	}
+	var a argList
+	a.str("regularizer", r.Name)
+	a.float("drop-rate", r.DropRate)
+	a.float("dropatt", r.DropAtt)
+	a.num("block-size", r.BlockSize)
+	a.str("sites", r.Sites)
+	a.str("pattern", r.Pattern)
 	if len(r.Patterns) > 0 {
 		var b bytes.Buffer
 		if json.Compact(&b, r.Patterns) != nil {
 			b.Reset()
 			b.Write(r.Patterns) // Run reports the bad JSON
 		}
-		a = append(a, "--patterns", b.String())
+		a.str("patterns", b.String())
 	}
-	if r.Space != "" {
-		a = append(a, "--space", r.Space)
-	}
-	if r.AllowOutsideSpace {
-		a = append(a, "--allow-outside-space")
-	}
+	a.str("space", r.Space)
+	a.boolean("allow-outside-space", r.AllowOutsideSpace)
 	return a
 }

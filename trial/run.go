@@ -9,7 +9,6 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
-	"strings"
 	"syscall"
 
 	"github.com/autodropout/autodropout/internal/runlock"
@@ -70,22 +69,15 @@ func (s Spec) setup() (gotch.Device, int, error) {
 // parseDevice reads a --device value; with probe, a CUDA device must be
 // present.
 func parseDevice(s string, probe bool) (gotch.Device, error) {
-	switch {
-	case s == "cpu":
-		return gotch.CPU, nil
-	case s == "cuda" || strings.HasPrefix(s, "cuda:"):
-		i := 0
-		if s != "cuda" {
-			if _, err := fmt.Sscanf(s, "cuda:%d", &i); err != nil || i < 0 || fmt.Sprintf("cuda:%d", i) != s {
-				return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
-			}
-		}
-		if probe && gotch.CudaIfAvailable() == gotch.CPU {
-			return gotch.CPU, fmt.Errorf("--device %s: this libtorch has no CUDA (build against a CUDA libtorch: LIBTORCH=/path make setup)", s)
-		}
-		return gotch.CudaBuilder(uint(i)), nil
+	parse := libtorch.ParseDeviceName
+	if probe {
+		parse = libtorch.ParseDevice
 	}
-	return gotch.CPU, fmt.Errorf("--device %q: want cpu, cuda or cuda:N", s)
+	d, err := parse(s)
+	if err != nil {
+		return gotch.CPU, fmt.Errorf("--%w", err) // the flag's name
+	}
+	return d, nil
 }
 
 // patternBytes is the patterns' JSON and a name for messages: the

@@ -185,35 +185,20 @@ func (m *SemiSupervised) flags(fs *flag.FlagSet) {
 
 // args are the flags of m's non-zero options.
 func (m SemiSupervised) args() []string {
-	var a []string
-	num := func(flag string, v int) {
-		if v != 0 {
-			a = append(a, "--"+flag, strconv.Itoa(v))
-		}
-	}
-	float := func(flag string, v float64) {
-		if v != 0 {
-			a = append(a, "--"+flag, strconv.FormatFloat(v, 'g', -1, 64))
-		}
-	}
-	num("labeled-per-class", m.LabeledPerClass)
-	if m.Semi != "" {
-		a = append(a, "--semi", m.Semi)
-	}
-	num("uda-ratio", m.UDARatio)
-	float("uda-weight", m.UDAWeight)
-	float("uda-temperature", m.UDATemperature)
-	switch {
-	case m.UDAThreshold < 0:
+	var a argList
+	a.num("labeled-per-class", m.LabeledPerClass)
+	a.str("semi", m.Semi)
+	a.num("uda-ratio", m.UDARatio)
+	a.float("uda-weight", m.UDAWeight)
+	a.float("uda-temperature", m.UDATemperature)
+	if m.UDAThreshold < 0 { // masks nothing
 		a = append(a, "--uda-threshold", "0")
-	default:
-		float("uda-threshold", m.UDAThreshold)
+	} else {
+		a.float("uda-threshold", m.UDAThreshold)
 	}
-	if m.TSA != "" {
-		a = append(a, "--tsa", m.TSA)
-	}
-	num("uda-ops", m.UDAOps)
-	num("uda-magnitude", m.UDAMagnitude)
+	a.str("tsa", m.TSA)
+	a.num("uda-ops", m.UDAOps)
+	a.num("uda-magnitude", m.UDAMagnitude)
 	return a
 }
 
