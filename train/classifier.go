@@ -325,12 +325,9 @@ func stepRank(model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, 
 		return 0, err
 	}
 	defer loss.MustDrop()
-	v, err := loss.Float64Value([]int64{})
+	v, err := lossValue(loss, "")
 	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return v, fmt.Errorf("%w: loss is %v", ErrDiverged, v)
+		return v, err
 	}
 	if err := par.beforeBackward(); err != nil {
 		return v, err

@@ -56,10 +56,7 @@ func LMStepAMP(vs *gnn.VarStore, opt Optimizer, model LM, x, y *ts.Tensor, mems 
 		return 0, next, err
 	}
 	defer loss.MustDrop()
-	v, err := loss.Float64Value([]int64{})
-	if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
-		err = fmt.Errorf("%w: loss is %v", ErrDiverged, v)
-	}
+	v, err := lossValue(loss, "")
 	if err == nil {
 		var clipFn func() error
 		if clip > 0 {
@@ -68,4 +65,14 @@ func LMStepAMP(vs *gnn.VarStore, opt Optimizer, model LM, x, y *ts.Tensor, mems 
 		err = amp.backward(loss, opt, clipFn)
 	}
 	return v, next, err
+}
+
+// lossValue reads a scalar loss; a NaN or infinite one is ErrDiverged,
+// its message followed by detail.
+func lossValue(loss *ts.Tensor, detail string) (float64, error) {
+	v, err := loss.Float64Value([]int64{})
+	if err == nil && (math.IsNaN(v) || math.IsInf(v, 0)) {
+		err = fmt.Errorf("%w: loss is %v%s", ErrDiverged, v, detail)
+	}
+	return v, err
 }

@@ -195,12 +195,9 @@ func (r *udaRun) step(ctx context.Context, model ts.ModuleT, opt Optimizer, b *d
 		return 0, err
 	}
 	defer loss.MustDrop()
-	v, err := loss.Float64Value([]int64{})
+	v, err := lossValue(loss, fmt.Sprintf(" (labeled %v, consistency %v)", parts[0], parts[1]))
 	if err != nil {
-		return 0, err
-	}
-	if math.IsNaN(v) || math.IsInf(v, 0) {
-		return v, fmt.Errorf("%w: loss is %v (labeled %v, consistency %v)", ErrDiverged, v, parts[0], parts[1])
+		return v, err
 	}
 	for i, p := range parts {
 		r.sums[i] += p
