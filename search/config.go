@@ -101,7 +101,7 @@ type Task struct {
 	Model       string  `json:"model"`                  // default "convnet"; lm: "transformer-xl"
 	Data        string  `json:"data"`                   // default "fashion-mnist"; lm: "fortunes"
 	DataDir     string  `json:"data_dir"`               // default: the dataset's default folder
-	TrainSubset int     `json:"train_subset"`           // 0: all
+	TrainSubset int     `json:"train_subset"`           // examples, or lm: first tokens of the training split (0: all)
 	Epochs      int     `json:"epochs"`                 // default 1
 	BatchSize   int     `json:"batch_size"`             // default 128
 	LR          float64 `json:"lr"`                     // default 0.05
@@ -346,7 +346,6 @@ func (t Task) checkKindFields() error {
 		unused("epochs", lm && t.Epochs != 0, "use steps"),
 		unused("batch_size", lm && t.BatchSize != 0, "the recipe in lm_config sets it"),
 		unused("lr", lm && t.LR != 0, "the recipe in lm_config sets it"),
-		unused("train_subset", lm && t.TrainSubset != 0, "the corpus is read whole"),
 		unused("val_frac", lm && t.ValFrac != 0, "the corpus has its own validation split"),
 		unused("per_class", lm && t.PerClass != 0, "only imagenet reads it"),
 		unused("image_size", lm && t.ImageSize != 0, "only imagenet reads it"),
@@ -541,12 +540,12 @@ func (t Task) TimeoutDuration() time.Duration {
 // the test split it skips; see Trial.Spec). An experiment's final
 // trainings start from it too.
 func (t Task) Spec() trial.Spec {
-	s := trial.Spec{Model: t.Model, Data: t.Data, DataDir: t.DataDir, Device: t.Device, Precision: t.Precision}
+	s := trial.Spec{Model: t.Model, Data: t.Data, DataDir: t.DataDir, Device: t.Device, Precision: t.Precision, TrainSubset: t.TrainSubset}
 	if t.Kind == "lm" {
 		s.Task, s.LMConfig, s.Steps, s.EvalTokens = trial.LM, t.LMConfig, t.Steps, t.EvalTokens
 		return s
 	}
-	s.Epochs, s.BatchSize, s.LR, s.TrainSubset = t.Epochs, t.BatchSize, t.LR, t.TrainSubset
+	s.Epochs, s.BatchSize, s.LR = t.Epochs, t.BatchSize, t.LR
 	s.ValFrac, s.PerClass, s.ImageSize = t.ValFrac, t.PerClass, t.ImageSize
 	s.NoAugment = t.Augment != nil && !*t.Augment
 	s.RandAugment, s.RAOps, s.RAMagnitude = t.RandAugment, t.RAOps, t.RAMagnitude

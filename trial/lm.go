@@ -64,10 +64,14 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	// Before building the model: a split too short for its streams must
 	// not cost a training run to find out.
 	if err := train.CheckSplits(c, lmCfg); err != nil {
+		what := "--data " + s.Data
 		if s.DataDir != "" {
-			return Result{}, fmt.Errorf("--data %s in %s: %w", s.Data, s.DataDir, err)
+			what += " in " + s.DataDir
 		}
-		return Result{}, fmt.Errorf("--data %s: %w", s.Data, err)
+		if s.TrainSubset > 0 {
+			what += fmt.Sprintf(" with --train-subset %d", s.TrainSubset)
+		}
+		return Result{}, fmt.Errorf("%s: %w", what, err)
 	}
 	cfg.Model.NToken = int64(c.Vocab.Len())
 	vs := gnn.NewVarStore(dev)
@@ -83,7 +87,7 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	out := Result{Model: s.Model, Dataset: c.Name, Regularizer: s.Regularizer.Name, Seed: s.Seed, Threads: libtorch.Threads(),
 		Precision: res.Precision, ValPPL: ptr(res.ValPPL), TrainLoss: res.TrainLoss, Steps: res.Steps, Tokens: res.Tokens,
 		Params: res.Params, WallS: ptr(res.WallS), TrainS: res.TrainS, TokensPerS: res.TokensPerS,
-		Config: s.LMConfig, Vocab: c.Vocab.Len(), EvalTokens: len(c.Valid), ResumedFrom: s.ResumeState,
+		Config: s.LMConfig, Vocab: c.Vocab.Len(), TrainTokens: len(c.Train), EvalTokens: len(c.Valid), ResumedFrom: s.ResumeState,
 		LMCurve: res.Curve, DropRate: s.DropRate, DropAtt: s.DropAtt}
 	if res.TestPPL != 0 {
 		out.TestPPL = ptr(res.TestPPL)
@@ -121,8 +125,9 @@ func (s Spec) buildLM(vs *gnn.VarStore, mc nn.TransformerXLConfig) (*nn.Transfor
 	return m, s.setLMRegularizer(m.Sites(), mc)
 }
 
-// openCorpus reads the corpus and trims its evaluation splits to
-// EvalTokens (the test split to none with SkipTest).
+// openCorpus reads the corpus, keeps the first TrainSubset tokens of its
+// training split and trims its evaluation splits to EvalTokens (the test
+// split to none with SkipTest).
 func (s Spec) openCorpus() (*data.Corpus, error) {
 	var c *data.Corpus
 	var err error
@@ -145,6 +150,10 @@ func (s Spec) openCorpus() (*data.Corpus, error) {
 	if err != nil {
 		return nil, err
 	}
+	if s.TrainSubset > 0 && s.TrainSubset < len(c.Train) {
+		// The first tokens: contiguous text, as the split itself is.
+		c.Train = c.Train[:s.TrainSubset]
+	}
 	if s.EvalTokens > 0 {
 		c.Valid = c.Valid[:min(len(c.Valid), s.EvalTokens)]
 		c.Test = c.Test[:min(len(c.Test), s.EvalTokens)]
@@ -162,6 +171,9 @@ func (s Spec) lmIdentity(recipe []byte, prec libtorch.Precision, steps int) (map
 	line := fmt.Sprintf("%q %q %q %v %d %q %q\n", s.Data, s.DataDir, s.Regularizer.Name, s.AllowOutsideSpace, s.MinCount, prec, s.Device)
 	if s.DropRate != 0 || s.DropAtt != 0 { // absent otherwise: states saved before these options still resume
 		line += fmt.Sprintf("rates %v %v\n", s.DropRate, s.DropAtt)
+	}
+	if s.TrainSubset != 0 { // as the rates: older states still resume
+		line += fmt.Sprintf("train-subset %d\n", s.TrainSubset)
 	}
 	files := [][]byte{recipe}
 	if s.hasPatterns() {

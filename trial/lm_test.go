@@ -143,8 +143,9 @@ func TestTrainLMKJV(t *testing.T) {
 
 // TestTrainLMRatesAndCurve: --drop-rate and --dropatt set the reference
 // dropout's rates over the recipe's and are recorded, --curve-every
-// records the learning curve, and the rates are refused with a
-// regularizer that does not read them.
+// records the learning curve, --train-subset keeps the first tokens of
+// the training split, and the rates are refused with a regularizer that
+// does not read them.
 func TestTrainLMRatesAndCurve(t *testing.T) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
@@ -176,6 +177,22 @@ func TestTrainLMRatesAndCurve(t *testing.T) {
 	}
 	if fmt.Sprint(steps) != "[2 4 5]" || r.DropRate != 0.3 || r.DropAtt != 0.2 {
 		t.Errorf("curve at steps %v, rates %v/%v: want [2 4 5], 0.3/0.2", steps, r.DropRate, r.DropAtt)
+	}
+	if r.TrainTokens != 1800 { // 300 lines of 5 words and <eos>
+		t.Errorf("train_tokens %d, want the whole split's 1800", r.TrainTokens)
+	}
+	// --train-subset keeps the first tokens of the training split; too few
+	// for the batch's streams is refused naming the flag.
+	out = t.TempDir()
+	if err := runTrain(append(base, "--regularizer", "none", "--train-subset", "600", "--steps", "1", "--out", out)); err != nil {
+		t.Fatal(err)
+	}
+	if r, err := ReadResult(out); err != nil || r.TrainTokens != 600 {
+		t.Errorf("--train-subset 600: train_tokens %d (%v), want 600", r.TrainTokens, err)
+	}
+	err = runTrain(append(base, "--regularizer", "none", "--train-subset", "5", "--steps", "1", "--out", t.TempDir()))
+	if err == nil || !strings.Contains(err.Error(), "--train-subset 5") || !strings.Contains(err.Error(), "too few") {
+		t.Errorf("--train-subset 5: %v, want a refusal naming the flag", err)
 	}
 	err = runTrain(append(base, "--regularizer", "none", "--dropatt", "0.2", "--out", t.TempDir()))
 	if err == nil || !strings.Contains(err.Error(), "--dropatt") {

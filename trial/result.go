@@ -87,11 +87,12 @@ type Result struct {
 	TrainN int `json:"train_examples,omitempty"`
 	ValN   int `json:"val_examples,omitempty"`
 	TestN  int `json:"test_examples,omitempty"`
-	// LM: the recipe file, the vocabulary's size and the validation
-	// tokens evaluated.
-	Config     string `json:"config,omitempty"`
-	Vocab      int    `json:"vocab,omitempty"`
-	EvalTokens int    `json:"eval_tokens,omitempty"`
+	// LM: the recipe file, the vocabulary's size, the tokens of the
+	// training split trained on and the validation tokens evaluated.
+	Config      string `json:"config,omitempty"`
+	Vocab       int    `json:"vocab,omitempty"`
+	TrainTokens int    `json:"train_tokens,omitempty"`
+	EvalTokens  int    `json:"eval_tokens,omitempty"`
 
 	// Pretrained is Spec.Pretrained and PretrainedSHA256 the SHA-256 of
 	// its bytes (hex), so a result names the exact weights it started

@@ -139,7 +139,8 @@ type Spec struct {
 	// WarmupEpochs (classify) raises the learning rate linearly from 0
 	// over the first epochs (EfficientNet's 5); 0: none.
 	WarmupEpochs float64 `json:"warmup_epochs,omitempty"`
-	// TrainSubset (classify) trains on this many examples; 0: all.
+	// TrainSubset trains on this many examples (classify) or on the
+	// first this many tokens of the training split (lm); 0: all.
 	TrainSubset int `json:"train_subset,omitempty"`
 	// ValFrac (classify) is the share of the training set held out for
 	// validation; 0 is DefaultValFrac, a negative value holds out none
@@ -336,7 +337,7 @@ func (s Spec) checkUnused() error {
 	}{
 		{"epochs", s.Epochs != 0, false}, {"stop-epoch", s.StopEpoch != 0, false},
 		{"batch-size", s.BatchSize != 0, false}, {"lr", s.LR != 0, false},
-		{"train-subset", s.TrainSubset != 0, false}, {"val-frac", s.ValFrac != 0, false},
+		{"val-frac", s.ValFrac != 0, false},
 		{"image-size", s.ImageSize != 0, false}, {"per-class", s.PerClass != 0, false},
 		{"augment", s.NoAugment, false}, {"curve", s.Curve, false},
 		{"optimizer", s.Optimizer != "", false}, {"weight-decay", s.WeightDecay != 0, false},
