@@ -70,8 +70,8 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 		}
 		p("| `%s` | %d | "+fmtv+" | %s |\n", g.Label, st.N, st.Mean, iv)
 	}
-	pattern := bestOf(cls, func(l string) bool { return strings.HasSuffix(l, "-best") })
-	baseline := bestOf(cls, isBaseline)
+	pattern := bestOf(cls, isPattern)
+	baseline := bestOf(cls, baselineGroup)
 	pairs := [][2]*Group{{pattern, baseline}}
 	for _, l := range baselines { // the tuned baselines the best one hides
 		pairs = append(pairs, [2]*Group{pattern, r.Group(l)})
@@ -87,7 +87,10 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
 	}
 	pairs = append(pairs, r.augmentPairs(cls)...)
-	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).%s\n\n", unit, augmentNote(cls))
+	// What semi-supervised training adds: its run without a regularizer
+	// against the labeled images alone.
+	pairs = append(pairs, [2]*Group{r.Group("none"), r.Group("supervised")})
+	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels, or a label whose runs all train given patterns) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).%s%s\n\n", unit, augmentNote(cls), supervisedNote(r))
 	p("| A | B | seeds | mean A − B | 95%% interval | beyond noise? |\n|---|---|---:|---:|---|---|\n")
 	seen := map[[2]*Group]bool{}
 	for _, pr := range pairs {
@@ -139,10 +142,40 @@ func augmentNote(cls []*Group) string {
 	return ""
 }
 
+// supervisedNote explains the pair of none with the supervised row when
+// there is one.
+func supervisedNote(r *Report) string {
+	if r.Group("supervised") == nil {
+		return ""
+	}
+	return " `supervised` trains the labeled images alone; `none` against it is what the semi-supervised training adds."
+}
+
+// isPattern says whether g's runs train learned patterns: a search's best
+// (a "-best" label) or given pattern files, without an extra augmentation.
+func isPattern(g *Group) bool {
+	for _, suffix := range augmentSuffixes {
+		if strings.HasSuffix(g.Label, suffix) {
+			return false
+		}
+	}
+	if strings.HasSuffix(g.Label, "-best") {
+		return true
+	}
+	for _, reg := range g.Regularizers {
+		if reg != "pattern" && !strings.HasPrefix(reg, "patterns from ") {
+			return false
+		}
+	}
+	return len(g.Regularizers) > 0
+}
+
 // baselines are the hand-designed regularizers' labels.
 var baselines = []string{"dropout", "spatial", "dropblock", "variational"}
 
 func isBaseline(label string) bool { return slices.Contains(baselines, label) }
+
+func baselineGroup(g *Group) bool { return isBaseline(g.Label) }
 
 // compared is the final comparison's groups: those with a test score.
 func (r *Report) compared() []*Group {
@@ -158,10 +191,10 @@ func (r *Report) compared() []*Group {
 // bestOf is the group of cls whose label matches with the best mean
 // validation score (nil when none has one), so that the test set is read
 // only for the numbers reported.
-func bestOf(cls []*Group, match func(string) bool) *Group {
+func bestOf(cls []*Group, match func(*Group) bool) *Group {
 	var best *Group
 	for _, g := range cls {
-		if !match(g.Label) || math.IsNaN(score(g, false)) {
+		if !match(g) || math.IsNaN(score(g, false)) {
 			continue
 		}
 		if best == nil || better(g.LM, score(g, false), score(best, false)) {
@@ -195,7 +228,7 @@ func (r *Report) regimeTable(b *strings.Builder, cls []*Group, lm bool) {
 	p("Against no regularizer (mean test accuracy %s, seed-to-seed standard deviation %s over %d seeds): does a regularizer beat it by more than that deviation?\n\n", f4(none.TestAcc.Mean), f4(sd), none.TestAcc.N)
 	p("| label | n | mean − none | in none's deviations | by more than one? |\n|---|---:|---:|---:|---|\n")
 	for _, g := range cls {
-		if g == none {
+		if g == none || g.Label == "supervised" { // fewer labels, not a regularizer
 			continue
 		}
 		d := g.TestAcc.Mean - none.TestAcc.Mean

@@ -199,3 +199,64 @@ func TestAugmentPairs(t *testing.T) {
 		t.Error("augmentNote: want a note only with augmented labels")
 	}
 }
+
+// A pattern row is a search's best or a label whose runs all train given
+// patterns; an augmented row is not (it answers another question).
+func TestIsPattern(t *testing.T) {
+	for _, tc := range []struct {
+		label string
+		regs  []string
+		want  bool
+	}{
+		{"autodropout-best", []string{"patterns from top/01.json at 13 sites"}, true},
+		{"random-best", nil, true},
+		{"study-pattern", []string{"patterns from a.json at 14 sites"}, true},
+		{"lm-pattern", []string{"pattern"}, true},
+		{"mixed", []string{"patterns from a.json at 14 sites", "dropout(p=0.1) at 13 sites"}, false},
+		{"spatial", []string{"spatial(p=0.05) at 13 sites"}, false},
+		{"autodropout-best-randaugment", []string{"patterns from top/01.json at 13 sites"}, false},
+		{"empty", nil, false},
+	} {
+		if got := isPattern(&Group{Label: tc.label, Regularizers: tc.regs}); got != tc.want {
+			t.Errorf("isPattern(%s, %q) = %v, want %v", tc.label, tc.regs, got, tc.want)
+		}
+	}
+}
+
+// With a supervised row, none (the semi-supervised training without a
+// regularizer) is paired with it, and a fixed-pattern row is paired with
+// the best baseline.
+func TestSupervisedAndFixedPatternPairs(t *testing.T) {
+	dir := t.TempDir()
+	for i, row := range []struct {
+		label, reg string
+		val, test  float64
+	}{
+		{"supervised", "no regularizer", 0.80, 0.79},
+		{"none", "no regularizer", 0.84, 0.83},
+		{"spatial", "spatial(p=0.05) at 13 sites", 0.85, 0.84},
+		{"study-pattern", "patterns from p.json at 14 sites", 0.83, 0.82},
+	} {
+		for s := int64(1); s <= 3; s++ {
+			d := filepath.Join(dir, "final", row.label, fmt.Sprintf("seed-%d", s))
+			os.MkdirAll(d, 0o755)
+			os.WriteFile(filepath.Join(d, "result.json"), []byte(fmt.Sprintf(
+				`{"model": "wrn-16-2", "dataset": "fashion-mnist", "regularizer": %q, "seed": %d, "val_acc": %g, "test_acc": %g, "wall_s": 10, "cpu_s": 20}`,
+				row.reg, s, row.val, row.test+float64(s+int64(i))*0.001)), 0o644)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	r.comparisonSection(&b, map[string]bool{})
+	for _, want := range []string{"| `none` | `supervised` | 3 | +0.0410 |", "| `study-pattern` | `spatial` | 3 | -0.0190 |", "what the semi-supervised training adds"} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("comparisons lack %q:\n%s", want, b.String())
+		}
+	}
+	if strings.Contains(b.String(), "| `supervised` | 3 | -0.0410 |") {
+		t.Errorf("the regime table treats supervised as a regularizer:\n%s", b.String())
+	}
+}

@@ -118,7 +118,7 @@ func comparisonPNG(r *Report) ([]byte, error) {
 		}
 	}
 	plots := []*plot.Plot{left}
-	if base := bestOf(cls, isBaseline); base != nil {
+	if base := bestOf(cls, baselineGroup); base != nil {
 		right := newPlot(fmt.Sprintf("Paired difference from %s, the best tuned baseline", base.Label), unit+": label − "+base.Label, "")
 		right.Y.Tick.Marker = plot.ConstantTicks(nil)
 		if err := vline(right, 0, n, grey, dashes); err != nil {
