@@ -112,7 +112,7 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&s.LRDecayEpochs, "lr-decay-epochs", s.LRDecayEpochs, "exponential schedule: epochs per period (default 2.4)")
 	fs.Float64Var(&s.WarmupEpochs, "warmup-epochs", s.WarmupEpochs, "raise the learning rate linearly from 0 over these first epochs (0: none)")
 	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples, or with --task lm on the first this many tokens of the training split (0: all)")
-	fs.Var(valFracFlag{&s.ValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
+	fs.Var(zeroMeansNone{&s.ValFrac, DefaultValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
 	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d; EfficientNet-B7: 600)", DefaultImageSize))
 	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class, decoded once into memory at the evaluation crop (the search's proxy); 0: all, streamed from the files (RandomResizedCrop and flip for training, Resize and CenterCrop for validation and val/, the test split)")
 	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28; imagenet: RandomResizedCrop) and, for colour images, horizontal flip (--augment=false: none)")
@@ -161,29 +161,32 @@ func (f notFlag) Set(v string) error {
 	return nil
 }
 
-// valFracFlag is --val-frac: 0 holds out none (ValFrac < 0), the flag's
-// default is DefaultValFrac (ValFrac 0).
-type valFracFlag struct{ p *float64 }
+// zeroMeansNone is a fraction flag whose 0 turns the feature off (the
+// field then holds -1) while the field's 0 stands for the default def:
+// --val-frac 0 holds out nothing, --uda-threshold 0 masks nothing. The
+// upper bound is Validate's, which names the value.
+type zeroMeansNone struct {
+	p   *float64
+	def float64
+}
 
-func (f valFracFlag) String() string {
+func (f zeroMeansNone) String() string {
 	switch {
-	case f.p == nil:
+	case f.p == nil || *f.p < 0:
 		return "0"
 	case *f.p == 0:
-		return strconv.FormatFloat(DefaultValFrac, 'g', -1, 64)
-	case *f.p < 0:
-		return "0"
+		return strconv.FormatFloat(f.def, 'g', -1, 64)
 	}
 	return strconv.FormatFloat(*f.p, 'g', -1, 64)
 }
 
-func (f valFracFlag) Set(v string) error {
+func (f zeroMeansNone) Set(v string) error {
 	x, err := strconv.ParseFloat(v, 64)
 	if err != nil {
 		return err
 	}
-	if x < 0 {
-		return fmt.Errorf("want a fraction in [0, 1)")
+	if !(x >= 0) {
+		return fmt.Errorf("want 0 (none) or a fraction below 1")
 	}
 	*f.p = x
 	if x == 0 {
@@ -211,6 +214,15 @@ func (a *argList) float(flag string, v float64) {
 	if v != 0 {
 		*a = append(*a, "--"+flag, strconv.FormatFloat(v, 'g', -1, 64))
 	}
+}
+
+// zeroMeansNone gives a zeroMeansNone field: -1 (none) as the flag's 0.
+func (a *argList) zeroMeansNone(flag string, v float64) {
+	if v < 0 {
+		*a = append(*a, "--"+flag, "0")
+		return
+	}
+	a.float(flag, v)
 }
 
 func (a *argList) dur(flag string, v time.Duration) {
@@ -244,11 +256,7 @@ func (s Spec) Args() []string {
 	a.float("lr-decay-epochs", s.LRDecayEpochs)
 	a.float("warmup-epochs", s.WarmupEpochs)
 	a.num("train-subset", s.TrainSubset)
-	if s.ValFrac < 0 { // no validation split
-		a = append(a, "--val-frac", "0")
-	} else {
-		a.float("val-frac", s.ValFrac)
-	}
+	a.zeroMeansNone("val-frac", s.ValFrac)
 	a.num("image-size", s.ImageSize)
 	a.num("per-class", s.PerClass)
 	if s.NoAugment {

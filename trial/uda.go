@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"math"
 	"slices"
-	"strconv"
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/nn"
@@ -191,47 +190,11 @@ func (m SemiSupervised) args() []string {
 	a.num("uda-ratio", m.UDARatio)
 	a.float("uda-weight", m.UDAWeight)
 	a.float("uda-temperature", m.UDATemperature)
-	if m.UDAThreshold < 0 { // masks nothing
-		a = append(a, "--uda-threshold", "0")
-	} else {
-		a.float("uda-threshold", m.UDAThreshold)
-	}
+	a.zeroMeansNone("uda-threshold", m.UDAThreshold)
 	a.str("tsa", m.TSA)
 	a.num("uda-ops", m.UDAOps)
 	a.num("uda-magnitude", m.UDAMagnitude)
 	return a
-}
-
-// zeroMeansNone is a probability flag whose 0 turns the feature off (the
-// field then holds -1) while the field's 0 stands for the default def.
-type zeroMeansNone struct {
-	p   *float64
-	def float64
-}
-
-func (f zeroMeansNone) String() string {
-	switch {
-	case f.p == nil || *f.p < 0:
-		return "0"
-	case *f.p == 0:
-		return strconv.FormatFloat(f.def, 'g', -1, 64)
-	}
-	return strconv.FormatFloat(*f.p, 'g', -1, 64)
-}
-
-func (f zeroMeansNone) Set(v string) error {
-	x, err := strconv.ParseFloat(v, 64)
-	if err != nil {
-		return err
-	}
-	if !(x >= 0 && x < 1) {
-		return fmt.Errorf("want a probability in [0, 1)")
-	}
-	*f.p = x
-	if x == 0 {
-		*f.p = -1
-	}
-	return nil
 }
 
 // carve splits the training indices into the labeled subset and, in UDA

@@ -55,7 +55,7 @@ func TestSemiCheck(t *testing.T) {
 		{append(uda, "--uda-weight", "NaN"), "--uda-weight NaN"},
 		{append(uda, "--uda-temperature", "1.5"), "--uda-temperature 1.5"},
 		{append(uda, "--uda-temperature", "-0.1"), "--uda-temperature -0.1"},
-		{append(uda, "--uda-threshold", "1"), "want a probability in [0, 1)"},
+		{append(uda, "--uda-threshold", "1"), "--uda-threshold 1: want β in [0, 1)"},
 		{append(uda, "--tsa", "cosine"), `--tsa "cosine"`},
 		{append(uda, "--uda-ops", "-1"), "--uda-ops -1"},
 		{append(uda, "--uda-magnitude", "31"), "--uda-magnitude 31"},
