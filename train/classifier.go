@@ -122,22 +122,8 @@ var ErrDiverged = fmt.Errorf("training diverged")
 // Classifier trains model (whose parameters live in vs) on trainSet and
 // returns the accuracies on valSet and testSet (either may be nil).
 func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSet, valSet, testSet *data.Loader, cfg Config) (*Result, error) {
-	if cfg.Epochs < 1 {
-		return nil, fmt.Errorf("epochs %d: want at least 1", cfg.Epochs)
-	}
-	if err := checkOptimizer(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
+	if err := cfg.check(); err != nil {
 		return nil, err
-	}
-	if err := cfg.Schedule.Check(); err != nil {
-		return nil, err
-	}
-	if cfg.UDA != nil {
-		if err := cfg.UDA.Check(); err != nil {
-			return nil, err
-		}
-		if cfg.Group.World() > 1 {
-			return nil, fmt.Errorf("UDA trains in one process: its unlabeled stream has no shards (got %d processes)", cfg.Group.World())
-		}
 	}
 	if cfg.Every <= 0 {
 		cfg.Every = 5 * time.Second
@@ -149,141 +135,242 @@ func Classifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSe
 		return nil, err
 	}
 	defer release()
-	start := time.Now()
-	amp, err := NewAMP(cfg.Precision, vs)
+	r, err := startClassifier(ctx, vs, model, trainSet, cfg)
 	if err != nil {
 		return nil, err
 	}
-	opt, err := newClassifierOptimizer(vs, cfg)
-	if err != nil {
-		return nil, err
-	}
-	defer opt.drop()
-	res := &Result{Params: CountParams(vs), Precision: amp.String()}
-	total := cfg.Epochs * trainSet.Batches()
-	first, stop := 0, cfg.Epochs
-	if cfg.StopEpoch > 0 && cfg.StopEpoch < cfg.Epochs {
-		stop = cfg.StopEpoch
-	}
-	if r := cfg.Resume; r != nil {
-		if r.Epochs < 1 || r.Epochs >= stop || r.Steps != r.Epochs*trainSet.Batches() {
-			return nil, fmt.Errorf("resume after epoch %d (step %d) of a run that stops after epoch %d with %d steps an epoch", r.Epochs, r.Steps, stop, trainSet.Batches())
+	defer r.close()
+	for epoch := r.first; epoch < r.stop; epoch++ {
+		if err := r.trainEpoch(ctx, epoch); err != nil {
+			return nil, err
 		}
-		if err := opt.apply(vs, r); err != nil {
+		if err := r.endEpoch(ctx, epoch, valSet); err != nil {
+			return nil, err
+		}
+	}
+	return r.finish(ctx, valSet, testSet)
+}
+
+// check refuses a Config no run can train.
+func (cfg Config) check() error {
+	if cfg.Epochs < 1 {
+		return fmt.Errorf("epochs %d: want at least 1", cfg.Epochs)
+	}
+	if err := checkOptimizer(cfg.LR, cfg.Momentum, cfg.WeightDecay); err != nil {
+		return err
+	}
+	if err := cfg.Schedule.Check(); err != nil {
+		return err
+	}
+	if cfg.UDA != nil {
+		if err := cfg.UDA.Check(); err != nil {
+			return err
+		}
+		if cfg.Group.World() > 1 {
+			return fmt.Errorf("UDA trains in one process: its unlabeled stream has no shards (got %d processes)", cfg.Group.World())
+		}
+	}
+	return nil
+}
+
+// classifierRun is one call of Classifier: its optimizer, precision,
+// ranks, unlabeled stream and the result so far.
+type classifierRun struct {
+	cfg      Config
+	vs       *gnn.VarStore
+	model    ts.ModuleT
+	trainSet *data.Loader
+	amp      *AMP
+	opt      *classifierOptimizer
+	par      *parallel
+	uda      *udaRun // nil: supervised
+	res      *Result
+
+	first, stop   int // the epochs this call trains: [first, stop)
+	total         int // the schedule's steps (all Epochs)
+	start         time.Time
+	firstExamples int64 // res.Examples at the start (resumed runs)
+	lastReport    time.Time
+}
+
+// startClassifier builds the optimizer, applies cfg.Resume, joins the
+// ranks and starts the unlabeled stream.
+func startClassifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, trainSet *data.Loader, cfg Config) (_ *classifierRun, err error) {
+	r := &classifierRun{cfg: cfg, vs: vs, model: model, trainSet: trainSet, start: time.Now(),
+		stop: cfg.Epochs, total: cfg.Epochs * trainSet.Batches()}
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
+	if cfg.StopEpoch > 0 && cfg.StopEpoch < cfg.Epochs {
+		r.stop = cfg.StopEpoch
+	}
+	if r.amp, err = NewAMP(cfg.Precision, vs); err != nil {
+		return nil, err
+	}
+	if r.opt, err = newClassifierOptimizer(vs, cfg); err != nil {
+		return nil, err
+	}
+	r.res = &Result{Params: CountParams(vs), Precision: r.amp.String()}
+	if st := cfg.Resume; st != nil {
+		if st.Epochs < 1 || st.Epochs >= r.stop || st.Steps != st.Epochs*trainSet.Batches() {
+			return nil, fmt.Errorf("resume after epoch %d (step %d) of a run that stops after epoch %d with %d steps an epoch", st.Epochs, st.Steps, r.stop, trainSet.Batches())
+		}
+		if err := r.opt.apply(vs, st); err != nil {
 			return nil, fmt.Errorf("resume: %w", err)
 		}
-		r.restoreScaler(amp)
-		first, res.Epochs, res.Steps, res.Examples = r.Epochs, r.Epochs, r.Steps, r.Examples
+		st.restoreScaler(r.amp)
+		r.first, r.res.Epochs, r.res.Steps, r.res.Examples = st.Epochs, st.Epochs, st.Steps, st.Examples
 	}
-	par, err := newParallel(cfg.Group, vs, trainSet.Batches())
-	if err != nil {
+	if r.par, err = newParallel(cfg.Group, vs, trainSet.Batches()); err != nil {
 		return nil, err
 	}
-	defer par.close()
-	firstExamples := res.Examples
-	var uda *udaRun
+	r.firstExamples = r.res.Examples
 	if cfg.UDA != nil { // the stream starts at the run's step: a resumed run sees what an unbroken one would
-		uda = cfg.UDA.start(ctx, res.Steps)
-		defer uda.stop()
+		r.uda = cfg.UDA.start(ctx, r.res.Steps)
 	}
-	lastReport := time.Now()
-	for epoch := first; epoch < stop; epoch++ {
-		if err := libtorch.ManualSeed(par.maskSeed(EpochSeed(cfg.Seed, epoch))); err != nil {
-			return nil, err
+	r.lastReport = time.Now()
+	return r, nil
+}
+
+// close stops the unlabeled stream and frees the ranks and the optimizer.
+func (r *classifierRun) close() {
+	if r.uda != nil {
+		r.uda.stop()
+	}
+	if r.par != nil {
+		r.par.close()
+	}
+	if r.opt != nil {
+		r.opt.drop()
+	}
+}
+
+// trainEpoch trains one pass over the training loader, with its masks
+// drawn from the epoch's seed, and sums the ranks' losses into res.
+func (r *classifierRun) trainEpoch(ctx context.Context, epoch int) error {
+	cfg, res := r.cfg, r.res
+	if err := libtorch.ManualSeed(r.par.maskSeed(EpochSeed(cfg.Seed, epoch))); err != nil {
+		return err
+	}
+	var lossSum float64
+	var lossN, epochN int
+	for b := range r.trainSet.Epoch(ctx, epoch) {
+		r.opt.SetLR(cfg.LR * cfg.Schedule.factor(res.Steps, r.total, r.trainSet.Batches()))
+		var loss float64
+		var err error
+		if r.uda != nil {
+			loss, err = r.uda.step(ctx, r.model, r.opt.Optimizer, b, cfg.Device, r.amp, float64(res.Steps)/float64(r.total))
+		} else {
+			loss, err = stepRank(r.model, r.opt.Optimizer, b, cfg.Device, r.amp, r.par)
 		}
-		var lossSum float64
-		var lossN, epochN int
-		for b := range trainSet.Epoch(ctx, epoch) {
-			opt.SetLR(cfg.LR * cfg.Schedule.factor(res.Steps, total, trainSet.Batches()))
-			var loss float64
-			if uda != nil {
-				loss, err = uda.step(ctx, model, opt.Optimizer, b, cfg.Device, amp, float64(res.Steps)/float64(total))
-			} else {
-				loss, err = stepRank(model, opt.Optimizer, b, cfg.Device, amp, par)
-			}
-			if err != nil {
-				return nil, fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
-			}
-			lossSum += loss
-			lossN++
-			epochN += b.N
-			res.Steps++
-			if cfg.Progress != nil && time.Since(lastReport) >= cfg.Every {
-				lastReport = time.Now()
-				el := time.Since(start)
-				done := res.Steps - first*trainSet.Batches()
-				eta := time.Duration(float64(el) / float64(done) * float64(stop*trainSet.Batches()-res.Steps))
-				seen := res.Examples - firstExamples + int64(epochN*max(cfg.Group.World(), 1)) // ranks alike
-				udaText := ""
-				if uda != nil {
-					udaText = uda.progressText()
-				}
-				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f%s  %.0f examples/s  elapsed %s  eta %s\n",
-					epoch+1, cfg.Epochs, res.Steps, total, lossSum/float64(lossN), udaText,
-					float64(seen)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
-			}
-		}
-		if err := ctx.Err(); err != nil {
-			return nil, err
-		}
-		sums, err := par.sum(lossSum, float64(lossN), float64(epochN))
 		if err != nil {
-			return nil, fmt.Errorf("sum the ranks' losses after epoch %d: %w", epoch+1, err)
+			return fmt.Errorf("epoch %d step %d: %w", epoch+1, res.Steps+1, err)
 		}
-		res.TrainLoss = sums[0] / max(sums[1], 1)
-		res.Examples += int64(sums[2])
-		res.Epochs = epoch + 1
-		if uda != nil {
-			res.UDA = uda.epochStats()
-		}
-		if cfg.SaveEachEpoch && cfg.SaveState != nil && epoch+1 < stop {
-			if err := saveState(vs, opt, amp, cfg, res); err != nil {
-				return nil, err
-			}
-		}
-		if cfg.Curve && valSet != nil {
-			a, err := par.accuracy(ctx, amp, model, valSet)
-			if err != nil {
-				return nil, fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
-			}
-			pt := Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a}
-			trainText := ""
-			if cfg.CurveTrain != nil {
-				ta, err := par.accuracy(ctx, amp, model, cfg.CurveTrain)
-				if err != nil {
-					return nil, fmt.Errorf("training accuracy after epoch %d: %w", epoch+1, err)
-				}
-				pt.TrainAcc = &ta
-				trainText = fmt.Sprintf("  train accuracy %.4f", ta)
-			}
-			res.Curve = append(res.Curve, pt)
-			if cfg.Progress != nil {
-				fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f%s  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, trainText, a)
-			}
+		lossSum += loss
+		lossN++
+		epochN += b.N
+		res.Steps++
+		r.progress(epoch, lossSum/float64(lossN), epochN)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	sums, err := r.par.sum(lossSum, float64(lossN), float64(epochN))
+	if err != nil {
+		return fmt.Errorf("sum the ranks' losses after epoch %d: %w", epoch+1, err)
+	}
+	res.TrainLoss = sums[0] / max(sums[1], 1)
+	res.Examples += int64(sums[2])
+	res.Epochs = epoch + 1
+	if r.uda != nil {
+		res.UDA = r.uda.epochStats()
+	}
+	return nil
+}
+
+// progress prints a progress line every cfg.Every: the epoch's mean loss
+// so far, throughput and the time left.
+func (r *classifierRun) progress(epoch int, loss float64, epochN int) {
+	cfg, res := r.cfg, r.res
+	if cfg.Progress == nil || time.Since(r.lastReport) < cfg.Every {
+		return
+	}
+	r.lastReport = time.Now()
+	el := time.Since(r.start)
+	batches := r.trainSet.Batches()
+	done := res.Steps - r.first*batches
+	eta := time.Duration(float64(el) / float64(done) * float64(r.stop*batches-res.Steps))
+	seen := res.Examples - r.firstExamples + int64(epochN*max(cfg.Group.World(), 1)) // ranks alike
+	udaText := ""
+	if r.uda != nil {
+		udaText = r.uda.progressText()
+	}
+	fmt.Fprintf(cfg.Progress, "  epoch %d/%d  step %d/%d  loss %.4f%s  %.0f examples/s  elapsed %s  eta %s\n",
+		epoch+1, cfg.Epochs, res.Steps, r.total, loss, udaText,
+		float64(seen)/el.Seconds(), el.Round(time.Second), eta.Round(time.Second))
+}
+
+// endEpoch saves the state between epochs (SaveEachEpoch) and records the
+// learning curve's point (Curve).
+func (r *classifierRun) endEpoch(ctx context.Context, epoch int, valSet *data.Loader) error {
+	cfg, res := r.cfg, r.res
+	if cfg.SaveEachEpoch && cfg.SaveState != nil && epoch+1 < r.stop {
+		if err := saveState(r.vs, r.opt, r.amp, cfg, res); err != nil {
+			return err
 		}
 	}
-	if cfg.SaveState != nil {
-		if err := saveState(vs, opt, amp, cfg, res); err != nil {
+	if !cfg.Curve || valSet == nil {
+		return nil
+	}
+	a, err := r.par.accuracy(ctx, r.amp, r.model, valSet)
+	if err != nil {
+		return fmt.Errorf("validation after epoch %d: %w", epoch+1, err)
+	}
+	pt := Point{Epoch: epoch + 1, TrainLoss: res.TrainLoss, ValAcc: a}
+	trainText := ""
+	if cfg.CurveTrain != nil {
+		ta, err := r.par.accuracy(ctx, r.amp, r.model, cfg.CurveTrain)
+		if err != nil {
+			return fmt.Errorf("training accuracy after epoch %d: %w", epoch+1, err)
+		}
+		pt.TrainAcc = &ta
+		trainText = fmt.Sprintf("  train accuracy %.4f", ta)
+	}
+	res.Curve = append(res.Curve, pt)
+	if cfg.Progress != nil {
+		fmt.Fprintf(cfg.Progress, "  epoch %d/%d  train loss %.4f%s  validation accuracy %.4f\n", epoch+1, cfg.Epochs, res.TrainLoss, trainText, a)
+	}
+	return nil
+}
+
+// finish saves the final state and evaluates the validation set (unless
+// the curve's last point did) and the test set.
+func (r *classifierRun) finish(ctx context.Context, valSet, testSet *data.Loader) (*Result, error) {
+	res := r.res
+	if r.cfg.SaveState != nil {
+		if err := saveState(r.vs, r.opt, r.amp, r.cfg, res); err != nil {
 			return nil, err
 		}
 	}
 	if n := len(res.Curve); n > 0 {
 		res.ValAcc = &res.Curve[n-1].ValAcc
 	} else if valSet != nil {
-		a, err := par.accuracy(ctx, amp, model, valSet)
+		a, err := r.par.accuracy(ctx, r.amp, r.model, valSet)
 		if err != nil {
 			return nil, fmt.Errorf("validation: %w", err)
 		}
 		res.ValAcc = &a
 	}
 	if testSet != nil {
-		a, err := par.accuracy(ctx, amp, model, testSet)
+		a, err := r.par.accuracy(ctx, r.amp, r.model, testSet)
 		if err != nil {
 			return nil, fmt.Errorf("test: %w", err)
 		}
 		res.TestAcc = &a
 	}
-	res.WallS = time.Since(start).Seconds()
+	res.WallS = time.Since(r.start).Seconds()
 	return res, nil
 }
 
