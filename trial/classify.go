@@ -19,6 +19,7 @@ import (
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
+	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 )
 
@@ -63,15 +64,8 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 	if err != nil {
 		return Result{}, err
 	}
-	cfg := train.DefaultConfig()
-	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
-	cfg.Seed, cfg.Curve, cfg.StopEpoch, cfg.CurveTrain = s.Seed, s.Curve, s.StopEpoch, sp.curveTrain
-	cfg.Optimizer, cfg.WeightDecay, cfg.Schedule = s.recipe()
-	cfg.Group, cfg.SaveEachEpoch = g, g != nil
-	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
-		return Result{}, fmt.Errorf("--precision: %w", err)
-	}
-	if cfg.UDA, err = s.udaConfig(sp, model); err != nil {
+	cfg, err := s.trainConfig(dev, sp, model, g)
+	if err != nil {
 		return Result{}, err
 	}
 	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
@@ -96,6 +90,36 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 	}
 	fmt.Fprintf(s.Output, "done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
 		time.Duration(tr.WallS*float64(time.Second)).Round(time.Second), tr.TrainLoss, accText(tr.ValAcc), accText(tr.TestAcc), tr.Params)
+	out := s.classifyResult(tr, sp, regDesc, pretrainedSum, g.World())
+	if s.Out != "" {
+		if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
+			return out, err
+		}
+	}
+	return s.finish(out)
+}
+
+// trainConfig is the training loop's Config for s on dev: the recipe,
+// precision, UDA's terms and, for a rank, its group.
+func (s Spec) trainConfig(dev gotch.Device, sp *splits, model nn.SiteModel, g *distributed.Group) (train.Config, error) {
+	cfg := train.DefaultConfig()
+	cfg.Epochs, cfg.LR, cfg.Device, cfg.Progress, cfg.Every = s.Epochs, s.LR, dev, s.Output, s.Every
+	cfg.Seed, cfg.Curve, cfg.StopEpoch, cfg.CurveTrain = s.Seed, s.Curve, s.StopEpoch, sp.curveTrain
+	cfg.Optimizer, cfg.WeightDecay, cfg.Schedule = s.recipe()
+	cfg.Group, cfg.SaveEachEpoch = g, g != nil
+	var err error
+	if cfg.Precision, err = libtorch.Resolve(s.Precision, dev); err != nil {
+		return cfg, fmt.Errorf("--precision: %w", err)
+	}
+	if cfg.UDA, err = s.udaConfig(sp, model); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// classifyResult is the result file's record of training tr on sp with
+// world processes.
+func (s Spec) classifyResult(tr *train.Result, sp *splits, regDesc, pretrainedSum string, world int) Result {
 	out := Result{Model: s.Model, Dataset: s.Data, Regularizer: regDesc, Seed: s.Seed, Threads: libtorch.Threads(), Device: s.Device,
 		Precision: tr.Precision, ValAcc: tr.ValAcc, TestAcc: tr.TestAcc, TrainLoss: tr.TrainLoss, Curve: tr.Curve,
 		Epochs: tr.Epochs, Steps: tr.Steps, Examples: tr.Examples, Params: tr.Params, WallS: &tr.WallS,
@@ -105,18 +129,13 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 		out.Semi, out.UnlabeledN = s.SemiSupervised.Description(), unlabeledN(sp)
 	}
 	sp.recordSkipped(&out, s.Output)
-	if w := g.World(); w > 1 {
-		out.Nproc = w
+	if world > 1 {
+		out.Nproc = world
 	}
 	if s.StopEpoch > 0 && s.StopEpoch < s.Epochs {
 		out.EpochsPlanned = s.Epochs
 	}
-	if s.Out != "" {
-		if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
-			return out, err
-		}
-	}
-	return s.finish(out)
+	return out
 }
 
 // finish records the process's CPU time in r and writes it to Out.

@@ -11,6 +11,7 @@ import (
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/train"
+	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 )
 
@@ -38,18 +39,7 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if s.StopStep > cfg.MaxStep {
 		return Result{}, fmt.Errorf("--stop-step %d: want 0 (all) to the run's %d steps (--steps or the config's max_step)", s.StopStep, cfg.MaxStep)
 	}
-	lmCfg := train.LMConfig{
-		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: s.Duration,
-		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev,
-		Precision: prec, Progress: s.Output, Every: s.Every, Seed: s.Seed, StopStep: s.StopStep,
-		CurveEvery: s.CurveEvery,
-	}
-	if s.DropRate > 0 {
-		cfg.Model.Dropout = s.DropRate
-	}
-	if s.DropAtt > 0 {
-		cfg.Model.DropAtt = s.DropAtt
-	}
+	lmCfg := s.lmTrainConfig(&cfg, dev, prec)
 	id, err := s.lmIdentity(recipe, prec, cfg.MaxStep)
 	if err != nil {
 		return Result{}, err
@@ -84,6 +74,30 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
+	out := s.lmResult(res, c, cfg.MaxStep)
+	return s.finish(out)
+}
+
+// lmTrainConfig is the language-model loop's config for the recipe cfg,
+// whose model takes the dropout rates of s.
+func (s Spec) lmTrainConfig(cfg *train.LMRecipe, dev gotch.Device, prec libtorch.Precision) train.LMConfig {
+	if s.DropRate > 0 {
+		cfg.Model.Dropout = s.DropRate
+	}
+	if s.DropAtt > 0 {
+		cfg.Model.DropAtt = s.DropAtt
+	}
+	return train.LMConfig{
+		Optimizer: cfg.Optimizer, LR: cfg.LR, Clip: cfg.Clip, Steps: cfg.MaxStep, Duration: s.Duration,
+		BatchSize: cfg.BatchSize, EvalBatch: cfg.EvalBatch, TgtLen: cfg.Model.TgtLen, Device: dev,
+		Precision: prec, Progress: s.Output, Every: s.Every, Seed: s.Seed, StopStep: s.StopStep,
+		CurveEvery: s.CurveEvery,
+	}
+}
+
+// lmResult is the result file's record of the run res on corpus c, of a
+// schedule of maxStep steps.
+func (s Spec) lmResult(res *train.LMResult, c *data.Corpus, maxStep int) Result {
 	out := Result{Model: s.Model, Dataset: c.Name, Regularizer: s.Regularizer.Name, Seed: s.Seed, Threads: libtorch.Threads(),
 		Precision: res.Precision, ValPPL: ptr(res.ValPPL), TrainLoss: res.TrainLoss, Steps: res.Steps, Tokens: res.Tokens,
 		Params: res.Params, WallS: ptr(res.WallS), TrainS: res.TrainS, TokensPerS: res.TokensPerS,
@@ -92,10 +106,10 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if res.TestPPL != 0 {
 		out.TestPPL = ptr(res.TestPPL)
 	}
-	if s.StopStep > 0 && s.StopStep < cfg.MaxStep {
-		out.StepsPlanned = cfg.MaxStep
+	if s.StopStep > 0 && s.StopStep < maxStep {
+		out.StepsPlanned = maxStep
 	}
-	return s.finish(out)
+	return out
 }
 
 // readRecipe reads LMConfig, returning its bytes (for the run's
