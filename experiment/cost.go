@@ -238,11 +238,39 @@ func sitesText(sites []string) string {
 // runs with what each costs, without running anything. scfg is the search
 // configuration cfg.Search names, sites its resolved sites.
 func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflops float64) error {
-	var sum float64
 	searches, err := cfg.allSearches(scfg)
 	if err != nil {
 		return err
 	}
+	c, err := EstimateTask(cfg.Final.Task, true)
+	if err != nil {
+		return fmt.Errorf("cost estimate of the final runs: %w", err)
+	}
+	var sum float64
+	for _, part := range []func() (float64, error){
+		func() (float64, error) { return planSearches(w, searches, sites, tflops) },
+		func() (float64, error) { return cfg.planGrid(w, c, tflops) },
+		func() (float64, error) { return cfg.planNoise(w, searches, scfg, c, tflops) },
+	} {
+		f, err := part()
+		if err != nil {
+			return err
+		}
+		sum += f
+	}
+	finals, err := cfg.planFinals(w, c, tflops)
+	if err != nil {
+		return err
+	}
+	sum += finals
+	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; everything before the final runs costs %.1f× one of them\n",
+		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-finals)/c.Total())
+	return nil
+}
+
+// planSearches prints each search's plan and returns their FLOPs.
+func planSearches(w io.Writer, searches []searchRun, sites []string, tflops float64) (float64, error) {
+	var sum float64
 	for _, sr := range searches {
 		fmt.Fprintf(w, "%s (seed %d", sr.Label, sr.Config.Seed)
 		if !strings.HasSuffix(sr.Label, "-best") {
@@ -254,45 +282,61 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 		fmt.Fprintln(w, "):")
 		f, err := SearchPlan(w, sr.Config, sites, tflops)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		sum += f
 	}
+	return sum, nil
+}
+
+// planGrid prints the baseline grids and returns their FLOPs; final is
+// the cost of one final run.
+func (cfg Config) planGrid(w io.Writer, final TaskCost, tflops float64) (float64, error) {
+	grid := cfg.gridRuns()
+	if len(grid) == 0 {
+		return 0, nil
+	}
 	f := cfg.Final
-	c, err := EstimateTask(f.Task, true)
+	v, err := EstimateTask(f.Task, false)
 	if err != nil {
-		return fmt.Errorf("cost estimate of the final runs: %w", err)
+		return 0, err
 	}
-	if grid := cfg.gridRuns(); len(grid) > 0 {
-		v, err := EstimateTask(f.Task, false)
-		if err != nil {
-			return err
-		}
-		n := float64(len(grid))
-		picks := "validation accuracy"
-		if f.Kind == "lm" {
-			picks = "the lowest validation perplexity"
-		}
-		fmt.Fprintf(w, "baseline grids: %d trainings without the test set (%s); %s picks each baseline's setting\n", len(grid), gridText(grid), picks)
-		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/c.Total())
-		sum += n * v.Total()
+	n := float64(len(grid))
+	picks := "validation accuracy"
+	if f.Kind == "lm" {
+		picks = "the lowest validation perplexity"
 	}
+	fmt.Fprintf(w, "baseline grids: %d trainings without the test set (%s); %s picks each baseline's setting\n", len(grid), gridText(grid), picks)
+	fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(n*v.Total()), timeText(n*v.Total(), tflops, 1), n*v.Total()/final.Total())
+	return n * v.Total(), nil
+}
+
+// planNoise prints the reward-noise trainings and returns their FLOPs.
+func (cfg Config) planNoise(w io.Writer, searches []searchRun, scfg search.Config, final TaskCost, tflops float64) (float64, error) {
 	if _, err := cfg.noiseAfter(searches, scfg); err != nil {
-		return err
+		return 0, err
 	}
-	if nz := cfg.RewardNoise; nz != nil {
-		v, err := EstimateTask(scfg.Task, false)
-		if err != nil {
-			return err
-		}
-		refs := len(cfg.baselines(nil)) * (1 + len(others(scfg.Task.Seed, nz.Seeds)))
-		pats := len(cfg.noiseRuns("", scfg, searches, nil)) - refs
-		k := float64(refs + pats)
-		fmt.Fprintf(w, "reward noise: %d trainings at the trial's settings without the test set: %d of the baselines (seeds %d and %v), %d of the best patterns of the searches of seeds %v\n",
-			refs+pats, refs, scfg.Task.Seed, others(scfg.Task.Seed, nz.Seeds), pats, cfg.noiseSeeds(scfg))
-		fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(k*v.Total()), timeText(k*v.Total(), tflops, 1), k*v.Total()/c.Total())
-		sum += k * v.Total()
+	nz := cfg.RewardNoise
+	if nz == nil {
+		return 0, nil
 	}
+	v, err := EstimateTask(scfg.Task, false)
+	if err != nil {
+		return 0, err
+	}
+	refs := len(cfg.baselines(nil)) * (1 + len(others(scfg.Task.Seed, nz.Seeds)))
+	pats := len(cfg.noiseRuns("", scfg, searches, nil)) - refs
+	k := float64(refs + pats)
+	fmt.Fprintf(w, "reward noise: %d trainings at the trial's settings without the test set: %d of the baselines (seeds %d and %v), %d of the best patterns of the searches of seeds %v\n",
+		refs+pats, refs, scfg.Task.Seed, others(scfg.Task.Seed, nz.Seeds), pats, cfg.noiseSeeds(scfg))
+	fmt.Fprintf(w, "  all: %s: %s of one accelerator, %.1f× one final run\n", flopsText(k*v.Total()), timeText(k*v.Total(), tflops, 1), k*v.Total()/final.Total())
+	return k * v.Total(), nil
+}
+
+// planFinals prints the final runs, one of which costs c, with their
+// memory, and returns their FLOPs.
+func (cfg Config) planFinals(w io.Writer, c TaskCost, tflops float64) (float64, error) {
+	f := cfg.Final
 	regs := cfg.finalLabels()
 	n := float64(len(regs) * len(f.Seeds))
 	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
@@ -302,7 +346,7 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 	fmt.Fprintf(w, "  one run: %s train + %s evaluation (%s)\n", flopsText(c.TrainFLOPs), flopsText(c.EvalFLOPs), c.What)
 	mem, err := memoryText(f.Task)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	fmt.Fprint(w, mem)
 	finals := n * c.Total()
@@ -311,16 +355,13 @@ func WritePlan(w io.Writer, cfg Config, scfg search.Config, sites []string, tflo
 		sup.SemiSupervised = trial.SemiSupervised{LabeledPerClass: f.LabeledPerClass}
 		cs, err := EstimateTask(sup, true)
 		if err != nil {
-			return err
+			return 0, err
 		}
 		fmt.Fprintf(w, "  one supervised run: %s train + %s evaluation (%s)\n", flopsText(cs.TrainFLOPs), flopsText(cs.EvalFLOPs), cs.What)
 		finals += float64(len(f.Seeds)) * (cs.Total() - c.Total())
 	}
 	fmt.Fprintf(w, "  all %d runs: %s: %s of one accelerator\n", int(n), flopsText(finals), timeText(finals, tflops, 1))
-	sum += finals
-	fmt.Fprintf(w, "experiment: %s: %s of one accelerator at %g TFLOP/s; everything before the final runs costs %.1f× one of them\n",
-		flopsText(sum), timeText(sum, tflops, 1), tflops, (sum-finals)/c.Total())
-	return nil
+	return finals, nil
 }
 
 // gridText summarises grid runs, e.g. "dropout ×4, dropblock ×6".
