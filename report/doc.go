@@ -80,7 +80,9 @@
 //     with its 95% t-interval, and beside it each label minus the best
 //     tuned baseline (by validation score) paired by seed, with the
 //     interval of the difference (green above zero, red below);
-//   - curves.png: learning curves of runs trained with train --curve;
+//   - curves.png: learning curves of runs trained with train --curve
+//     (accuracy per epoch) or train --task lm --curve-every N (perplexity
+//     every N steps, on a log scale);
 //   - masks-SEARCH.png: the masks of each search's best ConvNet pattern
 //     file, one row per site labelled with its name and dropped share, one
 //     tile per channel of a 1×8×32×32 activation by default (pattern files

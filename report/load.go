@@ -153,6 +153,7 @@ type Run struct {
 	CPUEstimated                bool // result.json has no cpu_s: CPUS is WallS × Threads
 	Steps                       int
 	Curve                       []CurvePoint // per epoch, from train --curve
+	LMCurve                     []LMPoint    // per N steps, from train --task lm --curve-every N
 }
 
 // Group is the training runs that share a label (usually one per seed).
@@ -627,6 +628,10 @@ func (s *Search) Best() (Trial, bool) {
 // CurvePoint is one epoch of a learning curve (result.json's curve).
 type CurvePoint = train.Point
 
+// LMPoint is one point of a language model's learning curve (result.json's
+// lm_curve).
+type LMPoint = train.LMPoint
+
 // loadRun reads dir/result.json.
 func loadRun(root, dir string) (Run, error) {
 	p := filepath.Join(dir, trial.ResultFile)
@@ -655,7 +660,7 @@ func NewRun(root, dir string, f trial.Result) (Run, error) {
 	r := Run{Dir: dir, Seed: f.Seed, Model: f.Model, Dataset: f.Dataset, Regularizer: f.Regularizer,
 		Threads: f.Threads, Steps: f.Steps, LM: f.ValPPL != nil || f.TestPPL != nil,
 		ValAcc: deref(f.ValAcc), TestAcc: deref(f.TestAcc), ValPPL: deref(f.ValPPL), TestPPL: deref(f.TestPPL),
-		WallS: deref(f.WallS), Curve: f.Curve}
+		WallS: deref(f.WallS), Curve: f.Curve, LMCurve: f.LMCurve}
 	if f.CPUS != nil {
 		r.CPUS = *f.CPUS
 	} else {

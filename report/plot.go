@@ -89,6 +89,40 @@ func (niceTicks) Ticks(lo, hi float64) []plot.Tick {
 	return ts
 }
 
+// logTicks labels a log axis at 1, 2 and 5 times the powers of ten in
+// its range (plot.LogTicks labels only the powers, which a perplexity
+// curve between 20 and 90 does not reach), with the other integers'
+// multiples as minor ticks, or labelled too when the range is narrow.
+type logTicks struct{}
+
+func (logTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(lo > 0) || !(hi > lo) {
+		return niceTicks{}.Ticks(lo, hi)
+	}
+	ticks := func(labelled func(m int) bool) (ts []plot.Tick, labels int) {
+		for p := math.Pow(10, math.Floor(math.Log10(lo))); p <= hi; p *= 10 {
+			for m := 1; m < 10; m++ {
+				v := float64(m) * p
+				if v < lo || v > hi {
+					continue
+				}
+				t := plot.Tick{Value: v}
+				if labelled(m) {
+					t.Label = tickLabel(v, max(0, int(math.Ceil(-math.Log10(v)-1e-9))))
+					labels++
+				}
+				ts = append(ts, t)
+			}
+		}
+		return ts, labels
+	}
+	ts, n := ticks(func(m int) bool { return m == 1 || m == 2 || m == 5 })
+	if n < 3 { // a narrow range: label every tick
+		ts, _ = ticks(func(int) bool { return true })
+	}
+	return ts
+}
+
 // niceStep is the smallest step of 1, 2 or 5 times a power of ten (mant
 // is that 1, 2 or 5) that puts at most 7 labels on [lo, hi].
 func niceStep(lo, hi float64) (step float64, mant int) {

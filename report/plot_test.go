@@ -6,6 +6,7 @@ import (
 	"math"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
@@ -144,5 +145,27 @@ func TestRewardsFigureFailuresOnly(t *testing.T) {
 	}
 	if got := tickLabel(-1e-17, 2); got != "0.00" { // no "−0.00"
 		t.Errorf("tickLabel(-1e-17, 2) = %q", got)
+	}
+}
+
+// A log axis is labelled at 1, 2 and 5 times powers of ten, and at every
+// tick when fewer than three of those fall in its range.
+func TestLogTicks(t *testing.T) {
+	for _, tc := range []struct {
+		lo, hi float64
+		want   string
+	}{
+		{1, 1000, "1 2 5 10 20 50 100 200 500 1,000"},
+		{19, 91, "20 30 40 50 60 70 80 90"},
+	} {
+		var labels []string
+		for _, tk := range (logTicks{}).Ticks(tc.lo, tc.hi) {
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if got := strings.Join(labels, " "); got != tc.want {
+			t.Errorf("logTicks(%v, %v) labels %q, want %q", tc.lo, tc.hi, got, tc.want)
+		}
 	}
 }

@@ -22,7 +22,7 @@ func (r *Report) curveRuns() []Run {
 	var out []Run
 	for _, g := range append(append([]*Group{}, r.Groups...), r.Grid...) {
 		for _, run := range g.Runs {
-			if len(run.Curve) > 0 {
+			if len(run.Curve) > 0 || len(run.LMCurve) > 0 {
 				run.Label = g.Label
 				out = append(out, run)
 				break
@@ -40,6 +40,9 @@ func curvesPNG(r *Report) ([]byte, error) {
 	runs := r.curveRuns()
 	if len(runs) == 0 {
 		return nil, nil
+	}
+	if len(runs[0].LMCurve) > 0 {
+		return lmCurvesPNG(runs)
 	}
 	p := newPlot("Learning curves", "epoch", "accuracy")
 	k := newKey()
@@ -70,6 +73,39 @@ func curvesPNG(r *Report) ([]byte, error) {
 	}
 	k.add("solid: validation", styleLine(vg.Points(1.5), nil))
 	k.add("dashed: training images", styleLine(vg.Points(1), dashes))
+	return encodePNG([][]*plot.Plot{{p}}, []*key{k}, figWidth, figHeight)
+}
+
+// lmCurvesPNG draws language models' learning curves: validation
+// perplexity (solid) and the perplexity of as many training tokens
+// (dashed) every N steps, one colour per label, on a log scale.
+func lmCurvesPNG(runs []Run) ([]byte, error) {
+	p := newPlot("Learning curves", "step", "perplexity (log scale)")
+	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+	k := newKey()
+	for i, run := range runs {
+		col := paletteColour(i)
+		var val, tr plotter.XYs
+		for _, c := range run.LMCurve {
+			val = append(val, plotter.XY{X: float64(c.Step), Y: c.ValPPL})
+			tr = append(tr, plotter.XY{X: float64(c.Step), Y: c.TrainPPL})
+		}
+		for j, xy := range []plotter.XYs{val, tr} {
+			l, err := plotter.NewLine(xy)
+			if err != nil {
+				return nil, err
+			}
+			l.LineStyle.Color, l.LineStyle.Width = col, vg.Points(1.5)
+			if j == 1 {
+				l.LineStyle.Width, l.LineStyle.Dashes = vg.Points(1), dashes
+			} else {
+				k.add(fmt.Sprintf("%s (seed %d)", run.Label, run.Seed), l)
+			}
+			p.Add(l)
+		}
+	}
+	k.add("solid: validation", styleLine(vg.Points(1.5), nil))
+	k.add("dashed: training tokens", styleLine(vg.Points(1), dashes))
 	return encodePNG([][]*plot.Plot{{p}}, []*key{k}, figWidth, figHeight)
 }
 

@@ -614,6 +614,28 @@ func TestLearningCurves(t *testing.T) {
 	}
 }
 
+// A language model's curve (lm_curve) is drawn per step in perplexity,
+// and its table says where validation perplexity was lowest and how far
+// it rose after: the over-fitting the LM study must show.
+func TestLMLearningCurves(t *testing.T) {
+	root := t.TempDir()
+	d := filepath.Join(root, "none", "seed-1")
+	os.MkdirAll(d, 0o755)
+	os.WriteFile(filepath.Join(d, "result.json"), []byte(`{"val_ppl": 120, "test_ppl": 115, "wall_s": 10, "cpu_s": 10, "seed": 1, "regularizer": "none",
+		"lm_curve": [{"step": 150, "train_ppl": 70, "val_ppl": 139}, {"step": 300, "train_ppl": 40, "val_ppl": 100}, {"step": 450, "train_ppl": 20, "val_ppl": 120}]}`), 0o644)
+	p, err := Write(root, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(p)
+	if !strings.Contains(string(b), "](curves.png)") || !strings.Contains(string(b), "| `none` | 1 | 450 | 100.00 (300) | 120.00 | +20.0% | 20.00 |") {
+		t.Errorf("report lacks the language model's learning curve:\n%s", b)
+	}
+	if _, err := os.Stat(filepath.Join(root, "curves.png")); err != nil {
+		t.Error(err)
+	}
+}
+
 // A trial's dropped share is the mean over its sites of 1 − KeptFraction
 // at the site's map of the search's model and data, and the table's ρ is
 // the rank correlation of those shares with the rewards.

@@ -129,11 +129,16 @@ func (r *Report) curveSection(b *strings.Builder, has map[string]bool) {
 	}
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Learning curves\n\n")
+	runs := r.curveRuns()
+	if len(runs) > 0 && len(runs[0].LMCurve) > 0 {
+		lmCurveTable(p, runs)
+		return
+	}
 	p("![Validation accuracy (solid) and accuracy on the training images (dashed) after every epoch](curves.png)\n\n")
 	p("Runs trained with `train --curve` (the first seed of each label): accuracy on the validation set and on the training images (unaugmented, evaluated as the validation set is) after every epoch, and the training loss (mean over the epoch, with the regularizer on). A model that over-fits reaches 100%% on its training images while its validation accuracy stops rising.\n\n")
 	p("| run | seed | epochs | best validation (epoch) | last validation | last training accuracy | last training loss |\n")
 	p("|---|---:|---:|---:|---:|---:|---:|\n")
-	for _, run := range r.curveRuns() {
+	for _, run := range runs {
 		best, at := math.Inf(-1), 0
 		for _, c := range run.Curve {
 			if c.ValAcc > best {
@@ -146,6 +151,26 @@ func (r *Report) curveSection(b *strings.Builder, has map[string]bool) {
 			ta = *last.TrainAcc
 		}
 		p("| `%s` | %d | %d | %s (%d) | %s | %s | %s |\n", run.Label, run.Seed, last.Epoch, f4(best), at, f4(last.ValAcc), f4(ta), f4(last.TrainLoss))
+	}
+	p("\n")
+}
+
+// lmCurveTable shows language models' learning curves: where each run's
+// validation perplexity was lowest, and where it ended.
+func lmCurveTable(p func(string, ...any), runs []Run) {
+	p("![Validation perplexity (solid) and perplexity on training tokens (dashed) every N steps](curves.png)\n\n")
+	p("Runs trained with `train --task lm --curve-every N` (the first seed of each label): perplexity on the validation split and on as many training tokens (in evaluation mode, without the regularizer) every N steps. A model that over-fits keeps lowering its training perplexity while its validation perplexity reaches a minimum and rises.\n\n")
+	p("| run | seed | steps | best validation perplexity (step) | last validation perplexity | rise from the best | last training perplexity |\n")
+	p("|---|---:|---:|---:|---:|---:|---:|\n")
+	for _, run := range runs {
+		best, at := math.Inf(1), 0
+		for _, c := range run.LMCurve {
+			if c.ValPPL < best {
+				best, at = c.ValPPL, c.Step
+			}
+		}
+		last := run.LMCurve[len(run.LMCurve)-1]
+		p("| `%s` | %d | %d | %.2f (%d) | %.2f | %+.1f%% | %.2f |\n", run.Label, run.Seed, last.Step, best, at, last.ValPPL, 100*(last.ValPPL/best-1), last.TrainPPL)
 	}
 	p("\n")
 }
