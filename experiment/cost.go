@@ -80,8 +80,13 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 		if test {
 			evalTok *= 2
 		}
+		text := size.train
+		if t.TrainSubset > 0 {
+			text = min(text, int64(t.TrainSubset))
+		}
 		return TaskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
-			What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d)", steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken)}, nil
+			What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d), %.1f passes over %d training tokens",
+				steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken, trainTok/float64(text), text)}, nil
 	}
 	in, classes, ok := search.DatasetInput(t.Data)
 	if !ok {

@@ -38,6 +38,21 @@ func TestEstimateTask(t *testing.T) {
 	if _, err := EstimateTask(search.Task{Model: "convnet", Data: "svhn"}, false); err == nil || !strings.Contains(err.Error(), "svhn") {
 		t.Errorf("unknown dataset: err %v", err)
 	}
+	// A language model's train_subset changes the passes over the text,
+	// not the cost: a step is a batch of tokens either way.
+	lm := search.Task{Kind: "lm", Model: "transformer-xl", Data: "kjv", LMConfig: "../configs/study/transformer-xl-kjv.json", Steps: 1500}
+	whole, err := EstimateTask(lm, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lm.TrainSubset = 200000
+	part, err := EstimateTask(lm, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if part.TrainFLOPs != whole.TrainFLOPs || !strings.Contains(whole.What, "1.8 passes over 844180 training tokens") || !strings.Contains(part.What, "7.7 passes over 200000 training tokens") {
+		t.Errorf("lm: %g FLOPs %q, with train_subset %g FLOPs %q", whole.TrainFLOPs, whole.What, part.TrainFLOPs, part.What)
+	}
 }
 
 // EstimateMemory of the ConvNet on Fashion-MNIST, by hand: its
