@@ -71,24 +71,39 @@ func quotedNumbers(t *testing.T, start string, num *regexp.Regexp) (string, []st
 	return sec, num.FindAllString(sec, -1)
 }
 
-// Every accuracy in the README's "Does it work?" section is one the
-// study's committed report prints (issue 17: "every number in the
-// README's section comes from it").
+// Every accuracy in the README's "Does it work?" section and its
+// subsections is one its study's committed report prints (issue 17:
+// "every number in the README's section comes from it"; issues 28 and 30
+// for the language-model and UDA answers).
 func TestReadmeQuotesStudyReport(t *testing.T) {
-	rep, err := os.ReadFile("../docs/study/report.md")
-	if err != nil {
-		t.Skip("no committed study report:", err)
-	}
-	_, nums := quotedNumbers(t, "## Does it work?", regexp.MustCompile(`[-+]?\d\.\d{4}`))
-	if len(nums) < 10 {
-		t.Fatalf("README's section quotes %d accuracies, want the final table's", len(nums))
-	}
-	for _, n := range nums {
-		if !strings.Contains(string(rep), n) {
-			t.Errorf("README quotes %s, which docs/study/report.md does not print", n)
+	for _, tc := range []struct {
+		heading, report string
+		num             *regexp.Regexp
+		min             int // the figures the subsection must quote
+	}{
+		{"## Does it work?", "../docs/study/report.md", accuracy, 10},
+		{"### With RandAugment", "../docs/study/report.md", accuracy, 5},
+	} {
+		rep, err := os.ReadFile(tc.report)
+		if err != nil {
+			t.Errorf("%s: no committed study report: %v", tc.heading, err)
+			continue
+		}
+		_, nums := quotedNumbers(t, tc.heading, tc.num)
+		if len(nums) < tc.min {
+			t.Errorf("README's %q quotes %d figures, want at least %d", tc.heading, len(nums), tc.min)
+		}
+		for _, n := range nums {
+			if !strings.Contains(string(rep), n) {
+				t.Errorf("README's %q quotes %s, which %s does not print", tc.heading, n, tc.report)
+			}
 		}
 	}
 }
+
+// accuracy matches an accuracy or a difference of two, as the reports
+// print them.
+var accuracy = regexp.MustCompile(`[-+]?\d\.\d{4}`)
 
 // Every figure with decimals in the README's demo text (from the line
 // that links docs/demo/report.md to the next heading: accuracies, reward
