@@ -1,25 +1,50 @@
 #!/bin/bash
-# The study of docs/study.md, across sessions and machines.
+# The studies of docs/study.md, across sessions and machines.
 #
-#   scripts/study.sh run     start (or resume) the study in the background:
-#                            runs/study, log in runs/study/experiment.log;
-#                            a missing runs/study is first restored from the
-#                            committed raw results in docs/study/runs
-#   scripts/study.sh sync    copy the raw results (journals, summaries, top/
-#                            patterns, result.json files; no checkpoints,
-#                            states or logs) into docs/study/runs and
-#                            regenerate docs/study/report.md from them
-#                            (with runs/study-randaugment's results, the
-#                            RandAugment rows of docs/study/randaugment.sh)
-#   scripts/study.sh status  the study's last progress lines
+#   scripts/study.sh [STUDY] run     start (or resume) the study in the
+#                                    background; a missing output folder is
+#                                    first restored from the committed raw
+#                                    results
+#   scripts/study.sh [STUDY] sync    copy the raw results (journals,
+#                                    summaries, top/ patterns, result.json
+#                                    files; no checkpoints, states or logs)
+#                                    into the committed folder and
+#                                    regenerate its report from them
+#   scripts/study.sh [STUDY] status  the study's last progress lines
 #
-# The study runs with its own copy of the binary (runs/study-bin), so
-# rebuilding bin/autodropout while it runs changes nothing under it.
+# STUDY (default fashion-mnist):
+#   fashion-mnist  configs/study/fashion-mnist.json: runs/study ->
+#                  docs/study/runs, docs/study/report.md (with
+#                  runs/study-randaugment's results, the RandAugment rows
+#                  of docs/study/randaugment.sh)
+#   uda            configs/study/uda-fashion-mnist.json:
+#                  runs/uda-fashion-mnist -> docs/study/uda/runs,
+#                  docs/study/uda/report.md
+#   lm             configs/study/lm-kjv.json: runs/lm-kjv ->
+#                  docs/study/lm/runs, docs/study/lm/report.md
+#
+# A study runs with its own copy of the binary (runs/STUDY-bin/, named so
+# that no pkill of "autodropout" matches it), so rebuilding bin/autodropout
+# while it runs changes nothing under it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-CONFIG=configs/study/fashion-mnist.json
-OUT=runs/study
-RAW=docs/study/runs
+
+STUDY=fashion-mnist
+case "${1:-}" in run | sync | status) ;; *) STUDY="${1:-}"; shift || true ;; esac
+case "$STUDY" in
+fashion-mnist)
+  CONFIG=configs/study/fashion-mnist.json OUT=runs/study LOG=runs/study/experiment.log
+  RAW=docs/study/runs REPORT=docs/study/report.md BIN=runs/study-bin/autodropout ;;
+uda)
+  CONFIG=configs/study/uda-fashion-mnist.json OUT=runs/uda-fashion-mnist LOG=runs/uda-fashion-mnist.log
+  RAW=docs/study/uda/runs REPORT=docs/study/uda/report.md BIN=runs/uda-bin/uda-trainer ;;
+lm)
+  CONFIG=configs/study/lm-kjv.json OUT=runs/lm-kjv LOG=runs/lm-kjv.log
+  RAW=docs/study/lm/runs REPORT=docs/study/lm/report.md BIN=runs/lm-bin/lm-trainer ;;
+*)
+  echo "scripts/study.sh: unknown study \"$STUDY\": want fashion-mnist, uda or lm" >&2
+  exit 2 ;;
+esac
 
 # copy_raw SRC DST copies the raw result files of SRC into DST.
 copy_raw() {
@@ -31,38 +56,42 @@ copy_raw() {
     done
 }
 
+build() { go build -o bin/autodropout ./cmd/autodropout; }
+
 case "${1:-}" in
 run)
-  make build
+  build
   if [ ! -d "$OUT" ] && [ -d "$RAW" ]; then
     echo "restoring $OUT from $RAW"
     mkdir -p "$OUT"
     copy_raw "$RAW" "$OUT"
   fi
-  mkdir -p "$OUT" runs/study-bin
-  cp bin/autodropout runs/study-bin/autodropout
-  nohup runs/study-bin/autodropout experiment --config "$CONFIG" --out "$OUT" >>"$OUT/experiment.log" 2>&1 &
-  echo "study running in the background (pid $!); progress: scripts/study.sh status"
+  mkdir -p "$OUT" "$(dirname "$BIN")" "$(dirname "$LOG")"
+  cp bin/autodropout "$BIN"
+  nohup "$BIN" experiment --config "$CONFIG" --out "$OUT" --binary "$BIN" >>"$LOG" 2>&1 &
+  echo "$STUDY study running in the background (pid $!); progress: scripts/study.sh $STUDY status"
   ;;
 sync)
   [ -d "$OUT" ] || { echo "no $OUT to sync" >&2; exit 1; }
-  make build
+  build
   rm -rf "$RAW"
   mkdir -p "$RAW"
   copy_raw "$OUT" "$RAW"
   # The RandAugment rows (docs/study/randaugment.sh) train outside the
   # experiment; their results join the final comparison's folder.
-  if [ -d runs/study-randaugment ]; then copy_raw runs/study-randaugment "$RAW/final"; fi
-  bin/autodropout report "$RAW" --out docs/study/report.md
+  if [ "$STUDY" = fashion-mnist ] && [ -d runs/study-randaugment ]; then
+    copy_raw runs/study-randaugment "$RAW/final"
+  fi
+  bin/autodropout report "$RAW" --out "$REPORT"
   du -sh "$RAW"
   ;;
 status)
-  grep -v 'running:' "$OUT/experiment.log" | tail -n 8
-  tail -n 1 "$OUT/experiment.log"
-  grep '^experiment: ' "$OUT/experiment.log" | tail -n 1 || true
+  grep -v 'running:' "$LOG" | tail -n 8
+  tail -n 1 "$LOG"; echo
+  grep '^experiment: ' "$LOG" | tail -n 1 || true
   ;;
 *)
-  echo "usage: scripts/study.sh run|sync|status" >&2
+  echo "usage: scripts/study.sh [fashion-mnist|uda|lm] run|sync|status" >&2
   exit 2
   ;;
 esac
