@@ -448,28 +448,19 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	}
 	// A line every half minute while runs are going, so a long stage never
 	// looks stuck.
-	tick := time.NewTicker(30 * time.Second)
-	defer tick.Stop()
-	stopTick := make(chan struct{})
-	go func() {
-		for {
-			select {
-			case <-stopTick:
-				return
-			case <-tick.C:
-				mu.Lock()
-				var parts []string
-				for name, t := range running {
-					parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(t).Round(time.Second)))
-				}
-				sort.Strings(parts)
-				if len(parts) > 0 {
-					fmt.Fprintf(pr, "training %d/%d done, running: %s\n", done, len(runs), strings.Join(parts, ", "))
-				}
-				mu.Unlock()
-			}
+	stopTick := everyHalfMinute(func() {
+		mu.Lock()
+		defer mu.Unlock()
+		var parts []string
+		for name, t := range running {
+			parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(t).Round(time.Second)))
 		}
-	}()
+		sort.Strings(parts)
+		if len(parts) > 0 {
+			fmt.Fprintf(pr, "training %d/%d done, running: %s\n", done, len(runs), strings.Join(parts, ", "))
+		}
+	})
+	defer stopTick()
 	for _, r := range runs {
 		if ctx.Err() != nil {
 			break
@@ -478,8 +469,28 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	}
 	close(work)
 	wg.Wait()
-	close(stopTick)
 	return done - failed, failed
+}
+
+// everyHalfMinute calls f every 30 seconds until the returned stop is
+// called.
+func everyHalfMinute(f func()) (stop func()) {
+	tick := time.NewTicker(30 * time.Second)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
+	return func() {
+		tick.Stop()
+		close(done)
+	}
 }
 
 // trainOne trains r in a child process of bin, built from its
