@@ -1,6 +1,7 @@
 package data
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -150,5 +151,38 @@ func TestReadTokenFilesErrors(t *testing.T) {
 				t.Fatalf("err = %v, want one naming %s and saying %q", err, p(tc.bad), tc.err)
 			}
 		})
+	}
+}
+
+// SpreadSubset keeps n tokens in contiguous chunks spread evenly over the
+// split, in order, and everything when n is not smaller.
+func TestSpreadSubset(t *testing.T) {
+	ids := make([]int64, 10*SubsetChunk)
+	for i := range ids {
+		ids[i] = int64(i)
+	}
+	for _, tc := range []struct {
+		n      int
+		starts []int64 // of the chunks
+	}{
+		{SubsetChunk, []int64{0}},
+		{2*SubsetChunk + 100, []int64{0, int64(10 * SubsetChunk / 3), int64(20 * SubsetChunk / 3)}},
+		{10 * SubsetChunk, []int64{0}},
+		{20 * SubsetChunk, []int64{0}},
+	} {
+		got := SpreadSubset(ids, tc.n)
+		if want := min(tc.n, len(ids)); len(got) != want {
+			t.Errorf("n %d: %d tokens, want %d", tc.n, len(got), want)
+			continue
+		}
+		var starts []int64
+		for i, v := range got {
+			if i == 0 || v != got[i-1]+1 {
+				starts = append(starts, v)
+			}
+		}
+		if fmt.Sprint(starts) != fmt.Sprint(tc.starts) {
+			t.Errorf("n %d: chunks start at %v, want %v", tc.n, starts, tc.starts)
+		}
 	}
 }

@@ -101,7 +101,7 @@ type Task struct {
 	Model       string  `json:"model"`                  // default "convnet"; lm: "transformer-xl"
 	Data        string  `json:"data"`                   // default "fashion-mnist"; lm: "fortunes"
 	DataDir     string  `json:"data_dir"`               // default: the dataset's default folder
-	TrainSubset int     `json:"train_subset"`           // examples, or lm: first tokens of the training split (0: all)
+	TrainSubset int     `json:"train_subset"`           // examples, or lm: tokens of the training split, spread over it (0: all)
 	Epochs      int     `json:"epochs"`                 // default 1
 	BatchSize   int     `json:"batch_size"`             // default 128
 	LR          float64 `json:"lr"`                     // default 0.05

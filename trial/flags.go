@@ -111,7 +111,7 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.Float64Var(&s.LRDecay, "lr-decay", s.LRDecay, "exponential schedule: factor per period (default 0.97)")
 	fs.Float64Var(&s.LRDecayEpochs, "lr-decay-epochs", s.LRDecayEpochs, "exponential schedule: epochs per period (default 2.4)")
 	fs.Float64Var(&s.WarmupEpochs, "warmup-epochs", s.WarmupEpochs, "raise the learning rate linearly from 0 over these first epochs (0: none)")
-	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples, or with --task lm on the first this many tokens of the training split (0: all)")
+	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples, or with --task lm this many tokens of the training split, in chunks of 4,096 spread evenly over it (0: all)")
 	fs.Var(zeroMeansNone{&s.ValFrac, DefaultValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
 	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d; EfficientNet-B7: 600)", DefaultImageSize))
 	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class, decoded once into memory at the evaluation crop (the search's proxy); 0: all, streamed from the files (RandomResizedCrop and flip for training, Resize and CenterCrop for validation and val/, the test split)")

@@ -139,8 +139,8 @@ func (s Spec) buildLM(vs *gnn.VarStore, mc nn.TransformerXLConfig) (*nn.Transfor
 	return m, s.setLMRegularizer(m.Sites(), mc)
 }
 
-// openCorpus reads the corpus, keeps the first TrainSubset tokens of its
-// training split and trims its evaluation splits to EvalTokens (the test
+// openCorpus reads the corpus, keeps TrainSubset tokens of its training
+// split (data.SpreadSubset) and trims its evaluation splits to EvalTokens (the test
 // split to none with SkipTest).
 func (s Spec) openCorpus() (*data.Corpus, error) {
 	var c *data.Corpus
@@ -164,9 +164,8 @@ func (s Spec) openCorpus() (*data.Corpus, error) {
 	if err != nil {
 		return nil, err
 	}
-	if s.TrainSubset > 0 && s.TrainSubset < len(c.Train) {
-		// The first tokens: contiguous text, as the split itself is.
-		c.Train = c.Train[:s.TrainSubset]
+	if s.TrainSubset > 0 {
+		c.Train = data.SpreadSubset(c.Train, s.TrainSubset)
 	}
 	if s.EvalTokens > 0 {
 		c.Valid = c.Valid[:min(len(c.Valid), s.EvalTokens)]
@@ -187,7 +186,7 @@ func (s Spec) lmIdentity(recipe []byte, prec libtorch.Precision, steps int) (map
 		line += fmt.Sprintf("rates %v %v\n", s.DropRate, s.DropAtt)
 	}
 	if s.TrainSubset != 0 { // as the rates: older states still resume
-		line += fmt.Sprintf("train-subset %d\n", s.TrainSubset)
+		line += fmt.Sprintf("train-subset %d spread\n", s.TrainSubset)
 	}
 	files := [][]byte{recipe}
 	if s.hasPatterns() {

@@ -139,8 +139,8 @@ type Spec struct {
 	// WarmupEpochs (classify) raises the learning rate linearly from 0
 	// over the first epochs (EfficientNet's 5); 0: none.
 	WarmupEpochs float64 `json:"warmup_epochs,omitempty"`
-	// TrainSubset trains on this many examples (classify) or on the
-	// first this many tokens of the training split (lm); 0: all.
+	// TrainSubset trains on this many examples (classify) or on this
+	// many tokens of the training split in chunks spread over it (lm); 0: all.
 	TrainSubset int `json:"train_subset,omitempty"`
 	// ValFrac (classify) is the share of the training set held out for
 	// validation; 0 is DefaultValFrac, a negative value holds out none
