@@ -2,8 +2,10 @@ package train
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/distributed"
@@ -94,10 +96,14 @@ func (p *parallel) beforeBackward() error {
 }
 
 // backwardErr names the ranks that stopped when backward failed (its
-// gradient all-reduce runs inside it).
+// gradient all-reduce runs inside it). gotch appends a Go stack dump to
+// libtorch's message; the dump says nothing about the ranks and is cut.
 func (p *parallel) backwardErr(err error) error {
 	if p == nil || err == nil {
 		return err
+	}
+	if msg, _, cut := strings.Cut(err.Error(), "\ngoroutine "); cut {
+		err = errors.New(strings.TrimSpace(msg))
 	}
 	return p.g.Explain("backward (gradient all-reduce)", err)
 }
