@@ -32,29 +32,46 @@ func (r *Report) curveRuns() []Run {
 	return out
 }
 
-// curvesPNG draws the learning curves of training runs recorded with
-// train --curve: validation accuracy (solid) and accuracy on the training
-// images (dashed) after every epoch, one colour per label. It returns nil,
-// nil when no run has a curve.
+// curvesPNG draws the learning curves of training runs, one colour per
+// label, validation solid and training dashed: accuracy after every epoch
+// (train --curve, on the unaugmented training images), or a language
+// model's perplexity every N steps on a log scale (train --task lm
+// --curve-every N, on as many training tokens). It returns nil, nil when
+// no run has a curve.
 func curvesPNG(r *Report) ([]byte, error) {
 	runs := r.curveRuns()
-	if len(runs) == 0 {
+	switch {
+	case len(runs) == 0:
 		return nil, nil
+	case len(runs[0].LMCurve) > 0:
+		p := newPlot("Learning curves", "step", "perplexity (log scale)")
+		p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
+		return drawCurves(p, runs, "training tokens", func(run Run) (val, tr plotter.XYs) {
+			for _, c := range run.LMCurve {
+				val = append(val, plotter.XY{X: float64(c.Step), Y: c.ValPPL})
+				tr = append(tr, plotter.XY{X: float64(c.Step), Y: c.TrainPPL})
+			}
+			return val, tr
+		})
 	}
-	if len(runs[0].LMCurve) > 0 {
-		return lmCurvesPNG(runs)
-	}
-	p := newPlot("Learning curves", "epoch", "accuracy")
-	k := newKey()
-	for i, run := range runs {
-		col := paletteColour(i)
-		var val, tr plotter.XYs
+	return drawCurves(newPlot("Learning curves", "epoch", "accuracy"), runs, "training images", func(run Run) (val, tr plotter.XYs) {
 		for _, c := range run.Curve {
 			val = append(val, plotter.XY{X: float64(c.Epoch), Y: c.ValAcc})
 			if c.TrainAcc != nil {
 				tr = append(tr, plotter.XY{X: float64(c.Epoch), Y: *c.TrainAcc})
 			}
 		}
+		return val, tr
+	})
+}
+
+// drawCurves draws each run's validation (solid) and training (dashed,
+// when it has one) curves on p and encodes the figure with its key.
+func drawCurves(p *plot.Plot, runs []Run, trainName string, series func(Run) (val, tr plotter.XYs)) ([]byte, error) {
+	k := newKey()
+	for i, run := range runs {
+		col := paletteColour(i)
+		val, tr := series(run)
 		l, err := plotter.NewLine(val)
 		if err != nil {
 			return nil, err
@@ -72,40 +89,7 @@ func curvesPNG(r *Report) ([]byte, error) {
 		}
 	}
 	k.add("solid: validation", styleLine(vg.Points(1.5), nil))
-	k.add("dashed: training images", styleLine(vg.Points(1), dashes))
-	return encodePNG([][]*plot.Plot{{p}}, []*key{k}, figWidth, figHeight)
-}
-
-// lmCurvesPNG draws language models' learning curves: validation
-// perplexity (solid) and the perplexity of as many training tokens
-// (dashed) every N steps, one colour per label, on a log scale.
-func lmCurvesPNG(runs []Run) ([]byte, error) {
-	p := newPlot("Learning curves", "step", "perplexity (log scale)")
-	p.Y.Scale, p.Y.Tick.Marker = plot.LogScale{}, logTicks{}
-	k := newKey()
-	for i, run := range runs {
-		col := paletteColour(i)
-		var val, tr plotter.XYs
-		for _, c := range run.LMCurve {
-			val = append(val, plotter.XY{X: float64(c.Step), Y: c.ValPPL})
-			tr = append(tr, plotter.XY{X: float64(c.Step), Y: c.TrainPPL})
-		}
-		for j, xy := range []plotter.XYs{val, tr} {
-			l, err := plotter.NewLine(xy)
-			if err != nil {
-				return nil, err
-			}
-			l.LineStyle.Color, l.LineStyle.Width = col, vg.Points(1.5)
-			if j == 1 {
-				l.LineStyle.Width, l.LineStyle.Dashes = vg.Points(1), dashes
-			} else {
-				k.add(fmt.Sprintf("%s (seed %d)", run.Label, run.Seed), l)
-			}
-			p.Add(l)
-		}
-	}
-	k.add("solid: validation", styleLine(vg.Points(1.5), nil))
-	k.add("dashed: training tokens", styleLine(vg.Points(1), dashes))
+	k.add("dashed: "+trainName, styleLine(vg.Points(1), dashes))
 	return encodePNG([][]*plot.Plot{{p}}, []*key{k}, figWidth, figHeight)
 }
 
