@@ -87,6 +87,7 @@ func TestReadmeQuotesStudyReport(t *testing.T) {
 	}{
 		{"## Does it work?", "../docs/study/report.md", accuracy, 10},
 		{"### With RandAugment", "../docs/study/report.md", accuracy, 5},
+		{"### Language models", "../docs/study/lm-regime/spread-100k/report.md", perplexity, 4},
 	} {
 		rep, err := os.ReadFile(tc.report)
 		if err != nil {
@@ -108,6 +109,9 @@ func TestReadmeQuotesStudyReport(t *testing.T) {
 // accuracy matches an accuracy or a difference of two, as the reports
 // print them.
 var accuracy = regexp.MustCompile(`[-+]?\d\.\d{4}`)
+
+// perplexity matches a perplexity as the reports print them.
+var perplexity = regexp.MustCompile(`\d+\.\d{2}\b`)
 
 // Every figure with decimals in the README's demo text (from the line
 // that links docs/demo/report.md to the next heading: accuracies, reward
