@@ -82,6 +82,8 @@ func TestTaskSpec(t *testing.T) {
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --optimizer rmsprop --lr-schedule exponential --warmup-epochs 5"},
 		{Config{Task: Task{Kind: "lm", Steps: 50, EvalTokens: 2000, DataDir: "/d"}}.WithDefaults().Task,
 			"--task lm --model transformer-xl --data fortunes --data-dir /d --config configs/transformer-xl-small.json --steps 50 --eval-tokens 2000"},
+		{Config{Task: Task{Kind: "lm", Data: "kjv", TrainSubset: 33333}}.WithDefaults().Task,
+			"--task lm --model transformer-xl --data kjv --train-subset 33333 --config configs/transformer-xl-small.json"},
 	} {
 		if got := tc.task.Spec().String(); got != tc.want {
 			t.Errorf("args %q, want %q", got, tc.want)
