@@ -62,31 +62,7 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 		return TaskCost{}, fmt.Errorf("no size known for dataset %q", t.Data)
 	}
 	if t.Kind == "lm" {
-		rec, err := train.ReadLMRecipe(t.LMConfig)
-		if err != nil {
-			return TaskCost{}, err
-		}
-		rec.Model.NToken = lmVocab(t.Data)
-		perTok := 2 * float64(nn.TransformerXLMACsPerToken(rec.Model))
-		steps := rec.MaxStep
-		if t.Steps > 0 {
-			steps = t.Steps
-		}
-		trainTok := float64(steps) * float64(rec.BatchSize) * float64(rec.Model.TgtLen)
-		evalTok := float64(size.test) // validation and test splits are about the same size
-		if t.EvalTokens > 0 {
-			evalTok = float64(min(int64(t.EvalTokens), size.test))
-		}
-		if test {
-			evalTok *= 2
-		}
-		text := size.train
-		if t.TrainSubset > 0 {
-			text = min(text, int64(t.TrainSubset))
-		}
-		return TaskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
-			What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d), %.1f passes over %d training tokens",
-				steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken, trainTok/float64(text), text)}, nil
+		return estimateLMTask(t, size, test)
 	}
 	in, classes, ok := search.DatasetInput(t.Data)
 	if !ok {
@@ -122,6 +98,37 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 	}
 	return TaskCost{TrainFLOPs: 3 * perEx * float64(tr) * float64(t.Epochs), EvalFLOPs: perEx * float64(eval),
 		What: fmt.Sprintf("%d epochs × %d examples at %.3g FLOPs/example (%dx%dx%d)", t.Epochs, tr, perEx, in.C, in.H, in.W)}, nil
+}
+
+// estimateLMTask is EstimateTask for a language model: its recipe's steps
+// of batch × tgt_len tokens, and the evaluation of size's test split's
+// tokens (validation and test with test).
+func estimateLMTask(t search.Task, size datasetSize, test bool) (TaskCost, error) {
+	rec, err := train.ReadLMRecipe(t.LMConfig)
+	if err != nil {
+		return TaskCost{}, err
+	}
+	rec.Model.NToken = lmVocab(t.Data)
+	perTok := 2 * float64(nn.TransformerXLMACsPerToken(rec.Model))
+	steps := rec.MaxStep
+	if t.Steps > 0 {
+		steps = t.Steps
+	}
+	trainTok := float64(steps) * float64(rec.BatchSize) * float64(rec.Model.TgtLen)
+	evalTok := float64(size.test) // validation and test splits are about the same size
+	if t.EvalTokens > 0 {
+		evalTok = float64(min(int64(t.EvalTokens), size.test))
+	}
+	if test {
+		evalTok *= 2
+	}
+	text := size.train
+	if t.TrainSubset > 0 {
+		text = min(text, int64(t.TrainSubset))
+	}
+	return TaskCost{TrainFLOPs: 3 * perTok * trainTok, EvalFLOPs: perTok * evalTok,
+		What: fmt.Sprintf("%d steps × %d×%d tokens at %.3g FLOPs/token (vocab %d), %.1f passes over %d training tokens",
+			steps, rec.BatchSize, rec.Model.TgtLen, perTok, rec.Model.NToken, trainTok/float64(text), text)}, nil
 }
 
 // semiCost is the cost of a run on a labeled subset of the tr training
