@@ -71,6 +71,16 @@ func (r *Report) noiseSection(b *strings.Builder) {
 	r.fidelityTable(b)
 	table(b, "**The searches' best patterns** (rank k by journal reward, which was measured with the trial's own seed), retrained with other seeds:",
 		"| search | k | trial | journal reward | other seeds | their mean ± sd | journal − their mean | all seeds mean ± sd |\n|---|---:|---:|---:|---|---:|---:|---:|", pats)
+	r.pooledNoise(b, within, measured, curse)
+	r.noiseCost(b)
+}
+
+// pooledNoise states the reward's seed-to-seed standard deviation,
+// pooled over the groups of within retrained with two or more seeds,
+// against the spread of each measured search's rewards, and what picking
+// a search's best adds (curse: journal reward minus the other seeds').
+func (r *Report) pooledNoise(b *strings.Builder, within []Stat, measured map[*Search]bool, curse []float64) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	// The pooled within-group sd is the reward's noise; a search's spread
 	// is the sd of its finished trials' rewards.
 	var ss, df float64
@@ -104,6 +114,11 @@ func (r *Report) noiseSection(b *strings.Builder) {
 		}
 		p("\n\n")
 	}
+}
+
+// noiseCost states what the reward-noise retrainings cost.
+func (r *Report) noiseCost(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	var cpu float64
 	for _, g := range r.Noise {
 		for _, run := range g.Runs {
