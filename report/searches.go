@@ -12,6 +12,8 @@ import (
 	"strings"
 )
 
+// searchSection shows the searches: their table, RL against random, the
+// families' cost to a score and every trial's reward.
 func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("## Search: reward per trial\n\n")
@@ -34,8 +36,21 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 	}
 	p("\n")
 
-	// RL against random: each RL search against its random twin (the same
-	// name but for the method, so the same seed and settings).
+	r.rlAgainstRandom(b)
+	r.rlRandomOverSeeds(b)
+
+	if has["cost.png"] {
+		p("![Best reward so far against the CPU-seconds of each search family's trials, median over seeds with the range as a band](cost.png)\n\n")
+		p("Best reward so far against the CPU time the search's trials have used: how much compute each method needs to reach a score. Colours, lines and bands as above (median and range over the family's seeds; a seed that has ended keeps its final best), and the panels share their axes. Only trials trained to the end count as a best; a multi-fidelity search's rungs add their CPU time when they end.\n\n")
+	}
+	r.familyCostTable(b)
+	r.trialTable(b)
+}
+
+// rlAgainstRandom compares each RL search with its random twin (the same
+// name but for the method, so the same seed and settings).
+func (r *Report) rlAgainstRandom(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	for _, a := range r.Searches {
 		if a.Method != "rl" {
 			continue
@@ -58,13 +73,11 @@ func (r *Report) searchSection(b *strings.Builder, has map[string]bool) {
 		}
 	}
 
-	r.rlRandomOverSeeds(b)
+}
 
-	if has["cost.png"] {
-		p("![Best reward so far against the CPU-seconds of each search family's trials, median over seeds with the range as a band](cost.png)\n\n")
-		p("Best reward so far against the CPU time the search's trials have used: how much compute each method needs to reach a score. Colours, lines and bands as above (median and range over the family's seeds; a seed that has ended keeps its final best), and the panels share their axes. Only trials trained to the end count as a best; a multi-fidelity search's rungs add their CPU time when they end.\n\n")
-	}
-	r.familyCostTable(b)
+// trialTable lists every trial's reward and running best, by search.
+func (r *Report) trialTable(b *strings.Builder) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
 	p("<details><summary>Reward and running best of every trial</summary>\n\n")
 	ids := map[int]bool{}
 	p("| trial |")
@@ -108,21 +121,7 @@ func twins(rl, random string) bool {
 // spread, the issue's "within its seed spread".
 func (r *Report) familyCostTable(b *strings.Builder) {
 	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
-	var names, running []string
-	fams := map[string][]*Search{}
-	for _, s := range r.Searches {
-		// A search still short of its budget would pull its family's final
-		// best and CPU down: it joins the table when it ends.
-		if !s.complete() {
-			running = append(running, "`"+s.Name+"`")
-			continue
-		}
-		f := family(s.Name)
-		if fams[f] == nil {
-			names = append(names, f)
-		}
-		fams[f] = append(fams[f], s)
-	}
+	names, fams, running := r.completeFamilies()
 	if len(names) < 2 {
 		return
 	}
@@ -140,14 +139,11 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 	target := map[string]float64{}
 	cpuMean := map[string]float64{}
 	for _, f := range names {
-		var bests, cpus []float64
+		var cpus []float64
 		for _, s := range fams[f] {
-			if s.Finished > 0 {
-				bests = append(bests, s.BestReward)
-			}
 			cpus = append(cpus, s.CPUS)
 		}
-		target[f] = Describe(bests).Min
+		target[f] = Describe(finalBests(fams[f])).Min
 		cpuMean[f] = Describe(cpus).Mean
 	}
 	p("### Search families: best score against CPU-seconds\n\n")
@@ -162,17 +158,11 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 	p("\n|---|---|---|---:|---:|---:|%s\n", strings.Repeat("---:|---:|", len(refs)))
 	for _, f := range names {
 		ss := fams[f]
-		var bests []float64
-		for _, s := range ss {
-			if s.Finished > 0 {
-				bests = append(bests, s.BestReward)
-			}
-		}
 		fid := "full"
 		if ss[0].MultiFidelity {
 			fid = "multi-fidelity"
 		}
-		p("| `%s` | %s | %s | %d | %s | %s |", f, orDash(ss[0].Method), fid, len(ss), pm(Describe(bests)), f1(cpuMean[f]))
+		p("| `%s` | %s | %s | %d | %s | %s |", f, orDash(ss[0].Method), fid, len(ss), pm(Describe(finalBests(ss))), f1(cpuMean[f]))
 		for _, ref := range refs {
 			var at []float64
 			for _, s := range ss {
@@ -190,6 +180,37 @@ func (r *Report) familyCostTable(b *strings.Builder) {
 		p("\n")
 	}
 	p("\n")
+}
+
+// completeFamilies groups the searches that spent their budget by family
+// (names in the report's order); running names the others, which would
+// pull their family's final best and CPU down until they end.
+func (r *Report) completeFamilies() (names []string, fams map[string][]*Search, running []string) {
+	fams = map[string][]*Search{}
+	for _, s := range r.Searches {
+		if !s.complete() {
+			running = append(running, "`"+s.Name+"`")
+			continue
+		}
+		f := family(s.Name)
+		if fams[f] == nil {
+			names = append(names, f)
+		}
+		fams[f] = append(fams[f], s)
+	}
+	return names, fams, running
+}
+
+// finalBests is the best reward of each search of ss with a finished
+// trial.
+func finalBests(ss []*Search) []float64 {
+	var bests []float64
+	for _, s := range ss {
+		if s.Finished > 0 {
+			bests = append(bests, s.BestReward)
+		}
+	}
+	return bests
 }
 
 // rlRandomOverSeeds pairs every RL search family with its random twin
