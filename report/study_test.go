@@ -88,6 +88,7 @@ func TestReadmeQuotesStudyReport(t *testing.T) {
 		{"## Does it work?", "../docs/study/report.md", accuracy, 10},
 		{"### With RandAugment", "../docs/study/report.md", accuracy, 5},
 		{"### Language models", "../docs/study/lm-regime/spread-100k/report.md", perplexity, 4},
+		{"### Semi-supervised: UDA with 1,000 labels", "../docs/study/uda/report.md", accuracy, 12},
 	} {
 		rep, err := os.ReadFile(tc.report)
 		if err != nil {
