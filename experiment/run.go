@@ -546,6 +546,8 @@ func resultLine(dir string) string {
 		return fmt.Sprintf("val acc %.4f  %.0fs", *r.ValAcc, wall)
 	case r.ValPPL != nil && r.TestPPL != nil:
 		return fmt.Sprintf("val ppl %.2f  test ppl %.2f  %.0fs", *r.ValPPL, *r.TestPPL, wall)
+	case r.ValPPL != nil: // a language model's grid or reward-noise run
+		return fmt.Sprintf("val ppl %.2f  %.0fs", *r.ValPPL, wall)
 	}
 	return "no scores in " + filepath.Join(dir, trial.ResultFile)
 }
