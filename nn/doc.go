@@ -50,5 +50,7 @@
 // BatchNormConfig): gotch v0.9.1's Kaiming initializers compute bounds far
 // too large. When building a model, create each gotch sub-path right before
 // the layer that uses it: Path.Sub appends to a shared slice, so sibling
-// paths created early can overwrite each other's last name.
+// paths created early can overwrite each other's last name. Read a store's
+// tensors with Variables, not VarStore.Variables: gotch's returns copies
+// that the garbage collector may free while they are still read.
 package nn

@@ -131,7 +131,7 @@ func fillStateDict(t *testing.T, shapes map[string][]int64, seed int64, gain flo
 
 func varShapes(vs *gnn.VarStore) map[string][]int64 {
 	out := map[string][]int64{}
-	for k, v := range vs.Variables() {
+	for k, v := range Variables(vs) {
 		out[k] = v.MustSize()
 	}
 	return out
@@ -276,11 +276,11 @@ func TestTorchvisionPth(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !r.Complete() || len(r.Loaded) != len(vs.Variables()) {
+	if !r.Complete() || len(r.Loaded) != len(Variables(vs)) {
 		t.Errorf("report %v", r)
 	}
 	bns := 0
-	for k := range vs.Variables() {
+	for k := range Variables(vs) {
 		if strings.HasSuffix(k, ".running_var") {
 			bns++
 		}

@@ -237,7 +237,7 @@ func TestImageNetSites(t *testing.T) {
 				}
 			}
 			// Every site but the residual ones is a batch norm's output.
-			vars := vs.Variables()
+			vars := Variables(vs)
 			for _, n := range names {
 				if _, ok := vars[n+".running_var"]; !ok && !strings.HasSuffix(n, ".shortcut") {
 					t.Errorf("site %q is neither a batch norm nor a block's shortcut", n)

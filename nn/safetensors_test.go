@@ -199,10 +199,10 @@ func TestSafetensorsResNet50(t *testing.T) {
 	a, b := load("resnet50.pth"), load("resnet50.safetensors")
 	defer a.Destroy()
 	defer b.Destroy()
-	bv := b.Variables()
-	for name, x := range a.Variables() {
+	bv := Variables(b)
+	for name, x := range Variables(a) {
 		y := bv[name]
-		if !x.MustEqual(&y, false) {
+		if !x.MustEqual(y, false) {
 			t.Errorf("%s differs between the .pth and the .safetensors load", name)
 		}
 	}

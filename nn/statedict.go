@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"reflect"
 	"regexp"
-	"runtime"
 	"sort"
 	"strings"
 
@@ -236,7 +235,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		}
 		src[name] = t
 	}
-	dst := vs.Variables()
+	dst := Variables(vs)
 	var copies [][2]*ts.Tensor
 	for name, t := range src {
 		v, ok := dst[name]
@@ -265,7 +264,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		if isFloat(v.DType()) != isFloat(t.DType()) {
 			return nil, fmt.Errorf("tensor %s: the file holds %v values, the model's tensor is %v", name, t.DType(), v.DType())
 		}
-		copies = append(copies, [2]*ts.Tensor{&v, t})
+		copies = append(copies, [2]*ts.Tensor{v, t})
 		r.Loaded = append(r.Loaded, name)
 	}
 	for name := range dst {
@@ -285,7 +284,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 	}
 	if opts.Partial && opts.Skippable != nil {
 		for _, name := range r.Missing {
-			if v := dst[name]; !opts.Skippable(name, sizeOf(&v), nil) {
+			if !opts.Skippable(name, sizeOf(dst[name]), nil) {
 				r.Refused = append(r.Refused, name)
 			}
 		}
@@ -314,7 +313,6 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
 		}
 	})
-	runtime.KeepAlive(vs) // dst holds copies of vs's handles
 	if err != nil {
 		return nil, err
 	}
@@ -595,7 +593,7 @@ var writeFile = atomicfile.Write
 // of vs (parameters and buffers, sorted by name) in libtorch's archive
 // format, the format of gotch's VarStore.Save.
 func EncodeCheckpoint(vs *gnn.VarStore) ([]byte, error) {
-	vars := vs.Variables()
+	vars := Variables(vs)
 	names := make([]string, 0, len(vars))
 	for name := range vars {
 		names = append(names, name)
@@ -603,14 +601,9 @@ func EncodeCheckpoint(vs *gnn.VarStore) ([]byte, error) {
 	sort.Strings(names)
 	tensors := make([]*ts.Tensor, len(names))
 	for i, name := range names {
-		t := vars[name]
-		tensors[i] = &t
+		tensors[i] = vars[name]
 	}
-	b, err := libtorch.EncodeTensors(names, tensors)
-	// The tensors are copies of vs's handles: vs (whose finalizers free
-	// them) must outlive their use.
-	runtime.KeepAlive(vs)
-	return b, err
+	return libtorch.EncodeTensors(names, tensors)
 }
 
 // SaveCheckpoint saves every variable of vs (parameters and batch-norm

@@ -66,7 +66,7 @@ func TestLoadRefusesAnotherArchitecture(t *testing.T) {
 				t.Fatal(err)
 			}
 			before := map[string]*ts.Tensor{}
-			for k, v := range vs.Variables() {
+			for k, v := range Variables(vs) {
 				before[k] = v.MustDetachCopy(false)
 			}
 			defer dropAll(before)
@@ -90,8 +90,8 @@ func TestLoadRefusesAnotherArchitecture(t *testing.T) {
 			if len(r.Refused) == 0 || !strings.HasPrefix(r.Refused[0], tc.refused) || len(r.Loaded) != 0 {
 				t.Errorf("report: refused %v, loaded %d", r.Refused, len(r.Loaded))
 			}
-			for k, v := range vs.Variables() {
-				if !tensorsEqual(&v, before[k]) {
+			for k, v := range Variables(vs) {
+				if !tensorsEqual(v, before[k]) {
 					t.Errorf("refused load changed %s", k)
 				}
 			}

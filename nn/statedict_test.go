@@ -122,7 +122,7 @@ func TestLoadStateDictPartial(t *testing.T) {
 	defer dropAll(file)
 	vs, _ := tinyPthModel(t, 5)
 	defer vs.Destroy()
-	vars := vs.Variables()
+	vars := Variables(vs)
 	before := map[string]*ts.Tensor{}
 	for k, v := range vars {
 		before[k] = v.MustDetachCopy(false)
@@ -142,7 +142,7 @@ func TestLoadStateDictPartial(t *testing.T) {
 		t.Errorf("strict report %v", r)
 	}
 	for k, v := range vars {
-		if !tensorsEqual(&v, before[k]) {
+		if !tensorsEqual(v, before[k]) {
 			t.Errorf("failed strict load changed %s", k)
 		}
 	}
@@ -158,14 +158,14 @@ func TestLoadStateDictPartial(t *testing.T) {
 		t.Errorf("partial report %v", r)
 	}
 	for k, v := range vars {
-		changed := !tensorsEqual(&v, before[k])
+		changed := !tensorsEqual(v, before[k])
 		if strings.HasPrefix(k, "classifier.") {
 			if changed {
 				t.Errorf("partial load changed the skipped %s", k)
 			}
 			continue
 		}
-		if !tensorsEqual(&v, file[k]) {
+		if !tensorsEqual(v, file[k]) {
 			t.Errorf("%s was not loaded", k)
 		}
 	}
@@ -257,13 +257,13 @@ func TestCheckpointRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	v1, v2 := vs1.Variables(), vs2.Variables()
+	v1, v2 := Variables(vs1), Variables(vs2)
 	if len(r.Loaded) != len(v1) {
 		t.Errorf("loaded %d of %d tensors", len(r.Loaded), len(v1))
 	}
 	for k, a := range v1 {
 		b := v2[k]
-		if !tensorsEqual(&a, &b) {
+		if !tensorsEqual(a, b) {
 			t.Errorf("%s differs after the round trip", k)
 		}
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"math"
 	"path/filepath"
-	"runtime"
 	"testing"
 
 	"github.com/autodropout/autodropout/data"
@@ -73,15 +72,12 @@ func convStep(t *testing.T) (*gnn.VarStore, ts.ModuleT, *gnn.Optimizer, *data.Ba
 // statistics, which every forward pass in training updates, left out).
 func weights(vs *gnn.VarStore) map[string][]float64 {
 	out := map[string][]float64{}
-	for name, v := range vs.Variables() {
+	for name, v := range nn.Variables(vs) {
 		if !v.MustRequiresGrad() {
 			continue
 		}
 		out[name] = v.MustTotype(gotch.Double, false).Float64Values(true)
 	}
-	// Variables returns copies of the tensors' handles: vs (whose
-	// finalizers free them) must outlive their use.
-	runtime.KeepAlive(vs)
 	return out
 }
 
@@ -179,7 +175,7 @@ func TestBF16StepKeepsFloat32State(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	for name, v := range vs.Variables() {
+	for name, v := range nn.Variables(vs) {
 		if dt := v.DType(); dt != gotch.Float {
 			t.Errorf("%s is %v after bf16 steps, want Float", name, dt)
 		}
@@ -245,7 +241,7 @@ func TestClassifierLearnsInBF16(t *testing.T) {
 	if _, err := nn.LoadCheckpoint(vs2, path, nil); err != nil {
 		t.Fatal(err)
 	}
-	for name, v := range vs2.Variables() {
+	for name, v := range nn.Variables(vs2) {
 		if v.DType() != gotch.Float {
 			t.Errorf("loaded %s is %v, want Float", name, v.DType())
 		}

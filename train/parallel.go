@@ -4,11 +4,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/distributed"
+	"github.com/autodropout/autodropout/nn"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
 )
@@ -26,18 +28,12 @@ type parallel struct {
 // sortedVars lists vs's variables by name (every rank in the same order;
 // VarStore keeps a map): trained ones and the others.
 func sortedVars(vs *gnn.VarStore) (params, buffers []*ts.Tensor) {
-	m := vs.Variables()
-	names := make([]string, 0, len(m))
-	for k := range m {
-		names = append(names, k)
-	}
-	slices.Sort(names)
-	for _, k := range names {
-		t := m[k]
-		if t.MustRequiresGrad() {
-			params = append(params, &t)
+	m := nn.Variables(vs)
+	for _, k := range slices.Sorted(maps.Keys(m)) {
+		if t := m[k]; t.MustRequiresGrad() {
+			params = append(params, t)
 		} else {
-			buffers = append(buffers, &t)
+			buffers = append(buffers, t)
 		}
 	}
 	return params, buffers

@@ -162,7 +162,7 @@ func trainJob(job rankJob, g *distributed.Group) (*jobOutcome, error) {
 		out.Losses = append(out.Losses, p.TrainLoss)
 	}
 	out.ValAcc = *res.ValAcc
-	for name, v := range vs.Variables() {
+	for name, v := range nn.Variables(vs) {
 		out.Params[name] = v.Float64Values()
 	}
 	return out, nil

@@ -15,6 +15,7 @@ import (
 
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/libtorch"
+	"github.com/autodropout/autodropout/nn"
 	"github.com/sugarme/gotch"
 	gnn "github.com/sugarme/gotch/nn"
 	"github.com/sugarme/gotch/ts"
@@ -203,8 +204,8 @@ func sortedKeys[K cmp.Ordered, V any](m map[K]V) []K {
 func captureState(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (*State, error) {
 	s := &State{Vars: map[string]*ts.Tensor{}}
 	err := libtorch.NoGrad(func() {
-		for name, v := range vs.Variables() {
-			s.Vars[name] = copyTensor(&v)
+		for name, v := range nn.Variables(vs) {
+			s.Vars[name] = copyTensor(v)
 		}
 	})
 	if err != nil {
@@ -221,11 +222,10 @@ func captureState(vs *gnn.VarStore, opt *gnn.Optimizer, momentum float64) (*Stat
 
 // trainables returns vs's trainable variables by name.
 func trainables(vs *gnn.VarStore) map[string]*ts.Tensor {
-	out := map[string]*ts.Tensor{}
-	for name, v := range vs.Variables() {
-		if v.MustRequiresGrad() {
-			t := v
-			out[name] = &t
+	out := nn.Variables(vs)
+	for name, v := range out {
+		if !v.MustRequiresGrad() {
+			delete(out, name)
 		}
 	}
 	return out
@@ -340,7 +340,7 @@ func setGrads(opt *gnn.Optimizer, params map[string]*ts.Tensor, grads map[string
 // applyState loads s's variables into vs (every variable, by name, of the
 // same shape) and its momentum into the fresh optimizer opt.
 func applyState(vs *gnn.VarStore, opt *gnn.Optimizer, s *State, momentum float64) error {
-	vars := vs.Variables()
+	vars := nn.Variables(vs)
 	if len(vars) != len(s.Vars) {
 		return fmt.Errorf("the state has %d variables, the model %d", len(s.Vars), len(vars))
 	}

@@ -116,13 +116,12 @@ func resumeIsExact(t *testing.T, p libtorch.Precision, opt string) {
 		if *res.ValAcc != *straight.ValAcc {
 			t.Errorf("%s: validation accuracy %v, want %v", tc.name, *res.ValAcc, *straight.ValAcc)
 		}
-		wv, gv := want.Variables(), got.Variables()
+		wv, gv := nn.Variables(want), nn.Variables(got)
 		if len(wv) != len(gv) {
 			t.Fatalf("%s: %d variables, want %d", tc.name, len(gv), len(wv))
 		}
 		for name, w := range wv {
-			g := gv[name]
-			if !w.MustEqual(&g, false) {
+			if !w.MustEqual(gv[name], false) {
 				t.Errorf("%s: variable %s differs from the unbroken run", tc.name, name)
 			}
 		}
@@ -151,10 +150,9 @@ func TestResumeWithoutMomentumDiffers(t *testing.T) {
 	st.Drop()
 	_, got := resumable(t, libtorch.FP32, "", 0, zeroed, "")
 	same := true
-	gv := got.Variables()
-	for name, w := range want.Variables() {
-		g := gv[name]
-		same = same && w.MustEqual(&g, false)
+	gv := nn.Variables(got)
+	for name, w := range nn.Variables(want) {
+		same = same && w.MustEqual(gv[name], false)
 	}
 	if same {
 		t.Error("zeroed momentum continued to the unbroken run's weights: the momentum round trip is not tested")

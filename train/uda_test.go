@@ -256,10 +256,9 @@ func TestClassifierUDA(t *testing.T) {
 			if *again.ValAcc != *res.ValAcc || again.Steps != res.Steps {
 				t.Errorf("resumed: validation %v steps %d, want %v %d", *again.ValAcc, again.Steps, *res.ValAcc, res.Steps)
 			}
-			gv := got.Variables()
-			for name, w := range want.Variables() {
-				g := gv[name]
-				if !w.MustEqual(&g, false) {
+			gv := nn.Variables(got)
+			for name, w := range nn.Variables(want) {
+				if !w.MustEqual(gv[name], false) {
 					t.Errorf("resumed: variable %s differs from the unbroken run", name)
 				}
 			}

@@ -10,7 +10,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -183,17 +182,15 @@ func writeStateDict(t *testing.T, path string, names []string, tensors map[strin
 func TestTrainPretrained(t *testing.T) {
 	dir := toyData(t)
 	vs := gnn.NewVarStore(gotch.CPU)
-	defer runtime.KeepAlive(vs) // tensors below are copies of its handles
 	if _, err := nn.New("convnet", vs.Root(), nn.Input{C: 1, H: 28, W: 28}, 10); err != nil {
 		t.Fatal(err)
 	}
-	vars := vs.Variables()
+	vars := nn.Variables(vs)
 	var names []string
 	tensors := map[string]*ts.Tensor{}
 	for k, v := range vars {
-		v := v
 		names = append(names, nn.DataParallelPrefix+k)
-		tensors[nn.DataParallelPrefix+k] = &v
+		tensors[nn.DataParallelPrefix+k] = v
 	}
 	sort.Strings(names)
 	prefixed := filepath.Join(t.TempDir(), "prefixed.pth")
