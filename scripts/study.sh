@@ -87,7 +87,8 @@ sync)
   ;;
 status)
   grep -v 'running:' "$LOG" | tail -n 8
-  tail -n 1 "$LOG"; echo
+  tail -n 1 "$LOG" | grep 'running:' || true # what runs now, if anything
+  echo
   grep '^experiment: ' "$LOG" | tail -n 1 || true
   ;;
 *)
