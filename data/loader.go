@@ -89,8 +89,8 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 	if cfg.Prefetch < 1 {
 		cfg.Prefetch = 2
 	}
-	if cfg.Shards > 1 && (cfg.Shard < 0 || cfg.Shard >= cfg.Shards) {
-		return nil, fmt.Errorf("shard %d of %d: want 0 … %d", cfg.Shard, cfg.Shards, cfg.Shards-1)
+	if err := checkShard(cfg.Shard, cfg.Shards); err != nil {
+		return nil, err
 	}
 	if len(im.Mean) != im.C || len(im.Std) != im.C {
 		return nil, fmt.Errorf("dataset %s: %d channels but %d means and %d deviations", im.Name, im.C, len(im.Mean), len(im.Std))
@@ -101,6 +101,14 @@ func NewLoader(im *Images, cfg LoaderConfig) (*Loader, error) {
 		}
 	}
 	return &Loader{data: im, cfg: cfg}, nil
+}
+
+// checkShard refuses a shard outside 0 … shards−1 when there are shards.
+func checkShard(shard, shards int) error {
+	if shards > 1 && (shard < 0 || shard >= shards) {
+		return fmt.Errorf("shard %d of %d: want 0 … %d", shard, shards, shards-1)
+	}
+	return nil
 }
 
 // Len is the number of examples in one epoch (N).
@@ -129,10 +137,7 @@ func (l *Loader) Stats() LoaderStats {
 // N is the number of examples in one epoch (before any a streaming loader
 // skips): the dataset's, or this shard's.
 func (l *Loader) N() int {
-	if l.stream != nil {
-		return l.stream.folder.Len()
-	}
-	n, k := l.data.N, l.cfg.Shards
+	n, k := l.size(), l.cfg.Shards
 	switch {
 	case k <= 1:
 		return n
@@ -142,6 +147,14 @@ func (l *Loader) N() int {
 	return (n - l.cfg.Shard + k - 1) / k
 }
 
+// size is the number of examples of the whole dataset, every shard's.
+func (l *Loader) size() int {
+	if l.stream != nil {
+		return l.stream.folder.Len()
+	}
+	return l.data.N
+}
+
 // shard picks this loader's positions of an epoch's order.
 func (l *Loader) shard(order []int) []int {
 	k := l.cfg.Shards
@@ -149,8 +162,9 @@ func (l *Loader) shard(order []int) []int {
 		return order
 	}
 	if l.cfg.EvenShards {
+		n := len(order)
 		for i := 0; len(order)%k != 0; i++ {
-			order = append(order, order[i%l.data.N])
+			order = append(order, order[i%n])
 		}
 	}
 	out := make([]int, 0, l.N())
@@ -166,7 +180,7 @@ func (l *Loader) shard(order []int) []int {
 func (l *Loader) Epoch(ctx context.Context, e int) <-chan *Batch {
 	if l.stream != nil {
 		out := make(chan *Batch)
-		go l.stream.epoch(ctx, e, l.Batches(), out)
+		go l.stream.epoch(ctx, e, l.Batches(), l.shard, out)
 		return out
 	}
 	out := make(chan *Batch, l.cfg.Prefetch)

@@ -123,6 +123,13 @@ type StreamConfig struct {
 	// Log, when set, names each file that cannot be read the first time it
 	// is skipped; nil means os.Stderr.
 	Log io.Writer
+	// Shard, Shards and EvenShards split every epoch among data-parallel
+	// ranks as LoaderConfig's do. A training stream with EvenShards never
+	// leaves a batch out: one whose images were all skipped is replaced
+	// by the next batch with images (the last one at the epoch's end), so
+	// that every rank takes the same number of steps.
+	Shard, Shards int
+	EvenShards    bool
 }
 
 // LoaderStats counts what a streaming loader decoded and skipped, over
@@ -169,6 +176,9 @@ func NewFolderLoader(f *ImageFolder, cfg StreamConfig) (*Loader, error) {
 			return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
 		}
 	}
+	if err := checkShard(cfg.Shard, cfg.Shards); err != nil {
+		return nil, err
+	}
 	if cfg.Workers < 1 {
 		cfg.Workers = runtime.GOMAXPROCS(0)
 	}
@@ -179,7 +189,8 @@ func NewFolderLoader(f *ImageFolder, cfg StreamConfig) (*Loader, error) {
 		cfg.Log = os.Stderr
 	}
 	s := &folderStream{folder: f, cfg: cfg, norm: newNormalizer(t.Mean, t.Std), bad: map[string]bool{}}
-	return &Loader{stream: s, cfg: LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: cfg.Shuffle, DropLast: cfg.DropLast, Seed: cfg.Seed, Prefetch: cfg.Prefetch}}, nil
+	return &Loader{stream: s, cfg: LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: cfg.Shuffle, DropLast: cfg.DropLast, Seed: cfg.Seed, Prefetch: cfg.Prefetch,
+		Shard: cfg.Shard, Shards: cfg.Shards, EvenShards: cfg.EvenShards}}, nil
 }
 
 // pending is a batch being decoded: one slot per image, and a count of
@@ -197,10 +208,11 @@ type decodeJob struct {
 	slot int
 }
 
-// epoch streams epoch e: a dispatcher hands out the images of at most
-// Prefetch batches at a time, workers decode them into their slots, and
-// the batches leave in order as they complete.
-func (s *folderStream) epoch(ctx context.Context, e int, batches int, out chan<- *Batch) {
+// epoch streams epoch e, the positions of its order that shard picks: a
+// dispatcher hands out the images of at most Prefetch batches at a time,
+// workers decode them into their slots, and the batches leave in order as
+// they complete.
+func (s *folderStream) epoch(ctx context.Context, e int, batches int, shard func([]int) []int, out chan<- *Batch) {
 	defer close(out)
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -213,6 +225,7 @@ func (s *folderStream) epoch(ctx context.Context, e int, batches int, out chan<-
 		rng := rand.New(rand.NewSource(s.cfg.Seed + int64(e)))
 		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
 	}
+	order = shard(order)
 	jobs := make(chan decodeJob, s.cfg.BatchSize)
 	inFlight := make(chan *pending, s.cfg.Prefetch)
 	var wg sync.WaitGroup
@@ -225,6 +238,18 @@ func (s *folderStream) epoch(ctx context.Context, e int, batches int, out chan<-
 	}
 	go s.dispatch(ctx, order, batches, jobs, inFlight)
 	defer func() { cancel(); wg.Wait() }() // no worker outlives the epoch
+	send := func(b *Batch) bool {
+		select {
+		case out <- b:
+			return true
+		case <-ctx.Done():
+			return false
+		}
+	}
+	// owed counts the empty batches a rank must still make up for
+	// (EvenShards), each by a batch with images.
+	owed := 0
+	var last *Batch
 	for p := range inFlight {
 		select {
 		case <-p.done:
@@ -233,11 +258,20 @@ func (s *folderStream) epoch(ctx context.Context, e int, batches int, out chan<-
 		}
 		b := p.compact()
 		if b.N == 0 {
+			if s.cfg.EvenShards && s.cfg.Shards > 1 {
+				owed++
+			}
 			continue
 		}
-		select {
-		case out <- b:
-		case <-ctx.Done():
+		for ; owed >= 0; owed-- {
+			if !send(b) {
+				return
+			}
+		}
+		owed, last = 0, b
+	}
+	for ; owed > 0 && last != nil; owed-- {
+		if !send(last) {
 			return
 		}
 	}

@@ -9,6 +9,7 @@ import (
 	"image"
 	"image/color"
 	"image/jpeg"
+	"io"
 	"math"
 	"math/rand"
 	"os"
@@ -544,5 +545,90 @@ func TestScanImageNet(t *testing.T) {
 	os.RemoveAll(filepath.Join(root, "val", "n02"))
 	if _, _, err := ScanImageNet(root, FolderOptions{}); err == nil || !strings.Contains(err.Error(), "n02") {
 		t.Errorf("val without a class: %v", err)
+	}
+}
+
+// TestFolderLoaderShards: a stream's shards pick the positions Shard,
+// Shard+Shards, … of the unsharded epoch's order, as the in-memory
+// loader's do; without EvenShards they are the epoch once, with it each
+// has the same number of batches. A training shard never leaves a batch
+// out: an all-unreadable batch is replaced by the next batch with images,
+// or the last at the epoch's end, so that every rank takes the same steps.
+func TestFolderLoaderShards(t *testing.T) {
+	root := t.TempDir()
+	writeFolder(t, root, []string{"a", "b", "c"}, 11, 40, 30)
+	f, err := ScanImageFolder(root, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	mk := func(f *ImageFolder, shard, shards int, even bool) *Loader {
+		l, err := NewFolderLoader(f, StreamConfig{BatchSize: 1, Shuffle: true, Seed: 4, Workers: 2,
+			Transform: ImageTransform{Size: 16}, Log: io.Discard, Shard: shard, Shards: shards, EvenShards: even})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	const size = 3 * 16 * 16
+	whole, _ := epochBytes(t, mk(f, 0, 1, false), 2)
+	image := func(x []float32, i int) []float32 { return x[i*size : (i+1)*size] }
+	for _, even := range []bool{false, true} {
+		seen := 0
+		for shard := range 3 {
+			l := mk(f, shard, 3, even)
+			x, _ := epochBytes(t, l, 2)
+			n := len(x) / size
+			if n != l.N() || n != l.Batches() {
+				t.Errorf("even %v, shard %d: %d images, N %d, %d batches", even, shard, n, l.N(), l.Batches())
+			}
+			for k := range n {
+				pos := (shard + 3*k) % f.Len() // EvenShards pads with the order's first
+				if !equalF(image(x, k), image(whole, pos)) {
+					t.Errorf("even %v, shard %d: image %d is not position %d of the epoch", even, shard, k, pos)
+				}
+			}
+			seen += n
+		}
+		if want := map[bool]int{false: 11, true: 12}[even]; seen != want {
+			t.Errorf("even %v: the shards hold %d images, want %d", even, seen, want)
+		}
+	}
+	if _, err := NewFolderLoader(f, StreamConfig{BatchSize: 1, Shard: 3, Shards: 3}); err == nil || !strings.Contains(err.Error(), "shard 3 of 3") {
+		t.Errorf("shard 3 of 3: %v", err)
+	}
+
+	// Unreadable images in file order (no shuffle): a: 0–3, b (garbage):
+	// 4–5, c: 6–8, z (garbage): 9–10.
+	bad := t.TempDir()
+	writeFolder(t, bad, []string{"a"}, 4, 20, 20)
+	writeFolder(t, bad, []string{"c"}, 3, 20, 20)
+	for _, class := range []string{"b", "z"} {
+		os.MkdirAll(filepath.Join(bad, class), 0o755)
+		for i := range 2 {
+			os.WriteFile(filepath.Join(bad, class, fmt.Sprintf("%d.jpg", i)), []byte("\xff\xd8\xffgarbage"), 0o644)
+		}
+	}
+	fb, err := ScanImageFolder(bad, FolderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		shard  int
+		even   bool
+		labels string
+	}{
+		{0, true, "[0 0 2 2 2 2]"}, // 0 2 4✗ 6 8 10✗: 6 stands in for 4, 8 for 10
+		{1, true, "[0 0 2 2 0 0]"}, // 1 3 5✗ 7 9✗ 0 (padding): 7 for 5, 0 for 9
+		{0, false, "[0 0 2 2]"},    // without EvenShards the empty batches are left out
+		{1, false, "[0 0 2]"},      // 1 3 5✗ 7 9✗
+	} {
+		l, err := NewFolderLoader(fb, StreamConfig{BatchSize: 1, Workers: 2, Transform: ImageTransform{Size: 16}, Log: io.Discard,
+			Shard: tc.shard, Shards: 2, EvenShards: tc.even})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, y := epochBytes(t, l, 0); fmt.Sprint(y) != tc.labels {
+			t.Errorf("shard %d, even %v: labels %v, want %s", tc.shard, tc.even, y, tc.labels)
+		}
 	}
 }

@@ -35,12 +35,8 @@ type splits struct {
 }
 
 // runClassify trains an image classifier (s resolved), on this process
-// alone or as one rank of a data-parallel run.
-func runClassify(ctx context.Context, s Spec) (res Result, err error) {
-	env, err := rankEnv(s)
-	if err != nil {
-		return Result{}, err
-	}
+// alone (env nil) or as one rank of a data-parallel run.
+func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result, err error) {
 	g, leave, err := joinRank(ctx, &s, env)
 	if err != nil {
 		return Result{}, err
@@ -91,6 +87,9 @@ func runClassify(ctx context.Context, s Spec) (res Result, err error) {
 	fmt.Fprintf(s.Output, "done in %s: train loss %.4f, validation accuracy %s, test accuracy %s (%d parameters)\n",
 		time.Duration(tr.WallS*float64(time.Second)).Round(time.Second), tr.TrainLoss, accText(tr.ValAcc), accText(tr.TestAcc), tr.Params)
 	out := s.classifyResult(tr, sp, regDesc, pretrainedSum, g.World())
+	if err := sp.recordSkipped(&out, g, s.Output); err != nil {
+		return out, err
+	}
 	if s.Out != "" {
 		if err := nn.SaveCheckpoint(vs, filepath.Join(s.Out, "model.ot")); err != nil {
 			return out, err
@@ -128,7 +127,6 @@ func (s Spec) classifyResult(tr *train.Result, sp *splits, regDesc, pretrainedSu
 	if s.LabeledPerClass > 0 {
 		out.Semi, out.UnlabeledN = s.SemiSupervised.Description(), unlabeledN(sp)
 	}
-	sp.recordSkipped(&out, s.Output)
 	if world > 1 {
 		out.Nproc = world
 	}
@@ -179,10 +177,7 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 		if s.LabeledPerClass > 0 {
 			return nil, fmt.Errorf("--labeled-per-class %d: streamed ImageNet has no labeled subset yet (give --per-class for the in-memory proxy)", s.LabeledPerClass)
 		}
-		if world > 1 {
-			return nil, fmt.Errorf("--nproc %d: streamed ImageNet on several processes is not built yet (give --per-class for the in-memory proxy, or one process)", world)
-		}
-		return s.streamImages()
+		return s.streamImages(rank, world)
 	}
 	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
 	if err != nil {

@@ -33,7 +33,15 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if err := s.Check(); err != nil {
 		return Result{}, err
 	}
-	unlock, err := lockOut(s.Out)
+	env, err := rankEnv(s)
+	if err != nil {
+		return Result{}, err
+	}
+	lock := s.Out
+	if env != nil && env.Rank != 0 { // rank 0 alone writes there
+		lock = ""
+	}
+	unlock, err := lockOut(lock)
 	if err != nil {
 		return Result{}, err
 	}
@@ -47,7 +55,7 @@ func Run(ctx context.Context, s Spec) (Result, error) {
 	if r.Task == LM {
 		return runLM(ctx, r)
 	}
-	return runClassify(ctx, r)
+	return runClassify(ctx, r, env)
 }
 
 // setup applies the device, thread count and seed of a resolved spec.

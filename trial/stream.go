@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/autodropout/autodropout/data"
+	"github.com/autodropout/autodropout/distributed"
 	"github.com/autodropout/autodropout/nn"
 )
 
@@ -31,8 +32,9 @@ func (s Spec) streamed() bool { return strings.EqualFold(s.Data, "imagenet") && 
 // and val/ as the test split. Training images get torchvision's
 // RandomResizedCrop(ImageSize) and flip (NoAugment: the evaluation
 // transform), then RandAugment if asked; the others Resize and
-// CenterCrop(ImageSize).
-func (s Spec) streamImages() (*splits, error) {
+// CenterCrop(ImageSize). Each of world ranks streams its shard of every
+// split, as the in-memory loaders shard theirs.
+func (s Spec) streamImages(rank, world int) (*splits, error) {
 	dir, err := data.DatasetDir(s.Data, s.DataDir)
 	if err != nil {
 		return nil, err
@@ -50,10 +52,10 @@ func (s Spec) streamImages() (*splits, error) {
 		log = io.Discard
 	}
 	train := data.StreamConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Log: log, RandAugment: s.randAugment(),
-		Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}}
+		Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, Shard: rank, Shards: world, EvenShards: true}
 	// Evaluation batches are training-sized: at 600 pixels a batch of 256
 	// would be 1.1 GB, and the loader holds four.
-	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}}
+	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}, Shard: rank, Shards: world}
 	sp := &splits{input: nn.Input{C: 3, H: int64(s.ImageSize), W: int64(s.ImageSize)}, classes: trainF.Classes(),
 		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train)}
 	trainSet := trainF.Subset(trIdx)
@@ -96,9 +98,10 @@ func streamAugmentText(c data.StreamConfig) string {
 }
 
 // recordSkipped puts the images the streaming loaders could not read
-// into r (how many times, over every split and epoch, and the first
-// maxBadImages names) and says so on out.
-func (sp *splits) recordSkipped(r *Result, out io.Writer) {
+// into r (how many times, over every split and epoch and, with g, every
+// rank; the first maxBadImages names, this rank's) and says so on out.
+// With g, every rank must call it: the count is summed over the ranks.
+func (sp *splits) recordSkipped(r *Result, g *distributed.Group, out io.Writer) error {
 	var bad []string
 	for _, l := range []*data.Loader{sp.train, sp.val, sp.test, sp.curveTrain} {
 		if l == nil {
@@ -108,13 +111,18 @@ func (sp *splits) recordSkipped(r *Result, out io.Writer) {
 		r.SkippedImages += st.Skipped
 		bad = append(bad, st.BadFiles...)
 	}
+	if g != nil {
+		sum, err := g.SumFloat64([]float64{float64(r.SkippedImages)})
+		if err != nil {
+			return fmt.Errorf("sum the ranks' skipped images: %w", err)
+		}
+		r.SkippedImages = int64(sum[0])
+	}
 	slices.Sort(bad)
 	bad = slices.Compact(bad)
-	if len(bad) == 0 {
-		return
-	}
 	r.BadImages = bad[:min(len(bad), maxBadImages)]
-	if out != nil {
-		fmt.Fprintf(out, "skipped %d unreadable images %d times (result.json's skipped_images, bad_images)\n", len(bad), r.SkippedImages)
+	if r.SkippedImages > 0 && out != nil {
+		fmt.Fprintf(out, "skipped unreadable images %d times (result.json's skipped_images; bad_images names up to %d)\n", r.SkippedImages, maxBadImages)
 	}
+	return nil
 }

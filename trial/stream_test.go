@@ -2,6 +2,7 @@ package trial
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"image"
 	"image/jpeg"
@@ -10,6 +11,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/autodropout/autodropout/distributed"
 )
 
 // writeImageNet writes an ImageNet-layout folder: train/ with perClass
@@ -88,5 +91,46 @@ func TestTrainStreamsImageNet(t *testing.T) {
 	mem := train("--per-class", "8")
 	if mem.Augment != "crop(pad 4)+flip+randaugment(ops=2 magnitude=9 bins=31 fill=[])" || mem.SkippedImages != 0 || mem.TestN != 6 {
 		t.Errorf("--per-class 8: augment %q, skipped %d, test %d", mem.Augment, mem.SkippedImages, mem.TestN)
+	}
+}
+
+// Streamed ImageNet on two processes: each rank streams its shard of
+// every split, and the run sees what one process sees: the same splits,
+// as many training examples and the corrupt file skipped as many times
+// (summed over the ranks).
+func TestTrainStreamsImageNetOnTwoProcesses(t *testing.T) {
+	if !distributed.Available() {
+		t.Skip(distributed.ErrUnavailable)
+	}
+	root := writeImageNet(t, 10)
+	spec := func(nproc int) Spec {
+		s, err := ParseArgs([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
+			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--nproc", fmt.Sprint(nproc), "--out", t.TempDir()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	one, err := Run(context.Background(), spec(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asTrainEnv, "1")
+	var stderr, stdout bytes.Buffer
+	s2 := spec(2)
+	s2.Output = &stdout
+	two, err := Launch(context.Background(), os.Args[0], s2, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s\n%s", err, stderr.String(), stdout.String())
+	}
+	if two.Nproc != 2 || two.ValAcc == nil || two.TestAcc == nil {
+		t.Fatalf("two processes: nproc %d, scores %v %v", two.Nproc, two.ValAcc, two.TestAcc)
+	}
+	if two.TrainN != one.TrainN || two.ValN != one.ValN || two.TestN != one.TestN || two.Examples != one.Examples {
+		t.Errorf("two processes: train/val/test %d/%d/%d, %d examples; one: %d/%d/%d, %d",
+			two.TrainN, two.ValN, two.TestN, two.Examples, one.TrainN, one.ValN, one.TestN, one.Examples)
+	}
+	if one.SkippedImages < 1 || two.SkippedImages != one.SkippedImages || len(two.BadImages) > 1 {
+		t.Errorf("skipped images: %d on two processes (%q), %d on one", two.SkippedImages, two.BadImages, one.SkippedImages)
 	}
 }
