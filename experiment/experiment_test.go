@@ -227,11 +227,25 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 		t.Fatalf("%v\n%s", err, b.String())
 	}
 	// Progress through the plan, from the output folder: nothing at the
-	// first stage, everything at the report.
+	// first stage, everything at the report, and a line after each
+	// training, not only at each stage.
 	for _, want := range []string{"experiment: 0% of the plan's", "experiment: 100% of the plan's", "left at this run's pace"} {
 		if !strings.Contains(b.String(), want) {
 			t.Errorf("progress lacks %q:\n%s", want, b.String())
 		}
+	}
+	lines := strings.Split(b.String(), "\n")
+	trainings := 0
+	for i, l := range lines {
+		if strings.HasPrefix(l, "training ") && !strings.Contains(l, "done, running") {
+			trainings++
+			if i+1 == len(lines) || !strings.HasPrefix(lines[i+1], "experiment: ") {
+				t.Errorf("no progress line after %q", l)
+			}
+		}
+	}
+	if trainings < 8 {
+		t.Errorf("%d trainings' lines, want the grid's 8 at least:\n%s", trainings, b.String())
 	}
 	for _, d := range []string{"search-rl-seed1", "search-rl-seed2", "search-random-seed2", "search-dropblock-like-rl-seed1", "search-dropblock-like-rl-seed2",
 		"search-other-rl-seed3", "search-other-random-seed3"} {

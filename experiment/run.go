@@ -169,7 +169,7 @@ func (x *experiment) progressLine() {
 // failures. After an interruption its error says how many of the runs
 // (what they are) are kept where, during which stage, and what follows.
 func (x *experiment) train(ctx context.Context, f FinalConfig, runs []trainRun, during, what, where, follows string) error {
-	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads)
+	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads, x.progressLine)
 	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted (%v) during %s: %d of %d%s are done and kept in %s (those running start over); %s",
@@ -339,7 +339,7 @@ func (x *experiment) patterns(ctx context.Context) error {
 	where := filepath.Join(x.s.Out, finalArea)
 	x.step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
 		len(runs)/len(f.Seeds), len(f.Seeds), x.cfg.Parallel, where)
-	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads)
+	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads, x.progressLine)
 	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
 		return fmt.Errorf("interrupted (%v) during the final training of the patterns: the grid, the baselines' final runs and the searches are done and kept under %s, %d of %d pattern trainings are done and kept in %s (those running start over)",
@@ -402,10 +402,11 @@ func sortedKeys[V any](m map[string]V) []string {
 }
 
 // trainAll runs trainings, parallel at a time with threads each, skipping
-// those whose result.json exists (a rerun resumes). It returns how many
-// have a result (from before or now) and how many failed; a failure is
-// reported and the others go on.
-func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int) (done, failed int) {
+// those whose result.json exists (a rerun resumes), and calls finished
+// (nil: nothing) after each training it ran. It returns how many have a
+// result (from before or now) and how many failed; a failure is reported
+// and the others go on.
+func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int, finished func()) (done, failed int) {
 	var mu sync.Mutex
 	running := map[string]time.Time{}
 	work := make(chan trainRun)
@@ -442,6 +443,9 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 				mu.Lock()
 				done++
 				fmt.Fprintf(pr, "training %d/%d  %-28s %s\n", done, len(runs), name, msg)
+				if finished != nil && msg != "already done" {
+					finished()
+				}
 				mu.Unlock()
 			}
 		}()
