@@ -19,7 +19,8 @@
 // ImageNet, and any data set laid out like it, comes as folders of JPEG or
 // PNG images, one folder per class. Two paths read it:
 //
-//   - Streaming (ScanImageFolder, NewFolderLoader), for data sets of any
+//   - Streaming (ScanImageFolder, NewFolderLoader; StreamConfig's Shard
+//     and Shards split it among data-parallel ranks), for data sets of any
 //     size: the index holds file names and labels only, and each epoch a
 //     pool of decoding workers fills the next batches (at most Prefetch
 //     ahead), so memory does not grow with the data set. Training applies
@@ -56,6 +57,8 @@
 // labeled subset from a seed, and ViewStream streams the unlabeled rest
 // (without labels) in a weak and a strong view, each batch a function of
 // the seed and its number so a resumed run continues it exactly.
+// FolderViewStream does the same from an image folder's files, for
+// unlabeled sets too large for memory.
 //
 // RandAugment is torchvision's transforms.RandAugment on one decoded 8-bit
 // image (Image8, C×H×W, grayscale or RGB), pixel for pixel: its 14

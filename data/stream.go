@@ -72,8 +72,34 @@ func (f *ImageFolder) Path(i int) string {
 	return filepath.Join(f.Root, string(f.names[start:f.ends[i]]))
 }
 
-// Label is the class of image i.
-func (f *ImageFolder) Label(i int) int64 { return int64(f.labels[i]) }
+// Label is the class of image i; −1 in a folder without labels.
+func (f *ImageFolder) Label(i int) int64 {
+	if f.labels == nil {
+		return -1
+	}
+	return int64(f.labels[i])
+}
+
+// Labels lists every image's class, in order (nil without labels).
+func (f *ImageFolder) Labels() []int64 {
+	if f.labels == nil {
+		return nil
+	}
+	out := make([]int64, len(f.labels))
+	for i, l := range f.labels {
+		out[i] = int64(l)
+	}
+	return out
+}
+
+// WithoutLabels returns f with its labels removed (the file names are
+// shared): the unlabeled stream of semi-supervised training, which then
+// cannot read a label even by mistake.
+func (f *ImageFolder) WithoutLabels() *ImageFolder {
+	out := *f
+	out.labels = nil
+	return &out
+}
 
 // Classes is the number of classes.
 func (f *ImageFolder) Classes() int { return len(f.ClassNames) }
@@ -81,11 +107,17 @@ func (f *ImageFolder) Classes() int { return len(f.ClassNames) }
 // Subset is the folder of f's images idx, in that order, with f's
 // classes (a validation split held out of a training folder).
 func (f *ImageFolder) Subset(idx []int) *ImageFolder {
-	sub := &ImageFolder{Root: f.Root, ClassNames: f.ClassNames, ends: make([]uint32, len(idx)), labels: make([]int32, len(idx))}
+	sub := &ImageFolder{Root: f.Root, ClassNames: f.ClassNames, ends: make([]uint32, len(idx))}
+	if f.labels != nil {
+		sub.labels = make([]int32, len(idx))
+	}
 	prefix := len(filepath.Clean(f.Root)) + 1
 	for k, i := range idx {
 		sub.names = append(sub.names, f.Path(i)[prefix:]...)
-		sub.ends[k], sub.labels[k] = uint32(len(sub.names)), f.labels[i]
+		sub.ends[k] = uint32(len(sub.names))
+		if f.labels != nil {
+			sub.labels[k] = f.labels[i]
+		}
 	}
 	return sub
 }
@@ -144,15 +176,34 @@ type LoaderStats struct {
 // maxBadFiles bounds LoaderStats.BadFiles.
 const maxBadFiles = 1000
 
-// folderStream is a Loader's streaming source.
-type folderStream struct {
-	folder *ImageFolder
-	cfg    StreamConfig
-	norm   *normalizer
+// folderDecoder decodes images of a folder into normalized batches with a
+// pool of workers, counting and naming the files it cannot read. Each
+// image is decoded once per view: a transform, then RandAugment if set.
+type folderDecoder struct {
+	folder    *ImageFolder
+	views     []view
+	norm      *normalizer
+	workers   int
+	prefetch  int
+	maxPixels int64
+	goDecoder bool
+	log       io.Writer
 
 	decoded, skipped atomic.Int64
 	mu               sync.Mutex
 	bad              map[string]bool
+}
+
+// view is one rendering of an image.
+type view struct {
+	t  ImageTransform
+	ra *RandAugment
+}
+
+// folderStream is a Loader's streaming source.
+type folderStream struct {
+	*folderDecoder
+	cfg StreamConfig
 }
 
 // NewFolderLoader returns a loader that streams f: each epoch, Workers
@@ -166,41 +217,63 @@ func NewFolderLoader(f *ImageFolder, cfg StreamConfig) (*Loader, error) {
 	if cfg.BatchSize < 1 {
 		return nil, fmt.Errorf("batch size %d: want at least 1", cfg.BatchSize)
 	}
-	t, err := cfg.Transform.withDefaults()
-	if err != nil {
-		return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
-	}
-	cfg.Transform = t
-	if ra := cfg.RandAugment; ra != nil {
-		if err := ra.Check(3); err != nil {
-			return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
-		}
-	}
 	if err := checkShard(cfg.Shard, cfg.Shards); err != nil {
 		return nil, err
 	}
-	if cfg.Workers < 1 {
-		cfg.Workers = runtime.GOMAXPROCS(0)
+	d, err := newFolderDecoder(f, []view{{cfg.Transform, cfg.RandAugment}}, cfg.Workers, cfg.Prefetch, cfg.MaxPixels, cfg.GoDecoder, cfg.Log)
+	if err != nil {
+		return nil, err
 	}
-	if cfg.Prefetch < 1 {
-		cfg.Prefetch = 2
-	}
-	if cfg.Log == nil {
-		cfg.Log = os.Stderr
-	}
-	s := &folderStream{folder: f, cfg: cfg, norm: newNormalizer(t.Mean, t.Std), bad: map[string]bool{}}
+	cfg.Transform, cfg.Workers, cfg.Prefetch, cfg.Log = d.views[0].t, d.workers, d.prefetch, d.log
+	s := &folderStream{folderDecoder: d, cfg: cfg}
 	return &Loader{stream: s, cfg: LoaderConfig{BatchSize: cfg.BatchSize, Shuffle: cfg.Shuffle, DropLast: cfg.DropLast, Seed: cfg.Seed, Prefetch: cfg.Prefetch,
 		Shard: cfg.Shard, Shards: cfg.Shards, EvenShards: cfg.EvenShards}}, nil
 }
 
-// pending is a batch being decoded: one slot per image, and a count of
-// the images still to come.
+// newFolderDecoder checks the views and fills in the defaults: workers
+// GOMAXPROCS, prefetch 2, log os.Stderr. Every view has f's mean and
+// std; they must all be of one size.
+func newFolderDecoder(f *ImageFolder, views []view, workers, prefetch int, maxPixels int64, goDecoder bool, log io.Writer) (*folderDecoder, error) {
+	d := &folderDecoder{folder: f, workers: workers, prefetch: prefetch, maxPixels: maxPixels, goDecoder: goDecoder, log: log, bad: map[string]bool{}}
+	for _, v := range views {
+		t, err := v.t.withDefaults()
+		if err != nil {
+			return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
+		}
+		if len(d.views) > 0 && t.Size != d.views[0].t.Size {
+			return nil, fmt.Errorf("image folder %s: views of %d and %d pixels", f.Root, d.views[0].t.Size, t.Size)
+		}
+		if v.ra != nil {
+			if err := v.ra.Check(3); err != nil {
+				return nil, fmt.Errorf("image folder %s: %w", f.Root, err)
+			}
+		}
+		d.views = append(d.views, view{t, v.ra})
+	}
+	t := d.views[0].t
+	d.norm = newNormalizer(t.Mean, t.Std)
+	if d.workers < 1 {
+		d.workers = runtime.GOMAXPROCS(0)
+	}
+	if d.prefetch < 1 {
+		d.prefetch = 2
+	}
+	if d.log == nil {
+		d.log = os.Stderr
+	}
+	return d, nil
+}
+
+// pending is a batch being decoded: one slot per image in every view,
+// and a count of the images still to come.
 type pending struct {
-	batch *Batch
-	idx   []int
-	ok    []bool
-	left  atomic.Int32
-	done  chan struct{}
+	idx  []int
+	xs   [][]float32 // by view: len(idx) normalized 3×Size×Size images
+	y    []int64     // labels
+	ok   []bool
+	rng  func(view, i int) *sampleRNG // image i's draws in a view
+	left atomic.Int32
+	done chan struct{}
 }
 
 type decodeJob struct {
@@ -208,36 +281,184 @@ type decodeJob struct {
 	slot int
 }
 
-// epoch streams epoch e, the positions of its order that shard picks: a
-// dispatcher hands out the images of at most Prefetch batches at a time,
-// workers decode them into their slots, and the batches leave in order as
-// they complete.
-func (s *folderStream) epoch(ctx context.Context, e int, batches int, shard func([]int) []int, out chan<- *Batch) {
-	defer close(out)
+// newPending is the batch of the images at idx, drawing with rng.
+func (d *folderDecoder) newPending(idx []int, rng func(view, i int) *sampleRNG) *pending {
+	size := d.views[0].t.Size
+	p := &pending{idx: idx, y: make([]int64, len(idx)), ok: make([]bool, len(idx)), rng: rng, done: make(chan struct{})}
+	for range d.views {
+		p.xs = append(p.xs, make([]float32, len(idx)*3*size*size))
+	}
+	p.left.Store(int32(len(idx)))
+	return p
+}
+
+// decode decodes the batches next returns (nil: no more), at most
+// prefetch at a time, with the workers, and hands each complete one to
+// emit, in order, until next is exhausted, emit returns false or ctx is
+// done. No worker outlives it.
+func (d *folderDecoder) decode(ctx context.Context, next func() *pending, emit func(*pending) bool) {
 	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	n := s.folder.Len()
-	order := make([]int, n)
-	for i := range order {
-		order[i] = i
-	}
-	if s.cfg.Shuffle {
-		rng := rand.New(rand.NewSource(s.cfg.Seed + int64(e)))
-		rng.Shuffle(n, func(i, j int) { order[i], order[j] = order[j], order[i] })
-	}
-	order = shard(order)
-	jobs := make(chan decodeJob, s.cfg.BatchSize)
-	inFlight := make(chan *pending, s.cfg.Prefetch)
+	jobs := make(chan decodeJob, 64)
+	inFlight := make(chan *pending, d.prefetch)
 	var wg sync.WaitGroup
-	for w := 0; w < s.cfg.Workers; w++ {
+	for w := 0; w < d.workers; w++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s.work(jobs, e)
+			d.work(jobs)
 		}()
 	}
-	go s.dispatch(ctx, order, batches, jobs, inFlight)
-	defer func() { cancel(); wg.Wait() }() // no worker outlives the epoch
+	go d.dispatch(ctx, next, jobs, inFlight)
+	defer func() { cancel(); wg.Wait() }()
+	for p := range inFlight {
+		select {
+		case <-p.done:
+		case <-ctx.Done():
+			return
+		}
+		if !emit(p) {
+			return
+		}
+	}
+}
+
+// dispatch queues each batch (inFlight bounds how many exist at once) and
+// its images' decoding jobs; it closes both channels when done.
+func (d *folderDecoder) dispatch(ctx context.Context, next func() *pending, jobs chan<- decodeJob, inFlight chan<- *pending) {
+	defer close(jobs)
+	defer close(inFlight)
+	for p := next(); p != nil; p = next() {
+		select {
+		case inFlight <- p:
+		case <-ctx.Done():
+			return
+		}
+		for j := range p.idx {
+			select {
+			case jobs <- decodeJob{p, j}:
+			case <-ctx.Done():
+				return
+			}
+		}
+	}
+}
+
+// work decodes jobs until the channel closes.
+func (d *folderDecoder) work(jobs <-chan decodeJob) {
+	dec := newImageDecoder(d.maxPixels)
+	defer dec.close()
+	if d.goDecoder {
+		dec.tj.close()
+		dec.tj = nil
+	}
+	size := d.views[0].t.Size
+	sz := 3 * size * size
+	planes := make([]uint8, sz) // RandAugment's image
+	for j := range jobs {
+		i := j.p.idx[j.slot]
+		path := d.folder.Path(i)
+		var err error
+		for v := range d.views {
+			if err = d.render(dec, path, v, j.p.rng(v, i), planes, j.p.xs[v][j.slot*sz:(j.slot+1)*sz]); err != nil {
+				break
+			}
+		}
+		if err != nil {
+			d.skip(path, err)
+		} else {
+			j.p.y[j.slot] = d.folder.Label(i)
+			j.p.ok[j.slot] = true
+			d.decoded.Add(1)
+		}
+		if j.p.left.Add(-1) == 0 {
+			close(j.p.done)
+		}
+	}
+}
+
+// render decodes the file at path in view v, drawing from rng, and writes
+// it normalized into dst.
+func (d *folderDecoder) render(dec *imageDecoder, path string, v int, rng *sampleRNG, planes []uint8, dst []float32) error {
+	vw := &d.views[v]
+	flip, err := dec.load(path, &vw.t, rng)
+	if err != nil {
+		return err
+	}
+	size := vw.t.Size
+	if vw.ra == nil {
+		d.norm.writeCHW(dec.out, size, flip, dst)
+		return nil
+	}
+	planesCHWFlip(dec.out, size, flip, planes)
+	if err := vw.ra.Apply(Image8{C: 3, H: size, W: size, Pix: planes}, rand.New(rng)); err != nil {
+		return err
+	}
+	d.norm.writePlanes(planes, size, dst)
+	return nil
+}
+
+// skip counts a file that could not be read and names it the first time.
+func (d *folderDecoder) skip(path string, err error) {
+	d.skipped.Add(1)
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.bad[path] {
+		return
+	}
+	if len(d.bad) < maxBadFiles {
+		d.bad[path] = true
+	}
+	fmt.Fprintf(d.log, "skipping an image that cannot be read: %v\n", err)
+}
+
+// compact removes the slots of skipped images from every view and returns
+// how many images are left.
+func (p *pending) compact() int {
+	k := 0
+	for j, ok := range p.ok {
+		if !ok {
+			continue
+		}
+		if k != j {
+			for _, x := range p.xs {
+				sz := len(x) / len(p.ok)
+				copy(x[k*sz:(k+1)*sz], x[j*sz:(j+1)*sz])
+			}
+			p.y[k] = p.y[j]
+		}
+		k++
+	}
+	for v, x := range p.xs {
+		p.xs[v] = x[:k*(len(x)/max(len(p.ok), 1))]
+	}
+	p.y = p.y[:k]
+	return k
+}
+
+// epoch streams epoch e, the positions of its order that shard picks,
+// batches of them.
+func (s *folderStream) epoch(ctx context.Context, e int, batches int, shard func([]int) []int, out chan<- *Batch) {
+	defer close(out)
+	var order []int
+	if s.cfg.Shuffle {
+		order = shuffled(s.folder.Len(), s.cfg.Seed+int64(e))
+	} else {
+		order = make([]int, s.folder.Len())
+		for i := range order {
+			order[i] = i
+		}
+	}
+	order = shard(order)
+	rng := func(_, i int) *sampleRNG { return newSampleRNG(s.cfg.Seed, e, i) }
+	b := 0
+	next := func() *pending {
+		if b == batches {
+			return nil
+		}
+		lo, hi := b*s.cfg.BatchSize, min((b+1)*s.cfg.BatchSize, len(order))
+		b++
+		return s.newPending(order[lo:hi], rng)
+	}
 	send := func(b *Batch) bool {
 		select {
 		case out <- b:
@@ -250,149 +471,45 @@ func (s *folderStream) epoch(ctx context.Context, e int, batches int, shard func
 	// (EvenShards), each by a batch with images.
 	owed := 0
 	var last *Batch
-	for p := range inFlight {
-		select {
-		case <-p.done:
-		case <-ctx.Done():
-			return
-		}
-		b := p.compact()
-		if b.N == 0 {
+	size := s.views[0].t.Size
+	s.decode(ctx, next, func(p *pending) bool {
+		k := p.compact()
+		if k == 0 {
 			if s.cfg.EvenShards && s.cfg.Shards > 1 {
 				owed++
 			}
-			continue
+			return true
 		}
+		b := &Batch{X: p.xs[0], Y: p.y, N: k, C: 3, H: size, W: size}
 		for ; owed >= 0; owed-- {
 			if !send(b) {
-				return
+				return false
 			}
 		}
 		owed, last = 0, b
-	}
-	for ; owed > 0 && last != nil; owed-- {
+		return true
+	})
+	for ; owed > 0 && last != nil && ctx.Err() == nil; owed-- {
 		if !send(last) {
 			return
 		}
 	}
 }
 
-// dispatch queues each batch (inFlight bounds how many exist at once) and
-// its images' decoding jobs; it closes both channels when done.
-func (s *folderStream) dispatch(ctx context.Context, order []int, batches int, jobs chan<- decodeJob, inFlight chan<- *pending) {
-	defer close(jobs)
-	defer close(inFlight)
-	t := s.cfg.Transform
-	sz := 3 * t.Size * t.Size
-	for b := 0; b < batches; b++ {
-		lo, hi := b*s.cfg.BatchSize, min((b+1)*s.cfg.BatchSize, len(order))
-		k := hi - lo
-		p := &pending{idx: order[lo:hi], ok: make([]bool, k), done: make(chan struct{}),
-			batch: &Batch{X: make([]float32, k*sz), Y: make([]int64, k), N: k, C: 3, H: t.Size, W: t.Size}}
-		p.left.Store(int32(k))
-		select {
-		case inFlight <- p:
-		case <-ctx.Done():
-			return
-		}
-		for j := 0; j < k; j++ {
-			select {
-			case jobs <- decodeJob{p, j}:
-			case <-ctx.Done():
-				return
-			}
-		}
-	}
-}
-
-// work decodes jobs until the channel closes.
-func (s *folderStream) work(jobs <-chan decodeJob, e int) {
-	d := newImageDecoder(s.cfg.MaxPixels)
-	defer d.close()
-	if s.cfg.GoDecoder {
-		d.tj.close()
-		d.tj = nil
-	}
-	t := &s.cfg.Transform
-	sz := 3 * t.Size * t.Size
-	var planes []uint8 // RandAugment's image
-	if s.cfg.RandAugment != nil {
-		planes = make([]uint8, sz)
-	}
-	for j := range jobs {
-		i := j.p.idx[j.slot]
-		path := s.folder.Path(i)
-		rng := newSampleRNG(s.cfg.Seed, e, i)
-		flip, err := d.load(path, t, rng)
-		dst := j.p.batch.X[j.slot*sz : (j.slot+1)*sz]
-		switch {
-		case err == nil && planes != nil:
-			planesCHWFlip(d.out, t.Size, flip, planes)
-			err = s.cfg.RandAugment.Apply(Image8{C: 3, H: t.Size, W: t.Size, Pix: planes}, rand.New(rng))
-			s.norm.writePlanes(planes, t.Size, dst)
-		case err == nil:
-			s.norm.writeCHW(d.out, t.Size, flip, dst)
-		}
-		if err != nil {
-			s.skip(path, err)
-		} else {
-			j.p.batch.Y[j.slot] = s.folder.Label(i)
-			j.p.ok[j.slot] = true
-			s.decoded.Add(1)
-		}
-		if j.p.left.Add(-1) == 0 {
-			close(j.p.done)
-		}
-	}
-}
-
-// skip counts a file that could not be read and names it the first time.
-func (s *folderStream) skip(path string, err error) {
-	s.skipped.Add(1)
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.bad[path] {
-		return
-	}
-	if len(s.bad) < maxBadFiles {
-		s.bad[path] = true
-	}
-	fmt.Fprintf(s.cfg.Log, "skipping an image that cannot be read: %v\n", err)
-}
-
-// compact removes the slots of skipped images from the batch.
-func (p *pending) compact() *Batch {
-	b := p.batch
-	sz := b.C * b.H * b.W
-	k := 0
-	for j, ok := range p.ok {
-		if !ok {
-			continue
-		}
-		if k != j {
-			copy(b.X[k*sz:(k+1)*sz], b.X[j*sz:(j+1)*sz])
-			b.Y[k] = b.Y[j]
-		}
-		k++
-	}
-	b.N, b.X, b.Y = k, b.X[:k*sz], b.Y[:k]
-	return b
-}
-
-func (s *folderStream) stats() LoaderStats {
-	st := LoaderStats{Decoded: s.decoded.Load(), Skipped: s.skipped.Load()}
-	s.mu.Lock()
-	for p := range s.bad {
+func (d *folderDecoder) stats() LoaderStats {
+	st := LoaderStats{Decoded: d.decoded.Load(), Skipped: d.skipped.Load()}
+	d.mu.Lock()
+	for p := range d.bad {
 		st.BadFiles = append(st.BadFiles, p)
 	}
-	s.mu.Unlock()
+	d.mu.Unlock()
 	sort.Strings(st.BadFiles)
 	return st
 }
 
 // String describes the stream for logs.
 func (s *folderStream) String() string {
-	t := s.cfg.Transform
+	t := s.views[0].t
 	kind := fmt.Sprintf("Resize(%d)+CenterCrop(%d)", t.Resize, t.Size)
 	if t.Train {
 		kind = fmt.Sprintf("RandomResizedCrop(%d, scale=%v, ratio=%v)", t.Size, t.Scale, t.Ratio)

@@ -165,15 +165,7 @@ func (v *ViewStream) Batches(ctx context.Context, from int) <-chan *ViewBatch {
 }
 
 // order is epoch e's shuffled order of the images.
-func (v *ViewStream) order(e int) []int {
-	order := make([]int, v.data.N)
-	for i := range order {
-		order[i] = i
-	}
-	rng := rand.New(rand.NewSource(v.cfg.Seed + int64(e)))
-	rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
-	return order
-}
+func (v *ViewStream) order(e int) []int { return shuffled(v.data.N, v.cfg.Seed+int64(e)) }
 
 // batchSeed mixes the stream's seed and a batch number (splitmix64's
 // finalizer), so neighbouring batches draw unrelated augmentations.

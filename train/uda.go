@@ -58,7 +58,7 @@ var TSASchedules = []string{"linear", "log", "exp"}
 // the regularizers switched off by Unregularized: the target should be
 // the model's cleanest guess, and noise there would only blur it.
 type UDA struct {
-	Unlabeled   *data.ViewStream
+	Unlabeled   ViewSource
 	Weight      float64 // λ > 0
 	Temperature float64 // τ in (0, 1]; 1 leaves the target unsharpened
 	Threshold   float64 // β in [0, 1); 0 masks nothing
@@ -71,6 +71,14 @@ type UDA struct {
 	// target's pass and returns the function that switches them back on;
 	// nil: the model has none to switch.
 	Unregularized func() (restore func())
+}
+
+// ViewSource is UDA's unlabeled stream: batches from, from+1, … of
+// images in a weak and a strong view, batch k the same whenever it is
+// asked for (data.ViewStream from memory, data.FolderViewStream from
+// files).
+type ViewSource interface {
+	Batches(ctx context.Context, from int) <-chan *data.ViewBatch
 }
 
 // Check names the first setting of u out of range.

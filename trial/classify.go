@@ -32,6 +32,11 @@ type splits struct {
 	augment                      string       // the training augmentation, in words
 	aug                          data.Augment // the training loader's, RandAugment aside: UDA's weak view
 	unlabeled                    *data.Images // UDA's unlabeled set, labels removed (nil: supervised)
+	// Streamed: UDA's unlabeled images (nil: supervised), the stream of
+	// their views once built, and where the streams name unreadable files.
+	unlabeledFolder *data.ImageFolder
+	folderViews     *data.FolderViewStream
+	log             io.Writer
 }
 
 // runClassify trains an image classifier (s resolved), on this process
@@ -174,9 +179,6 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 		return nil, fmt.Errorf("--semi uda with --nproc %d: UDA trains in one process (its unlabeled stream has no shards yet)", world)
 	}
 	if s.streamed() {
-		if s.LabeledPerClass > 0 {
-			return nil, fmt.Errorf("--labeled-per-class %d: streamed ImageNet has no labeled subset yet (give --per-class for the in-memory proxy)", s.LabeledPerClass)
-		}
 		return s.streamImages(rank, world)
 	}
 	full, testSet, err := data.Open(s.Data, s.DataDir, data.OpenOptions{ImageSize: s.ImageSize, PerClass: s.PerClass, Seed: s.Seed, Progress: s.Output})
@@ -187,13 +189,16 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 	if err != nil {
 		return nil, err
 	}
-	trIdx, unlabeled, err := s.carve(full, trIdx)
+	trIdx, rest, err := s.carve(full.Labels, full.Classes, trIdx)
 	if err != nil {
 		return nil, err
 	}
 	trainSet := full.Subset(trIdx)
 	sp := &splits{input: nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, classes: full.Classes,
-		trainN: trainSet.N, valN: len(valIdx), unlabeled: unlabeled}
+		trainN: trainSet.N, valN: len(valIdx)}
+	if rest != nil {
+		sp.unlabeled = full.Subset(rest).WithoutLabels()
+	}
 	var aug data.Augment
 	if !s.NoAugment {
 		aug.CropPad = int(max(full.H/8, 1))

@@ -47,6 +47,10 @@ func (s Spec) streamImages(rank, world int) (*splits, error) {
 	if err != nil {
 		return nil, err
 	}
+	trIdx, rest, err := s.carve(trainF.Labels(), trainF.Classes(), trIdx)
+	if err != nil {
+		return nil, err
+	}
 	log := s.Output
 	if log == nil {
 		log = io.Discard
@@ -57,7 +61,10 @@ func (s Spec) streamImages(rank, world int) (*splits, error) {
 	// would be 1.1 GB, and the loader holds four.
 	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}, Shard: rank, Shards: world}
 	sp := &splits{input: nn.Input{C: 3, H: int64(s.ImageSize), W: int64(s.ImageSize)}, classes: trainF.Classes(),
-		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train)}
+		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train), log: log}
+	if rest != nil {
+		sp.unlabeledFolder = trainF.Subset(rest)
+	}
 	trainSet := trainF.Subset(trIdx)
 	if sp.train, err = data.NewFolderLoader(trainSet, train); err != nil {
 		return nil, err
@@ -103,11 +110,16 @@ func streamAugmentText(c data.StreamConfig) string {
 // With g, every rank must call it: the count is summed over the ranks.
 func (sp *splits) recordSkipped(r *Result, g *distributed.Group, out io.Writer) error {
 	var bad []string
+	stats := []data.LoaderStats{}
 	for _, l := range []*data.Loader{sp.train, sp.val, sp.test, sp.curveTrain} {
-		if l == nil {
-			continue
+		if l != nil {
+			stats = append(stats, l.Stats())
 		}
-		st := l.Stats()
+	}
+	if sp.folderViews != nil {
+		stats = append(stats, sp.folderViews.Stats())
+	}
+	for _, st := range stats {
 		r.SkippedImages += st.Skipped
 		bad = append(bad, st.BadFiles...)
 	}

@@ -134,3 +134,39 @@ func TestTrainStreamsImageNetOnTwoProcesses(t *testing.T) {
 		t.Errorf("skipped images: %d on two processes (%q), %d on one", two.SkippedImages, two.BadImages, one.SkippedImages)
 	}
 }
+
+// Streamed ImageNet with K labels per class: the labeled subset streams
+// as the training split, and with UDA the rest of train/ is the unlabeled
+// stream, decoded from its files in two views; the same seed gives the
+// same result.
+func TestTrainStreamsImageNetSemiSupervised(t *testing.T) {
+	root := writeImageNet(t, 10)
+	train := func(extra ...string) Result {
+		t.Helper()
+		out := t.TempDir()
+		args := append([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
+			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--labeled-per-class", "3", "--out", out}, extra...)
+		if err := runTrain(args); err != nil {
+			t.Fatal(err)
+		}
+		r, err := ReadResult(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	sup := train()
+	if sup.TrainN != 6 || sup.ValN != 5 || sup.UnlabeledN != 0 || sup.UDA != nil {
+		t.Errorf("supervised on 3 labels per class: train %d, val %d, unlabeled %d, want 6, 5, 0", sup.TrainN, sup.ValN, sup.UnlabeledN)
+	}
+	uda := train("--semi", "uda", "--uda-ratio", "2")
+	if uda.TrainN != 6 || uda.UnlabeledN != 10 || uda.UDA == nil || !strings.Contains(uda.Semi, "uda") || uda.ValAcc == nil {
+		t.Fatalf("uda: train %d, unlabeled %d (want 6 and the other 10 of train/'s 16), semi %q, terms %+v", uda.TrainN, uda.UnlabeledN, uda.Semi, uda.UDA)
+	}
+	if uda.SkippedImages < 1 || len(uda.BadImages) != 1 {
+		t.Errorf("uda: skipped %d, bad %q: want the corrupt file, wherever it fell", uda.SkippedImages, uda.BadImages)
+	}
+	if again := train("--semi", "uda", "--uda-ratio", "2"); again.TrainLoss != uda.TrainLoss || *again.ValAcc != *uda.ValAcc {
+		t.Errorf("same seed: loss %v then %v", uda.TrainLoss, again.TrainLoss)
+	}
+}

@@ -197,13 +197,14 @@ func (m SemiSupervised) args() []string {
 	return a
 }
 
-// carve splits the training indices into the labeled subset and, in UDA
-// mode, the unlabeled set (labels removed). s is resolved.
-func (s Spec) carve(full *data.Images, trIdx []int) (labeled []int, unlabeled *data.Images, err error) {
+// carve splits the training indices (of examples with labels, classes
+// in all) into the labeled subset and, in UDA mode, the unlabeled rest
+// (nil otherwise). s is resolved.
+func (s Spec) carve(labels []int64, classes int, trIdx []int) (labeled, unlabeled []int, err error) {
 	if s.LabeledPerClass == 0 {
 		return trIdx, nil, nil
 	}
-	labeled, rest, err := data.LabeledSplit(full.Labels, trIdx, full.Classes, s.LabeledPerClass, s.Seed)
+	labeled, rest, err := data.LabeledSplit(labels, trIdx, classes, s.LabeledPerClass, s.Seed)
 	if err != nil {
 		return nil, nil, fmt.Errorf("--labeled-per-class %d: %w", s.LabeledPerClass, err)
 	}
@@ -213,19 +214,28 @@ func (s Spec) carve(full *data.Images, trIdx []int) (labeled []int, unlabeled *d
 	if len(rest) == 0 {
 		return nil, nil, fmt.Errorf("--labeled-per-class %d: every one of the %d training images is labeled, so the unlabeled set is empty (lower K, or hold out less with --val-frac)", s.LabeledPerClass, len(trIdx))
 	}
-	return labeled, full.Subset(rest).WithoutLabels(), nil
+	return labeled, rest, nil
 }
 
 // udaConfig is the training's UDA mode over the unlabeled images (nil
 // when supervised): the weak view is the labeled loader's augmentation,
 // the strong view adds RandAugment. s is resolved.
 func (s Spec) udaConfig(sp *splits, model nn.SiteModel) (*train.UDA, error) {
-	if sp.unlabeled == nil {
+	ra := &data.RandAugment{Ops: s.UDAOps, Magnitude: s.UDAMagnitude}
+	var stream train.ViewSource
+	var err error
+	switch {
+	case sp.unlabeledFolder != nil: // streamed from the files
+		sp.folderViews, err = data.NewFolderViewStream(sp.unlabeledFolder, data.FolderViewConfig{BatchSize: s.UDARatio * s.BatchSize,
+			Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, RandAugment: ra, Seed: s.Seed, Log: sp.log})
+		stream = sp.folderViews
+	case sp.unlabeled != nil:
+		strong := sp.aug
+		strong.RandAugment = ra
+		stream, err = data.NewViewStream(sp.unlabeled, data.ViewConfig{BatchSize: s.UDARatio * s.BatchSize, Weak: sp.aug, Strong: strong, Seed: s.Seed})
+	default:
 		return nil, nil
 	}
-	strong := sp.aug
-	strong.RandAugment = &data.RandAugment{Ops: s.UDAOps, Magnitude: s.UDAMagnitude}
-	stream, err := data.NewViewStream(sp.unlabeled, data.ViewConfig{BatchSize: s.UDARatio * s.BatchSize, Weak: sp.aug, Strong: strong, Seed: s.Seed})
 	if err != nil {
 		return nil, fmt.Errorf("--semi uda (--uda-ratio %d × --batch-size %d): %w", s.UDARatio, s.BatchSize, err)
 	}
@@ -264,8 +274,11 @@ func unregularized(sites *nn.Sites) func() (restore func()) {
 
 // unlabeledN is the size of the unlabeled set (0: none).
 func unlabeledN(sp *splits) int {
-	if sp.unlabeled == nil {
-		return 0
+	switch {
+	case sp.unlabeledFolder != nil:
+		return sp.unlabeledFolder.Len()
+	case sp.unlabeled != nil:
+		return sp.unlabeled.N
 	}
-	return sp.unlabeled.N
+	return 0
 }

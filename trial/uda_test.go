@@ -6,10 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 
-	"github.com/autodropout/autodropout/data"
 )
 
 // The semi-supervised options read back from their flags and JSON, "no
@@ -73,25 +73,24 @@ func TestSemiCheck(t *testing.T) {
 }
 
 // carve draws K labeled images per class and leaves the rest as the
-// unlabeled set, without labels; too many labels, and none left over, are
-// errors naming the flag.
+// unlabeled set; too many labels, and none left over, are errors naming
+// the flag.
 func TestCarve(t *testing.T) {
-	full := &data.Images{Name: "toy", N: 40, C: 1, H: 2, W: 2, Classes: 4, Pixels: make([]uint8, 160), Labels: make([]int64, 40),
-		Mean: []float32{0}, Std: []float32{1}}
-	for i := range full.Labels {
-		full.Labels[i] = int64(i % 4)
+	labels := make([]int64, 40)
+	for i := range labels {
+		labels[i] = int64(i % 4)
 	}
 	all := seqInts(40)
 	s := Spec{SemiSupervised: SemiSupervised{LabeledPerClass: 3, Semi: SemiUDA}}.resolved()
-	lab, un, err := s.carve(full, all)
+	lab, un, err := s.carve(labels, 4, all)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(lab) != 12 || un == nil || un.N != 28 || un.Labels != nil {
-		t.Fatalf("labeled %d, unlabeled %+v: want 12 labeled and 28 unlabeled without labels", len(lab), un)
+	if len(lab) != 12 || len(un) != 28 || len(slices.Concat(lab, un)) != 40 || len(slices.Compact(slices.Sorted(slices.Values(slices.Concat(lab, un))))) != 40 {
+		t.Fatalf("labeled %v, unlabeled %v: want 12 labeled and the 28 others unlabeled", lab, un)
 	}
 	sup := Spec{SemiSupervised: SemiSupervised{LabeledPerClass: 3}}.resolved()
-	if lab2, un2, err := sup.carve(full, all); err != nil || un2 != nil || !reflect.DeepEqual(lab, lab2) {
+	if lab2, un2, err := sup.carve(labels, 4, all); err != nil || un2 != nil || !reflect.DeepEqual(lab, lab2) {
 		t.Errorf("supervised on the labeled subset: %v %v %v, want the same 12 and no unlabeled set", lab2, un2, err)
 	}
 	for _, tc := range []struct {
@@ -103,7 +102,7 @@ func TestCarve(t *testing.T) {
 		{10, all, "--labeled-per-class 10: every one of the 40 training images is labeled, so the unlabeled set is empty"},
 	} {
 		s.LabeledPerClass = tc.k
-		if _, _, err := s.carve(full, tc.idx); err == nil || !strings.Contains(err.Error(), tc.want) {
+		if _, _, err := s.carve(labels, 4, tc.idx); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("K %d: error %v, want %q", tc.k, err, tc.want)
 		}
 	}
