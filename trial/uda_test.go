@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
 )
 
 // The semi-supervised options read back from their flags and JSON, "no
