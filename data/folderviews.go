@@ -20,6 +20,9 @@ type FolderViewConfig struct {
 	Prefetch    int   // batches decoded ahead; 0 means 2
 	MaxPixels   int64 // larger images are skipped; 0 means DefaultMaxPixels
 	Log         io.Writer
+	// Shard and Shards split the stream among data-parallel ranks as
+	// ViewConfig's do.
+	Shard, Shards int
 }
 
 // FolderViewStream is UDA's unlabeled stream decoded from an image
@@ -30,8 +33,9 @@ type FolderViewConfig struct {
 //
 // Batch k is a pure function of the seed and k, as ViewStream's: the
 // images at positions (k mod P)·B … of epoch ⌊k/P⌋'s shuffled order (P
-// full batches an epoch), each view drawn from a generator seeded by the
-// seed, k, the view and the image. An image that cannot be read is
+// full batches an epoch; with shards, of the shard's positions), each
+// view drawn from a generator seeded by the seed, k, the view and the
+// image. An image that cannot be read is
 // skipped (its batch is one shorter) and counted in Stats; a batch of
 // unreadable images only is left out.
 type FolderViewStream struct {
@@ -45,8 +49,11 @@ func NewFolderViewStream(f *ImageFolder, cfg FolderViewConfig) (*FolderViewStrea
 	if cfg.BatchSize < 1 {
 		return nil, fmt.Errorf("unlabeled batch size %d: want at least 1", cfg.BatchSize)
 	}
-	if f.Len() < cfg.BatchSize {
-		return nil, fmt.Errorf("image folder %s: %d unlabeled images, fewer than one unlabeled batch of %d", f.Root, f.Len(), cfg.BatchSize)
+	if err := checkShard(cfg.Shard, cfg.Shards); err != nil {
+		return nil, err
+	}
+	if n := f.Len() / max(cfg.Shards, 1); n < cfg.BatchSize {
+		return nil, fmt.Errorf("image folder %s: %d unlabeled images%s, fewer than one unlabeled batch of %d", f.Root, f.Len(), shardText(n, cfg.Shards), cfg.BatchSize)
 	}
 	views := []view{{cfg.Transform, nil}, {cfg.Transform, cfg.RandAugment}}
 	d, err := newFolderDecoder(f.WithoutLabels(), views, cfg.Workers, cfg.Prefetch, cfg.MaxPixels, false, cfg.Log)
@@ -56,8 +63,9 @@ func NewFolderViewStream(f *ImageFolder, cfg FolderViewConfig) (*FolderViewStrea
 	return &FolderViewStream{folderDecoder: d, cfg: cfg}, nil
 }
 
-// PerEpoch is the number of batches in one pass over the images.
-func (v *FolderViewStream) PerEpoch() int { return v.folder.Len() / v.cfg.BatchSize }
+// PerEpoch is the number of batches in one pass over the images (of this
+// shard).
+func (v *FolderViewStream) PerEpoch() int { return v.folder.Len() / max(v.cfg.Shards, 1) / v.cfg.BatchSize }
 
 // Len is the number of unlabeled images.
 func (v *FolderViewStream) Len() int { return v.folder.Len() }
@@ -76,10 +84,10 @@ func (v *FolderViewStream) Batches(ctx context.Context, from int) <-chan *ViewBa
 		k := max(from, 0)
 		next := func() *pending {
 			if e := k / per; e != epoch {
-				epoch, order = e, shuffled(v.folder.Len(), v.cfg.Seed+int64(e))
+				epoch, order = e, shardOf(shuffled(v.folder.Len(), v.cfg.Seed+int64(e)), v.cfg.Shard, v.cfg.Shards)
 			}
 			lo := (k % per) * v.cfg.BatchSize
-			seed := batchSeed(v.cfg.Seed, k)
+			seed := batchSeed(shardSeed(v.cfg.Seed, v.cfg.Shard), k)
 			k++
 			return v.newPending(order[lo:lo+v.cfg.BatchSize], func(view, i int) *sampleRNG { return newSampleRNG(seed, view, i) })
 		}

@@ -64,6 +64,12 @@ type ViewConfig struct {
 	Strong    Augment // the student's view: usually Weak plus RandAugment
 	Seed      int64   // seeds the order (epoch e: Seed+e, as Loader) and each batch's augmentation
 	Prefetch  int     // batches prepared ahead (default 2)
+	// Shard and Shards split the stream among data-parallel ranks: shard
+	// r reads positions r, r+Shards, … of each epoch's order (as many for
+	// every shard: the last few images of an epoch may go unread) and
+	// draws its augmentations from a seed of its own; shard 0 of 1 is the
+	// whole stream.
+	Shard, Shards int
 }
 
 // ViewBatch is one batch of unlabeled images in two views of the same
@@ -117,8 +123,11 @@ func NewViewStream(im *Images, cfg ViewConfig) (*ViewStream, error) {
 	if cfg.BatchSize < 1 {
 		return nil, fmt.Errorf("unlabeled batch size %d: want at least 1", cfg.BatchSize)
 	}
-	if im.N < cfg.BatchSize {
-		return nil, fmt.Errorf("the unlabeled set has %d images, fewer than one unlabeled batch of %d", im.N, cfg.BatchSize)
+	if err := checkShard(cfg.Shard, cfg.Shards); err != nil {
+		return nil, err
+	}
+	if n := im.N / max(cfg.Shards, 1); n < cfg.BatchSize {
+		return nil, fmt.Errorf("the unlabeled set has %d images%s, fewer than one unlabeled batch of %d", im.N, shardText(n, cfg.Shards), cfg.BatchSize)
 	}
 	if cfg.Prefetch < 1 {
 		cfg.Prefetch = 2
@@ -134,8 +143,9 @@ func NewViewStream(im *Images, cfg ViewConfig) (*ViewStream, error) {
 	return &ViewStream{data: im, cfg: cfg, weak: weak, strong: strong}, nil
 }
 
-// PerEpoch is the number of batches in one pass over the images.
-func (v *ViewStream) PerEpoch() int { return v.data.N / v.cfg.BatchSize }
+// PerEpoch is the number of batches in one pass over the images (of this
+// shard).
+func (v *ViewStream) PerEpoch() int { return v.data.N / max(v.cfg.Shards, 1) / v.cfg.BatchSize }
 
 // Len is the number of unlabeled images.
 func (v *ViewStream) Len() int { return v.data.N }
@@ -153,7 +163,7 @@ func (v *ViewStream) Batches(ctx context.Context, from int) <-chan *ViewBatch {
 				epoch, order = e, v.order(e)
 			}
 			lo := (k % per) * v.cfg.BatchSize
-			b := v.batch(order[lo:lo+v.cfg.BatchSize], rand.New(rand.NewSource(batchSeed(v.cfg.Seed, k))))
+			b := v.batch(order[lo:lo+v.cfg.BatchSize], rand.New(rand.NewSource(batchSeed(shardSeed(v.cfg.Seed, v.cfg.Shard), k))))
 			select {
 			case out <- b:
 			case <-ctx.Done():
@@ -165,7 +175,36 @@ func (v *ViewStream) Batches(ctx context.Context, from int) <-chan *ViewBatch {
 }
 
 // order is epoch e's shuffled order of the images.
-func (v *ViewStream) order(e int) []int { return shuffled(v.data.N, v.cfg.Seed+int64(e)) }
+func (v *ViewStream) order(e int) []int {
+	return shardOf(shuffled(v.data.N, v.cfg.Seed+int64(e)), v.cfg.Shard, v.cfg.Shards)
+}
+
+// shardOf is the positions shard, shard+shards, … of order, as many for
+// every shard (the whole order without shards).
+func shardOf(order []int, shard, shards int) []int {
+	if shards <= 1 {
+		return order
+	}
+	out := make([]int, 0, len(order)/shards)
+	for i := shard; len(out) < len(order)/shards; i += shards {
+		out = append(out, order[i])
+	}
+	return out
+}
+
+// shardSeed is the seed of a shard's draws: seed itself for shard 0,
+// another for each other shard (as distributed.MaskSeed mixes a rank in).
+func shardSeed(seed int64, shard int) int64 {
+	return int64(uint64(seed) + uint64(shard)*0x9E3779B97F4A7C15)
+}
+
+// shardText says how many images a shard has, when there are shards.
+func shardText(n, shards int) string {
+	if shards <= 1 {
+		return ""
+	}
+	return fmt.Sprintf(" (%d a shard of %d)", n, shards)
+}
 
 // batchSeed mixes the stream's seed and a batch number (splitmix64's
 // finalizer), so neighbouring batches draw unrelated augmentations.

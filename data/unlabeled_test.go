@@ -2,6 +2,7 @@ package data
 
 import (
 	"context"
+	"fmt"
 	"math/rand"
 	"slices"
 	"strings"
@@ -184,5 +185,62 @@ func TestViewStreamRefuses(t *testing.T) {
 		if _, err := NewViewStream(im, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%+v: error %v, want %q", tc.cfg, err, tc.want)
 		}
+	}
+}
+
+// TestViewStreamShards: without augmentation, batch k of shards 0 and 1
+// (batches of B/2) together hold the images of batch k of the whole
+// stream (batches of B), and the shards' batches are disjoint, so that
+// data-parallel ranks together see what one process sees. A shard needs a
+// whole batch of its own.
+func TestViewStreamShards(t *testing.T) {
+	im := classed(40, 4).WithoutLabels()
+	views := func(s *ViewStream, n int) []*ViewBatch {
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		var out []*ViewBatch
+		for b := range s.Batches(ctx, 0) {
+			if out = append(out, b); len(out) == n {
+				break
+			}
+		}
+		return out
+	}
+	mk := func(batch, shard, shards int) *ViewStream {
+		s, err := NewViewStream(im, ViewConfig{BatchSize: batch, Seed: 2, Shard: shard, Shards: shards})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	whole, s0, s1 := mk(8, 0, 1), mk(4, 0, 2), mk(4, 1, 2)
+	if whole.PerEpoch() != 5 || s0.PerEpoch() != 5 {
+		t.Fatalf("%d and %d batches an epoch, want 5 and 5", whole.PerEpoch(), s0.PerEpoch())
+	}
+	const sz = 16
+	images := func(bs ...*ViewBatch) []string {
+		var out []string
+		for _, b := range bs {
+			for j := range b.N {
+				out = append(out, fmt.Sprint(b.Weak[j*sz:(j+1)*sz]))
+			}
+		}
+		slices.Sort(out)
+		return out
+	}
+	w, a, b := views(whole, 12), views(s0, 12), views(s1, 12)
+	for k := range 12 { // over two epochs
+		if got, want := images(a[k], b[k]), images(w[k]); !slices.Equal(got, want) {
+			t.Errorf("batch %d: the shards' images are not the whole stream's", k)
+		}
+		if len(slices.Compact(images(a[k], b[k]))) != 8 {
+			t.Errorf("batch %d: the shards share images", k)
+		}
+	}
+	if _, err := NewViewStream(im, ViewConfig{BatchSize: 21, Shards: 2, Shard: 1}); err == nil || !strings.Contains(err.Error(), "20 a shard of 2") {
+		t.Errorf("a batch larger than a shard: %v", err)
+	}
+	if _, err := NewViewStream(im, ViewConfig{BatchSize: 2, Shards: 2, Shard: 2}); err == nil || !strings.Contains(err.Error(), "shard 2 of 2") {
+		t.Errorf("shard 2 of 2: %v", err)
 	}
 }

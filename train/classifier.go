@@ -166,9 +166,6 @@ func (cfg Config) check() error {
 		if err := cfg.UDA.Check(); err != nil {
 			return err
 		}
-		if cfg.Group.World() > 1 {
-			return fmt.Errorf("UDA trains in one process: its unlabeled stream has no shards (got %d processes)", cfg.Group.World())
-		}
 	}
 	return nil
 }
@@ -261,7 +258,7 @@ func (r *classifierRun) trainEpoch(ctx context.Context, epoch int) error {
 		var loss float64
 		var err error
 		if r.uda != nil {
-			loss, err = r.uda.step(ctx, r.model, r.opt.Optimizer, b, cfg.Device, r.amp, float64(res.Steps)/float64(r.total))
+			loss, err = r.uda.step(ctx, r.model, r.opt.Optimizer, b, cfg.Device, r.amp, r.par, float64(res.Steps)/float64(r.total))
 		} else {
 			loss, err = stepRank(r.model, r.opt.Optimizer, b, cfg.Device, r.amp, r.par)
 		}

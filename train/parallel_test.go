@@ -49,6 +49,10 @@ type rankJob struct {
 	State     string        // SaveState file (each epoch), and ResumeState when Resume
 	Resume    bool
 	Out       string // JSON of the jobOutcome (rank 0)
+	// UDA adds UDA's consistency term over an unlabeled stream of 1,024
+	// blobs (μ 2, no augmentation: both views are the image), each rank
+	// reading its shard.
+	UDA bool
 	// BenchSteps, when set, times that many training steps of the
 	// ConvNet on random Fashion-MNIST-sized batches (after 5 warm-up
 	// steps) instead of training the MLP.
@@ -141,6 +145,13 @@ func trainJob(job rankJob, g *distributed.Group) (*jobOutcome, error) {
 	}
 	cfg := DefaultConfig()
 	cfg.Epochs, cfg.LR, cfg.Precision, cfg.Seed, cfg.Curve, cfg.Group = job.Epochs, 0.05, libtorch.FP32, cmp.Or(job.Seed, 9), true, g
+	if job.UDA {
+		views, err := data.NewViewStream(blobs(1024, 3).WithoutLabels(), data.ViewConfig{BatchSize: 2 * job.Batch, Seed: 7, Shard: g.Rank(), Shards: g.World()})
+		if err != nil {
+			return nil, err
+		}
+		cfg.UDA = &UDA{Unlabeled: views, Weight: 1, Temperature: 0.4}
+	}
 	out := &jobOutcome{Params: map[string][]float64{}}
 	if job.State != "" && g.Rank() == 0 {
 		cfg.SaveEachEpoch = true
@@ -277,17 +288,25 @@ func skipWithoutDistributed(t *testing.T) {
 // TestDataParallelEquivalence: two processes of batch 64 follow one
 // process of batch 128 on the same data order: the same losses every
 // epoch and the same final weights, within float rounding (each rank
-// averages its half, the Reducer averages the halves).
+// averages its half, the Reducer averages the halves). With UDA, the
+// ranks' unlabeled shards together are the one process's unlabeled
+// batches, so the same holds.
 func TestDataParallelEquivalence(t *testing.T) {
 	skipWithoutDistributed(t)
-	one, err := trainJob(rankJob{Batch: 128, Epochs: 4}, nil)
+	for _, uda := range []bool{false, true} {
+		t.Run(map[bool]string{false: "supervised", true: "uda"}[uda], func(t *testing.T) { testEquivalence(t, uda) })
+	}
+}
+
+func testEquivalence(t *testing.T, uda bool) {
+	one, err := trainJob(rankJob{Batch: 128, Epochs: 4, UDA: uda}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if one.Losses[3] >= one.Losses[0] {
 		t.Errorf("the model did not learn: losses %v", one.Losses)
 	}
-	two := runRanks(t, rankJob{Batch: 64, Epochs: 4}, 2)
+	two := runRanks(t, rankJob{Batch: 64, Epochs: 4, UDA: uda}, 2)
 	if len(two.Losses) != len(one.Losses) {
 		t.Fatalf("%d epochs of losses on two processes, %d on one", len(two.Losses), len(one.Losses))
 	}

@@ -162,8 +162,10 @@ func (r *udaRun) progressText() string {
 }
 
 // step runs one UDA step on the labeled batch b and the next unlabeled
-// batch at progress (the share of the run done) and returns the loss.
-func (r *udaRun) step(ctx context.Context, model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp *AMP, progress float64) (float64, error) {
+// batch at progress (the share of the run done), as one rank of par, and
+// returns the loss. The target's pass runs without gradients, so only the
+// student's pass is the Reducer's forward.
+func (r *udaRun) step(ctx context.Context, model ts.ModuleT, opt Optimizer, b *data.Batch, dev gotch.Device, amp *AMP, par *parallel, progress float64) (float64, error) {
 	var vb *data.ViewBatch
 	select {
 	case vb = <-r.batches:
@@ -189,6 +191,9 @@ func (r *udaRun) step(ctx context.Context, model ts.ModuleT, opt Optimizer, b *d
 	defer logTarget.MustDrop()
 	defer mask.MustDrop()
 	var parts [4]float64
+	if err := par.beforeForward(); err != nil {
+		return 0, err
+	}
 	loss, err := amp.forward(func() (*ts.Tensor, error) {
 		in, err := ts.Cat([]*ts.Tensor{x, strong}, 0)
 		if err != nil {
@@ -211,7 +216,10 @@ func (r *udaRun) step(ctx context.Context, model ts.ModuleT, opt Optimizer, b *d
 		r.sums[i] += p
 	}
 	r.n++
-	return v, amp.backward(loss, opt, nil)
+	if err := par.beforeBackward(); err != nil {
+		return v, err
+	}
+	return v, par.backwardErr(amp.backward(loss, opt, nil))
 }
 
 // target computes the sharpened log-target log softmax(z/τ) of the weak

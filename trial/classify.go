@@ -37,6 +37,7 @@ type splits struct {
 	unlabeledFolder *data.ImageFolder
 	folderViews     *data.FolderViewStream
 	log             io.Writer
+	rank, world     int // this process's place among the data-parallel ranks (0 of 1: alone)
 }
 
 // runClassify trains an image classifier (s resolved), on this process
@@ -175,9 +176,6 @@ func (s Spec) buildClassifier(vs *gnn.VarStore, in nn.Input, classes int) (model
 // streams from its files (streamImages); the other datasets, and
 // ImageNet's proxy of PerClass images per class, are decoded into memory.
 func (s Spec) loadImages(rank, world int) (*splits, error) {
-	if s.uda() && world > 1 {
-		return nil, fmt.Errorf("--semi uda with --nproc %d: UDA trains in one process (its unlabeled stream has no shards yet)", world)
-	}
 	if s.streamed() {
 		return s.streamImages(rank, world)
 	}
@@ -195,7 +193,7 @@ func (s Spec) loadImages(rank, world int) (*splits, error) {
 	}
 	trainSet := full.Subset(trIdx)
 	sp := &splits{input: nn.Input{C: int64(full.C), H: int64(full.H), W: int64(full.W)}, classes: full.Classes,
-		trainN: trainSet.N, valN: len(valIdx)}
+		trainN: trainSet.N, valN: len(valIdx), rank: rank, world: world}
 	if rest != nil {
 		sp.unlabeled = full.Subset(rest).WithoutLabels()
 	}

@@ -61,7 +61,7 @@ func (s Spec) streamImages(rank, world int) (*splits, error) {
 	// would be 1.1 GB, and the loader holds four.
 	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}, Shard: rank, Shards: world}
 	sp := &splits{input: nn.Input{C: 3, H: int64(s.ImageSize), W: int64(s.ImageSize)}, classes: trainF.Classes(),
-		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train), log: log}
+		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train), log: log, rank: rank, world: world}
 	if rest != nil {
 		sp.unlabeledFolder = trainF.Subset(rest)
 	}

@@ -169,4 +169,27 @@ func TestTrainStreamsImageNetSemiSupervised(t *testing.T) {
 	if again := train("--semi", "uda", "--uda-ratio", "2"); again.TrainLoss != uda.TrainLoss || *again.ValAcc != *uda.ValAcc {
 		t.Errorf("same seed: loss %v then %v", uda.TrainLoss, again.TrainLoss)
 	}
+	if !distributed.Available() {
+		return
+	}
+	// On two processes each rank streams its shard of the unlabeled
+	// images (5 each: a batch of μ × 4 = 8 no longer fits, 4 does).
+	s, err := ParseArgs([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
+		"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--labeled-per-class", "3", "--semi", "uda", "--uda-ratio", "2", "--nproc", "2", "--out", t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv(asTrainEnv, "1")
+	var stderr bytes.Buffer
+	if _, err := Launch(context.Background(), os.Args[0], s, &stderr); err == nil || !strings.Contains(stderr.String(), "5 a shard of 2") {
+		t.Errorf("μ 8 over shards of 5: %v\n%s", err, stderr.String())
+	}
+	s.UDARatio = 1
+	two, err := Launch(context.Background(), os.Args[0], s, &stderr)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr.String())
+	}
+	if two.Nproc != 2 || two.UnlabeledN != 10 || two.UDA == nil || two.TrainN != 6 {
+		t.Errorf("two processes: nproc %d, unlabeled %d, train %d, terms %+v", two.Nproc, two.UnlabeledN, two.TrainN, two.UDA)
+	}
 }

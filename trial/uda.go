@@ -219,7 +219,8 @@ func (s Spec) carve(labels []int64, classes int, trIdx []int) (labeled, unlabele
 
 // udaConfig is the training's UDA mode over the unlabeled images (nil
 // when supervised): the weak view is the labeled loader's augmentation,
-// the strong view adds RandAugment. s is resolved.
+// the strong view adds RandAugment; each data-parallel rank streams its
+// shard of them. s is resolved.
 func (s Spec) udaConfig(sp *splits, model nn.SiteModel) (*train.UDA, error) {
 	ra := &data.RandAugment{Ops: s.UDAOps, Magnitude: s.UDAMagnitude}
 	var stream train.ViewSource
@@ -227,12 +228,14 @@ func (s Spec) udaConfig(sp *splits, model nn.SiteModel) (*train.UDA, error) {
 	switch {
 	case sp.unlabeledFolder != nil: // streamed from the files
 		sp.folderViews, err = data.NewFolderViewStream(sp.unlabeledFolder, data.FolderViewConfig{BatchSize: s.UDARatio * s.BatchSize,
-			Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, RandAugment: ra, Seed: s.Seed, Log: sp.log})
+			Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, RandAugment: ra, Seed: s.Seed, Log: sp.log,
+			Shard: sp.rank, Shards: sp.world})
 		stream = sp.folderViews
 	case sp.unlabeled != nil:
 		strong := sp.aug
 		strong.RandAugment = ra
-		stream, err = data.NewViewStream(sp.unlabeled, data.ViewConfig{BatchSize: s.UDARatio * s.BatchSize, Weak: sp.aug, Strong: strong, Seed: s.Seed})
+		stream, err = data.NewViewStream(sp.unlabeled, data.ViewConfig{BatchSize: s.UDARatio * s.BatchSize, Weak: sp.aug, Strong: strong, Seed: s.Seed,
+			Shard: sp.rank, Shards: sp.world})
 	default:
 		return nil, nil
 	}
