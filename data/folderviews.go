@@ -65,7 +65,9 @@ func NewFolderViewStream(f *ImageFolder, cfg FolderViewConfig) (*FolderViewStrea
 
 // PerEpoch is the number of batches in one pass over the images (of this
 // shard).
-func (v *FolderViewStream) PerEpoch() int { return v.folder.Len() / max(v.cfg.Shards, 1) / v.cfg.BatchSize }
+func (v *FolderViewStream) PerEpoch() int {
+	return v.folder.Len() / max(v.cfg.Shards, 1) / v.cfg.BatchSize
+}
 
 // Len is the number of unlabeled images.
 func (v *FolderViewStream) Len() int { return v.folder.Len() }
