@@ -231,8 +231,8 @@ func NewFolderLoader(f *ImageFolder, cfg StreamConfig) (*Loader, error) {
 }
 
 // newFolderDecoder checks the views and fills in the defaults: workers
-// GOMAXPROCS, prefetch 2, log os.Stderr. Every view has f's mean and
-// std; they must all be of one size.
+// GOMAXPROCS, prefetch 2, log os.Stderr. The views must be of one size;
+// the first one's mean and std normalize them all.
 func newFolderDecoder(f *ImageFolder, views []view, workers, prefetch int, maxPixels int64, goDecoder bool, log io.Writer) (*folderDecoder, error) {
 	d := &folderDecoder{folder: f, workers: workers, prefetch: prefetch, maxPixels: maxPixels, goDecoder: goDecoder, log: log, bad: map[string]bool{}}
 	for _, v := range views {
