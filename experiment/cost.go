@@ -233,8 +233,12 @@ func SearchPlan(w io.Writer, cfg search.Config, sites []string, tflops float64) 
 	}
 	fmt.Fprint(w, mem)
 	fmt.Fprint(w, mfText)
-	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %d in parallel\n",
-		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel), cfg.Parallel)
+	on := fmt.Sprintf("%d in parallel", cfg.Parallel)
+	if t.Nproc > 1 { // each trial trains on Nproc accelerators
+		on = fmt.Sprintf("%d accelerators (%d trials at a time of %d processes each)", cfg.Parallel*t.Nproc, cfg.Parallel, t.Nproc)
+	}
+	fmt.Fprintf(w, "  whole search: %s: %s of one accelerator at %g TFLOP/s sustained, %s on %s\n",
+		flopsText(total), timeText(total, tflops, 1), tflops, timeText(total, tflops, cfg.Parallel*max(t.Nproc, 1)), on)
 	return total, nil
 }
 
@@ -351,7 +355,11 @@ func (cfg Config) planFinals(w io.Writer, c TaskCost, tflops float64) (float64, 
 	f := cfg.Final
 	regs := cfg.finalLabels()
 	n := float64(len(regs) * len(f.Seeds))
-	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel)
+	procs := ""
+	if f.Nproc > 1 {
+		procs = fmt.Sprintf(" of %d processes each (data-parallel)", f.Nproc)
+	}
+	fmt.Fprintf(w, "final: %s on %s with %s, seeds %v, %d at a time%s\n", f.Model, f.Data, strings.Join(regs, ", "), f.Seeds, cfg.Parallel, procs)
 	if f.LabeledPerClass > 0 {
 		fmt.Fprintf(w, "  training: %s\n", f.Spec().SemiSupervised.Description())
 	}
@@ -515,6 +523,9 @@ func memoryText(t search.Task) (string, error) {
 		}
 	case t.Optimizer == "rmsprop":
 		opt = "RMSProp's buffers"
+	}
+	if t.Nproc > 1 {
+		batch += fmt.Sprintf(" on each of %d processes (data-parallel: this much on each one's device)", t.Nproc)
 	}
 	return fmt.Sprintf("  memory of a training step at batch %s: about %s: %.1fM parameters (weights and gradients %s, %s %s), activations about %s (%s, %d bytes each: a rough estimate, expect up to 2× it)\n",
 		batch, bytesText(m.Total()), float64(m.Params)/1e6, bytesText(m.Weights), opt, bytesText(m.Optimizer), bytesText(m.Activations), acts, m.ActBytes), nil

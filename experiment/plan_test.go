@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/trial"
 )
 
@@ -42,6 +43,34 @@ func TestResultLine(t *testing.T) {
 		}
 		if got := resultLine(dir); got != tc.want {
 			t.Errorf("%s: %q, want %q", tc.body, got, tc.want)
+		}
+	}
+}
+
+// A data-parallel task's plan says so: its searches' wall time is on
+// parallel × nproc accelerators, its memory is per process, and the final
+// runs say how many processes each takes.
+func TestPlanNproc(t *testing.T) {
+	dir := t.TempDir()
+	scfg := filepath.Join(dir, "search.json")
+	os.WriteFile(scfg, []byte(`{"budget": 4, "parallel": 2, "task": {"model": "convnet", "data": "fashion-mnist", "nproc": 2}}`), 0o644)
+	ecfg := filepath.Join(dir, "study.json")
+	os.WriteFile(ecfg, []byte(`{"search": "`+scfg+`", "final": {"model": "convnet", "nproc": 4, "seeds": [1], "drop_rate": 0.1, "block_size": 3}}`), 0o644)
+	cfg, err := ReadConfig(ecfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := search.ReadConfig(scfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var plan strings.Builder
+	if err := WritePlan(&plan, cfg, sc, []string{"bn1", "bn2"}, 40); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"on 4 accelerators (2 trials at a time of 2 processes each)", "at batch 128 on each of 2 processes", "1 at a time of 4 processes each"} {
+		if !strings.Contains(plan.String(), want) {
+			t.Errorf("plan lacks %q:\n%s", want, plan.String())
 		}
 	}
 }

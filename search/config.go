@@ -126,6 +126,10 @@ type Task struct {
 	SitesRegexp   string             `json:"sites_regexp"`              // default: batch-norm outputs `\.bn\d+$|^bn\d+$`; not used for lm
 	Timeout       string             `json:"timeout"`                   // Go duration per trial (default "30m")
 	Seed          int64              `json:"seed"`                      // every trial's training seed (default: the search's seed)
+	// Nproc (classify) trains each run on this many processes of one
+	// machine, data-parallel (trial.Spec.Nproc; batch_size is per
+	// process; with device cuda each process takes its own GPU).
+	Nproc int `json:"nproc,omitempty"`
 	// SemiSupervised (classify) is the labeled subset and the
 	// semi-supervised mode every trial trains with (labeled_per_class,
 	// semi "uda", uda_ratio …; trial.SemiSupervised defines them), so
@@ -352,6 +356,7 @@ func (t Task) checkKindFields() error {
 		unused("sites_regexp", lm && t.SitesRegexp != "", "sites name sublayer kinds"),
 		unused("augment", lm && t.Augment != nil, "only image tasks augment"),
 		unused("randaugment", lm && (t.RandAugment || t.RAOps != 0 || t.RAMagnitude != 0), "only image tasks augment"),
+		unused("nproc", lm && t.Nproc != 0, "language models train on one process"),
 		unused("optimizer", lm && (t.Optimizer != "" || t.WeightDecay != 0 || t.LRSchedule != "" || t.LRDecay != 0 || t.LRDecayEpochs != 0 || t.WarmupEpochs != 0), "the recipe in lm_config sets it"),
 	} {
 		if err != nil {
@@ -397,6 +402,8 @@ func (t Task) checkClassify() error {
 		return fmt.Errorf("lr %v: want a positive number", t.LR)
 	case t.TrainSubset < 0:
 		return fmt.Errorf("train_subset %d: want 0 (all) or more", t.TrainSubset)
+	case t.Nproc < 0:
+		return fmt.Errorf("nproc %d: want 1 or more (0: one)", t.Nproc)
 	case !(t.ValFrac >= 0 && t.ValFrac < 1):
 		return fmt.Errorf("val_frac %v: want a fraction in (0, 1), or 0 for trial's default", t.ValFrac)
 	case t.PerClass < 0:
@@ -552,6 +559,7 @@ func (t Task) Spec() trial.Spec {
 	s.Optimizer, s.WeightDecay, s.LRSchedule = t.Optimizer, t.WeightDecay, t.LRSchedule
 	s.LRDecay, s.LRDecayEpochs, s.WarmupEpochs = t.LRDecay, t.LRDecayEpochs, t.WarmupEpochs
 	s.SemiSupervised = t.SemiSupervised
+	s.Nproc = t.Nproc
 	return s
 }
 

@@ -28,6 +28,8 @@ func TestConfigNamesTheBadField(t *testing.T) {
 		{`{"task": {"ra_ops": 3}}`, "needs randaugment: true"},
 		{`{"task": {"optimizer": "adam"}}`, `task.optimizer or schedule: --optimizer "adam"`},
 		{`{"task": {"kind": "lm", "optimizer": "rmsprop"}}`, "task.optimizer: not used by lm"},
+		{`{"task": {"kind": "lm", "nproc": 2}}`, "task.nproc: not used by lm"},
+		{`{"task": {"nproc": -2}}`, "task.nproc -2"},
 		{`{"task": {"randaugment": true, "ra_magnitude": 31}}`, "ra_magnitude 31"},
 		{`{"task": {"val_frac": -0.1}}`, "task.val_frac -0.1"},
 		{`{"task": {"train_subset": -10}}`, "task.train_subset -10"},

@@ -78,6 +78,8 @@ func TestTaskSpec(t *testing.T) {
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --augment=false"},
 		{Config{Task: Task{RandAugment: true, RAOps: 3, RAMagnitude: 5}}.WithDefaults().Task,
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --randaugment --ra-ops 3 --ra-magnitude 5"},
+		{Config{Task: Task{Device: "cuda", Nproc: 4, BatchSize: 64}}.WithDefaults().Task,
+			"--model convnet --data fashion-mnist --epochs 1 --batch-size 64 --lr 0.05 --device cuda --nproc 4"},
 		{Config{Task: Task{Optimizer: "rmsprop", LRSchedule: "exponential", WarmupEpochs: 5}}.WithDefaults().Task,
 			"--model convnet --data fashion-mnist --epochs 1 --batch-size 128 --lr 0.05 --optimizer rmsprop --lr-schedule exponential --warmup-epochs 5"},
 		{Config{Task: Task{Kind: "lm", Steps: 50, EvalTokens: 2000, DataDir: "/d"}}.WithDefaults().Task,

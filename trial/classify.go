@@ -43,6 +43,7 @@ type splits struct {
 // runClassify trains an image classifier (s resolved), on this process
 // alone (env nil) or as one rank of a data-parallel run.
 func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result, err error) {
+	s.Device = rankDevice(s.Device, env)
 	g, leave, err := joinRank(ctx, &s, env)
 	if err != nil {
 		return Result{}, err

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"strings"
 
 	"github.com/autodropout/autodropout/distributed"
 )
@@ -28,6 +29,16 @@ func rankEnv(s Spec) (*distributed.Env, error) {
 		return nil, fmt.Errorf("%s=%d: data-parallel training is built for classify tasks, not lm", distributed.VarWorldSize, env.WorldSize)
 	}
 	return &env, nil
+}
+
+// rankDevice is a data-parallel rank's device: "cuda" (some GPU) becomes
+// the rank's own, cuda:LOCAL_RANK, as each of torchrun's processes takes
+// the GPU of its local rank; any other device is kept.
+func rankDevice(device string, env *distributed.Env) string {
+	if env == nil || !strings.EqualFold(device, "cuda") {
+		return device
+	}
+	return fmt.Sprintf("cuda:%d", env.LocalRank)
 }
 
 // joinRank joins the data-parallel group of env (nil: none) and narrows s

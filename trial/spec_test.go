@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/autodropout/autodropout/distributed"
 )
 
 // A Spec's flags read back as the same Spec, and its JSON too.
@@ -193,5 +195,27 @@ func TestResultFile(t *testing.T) {
 	os.WriteFile(filepath.Join(old, ResultFile), []byte(`{"val_acc": "high"}`), 0o644)
 	if _, err := ReadResult(old); err == nil || !strings.Contains(err.Error(), filepath.Join(old, ResultFile)) {
 		t.Errorf("bad file: %v, want an error naming it", err)
+	}
+}
+
+// A data-parallel rank given "cuda" takes the GPU of its local rank, as
+// torchrun's processes do; other devices, and a run alone, are kept.
+func TestRankDevice(t *testing.T) {
+	rank := &distributed.Env{Rank: 5, LocalRank: 1, WorldSize: 8}
+	for _, tc := range []struct {
+		device string
+		env    *distributed.Env
+		want   string
+	}{
+		{"cuda", rank, "cuda:1"},
+		{"CUDA", rank, "cuda:1"},
+		{"cuda:3", rank, "cuda:3"},
+		{"cpu", rank, "cpu"},
+		{"", rank, ""},
+		{"cuda", nil, "cuda"},
+	} {
+		if got := rankDevice(tc.device, tc.env); got != tc.want {
+			t.Errorf("rankDevice(%q, %v) = %q, want %q", tc.device, tc.env, got, tc.want)
+		}
 	}
 }
