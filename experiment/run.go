@@ -407,8 +407,7 @@ func sortedKeys[V any](m map[string]V) []string {
 // result (from before or now) and how many failed; a failure is reported
 // and the others go on.
 func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs []trainRun, parallel, threads int, finished func()) (done, failed int) {
-	var mu sync.Mutex
-	running := map[string]time.Time{}
+	p := &trainPool{pr: pr, total: len(runs), running: map[string]time.Time{}}
 	work := make(chan trainRun)
 	var wg sync.WaitGroup
 	for w := 0; w < parallel; w++ {
@@ -416,54 +415,13 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 		go func() {
 			defer wg.Done()
 			for r := range work {
-				name := fmt.Sprintf("%s seed %d", r.label, r.seed)
-				msg := ""
-				if _, err := os.Stat(filepath.Join(r.dir, "result.json")); err == nil {
-					msg = "already done"
-				} else {
-					mu.Lock()
-					running[name] = time.Now()
-					mu.Unlock()
-					err := trainOne(ctx, bin, f, r, threads)
-					mu.Lock()
-					delete(running, name)
-					mu.Unlock()
-					switch {
-					case ctx.Err() != nil:
-						continue
-					case err != nil:
-						msg = "FAILED: " + err.Error()
-						mu.Lock()
-						failed++
-						mu.Unlock()
-					default:
-						msg = resultLine(r.dir)
-					}
-				}
-				mu.Lock()
-				done++
-				fmt.Fprintf(pr, "training %d/%d  %-28s %s\n", done, len(runs), name, msg)
-				if finished != nil && msg != "already done" {
-					finished()
-				}
-				mu.Unlock()
+				p.train(ctx, r, func() error { return trainOne(ctx, bin, f, r, threads) }, finished)
 			}
 		}()
 	}
 	// A line every half minute while runs are going, so a long stage never
 	// looks stuck.
-	stopTick := everyHalfMinute(func() {
-		mu.Lock()
-		defer mu.Unlock()
-		var parts []string
-		for name, t := range running {
-			parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(t).Round(time.Second)))
-		}
-		sort.Strings(parts)
-		if len(parts) > 0 {
-			fmt.Fprintf(pr, "training %d/%d done, running: %s\n", done, len(runs), strings.Join(parts, ", "))
-		}
-	})
+	stopTick := everyHalfMinute(p.runningLine)
 	defer stopTick()
 	for _, r := range runs {
 		if ctx.Err() != nil {
@@ -473,7 +431,65 @@ func trainAll(ctx context.Context, pr io.Writer, bin string, f FinalConfig, runs
 	}
 	close(work)
 	wg.Wait()
-	return done - failed, failed
+	return p.done - p.failed, p.failed
+}
+
+// trainPool is trainAll's account: what runs since when, what is done
+// and what failed, and where it says so.
+type trainPool struct {
+	pr           io.Writer
+	total        int
+	mu           sync.Mutex
+	running      map[string]time.Time
+	done, failed int
+}
+
+// train runs r with run unless its result exists, then prints its line
+// and calls finished (when set, and r ran). An interrupted run (ctx done)
+// is not counted.
+func (p *trainPool) train(ctx context.Context, r trainRun, run func() error, finished func()) {
+	name := fmt.Sprintf("%s seed %d", r.label, r.seed)
+	msg, ran, failed := "already done", false, false
+	if _, err := os.Stat(filepath.Join(r.dir, "result.json")); err != nil {
+		p.mu.Lock()
+		p.running[name] = time.Now()
+		p.mu.Unlock()
+		err := run()
+		p.mu.Lock()
+		delete(p.running, name)
+		p.mu.Unlock()
+		if ctx.Err() != nil {
+			return
+		}
+		ran, failed, msg = true, err != nil, "FAILED: "+fmt.Sprint(err)
+		if !failed {
+			msg = resultLine(r.dir)
+		}
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.done++
+	if failed {
+		p.failed++
+	}
+	fmt.Fprintf(p.pr, "training %d/%d  %-28s %s\n", p.done, p.total, name, msg)
+	if finished != nil && ran {
+		finished()
+	}
+}
+
+// runningLine says what runs and for how long, if anything does.
+func (p *trainPool) runningLine() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var parts []string
+	for name, t := range p.running {
+		parts = append(parts, fmt.Sprintf("%s (%s)", name, time.Since(t).Round(time.Second)))
+	}
+	sort.Strings(parts)
+	if len(parts) > 0 {
+		fmt.Fprintf(p.pr, "training %d/%d done, running: %s\n", p.done, p.total, strings.Join(parts, ", "))
+	}
 }
 
 // everyHalfMinute calls f every 30 seconds until the returned stop is
