@@ -43,7 +43,6 @@ type splits struct {
 // runClassify trains an image classifier (s resolved), on this process
 // alone (env nil) or as one rank of a data-parallel run.
 func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result, err error) {
-	s.Device = rankDevice(s.Device, env)
 	g, leave, err := joinRank(ctx, &s, env)
 	if err != nil {
 		return Result{}, err
@@ -71,11 +70,7 @@ func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result,
 	if err != nil {
 		return Result{}, err
 	}
-	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
-		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), cfg.Precision, s.Seed, sp.augment, processesText(g, s.BatchSize))
-	if s.LabeledPerClass > 0 {
-		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised.Description(), unlabeledN(sp))
-	}
+	s.announce(sp, regDesc, cfg.Precision, g)
 	id, err := s.classifyIdentity(pretrainedSum, cfg.Precision, g.World())
 	if err != nil {
 		return Result{}, err
@@ -103,6 +98,15 @@ func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result,
 		}
 	}
 	return s.finish(out)
+}
+
+// announce says what the training is about to do.
+func (s Spec) announce(sp *splits, regDesc string, prec libtorch.Precision, g *distributed.Group) {
+	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
+		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), prec, s.Seed, sp.augment, processesText(g, s.BatchSize))
+	if s.LabeledPerClass > 0 {
+		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised.Description(), unlabeledN(sp))
+	}
 }
 
 // trainConfig is the training loop's Config for s on dev: the recipe,

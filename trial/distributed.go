@@ -42,8 +42,8 @@ func rankDevice(device string, env *distributed.Env) string {
 }
 
 // joinRank joins the data-parallel group of env (nil: none) and narrows s
-// to what this rank does: only rank 0 prints, writes result.json, the
-// checkpoint and the state. leave closes the group, given the run's
+// to what this rank does: its own GPU (rankDevice); only rank 0 prints,
+// writes result.json, the checkpoint and the state. leave closes the group, given the run's
 // error.
 func joinRank(ctx context.Context, s *Spec, env *distributed.Env) (g *distributed.Group, leave func(error) error, err error) {
 	leave = func(err error) error { return err }
@@ -53,6 +53,7 @@ func joinRank(ctx context.Context, s *Spec, env *distributed.Env) (g *distribute
 	if g, err = distributed.Join(ctx, *env, nil); err != nil {
 		return nil, leave, err
 	}
+	s.Device = rankDevice(s.Device, env)
 	if env.Rank != 0 {
 		s.Output, s.Out, s.SaveState = io.Discard, "", ""
 	}

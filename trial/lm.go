@@ -54,14 +54,7 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	// Before building the model: a split too short for its streams must
 	// not cost a training run to find out.
 	if err := train.CheckSplits(c, lmCfg); err != nil {
-		what := "--data " + s.Data
-		if s.DataDir != "" {
-			what += " in " + s.DataDir
-		}
-		if s.TrainSubset > 0 {
-			what += fmt.Sprintf(" with --train-subset %d", s.TrainSubset)
-		}
-		return Result{}, fmt.Errorf("%s: %w", what, err)
+		return Result{}, fmt.Errorf("%s: %w", s.dataText(), err)
 	}
 	cfg.Model.NToken = int64(c.Vocab.Len())
 	vs := gnn.NewVarStore(dev)
@@ -74,8 +67,20 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	out := s.lmResult(res, c, cfg.MaxStep)
-	return s.finish(out)
+	return s.finish(s.lmResult(res, c, cfg.MaxStep))
+}
+
+// dataText names the data the run reads, as its flags give it: "--data
+// kjv in DIR with --train-subset N".
+func (s Spec) dataText() string {
+	what := "--data " + s.Data
+	if s.DataDir != "" {
+		what += " in " + s.DataDir
+	}
+	if s.TrainSubset > 0 {
+		what += fmt.Sprintf(" with --train-subset %d", s.TrainSubset)
+	}
+	return what
 }
 
 // lmTrainConfig is the language-model loop's config for the recipe cfg,
