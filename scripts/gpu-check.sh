@@ -20,6 +20,9 @@
 #   4 masks     pattern, Dropout and DropBlock masks on the GPU against the CPU's
 #   5 forward   ResNet-50 forward against PyTorch's on the GPU, same weights
 #   6 bench     ours/PyTorch on the GPU: WRN-28-10 batch 128, Transformer-XL
+#   7 ddp       train --nproc 2 on the device (both ranks on GPU 0 when
+#               there is one: Gloo's collectives on CUDA tensors, which
+#               no GPU has run yet) over random CIFAR-10-format files
 # Variables: PYTHON (python with torch; default python3, then /usr/bin/python3),
 # GPU_KIT (default .build/gpu-kit), JOBS (compiler jobs; default all CPUs).
 set -uo pipefail
@@ -201,6 +204,29 @@ elif [[ -n "$python" ]]; then
 		--variants dropout,pattern --steps 10 --warmup 3 --precision fp32,bf16 --skip mask,loader,controller,images --json "$out/bench-txl.json"
 else
 	skip bench "no python with torch"
+fi
+
+# 7. Data-parallel training on two processes (Gloo; NCCL is not built),
+# on random CIFAR-10-format files: 5 × 200 training and 200 test records.
+cifar="$out/cifar-random"
+if [[ -n "$python" ]] || command -v python3 >/dev/null; then
+	"${python:-python3}" - "$cifar" <<'PY' >>"$log" 2>&1
+import os, random, sys
+d = sys.argv[1]
+os.makedirs(d, exist_ok=True)
+rng = random.Random(1)
+for name in ["data_batch_%d.bin" % i for i in range(1, 6)] + ["test_batch.bin"]:
+    with open(os.path.join(d, name), "wb") as f:
+        for _ in range(200):
+            f.write(bytes([rng.randrange(10)]) + bytes(rng.randrange(256) for _ in range(3072)))
+PY
+	ddp_dev=cpu
+	((dry)) || ddp_dev=cuda:0
+	run ddp 240 "$ad" train --nproc 2 --device "$ddp_dev" --data cifar10 --data-dir "$cifar" --model convnet \
+		--epochs 2 --batch-size 32 --threads 1 --out "$out/ddp"
+	rm -rf "$cifar"
+else
+	skip ddp "no python to write the random data"
 fi
 
 # The summary.
