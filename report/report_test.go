@@ -312,7 +312,9 @@ func TestWriteLM(t *testing.T) {
 	}
 	b, _ := os.ReadFile(out)
 	md := string(b)
-	for _, w := range []string{"Not a ConvNet pattern file", `"sites": "\\.ff\\.hidden$"`, "| 140.50 | 139.10 |", "| -10.70 |"} {
+	// Paired perplexities also relative to B's (10.70 below none's 149.80).
+	for _, w := range []string{"Not a ConvNet pattern file", `"sites": "\\.ff\\.hidden$"`, "| 140.50 | 139.10 |", "| -10.70 |",
+		"| relative to B |", "| `autodropout-best` | `none` | 1 | -10.7000 | -7.1% |"} {
 		if !strings.Contains(md, w) {
 			t.Errorf("report.md lacks %q", w)
 		}

@@ -71,7 +71,12 @@ type Paired struct {
 	A, B  string
 	Seeds []int64
 	Diff  Stat
+	BMean float64 // B's mean over the paired seeds
 }
+
+// Relative is the mean difference over B's mean on the paired seeds
+// (−0.27: A is 27% below B).
+func (p Paired) Relative() float64 { return p.Diff.Mean / p.BMean }
 
 // Significant reports whether the 95% interval excludes zero.
 func (p Paired) Significant() bool {
@@ -103,17 +108,17 @@ func PairedDiff(a, b *Group, score func(Run) float64) Paired {
 			bySeed[r.Seed] = v
 		}
 	}
-	var d []float64
+	var d, bs []float64
 	for _, r := range a.Runs {
 		v := score(r)
 		w, ok := bySeed[r.Seed]
 		if !ok || math.IsNaN(v) {
 			continue
 		}
-		d = append(d, v-w)
+		d, bs = append(d, v-w), append(bs, w)
 		p.Seeds = append(p.Seeds, r.Seed)
 	}
-	p.Diff = Describe(d)
+	p.Diff, p.BMean = Describe(d), Describe(bs).Mean
 	return p
 }
 
