@@ -2,7 +2,6 @@ package data
 
 import (
 	"bytes"
-	"context"
 	"io"
 	"math/rand"
 	"os"
@@ -10,20 +9,6 @@ import (
 	"strings"
 	"testing"
 )
-
-// takeViews reads n batches of s from batch from.
-func takeViews(t *testing.T, s *FolderViewStream, from, n int) []*ViewBatch {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	var out []*ViewBatch
-	for b := range s.Batches(ctx, from) {
-		if out = append(out, b); len(out) == n {
-			break
-		}
-	}
-	return out
-}
 
 // TestFolderViewStream: batch k holds the images at positions (k mod P)·B
 // … of epoch ⌊k/P⌋'s order, its weak view the training transform drawn
@@ -49,8 +34,8 @@ func TestFolderViewStream(t *testing.T) {
 	if s.PerEpoch() != 2 || s.Len() != 10 {
 		t.Fatalf("%d batches an epoch of %d images, want 2 of 10", s.PerEpoch(), s.Len())
 	}
-	one, three := takeViews(t, s, 0, 5), takeViews(t, mk(3), 0, 5)
-	late := takeViews(t, mk(2), 3, 2)
+	one, three := collect(t, s, 0, 5), collect(t, mk(3), 0, 5)
+	late := collect(t, mk(2), 3, 2)
 	for k := range 5 {
 		if !equalF(one[k].Weak, three[k].Weak) || !equalF(one[k].Strong, three[k].Strong) {
 			t.Errorf("batch %d differs between 1 and 3 workers", k)
@@ -117,7 +102,7 @@ func TestFolderViewStreamBadInput(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for k, b := range takeViews(t, s, 0, 3) {
+	for k, b := range collect(t, s, 0, 3) {
 		if b.N != 7 || len(b.Weak) != 7*3*16*16 || len(b.Strong) != len(b.Weak) {
 			t.Errorf("batch %d: %d images, want the 7 readable of 8", k, b.N)
 		}

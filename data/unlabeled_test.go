@@ -81,8 +81,11 @@ func TestLabeledSplit(t *testing.T) {
 	}
 }
 
-// collect returns n batches of the stream from batch from.
-func collect(t *testing.T, v *ViewStream, from, n int) []*ViewBatch {
+// collect returns n batches of the stream from batch from (a ViewStream
+// or a FolderViewStream).
+func collect(t *testing.T, v interface {
+	Batches(context.Context, int) <-chan *ViewBatch
+}, from, n int) []*ViewBatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -195,17 +198,6 @@ func TestViewStreamRefuses(t *testing.T) {
 // whole batch of its own.
 func TestViewStreamShards(t *testing.T) {
 	im := classed(40, 4).WithoutLabels()
-	views := func(s *ViewStream, n int) []*ViewBatch {
-		ctx, cancel := context.WithCancel(context.Background())
-		defer cancel()
-		var out []*ViewBatch
-		for b := range s.Batches(ctx, 0) {
-			if out = append(out, b); len(out) == n {
-				break
-			}
-		}
-		return out
-	}
 	mk := func(batch, shard, shards int) *ViewStream {
 		s, err := NewViewStream(im, ViewConfig{BatchSize: batch, Seed: 2, Shard: shard, Shards: shards})
 		if err != nil {
@@ -228,7 +220,7 @@ func TestViewStreamShards(t *testing.T) {
 		slices.Sort(out)
 		return out
 	}
-	w, a, b := views(whole, 12), views(s0, 12), views(s1, 12)
+	w, a, b := collect(t, whole, 0, 12), collect(t, s0, 0, 12), collect(t, s1, 0, 12)
 	for k := range 12 { // over two epochs
 		if got, want := images(a[k], b[k]), images(w[k]); !slices.Equal(got, want) {
 			t.Errorf("batch %d: the shards' images are not the whole stream's", k)

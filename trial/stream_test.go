@@ -49,6 +49,27 @@ func writeImageNet(t *testing.T, perClass int) string {
 	return root
 }
 
+// imageNetArgs are the tests' flags for a training on the folder root.
+func imageNetArgs(root string) []string {
+	return []string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
+		"--val-frac", "0.25", "--seed", "3", "--threads", "1"}
+}
+
+// trainImageNet trains on root with imageNetArgs and extra in this
+// process and returns the result.
+func trainImageNet(t *testing.T, root string, extra ...string) Result {
+	t.Helper()
+	out := t.TempDir()
+	if err := runTrain(append(append(imageNetArgs(root), "--out", out), extra...)); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
 // ImageNet read whole streams: validation is held out of train/ by
 // --val-frac, val/ is the test split, the crop is --image-size, the
 // corrupt file is skipped and recorded; the same seed gives the same
@@ -58,18 +79,7 @@ func writeImageNet(t *testing.T, perClass int) string {
 func TestTrainStreamsImageNet(t *testing.T) {
 	root := writeImageNet(t, 10)
 	train := func(extra ...string) Result {
-		t.Helper()
-		out := t.TempDir()
-		args := append([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
-			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--randaugment", "--out", out}, extra...)
-		if err := runTrain(args); err != nil {
-			t.Fatal(err)
-		}
-		r, err := ReadResult(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return trainImageNet(t, root, append([]string{"--randaugment"}, extra...)...)
 	}
 	r := train()
 	if r.TrainN != 16 || r.ValN != 5 || r.TestN != 6 {
@@ -104,8 +114,7 @@ func TestTrainStreamsImageNetOnTwoProcesses(t *testing.T) {
 	}
 	root := writeImageNet(t, 10)
 	spec := func(nproc int) Spec {
-		s, err := ParseArgs([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
-			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--nproc", fmt.Sprint(nproc), "--out", t.TempDir()})
+		s, err := ParseArgs(append(imageNetArgs(root), "--nproc", fmt.Sprint(nproc), "--out", t.TempDir()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -142,18 +151,7 @@ func TestTrainStreamsImageNetOnTwoProcesses(t *testing.T) {
 func TestTrainStreamsImageNetSemiSupervised(t *testing.T) {
 	root := writeImageNet(t, 10)
 	train := func(extra ...string) Result {
-		t.Helper()
-		out := t.TempDir()
-		args := append([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
-			"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--labeled-per-class", "3", "--out", out}, extra...)
-		if err := runTrain(args); err != nil {
-			t.Fatal(err)
-		}
-		r, err := ReadResult(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return r
+		return trainImageNet(t, root, append([]string{"--labeled-per-class", "3"}, extra...)...)
 	}
 	sup := train()
 	if sup.TrainN != 6 || sup.ValN != 5 || sup.UnlabeledN != 0 || sup.UDA != nil {
@@ -174,8 +172,7 @@ func TestTrainStreamsImageNetSemiSupervised(t *testing.T) {
 	}
 	// On two processes each rank streams its shard of the unlabeled
 	// images (5 each: a batch of μ × 4 = 8 no longer fits, 4 does).
-	s, err := ParseArgs([]string{"--data", "imagenet", "--data-dir", root, "--image-size", "32", "--epochs", "2", "--batch-size", "4",
-		"--val-frac", "0.25", "--seed", "3", "--threads", "1", "--labeled-per-class", "3", "--semi", "uda", "--uda-ratio", "2", "--nproc", "2", "--out", t.TempDir()})
+	s, err := ParseArgs(append(imageNetArgs(root), "--labeled-per-class", "3", "--semi", "uda", "--uda-ratio", "2", "--nproc", "2", "--out", t.TempDir()))
 	if err != nil {
 		t.Fatal(err)
 	}
