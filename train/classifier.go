@@ -282,7 +282,9 @@ func (r *classifierRun) trainEpoch(ctx context.Context, epoch int) error {
 	res.Examples += int64(sums[2])
 	res.Epochs = epoch + 1
 	if r.uda != nil {
-		res.UDA = r.uda.epochStats()
+		if res.UDA, err = r.uda.epochStats(r.par); err != nil {
+			return err
+		}
 	}
 	return nil
 }

@@ -66,6 +66,7 @@ type jobOutcome struct {
 	Losses []float64
 	ValAcc float64
 	Params map[string][]float64
+	UDA    *UDAStats // the last epoch's UDA terms (UDA jobs)
 }
 
 // rankMLP is a model without batch norm (whose per-rank statistics would
@@ -172,7 +173,7 @@ func trainJob(job rankJob, g *distributed.Group) (*jobOutcome, error) {
 	for _, p := range res.Curve {
 		out.Losses = append(out.Losses, p.TrainLoss)
 	}
-	out.ValAcc = *res.ValAcc
+	out.ValAcc, out.UDA = *res.ValAcc, res.UDA
 	for name, v := range nn.Variables(vs) {
 		out.Params[name] = v.Float64Values()
 	}
@@ -313,6 +314,12 @@ func testEquivalence(t *testing.T, uda bool) {
 	for e := range one.Losses {
 		if d := math.Abs(two.Losses[e] - one.Losses[e]); d > 1e-4*math.Abs(one.Losses[e]) {
 			t.Errorf("epoch %d: training loss %.7f on two processes, %.7f on one", e+1, two.Losses[e], one.Losses[e])
+		}
+	}
+	if uda { // the terms are means over every rank's steps
+		a, b := one.UDA, two.UDA
+		if a == nil || b == nil || math.Abs(a.SupLoss-b.SupLoss) > 1e-4*a.SupLoss || math.Abs(a.UnsupLoss-b.UnsupLoss) > 1e-4*a.UnsupLoss || a.UnsupLoss == 0 {
+			t.Errorf("UDA terms %+v on two processes, %+v on one", b, a)
 		}
 	}
 	if math.Abs(two.ValAcc-one.ValAcc) > 0.01 {

@@ -143,16 +143,21 @@ func (u *UDA) start(ctx context.Context, from int) *udaRun {
 	return &udaRun{UDA: u, batches: u.Unlabeled.Batches(ctx, from), stop: stop}
 }
 
-// epochStats returns the epoch's means and resets the sums.
-func (r *udaRun) epochStats() *UDAStats {
-	n := float64(max(r.n, 1))
-	st := &UDAStats{SupLoss: r.sums[0] / n, UnsupLoss: r.sums[1] / n, Confident: r.sums[2] / n}
-	if r.TSA != "" {
-		k := r.sums[3] / n
-		st.TSAKept = &k
+// epochStats returns the epoch's means over every rank of par and resets
+// the sums. Every rank must call it.
+func (r *udaRun) epochStats(par *parallel) (*UDAStats, error) {
+	sums, err := par.sum(r.sums[0], r.sums[1], r.sums[2], r.sums[3], float64(r.n))
+	if err != nil {
+		return nil, fmt.Errorf("sum the ranks' UDA terms: %w", err)
 	}
 	r.sums, r.n = [4]float64{}, 0
-	return st
+	n := max(sums[4], 1)
+	st := &UDAStats{SupLoss: sums[0] / n, UnsupLoss: sums[1] / n, Confident: sums[2] / n}
+	if r.TSA != "" {
+		k := sums[3] / n
+		st.TSAKept = &k
+	}
+	return st, nil
 }
 
 // progressText is the epoch so far, for progress lines.
