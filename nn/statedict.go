@@ -225,7 +225,7 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 			name = strings.TrimPrefix(name, opts.StripPrefix)
 		}
 		if opts.Rename != nil {
-			name = opts.Rename(k)
+			name = opts.Rename(name)
 		}
 		if name == "" {
 			continue

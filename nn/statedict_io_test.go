@@ -121,6 +121,21 @@ func TestStripDataParallelPrefix(t *testing.T) {
 	if err != nil || r.Stripped != "" {
 		t.Fatalf("plain keys: %v, %v (stripped %q)", r, err, r.Stripped)
 	}
+	// Rename sees the key with the prefix already stripped.
+	var seen []string
+	rename := func(k string) string {
+		seen = append(seen, k)
+		return strings.Replace(k, "features.", "body.", 1)
+	}
+	_, err = LoadTensors(vs, prefixed, &LoadOptions{StripPrefix: DataParallelPrefix, Rename: rename, Partial: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range seen {
+		if strings.HasPrefix(k, DataParallelPrefix) {
+			t.Fatalf("Rename got %q, with the prefix StripPrefix removes", k)
+		}
+	}
 	// Only some keys prefixed: nothing is stripped, and a strict load fails.
 	for k, v := range file {
 		if strings.HasPrefix(k, "classifier") {
