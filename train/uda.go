@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"math"
+	"reflect"
 	"slices"
 
 	"github.com/autodropout/autodropout/data"
@@ -81,10 +82,17 @@ type ViewSource interface {
 	Batches(ctx context.Context, from int) <-chan *data.ViewBatch
 }
 
+// isNilPointer reports whether v holds a nil pointer: an interface that is
+// not nil itself but whose every method would dereference nil.
+func isNilPointer(v any) bool {
+	r := reflect.ValueOf(v)
+	return r.Kind() == reflect.Pointer && r.IsNil()
+}
+
 // Check names the first setting of u out of range.
 func (u *UDA) Check() error {
 	switch {
-	case u.Unlabeled == nil:
+	case u.Unlabeled == nil, isNilPointer(u.Unlabeled):
 		return fmt.Errorf("uda: no unlabeled stream")
 	case !(u.Weight > 0) || math.IsInf(u.Weight, 0):
 		return fmt.Errorf("uda weight λ %v: want a finite number > 0", u.Weight)

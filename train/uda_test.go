@@ -46,6 +46,7 @@ func TestUDACheck(t *testing.T) {
 		{func(u *UDA) {}, ""},
 		{func(u *UDA) { u.Threshold, u.Temperature, u.TSA = 0, 1, "exp" }, ""},
 		{func(u *UDA) { u.Unlabeled = nil }, "no unlabeled stream"},
+		{func(u *UDA) { u.Unlabeled = (*data.ViewStream)(nil) }, "no unlabeled stream"},
 		{func(u *UDA) { u.Weight = 0 }, "weight λ"},
 		{func(u *UDA) { u.Weight = math.Inf(1) }, "weight λ"},
 		{func(u *UDA) { u.Temperature = 0 }, "temperature τ"},
