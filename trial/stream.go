@@ -56,10 +56,10 @@ func (s Spec) streamImages(rank, world int) (*splits, error) {
 		log = io.Discard
 	}
 	train := data.StreamConfig{BatchSize: s.BatchSize, Shuffle: true, Seed: s.Seed, Log: log, RandAugment: s.randAugment(),
-		Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, Shard: rank, Shards: world, EvenShards: true}
+		Transform: s.streamTransform(true), Shard: rank, Shards: world, EvenShards: true}
 	// Evaluation batches are training-sized: at 600 pixels a batch of 256
 	// would be 1.1 GB, and the loader holds four.
-	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: data.ImageTransform{Size: s.ImageSize}, Shard: rank, Shards: world}
+	eval := data.StreamConfig{BatchSize: s.BatchSize, Log: log, Transform: s.streamTransform(false), Shard: rank, Shards: world}
 	sp := &splits{input: nn.Input{C: 3, H: int64(s.ImageSize), W: int64(s.ImageSize)}, classes: trainF.Classes(),
 		trainN: len(trIdx), valN: len(valIdx), augment: streamAugmentText(train), log: log, rank: rank, world: world}
 	if rest != nil {
@@ -137,4 +137,10 @@ func (sp *splits) recordSkipped(r *Result, g *distributed.Group, out io.Writer) 
 		fmt.Fprintf(out, "skipped unreadable images %d times (result.json's skipped_images; bad_images names up to %d)\n", r.SkippedImages, maxBadImages)
 	}
 	return nil
+}
+
+// streamTransform is the resize and crop of a streamed image: training's
+// random crop and flip (unless NoAugment) or evaluation's center crop.
+func (s Spec) streamTransform(training bool) data.ImageTransform {
+	return data.ImageTransform{Size: s.ImageSize, Train: training && !s.NoAugment}
 }

@@ -228,7 +228,7 @@ func (s Spec) udaConfig(sp *splits, model nn.SiteModel) (*train.UDA, error) {
 	switch {
 	case sp.unlabeledFolder != nil: // streamed from the files
 		sp.folderViews, err = data.NewFolderViewStream(sp.unlabeledFolder, data.FolderViewConfig{BatchSize: s.UDARatio * s.BatchSize,
-			Transform: data.ImageTransform{Size: s.ImageSize, Train: !s.NoAugment}, RandAugment: ra, Seed: s.Seed, Log: sp.log,
+			Transform: s.streamTransform(true), RandAugment: ra, Seed: s.Seed, Log: sp.log,
 			Shard: sp.rank, Shards: sp.world})
 		stream = sp.folderViews
 	case sp.unlabeled != nil:
