@@ -3,7 +3,6 @@ package bench
 import (
 	"errors"
 	"fmt"
-	"os"
 	"regexp"
 	"runtime"
 	"strconv"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/configs"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/libtorch"
@@ -260,7 +260,7 @@ func buildClassifierVariant(f *Settings, m *benchModel, name, spec, v string, pr
 }
 
 func buildLM(f *Settings, py *pyBridge) (*benchModel, error) {
-	b, err := os.ReadFile(f.LMConfig)
+	b, err := configs.ReadFile(f.LMConfig)
 	if err != nil {
 		return nil, fmt.Errorf("--lm-config: %w", err)
 	}

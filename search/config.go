@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/autodropout/autodropout/configs"
 	"github.com/autodropout/autodropout/libtorch"
 	"math"
 	"os"
@@ -169,7 +170,7 @@ func (c Config) WithDefaults() Config {
 		// Batch size, learning rate and length come from LMConfig, sites from the space.
 		t.Model = cmp.Or(t.Model, "transformer-xl")
 		t.Data = cmp.Or(t.Data, "fortunes")
-		t.LMConfig = cmp.Or(t.LMConfig, "configs/transformer-xl-small.json")
+		t.LMConfig = cmp.Or(t.LMConfig, configs.TransformerXLSmall)
 	} else {
 		t.Model = cmp.Or(t.Model, "convnet")
 		t.Data = cmp.Or(t.Data, "fashion-mnist")
@@ -456,8 +457,8 @@ func checkDevice(d string) error {
 // reported before the first trial.
 func (t Task) CheckFiles() error {
 	if t.Kind == "lm" {
-		if err := isFile("lm_config", t.LMConfig); err != nil {
-			return err
+		if err := configs.Exists(t.LMConfig); err != nil {
+			return fmt.Errorf("lm_config %s: %w", t.LMConfig, err)
 		}
 	}
 	if t.Data == "kjv" { // prepared here once, rather than by every trial
@@ -523,17 +524,6 @@ func (t Task) CheckFiles() error {
 		}
 	}
 	return err
-}
-
-func isFile(field, path string) error {
-	st, err := os.Stat(path)
-	if err == nil && !st.Mode().IsRegular() {
-		err = errors.New("not a regular file")
-	}
-	if err != nil {
-		return fmt.Errorf("%s %s: %w", field, path, err)
-	}
-	return nil
 }
 
 // TimeoutDuration is Task.Timeout parsed.

@@ -3,9 +3,9 @@ package trial
 import (
 	"context"
 	"fmt"
-	"os"
 
 	"github.com/autodropout/autodropout/autodropout"
+	"github.com/autodropout/autodropout/configs"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/libtorch"
@@ -121,9 +121,9 @@ func (s Spec) lmResult(res *train.LMResult, c *data.Corpus, maxStep int) Result 
 // identity) and the recipe with Steps applied.
 func (s Spec) readRecipe() ([]byte, train.LMRecipe, error) {
 	var cfg train.LMRecipe
-	recipe, err := os.ReadFile(s.LMConfig)
+	recipe, err := configs.ReadFile(s.LMConfig)
 	if err != nil {
-		return nil, cfg, err
+		return nil, cfg, fmt.Errorf("--config: %w", err)
 	}
 	if err := strictjson.Decode(recipe, &cfg); err != nil {
 		return nil, cfg, fmt.Errorf("config %s: %w", s.LMConfig, err)

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/autodropout/autodropout/configs"
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/libtorch"
 	"github.com/autodropout/autodropout/train"
@@ -28,7 +29,7 @@ const (
 	DefaultClassifyData  = "fashion-mnist"
 	DefaultLMModel       = "transformer-xl"
 	DefaultLMData        = "fortunes"
-	DefaultLMConfig      = "configs/transformer-xl-small.json"
+	DefaultLMConfig      = configs.TransformerXLSmall
 	DefaultEpochs        = 1
 	DefaultBatchSize     = 128
 	DefaultLR            = 0.05
