@@ -47,3 +47,6 @@ func Add_(x, y *ts.Tensor) {
 		runtime.KeepAlive(y)
 	})
 }
+
+// Zero_ sets every element of x to 0 in place.
+func Zero_(x *ts.Tensor) { InPlace(x, lib.AtgZero_) }

@@ -30,6 +30,10 @@ func TestInPlace(t *testing.T) {
 	if v := x.Float64Values()[3]; v <= 0 || v >= 1 {
 		t.Errorf("silu(sigmoid(2.5)) = %v", v)
 	}
+	Zero_(x)
+	if x.Ctensor() != before || x.Float64Values()[3] != 0 {
+		t.Errorf("Zero_: handle kept %v, values %v", x.Ctensor() == before, x.Float64Values())
+	}
 	defer func() {
 		if recover() == nil {
 			t.Error("a failing in-place op did not panic")

@@ -268,7 +268,7 @@ func withZeroParams(params map[string]*ts.Tensor, f func() error) error {
 	err := libtorch.NoGrad(func() {
 		for name, p := range params {
 			saved[name] = copyTensor(p)
-			p.MustZero_()
+			libtorch.Zero_(p)
 		}
 	})
 	if err != nil {
