@@ -208,6 +208,36 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		opts = &LoadOptions{}
 	}
 	r := &LoadReport{File: file}
+	src, err := r.modelNames(tensors, opts)
+	if err != nil {
+		return nil, err
+	}
+	dst := Variables(vs)
+	copies, err := r.match(src, dst)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.allowed(opts, src, dst); err != nil {
+		r.Loaded = nil
+		return r, err
+	}
+	if len(copies) == 0 && len(dst) > 0 {
+		return r, fmt.Errorf("%w: no tensor matches (%s)", ErrStateDictMismatch, strings.Join(r.problems(), "; "))
+	}
+	err = libtorch.NoGrad(func() {
+		for _, c := range copies {
+			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// modelNames maps the file's keys to the model's names: StripPrefix when
+// every key carries it, then Rename (dropping keys it maps to "").
+func (r *LoadReport) modelNames(tensors map[string]*ts.Tensor, opts *LoadOptions) (map[string]*ts.Tensor, error) {
 	strip := opts.StripPrefix != "" && len(tensors) > 0
 	for k := range tensors {
 		if !strings.HasPrefix(k, opts.StripPrefix) {
@@ -235,7 +265,14 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 		}
 		src[name] = t
 	}
-	dst := Variables(vs)
+	return src, nil
+}
+
+// match compares the file's tensors src with the model's dst by name and
+// shape, filling r's lists (sorted), and returns the (model, file) pairs to
+// copy. A float tensor where the model has an integer one, or the
+// reverse, is an error.
+func (r *LoadReport) match(src, dst map[string]*ts.Tensor) ([][2]*ts.Tensor, error) {
 	var copies [][2]*ts.Tensor
 	for name, t := range src {
 		v, ok := dst[name]
@@ -277,46 +314,44 @@ func loadTensors(vs *gnn.VarStore, tensors map[string]*ts.Tensor, opts *LoadOpti
 	sort.Strings(r.Unexpected)
 	sort.Strings(r.Ignored)
 	sort.Slice(r.Mismatched, func(i, j int) bool { return r.Mismatched[i].Name < r.Mismatched[j].Name })
-	if !opts.Partial && !r.Complete() {
-		r.Loaded = nil
-		return r, fmt.Errorf("%w: %s (nothing loaded; LoadOptions.Partial loads what matches)",
+	return copies, nil
+}
+
+// allowed says whether opts allow what r would skip: nothing for a strict
+// load; for a Partial one, what Skippable accepts (the rest goes to
+// r.Refused).
+func (r *LoadReport) allowed(opts *LoadOptions, src, dst map[string]*ts.Tensor) error {
+	if !opts.Partial {
+		if r.Complete() {
+			return nil
+		}
+		return fmt.Errorf("%w: %s (nothing loaded; LoadOptions.Partial loads what matches)",
 			ErrStateDictMismatch, strings.Join(r.problems(), "; "))
 	}
-	if opts.Partial && opts.Skippable != nil {
-		for _, name := range r.Missing {
-			if !opts.Skippable(name, sizeOf(dst[name]), nil) {
-				r.Refused = append(r.Refused, name)
-			}
-		}
-		for _, name := range r.Unexpected {
-			if !opts.Skippable(name, nil, sizeOf(src[name])) {
-				r.Refused = append(r.Refused, name)
-			}
-		}
-		for _, m := range r.Mismatched {
-			if !opts.Skippable(m.Name, m.Model, m.File) {
-				r.Refused = append(r.Refused, m.Name)
-			}
-		}
-		if len(r.Refused) > 0 {
-			sort.Strings(r.Refused)
-			r.Loaded = nil
-			return r, fmt.Errorf("%w: it would skip %d tensors that fine-tuning may not skip (%s): %s (nothing loaded)",
-				ErrStateDictMismatch, len(r.Refused), listNames(r.Refused), strings.Join(r.problems(), "; "))
+	if opts.Skippable == nil {
+		return nil
+	}
+	for _, name := range r.Missing {
+		if !opts.Skippable(name, sizeOf(dst[name]), nil) {
+			r.Refused = append(r.Refused, name)
 		}
 	}
-	if len(copies) == 0 && len(dst) > 0 {
-		return r, fmt.Errorf("%w: no tensor matches (%s)", ErrStateDictMismatch, strings.Join(r.problems(), "; "))
-	}
-	err := libtorch.NoGrad(func() {
-		for _, c := range copies {
-			c[0].Copy_(c[1]) // shapes agree; copy_ converts dtype and device
+	for _, name := range r.Unexpected {
+		if !opts.Skippable(name, nil, sizeOf(src[name])) {
+			r.Refused = append(r.Refused, name)
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	return r, nil
+	for _, m := range r.Mismatched {
+		if !opts.Skippable(m.Name, m.Model, m.File) {
+			r.Refused = append(r.Refused, m.Name)
+		}
+	}
+	if len(r.Refused) == 0 {
+		return nil
+	}
+	sort.Strings(r.Refused)
+	return fmt.Errorf("%w: it would skip %d tensors that fine-tuning may not skip (%s): %s (nothing loaded)",
+		ErrStateDictMismatch, len(r.Refused), listNames(r.Refused), strings.Join(r.problems(), "; "))
 }
 
 // ReadStateDict reads the tensors of a file written by torch.save of a
