@@ -116,7 +116,7 @@ type Task struct {
 	// The optimizer and learning-rate schedule (trial.Spec's fields of
 	// the same names; defaults: SGD with weight decay 5e-4, cosine).
 	Optimizer     string             `json:"optimizer,omitempty"`       // sgd or rmsprop
-	WeightDecay   float64            `json:"weight_decay,omitempty"`    // 0: 5e-4 (sgd), 1e-5 (rmsprop)
+	WeightDecay   float64            `json:"weight_decay,omitempty"`    // 0: 5e-4 (sgd), 1e-5 (rmsprop); negative: none
 	LRSchedule    string             `json:"lr_schedule,omitempty"`     // cosine or exponential
 	LRDecay       float64            `json:"lr_decay,omitempty"`        // exponential: factor per period (0: 0.97)
 	LRDecayEpochs float64            `json:"lr_decay_epochs,omitempty"` // exponential: epochs per period (0: 2.4)

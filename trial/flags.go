@@ -106,13 +106,13 @@ func (s *Spec) classifyFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.BatchSize, "batch-size", s.BatchSize, fmt.Sprintf("examples per step (default %d)", DefaultBatchSize))
 	fs.Float64Var(&s.LR, "lr", s.LR, fmt.Sprintf("peak learning rate (default %v)", DefaultLR))
 	fs.StringVar(&s.Optimizer, "optimizer", s.Optimizer, "sgd (Nesterov momentum 0.9, the default) or rmsprop (TensorFlow's, EfficientNet's: decay 0.9, momentum 0.9, eps 1e-3 inside the square root)")
-	fs.Float64Var(&s.WeightDecay, "weight-decay", s.WeightDecay, "L2 weight decay (default 5e-4; rmsprop: 1e-5)")
+	fs.Var(zeroMeansNone{&s.WeightDecay, 0, "a decay rate"}, "weight-decay", "L2 weight decay (0: none; default 5e-4, rmsprop: 1e-5)")
 	fs.StringVar(&s.LRSchedule, "lr-schedule", s.LRSchedule, "learning-rate schedule: cosine (to 0 over the run, per step; the default) or exponential (× --lr-decay every --lr-decay-epochs epochs, staircase)")
 	fs.Float64Var(&s.LRDecay, "lr-decay", s.LRDecay, "exponential schedule: factor per period (default 0.97)")
 	fs.Float64Var(&s.LRDecayEpochs, "lr-decay-epochs", s.LRDecayEpochs, "exponential schedule: epochs per period (default 2.4)")
 	fs.Float64Var(&s.WarmupEpochs, "warmup-epochs", s.WarmupEpochs, "raise the learning rate linearly from 0 over these first epochs (0: none)")
 	fs.IntVar(&s.TrainSubset, "train-subset", s.TrainSubset, "train on this many examples, or with --task lm this many tokens of the training split, in chunks of 4,096 spread evenly over it (0: all)")
-	fs.Var(zeroMeansNone{&s.ValFrac, DefaultValFrac}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
+	fs.Var(zeroMeansNone{&s.ValFrac, DefaultValFrac, "a fraction below 1"}, "val-frac", "`fraction` of the training set held out for validation (0: none)")
 	fs.IntVar(&s.ImageSize, "image-size", s.ImageSize, fmt.Sprintf("imagenet: crop side (default %d; EfficientNet-B7: 600)", DefaultImageSize))
 	fs.IntVar(&s.PerClass, "per-class", s.PerClass, "imagenet: training images per class, decoded once into memory at the evaluation crop (the search's proxy); 0: all, streamed from the files (RandomResizedCrop and flip for training, Resize and CenterCrop for validation and val/, the test split)")
 	fs.Var(notFlag{&s.NoAugment}, "augment", "random crop (pad 4 on 32×32, 2 on 28×28; imagenet: RandomResizedCrop) and, for colour images, horizontal flip (--augment=false: none)")
@@ -161,13 +161,16 @@ func (f notFlag) Set(v string) error {
 	return nil
 }
 
-// zeroMeansNone is a fraction flag whose 0 turns the feature off (the
-// field then holds -1) while the field's 0 stands for the default def:
-// --val-frac 0 holds out nothing, --uda-threshold 0 masks nothing. The
-// upper bound is Validate's, which names the value.
+// zeroMeansNone is a flag whose 0 turns the feature off (the field then
+// holds -1) while the field's 0 stands for the default def: --val-frac 0
+// holds out nothing, --uda-threshold 0 masks nothing, --weight-decay 0
+// decays nothing. A def of 0 means the default depends on other options
+// (the usage text says it). want names the values above 0 in errors; the
+// upper bound is the Spec's check, which names the value.
 type zeroMeansNone struct {
-	p   *float64
-	def float64
+	p    *float64
+	def  float64
+	want string
 }
 
 func (f zeroMeansNone) String() string {
@@ -186,7 +189,7 @@ func (f zeroMeansNone) Set(v string) error {
 		return err
 	}
 	if !(x >= 0) {
-		return fmt.Errorf("want 0 (none) or a fraction below 1")
+		return fmt.Errorf("want 0 (none) or %s", f.want)
 	}
 	*f.p = x
 	if x == 0 {
@@ -250,7 +253,7 @@ func (s Spec) Args() []string {
 	a.num("batch-size", s.BatchSize)
 	a.float("lr", s.LR)
 	a.str("optimizer", s.Optimizer)
-	a.float("weight-decay", s.WeightDecay)
+	a.zeroMeansNone("weight-decay", s.WeightDecay)
 	a.str("lr-schedule", s.LRSchedule)
 	a.float("lr-decay", s.LRDecay)
 	a.float("lr-decay-epochs", s.LRDecayEpochs)

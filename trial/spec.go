@@ -127,7 +127,8 @@ type Spec struct {
 	// 0.9, momentum 0.9 and ε 1e-3).
 	Optimizer string `json:"optimizer,omitempty"`
 	// WeightDecay (classify) is the L2 weight decay; 0 is 5e-4 for SGD,
-	// 1e-5 (EfficientNet's) for RMSProp.
+	// 1e-5 (EfficientNet's) for RMSProp, a negative value is none (the
+	// flag's --weight-decay 0).
 	WeightDecay float64 `json:"weight_decay,omitempty"`
 	// LRSchedule (classify) is "cosine" ("", from LR to 0 over the run,
 	// per step) or "exponential" (LR·LRDecay every LRDecayEpochs epochs,
@@ -402,8 +403,8 @@ func (s Spec) checkRecipe() error {
 	switch {
 	case !slices.Contains([]string{"", "sgd", "rmsprop"}, s.Optimizer):
 		return fmt.Errorf("--optimizer %q: want sgd or rmsprop", s.Optimizer)
-	case !(s.WeightDecay >= 0) || !finite(s.WeightDecay):
-		return fmt.Errorf("--weight-decay %v: want a finite number ≥ 0", s.WeightDecay)
+	case !finite(s.WeightDecay):
+		return fmt.Errorf("--weight-decay %v: want a finite number ≥ 0 (0: none)", s.WeightDecay)
 	case !slices.Contains([]string{"", "cosine", "exponential"}, s.LRSchedule):
 		return fmt.Errorf("--lr-schedule %q: want cosine or exponential", s.LRSchedule)
 	case (s.LRDecay != 0 || s.LRDecayEpochs != 0) && s.LRSchedule != "exponential":
@@ -420,8 +421,10 @@ func (s Spec) checkRecipe() error {
 // optimizer, weight decay and schedule, defaults filled.
 func (s Spec) recipe() (opt string, weightDecay float64, sched train.Schedule) {
 	opt = cmp.Or(s.Optimizer, "sgd")
-	weightDecay = s.WeightDecay
-	if weightDecay == 0 {
+	switch weightDecay = s.WeightDecay; {
+	case weightDecay < 0:
+		weightDecay = 0
+	case weightDecay == 0:
 		weightDecay = map[string]float64{"sgd": 5e-4, "rmsprop": train.RMSPropWeightDecay}[opt]
 	}
 	sched = train.Schedule{Kind: cmp.Or(s.LRSchedule, "cosine"), WarmupEpochs: s.WarmupEpochs}

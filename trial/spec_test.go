@@ -71,6 +71,25 @@ func TestDefaults(t *testing.T) {
 	if none.ValFrac >= 0 || none.resolved().ValFrac != 0 {
 		t.Errorf("--val-frac 0: ValFrac %v, resolved %v; want none held out", none.ValFrac, none.resolved().ValFrac)
 	}
+	for _, tc := range []struct {
+		args []string
+		want float64
+	}{
+		{nil, 5e-4},
+		{[]string{"--optimizer", "rmsprop"}, 1e-5},
+		{[]string{"--weight-decay", "0"}, 0},
+		{[]string{"--weight-decay", "0", "--optimizer", "rmsprop"}, 0},
+		{[]string{"--weight-decay", "1e-3"}, 1e-3},
+	} {
+		s, err := ParseArgs(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := ParseArgs(s.Args())
+		if _, wd, _ := s.resolved().recipe(); err != nil || wd != tc.want || back.WeightDecay != s.WeightDecay {
+			t.Errorf("%q: weight decay %v, want %v; through Args %v (%v)", tc.args, wd, tc.want, back.WeightDecay, err)
+		}
+	}
 	if p, _ := ParseArgs([]string{"--pattern", "p.json"}); p.resolved().Regularizer.Name != "pattern" {
 		t.Errorf("--pattern resolves to regularizer %q", p.resolved().Regularizer.Name)
 	}
@@ -111,7 +130,8 @@ func TestCheck(t *testing.T) {
 		{[]string{"--lr-decay", "0.9"}, "only --lr-schedule exponential reads them"},
 		{[]string{"--lr-schedule", "exponential", "--lr-decay", "1.5"}, "--lr-decay 1.5"},
 		{[]string{"--warmup-epochs", "-1"}, "--warmup-epochs -1"},
-		{[]string{"--weight-decay", "-1"}, "--weight-decay -1"},
+		{[]string{"--weight-decay", "-1"}, "want 0 (none) or a decay rate"},
+		{[]string{"--weight-decay", "NaN"}, "want 0 (none) or a decay rate"},
 		{[]string{"--task", "lm", "--optimizer", "rmsprop"}, "--optimizer: only classify tasks read it"},
 		{[]string{"--randaugment", "--ra-magnitude", "31"}, "--ra-magnitude 31: want a magnitude bin in 1..30"},
 		{[]string{"--randaugment", "--ra-ops", "-1"}, "--ra-ops -1"},
@@ -160,6 +180,10 @@ func TestIdentityUnchanged(t *testing.T) {
 	rmsID, _ := rms.resolved().classifyIdentity("", "fp32", 1)
 	if sgdID["flags"] != base["flags"] || rmsID["flags"] == base["flags"] {
 		t.Errorf("explicit SGD's identity %v, RMSProp's %v, the default's %v", sgdID, rmsID, base)
+	}
+	noWD, _ := ParseArgs([]string{"--regularizer", "dropblock", "--augment=false", "--lr", "0.1", "--weight-decay", "0"})
+	if id, _ := noWD.resolved().classifyIdentity("", "fp32", 1); id["flags"] == base["flags"] {
+		t.Errorf("--weight-decay 0 has the default's identity %v", id)
 	}
 	s, _ = ParseArgs([]string{"--task", "lm", "--pattern", pat})
 	id, err = s.resolved().lmIdentity([]byte("recipe"), "fp32", 8)

@@ -176,7 +176,7 @@ func (m *SemiSupervised) flags(fs *flag.FlagSet) {
 	fs.IntVar(&m.UDARatio, "uda-ratio", m.UDARatio, fmt.Sprintf("uda: μ, unlabeled images per labeled one in a step (the unlabeled batch is μ × --batch-size) (default %d)", DefaultUDARatio))
 	fs.Float64Var(&m.UDAWeight, "uda-weight", m.UDAWeight, fmt.Sprintf("uda: λ, weight of the consistency term (default %v)", DefaultUDAWeight))
 	fs.Float64Var(&m.UDATemperature, "uda-temperature", m.UDATemperature, fmt.Sprintf("uda: τ in (0, 1], softmax temperature that sharpens the target (default %v)", DefaultUDATemperature))
-	fs.Var(zeroMeansNone{&m.UDAThreshold, DefaultUDAThreshold}, "uda-threshold", "uda: β in [0, 1), confidence of the weak view's prediction below which an unlabeled image adds nothing (0: no masking)")
+	fs.Var(zeroMeansNone{&m.UDAThreshold, DefaultUDAThreshold, "a fraction below 1"}, "uda-threshold", "uda: β in [0, 1), confidence of the weak view's prediction below which an unlabeled image adds nothing (0: no masking)")
 	fs.StringVar(&m.TSA, "tsa", m.TSA, "uda: training signal annealing of the labeled loss: none (the default), linear, log or exp")
 	fs.IntVar(&m.UDAOps, "uda-ops", m.UDAOps, fmt.Sprintf("uda: RandAugment operations of the strong view (default %d)", DefaultUDAOps))
 	fs.IntVar(&m.UDAMagnitude, "uda-magnitude", m.UDAMagnitude, fmt.Sprintf("uda: RandAugment magnitude bin of the strong view, 1..30 (default %d)", DefaultUDAMagnitude))
