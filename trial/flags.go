@@ -57,10 +57,52 @@ func ParseArgs(args []string) (Spec, error) {
 	if err := fs.Parse(args); err != nil {
 		return Spec{}, err
 	}
-	if err := ExtraArgs(fs.Args()); err != nil {
+	if err := CheckParsed(fs); err != nil {
 		return Spec{}, err
 	}
 	return s, s.Check()
+}
+
+// CheckParsed checks what fs parsed, fs holding the flags RegisterFlags
+// defined, beyond what Spec.Check sees: no arguments are left over
+// (ExtraArgs), and no flag whose 0 stands for its default is given 0.
+func CheckParsed(fs *flag.FlagSet) error {
+	if err := ExtraArgs(fs.Args()); err != nil {
+		return err
+	}
+	return explicitZero(fs)
+}
+
+// zeroIsDefault are the flags whose 0 stands for their default, with
+// what to say instead. Given explicitly, 0 would train with the default
+// without a word (--seed 0 would be --seed 1, so seeds 0 to 4 would run
+// seed 1 twice), so ParseArgs refuses it.
+var zeroIsDefault = map[string]string{
+	"seed": "seeds start at 1", "epochs": "want 1 or more", "batch-size": "want 1 or more",
+	"lr": "want a rate above 0", "nproc": "want 1 or more", "image-size": "want a side above 0",
+	"block-size": "want 1 or more", "min-count": "want 1 or more (1 keeps every word)",
+	"drop-rate": "want a rate above 0 (--regularizer none drops nothing)",
+	"ra-ops": "want 1 or more", "ra-magnitude": "want a bin of 1 to 30",
+	"lr-decay": "want a factor in (0, 1]", "lr-decay-epochs": "want a period above 0",
+	"uda-ratio": "want 1 or more", "uda-weight": "want λ above 0", "uda-temperature": "want τ in (0, 1]",
+	"uda-ops": "want 1 or more", "uda-magnitude": "want a bin of 1 to 30",
+}
+
+// explicitZero refuses a flag of zeroIsDefault set to 0 on the command
+// line: leaving it out is how to ask for its default.
+func explicitZero(fs *flag.FlagSet) error {
+	var err error
+	fs.Visit(func(f *flag.Flag) {
+		if want, ok := zeroIsDefault[f.Name]; ok && err == nil && isZero(f.Value.String()) {
+			err = fmt.Errorf("--%s 0: %s, or leave --%s out for its default", f.Name, want, f.Name)
+		}
+	})
+	return err
+}
+
+func isZero(v string) bool {
+	x, err := strconv.ParseFloat(v, 64)
+	return err == nil && x == 0
 }
 
 // ExtraArgs is the error for arguments left after train's flags (nil for

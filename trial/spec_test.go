@@ -132,6 +132,13 @@ func TestCheck(t *testing.T) {
 		{[]string{"--warmup-epochs", "-1"}, "--warmup-epochs -1"},
 		{[]string{"--weight-decay", "-1"}, "want 0 (none) or a decay rate"},
 		{[]string{"--weight-decay", "NaN"}, "want 0 (none) or a decay rate"},
+		// 0 where 0 stands for the default is refused, not read as it.
+		{[]string{"--seed", "0"}, "--seed 0: seeds start at 1, or leave --seed out"},
+		{[]string{"--drop-rate", "0.0"}, "--drop-rate 0: want a rate above 0 (--regularizer none drops nothing)"},
+		{[]string{"--epochs", "00"}, "--epochs 0: want 1 or more"},
+		{[]string{"--task", "lm", "--min-count", "0"}, "--min-count 0"},
+		{[]string{"--semi", "uda", "--labeled-per-class", "4", "--uda-weight", "0"}, "--uda-weight 0"},
+		{[]string{"--warmup-epochs", "0", "--train-subset", "0", "--threads", "0", "--val-frac", "0"}, ""}, // 0 means none or all
 		{[]string{"--task", "lm", "--optimizer", "rmsprop"}, "--optimizer: only classify tasks read it"},
 		{[]string{"--randaugment", "--ra-magnitude", "31"}, "--ra-magnitude 31: want a magnitude bin in 1..30"},
 		{[]string{"--randaugment", "--ra-ops", "-1"}, "--ra-ops -1"},

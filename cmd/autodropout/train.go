@@ -30,7 +30,7 @@ func runTrain(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if err := trial.ExtraArgs(fs.Args()); err != nil {
+	if err := trial.CheckParsed(fs); err != nil {
 		return err
 	}
 	spec.Output = os.Stdout
