@@ -78,14 +78,24 @@ func CheckParsed(fs *flag.FlagSet) error {
 // without a word (--seed 0 would be --seed 1, so seeds 0 to 4 would run
 // seed 1 twice), so ParseArgs refuses it.
 var zeroIsDefault = map[string]string{
-	"seed": "seeds start at 1", "epochs": "want 1 or more", "batch-size": "want 1 or more",
-	"lr": "want a rate above 0", "nproc": "want 1 or more", "image-size": "want a side above 0",
-	"block-size": "want 1 or more", "min-count": "want 1 or more (1 keeps every word)",
-	"drop-rate": "want a rate above 0 (--regularizer none drops nothing)",
-	"ra-ops":    "want 1 or more", "ra-magnitude": "want a bin of 1 to 30",
-	"lr-decay": "want a factor in (0, 1]", "lr-decay-epochs": "want a period above 0",
-	"uda-ratio": "want 1 or more", "uda-weight": "want λ above 0", "uda-temperature": "want τ in (0, 1]",
-	"uda-ops": "want 1 or more", "uda-magnitude": "want a bin of 1 to 30",
+	"seed":            "seeds start at 1",
+	"epochs":          "want 1 or more",
+	"batch-size":      "want 1 or more",
+	"lr":              "want a rate above 0",
+	"nproc":           "want 1 or more",
+	"image-size":      "want a side above 0",
+	"block-size":      "want 1 or more",
+	"min-count":       "want 1 or more (1 keeps every word)",
+	"drop-rate":       "want a rate above 0 (--regularizer none drops nothing)",
+	"ra-ops":          "want 1 or more",
+	"ra-magnitude":    "want a bin of 1 to 30",
+	"lr-decay":        "want a factor in (0, 1]",
+	"lr-decay-epochs": "want a period above 0",
+	"uda-ratio":       "want 1 or more",
+	"uda-weight":      "want λ above 0",
+	"uda-temperature": "want τ in (0, 1]",
+	"uda-ops":         "want 1 or more",
+	"uda-magnitude":   "want a bin of 1 to 30",
 }
 
 // explicitZero refuses a flag of zeroIsDefault set to 0 on the command
