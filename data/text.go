@@ -163,18 +163,76 @@ func ReadTokenFiles(name, train, valid, test string, o TextOptions) (*Corpus, er
 	return c, nil
 }
 
-// ReadPTB reads Penn Treebank in Mikolov's layout: dir/ptb.{train,valid,test}.txt.
+// ReadPTB reads Penn Treebank in Mikolov's layout,
+// ptb.{train,valid,test}.txt, from dir or from the folder his archive
+// unpacks to under it (simple-examples/data; see CorpusFolder).
 func ReadPTB(dir string) (*Corpus, error) {
-	f := func(s string) string { return filepath.Join(dir, "ptb."+s+".txt") }
-	return ReadTokenFiles("ptb", f("train"), f("valid"), f("test"), TextOptions{})
+	return readCorpusFiles("ptb", dir)
 }
 
-// ReadWikiText reads WikiText-2 or -103 (tokenized, not raw):
-// dir/wiki.{train,valid,test}.tokens. Empty lines give "<eos>" as in the
-// Transformer-XL reference.
+// ReadWikiText reads WikiText-2 or -103 (name wikitext2 or wikitext103;
+// tokenized, not raw), wiki.{train,valid,test}.tokens, from dir or from
+// the folder its archive unpacks to under it (wikitext-2, wikitext-103).
+// Empty lines give "<eos>" as in the Transformer-XL reference.
 func ReadWikiText(name, dir string) (*Corpus, error) {
-	f := func(s string) string { return filepath.Join(dir, "wiki."+s+".tokens") }
-	return ReadTokenFiles(name, f("train"), f("valid"), f("test"), TextOptions{})
+	return readCorpusFiles(name, dir)
+}
+
+func readCorpusFiles(name, dir string) (*Corpus, error) {
+	folder, err := CorpusFolder(name, dir)
+	if err != nil {
+		return nil, err
+	}
+	f := corpusFiles[name]
+	p := func(split string) string { return filepath.Join(folder, f.prefix+split+f.suffix) }
+	return ReadTokenFiles(name, p("train"), p("valid"), p("test"), TextOptions{})
+}
+
+// corpusFiles are the token files of the corpora read from files, and the
+// folders their published archives unpack to.
+var corpusFiles = map[string]struct {
+	prefix, suffix string
+	archive        []string
+}{
+	"ptb":         {"ptb.", ".txt", []string{filepath.Join("simple-examples", "data")}},
+	"wikitext2":   {"wiki.", ".tokens", []string{"wikitext-2"}},
+	"wikitext103": {"wiki.", ".tokens", []string{"wikitext-103"}},
+}
+
+// CorpusFolder is the folder that holds the token files of the corpus
+// name (ptb, wikitext2 or wikitext103): dir itself, or the folder the
+// corpus's archive unpacks to under dir (Mikolov's simple-examples/data,
+// WikiText's wikitext-2 or wikitext-103). An empty dir is the working
+// directory. When none holds the training file, the error names the
+// files and the folders looked in; a folder with the training file but
+// not the other two is an error naming the one missing.
+func CorpusFolder(name, dir string) (string, error) {
+	f, ok := corpusFiles[name]
+	if !ok {
+		return "", fmt.Errorf("corpus %q: want ptb, wikitext2 or wikitext103", name)
+	}
+	if dir == "" {
+		dir = "."
+	}
+	folders := []string{dir}
+	for _, a := range f.archive {
+		folders = append(folders, filepath.Join(dir, a))
+	}
+	train := f.prefix + "train" + f.suffix
+	for _, d := range folders {
+		if st, err := os.Stat(filepath.Join(d, train)); err != nil || !st.Mode().IsRegular() {
+			continue
+		}
+		for _, split := range []string{"valid", "test"} {
+			p := filepath.Join(d, f.prefix+split+f.suffix)
+			if st, err := os.Stat(p); err != nil || !st.Mode().IsRegular() {
+				return "", fmt.Errorf("corpus %s: %s is in %s but %s is not a file", name, train, d, p)
+			}
+		}
+		return d, nil
+	}
+	return "", fmt.Errorf("corpus %s: %s not found in %s (want %s{train,valid,test}%s; --data-dir names their folder)",
+		name, train, strings.Join(folders, " or "), f.prefix, f.suffix)
 }
 
 // FortunesDir is where Debian's fortunes package installs its text.

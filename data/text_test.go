@@ -71,6 +71,53 @@ func TestReadWikiText(t *testing.T) {
 	}
 }
 
+// TestCorpusFolder finds the token files in --data-dir or in the folder
+// the corpus's archive unpacks to, and names what is missing.
+func TestCorpusFolder(t *testing.T) {
+	root := t.TempDir()
+	for _, tc := range []struct {
+		name, sub string // sub: where the files are under the data folder
+		files     []string
+		want      string // "" when found in sub; else the error says it
+	}{
+		{"ptb", "", []string{"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"}, ""},
+		{"ptb", "simple-examples/data", []string{"ptb.train.txt", "ptb.valid.txt", "ptb.test.txt"}, ""},
+		{"wikitext2", "wikitext-2", []string{"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}, ""},
+		{"wikitext103", "wikitext-103", []string{"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}, ""},
+		{"wikitext103", "wikitext-2", []string{"wiki.train.tokens", "wiki.valid.tokens", "wiki.test.tokens"}, "wiki.train.tokens not found in"},
+		{"ptb", "", []string{"ptb.train.txt", "ptb.test.txt"}, "ptb.valid.txt is not a file"},
+		{"wikitext2", "", []string{"wiki.train.raw", "wiki.valid.raw", "wiki.test.raw"}, "want wiki.{train,valid,test}.tokens"},
+		{"penn", "", nil, `corpus "penn": want ptb`},
+	} {
+		dir := filepath.Join(root, fmt.Sprintf("%s-%d", tc.name, len(tc.files)), strings.ReplaceAll(tc.sub, "/", "_"))
+		if err := os.MkdirAll(filepath.Join(dir, tc.sub), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range tc.files {
+			write(t, filepath.Join(dir, tc.sub), f, " a b \n")
+		}
+		got, err := CorpusFolder(tc.name, dir)
+		switch {
+		case tc.want == "" && (err != nil || got != filepath.Join(dir, tc.sub)):
+			t.Errorf("%s in %q: %q, %v", tc.name, tc.sub, got, err)
+		case tc.want != "" && (err == nil || !strings.Contains(err.Error(), tc.want)):
+			t.Errorf("%s in %q: error %v, want %q", tc.name, tc.sub, err, tc.want)
+		}
+	}
+	// The readers look there too.
+	dir := filepath.Join(root, "archive")
+	data := filepath.Join(dir, "simple-examples", "data")
+	if err := os.MkdirAll(data, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, split := range []string{"train", "valid", "test"} {
+		write(t, data, "ptb."+split+".txt", " a b <unk> \n")
+	}
+	if c, err := ReadPTB(dir); err != nil || len(c.Train) != 4 {
+		t.Errorf("ReadPTB of the archive's folder: %v", err)
+	}
+}
+
 func TestTokenizeFortune(t *testing.T) {
 	got := TokenizeFortune("Don't PANIC!  -- Douglas Adams, 1979.")
 	want := []string{"don't", "panic", "!", "-", "-", "douglas", "adams", ",", "1979", "."}

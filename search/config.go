@@ -514,13 +514,9 @@ func (t Task) CheckFiles() error {
 		}
 	case "imagenet":
 		err = cmp.Or(need(here, "train"), need(here, "val"))
-	case "ptb":
-		for _, n := range []string{"train", "valid", "test"} {
-			err = cmp.Or(err, need(here, "ptb."+n+".txt"))
-		}
-	case "wikitext2", "wikitext103":
-		for _, n := range []string{"train", "valid", "test"} {
-			err = cmp.Or(err, need(here, "wiki."+n+".tokens"))
+	case "ptb", "wikitext2", "wikitext103":
+		if _, cerr := data.CorpusFolder(t.Data, dir); cerr != nil {
+			err = fmt.Errorf("data_dir %s (data %s): %w", dir, t.Data, cerr)
 		}
 	}
 	return err
