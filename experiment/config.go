@@ -217,7 +217,7 @@ func (c *Config) check() error {
 			return fmt.Errorf("methods: %q: want rl or random", m)
 		}
 	}
-	if err := distinct("search_seeds", c.SearchSeeds); err != nil {
+	if err := trainingSeeds("search_seeds", c.SearchSeeds); err != nil {
 		return err
 	}
 	if err := c.checkNames(); err != nil {
@@ -447,11 +447,12 @@ func distinct(field string, seeds []int64) error {
 	return nil
 }
 
-// trainingSeeds checks the seeds of trainings: distinct, and not 0,
-// which a trial.Spec reads as its default seed, 1.
+// trainingSeeds checks the seeds of trainings or searches: distinct, and
+// not 0, which a trial.Spec and a search configuration read as their
+// default seed, 1.
 func trainingSeeds(field string, seeds []int64) error {
 	if slices.Contains(seeds, 0) {
-		return fmt.Errorf("%s: seed 0 stands for the default seed 1 in a training; use another", field)
+		return fmt.Errorf("%s: seed 0 stands for the default seed 1; use another", field)
 	}
 	return distinct(field, seeds)
 }

@@ -344,6 +344,7 @@ func TestReadConfigStudyFields(t *testing.T) {
 	for _, tc := range []struct{ json, err string }{
 		{`{` + base + `, "methods": ["rl", "grid"]}`, "methods"},
 		{`{` + base + `, "search_seeds": [1, 1]}`, "search_seeds"},
+		{`{` + base + `, "search_seeds": [0, 1]}`, "search_seeds: seed 0 stands for the default seed 1"},
 		{`{` + base + `, "subspaces": [{"name": "../x", "space": "a.json"}]}`, "subspaces[0].name"},
 		{`{` + base + `, "subspaces": [{"name": "a"}]}`, "subspaces[0]: want a search-space file (space)"},
 		{`{` + base + `, "subspaces": [{"name": "a", "space": "a.json"}, {"name": "a", "space": "b.json"}]}`, "used twice"},
