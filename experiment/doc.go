@@ -23,6 +23,9 @@
 // autodropout binary, so one that crashes is a recorded failure; a
 // training whose folder has a result.json is not repeated and searches
 // resume from their journals, so Run resumes an interrupted experiment.
+// A training's folder records its trial.Spec (SpecFile); a finished
+// training whose Spec differs from the configuration's now is refused,
+// naming the options that differ, rather than counted as done.
 // Run locks its folder while it runs (a second experiment on it is refused,
 // naming the process that holds it; the lock dies with its process) and
 // refuses a binary that does not answer as autodropout (search.CheckBinary)

@@ -167,6 +167,56 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	if !strings.Contains(printed, "already done") {
 		t.Errorf("rerun output does not say the final runs are done:\n%s", printed)
 	}
+
+	// Moved to another folder, the trainings are still the planned ones
+	// (the patterns' paths changed, not the patterns).
+	moved := filepath.Join(dir, "moved")
+	if err := os.Rename(out, moved); err != nil {
+		t.Fatal(err)
+	}
+	out = moved
+	run()
+	if n := lines(); n != 18 {
+		t.Errorf("a rerun in the moved folder trained %d more models, want none", n-18)
+	}
+	// With another final learning rate, the old trainings are refused,
+	// not counted as done, and nothing is trained.
+	changed := cfg
+	changed.Final.LR = 0.01
+	_, err = Run(context.Background(), changed, Settings{Out: out, Binary: fake, Progress: io.Discard})
+	if err == nil || !strings.Contains(err.Error(), "--lr 0.05 then, 0.01 now") || !strings.Contains(err.Error(), "trainings in "+filepath.Join(out, "final")) {
+		t.Errorf("changed configuration: %v", err)
+	}
+	if n := lines(); n != 18 {
+		t.Errorf("the refused rerun trained %d models", n-18)
+	}
+	// Trainings recorded before spec.json existed are taken as they are.
+	files, _ := filepath.Glob(filepath.Join(out, "final", "*", "*", SpecFile))
+	if len(files) != 10 {
+		t.Fatalf("%d spec files, want one per final training", len(files))
+	}
+	for _, f := range files {
+		os.Remove(f)
+	}
+	if _, err := Run(context.Background(), changed, Settings{Out: out, Binary: fake, Progress: io.Discard}); err != nil {
+		t.Errorf("trainings without spec.json: %v", err)
+	}
+}
+
+func TestArgsDiff(t *testing.T) {
+	for _, tc := range []struct {
+		was, now []string
+		want     string
+	}{
+		{[]string{"--lr", "0.1", "--test=false"}, []string{"--lr", "0.1", "--test=false"}, ""},
+		{[]string{"--lr", "0.1"}, []string{"--lr", "0.2", "--randaugment"}, "--lr 0.1 then, 0.2 now; --randaugment now, absent then"},
+		{[]string{"--seed", "2", "--warmup-epochs", "-1"}, []string{"--seed", "2"}, "--warmup-epochs -1 then, absent now"},
+		{[]string{"--patterns", strings.Repeat("x", 50)}, []string{"--patterns", strings.Repeat("y", 50)}, "--patterns differs"},
+	} {
+		if got := argsDiff(tc.was, tc.now); got != tc.want {
+			t.Errorf("argsDiff(%q, %q) = %q, want %q", tc.was, tc.now, got, tc.want)
+		}
+	}
 }
 
 // The study's extensions: searches over several seeds and in a subspace,

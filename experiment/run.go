@@ -169,6 +169,9 @@ func (x *experiment) progressLine() {
 // failures. After an interruption its error says how many of the runs
 // (what they are) are kept where, during which stage, and what follows.
 func (x *experiment) train(ctx context.Context, f FinalConfig, runs []trainRun, during, what, where, follows string) error {
+	if err := checkAllDone(f, runs, where); err != nil {
+		return err
+	}
 	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads, x.progressLine)
 	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
@@ -339,6 +342,9 @@ func (x *experiment) patterns(ctx context.Context) error {
 	where := filepath.Join(x.s.Out, finalArea)
 	x.step("final training of the searches' best patterns: %d × %d seeds, %d at a time -> %s",
 		len(runs)/len(f.Seeds), len(f.Seeds), x.cfg.Parallel, where)
+	if err := checkAllDone(f, runs, where); err != nil {
+		return err
+	}
 	done, failed := trainAll(ctx, x.pr, x.s.Binary, f, runs, x.cfg.Parallel, x.threads, x.progressLine)
 	x.res.Failed += failed
 	if err := ctx.Err(); err != nil {
@@ -520,13 +526,12 @@ func trainOne(ctx context.Context, bin string, f FinalConfig, r trainRun, thread
 	if err := os.MkdirAll(r.dir, 0o755); err != nil {
 		return err
 	}
-	spec := f.Task.Spec()
-	spec.Regularizer, spec.SkipTest = r.reg, r.skipTest
-	if r.supervised { // the labeled subset alone
-		spec.SemiSupervised = trial.SemiSupervised{LabeledPerClass: spec.LabeledPerClass}
+	spec := trainSpec(f, r)
+	if err := writeSpec(r.dir, spec); err != nil {
+		return err
 	}
 	// A line a minute in output.log: the dashboard sees the run is alive.
-	spec.Seed, spec.Threads, spec.Every, spec.Out = r.seed, threads, time.Minute, r.dir
+	spec.Threads, spec.Every, spec.Out = threads, time.Minute, r.dir
 	log, err := os.Create(filepath.Join(r.dir, "output.log"))
 	if err != nil {
 		return err
