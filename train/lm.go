@@ -124,7 +124,7 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 		c = &data.Corpus{Name: c.Name, Vocab: c.Vocab, Train: c.Train, Valid: c.Valid} // a rung: no test
 	}
 	res := r.res
-	res.TrainS = time.Since(r.start).Seconds()
+	res.TrainS = r.trainTime()
 	res.TokensPerS = float64(res.Tokens-r.firstTokens) / res.TrainS
 	res.TrainLoss = mean(r.recent)
 	r.dropMems()
@@ -133,7 +133,11 @@ func TrainLM(ctx context.Context, vs *gnn.VarStore, model LM, c *data.Corpus, cf
 	}
 	res.WallS = time.Since(r.start).Seconds()
 	if cfg.Progress != nil {
-		fmt.Fprintf(cfg.Progress, "  done: %d steps, %.0f tokens/s, val ppl %.2f, test ppl %.2f\n", res.Steps, res.TokensPerS, res.ValPPL, res.TestPPL)
+		test := "test ppl not evaluated"
+		if len(c.Test) > 0 {
+			test = fmt.Sprintf("test ppl %.2f", res.TestPPL)
+		}
+		fmt.Fprintf(cfg.Progress, "  done: %d steps, %.0f tokens/s, val ppl %.2f, %s\n", res.Steps, res.TokensPerS, res.ValPPL, test)
 	}
 	return res, nil
 }
@@ -181,7 +185,14 @@ type lmRun struct {
 	// firstTokens is the tokens trained before this call (a resume's):
 	// the pace counts this call's only.
 	firstTokens int64
+	// curveTime is the time the learning curve's evaluations took, which
+	// the training time leaves out.
+	curveTime time.Duration
 }
+
+// trainTime is the time this call has trained, without the curve's
+// evaluations.
+func (r *lmRun) trainTime() float64 { return (time.Since(r.start) - r.curveTime).Seconds() }
 
 // newLMRun sets up the precision, the training stream and the optimizer,
 // and applies cfg.Resume.
@@ -250,9 +261,8 @@ func (r *lmRun) train(ctx context.Context, stop int, c *data.Corpus) error {
 		}
 		if cfg.Progress != nil && time.Since(last) >= cfg.Every {
 			last = time.Now()
-			el := time.Since(r.start).Seconds()
 			fmt.Fprintf(cfg.Progress, "  step %d  loss %.3f  ppl %.1f  %.0f tokens/s  elapsed %.0fs\n",
-				res.Steps, mean(r.recent), math.Exp(mean(r.recent)), float64(res.Tokens-r.firstTokens)/el, el)
+				res.Steps, mean(r.recent), math.Exp(mean(r.recent)), float64(res.Tokens-r.firstTokens)/r.trainTime(), time.Since(r.start).Seconds())
 		}
 	}
 }
@@ -297,6 +307,7 @@ func (r *lmRun) step() error {
 // curvePoint evaluates the validation split and the start of the
 // training split and appends the point to the result's curve.
 func (r *lmRun) curvePoint(c *data.Corpus) error {
+	defer func(t time.Time) { r.curveTime += time.Since(t) }(time.Now())
 	cfg := r.cfg
 	exit, err := r.amp.Autocast()
 	if err != nil {

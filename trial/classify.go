@@ -269,6 +269,9 @@ func (s Spec) states(id map[string]string, resume **train.State, save *func(*tra
 		fmt.Fprintf(s.Output, "resuming %s from %s\n", where(st), s.ResumeState)
 	}
 	if s.SaveState != "" {
+		if err := checkWritable(s.SaveState); err != nil {
+			return release, fmt.Errorf("--save-state: %w", err)
+		}
 		*save = func(st *train.State) error {
 			defer st.Drop()
 			st.Identity = id
@@ -276,6 +279,25 @@ func (s Spec) states(id map[string]string, resume **train.State, save *func(*tra
 		}
 	}
 	return release, nil
+}
+
+// checkWritable says, before a run spends its time, whether a file can be
+// written at path: path is not a folder, and its folder (created if
+// missing) takes a new file.
+func checkWritable(path string) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("%s is a folder (want a file name)", path)
+	}
+	dir := filepath.Dir(path)
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	f, err := os.CreateTemp(dir, ".write-check-*")
+	if err != nil {
+		return fmt.Errorf("cannot write in %s: %w", dir, err)
+	}
+	f.Close()
+	return os.Remove(f.Name())
 }
 
 // classifyIdentity names the run a state belongs to: the seed, the

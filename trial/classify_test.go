@@ -138,6 +138,9 @@ func TestTrainErrors(t *testing.T) {
 		{[]string{"--epochs", "-1"}, "--epochs -1: want at least 1"},
 		{[]string{"--lr", "-1"}, "learning rate -1: want a finite number ≥ 0"},
 		{[]string{"--lr", "NaN"}, "learning rate NaN"},
+		// Checked before training, not after it.
+		{[]string{"--save-state", t.TempDir()}, "--save-state: " + os.TempDir()},
+		{[]string{"--save-state", "/proc/nowhere/state.bin"}, "--save-state: mkdir /proc/nowhere"},
 	} {
 		args := append([]string{"--data", "mnist", "--data-dir", dir, "--threads", "1"}, tc.args...)
 		if tc.args[0] == "--data" {

@@ -381,6 +381,31 @@ func (s Spec) checkUnused() error {
 	if r := s.Regularizer.Name; lm && (s.DropRate != 0 || s.DropAtt != 0) && r != "dropout" && r != "variational" {
 		return fmt.Errorf("--drop-rate, --dropatt: only the lm regularizers dropout and variational read them, not %q", cmp.Or(r, "none"))
 	}
+	if !lm {
+		return s.checkBaselineOptions()
+	}
+	return nil
+}
+
+// checkBaselineOptions refuses a classify baseline's option that the
+// regularizer would ignore: --drop-rate 0.3 without --regularizer trained
+// no regularizer at all.
+func (s Spec) checkBaselineOptions() error {
+	reg := s.resolved().Regularizer.Name
+	baselines := []string{"dropout", "spatial", "dropblock"}
+	for _, o := range []struct {
+		flag  string
+		set   bool
+		using []string
+	}{
+		{"drop-rate", s.DropRate != 0, baselines},
+		{"block-size", s.BlockSize != 0, baselines[2:]},
+		{"sites", s.Sites != "", baselines},
+	} {
+		if o.set && !slices.Contains(o.using, reg) {
+			return fmt.Errorf("--%s: only --regularizer %s read it, and this run's regularizer is %s", o.flag, strings.Join(o.using, ", "), reg)
+		}
+	}
 	return nil
 }
 

@@ -132,6 +132,11 @@ func TestCheck(t *testing.T) {
 		{[]string{"--warmup-epochs", "-1"}, "--warmup-epochs -1"},
 		{[]string{"--weight-decay", "-1"}, "want 0 (none) or a decay rate"},
 		{[]string{"--weight-decay", "NaN"}, "want 0 (none) or a decay rate"},
+		// A baseline's option without the baseline that reads it.
+		{[]string{"--drop-rate", "0.3"}, "--drop-rate: only --regularizer dropout, spatial, dropblock read it, and this run's regularizer is none"},
+		{[]string{"--regularizer", "dropout", "--block-size", "5"}, "--block-size: only --regularizer dropblock read it"},
+		{[]string{"--pattern", "p.json", "--sites", "bn"}, "this run's regularizer is pattern"},
+		{[]string{"--regularizer", "dropblock", "--drop-rate", "0.2", "--block-size", "5", "--sites", "bn"}, ""},
 		// 0 where 0 stands for the default is refused, not read as it.
 		{[]string{"--seed", "0"}, "--seed 0: seeds start at 1, or leave --seed out"},
 		{[]string{"--drop-rate", "0.0"}, "--drop-rate 0: want a rate above 0 (--regularizer none drops nothing)"},
