@@ -22,6 +22,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"strings"
 	"unsafe"
 
 	"github.com/sugarme/gotch"
@@ -110,11 +111,20 @@ func DecodeTensors(b []byte, dev gotch.Device) ([]ts.NamedTensor, error) {
 	return out, nil
 }
 
-// takeCString returns a malloc'd C string's text and frees it.
+// takeCString returns a malloc'd C string's text, an error message of
+// libtorch's without its C++ backtrace, and frees it.
 func takeCString(s *C.char) string {
 	if s == nil {
 		return "unknown libtorch error"
 	}
 	defer C.free(unsafe.Pointer(s))
-	return C.GoString(s)
+	return withoutBacktrace(C.GoString(s))
+}
+
+// withoutBacktrace cuts a c10::Error's what() before the backtrace it
+// carries ("Exception raised from … (most recent call first):" and a
+// frame a line), which says nothing to a user.
+func withoutBacktrace(msg string) string {
+	msg, _, _ = strings.Cut(msg, "\nException raised from ")
+	return strings.TrimSpace(msg)
 }
