@@ -18,6 +18,9 @@ const tmpMark = ".tmp"
 // mid-write leaves its temporary file, .NAME.tmpDIGITS, beside path;
 // RemoveTemps deletes such leftovers.
 func Write(path string, data []byte) error {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		return fmt.Errorf("write %s: it is a folder (want a file name)", path)
+	}
 	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+tmpMark+"*")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)

@@ -23,7 +23,7 @@ func TestWrite(t *testing.T) {
 	}
 	// A failed write names the file and leaves the old one and no temporary.
 	os.Mkdir(filepath.Join(dir, "d"), 0o755)
-	if err := Write(filepath.Join(dir, "d"), []byte("x")); err == nil || !strings.Contains(err.Error(), "d") {
+	if err := Write(filepath.Join(dir, "d"), []byte("x")); err == nil || !strings.Contains(err.Error(), "/d: it is a folder") {
 		t.Errorf("writing over a folder: err %v", err)
 	}
 	if err := Write(filepath.Join(dir, "missing", "b"), []byte("x")); err == nil || !strings.Contains(err.Error(), "missing") {
