@@ -46,12 +46,14 @@ func CheckBinary(ctx context.Context, bin string) error {
 		said = fmt.Sprintf("no answer in %v", probeTimeout)
 	case errors.Is(err, exec.ErrNotFound), errors.Is(err, os.ErrNotExist), errors.Is(err, os.ErrPermission):
 		said = err.Error()
+	case said == "" && err == nil:
+		said = "nothing"
 	case said == "":
 		said = fmt.Sprintf("nothing (%v)", err)
 	default:
 		said = fmt.Sprintf("%q", strings.ReplaceAll(said, "\n", " | "))
 	}
-	return fmt.Errorf("trainer binary %s does not answer as autodropout (`%s version` said %s): set LocalExecutor.Binary (experiment: Settings.Binary; worker: Worker.Binary) to a built autodropout command (go build -o bin/autodropout ./cmd/autodropout), or run trials in this process with search.InProcess",
+	return fmt.Errorf("trainer binary %s does not answer as autodropout (`%s version` said %s): trials run as `BINARY train …`, so name a built autodropout command (go build -o bin/autodropout ./cmd/autodropout) with the command's --binary, or in Go with LocalExecutor.Binary (experiment: Settings.Binary; worker: Worker.Binary), or run trials in the program itself with search.InProcess",
 		bin, bin, said)
 }
 

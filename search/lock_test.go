@@ -75,10 +75,11 @@ func TestRunChecksTheBinary(t *testing.T) {
 		want      []string // in the error; none: Run succeeds
 	}{
 		{"autodropout", fake, nil},
-		{"itself", os.Args[0], []string{"does not answer as autodropout", "runs no search", "set LocalExecutor.Binary"}},
+		{"itself", os.Args[0], []string{"does not answer as autodropout", "runs no search", "--binary, or in Go with LocalExecutor.Binary"}},
 		{"empty", "", []string{"LocalExecutor.Binary is empty"}},
 		{"another program", "/bin/echo", []string{"/bin/echo does not answer as autodropout", `said "version"`}},
 		{"missing", filepath.Join(dir, "none"), []string{"none does not answer as autodropout", "no such file"}},
+		{"silent", "/bin/true", []string{"`/bin/true version` said nothing):"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(dir, tc.name)
