@@ -301,16 +301,26 @@ func (s Spec) Check() error {
 		return fmt.Errorf("--train-subset %d: want 0 (all) or more", s.TrainSubset)
 	case s.ValFrac >= 1 || math.IsNaN(s.ValFrac):
 		return fmt.Errorf("--val-frac %v: want a fraction below 1", s.ValFrac)
-	case s.ImageSize < 0 || s.PerClass < 0 || s.BlockSize < 0:
-		return fmt.Errorf("--image-size %d, --per-class %d, --block-size %d: want 0 (the default) or more", s.ImageSize, s.PerClass, s.BlockSize)
 	case s.Threads < 0:
 		return fmt.Errorf("--threads %d: want 0 (all cores) or more", s.Threads)
 	case s.Nproc < 0:
 		return fmt.Errorf("--nproc %d: want 1 or more", s.Nproc)
-	case s.Steps < 0 || s.StopStep < 0 || s.MinCount < 0 || s.EvalTokens < 0 || s.Duration < 0:
-		return fmt.Errorf("--steps %d, --stop-step %d, --min-count %d, --eval-tokens %d, --duration %v: want 0 (the default) or more", s.Steps, s.StopStep, s.MinCount, s.EvalTokens, s.Duration)
 	case lm && s.Model != "" && s.Model != DefaultLMModel:
 		return fmt.Errorf("--task lm: model %q: want transformer-xl", s.Model)
+	}
+	for _, f := range []struct {
+		name     string
+		negative bool
+		value    any
+	}{
+		{"image-size", s.ImageSize < 0, s.ImageSize}, {"per-class", s.PerClass < 0, s.PerClass},
+		{"block-size", s.BlockSize < 0, s.BlockSize}, {"steps", s.Steps < 0, s.Steps},
+		{"stop-step", s.StopStep < 0, s.StopStep}, {"min-count", s.MinCount < 0, s.MinCount},
+		{"eval-tokens", s.EvalTokens < 0, s.EvalTokens}, {"duration", s.Duration < 0, s.Duration},
+	} {
+		if f.negative {
+			return fmt.Errorf("--%s %v: want 0 (the default) or more", f.name, f.value)
+		}
 	}
 	if s.Sites != "" {
 		if _, err := regexp.Compile(s.Sites); err != nil {
@@ -409,11 +419,23 @@ func (s Spec) checkBaselineOptions() error {
 	return nil
 }
 
+// givenFlags writes the flags of nameValues (a name, then its value; a
+// number) that are not 0: those a message is about.
+func givenFlags(nameValues ...any) string {
+	var parts []string
+	for i := 0; i+1 < len(nameValues); i += 2 {
+		if v := fmt.Sprint(nameValues[i+1]); v != "0" {
+			parts = append(parts, fmt.Sprintf("%s %s", nameValues[i], v))
+		}
+	}
+	return strings.Join(parts, ", ")
+}
+
 // checkRandAugment checks RandAugment's settings.
 func (s Spec) checkRandAugment() error {
 	switch {
 	case !s.RandAugment && (s.RAOps != 0 || s.RAMagnitude != 0):
-		return fmt.Errorf("--ra-ops %d, --ra-magnitude %d: they set RandAugment, which needs --randaugment", s.RAOps, s.RAMagnitude)
+		return fmt.Errorf("%s: a setting of RandAugment, which needs --randaugment", givenFlags("--ra-ops", s.RAOps, "--ra-magnitude", s.RAMagnitude))
 	case s.RAOps < 0:
 		return fmt.Errorf("--ra-ops %d: want 1 or more operations per image (0: %d)", s.RAOps, DefaultRAOps)
 	case s.RAMagnitude < 0 || s.RAMagnitude > 30:
@@ -433,7 +455,7 @@ func (s Spec) checkRecipe() error {
 	case !slices.Contains([]string{"", "cosine", "exponential"}, s.LRSchedule):
 		return fmt.Errorf("--lr-schedule %q: want cosine or exponential", s.LRSchedule)
 	case (s.LRDecay != 0 || s.LRDecayEpochs != 0) && s.LRSchedule != "exponential":
-		return fmt.Errorf("--lr-decay %v, --lr-decay-epochs %v: only --lr-schedule exponential reads them", s.LRDecay, s.LRDecayEpochs)
+		return fmt.Errorf("%s: a setting of --lr-schedule exponential only", givenFlags("--lr-decay", s.LRDecay, "--lr-decay-epochs", s.LRDecayEpochs))
 	case !(s.LRDecay >= 0 && s.LRDecay <= 1):
 		return fmt.Errorf("--lr-decay %v: want a factor in (0, 1]", s.LRDecay)
 	case !(s.LRDecayEpochs >= 0) || !finite(s.LRDecayEpochs) || !(s.WarmupEpochs >= 0) || !finite(s.WarmupEpochs):
