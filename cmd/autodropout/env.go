@@ -13,6 +13,9 @@ func runEnv(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if fs.NArg() > 0 {
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
 	fmt.Printf("cores:            %d\n", runtime.NumCPU())
 	fmt.Printf("libtorch threads: %d\n", libtorch.Threads())
 	fmt.Printf("cuda available:   %v\n", gotch.CudaIfAvailable() != gotch.CPU)

@@ -21,6 +21,9 @@ func runExperiment(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkDryRunFlags(fs, *dry, *tflops); err != nil {
+		return err
+	}
 	cfg, err := experiment.ReadConfig(*cfgPath)
 	if err != nil {
 		return err

@@ -32,6 +32,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"runtime"
 	"strings"
@@ -144,6 +145,27 @@ func newFlagSet(name string) *flag.FlagSet {
 	fs.SetOutput(io.Discard)
 	current = fs
 	return fs
+}
+
+// checkDryRunFlags refuses arguments left after the flags, and a
+// --tflops the command would ignore (no --dry-run) or that is not a rate.
+func checkDryRunFlags(fs *flag.FlagSet, dry bool, tflops float64) error {
+	switch {
+	case fs.NArg() > 0:
+		return fmt.Errorf("unexpected arguments %q", fs.Args())
+	case flagGiven(fs, "tflops") && !dry:
+		return fmt.Errorf("--tflops: only --dry-run reads it")
+	case !(tflops > 0) || math.IsInf(tflops, 0):
+		return fmt.Errorf("--tflops %v: want a rate above 0", tflops)
+	}
+	return nil
+}
+
+// flagGiven reports whether the command line set the flag name.
+func flagGiven(fs *flag.FlagSet, name string) bool {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == name })
+	return given
 }
 
 // isFlagError reports whether err is one of the flag package's parse

@@ -35,6 +35,12 @@ func runReport(args []string) error {
 		fs.Usage()
 		return fmt.Errorf("need a folder")
 	}
+	if *channels < 1 {
+		return fmt.Errorf("--channels %d: want 1 or more", *channels)
+	}
+	if *size < 1 {
+		return fmt.Errorf("--map-size %d: want 1 or more", *size)
+	}
 	path, err := report.Write(dir, report.Options{Out: *out, Channels: *channels, MapH: *size, MapW: *size, Seed: *seed})
 	if err != nil {
 		return err

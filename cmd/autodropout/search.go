@@ -30,6 +30,9 @@ func runSearch(args []string) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
+	if err := checkDryRunFlags(fs, *dry, *tflops); err != nil {
+		return err
+	}
 	if *cfgPath == "" || (*out == "" && !*dry) {
 		return fmt.Errorf("need --config FILE and --out DIR")
 	}

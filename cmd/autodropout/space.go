@@ -32,6 +32,12 @@ func runSpace(args []string) error {
 	if fs.NArg() > 0 {
 		return fmt.Errorf("unexpected arguments %q", fs.Args())
 	}
+	if *maps != "" && (flagGiven(fs, "model") || flagGiven(fs, "data")) {
+		return fmt.Errorf("--maps gives the map sizes; --model and --data would choose them: give one or the other")
+	}
+	if *samples < 1 {
+		return fmt.Errorf("--samples %d: want 1 or more", *samples)
+	}
 	space := autodropout.DefaultSearchSpace()
 	name := "the default search space"
 	if *file != "" {
