@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/trial"
@@ -71,6 +72,19 @@ func TestPlanNproc(t *testing.T) {
 	for _, want := range []string{"on 4 accelerators (2 trials at a time of 2 processes each)", "at batch 128 on each of 2 processes", "1 at a time of 4 processes each"} {
 		if !strings.Contains(plan.String(), want) {
 			t.Errorf("plan lacks %q:\n%s", want, plan.String())
+		}
+	}
+}
+
+func TestHoursMinutes(t *testing.T) {
+	for _, tc := range []struct {
+		d    time.Duration
+		want string
+	}{
+		{12 * time.Second, "12s"}, {0, "0s"}, {90 * time.Second, "2m"}, {59*time.Minute + 40*time.Second, "1h00m"}, {277 * time.Minute, "4h37m"},
+	} {
+		if got := hoursMinutes(tc.d); got != tc.want {
+			t.Errorf("hoursMinutes(%v) = %q, want %q", tc.d, got, tc.want)
 		}
 	}
 }

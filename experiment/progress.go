@@ -142,9 +142,12 @@ func (p *progress) line() string {
 	return s
 }
 
-// hoursMinutes formats d as "4h37m" or "12m" (at least "1m").
+// hoursMinutes formats d as "4h37m", "12m" or, under a minute, "42s".
 func hoursMinutes(d time.Duration) string {
-	m := max(int(d.Round(time.Minute)/time.Minute), 1)
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	m := int(d.Round(time.Minute) / time.Minute)
 	if m < 60 {
 		return fmt.Sprintf("%dm", m)
 	}
