@@ -3,6 +3,7 @@ package trial
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/autodropout/autodropout/autodropout"
 	"github.com/autodropout/autodropout/configs"
@@ -71,14 +72,21 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 }
 
 // dataText names the data the run reads, as its flags give it: "--data
-// kjv in DIR with --train-subset N".
+// kjv in DIR with --train-subset N and --eval-tokens M".
 func (s Spec) dataText() string {
 	what := "--data " + s.Data
 	if s.DataDir != "" {
 		what += " in " + s.DataDir
 	}
+	var with []string
 	if s.TrainSubset > 0 {
-		what += fmt.Sprintf(" with --train-subset %d", s.TrainSubset)
+		with = append(with, fmt.Sprintf("--train-subset %d", s.TrainSubset))
+	}
+	if s.EvalTokens > 0 {
+		with = append(with, fmt.Sprintf("--eval-tokens %d", s.EvalTokens))
+	}
+	if len(with) > 0 {
+		what += " with " + strings.Join(with, " and ")
 	}
 	return what
 }
