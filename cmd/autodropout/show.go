@@ -50,8 +50,17 @@ func runShow(args []string) error {
 		return fmt.Errorf("--samples, --channels, --height and --width must be positive")
 	}
 	ps, err := autodropout.ReadPatterns(file)
+	if _, serr := os.Stat(file); err != nil && serr == nil { // there, but not image patterns
+		return fmt.Errorf("%w (show draws the per-site patterns of image models)", err)
+	}
 	if err != nil {
 		return err
+	}
+	if len(ps) == 0 {
+		return fmt.Errorf("%s holds no patterns: nothing to draw", file)
+	}
+	if *cell < 0 {
+		return fmt.Errorf("--cell %d: want 0 (automatic) or more", *cell)
 	}
 	drawn, err := autodropout.DrawSiteMasks(ps, autodropout.MaskPicture{Samples: *samples, Channels: *channels,
 		Height: *height, Width: *width, Seed: *seed, Cell: *cell})
