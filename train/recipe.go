@@ -2,8 +2,8 @@ package train
 
 import (
 	"fmt"
-	"os"
 
+	"github.com/autodropout/autodropout/configs"
 	"github.com/autodropout/autodropout/internal/strictjson"
 	"github.com/autodropout/autodropout/nn"
 )
@@ -25,7 +25,7 @@ type LMRecipe struct {
 // field is an error with its line, column and path.
 func ReadLMRecipe(path string) (LMRecipe, error) {
 	var c LMRecipe
-	b, err := os.ReadFile(path)
+	b, err := configs.ReadFile(path) // the default recipe is built in
 	if err != nil {
 		return c, fmt.Errorf("language-model recipe: %w", err)
 	}
