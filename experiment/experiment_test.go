@@ -203,7 +203,7 @@ echo "{\"val_acc\": $ACC, \"test_acc\": $ACC, \"steps\": 4, \"examples\": 256, \
 	}
 }
 
-func TestArgsDiff(t *testing.T) {
+func TestArgsDiff(t *testing.T) { // trial.ArgsDiff, as the experiment uses it
 	for _, tc := range []struct {
 		was, now []string
 		want     string
@@ -213,8 +213,8 @@ func TestArgsDiff(t *testing.T) {
 		{[]string{"--seed", "2", "--warmup-epochs", "-1"}, []string{"--seed", "2"}, "--warmup-epochs -1 then, absent now"},
 		{[]string{"--patterns", strings.Repeat("x", 50)}, []string{"--patterns", strings.Repeat("y", 50)}, "--patterns differs"},
 	} {
-		if got := argsDiff(tc.was, tc.now); got != tc.want {
-			t.Errorf("argsDiff(%q, %q) = %q, want %q", tc.was, tc.now, got, tc.want)
+		if got := trial.ArgsDiff(tc.was, tc.now); got != tc.want {
+			t.Errorf("ArgsDiff(%q, %q) = %q, want %q", tc.was, tc.now, got, tc.want)
 		}
 	}
 }

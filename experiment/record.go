@@ -13,8 +13,6 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
-	"slices"
-	"strings"
 
 	"github.com/autodropout/autodropout/internal/atomicfile"
 	"github.com/autodropout/autodropout/internal/strictjson"
@@ -84,7 +82,7 @@ func checkDone(f FinalConfig, r trainRun) error {
 	if err := strictjson.Decode(b, &was); err != nil {
 		return fmt.Errorf("%s: %w", filepath.Join(r.dir, SpecFile), err)
 	}
-	if d := argsDiff(recorded(was).Args(), recorded(trainSpec(f, r)).Args()); d != "" {
+	if d := trial.ArgsDiff(recorded(was).Args(), recorded(trainSpec(f, r)).Args()); d != "" {
 		return fmt.Errorf("%s was trained with other settings than the configuration's now (%s)", r.dir, d)
 	}
 	return nil
@@ -105,50 +103,4 @@ func checkAllDone(f FinalConfig, runs []trainRun, out string) error {
 		return nil
 	}
 	return fmt.Errorf("experiment: %w; %d of this stage's %d trainings in %s differ: the configuration changed since they ran. Use a new output folder, or delete those trainings' folders to train them again", first, n, len(runs), out)
-}
-
-// argsDiff lists the flags whose values differ between two command lines
-// of trial.Spec.Args, "" when none does.
-func argsDiff(was, now []string) string {
-	a, b := flagValues(was), flagValues(now)
-	var names []string
-	for n := range a {
-		names = append(names, n)
-	}
-	for n := range b {
-		if _, ok := a[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	var d []string
-	for _, n := range names {
-		va, inA := a[n]
-		vb, inB := b[n]
-		switch {
-		case !inA:
-			d = append(d, strings.TrimSpace(n+" "+vb)+" now, absent then")
-		case !inB:
-			d = append(d, strings.TrimSpace(n+" "+va)+" then, absent now")
-		case va != vb && max(len(va), len(vb)) > 40: // inline patterns
-			d = append(d, n+" differs")
-		case va != vb:
-			d = append(d, fmt.Sprintf("%s %s then, %s now", n, va, vb))
-		}
-	}
-	return strings.Join(d, "; ")
-}
-
-// flagValues maps each flag of args to its value ("" for a switch).
-func flagValues(args []string) map[string]string {
-	m := map[string]string{}
-	for i := 0; i < len(args); i++ {
-		name, value, hasValue := strings.Cut(args[i], "=")
-		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "--") {
-			value = args[i+1]
-			i++
-		}
-		m[name] = value
-	}
-	return m
 }

@@ -163,6 +163,11 @@ next:
 	return s, nil
 }
 
+// IdentityNote is a key of a State's Identity that describes the run
+// rather than names it (its options, for messages): CheckIdentity does
+// not compare it.
+const IdentityNote = "options"
+
 // CheckIdentity returns an error naming file and the first key whose value
 // differs between the state and want.
 func (s *State) CheckIdentity(file string, want map[string]string) error {
@@ -173,7 +178,7 @@ func (s *State) CheckIdentity(file string, want map[string]string) error {
 		}
 	}
 	for _, k := range keys {
-		if s.Identity[k] != want[k] {
+		if k != IdentityNote && s.Identity[k] != want[k] {
 			return fmt.Errorf("resume state %s belongs to another run: %s is %q there, %q here", file, k, s.Identity[k], want[k])
 		}
 	}

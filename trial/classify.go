@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -256,6 +257,8 @@ func (s Spec) split(n int) (trIdx, valIdx []int, err error) {
 // state.
 func (s Spec) states(id map[string]string, resume **train.State, save *func(*train.State) error, where func(*train.State) string) (release func(), err error) {
 	release = func() {}
+	note, _ := json.Marshal(s.resumeOptions())
+	id[train.IdentityNote] = string(note)
 	if s.ResumeState != "" {
 		st, err := train.LoadState(s.ResumeState)
 		if err != nil {
@@ -263,7 +266,7 @@ func (s Spec) states(id map[string]string, resume **train.State, save *func(*tra
 		}
 		if err := st.CheckIdentity(s.ResumeState, id); err != nil {
 			st.Drop()
-			return release, err
+			return release, s.explainMismatch(err, st.Identity[train.IdentityNote])
 		}
 		*resume, release = st, func() { st.Drop() }
 		fmt.Fprintf(s.Output, "resuming %s from %s\n", where(st), s.ResumeState)
@@ -279,6 +282,21 @@ func (s Spec) states(id map[string]string, resume **train.State, save *func(*tra
 		}
 	}
 	return release, nil
+}
+
+// explainMismatch adds to a state's identity error the options that
+// differ between the state's run (was, its IdentityNote; "" in states
+// saved before it) and this one.
+func (s Spec) explainMismatch(err error, was string) error {
+	var wasArgs []string
+	if json.Unmarshal([]byte(was), &wasArgs) != nil {
+		return err // a state saved before the note
+	}
+	d := ArgsDiff(wasArgs, s.resumeOptions())
+	if d == "" {
+		d = "the same options: the pattern file's or another input's content differs"
+	}
+	return fmt.Errorf("%w; options: %s", err, d)
 }
 
 // checkWritable says, before a run spends its time, whether a file can be

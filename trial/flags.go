@@ -103,6 +103,9 @@ var zeroIsDefault = map[string]string{
 func explicitZero(fs *flag.FlagSet) error {
 	var err error
 	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "pattern" && err == nil && strings.TrimSpace(f.Value.String()) == "" {
+			err = fmt.Errorf("--pattern is empty (want a pattern file)")
+		}
 		if want, ok := zeroIsDefault[f.Name]; ok && err == nil && isZero(f.Value.String()) {
 			err = fmt.Errorf("--%s 0: %s, or leave --%s out for its default", f.Name, want, f.Name)
 		}
@@ -136,6 +139,9 @@ func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Regularizer.Name, "regularizer", s.Regularizer.Name, "regularizer at the sites (default none): "+strings.Join(autodropout.Names(), ", ")+"; lm: none, dropout, variational, pattern (pattern needs --pattern)")
 	fs.StringVar(&s.Pattern, "pattern", s.Pattern, "JSON file of per-site patterns (lm: a list of {sites: regexp, pattern: transformer pattern}); implies --regularizer pattern")
 	fs.Func("patterns", "the `JSON` of a --pattern file, inline", func(v string) error {
+		if strings.TrimSpace(v) == "" {
+			return fmt.Errorf("empty (want the JSON of a pattern file)")
+		}
 		s.Patterns = json.RawMessage(v)
 		return nil
 	})
@@ -369,4 +375,59 @@ func (r Regularizer) Args() []string {
 	a.str("space", r.Space)
 	a.boolean("allow-outside-space", r.AllowOutsideSpace)
 	return a
+}
+
+// ArgsDiff lists the flags whose values differ between two command lines
+// of Spec.Args, "" when none does: "--lr 0.05 then, 0.01 now".
+func ArgsDiff(was, now []string) string {
+	a, b := flagValues(was), flagValues(now)
+	var names []string
+	for n := range a {
+		names = append(names, n)
+	}
+	for n := range b {
+		if _, ok := a[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	var d []string
+	for _, n := range names {
+		va, inA := a[n]
+		vb, inB := b[n]
+		switch {
+		case !inA:
+			d = append(d, strings.TrimSpace(n+" "+vb)+" now, absent then")
+		case !inB:
+			d = append(d, strings.TrimSpace(n+" "+va)+" then, absent now")
+		case va != vb && max(len(va), len(vb)) > 40: // inline patterns
+			d = append(d, n+" differs")
+		case va != vb:
+			d = append(d, fmt.Sprintf("%s %s then, %s now", n, va, vb))
+		}
+	}
+	return strings.Join(d, "; ")
+}
+
+// flagValues maps each flag of args to its value ("" for a switch).
+func flagValues(args []string) map[string]string {
+	m := map[string]string{}
+	for i := 0; i < len(args); i++ {
+		name, value, hasValue := strings.Cut(args[i], "=")
+		if !hasValue && i+1 < len(args) && !strings.HasPrefix(args[i+1], "--") {
+			value = args[i+1]
+			i++
+		}
+		m[name] = value
+	}
+	return m
+}
+
+// resumeOptions are the flags of s that a resumed run must repeat: Args
+// less those the pieces of a run may change (see --resume-state).
+func (s Spec) resumeOptions() []string {
+	p := s
+	p.StopEpoch, p.StopStep, p.Out, p.Threads, p.Every, p.Curve, p.SkipTest = 0, 0, "", 0, 0, false, false
+	p.EvalTokens, p.SaveState, p.ResumeState = 0, "", ""
+	return p.Args()
 }

@@ -106,6 +106,11 @@ func TestTrainLMStopResume(t *testing.T) {
 	if _, err := train(t.TempDir(), "--resume-state", state, "--seed", "2"); err == nil || !strings.Contains(err.Error(), "seed is \"1\" there, \"2\" here") {
 		t.Errorf("resume with another seed: %v, want a refusal naming the seed", err)
 	}
+	// Another option: the error names it, with both values.
+	_, err = train(t.TempDir(), "--resume-state", state, "--drop-rate", "0.3")
+	if err == nil || !strings.Contains(err.Error(), "options: --drop-rate 0.3 now, absent then") {
+		t.Errorf("resume with another rate: %v, want a refusal naming --drop-rate", err)
+	}
 }
 
 // TestTrainLMKJV trains two steps on the King James corpus, prepared on

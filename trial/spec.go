@@ -397,11 +397,18 @@ func (s Spec) checkUnused() error {
 	return nil
 }
 
-// checkBaselineOptions refuses a classify baseline's option that the
-// regularizer would ignore: --drop-rate 0.3 without --regularizer trained
-// no regularizer at all.
+// checkBaselineOptions refuses a classify option that the run would
+// ignore: --drop-rate 0.3 without --regularizer trained no regularizer at
+// all, --image-size on Fashion-MNIST changed nothing.
 func (s Spec) checkBaselineOptions() error {
-	reg := s.resolved().Regularizer.Name
+	r := s.resolved()
+	if r.Data != "imagenet" && (s.ImageSize != 0 || s.PerClass != 0) {
+		return fmt.Errorf("%s: only --data imagenet reads it, not %s", givenFlags("--image-size", s.ImageSize, "--per-class", s.PerClass), r.Data)
+	}
+	if reg := r.Regularizer.Name; reg != "pattern" && (s.Space != "" || s.AllowOutsideSpace) {
+		return fmt.Errorf("--space, --allow-outside-space: only patterns (--pattern, --patterns) read them, and this run's regularizer is %s", reg)
+	}
+	reg := r.Regularizer.Name
 	baselines := []string{"dropout", "spatial", "dropblock"}
 	for _, o := range []struct {
 		flag  string

@@ -16,7 +16,7 @@ import (
 func TestArgsRoundTrip(t *testing.T) {
 	for _, s := range []Spec{
 		{},
-		{Model: "wrn-16-2", Data: "cifar10", DataDir: "/d", Epochs: 3, StopEpoch: 2, BatchSize: 64, LR: 0.1, TrainSubset: 100,
+		{Model: "wrn-16-2", Data: "imagenet", DataDir: "/d", Epochs: 3, StopEpoch: 2, BatchSize: 64, LR: 0.1, TrainSubset: 100,
 			ValFrac: 0.2, ImageSize: 64, PerClass: 5, NoAugment: true, Curve: true, Pretrained: "w.pth", PretrainedPartial: true,
 			Regularizer: Regularizer{Name: "dropblock", DropRate: 0.2, BlockSize: 5, Sites: `^bn1$`},
 			Seed:        7, Precision: "bf16", Device: "cuda:1", Threads: 2, Nproc: 2, SkipTest: true, Out: "o", SaveState: "s", ResumeState: "r", Every: time.Hour},
@@ -138,6 +138,11 @@ func TestCheck(t *testing.T) {
 		{[]string{"--regularizer", "dropout", "--block-size", "5"}, "--block-size: only --regularizer dropblock read it"},
 		{[]string{"--pattern", "p.json", "--sites", "bn"}, "this run's regularizer is pattern"},
 		{[]string{"--regularizer", "dropblock", "--drop-rate", "0.2", "--block-size", "5", "--sites", "bn"}, ""},
+		{[]string{"--image-size", "64"}, "--image-size 64: only --data imagenet reads it, not fashion-mnist"},
+		{[]string{"--data", "imagenet", "--per-class", "5"}, ""},
+		{[]string{"--space", "s.json"}, "--space, --allow-outside-space: only patterns"},
+		{[]string{"--pattern", ""}, "--pattern is empty"},
+		{[]string{"--patterns", " "}, "empty (want the JSON of a pattern file)"},
 		// 0 where 0 stands for the default is refused, not read as it.
 		{[]string{"--seed", "0"}, "--seed 0: seeds start at 1, or leave --seed out"},
 		{[]string{"--drop-rate", "0.0"}, "--drop-rate 0: want a rate above 0 (--regularizer none drops nothing)"},
