@@ -596,3 +596,53 @@ func hash(c Config, sites []string) (string, json.RawMessage) {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:8]), raw
 }
+
+// configDiff lists the fields whose values differ between two
+// configurations' JSON ("budget 8 then, 16 now"), leaving out those a
+// resume may change (cores, parallel, task.timeout); "" when none does.
+func configDiff(was, now json.RawMessage) string {
+	a, b := map[string]string{}, map[string]string{}
+	flattenJSON(was, "", a)
+	flattenJSON(now, "", b)
+	var names []string
+	for n := range a {
+		names = append(names, n)
+	}
+	for n := range b {
+		if _, ok := a[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	slices.Sort(names)
+	var d []string
+	for _, n := range names {
+		if n == "cores" || n == "parallel" || n == "task.timeout" || a[n] == b[n] {
+			continue
+		}
+		va, vb := cmp.Or(a[n], "absent"), cmp.Or(b[n], "absent")
+		d = append(d, fmt.Sprintf("%s %s then, %s now", n, va, vb))
+	}
+	return strings.Join(d, "; ")
+}
+
+// flattenJSON puts the leaves of the JSON value raw into out by their
+// dotted path (a list's items by index).
+func flattenJSON(raw json.RawMessage, path string, out map[string]string) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(raw, &obj) == nil && obj != nil {
+		for k, v := range obj {
+			flattenJSON(v, strings.TrimPrefix(path+"."+k, "."), out)
+		}
+		return
+	}
+	var list []json.RawMessage
+	if json.Unmarshal(raw, &list) == nil && list != nil {
+		for i, v := range list {
+			flattenJSON(v, fmt.Sprintf("%s[%d]", path, i), out)
+		}
+		return
+	}
+	if s := string(raw); s != "null" {
+		out[path] = s
+	}
+}

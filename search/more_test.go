@@ -2,6 +2,7 @@ package search
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -330,10 +331,16 @@ func TestRerunFinishedSameFiles(t *testing.T) {
 func TestConfigChangeRefused(t *testing.T) {
 	out := t.TempDir()
 	runSyntheticIn(t, out, "random", 1, 4, testSites)
-	cfg := Config{Method: "random", Budget: 4, Parallel: 2, SamplesPerUpdate: 8, Seed: 2}.WithDefaults()
+	cfg := Config{Method: "random", Budget: 4, Parallel: 2, SamplesPerUpdate: 8, Seed: 2, Controller: ControllerConfig{LR: 0.05}}.WithDefaults()
 	s := &Search{Config: cfg, Sites: testSites, Executor: synthetic(0), Out: out}
-	if _, err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "another configuration") {
-		t.Fatalf("err %v, want refusal", err)
+	if _, err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "another configuration (seed 1 then, 2 now; task.seed 1 then, 2 now)") {
+		t.Fatalf("err %v, want a refusal naming the seed", err)
+	}
+	// Another model's sites, the same fields: the refusal says so.
+	same := Config{Method: "random", Budget: 4, Parallel: 2, SamplesPerUpdate: 8, Seed: 1, Controller: ControllerConfig{LR: 0.05}}.WithDefaults()
+	other := &Search{Config: same, Sites: []string{"bn1", "other.bn2"}, Executor: synthetic(0), Out: out}
+	if _, err := other.Run(context.Background()); err == nil || !strings.Contains(err.Error(), "(the model's dropout sites differ)") {
+		t.Fatalf("err %v, want a refusal naming the sites", err)
 	}
 	s.ForceConfig = true
 	if _, err := s.Run(context.Background()); err != nil {
@@ -365,6 +372,20 @@ func TestReadConfig(t *testing.T) {
 		os.WriteFile(p, []byte(tc.json), 0o644)
 		if _, err := ReadConfig(p); err == nil || !strings.Contains(err.Error(), tc.err) || !strings.Contains(err.Error(), p) {
 			t.Errorf("%s: err %v, want one naming %s and %q", tc.json, err, p, tc.err)
+		}
+	}
+}
+
+func TestConfigDiff(t *testing.T) {
+	for _, tc := range []struct{ was, now, want string }{
+		{`{"budget": 8}`, `{"budget": 8}`, ""},
+		{`{"budget": 8, "parallel": 2}`, `{"budget": 16, "parallel": 4}`, "budget 8 then, 16 now"},
+		{`{"task": {"lr": 0.1, "timeout": "1h"}}`, `{"task": {"lr": 0.2, "timeout": "2h"}}`, "task.lr 0.1 then, 0.2 now"},
+		{`{"methods": ["rl"]}`, `{"methods": ["rl", "random"]}`, `methods[1] absent then, "random" now`},
+		{`{"seed": 1}`, `{}`, "seed 1 then, absent now"},
+	} {
+		if got := configDiff(json.RawMessage(tc.was), json.RawMessage(tc.now)); got != tc.want {
+			t.Errorf("configDiff(%s, %s) = %q, want %q", tc.was, tc.now, got, tc.want)
 		}
 	}
 }

@@ -95,7 +95,11 @@ func (r *run) replay() error {
 	}
 	h, raw := hash(r.cfg, r.s.Sites)
 	if started := r.h.ConfigHash; started != "" && started != h && !r.s.ForceConfig {
-		return fmt.Errorf("%s was started with another configuration (hash %s, now %s); use a new folder, or force it (autodropout search --force-config)", r.s.Out, started, h)
+		what := configDiff(r.h.Config, raw)
+		if what == "" {
+			what = "the model's dropout sites differ"
+		}
+		return fmt.Errorf("%s was started with another configuration (%s); use a new folder, or force it (autodropout search --force-config)", r.s.Out, what)
 	}
 	if r.h.ConfigHash == h {
 		return nil
