@@ -604,25 +604,11 @@ func configDiff(was, now json.RawMessage) string {
 	a, b := map[string]string{}, map[string]string{}
 	flattenJSON(was, "", a)
 	flattenJSON(now, "", b)
-	var names []string
-	for n := range a {
-		names = append(names, n)
+	for _, free := range []string{"cores", "parallel", "task.timeout"} {
+		delete(a, free)
+		delete(b, free)
 	}
-	for n := range b {
-		if _, ok := a[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	slices.Sort(names)
-	var d []string
-	for _, n := range names {
-		if n == "cores" || n == "parallel" || n == "task.timeout" || a[n] == b[n] {
-			continue
-		}
-		va, vb := cmp.Or(a[n], "absent"), cmp.Or(b[n], "absent")
-		d = append(d, fmt.Sprintf("%s %s then, %s now", n, va, vb))
-	}
-	return strings.Join(d, "; ")
+	return trial.ValuesDiff(a, b)
 }
 
 // flattenJSON puts the leaves of the JSON value raw into out by their

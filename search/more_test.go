@@ -381,7 +381,7 @@ func TestConfigDiff(t *testing.T) {
 		{`{"budget": 8}`, `{"budget": 8}`, ""},
 		{`{"budget": 8, "parallel": 2}`, `{"budget": 16, "parallel": 4}`, "budget 8 then, 16 now"},
 		{`{"task": {"lr": 0.1, "timeout": "1h"}}`, `{"task": {"lr": 0.2, "timeout": "2h"}}`, "task.lr 0.1 then, 0.2 now"},
-		{`{"methods": ["rl"]}`, `{"methods": ["rl", "random"]}`, `methods[1] absent then, "random" now`},
+		{`{"methods": ["rl"]}`, `{"methods": ["rl", "random"]}`, `methods[1] "random" now, absent then`},
 		{`{"seed": 1}`, `{}`, "seed 1 then, absent now"},
 	} {
 		if got := configDiff(json.RawMessage(tc.was), json.RawMessage(tc.now)); got != tc.want {

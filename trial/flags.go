@@ -379,28 +379,33 @@ func (r Regularizer) Args() []string {
 
 // ArgsDiff lists the flags whose values differ between two command lines
 // of Spec.Args, "" when none does: "--lr 0.05 then, 0.01 now".
-func ArgsDiff(was, now []string) string {
-	a, b := flagValues(was), flagValues(now)
+func ArgsDiff(was, now []string) string { return ValuesDiff(flagValues(was), flagValues(now)) }
+
+// ValuesDiff lists, sorted by name, the settings whose values differ
+// between was and now: "NAME A then, B now", "NAME A then, absent now"
+// (a switch's "" value is left out), or "NAME differs" for a value too
+// long to quote (inline patterns). "" when none does.
+func ValuesDiff(was, now map[string]string) string {
 	var names []string
-	for n := range a {
+	for n := range was {
 		names = append(names, n)
 	}
-	for n := range b {
-		if _, ok := a[n]; !ok {
+	for n := range now {
+		if _, ok := was[n]; !ok {
 			names = append(names, n)
 		}
 	}
 	slices.Sort(names)
 	var d []string
 	for _, n := range names {
-		va, inA := a[n]
-		vb, inB := b[n]
+		va, inA := was[n]
+		vb, inB := now[n]
 		switch {
 		case !inA:
 			d = append(d, strings.TrimSpace(n+" "+vb)+" now, absent then")
 		case !inB:
 			d = append(d, strings.TrimSpace(n+" "+va)+" then, absent now")
-		case va != vb && max(len(va), len(vb)) > 40: // inline patterns
+		case va != vb && max(len(va), len(vb)) > 40:
 			d = append(d, n+" differs")
 		case va != vb:
 			d = append(d, fmt.Sprintf("%s %s then, %s now", n, va, vb))
