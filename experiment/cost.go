@@ -182,6 +182,8 @@ func flopsText(f float64) string {
 func timeText(f, tflops float64, n int) string {
 	sec := f / (tflops * 1e12) / float64(max(n, 1))
 	switch {
+	case sec < 1:
+		return "under a second"
 	case sec < 120:
 		return fmt.Sprintf("%.0f s", sec)
 	case sec < 2*3600:

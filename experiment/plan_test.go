@@ -88,3 +88,17 @@ func TestHoursMinutes(t *testing.T) {
 		}
 	}
 }
+
+func TestTimeText(t *testing.T) {
+	for _, tc := range []struct {
+		flops, tflops float64
+		n             int
+		want          string
+	}{
+		{2e12, 40, 1, "under a second"}, {80e12, 40, 1, "2 s"}, {40e12 * 600, 40, 2, "5.0 min"}, {40e12 * 7200, 40, 1, "2.0 h"}, {40e12 * 86400 * 3, 40, 1, "3.0 days"},
+	} {
+		if got := timeText(tc.flops, tc.tflops, tc.n); got != tc.want {
+			t.Errorf("timeText(%g, %g, %d) = %q, want %q", tc.flops, tc.tflops, tc.n, got, tc.want)
+		}
+	}
+}
