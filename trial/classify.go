@@ -105,6 +105,9 @@ func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result,
 func (s Spec) announce(sp *splits, regDesc string, prec libtorch.Precision, g *distributed.Group) {
 	fmt.Fprintf(s.Output, "training %s on %s with %s: %d train / %d validation / %d test examples, %d epochs of %d steps, %d threads, %s, seed %d, augmentation %s%s\n",
 		s.Model, s.Data, regDesc, sp.trainN, sp.valN, sp.testN, s.Epochs, sp.train.Batches(), libtorch.Threads(), prec, s.Seed, sp.augment, processesText(g, s.BatchSize))
+	if s.TrainSubset > sp.trainN && s.LabeledPerClass == 0 {
+		fmt.Fprintf(s.Output, "note: --train-subset %d, but the training split has %d examples: all of them train\n", s.TrainSubset, sp.trainN)
+	}
 	if s.LabeledPerClass > 0 {
 		fmt.Fprintf(s.Output, "%s; %d unlabeled images\n", s.SemiSupervised.Description(), unlabeledN(sp))
 	}
