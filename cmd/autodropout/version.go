@@ -44,7 +44,7 @@ func runVersion(args []string) error {
 			if d.Path == "github.com/sugarme/gotch" {
 				gotchV = d.Version
 				if d.Replace != nil {
-					gotchV += " (patched copy at " + d.Replace.Path + ")"
+					gotchV += " (the copy make setup patches)" // its path is the build's, relative to the module
 				}
 			}
 		}
