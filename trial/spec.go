@@ -308,19 +308,8 @@ func (s Spec) Check() error {
 	case lm && s.Model != "" && s.Model != DefaultLMModel:
 		return fmt.Errorf("--task lm: model %q: want transformer-xl", s.Model)
 	}
-	for _, f := range []struct {
-		name     string
-		negative bool
-		value    any
-	}{
-		{"image-size", s.ImageSize < 0, s.ImageSize}, {"per-class", s.PerClass < 0, s.PerClass},
-		{"block-size", s.BlockSize < 0, s.BlockSize}, {"steps", s.Steps < 0, s.Steps},
-		{"stop-step", s.StopStep < 0, s.StopStep}, {"min-count", s.MinCount < 0, s.MinCount},
-		{"eval-tokens", s.EvalTokens < 0, s.EvalTokens}, {"duration", s.Duration < 0, s.Duration},
-	} {
-		if f.negative {
-			return fmt.Errorf("--%s %v: want 0 (the default) or more", f.name, f.value)
-		}
+	if err := s.checkCounts(); err != nil {
+		return err
 	}
 	if s.Sites != "" {
 		if _, err := regexp.Compile(s.Sites); err != nil {
@@ -334,6 +323,25 @@ func (s Spec) Check() error {
 	}
 	if _, err := parseDevice(cmp.Or(s.Device, "cpu"), false); err != nil {
 		return err
+	}
+	return nil
+}
+
+// checkCounts refuses a negative count or duration (0 is the default).
+func (s Spec) checkCounts() error {
+	for _, f := range []struct {
+		name     string
+		negative bool
+		value    any
+	}{
+		{"image-size", s.ImageSize < 0, s.ImageSize}, {"per-class", s.PerClass < 0, s.PerClass},
+		{"block-size", s.BlockSize < 0, s.BlockSize}, {"steps", s.Steps < 0, s.Steps},
+		{"stop-step", s.StopStep < 0, s.StopStep}, {"min-count", s.MinCount < 0, s.MinCount},
+		{"eval-tokens", s.EvalTokens < 0, s.EvalTokens}, {"duration", s.Duration < 0, s.Duration},
+	} {
+		if f.negative {
+			return fmt.Errorf("--%s %v: want 0 (the default) or more", f.name, f.value)
+		}
 	}
 	return nil
 }
