@@ -76,7 +76,7 @@ func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result,
 	if err != nil {
 		return Result{}, err
 	}
-	release, err := s.states(id, &cfg.Resume, &cfg.SaveState, func(st *train.State) string {
+	release, saveErr, err := s.states(id, &cfg.Resume, &cfg.SaveState, func(st *train.State) string {
 		return fmt.Sprintf("after epoch %d (step %d)", st.Epochs, st.Steps)
 	})
 	if err != nil {
@@ -98,7 +98,8 @@ func runClassify(ctx context.Context, s Spec, env *distributed.Env) (res Result,
 			return out, err
 		}
 	}
-	return s.finish(out)
+	out, err = s.finish(out)
+	return withSaveError(out, err, *saveErr)
 }
 
 // announce says what the training is about to do.
@@ -257,34 +258,47 @@ func (s Spec) split(n int) (trIdx, valIdx []int, err error) {
 
 // states loads ResumeState into *resume (checking that it belongs to the
 // run id) and sets *save to write SaveState; release drops the loaded
-// state.
-func (s Spec) states(id map[string]string, resume **train.State, save *func(*train.State) error, where func(*train.State) string) (release func(), err error) {
-	release = func() {}
+// state. A failed save does not stop the run: *saveErr holds the last
+// save's error, which the run reports after writing its result, so that
+// a full disk costs the state and not the training.
+func (s Spec) states(id map[string]string, resume **train.State, save *func(*train.State) error, where func(*train.State) string) (release func(), saveErr *error, err error) {
+	release, saveErr = func() {}, new(error)
 	note, _ := json.Marshal(s.resumeOptions())
 	id[train.IdentityNote] = string(note)
 	if s.ResumeState != "" {
 		st, err := train.LoadState(s.ResumeState)
 		if err != nil {
-			return release, err
+			return release, saveErr, err
 		}
 		if err := st.CheckIdentity(s.ResumeState, id); err != nil {
 			st.Drop()
-			return release, s.explainMismatch(err, st.Identity[train.IdentityNote])
+			return release, saveErr, s.explainMismatch(err, st.Identity[train.IdentityNote])
 		}
 		*resume, release = st, func() { st.Drop() }
 		fmt.Fprintf(s.Output, "resuming %s from %s\n", where(st), s.ResumeState)
 	}
 	if s.SaveState != "" {
 		if err := checkWritable(s.SaveState); err != nil {
-			return release, fmt.Errorf("--save-state: %w", err)
+			return release, saveErr, fmt.Errorf("--save-state: %w", err)
 		}
 		*save = func(st *train.State) error {
 			defer st.Drop()
 			st.Identity = id
-			return st.Save(s.SaveState)
+			*saveErr = st.Save(s.SaveState)
+			return nil
 		}
 	}
-	return release, nil
+	return release, saveErr, nil
+}
+
+// withSaveError is a run's result and error once the result is written:
+// a failed --save-state (saveErr) becomes the error when nothing else
+// failed.
+func withSaveError(r Result, err, saveErr error) (Result, error) {
+	if err == nil && saveErr != nil {
+		err = fmt.Errorf("--save-state: %w (the run finished and its result was kept; its state was not saved)", saveErr)
+	}
+	return r, err
 }
 
 // explainMismatch adds to a state's identity error the options that

@@ -4,10 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/autodropout/autodropout/train"
 )
 
 // writeIDX writes an MNIST-format split of n images whose label is the
@@ -150,6 +153,47 @@ func TestTrainErrors(t *testing.T) {
 		if err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("train %v: error %v, want %q", tc.args, err, tc.want)
 		}
+	}
+}
+
+// A save that fails after the check (a disk that filled up during
+// training) does not stop the run: its error comes after the result.
+func TestSaveStateFailureKeepsTheRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "states")
+	s := Spec{SaveState: filepath.Join(dir, "state.bin"), Output: io.Discard}
+	var save func(*train.State) error
+	release, saveErr, err := s.states(map[string]string{}, new(*train.State), &save, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer release()
+	if err := os.RemoveAll(dir); err != nil { // the folder is gone: writing fails
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(dir, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := save(&train.State{}); err != nil {
+		t.Fatalf("save returned %v to the training loop, want nil (the run goes on)", err)
+	}
+	if *saveErr == nil {
+		t.Fatal("the failed save was not kept")
+	}
+	r, err := withSaveError(Result{Seed: 3}, nil, *saveErr)
+	if r.Seed != 3 || err == nil || !strings.Contains(err.Error(), "--save-state: ") || !strings.Contains(err.Error(), "result was kept") {
+		t.Errorf("withSaveError: %+v, %v", r, err)
+	}
+	if _, err := withSaveError(Result{}, os.ErrClosed, *saveErr); err != os.ErrClosed {
+		t.Errorf("withSaveError hid the run's own error: %v", err)
+	}
+	if err := os.Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := save(&train.State{}); err != nil || *saveErr != nil { // a later save that succeeds clears it
+		t.Errorf("a save that succeeded: %v, kept %v", err, *saveErr)
 	}
 }
 

@@ -153,7 +153,7 @@ func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.Nproc, "nproc", s.Nproc, "train on this many processes of this machine together, data-parallel through c10d/Gloo (classify; --batch-size is per process; under torchrun, leave it out: its variables make each process a rank)")
 	fs.Var(notFlag{&s.SkipTest}, "test", "evaluate on the test split (search trials skip it: their reward is the validation score)")
 	fs.StringVar(&s.Out, "out", s.Out, "folder for result.json and the checkpoint model.ot (empty: none)")
-	fs.StringVar(&s.SaveState, "save-state", s.SaveState, "file for the resumable state after the last epoch (lm: step) trained: weights, buffers, optimizer state, progress, and the run's identity")
+	fs.StringVar(&s.SaveState, "save-state", s.SaveState, "file for the resumable state after the last epoch (lm: step) trained: weights, buffers, optimizer state, progress, and the run's identity; its folder is checked before training, and a save that fails later (a full disk) still lets the run write its result, then fails the command")
 	fs.StringVar(&s.ResumeState, "resume-state", s.ResumeState, "continue from a --save-state file of the same run (same flags, pattern, config and seed, apart from --stop-epoch, --stop-step, --out, --threads, --progress, --curve, --test, --eval-tokens and the state files); the result equals an unbroken run's bit for bit on the same machine and thread count")
 	fs.DurationVar(&s.Every, "progress", s.Every, fmt.Sprintf("interval between progress lines (default %v)", DefaultEvery))
 }

@@ -45,7 +45,7 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	release, err := s.states(id, &lmCfg.Resume, &lmCfg.SaveState, func(st *train.State) string {
+	release, saveErr, err := s.states(id, &lmCfg.Resume, &lmCfg.SaveState, func(st *train.State) string {
 		return fmt.Sprintf("after step %d", st.Steps)
 	})
 	if err != nil {
@@ -68,7 +68,8 @@ func runLM(ctx context.Context, s Spec) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	return s.finish(s.lmResult(res, c, cfg.MaxStep))
+	out, err := s.finish(s.lmResult(res, c, cfg.MaxStep))
+	return withSaveError(out, err, *saveErr)
 }
 
 // dataText names the data the run reads, as its flags give it: "--data

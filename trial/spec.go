@@ -211,7 +211,8 @@ type Spec struct {
 	Out string `json:"out,omitempty"`
 	// SaveState is a file for the resumable state after the last epoch
 	// (lm: step) trained: weights, buffers, optimizer state, progress and
-	// the run's identity; "": none.
+	// the run's identity; "": none. A save that fails (a full disk) does
+	// not stop the run: Run writes the result, then returns the error.
 	SaveState string `json:"save_state,omitempty"`
 	// ResumeState continues from a SaveState file of the same run (the
 	// same options apart from the stop, Out, Threads, Every, Curve,
