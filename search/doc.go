@@ -134,7 +134,8 @@
 // controller is rebuilt from the journal, which is left as it is. The
 // configuration's hash is in run_started; a different configuration is
 // refused unless ForceConfig is set (cores, parallel and the timeout are
-// left out of the hash).
+// left out of the hash), and the method and the controller's kind are
+// kept even then.
 //
 // One Run writes a folder at a time: Run locks Out (flock on Out/.lock)
 // before it reads the journal, and a second Run on the folder, in another

@@ -346,6 +346,20 @@ func TestConfigChangeRefused(t *testing.T) {
 	if _, err := s.Run(context.Background()); err != nil {
 		t.Fatal(err)
 	}
+	// The method and the controller stay, even forced.
+	for _, tc := range []struct {
+		cfg  Config
+		want string
+	}{
+		{Config{Method: "rl", Budget: 4, SamplesPerUpdate: 2}, `method "random"; it cannot change to "rl"`},
+		{Config{Method: "random", Budget: 4, Controller: ControllerConfig{Kind: "transformer"}}, `controller.kind "lstm"; it cannot change to "transformer"`},
+	} {
+		tc.cfg.Seed = 2
+		s := &Search{Config: tc.cfg.WithDefaults(), Sites: testSites, Executor: synthetic(0), Out: out, ForceConfig: true}
+		if _, err := s.Run(context.Background()); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%+v: err %v, want %q", tc.cfg, err, tc.want)
+		}
+	}
 }
 
 func TestReadConfig(t *testing.T) {

@@ -3,6 +3,7 @@ package search
 import (
 	"cmp"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -94,6 +95,9 @@ func (r *run) replay() error {
 		return err
 	}
 	h, raw := hash(r.cfg, r.s.Sites)
+	if err := r.checkKept(raw); err != nil {
+		return err
+	}
 	if started := r.h.ConfigHash; started != "" && started != h && !r.s.ForceConfig {
 		what := configDiff(r.h.Config, raw)
 		if what == "" {
@@ -105,6 +109,30 @@ func (r *run) replay() error {
 		return nil
 	}
 	return r.journal(Event{Type: RunStarted, Config: raw, ConfigHash: h, Seed: r.cfg.Seed})
+}
+
+// keptFields are the configuration's fields that even ForceConfig cannot
+// change, with the value a journal that lacks one had: the journal's
+// trials and the controller's checkpoint belong to them, and a summary of
+// mixed methods would misname them.
+var keptFields = []struct{ key, unset string }{{"method", `"rl"`}, {"controller.kind", `"lstm"`}}
+
+// checkKept refuses a configuration raw whose keptFields differ from the
+// journal's configuration.
+func (r *run) checkKept(raw json.RawMessage) error {
+	if r.h.Config == nil {
+		return nil
+	}
+	was, now := map[string]string{}, map[string]string{}
+	flattenJSON(r.h.Config, "", was)
+	flattenJSON(raw, "", now)
+	for _, f := range keptFields {
+		a, b := cmp.Or(was[f.key], f.unset), cmp.Or(now[f.key], f.unset)
+		if a != b {
+			return fmt.Errorf("%s was searched with %s %s; it cannot change to %s in the same folder, not even with --force-config (the journal would mix them): use a new folder", r.s.Out, f.key, a, b)
+		}
+	}
+	return nil
 }
 
 // restore loads the controller of an RL search from its checkpoint

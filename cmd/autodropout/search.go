@@ -21,7 +21,7 @@ func runSearch(args []string) error {
 	out := fs.String("out", "", "output folder: journal.jsonl, controller.json, trials/, top/, summary.json; rerun to resume")
 	dry := fs.Bool("dry-run", false, "check the configuration, print it, the dropout sites and an estimate of the cost; run nothing")
 	tflops := fs.Float64("tflops", experiment.DefaultTFLOPS, "dry run: sustained TFLOP/s of one accelerator, to turn FLOPs into hours")
-	force := fs.Bool("force-config", false, "resume a folder started with a different configuration")
+	force := fs.Bool("force-config", false, "resume a folder started with a different configuration (not another method or controller kind)")
 	method := fs.String("method", "", "override the config's method: rl or random")
 	binary := fs.String("binary", "", "autodropout binary that trains each trial (default: this one)")
 	natsURL := fs.String("nats", "", "run trials on `autodropout worker` processes through this NATS JetStream server (nats://[user:pass@]host:4222), keeping the journal and checkpoint there")
