@@ -467,24 +467,9 @@ func (t Task) CheckFiles() error {
 		}
 		return nil
 	}
-	dir := t.DataDir
-	if dir == "" {
-		switch t.Data {
-		case "fashion-mnist":
-			dir = data.FashionMNISTDir
-		case "fortunes":
-			dir = data.FortunesDir
-		case "mnist":
-			return fmt.Errorf("data_dir: mnist has no default folder")
-		default:
-			dir = "." // the trainer reads the current folder
-		}
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		if err == nil {
-			err = errors.New("not a folder")
-		}
-		return fmt.Errorf("data_dir %s (data %s): %w", dir, t.Data, err)
+	dir, err := t.dataFolder()
+	if err != nil {
+		return err
 	}
 	// anyOf is satisfied by the first name found in dir or in one of subs.
 	need := func(subs []string, anyOf ...string) error {
@@ -497,7 +482,6 @@ func (t Task) CheckFiles() error {
 		}
 		return fmt.Errorf("data_dir %s (data %s): %s not found", dir, t.Data, strings.Join(anyOf, " or "))
 	}
-	var err error
 	here := []string{""}
 	switch t.Data {
 	case "fashion-mnist", "mnist":
@@ -520,6 +504,31 @@ func (t Task) CheckFiles() error {
 		}
 	}
 	return err
+}
+
+// dataFolder is the folder the trainer reads the task's data from: data_dir,
+// or the dataset's default folder; it must exist.
+func (t Task) dataFolder() (string, error) {
+	dir := t.DataDir
+	if dir == "" {
+		switch t.Data {
+		case "fashion-mnist":
+			dir = data.FashionMNISTDir
+		case "fortunes":
+			dir = data.FortunesDir
+		case "mnist":
+			return "", fmt.Errorf("data_dir: mnist has no default folder")
+		default:
+			dir = "." // the trainer reads the current folder
+		}
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		if err == nil {
+			err = errors.New("not a folder")
+		}
+		return "", fmt.Errorf("data_dir %s (data %s): %w", dir, t.Data, err)
+	}
+	return dir, nil
 }
 
 // TimeoutDuration is Task.Timeout parsed.

@@ -5,6 +5,7 @@ import (
 	"image/png"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -69,5 +70,16 @@ func TestShow(t *testing.T) {
 	}
 	if err := runShow([]string{"--png", out}); err == nil {
 		t.Error("show without a pattern file succeeded")
+	}
+	// Files show cannot draw.
+	for _, tc := range []struct{ name, json, want string }{
+		{"empty.json", `{"patterns": []}`, "holds no patterns: nothing to draw"},
+		{"lm.json", `[{"sites": "^emb$", "pattern": {"size": 4, "stride": 8, "repeat": 4, "noise": "zero"}}]`, "show draws the per-site patterns of image models"},
+	} {
+		p := filepath.Join(dir, tc.name)
+		os.WriteFile(p, []byte(tc.json), 0o644)
+		if err := runShow([]string{p, "--png", out}); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("show %s: %v, want %q", tc.name, err, tc.want)
+		}
 	}
 }

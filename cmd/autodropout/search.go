@@ -36,19 +36,9 @@ func runSearch(args []string) error {
 	if *cfgPath == "" || (*out == "" && !*dry) {
 		return fmt.Errorf("need --config FILE and --out DIR")
 	}
-	cfg, err := search.ReadConfig(*cfgPath)
+	cfg, space, sites, err := readSearchConfig(*cfgPath, *method)
 	if err != nil {
 		return err
-	}
-	if *method != "" {
-		cfg.Method = *method
-		if err := cfg.Check(); err != nil {
-			return err
-		}
-	}
-	space, sites, err := search.SpaceFor(cfg)
-	if err != nil {
-		return fmt.Errorf("config %s: %w", *cfgPath, err)
 	}
 	if *dry {
 		b, _ := json.MarshalIndent(cfg, "", "  ")
@@ -79,6 +69,27 @@ func runSearch(args []string) error {
 	}
 	_, err = searchTo(ctx, s)
 	return err
+}
+
+// readSearchConfig reads the search configuration at path, with method
+// ("": the file's) in place of its method, and its search space and the
+// model's dropout sites.
+func readSearchConfig(path, method string) (search.Config, search.Space, []string, error) {
+	cfg, err := search.ReadConfig(path)
+	if err != nil {
+		return cfg, nil, nil, err
+	}
+	if method != "" {
+		cfg.Method = method
+		if err := cfg.Check(); err != nil {
+			return cfg, nil, nil, err
+		}
+	}
+	space, sites, err := search.SpaceFor(cfg)
+	if err != nil {
+		return cfg, space, nil, fmt.Errorf("config %s: %w", path, err)
+	}
+	return cfg, space, sites, nil
 }
 
 // trainerBinary is the autodropout binary that trains trials: path, or

@@ -49,18 +49,12 @@ func runShow(args []string) error {
 	if *samples < 1 || *channels < 1 || *height < 1 || *width < 1 {
 		return fmt.Errorf("--samples, --channels, --height and --width must be positive")
 	}
-	ps, err := autodropout.ReadPatterns(file)
-	if _, serr := os.Stat(file); err != nil && serr == nil { // there, but not image patterns
-		return fmt.Errorf("%w (show draws the per-site patterns of image models)", err)
-	}
-	if err != nil {
-		return err
-	}
-	if len(ps) == 0 {
-		return fmt.Errorf("%s holds no patterns: nothing to draw", file)
-	}
 	if *cell < 0 {
 		return fmt.Errorf("--cell %d: want 0 (automatic) or more", *cell)
+	}
+	ps, err := readDrawable(file)
+	if err != nil {
+		return err
 	}
 	drawn, err := autodropout.DrawSiteMasks(ps, autodropout.MaskPicture{Samples: *samples, Channels: *channels,
 		Height: *height, Width: *width, Seed: *seed, Cell: *cell})
@@ -77,6 +71,22 @@ func runShow(args []string) error {
 	}
 	fmt.Printf("wrote %s: %d sites, %d samples × %d channels of %d×%d each\n", *out, len(ps), *samples, *channels, *height, *width)
 	return nil
+}
+
+// readDrawable reads the image patterns of file, refusing a file without
+// any.
+func readDrawable(file string) ([]autodropout.SitePattern, error) {
+	ps, err := autodropout.ReadPatterns(file)
+	if _, serr := os.Stat(file); err != nil && serr == nil { // there, but not image patterns
+		return nil, fmt.Errorf("%w (show draws the per-site patterns of image models)", err)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(ps) == 0 {
+		return nil, fmt.Errorf("%s holds no patterns: nothing to draw", file)
+	}
+	return ps, nil
 }
 
 // stack places images top to bottom with gap grey pixels between them.
