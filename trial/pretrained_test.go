@@ -113,6 +113,33 @@ func TestTrainFullDisk(t *testing.T) {
 	}
 }
 
+// TestSaveStateFullDisk saves the state onto a 64 KiB tmpfs that cannot
+// hold it: the run must still write its result and model, then fail
+// naming --save-state.
+func TestSaveStateFullDisk(t *testing.T) {
+	dir := toyData(t)
+	full := t.TempDir()
+	if err := syscall.Mount("tmpfs", full, "tmpfs", 0, "size=64k"); err != nil {
+		t.Skipf("cannot mount a small tmpfs to fill (%v); TestSaveStateFailureKeepsTheRun injects the error instead", err)
+	}
+	defer syscall.Unmount(full, 0)
+	out := t.TempDir()
+	state := filepath.Join(full, "state.bin")
+	err := runTrain([]string{"--data", "mnist", "--data-dir", dir, "--batch-size", "32", "--threads", "1", "--out", out, "--save-state", state})
+	if err == nil || !strings.Contains(err.Error(), "--save-state: ") || !strings.Contains(err.Error(), "no space left on device") || !strings.Contains(err.Error(), "result was kept") {
+		t.Fatalf("err = %v, want the save's failure after the result", err)
+	}
+	if _, err := ReadResult(out); err != nil {
+		t.Errorf("the result was lost: %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "model.ot")); err != nil {
+		t.Errorf("the model was lost: %v", err)
+	}
+	if entries, _ := os.ReadDir(full); len(entries) > 0 {
+		t.Errorf("the full disk holds %v, want nothing (no partial state)", entries)
+	}
+}
+
 // writeStateDict writes float32 tensors as torch.save's legacy format
 // would (an OrderedDict of torch._utils._rebuild_tensor calls), so that the
 // tests can give train a state dict without Python.
