@@ -1,7 +1,9 @@
 // Package configs holds the configurations the repository ships, JSON
-// files named from the repository root (configs/…). The defaults the
-// program reads when no file is named are also built into it, so that it
-// runs from any folder: ReadFile falls back to the built-in copy.
+// files named from the repository root (configs/…). The language-model
+// recipes (the default and those the study and the paper's configs name)
+// are also built into the program, so that it runs, and a report reads
+// a run's recipe, from any folder: ReadFile falls back to the built-in
+// copy.
 package configs
 
 import (
@@ -18,13 +20,14 @@ import (
 // looks first.
 const TransformerXLSmall = "configs/transformer-xl-small.json"
 
-//go:embed transformer-xl-small.json
+//go:embed transformer-xl-*.json study/transformer-xl-*.json paper/*-transformer-xl.json
 var builtin embed.FS
 
 // ReadFile reads the file at name. When there is none and name is a
-// built-in default's repository path (TransformerXLSmall), it returns the
-// copy built into the program: the same bytes as the repository's file
-// at build time. Any other error, and any other name, is os.ReadFile's.
+// built-in recipe's repository path (TransformerXLSmall,
+// configs/study/transformer-xl-kjv.json, …), it returns the copy built
+// into the program: the same bytes as the repository's file at build
+// time. Any other error, and any other name, is os.ReadFile's.
 func ReadFile(name string) ([]byte, error) {
 	b, err := os.ReadFile(name)
 	if err == nil || !errors.Is(err, fs.ErrNotExist) {

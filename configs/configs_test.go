@@ -13,14 +13,30 @@ import (
 // repository's file (a stale copy cannot be: go:embed reads it at build
 // time, but the constant could name another file).
 func TestBuiltinIsTheRepositoryFile(t *testing.T) {
-	want, err := os.ReadFile(filepath.Base(TransformerXLSmall))
+	n := 0
+	err := fs.WalkDir(builtin, ".", func(name string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		n++
+		want, err := os.ReadFile(name)
+		if err != nil {
+			return err
+		}
+		if got, _ := builtin.ReadFile(name); !bytes.Equal(got, want) {
+			t.Errorf("built-in %s differs from the repository's", name)
+		}
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	got, err := builtin.ReadFile(filepath.Base(TransformerXLSmall))
-	if err != nil || !bytes.Equal(got, want) {
-		t.Fatalf("built-in %s: %v (equal: %v)", TransformerXLSmall, err, bytes.Equal(got, want))
+	for _, name := range []string{filepath.Base(TransformerXLSmall), "study/transformer-xl-kjv.json", "paper/ptb-transformer-xl.json"} {
+		if _, err := builtin.ReadFile(name); err != nil {
+			t.Errorf("%s is not built in: %v", name, err)
+		}
 	}
+	t.Logf("%d recipes built in", n)
 }
 
 // TestReadFile reads from a folder without the repository's configs: the
@@ -38,8 +54,8 @@ func TestReadFile(t *testing.T) {
 	}{
 		{TransformerXLSmall, repo},
 		{"./" + TransformerXLSmall, repo},
-		{"configs/transformer-xl-ptb.json", nil}, // shipped, not built in
-		{"transformer-xl-small.json", nil},       // not the repository path
+		{"configs/search-fortunes-lm-tiny.json", nil}, // shipped, not a recipe
+		{"transformer-xl-small.json", nil},            // not the repository path
 		{"configs/../configs/nothing.json", nil},
 		{"/configs/transformer-xl-small.json", nil},
 	} {
