@@ -2,6 +2,7 @@ package autodropout
 
 import (
 	"fmt"
+	"math"
 	"os"
 	"regexp"
 	"sync"
@@ -73,6 +74,27 @@ func (p TransformerPattern) Selected(T int) int {
 		}
 	}
 	return n
+}
+
+// SelectedShare is the share of a segment of T tokens the pattern
+// selects (the same for every offset).
+func (p TransformerPattern) SelectedShare(T int) float64 {
+	return float64(p.Selected(T)) / float64(T)
+}
+
+// NoiseVariance is the variance of the multiplicative noise the pattern
+// puts on a token of a segment of T tokens: q/(1−q) for "zero" noise,
+// which drops a share q and rescales the rest (Dropout at rate q has the
+// same), σ²·q for Gaussian noise; +Inf when it drops every token.
+func (p TransformerPattern) NoiseVariance(T int) float64 {
+	q := p.SelectedShare(T)
+	switch {
+	case p.Noise == "gaussian":
+		return p.Sigma * p.Sigma * q
+	case q >= 1:
+		return math.Inf(1)
+	}
+	return q / (1 - q)
 }
 
 // selects says whether relative position r (0 ≤ r < T) is selected: r

@@ -92,6 +92,10 @@ type Search struct {
 	// (it includes the controller's work and any pause before a resume);
 	// NaN without a timed event.
 	ElapsedS float64
+	// SegmentLen is a language-model search's segment length (the tgt_len
+	// of its task's recipe), at which its patterns' token shares are
+	// measured; 0 for other searches or when the recipe cannot be read.
+	SegmentLen int
 }
 
 // Trial is one trial as the journal tells it.
@@ -113,8 +117,12 @@ type Trial struct {
 	// file (nil otherwise), and Dropped the mean over its sites of the
 	// share of each site's map the pattern drops, at the maps of the
 	// search's task (search.SiteMaps); NaN when either is unknown.
-	Patterns []autodropout.SitePattern
-	Dropped  float64
+	// TPatterns is a Transformer pattern list's proposal, and Dropped then
+	// the mean over its entries of the share of a segment's tokens they
+	// drop (SelectedShare; Gaussian noise drops none).
+	Patterns  []autodropout.SitePattern
+	TPatterns []autodropout.TransformerSitePattern
+	Dropped   float64
 }
 
 // CostPoint is a point of Search.Curve.
@@ -134,10 +142,11 @@ type TopFile struct {
 	Path   string
 	Rank   int     // NN; 0 when the name does not say
 	Reward float64 // REWARD; NaN when the name does not say
-	// Patterns holds a ConvNet pattern file's patterns; nil for other
-	// pattern files (Transformer lists), whose JSON is in Text.
-	Patterns []autodropout.SitePattern
-	Text     string
+	// Patterns holds a ConvNet pattern file's patterns, TPatterns a
+	// Transformer pattern list's; the file's JSON is in Text.
+	Patterns  []autodropout.SitePattern
+	TPatterns []autodropout.TransformerSitePattern
+	Text      string
 }
 
 // Run is one training run (a result.json).
@@ -465,6 +474,9 @@ func newTrial(th *search.TrialHistory) Trial {
 		}
 		t.Entropy, t.LogProb = deref(p.Entropy), deref(p.LogProb)
 		t.Patterns, _ = autodropout.ParsePatterns(p.Patterns) // nil unless a ConvNet pattern file
+		if t.Patterns == nil {
+			t.TPatterns, _ = autodropout.ParseTransformerPatterns(p.Patterns)
+		}
 	}
 	e := th.End
 	if e == nil {
@@ -605,6 +617,8 @@ func (s *Search) loadTop() error {
 		}
 		if ps, err := autodropout.ReadPatterns(p); err == nil {
 			tf.Patterns = ps
+		} else if tps, terr := autodropout.ParseTransformerPatterns(b); terr == nil {
+			tf.TPatterns = tps
 		} else if !json.Valid(b) {
 			return fmt.Errorf("report: top pattern file %s: malformed JSON (%v)", p, err)
 		}
@@ -783,6 +797,10 @@ func droppedShares(ss []*Search) {
 			continue
 		}
 		t := c.WithDefaults().Task
+		if t.Kind == "lm" {
+			tokenShares(s, t)
+			continue
+		}
 		if t.Kind != "classify" {
 			continue
 		}
@@ -815,5 +833,30 @@ func droppedShares(ss []*Search) {
 				t.Dropped = sum / float64(n)
 			}
 		}
+	}
+}
+
+// tokenShares sets a language-model search's SegmentLen from its task's
+// recipe (configs.ReadFile: the repository's recipes are built in) and
+// every trial's Dropped: the mean over its pattern entries of the share
+// of a segment's tokens a "zero" pattern drops.
+func tokenShares(s *Search, t search.Task) {
+	recipe, err := train.ReadLMRecipe(t.LMConfig)
+	if err != nil || recipe.Model.TgtLen < 1 {
+		return
+	}
+	s.SegmentLen = int(recipe.Model.TgtLen)
+	for i := range s.Trials {
+		t := &s.Trials[i]
+		if len(t.TPatterns) == 0 {
+			continue
+		}
+		var sum float64
+		for _, sp := range t.TPatterns {
+			if sp.Pattern.Noise == "zero" {
+				sum += sp.Pattern.SelectedShare(s.SegmentLen)
+			}
+		}
+		t.Dropped = sum / float64(len(t.TPatterns))
 	}
 }
