@@ -16,13 +16,17 @@
 // the method and budget if run_started lacks them and is checked against
 // the journal (a disagreement becomes a note); top/NN-REWARD.json are the
 // best pattern files. A ConvNet pattern file (autodropout.ReadPatterns) gets
-// a mask picture; any other valid JSON, such as a Transformer search's list
-// of {"sites", "pattern"}, is printed as text. A proposal's pattern field
-// in the journal is read only when it is a ConvNet pattern file
-// (autodropout.ParsePatterns), for its dropped share: the mean over its
-// sites of the share of the site's map it drops, at the maps
-// search.SiteMaps measures for the search's model and data; anything else
-// there is ignored.
+// a mask picture; a Transformer search's list of {"sites", "pattern"} a
+// table of each entry's share of a segment's tokens and noise variance, at
+// the tgt_len of the task's lm_config (read as the search named it: from
+// the working folder, or built in for the repository's recipes); any
+// other valid JSON, or a list whose recipe cannot be read, is printed as
+// text. A proposal's pattern field in the journal is read for its dropped
+// share: for a ConvNet pattern file (autodropout.ParsePatterns), the mean
+// over its sites of the share of the site's map it drops, at the maps
+// search.SiteMaps measures for the search's model and data; for a
+// Transformer list, the mean over its entries of the share of a segment's
+// tokens they drop; anything else there is ignored.
 //
 // A folder with result.json is a training run (`autodropout train --out`).
 // Runs are grouped by label: the folder above a seed-N folder (so

@@ -8,6 +8,8 @@ import (
 	"math"
 	"path/filepath"
 	"strings"
+
+	"github.com/autodropout/autodropout/autodropout"
 )
 
 func (r *Report) patternSection(b *strings.Builder, masks map[*Search]*maskFigure, opt Options) {
@@ -41,6 +43,8 @@ func (r *Report) patternSection(b *strings.Builder, masks map[*Search]*maskFigur
 				p("| `%s` | %s | %s |\n", sm.Site, sm.Pattern, pct(sm.Dropped))
 			}
 			p("\n")
+		} else if len(mf.Top.TPatterns) > 0 && s.SegmentLen > 0 {
+			tokenTable(b, mf.Top.TPatterns, s.SegmentLen)
 		} else {
 			p("Not a ConvNet pattern file (no mask picture); its patterns:\n\n```json\n%s\n```\n\n", strings.TrimSpace(mf.Top.Text))
 		}
@@ -52,6 +56,24 @@ func (r *Report) patternSection(b *strings.Builder, masks map[*Search]*maskFigur
 			p("Other top files: %s.\n\n", strings.Join(ls, ", "))
 		}
 	}
+}
+
+// tokenTable describes a Transformer pattern list at segment length T:
+// per entry, the share of the tokens it selects and the variance of the
+// multiplicative noise it puts on a token, Dropout's measure of strength.
+func tokenTable(b *strings.Builder, ps []autodropout.TransformerSitePattern, T int) {
+	p := func(format string, a ...any) { fmt.Fprintf(b, format, a...) }
+	p("A Transformer pattern list, read at the search's segment length of %d tokens. Selected: the share of a segment's tokens the pattern selects (drops, or multiplies by 1+σε). Noise variance: the variance of the factor a token is multiplied by, which Dropout at rate p has as p/(1−p) (0.11 at 0.1, 0.25 at 0.2, 0.43 at 0.3); ∞ when every token is dropped. Sites the list does not name get no noise.\n\n", T)
+	p("| sites | pattern | selected | noise variance |\n|---|---|---:|---:|\n")
+	for _, sp := range ps {
+		v := sp.Pattern.NoiseVariance(T)
+		vs := fmt.Sprintf("%.2f", v)
+		if math.IsInf(v, 1) {
+			vs = "∞"
+		}
+		p("| `%s` | %s | %s | %s |\n", sp.Sites, sp.Pattern, pct(sp.Pattern.SelectedShare(T)), vs)
+	}
+	p("\n")
 }
 
 // droppedPairs returns the dropped share and reward of s's finished
@@ -86,13 +108,24 @@ func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
 	}
 	p("## What the reward follows: the share dropped\n\n")
 	if has["dropped.png"] {
-		p("![Reward against the mean share of the maps dropped, per finished trial](dropped.png)\n\n")
+		p("![Reward against the mean share dropped, per finished trial](dropped.png)\n\n")
 		p("One point per finished trial, in its search family's colour (filled: RL, open rings: random search).\n\n")
 	}
-	p("A trial's dropped share is the mean, over its sites, of the share of the site's activation map its pattern drops, at the map sizes of the search's model and data (every placement of a pattern drops the same number of cells). ρ is Spearman's rank correlation between that share and the reward over the finished trials: near −1, the reward mostly says how much a pattern drops, whatever its shape.\n\n")
+	p("A trial's dropped share is the mean, over its sites, of the share of the site's activation map its pattern drops, at the map sizes of the search's model and data (every placement of a pattern drops the same number of cells)%s. ρ is Spearman's rank correlation between that share and the reward over the finished trials: near −1, the reward mostly says how much a pattern drops, whatever its shape.\n\n", lmDroppedNote(r.Searches))
 	p("| search | method | finished trials | ρ (dropped share, reward) | dropped share, median | dropped share of the best trial | best reward |\n|---|---|---:|---:|---:|---:|---:|\n")
 	for _, row := range rows {
 		p("%s", row)
 	}
 	p("\n")
+}
+
+// lmDroppedNote says what the dropped share is for language-model
+// searches, when there are any.
+func lmDroppedNote(ss []*Search) string {
+	for _, s := range ss {
+		if s.SegmentLen > 0 {
+			return "; for a language model, the mean over its pattern list's entries of the share of a segment's tokens the entry drops (Gaussian-noise entries drop none)"
+		}
+	}
+	return ""
 }

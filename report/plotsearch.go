@@ -523,7 +523,11 @@ func controllerPNG(r *Report) ([]byte, error) {
 // share, one colour per family. It returns nil, nil when no search has
 // three such trials (droppedSection's condition).
 func droppedPNG(r *Report) ([]byte, error) {
-	p := newPlot("Reward against the share of the maps dropped", "mean share of each site's map dropped", "reward (validation score)")
+	title, x := "Reward against the share of the maps dropped", "mean share of each site's map dropped"
+	if lmDroppedNote(r.Searches) != "" {
+		title, x = "Reward against the share dropped", "mean share of each site's map (language model: a segment's tokens) dropped"
+	}
+	p := newPlot(title, x, "reward (validation score)")
 	k := newKey()
 	drawn := false
 	for _, f := range r.searchFamilies() {

@@ -2,6 +2,7 @@ package report
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"image/png"
@@ -321,6 +322,45 @@ func TestWriteLM(t *testing.T) {
 	}
 	if strings.Contains(md, "masks-") {
 		t.Error("report.md links a mask picture for a Transformer search")
+	}
+
+	// With the task's recipe known (a built-in one, tgt_len 32), the
+	// best pattern list becomes a table of token shares and noise
+	// variances, and each trial gets its dropped share.
+	dir := filepath.Join(t.TempDir(), "lm")
+	if err := os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "lm"))); err != nil {
+		t.Fatal(err)
+	}
+	journal := filepath.Join(dir, "search", "journal.jsonl")
+	b, err := os.ReadFile(journal)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b = bytes.Replace(b, []byte(`"task":{"task":"lm"`), []byte(`"task":{"kind":"lm","lm_config":"configs/transformer-xl-small.json"`), 1)
+	if err := os.WriteFile(journal, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Chdir(t.TempDir()) // the recipe comes from the built-in copy
+	out = filepath.Join(t.TempDir(), "report.md")
+	if _, err := Write(dir, Options{Out: out}); err != nil {
+		t.Fatal(err)
+	}
+	b, _ = os.ReadFile(out)
+	md = string(b)
+	for _, w := range []string{"segment length of 32 tokens",
+		"| `\\.ff\\.hidden$` | tpattern(size=3 stride=2 repeat=4 noise=zero) | 37.5% | 0.60 |",
+		"| `\\.attn\\.probs$` | tpattern(size=1 stride=1 repeat=8 noise=gaussian sigma=0.5 per_feature) | 25.0% | 0.06 |",
+		"for a language model, the mean over its pattern list's entries"} {
+		if !strings.Contains(md, w) {
+			t.Errorf("report.md lacks %q", w)
+		}
+	}
+	r, err := Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := r.Searches[0].Trials[0].Dropped; math.Abs(got-0.0625) > 1e-12 { // (4/32 + 0)/2
+		t.Errorf("trial 0 dropped share %v, want 0.0625", got)
 	}
 }
 
