@@ -195,12 +195,13 @@ var corpusFiles = map[string]struct {
 	archive        []string
 }{
 	"ptb":         {"ptb.", ".txt", []string{filepath.Join("simple-examples", "data")}},
+	"text":        {"", ".txt", nil},
 	"wikitext2":   {"wiki.", ".tokens", []string{"wikitext-2"}},
 	"wikitext103": {"wiki.", ".tokens", []string{"wikitext-103"}},
 }
 
 // CorpusFolder is the folder that holds the token files of the corpus
-// name (ptb, wikitext2 or wikitext103): dir itself, or the folder the
+// name (ptb, wikitext2, wikitext103 or text): dir itself, or the folder the
 // corpus's archive unpacks to under dir (Mikolov's simple-examples/data,
 // WikiText's wikitext-2 or wikitext-103). An empty dir is the working
 // directory. When none holds the training file, the error names the
@@ -209,7 +210,7 @@ var corpusFiles = map[string]struct {
 func CorpusFolder(name, dir string) (string, error) {
 	f, ok := corpusFiles[name]
 	if !ok {
-		return "", fmt.Errorf("corpus %q: want ptb, wikitext2 or wikitext103", name)
+		return "", fmt.Errorf("corpus %q: want ptb, wikitext2, wikitext103 or text", name)
 	}
 	if dir == "" {
 		dir = "."
@@ -317,15 +318,24 @@ func ReadFortunes(dir string, o FortuneOptions) (*Corpus, error) {
 	nv := max(1, int(o.Valid*float64(len(fortunes))))
 	nt := max(1, int(o.Test*float64(len(fortunes))))
 	valid, test, train := fortunes[:nv], fortunes[nv:nv+nt], fortunes[nv+nt:]
+	c := &Corpus{Name: "fortunes", Vocab: countedVocab(train, o.MinCount)}
+	c.Train, c.Valid, c.Test = c.encode(train), c.encode(valid), c.encode(test)
+	return c, nil
+}
+
+// countedVocab is "<eos>", "<unk>" and the words of lines (tokenized
+// lines without their "<eos>") seen at least minCount times, most
+// frequent first, ties in byte order.
+func countedVocab(lines [][]string, minCount int) *Vocab {
 	counts := map[string]int{}
-	for _, f := range train {
-		for _, w := range f {
+	for _, l := range lines {
+		for _, w := range l {
 			counts[w]++
 		}
 	}
 	words := make([]string, 0, len(counts))
 	for w, n := range counts {
-		if n >= o.MinCount {
+		if n >= minCount && w != EOS && w != Unk {
 			words = append(words, w)
 		}
 	}
@@ -335,27 +345,65 @@ func ReadFortunes(dir string, o FortuneOptions) (*Corpus, error) {
 		}
 		return words[i] < words[j]
 	})
-	c := &Corpus{Name: "fortunes", Vocab: NewVocab()}
-	c.Vocab.Add(EOS)
-	unk := c.Vocab.Add(Unk)
+	v := NewVocab()
+	v.Add(EOS)
+	v.Add(Unk)
 	for _, w := range words {
-		c.Vocab.Add(w)
+		v.Add(w)
 	}
-	enc := func(fs [][]string) []int64 {
-		var ids []int64
-		for _, f := range fs {
-			for _, w := range f {
-				id, ok := c.Vocab.ID(w)
-				if !ok {
-					id = unk
-				}
-				ids = append(ids, id)
+	return v
+}
+
+// encode is lines in c's vocabulary, each followed by "<eos>"; a word
+// outside it is "<unk>".
+func (c *Corpus) encode(lines [][]string) []int64 {
+	eos, _ := c.Vocab.ID(EOS)
+	unk, _ := c.Vocab.ID(Unk)
+	var ids []int64
+	for _, l := range lines {
+		for _, w := range l {
+			id, ok := c.Vocab.ID(w)
+			if !ok {
+				id = unk
 			}
-			ids = append(ids, 0)
+			ids = append(ids, id)
 		}
-		return ids
+		ids = append(ids, eos)
 	}
-	c.Train, c.Valid, c.Test = enc(train), enc(valid), enc(test)
+	return ids
+}
+
+// ReadText reads a corpus of one's own ("text"): train.txt, valid.txt and
+// test.txt in dir (an empty dir is the working directory), one sentence,
+// verse or paragraph a line, tokens separated by white space, "<eos>"
+// after each line. The vocabulary is "<eos>", "<unk>" and the training
+// words seen at least minCount times (1 keeps them all), most frequent
+// first; every other word, in any split, becomes "<unk>", so raw text
+// needs no preparation beyond tokenizing. A file without tokens is an
+// error naming it.
+func ReadText(dir string, minCount int) (*Corpus, error) {
+	folder, err := CorpusFolder("text", dir)
+	if err != nil {
+		return nil, err
+	}
+	var splits [3][][]string
+	for i, name := range []string{"train", "valid", "test"} {
+		path := filepath.Join(folder, name+".txt")
+		n := 0
+		err := readLines(path, false, func(toks []string) {
+			toks = toks[:len(toks)-1] // encode adds "<eos>"
+			n += len(toks)
+			splits[i] = append(splits[i], toks)
+		})
+		if err != nil {
+			return nil, err
+		}
+		if n == 0 {
+			return nil, fmt.Errorf("%s: no tokens", path)
+		}
+	}
+	c := &Corpus{Name: "text", Vocab: countedVocab(splits[0], max(1, minCount))}
+	c.Train, c.Valid, c.Test = c.encode(splits[0]), c.encode(splits[1]), c.encode(splits[2])
 	return c, nil
 }
 

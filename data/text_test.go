@@ -45,6 +45,46 @@ func TestReadPTB(t *testing.T) {
 	}
 }
 
+// A corpus of one's own: the vocabulary is counted from the training
+// text, and every rarer or unseen word in any split is <unk>.
+func TestReadText(t *testing.T) {
+	dir := t.TempDir()
+	write(t, dir, "train.txt", "the cat sat on the mat\nthe dog sat\n\n")
+	write(t, dir, "valid.txt", "the zebra sat\n")
+	write(t, dir, "test.txt", "  a   cat\tsat  \n")
+	c, err := ReadText(dir, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(c.Vocab.Words, []string{EOS, Unk, "the", "sat"}) { // the: 3, sat: 2; the rest once
+		t.Errorf("vocabulary %q", c.Vocab.Words)
+	}
+	if got := words(c, c.Train); !reflect.DeepEqual(got, []string{"the", Unk, "sat", Unk, "the", Unk, EOS, "the", Unk, "sat", EOS, EOS}) {
+		t.Errorf("train %q", got)
+	}
+	if got := words(c, c.Valid); !reflect.DeepEqual(got, []string{"the", Unk, "sat", EOS}) {
+		t.Errorf("valid %q", got)
+	}
+	if got := words(c, c.Test); !reflect.DeepEqual(got, []string{Unk, Unk, "sat", EOS}) {
+		t.Errorf("test %q", got)
+	}
+	if c, err := ReadText(dir, 1); err != nil || c.Vocab.Len() != 8 || c.Name != "text" { // every training word
+		t.Errorf("min count 1: %v, %v", c, err)
+	}
+	// Errors name the file.
+	write(t, dir, "test.txt", " \n\n")
+	if _, err := ReadText(dir, 2); err == nil || !strings.Contains(err.Error(), filepath.Join(dir, "test.txt")+": no tokens") {
+		t.Errorf("empty test file: %v", err)
+	}
+	os.Remove(filepath.Join(dir, "valid.txt"))
+	if _, err := ReadText(dir, 2); err == nil || !strings.Contains(err.Error(), "valid.txt is not a file") {
+		t.Errorf("no validation file: %v", err)
+	}
+	if _, err := ReadText(t.TempDir(), 2); err == nil || !strings.Contains(err.Error(), "train.txt not found") {
+		t.Errorf("empty folder: %v", err)
+	}
+}
+
 func TestReadWikiText(t *testing.T) {
 	dir := t.TempDir()
 	write(t, dir, "wiki.train.tokens", " \n = Valkyria = \n \n Senjō no <unk> 3 @-@ 1 \n")

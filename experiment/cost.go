@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 
+	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/nn"
 	"github.com/autodropout/autodropout/search"
 	"github.com/autodropout/autodropout/train"
@@ -57,12 +58,12 @@ func (c TaskCost) Total() float64 { return c.TrainFLOPs + c.EvalFLOPs }
 // evaluation one; a multiply-accumulate is two FLOPs. test adds the test
 // split's evaluation (final runs; search trials skip it).
 func EstimateTask(t search.Task, test bool) (TaskCost, error) {
+	if t.Kind == "lm" {
+		return estimateLMTask(t, test)
+	}
 	size, ok := datasetSizes[t.Data]
 	if !ok {
 		return TaskCost{}, fmt.Errorf("no size known for dataset %q", t.Data)
-	}
-	if t.Kind == "lm" {
-		return estimateLMTask(t, size, test)
 	}
 	in, classes, ok := search.DatasetInput(t.Data)
 	if !ok {
@@ -101,14 +102,18 @@ func EstimateTask(t search.Task, test bool) (TaskCost, error) {
 }
 
 // estimateLMTask is EstimateTask for a language model: its recipe's steps
-// of batch × tgt_len tokens, and the evaluation of size's test split's
+// of batch × tgt_len tokens, and the evaluation of the test split's
 // tokens (validation and test with test).
-func estimateLMTask(t search.Task, size datasetSize, test bool) (TaskCost, error) {
+func estimateLMTask(t search.Task, test bool) (TaskCost, error) {
+	size, vocab, err := lmSize(t)
+	if err != nil {
+		return TaskCost{}, err
+	}
 	rec, err := train.ReadLMRecipe(t.LMConfig)
 	if err != nil {
 		return TaskCost{}, err
 	}
-	rec.Model.NToken = lmVocab(t.Data)
+	rec.Model.NToken = vocab
 	perTok := 2 * float64(nn.TransformerXLMACsPerToken(rec.Model))
 	steps := rec.MaxStep
 	if t.Steps > 0 {
@@ -152,17 +157,31 @@ func semiCost(t search.Task, tr, classes int64, perEx float64, eval int64, c, h,
 		What: fmt.Sprintf("%s at %.3g FLOPs/example (%dx%dx%d)", what, perEx, c, h, w)}
 }
 
-// lmVocab is the vocabulary size of a corpus (for the softmax's cost).
-func lmVocab(data string) int64 {
-	switch data {
-	case "ptb", "kjv":
-		return 10000
-	case "wikitext2":
-		return 33278
-	case "wikitext103":
-		return 267735
+// lmSize is the size of a language-model task's corpus and its
+// vocabulary (for the softmax's cost): the published corpora's, or those
+// of one's own "text" corpus, read (at the default min-count, as a
+// search's trials read it).
+func lmSize(t search.Task) (datasetSize, int64, error) {
+	if t.Data == "text" {
+		c, err := data.ReadText(t.DataDir, trial.DefaultMinCount)
+		if err != nil {
+			return datasetSize{}, 0, err
+		}
+		return datasetSize{int64(len(c.Train)), int64(len(c.Test))}, int64(c.Vocab.Len()), nil
 	}
-	return 14922 // fortunes with min-count 2
+	size, ok := datasetSizes[t.Data]
+	if !ok {
+		return size, 0, fmt.Errorf("no size known for dataset %q", t.Data)
+	}
+	switch t.Data {
+	case "ptb", "kjv":
+		return size, 10000, nil
+	case "wikitext2":
+		return size, 33278, nil
+	case "wikitext103":
+		return size, 267735, nil
+	}
+	return size, 14922, nil // fortunes with min-count 2
 }
 
 // flopsText formats FLOPs with an SI prefix.
@@ -480,8 +499,12 @@ func estimateLMMemory(t search.Task) (Memory, error) {
 	if err != nil {
 		return Memory{}, err
 	}
+	_, vocab, err := lmSize(t)
+	if err != nil {
+		return Memory{}, err
+	}
 	c := rec.Model
-	c.NToken = lmVocab(t.Data)
+	c.NToken = vocab
 	vs := gnn.NewVarStore(gotch.CPU)
 	defer vs.Destroy()
 	if _, err := nn.NewTransformerXL(vs.Root(), c); err != nil {

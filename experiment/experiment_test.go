@@ -53,6 +53,20 @@ func TestEstimateTask(t *testing.T) {
 	if part.TrainFLOPs != whole.TrainFLOPs || !strings.Contains(whole.What, "1.8 passes over 844180 training tokens") || !strings.Contains(part.What, "7.7 passes over 200000 training tokens") {
 		t.Errorf("lm: %g FLOPs %q, with train_subset %g FLOPs %q", whole.TrainFLOPs, whole.What, part.TrainFLOPs, part.What)
 	}
+	// One's own text: its size and vocabulary are read from the files.
+	dir := t.TempDir()
+	for _, n := range []string{"train", "valid", "test"} {
+		os.WriteFile(filepath.Join(dir, n+".txt"), []byte(strings.Repeat("a b c a b a\n", 100)), 0o644)
+	}
+	text := search.Task{Kind: "lm", Model: "transformer-xl", Data: "text", DataDir: dir, LMConfig: "../configs/transformer-xl-small.json", Steps: 10}
+	own, err := EstimateTask(text, true)
+	if err != nil || !strings.Contains(own.What, "(vocab 5)") || !strings.Contains(own.What, "over 700 training tokens") { // <eos>, <unk>, a, b, c
+		t.Errorf("text: %+v, %v", own, err)
+	}
+	text.DataDir = t.TempDir()
+	if _, err := EstimateTask(text, true); err == nil || !strings.Contains(err.Error(), "train.txt not found") {
+		t.Errorf("text without files: %v", err)
+	}
 }
 
 // EstimateMemory of the ConvNet on Fashion-MNIST, by hand: its

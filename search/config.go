@@ -295,7 +295,7 @@ func (c ControllerConfig) checkKind() error {
 // Datasets a task may name, by kind.
 var (
 	ClassifyDatasets = []string{"fashion-mnist", "mnist", "cifar10", "cifar100", "imagenet"}
-	LMDatasets       = []string{"fortunes", "kjv", "ptb", "wikitext2", "wikitext103"}
+	LMDatasets       = []string{"fortunes", "kjv", "ptb", "wikitext2", "wikitext103", "text"}
 )
 
 // Check reports the first bad field of a task (with defaults filled),
@@ -498,7 +498,7 @@ func (t Task) CheckFiles() error {
 		}
 	case "imagenet":
 		err = cmp.Or(need(here, "train"), need(here, "val"))
-	case "ptb", "wikitext2", "wikitext103":
+	case "ptb", "wikitext2", "wikitext103", "text":
 		if _, cerr := data.CorpusFolder(t.Data, dir); cerr != nil {
 			err = fmt.Errorf("data_dir %s (data %s): %w", dir, t.Data, cerr)
 		}

@@ -134,6 +134,7 @@ func TestCheckFiles(t *testing.T) {
 		{Task{Kind: "lm", Data: "ptb", DataDir: ptb, LMConfig: filepath.Join(dir, "none.json")}, "lm_config " + filepath.Join(dir, "none.json")},
 		{Task{Kind: "lm", Data: "wikitext2", DataDir: ptb, LMConfig: recipe}, "wiki.train.tokens not found"},
 		{Task{Kind: "lm", Data: "kjv", DataDir: kjv, LMConfig: recipe}, ""},
+		{Task{Kind: "lm", Data: "text", DataDir: ptb, LMConfig: recipe}, "train.txt not found in " + ptb},
 	} {
 		err := Config{Task: tc.task}.WithDefaults().Task.CheckFiles()
 		if tc.err == "" && err != nil || tc.err != "" && (err == nil || !strings.Contains(err.Error(), tc.err)) {

@@ -134,7 +134,7 @@ func ExtraArgs(rest []string) error {
 func (s *Spec) commonFlags(fs *flag.FlagSet) {
 	fs.StringVar(&s.Task, "task", s.Task, "task: classify (image classification, the default) or lm (language modelling)")
 	fs.StringVar(&s.Model, "model", s.Model, "model (default convnet; lm: transformer-xl): "+nn.ModelNames)
-	fs.StringVar(&s.Data, "data", s.Data, "dataset (default fashion-mnist; lm: fortunes): "+strings.Join(data.Datasets, ", ")+"; lm: fortunes, kjv, ptb, wikitext2, wikitext103")
+	fs.StringVar(&s.Data, "data", s.Data, "dataset (default fashion-mnist; lm: fortunes): "+strings.Join(data.Datasets, ", ")+"; lm: fortunes, kjv, ptb, wikitext2, wikitext103, text (your own: train.txt, valid.txt, test.txt in --data-dir)")
 	fs.StringVar(&s.DataDir, "data-dir", s.DataDir, "folder of the dataset's files (default for fashion-mnist: "+data.FashionMNISTDir+", for fortunes: "+data.FortunesDir+", for kjv: where it is prepared on first use, ~/.cache/autodropout/kjv-1)")
 	fs.StringVar(&s.Regularizer.Name, "regularizer", s.Regularizer.Name, "regularizer at the sites (default none): "+strings.Join(autodropout.Names(), ", ")+"; lm: none, dropout, variational, pattern (pattern needs --pattern)")
 	fs.StringVar(&s.Pattern, "pattern", s.Pattern, "JSON file of per-site patterns (lm: a list of {sites: regexp, pattern: transformer pattern}); implies --regularizer pattern")
@@ -193,7 +193,7 @@ func (s *Spec) lmFlags(fs *flag.FlagSet) {
 	fs.IntVar(&s.Steps, "steps", s.Steps, "optimizer steps (0: the config's max_step)")
 	fs.IntVar(&s.StopStep, "stop-step", s.StopStep, "stop after this many of the run's steps (the learning rate still follows the whole schedule), evaluate validation only, and save --save-state: a rung of a multi-fidelity search")
 	fs.DurationVar(&s.Duration, "duration", s.Duration, "stop training after this long (0: no limit)")
-	fs.IntVar(&s.MinCount, "min-count", s.MinCount, fmt.Sprintf("fortunes: training words seen fewer times become <unk> (default %d)", DefaultMinCount))
+	fs.IntVar(&s.MinCount, "min-count", s.MinCount, fmt.Sprintf("lm, fortunes and text: training words seen fewer times become <unk> (default %d)", DefaultMinCount))
 	fs.IntVar(&s.EvalTokens, "eval-tokens", s.EvalTokens, "evaluate on the first this many validation and test tokens (0: all)")
 }
 

@@ -172,8 +172,10 @@ func (s Spec) openCorpus() (*data.Corpus, error) {
 		c, err = data.ReadPTB(s.DataDir)
 	case "wikitext2", "wikitext103":
 		c, err = data.ReadWikiText(s.Data, s.DataDir)
+	case "text":
+		c, err = data.ReadText(s.DataDir, s.MinCount)
 	default:
-		err = fmt.Errorf("--data %q: want fortunes, kjv, ptb, wikitext2 or wikitext103", s.Data)
+		err = fmt.Errorf("--data %q: want fortunes, kjv, ptb, wikitext2, wikitext103 or text", s.Data)
 	}
 	if err != nil {
 		return nil, err

@@ -43,6 +43,39 @@ func TestTrainLMSplitErrors(t *testing.T) {
 	}
 }
 
+// A corpus of one's own (--data text) trains, with its vocabulary
+// counted at --min-count; the corpora whose files give the vocabulary
+// refuse --min-count.
+func TestTrainLMText(t *testing.T) {
+	dir := t.TempDir()
+	var b strings.Builder
+	for i := range 200 {
+		fmt.Fprintf(&b, "w%d w%d w%d the end\n", i%13, (i*7)%17, i%5)
+	}
+	for _, name := range []string{"train", "valid", "test"} {
+		if err := os.WriteFile(filepath.Join(dir, name+".txt"), []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := t.TempDir()
+	recipe := filepath.Join("..", "configs", "transformer-xl-small.json")
+	if err := runTrain([]string{"--task", "lm", "--data", "text", "--data-dir", dir, "--min-count", "1", "--threads", "1",
+		"--config", recipe, "--steps", "2", "--out", out}); err != nil {
+		t.Fatal(err)
+	}
+	r, err := ReadResult(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.Dataset != "text" || r.Vocab != 2+17+2 || r.TestPPL == nil { // <eos>, <unk>, w0–w16, the, end
+		t.Errorf("result: dataset %q, vocabulary %d, test ppl %v", r.Dataset, r.Vocab, r.TestPPL)
+	}
+	err = runTrain([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--min-count", "3", "--config", recipe, "--steps", "1"})
+	if err == nil || !strings.Contains(err.Error(), "--min-count 3: only --data fortunes and text") {
+		t.Errorf("--min-count with ptb: %v", err)
+	}
+}
+
 // TestTrainLMStopResume: a language-model run stopped with --stop-step
 // and continued with --resume-state ends as the unbroken run does; the
 // rung evaluates validation only; a state of another run is refused.

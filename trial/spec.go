@@ -199,7 +199,7 @@ type Spec struct {
 	StopStep int `json:"stop_step,omitempty"`
 	// Duration (lm) stops training after this long; 0: no limit.
 	Duration time.Duration `json:"duration,omitempty"`
-	// MinCount (lm, fortunes): training words seen fewer times become
+	// MinCount (lm, fortunes and text): training words seen fewer times become
 	// <unk>; 0 is DefaultMinCount.
 	MinCount int `json:"min_count,omitempty"`
 	// EvalTokens (lm) evaluates the first this many validation and test
@@ -276,6 +276,10 @@ func (s Spec) Check() error {
 	}
 	if err := s.checkUnused(); err != nil {
 		return err
+	}
+	// The default is let through: a Spec with its defaults filled has it.
+	if counted := s.Data == "" || s.Data == "fortunes" || s.Data == "text"; lm && !counted && s.MinCount != 0 && s.MinCount != DefaultMinCount {
+		return fmt.Errorf("--min-count %d: only --data fortunes and text count words for their vocabulary; %s's files give it", s.MinCount, s.Data)
 	}
 	if err := s.SemiSupervised.check(lm); err != nil {
 		return err
