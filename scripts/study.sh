@@ -49,7 +49,7 @@ esac
 # copy_raw SRC DST copies the raw result files of SRC into DST.
 copy_raw() {
   (cd "$1" && find . \( -path '*/trials' -prune \) -o -type f \
-      \( -name journal.jsonl -o -name summary.json -o -name result.json -o -path '*/top/*.json' \) -print) |
+      \( -name journal.jsonl -o -name summary.json -o -name result.json -o -name spec.json -o -path '*/top/*.json' \) -print) |
     while read -r f; do
       mkdir -p "$2/$(dirname "$f")"
       cp -p "$1/$f" "$2/$f"
