@@ -36,9 +36,10 @@ func better(lm bool, a, b float64) bool {
 // comparisonSection gives every group's 95% interval and the paired
 // differences that matter: the best learned pattern against the best
 // hand-designed baseline (then the others) and against none, RL against
-// random, each
-// other space's best pattern (labels "…-rl-best") against the full
-// space's, and each baseline against none. "Best" is
+// random, each other space's best pattern (labels "…-rl-best") against
+// the full space's and random search's, every other pattern against the
+// best baseline, that baseline against the others, and each baseline
+// against none. "Best" is
 // chosen by mean validation score, so the test set is read only for the
 // numbers reported.
 func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
@@ -77,11 +78,22 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 		pairs = append(pairs, [2]*Group{pattern, r.Group(l)})
 	}
 	pairs = append(pairs, [2]*Group{pattern, r.Group("none")}, [2]*Group{baseline, r.Group("none")}, [2]*Group{r.Group("autodropout-best"), r.Group("random-best")})
-	// Each other space's best pattern against the full space's (critique 1).
+	// Each other space's best pattern against the full space's (critique 1)
+	// and against random search's.
 	for _, g := range cls {
 		if strings.HasSuffix(g.Label, "-rl-best") {
-			pairs = append(pairs, [2]*Group{g, r.Group("autodropout-best")})
+			pairs = append(pairs, [2]*Group{g, r.Group("autodropout-best")}, [2]*Group{g, r.Group("random-best")})
 		}
+	}
+	// Every other pattern against the best baseline, and that baseline
+	// against the others.
+	for _, g := range cls {
+		if isPattern(g) {
+			pairs = append(pairs, [2]*Group{g, baseline})
+		}
+	}
+	for _, l := range baselines {
+		pairs = append(pairs, [2]*Group{baseline, r.Group(l)})
 	}
 	for _, l := range baselines {
 		pairs = append(pairs, [2]*Group{r.Group(l), r.Group("none")})
@@ -90,7 +102,7 @@ func (r *Report) comparisonSection(b *strings.Builder, has map[string]bool) {
 	// What semi-supervised training adds: its run without a regularizer
 	// against the labeled images alone.
 	pairs = append(pairs, [2]*Group{r.Group("none"), r.Group("supervised")})
-	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels, or a label whose runs all train given patterns) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, or the full space with an extra token) is compared with the full space's (`autodropout-best`).%s%s\n\n", unit, augmentNote(cls), supervisedNote(r))
+	p("\nPaired differences over the seeds both ran (A − B, %s). The best learned pattern (`-best` labels, or a label whose runs all train given patterns) and the best hand-designed baseline are the ones with the best mean validation score (the pattern is then paired with every other baseline too); the best pattern of each other space (`…-rl-best`: a subspace, the full space with an extra token, or another controller) is compared with the full space's (`autodropout-best`) and random search's (`random-best`); every other pattern with the best baseline, and that baseline with the others.%s%s\n\n", unit, augmentNote(cls), supervisedNote(r))
 	// A perplexity's difference is also given relative to B's (the
 	// issue's "at least 10% below"); an accuracy's is in points already.
 	relHead, relRule := "", ""
