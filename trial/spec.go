@@ -277,10 +277,6 @@ func (s Spec) Check() error {
 	if err := s.checkUnused(); err != nil {
 		return err
 	}
-	// The default is let through: a Spec with its defaults filled has it.
-	if counted := s.Data == "" || s.Data == "fortunes" || s.Data == "text"; lm && !counted && s.MinCount != 0 && s.MinCount != DefaultMinCount {
-		return fmt.Errorf("--min-count %d: only --data fortunes and text count words for their vocabulary; %s's files give it", s.MinCount, s.Data)
-	}
 	if err := s.SemiSupervised.check(lm); err != nil {
 		return err
 	}
@@ -332,8 +328,13 @@ func (s Spec) Check() error {
 	return nil
 }
 
-// checkCounts refuses a negative count or duration (0 is the default).
+// checkCounts refuses a negative count or duration (0 is the default),
+// and a --min-count for a corpus whose files give its vocabulary (the
+// default is let through: a Spec with its defaults filled has it).
 func (s Spec) checkCounts() error {
+	if counted := s.Data == "" || s.Data == "fortunes" || s.Data == "text"; s.Task == LM && !counted && s.MinCount != 0 && s.MinCount != DefaultMinCount {
+		return fmt.Errorf("--min-count %d: only --data fortunes and text count words for their vocabulary; %s's files give it", s.MinCount, s.Data)
+	}
 	for _, f := range []struct {
 		name     string
 		negative bool
