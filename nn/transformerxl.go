@@ -63,8 +63,12 @@ func (c TransformerXLConfig) Validate() error {
 // TransformerXLSiteKinds maps the sublayer kinds of a Transformer search
 // space (autodropout.TransformerSpace.Sites) to regular expressions over a
 // TransformerXL's site names: a kind names one sublayer in every layer.
+// "pos_emb" and "out", where the reference drops too, are not in the
+// default space (autodropout.DefaultTransformerSpace) but may be named.
 var TransformerXLSiteKinds = map[string]string{
 	"emb":       `^emb$`,
+	"pos_emb":   `^pos_emb$`,
+	"out":       `^out$`,
 	"q":         `\.attn\.q$`,
 	"k":         `\.attn\.k$`,
 	"v":         `\.attn\.v$`,

@@ -76,7 +76,7 @@ func lmSites(t Task, spaceKinds []string) ([]string, error) {
 	for _, k := range kinds {
 		re, ok := nn.TransformerXLSiteKinds[k]
 		if !ok {
-			return nil, fmt.Errorf("sublayer kind %q unknown (want emb, q, k, v, prob, attn_out, ff_hidden or ff_out)", k)
+			return nil, fmt.Errorf("sublayer kind %q unknown (want emb, pos_emb, q, k, v, prob, attn_out, ff_hidden, ff_out or out)", k)
 		}
 		sites = append(sites, re)
 	}

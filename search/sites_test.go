@@ -38,6 +38,7 @@ func TestSearchSpaceLM(t *testing.T) {
 	}{
 		{Task{Kind: "lm"}, `^emb$ \.attn\.q$ \.attn\.k$ \.attn\.v$ \.attn\.prob$ \.attn\.attn_out$ \.ff\.hidden$ \.ff\.out$`, ""},
 		{Task{Kind: "lm", Sites: []string{"ff_hidden", "emb"}}, `\.ff\.hidden$ ^emb$`, ""},
+		{Task{Kind: "lm", Sites: []string{"pos_emb", "out"}}, `^pos_emb$ ^out$`, ""}, // not in the default space, but named
 		{Task{Kind: "lm", Sites: []string{"ffn"}}, "", `kind "ffn" unknown`},
 		{Task{Kind: "lm", Model: "wrn-16-2"}, "", "need transformer-xl"},
 	} {

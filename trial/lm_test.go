@@ -70,6 +70,14 @@ func TestTrainLMText(t *testing.T) {
 	if r.Dataset != "text" || r.Vocab != 2+17+2 || r.TestPPL == nil { // <eos>, <unk>, w0–w16, the, end
 		t.Errorf("result: dataset %q, vocabulary %d, test ppl %v", r.Dataset, r.Vocab, r.TestPPL)
 	}
+	// Patterns on the position embedding ((M+T)×D) and the last output,
+	// the kinds outside the default space.
+	pat := filepath.Join(dir, "pattern.json")
+	os.WriteFile(pat, []byte(`[{"sites": "^pos_emb$", "pattern": {"size": 2, "stride": 1, "repeat": 4, "noise": "zero"}},
+		{"sites": "^out$", "pattern": {"size": 1, "stride": 2, "repeat": 8, "noise": "gaussian", "sigma": 0.5, "per_feature": true}}]`), 0o644)
+	if err := runTrain([]string{"--task", "lm", "--data", "text", "--data-dir", dir, "--threads", "1", "--config", recipe, "--steps", "2", "--pattern", pat}); err != nil {
+		t.Errorf("patterns on pos_emb and out: %v", err)
+	}
 	err = runTrain([]string{"--task", "lm", "--data", "ptb", "--data-dir", dir, "--min-count", "3", "--config", recipe, "--steps", "1"})
 	if err == nil || !strings.Contains(err.Error(), "--min-count 3: only --data fortunes and text") {
 		t.Errorf("--min-count with ptb: %v", err)
