@@ -244,7 +244,7 @@ func choose(files []string, class string, opts FolderOptions) []string {
 // decodeAll fills im.Pixels from paths with a pool of workers, then drops
 // the images that OnCorrupt skipped.
 func (im *Images) decodeAll(root string, paths []string, resize int, opts FolderOptions) error {
-	n, sz := len(paths), im.C*im.H*im.W
+	n := len(paths)
 	workers := opts.Workers
 	if workers < 1 {
 		workers = runtime.GOMAXPROCS(0)
@@ -253,37 +253,12 @@ func (im *Images) decodeAll(root string, paths []string, resize int, opts Folder
 	if opts.Progress != nil {
 		fmt.Fprintf(opts.Progress, "%s: loading %d images of %d classes on %d workers\n", root, n, im.Classes, workers)
 	}
-	type result struct {
-		i   int
-		err error
-	}
-	jobs := make(chan int)
-	results := make(chan result, workers)
-	var stop atomic.Bool
-	go func() {
-		defer close(jobs)
-		for i := 0; i < n && !stop.Load(); i++ {
-			jobs <- i
-		}
-	}()
 	t, err := (&ImageTransform{Size: im.H, Resize: resize, ExactDecode: opts.ExactDecode}).withDefaults()
 	if err != nil {
 		return fmt.Errorf("load image folder %s: %w", root, err)
 	}
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			d := newImageDecoder(opts.MaxPixels)
-			defer d.close()
-			for i := range jobs {
-				results <- result{i, decodeInto(d, paths[i], &t, im.Pixels[i*sz:(i+1)*sz])}
-			}
-		}()
-	}
-	go func() { wg.Wait(); close(results) }()
-
+	var stop atomic.Bool
+	results := im.decodeWorkers(paths, &t, workers, opts.MaxPixels, &stop)
 	start := time.Now()
 	skip := make([]bool, n)
 	var firstErr error
@@ -309,18 +284,7 @@ func (im *Images) decodeAll(root string, paths []string, resize int, opts Folder
 		return fmt.Errorf("load image folder %s: %w", root, firstErr)
 	}
 	if skipped > 0 {
-		k := 0
-		for i := 0; i < n; i++ {
-			if skip[i] {
-				continue
-			}
-			if k != i {
-				copy(im.Pixels[k*sz:(k+1)*sz], im.Pixels[i*sz:(i+1)*sz])
-				im.Labels[k] = im.Labels[i]
-			}
-			k++
-		}
-		im.N, im.Pixels, im.Labels = k, im.Pixels[:k*sz:k*sz], im.Labels[:k:k]
+		im.drop(skip)
 	}
 	if opts.Progress != nil {
 		fmt.Fprintf(opts.Progress, "%s: loaded %d images in %.1fs", root, im.N, time.Since(start).Seconds())
@@ -330,6 +294,58 @@ func (im *Images) decodeAll(root string, paths []string, resize int, opts Folder
 		fmt.Fprintln(opts.Progress)
 	}
 	return nil
+}
+
+// decoded is the outcome of decoding image i.
+type decoded struct {
+	i   int
+	err error
+}
+
+// decodeWorkers decodes paths[i] into image i of im with t on workers
+// goroutines, each with its own decoder, until every image is done or
+// stop is set; the channel closes when they are.
+func (im *Images) decodeWorkers(paths []string, t *ImageTransform, workers int, maxPixels int64, stop *atomic.Bool) <-chan decoded {
+	sz := im.C * im.H * im.W
+	jobs := make(chan int)
+	results := make(chan decoded, workers)
+	go func() {
+		defer close(jobs)
+		for i := 0; i < len(paths) && !stop.Load(); i++ {
+			jobs <- i
+		}
+	}()
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			d := newImageDecoder(maxPixels)
+			defer d.close()
+			for i := range jobs {
+				results <- decoded{i, decodeInto(d, paths[i], t, im.Pixels[i*sz:(i+1)*sz])}
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(results) }()
+	return results
+}
+
+// drop removes the images marked in skip, keeping the others' order.
+func (im *Images) drop(skip []bool) {
+	sz := im.C * im.H * im.W
+	k := 0
+	for i, s := range skip {
+		if s {
+			continue
+		}
+		if k != i {
+			copy(im.Pixels[k*sz:(k+1)*sz], im.Pixels[i*sz:(i+1)*sz])
+			im.Labels[k] = im.Labels[i]
+		}
+		k++
+	}
+	im.N, im.Pixels, im.Labels = k, im.Pixels[:k*sz:k*sz], im.Labels[:k:k]
 }
 
 // decodeInto decodes the image at path with d, applies the evaluation

@@ -76,7 +76,9 @@ func (v *FolderViewStream) Len() int { return v.folder.Len() }
 func (v *FolderViewStream) Stats() LoaderStats { return v.stats() }
 
 // Batches streams batch from, from+1, … until ctx is done; the channel
-// then closes. The consumer cancels ctx when it stops.
+// then closes. The consumer cancels ctx when it stops; the channel closes
+// once the decoding workers have stopped, so a consumer that reads Log or
+// Stats afterwards drains it first.
 func (v *FolderViewStream) Batches(ctx context.Context, from int) <-chan *ViewBatch {
 	out := make(chan *ViewBatch)
 	go func() {

@@ -88,9 +88,14 @@ func collect(t *testing.T, v interface {
 }, from, n int) []*ViewBatch {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	ch := v.Batches(ctx, from)
+	defer func() { // stopped: the stream's workers write no more
+		cancel()
+		for range ch {
+		}
+	}()
 	var out []*ViewBatch
-	for b := range v.Batches(ctx, from) {
+	for b := range ch {
 		out = append(out, b)
 		if len(out) == n {
 			break

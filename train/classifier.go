@@ -234,7 +234,7 @@ func startClassifier(ctx context.Context, vs *gnn.VarStore, model ts.ModuleT, tr
 // close stops the unlabeled stream and frees the ranks and the optimizer.
 func (r *classifierRun) close() {
 	if r.uda != nil {
-		r.uda.stop()
+		r.uda.close()
 	}
 	if r.par != nil {
 		r.par.close()

@@ -77,7 +77,8 @@ type UDA struct {
 // ViewSource is UDA's unlabeled stream: batches from, from+1, … of
 // images in a weak and a strong view, batch k the same whenever it is
 // asked for (data.ViewStream from memory, data.FolderViewStream from
-// files).
+// files). The channel must close once ctx is done: the training cancels
+// it when it ends and waits for the close.
 type ViewSource interface {
 	Batches(ctx context.Context, from int) <-chan *data.ViewBatch
 }
@@ -149,6 +150,15 @@ type udaRun struct {
 func (u *UDA) start(ctx context.Context, from int) *udaRun {
 	ctx, stop := context.WithCancel(ctx)
 	return &udaRun{UDA: u, batches: u.Unlabeled.Batches(ctx, from), stop: stop}
+}
+
+// close stops the unlabeled stream and waits for it to end, so that its
+// workers write nothing more (to its log, or to its skip counts) once the
+// run has ended.
+func (r *udaRun) close() {
+	r.stop()
+	for range r.batches {
+	}
 }
 
 // epochStats returns the epoch's means over every rank of par and resets
