@@ -136,7 +136,8 @@ func TestTransformerXLSites(t *testing.T) {
 	if len(names) != 3+2*7 || names[0] != "emb" || names[1] != "pos_emb" || names[2] != "layers.0.attn.q" || names[15] != "layers.1.ff.out" || names[16] != "out" {
 		t.Fatalf("sites %v", names)
 	}
-	// Every sublayer kind names its site in each of the 2 layers (emb: once).
+	// Every sublayer kind names its site in each of the 2 layers (the
+	// model-wide emb, pos_emb and out: once).
 	for kind, expr := range TransformerXLSiteKinds {
 		re := regexp.MustCompile(expr)
 		n := 0
@@ -145,7 +146,7 @@ func TestTransformerXLSites(t *testing.T) {
 				n++
 			}
 		}
-		if want := map[bool]int{true: 1, false: 2}[kind == "emb"]; n != want {
+		if want := map[bool]int{true: 1, false: 2}[kind == "emb" || kind == "pos_emb" || kind == "out"]; n != want {
 			t.Errorf("kind %s (%s) matches %d sites, want %d", kind, expr, n, want)
 		}
 	}
