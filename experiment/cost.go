@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 
 	"github.com/autodropout/autodropout/data"
 	"github.com/autodropout/autodropout/nn"
@@ -163,11 +164,7 @@ func semiCost(t search.Task, tr, classes int64, perEx float64, eval int64, c, h,
 // search's trials read it).
 func lmSize(t search.Task) (datasetSize, int64, error) {
 	if t.Data == "text" {
-		c, err := data.ReadText(t.DataDir, trial.DefaultMinCount)
-		if err != nil {
-			return datasetSize{}, 0, err
-		}
-		return datasetSize{int64(len(c.Train)), int64(len(c.Test))}, int64(c.Vocab.Len()), nil
+		return textSize(t.DataDir)
 	}
 	size, ok := datasetSizes[t.Data]
 	if !ok {
@@ -182,6 +179,32 @@ func lmSize(t search.Task) (datasetSize, int64, error) {
 		return size, 267735, nil
 	}
 	return size, 14922, nil // fortunes with min-count 2
+}
+
+// textSizes remembers, by folder, the size and vocabulary of the "text"
+// corpora textSize has read: a plan estimates the same task several times
+// (cost, memory, progress), and reading a large corpus once is enough.
+var textSizes sync.Map // folder → textSizeEntry
+
+type textSizeEntry struct {
+	size  datasetSize
+	vocab int64
+}
+
+// textSize reads the "text" corpus in dir (at the default min-count, as a
+// search's trials read it) for its size and vocabulary, once per folder.
+func textSize(dir string) (datasetSize, int64, error) {
+	if e, ok := textSizes.Load(dir); ok {
+		e := e.(textSizeEntry)
+		return e.size, e.vocab, nil
+	}
+	c, err := data.ReadText(dir, trial.DefaultMinCount)
+	if err != nil {
+		return datasetSize{}, 0, err
+	}
+	e := textSizeEntry{datasetSize{int64(len(c.Train)), int64(len(c.Test))}, int64(c.Vocab.Len())}
+	textSizes.Store(dir, e)
+	return e.size, e.vocab, nil
 }
 
 // flopsText formats FLOPs with an SI prefix.
