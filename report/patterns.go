@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"github.com/autodropout/autodropout/autodropout"
@@ -122,10 +123,14 @@ func (r *Report) droppedSection(b *strings.Builder, has map[string]bool) {
 // lmDroppedNote says what the dropped share is for language-model
 // searches, when there are any.
 func lmDroppedNote(ss []*Search) string {
-	for _, s := range ss {
-		if s.SegmentLen > 0 {
-			return "; for a language model, the mean over its pattern list's entries of the share of a segment's tokens the entry drops (Gaussian-noise entries drop none)"
-		}
+	if !hasTokenShares(ss) {
+		return ""
 	}
-	return ""
+	return "; for a language model, the mean over its pattern list's entries of the share of a segment's tokens the entry drops (Gaussian-noise entries drop none)"
+}
+
+// hasTokenShares reports whether a search of ss is a language model's
+// whose trials have token shares (its segment length is known).
+func hasTokenShares(ss []*Search) bool {
+	return slices.ContainsFunc(ss, func(s *Search) bool { return s.SegmentLen > 0 })
 }

@@ -524,7 +524,7 @@ func controllerPNG(r *Report) ([]byte, error) {
 // three such trials (droppedSection's condition).
 func droppedPNG(r *Report) ([]byte, error) {
 	title, x := "Reward against the share of the maps dropped", "mean share of each site's map dropped"
-	if lmDroppedNote(r.Searches) != "" {
+	if hasTokenShares(r.Searches) {
 		title, x = "Reward against the share dropped", "mean share of each site's map (language model: a segment's tokens) dropped"
 	}
 	p := newPlot(title, x, "reward (validation score)")

@@ -25,7 +25,7 @@ type LMRecipe struct {
 // field is an error with its line, column and path.
 func ReadLMRecipe(path string) (LMRecipe, error) {
 	var c LMRecipe
-	b, err := configs.ReadFile(path) // the default recipe is built in
+	b, err := configs.ReadFile(path) // the repository's recipes are built in
 	if err != nil {
 		return c, fmt.Errorf("language-model recipe: %w", err)
 	}
